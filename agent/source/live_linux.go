@@ -1,0 +1,48 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/wardhq/ward/agent/check"
+)
+
+func allowedTools() map[string][]string {
+	return map[string][]string{
+		"lsblk":            {"/usr/bin/lsblk", "/bin/lsblk"},
+		"apt-get":          {"/usr/bin/apt-get"},
+		"apt-config":       {"/usr/bin/apt-config"},
+		"dnf":              {"/usr/bin/dnf", "/usr/bin/dnf5"},
+		"rpm":              {"/usr/bin/rpm", "/bin/rpm"},
+		"needs-restarting": {"/usr/bin/needs-restarting"},
+		"zypper":           {"/usr/bin/zypper"},
+		"pacman":           {"/usr/bin/pacman"},
+		"checkupdates":     {"/usr/bin/checkupdates"},
+		"iptables-save":    {"/usr/sbin/iptables-save", "/sbin/iptables-save"},
+		"ip6tables-save":   {"/usr/sbin/ip6tables-save", "/sbin/ip6tables-save"},
+		"ufw":              {"/usr/sbin/ufw"},
+		"firewall-cmd":     {"/usr/bin/firewall-cmd"},
+		"systemctl":        {"/usr/bin/systemctl", "/bin/systemctl"},
+	}
+}
+
+// commandEnv is the environment commands run with: the C locale, so output
+// is not translated, and a fixed PATH for tools that call helpers.
+func commandEnv() []string {
+	env := []string{"LC_ALL=C", "LANG=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	if v, ok := os.LookupEnv("TZ"); ok {
+		env = append(env, "TZ="+v)
+	}
+	return env
+}
+
+// Registry implements check.Source; Linux has no registry.
+func (l *Live) Registry(context.Context, string, string) (check.RegistryValue, error) {
+	return check.RegistryValue{}, fmt.Errorf("registry: %w", check.ErrUnsupported)
+}
+
+// WMI implements check.Source; Linux has no WMI.
+func (l *Live) WMI(context.Context, string, string) ([]map[string]any, error) {
+	return nil, fmt.Errorf("wmi: %w", check.ErrUnsupported)
+}

@@ -1,0 +1,93 @@
+package source
+
+import (
+	"context"
+	"slices"
+
+	"github.com/wardhq/ward/agent/check"
+)
+
+// Recorder wraps a Source and keeps every read and its answer, so a support
+// bundle holds exactly what the collectors saw.
+type Recorder struct {
+	src check.Source
+	rec *Recorded
+}
+
+// NewRecorder returns a Recorder around src.
+func NewRecorder(ctx context.Context, src check.Source) (*Recorder, error) {
+	host, err := src.Host(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Recorder{src: src, rec: NewRecorded(host)}, nil
+}
+
+// Recorded returns what has been recorded so far.
+func (r *Recorder) Recorded() *Recorded { return r.rec }
+
+// Host implements check.Source.
+func (r *Recorder) Host(ctx context.Context) (check.Host, error) { return r.src.Host(ctx) }
+
+// Command implements check.Source.
+func (r *Recorder) Command(ctx context.Context, tool string, args ...string) (check.CommandResult, error) {
+	res, err := r.src.Command(ctx, tool, args...)
+	rec := Record{Kind: KindCommand, Tool: tool, Args: slices.Clone(args), Path: res.Path,
+		ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, Truncated: res.Truncated}
+	r.rec.AddError(rec, err)
+	return res, err
+}
+
+// ReadFile implements check.Source.
+func (r *Recorder) ReadFile(ctx context.Context, path string, limit int64) ([]byte, error) {
+	data, err := r.src.ReadFile(ctx, path, limit)
+	r.rec.AddError(Record{Kind: KindFile, Path: path, Limit: limit, Stdout: data}, err)
+	return data, err
+}
+
+// ReadDir implements check.Source.
+func (r *Recorder) ReadDir(ctx context.Context, path string) ([]string, error) {
+	names, err := r.src.ReadDir(ctx, path)
+	r.rec.AddError(Record{Kind: KindDir, Path: path, Names: names}, err)
+	return names, err
+}
+
+// Stat implements check.Source.
+func (r *Recorder) Stat(ctx context.Context, path string) (check.FileInfo, error) {
+	info, err := r.src.Stat(ctx, path)
+	rec := Record{Kind: KindStat, Path: path}
+	if err == nil {
+		rec.Info = &info
+	}
+	r.rec.AddError(rec, err)
+	return info, err
+}
+
+// Registry implements check.Source.
+func (r *Recorder) Registry(ctx context.Context, key, name string) (check.RegistryValue, error) {
+	v, err := r.src.Registry(ctx, key, name)
+	rec := Record{Kind: KindRegistry, Key: key, Name: name}
+	if err == nil {
+		rec.Value = &v
+	}
+	r.rec.AddError(rec, err)
+	return v, err
+}
+
+// WMI implements check.Source.
+func (r *Recorder) WMI(ctx context.Context, namespace, query string) ([]map[string]any, error) {
+	rows, err := r.src.WMI(ctx, namespace, query)
+	r.rec.AddError(Record{Kind: KindWMI, Namespace: namespace, Query: query, Rows: rows}, err)
+	return rows, err
+}
+
+// Nftables implements check.Source.
+func (r *Recorder) Nftables(ctx context.Context) (check.NftRuleset, error) {
+	rs, err := r.src.Nftables(ctx)
+	rec := Record{Kind: KindNftables}
+	if err == nil {
+		rec.Ruleset = &rs
+	}
+	r.rec.AddError(rec, err)
+	return rs, err
+}
