@@ -1,0 +1,3 @@
+// Package osinfo collects the operating system's identity: platform, name,
+// version, build, kernel and architecture.
+package osinfo

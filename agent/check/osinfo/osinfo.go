@@ -1,0 +1,23 @@
+package osinfo
+
+import (
+	"context"
+
+	"github.com/wardhq/ward/agent/check"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// Collect gathers the operating-system facts of the platform src reads from.
+// It never fails: what it cannot tell is left unset and explained in the
+// returned Collection.
+func Collect(ctx context.Context, src check.Source, platform string) *wardv1.OSFacts {
+	switch platform {
+	case "linux":
+		return collectLinux(ctx, src)
+	case "darwin":
+		return collectDarwin(ctx, src)
+	case "windows":
+		return collectWindows(ctx, src)
+	}
+	return &wardv1.OSFacts{Collection: check.Unsupported("no operating-system collector for platform %q", platform)}
+}

@@ -1,0 +1,14 @@
+package osinfo
+
+import (
+	"context"
+
+	"github.com/wardhq/ward/agent/check"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// collectWindows is a placeholder until the Windows collector lands; it reports
+// that it could not tell, never a good state.
+func collectWindows(_ context.Context, _ check.Source) *wardv1.OSFacts {
+	return &wardv1.OSFacts{Collection: check.Failed("windows collector not built yet")}
+}

@@ -1,0 +1,14 @@
+package patch
+
+import (
+	"context"
+
+	"github.com/wardhq/ward/agent/check"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// collectDarwin is a placeholder until the Darwin collector lands; it reports
+// that it could not tell, never a good state.
+func collectDarwin(_ context.Context, _ check.Source, _ *wardv1.OSFacts) *wardv1.PatchFacts {
+	return &wardv1.PatchFacts{Collection: check.Failed("darwin collector not built yet")}
+}

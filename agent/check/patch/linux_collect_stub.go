@@ -1,0 +1,14 @@
+package patch
+
+import (
+	"context"
+
+	"github.com/wardhq/ward/agent/check"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// collectLinux is a placeholder until the Linux collector lands; it reports
+// that it could not tell, never a good state.
+func collectLinux(_ context.Context, _ check.Source, _ *wardv1.OSFacts) *wardv1.PatchFacts {
+	return &wardv1.PatchFacts{Collection: check.Failed("linux collector not built yet")}
+}
