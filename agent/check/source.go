@@ -23,7 +23,10 @@ type Source interface {
 	ReadDir(ctx context.Context, path string) ([]string, error)
 	// Stat describes a file without reading it.
 	Stat(ctx context.Context, path string) (FileInfo, error)
-	// Registry reads one value under HKEY_LOCAL_MACHINE (Windows).
+	// Registry reads one value under HKEY_LOCAL_MACHINE (Windows); key is
+	// written without the hive, e.g. `SOFTWARE\Microsoft\Windows NT\CurrentVersion`.
+	// An empty name asks only whether the key exists: a zero RegistryValue
+	// and a nil error when it does, an error wrapping fs.ErrNotExist when not.
 	Registry(ctx context.Context, key, name string) (RegistryValue, error)
 	// WMI runs a WQL query in a namespace (Windows) and returns its rows.
 	WMI(ctx context.Context, namespace, query string) ([]map[string]any, error)
