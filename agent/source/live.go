@@ -94,25 +94,30 @@ func (l *Live) Command(ctx context.Context, tool string, args ...string) (check.
 }
 
 // cappedBuffer keeps the first max bytes written and discards the rest.
+// It deliberately does not embed bytes.Buffer: a promoted ReadFrom would let
+// io.Copy bypass the cap.
 type cappedBuffer struct {
-	bytes.Buffer
+	buf       bytes.Buffer
 	max       int64
 	truncated bool
 }
 
 func (b *cappedBuffer) Write(p []byte) (int, error) {
-	room := b.max - int64(b.Len())
+	room := b.max - int64(b.buf.Len())
 	if room <= 0 {
 		b.truncated = b.truncated || len(p) > 0
 		return len(p), nil
 	}
 	if int64(len(p)) > room {
 		b.truncated = true
-		b.Buffer.Write(p[:room])
+		b.buf.Write(p[:room])
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
+
+// Bytes returns what was kept.
+func (b *cappedBuffer) Bytes() []byte { return b.buf.Bytes() }
 
 func (l *Live) path(p string) string {
 	if l.Root == "" {
