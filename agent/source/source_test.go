@@ -190,9 +190,9 @@ func TestBundleRoundTrip(t *testing.T) {
 func TestOpenBundleRejectsBadInput(t *testing.T) {
 	dir := t.TempDir()
 	cases := map[string]string{
-		"not-gzip":   "hello",
-		"no-host.d/manifest.json": `{"format":1,"records":[]}`,
-		"future.d/manifest.json":  `{"format":99,"host":{"os":"linux"}}`,
+		"not-gzip":                     "hello",
+		"no-host.d/manifest.json":      `{"format":1,"records":[]}`,
+		"future.d/manifest.json":       `{"format":99,"host":{"os":"linux"}}`,
 		"missing-data.d/manifest.json": `{"format":1,"host":{"os":"linux"},"records":[{"kind":"file","path":"/x","stdout_file":"data/000.out"}]}`,
 		"garbage.d/manifest.json":      `{"format":1,"host":`,
 	}
