@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Ward's test command: installs what the tests need (when run as root on
+# Debian), checks formatting, generated code, vet, staticcheck and buf lint,
+# cross-builds the agent for every platform, and runs every test.
+#
+#   sudo scripts/test.sh          # everything (root: netns, nftables, cryptsetup)
+#   scripts/test.sh -short        # extra args go to `go test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GOBIN="$(go env GOPATH)/bin"
+export PATH="$PATH:$GOBIN"
+
+step() { printf '\n== %s\n' "$*"; }
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	need=()
+	for pair in nft:nftables cryptsetup:cryptsetup-bin iptables-save:iptables ip:iproute2; do
+		command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+	done
+	if [ ${#need[@]} -gt 0 ]; then
+		step "apt-get install ${need[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	fi
+fi
+
+step "tools"
+command -v buf >/dev/null || go install github.com/bufbuild/buf/cmd/buf@v1.75.0
+command -v protoc-gen-go >/dev/null || go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+command -v protoc-gen-go-grpc >/dev/null || go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
+command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "not gofmt-ed:"; echo "$unformatted"; exit 1
+fi
+
+step "buf lint"
+(cd proto && buf lint)
+if git rev-parse -q --verify 'HEAD~1:proto/buf.yaml' >/dev/null 2>&1; then
+	step "buf breaking (against the previous commit)"
+	(cd proto && buf breaking --against '../.git#ref=HEAD~1,subdir=proto')
+fi
+
+step "go generate is reproducible"
+go generate ./...
+if ! git diff --quiet -- proto; then
+	echo "generated code differs from what is committed:"; git diff --stat -- proto; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+staticcheck ./...
+
+step "cross-build (CGO_ENABLED=0)"
+for target in linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64; do
+	echo "  $target"
+	CGO_ENABLED=0 GOOS="${target%/*}" GOARCH="${target#*/}" go build -o /dev/null ./...
+done
+
+step "go test"
+go test -count=1 "$@" ./...
