@@ -143,9 +143,11 @@ func TestBitLockerDetailsFailures(t *testing.T) {
 		"powershell missing": func(f *wintest.Fake) {
 			f.SetCommand("powershell", bitlockerDetailsArgs, 0, nil, fmt.Errorf("powershell: %w", fs.ErrNotExist))
 		},
-		"exit 1":    func(f *wintest.Fake) { f.SetCommand("powershell", bitlockerDetailsArgs, 1, nil, nil) },
-		"empty":     func(f *wintest.Fake) { f.SetCommand("powershell", bitlockerDetailsArgs, 0, []byte("  \r\n"), nil) },
-		"truncated": func(f *wintest.Fake) { f.SetCommand("powershell", bitlockerDetailsArgs, 0, []byte(`[{"DeviceID":"x","Conv`), nil) },
+		"exit 1": func(f *wintest.Fake) { f.SetCommand("powershell", bitlockerDetailsArgs, 1, nil, nil) },
+		"empty":  func(f *wintest.Fake) { f.SetCommand("powershell", bitlockerDetailsArgs, 0, []byte("  \r\n"), nil) },
+		"truncated": func(f *wintest.Fake) {
+			f.SetCommand("powershell", bitlockerDetailsArgs, 0, []byte(`[{"DeviceID":"x","Conv`), nil)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := bitlockerFake(t, "compliant-xts128")
@@ -233,4 +235,3 @@ func FuzzParseBitLockerVolumes(f *testing.F) {
 		}
 	})
 }
-
