@@ -71,7 +71,7 @@ func readDWORD(ctx context.Context, src check.Source, key, name string) regDWORD
 
 // profileValues is what the registry says about one profile.
 type profileValues struct {
-	localEnable, policyEnable, legacyEnable   regDWORD
+	localEnable, policyEnable, legacyEnable    regDWORD
 	localInbound, policyInbound, legacyInbound regDWORD
 }
 
