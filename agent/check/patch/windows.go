@@ -57,7 +57,7 @@ var rebootKeys = []string{
 const auPolicyKey = `SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU`
 
 const (
-	windowsCIMV2          = `ROOT\CIMV2`
+	windowsCIMV2   = `ROOT\CIMV2`
 	wuauservQuery  = `SELECT Name, State, StartMode FROM Win32_Service WHERE Name='wuauserv'`
 	hotfixQuery    = `SELECT HotFixID, InstalledOn FROM Win32_QuickFixEngineering`
 	windowsManager = "windows-update"

@@ -88,12 +88,20 @@ func TestCollectWindowsUpdate(t *testing.T) {
 func TestWindowsUpdateFailuresAreUnknown(t *testing.T) {
 	win := &wardv1.OSFacts{Platform: "windows"}
 	for name, set := range map[string]func(*wintest.Fake){
-		"timeout":   func(f *wintest.Fake) { f.SetCommand("powershell", windowsUpdateArgs, 0, nil, context.DeadlineExceeded) },
-		"exit 1":    func(f *wintest.Fake) { f.SetCommand("powershell", windowsUpdateArgs, 1, []byte(`{"ResultCode":2,"Updates":[]}`), nil) },
-		"empty":     func(f *wintest.Fake) { f.SetCommand("powershell", windowsUpdateArgs, 0, []byte{}, nil) },
-		"truncated": func(f *wintest.Fake) { f.SetCommand("powershell", windowsUpdateArgs, 0, []byte(`{"ResultCode":2,"Updates":[{"Title":"x",`), nil) },
-		"aborted":   func(f *wintest.Fake) { f.SetCommand("powershell", windowsUpdateArgs, 0, []byte(`{"ResultCode":5,"Updates":[]}`), nil) },
-		"no flag":   func(f *wintest.Fake) { f.SetCommand("powershell", windowsUpdateArgs, 0, []byte(`{"ResultCode":2,"Updates":[{"Title":"x"}]}`), nil) },
+		"timeout": func(f *wintest.Fake) { f.SetCommand("powershell", windowsUpdateArgs, 0, nil, context.DeadlineExceeded) },
+		"exit 1": func(f *wintest.Fake) {
+			f.SetCommand("powershell", windowsUpdateArgs, 1, []byte(`{"ResultCode":2,"Updates":[]}`), nil)
+		},
+		"empty": func(f *wintest.Fake) { f.SetCommand("powershell", windowsUpdateArgs, 0, []byte{}, nil) },
+		"truncated": func(f *wintest.Fake) {
+			f.SetCommand("powershell", windowsUpdateArgs, 0, []byte(`{"ResultCode":2,"Updates":[{"Title":"x",`), nil)
+		},
+		"aborted": func(f *wintest.Fake) {
+			f.SetCommand("powershell", windowsUpdateArgs, 0, []byte(`{"ResultCode":5,"Updates":[]}`), nil)
+		},
+		"no flag": func(f *wintest.Fake) {
+			f.SetCommand("powershell", windowsUpdateArgs, 0, []byte(`{"ResultCode":2,"Updates":[{"Title":"x"}]}`), nil)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := windowsFake(t, "up-to-date")
