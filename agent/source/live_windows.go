@@ -208,12 +208,12 @@ func wmiQuery(namespace, query string) ([]map[string]any, error) {
 func wmiRow(obj *ole.IDispatch) (map[string]any, error) {
 	propsRaw, err := oleutil.GetProperty(obj, "Properties_")
 	if err != nil {
-		return nil, fmt.Errorf("Properties_: %w", err)
+		return nil, fmt.Errorf("read Properties_: %w", err)
 	}
 	defer propsRaw.Clear()
 	props := propsRaw.ToIDispatch()
 	if props == nil {
-		return nil, errors.New("Properties_ is not an object")
+		return nil, errors.New("the Properties_ value is not an object")
 	}
 	row := make(map[string]any)
 	err = oleutil.ForEach(props, func(item *ole.VARIANT) error {

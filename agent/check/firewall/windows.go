@@ -204,7 +204,7 @@ func effective(policy, legacy, local regDWORD) (regDWORD, string, error) {
 	}
 	switch {
 	case policy.present && legacy.present && (policy.value == 0) != (legacy.value == 0):
-		return regDWORD{}, "", errors.New("Group Policy's Advanced Security and Standard Profile settings disagree")
+		return regDWORD{}, "", errors.New("the Advanced Security and Standard Profile Group Policy settings disagree")
 	case policy.present:
 		return policy, "Group Policy", nil
 	case legacy.present:
