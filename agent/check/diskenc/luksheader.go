@@ -39,9 +39,6 @@ const (
 	luks1KeyDisabled    = 0x0000DEAD
 )
 
-// LUKS2 binary header layout (LUKS2 on-disk format specification, 2.1).
-const luks2BinaryHeaderLen = 4096
-
 // parseLUKSHeader parses the first bytes of a LUKS device.
 func parseLUKSHeader(data []byte) (luksHeader, error) {
 	if len(data) < 8 {

@@ -3,7 +3,6 @@ package firewall
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -32,8 +31,6 @@ func loadRuleset(t testing.TB, name string) check.NftRuleset {
 	}
 	return rs
 }
-
-var errMissing = errors.New("not installed: " + fs.ErrNotExist.Error())
 
 // linuxSource builds a Recorded Linux source. A nil ruleset records a
 // permission error for the netlink read; nil iptables outputs record the
