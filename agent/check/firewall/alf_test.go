@@ -1,0 +1,158 @@
+package firewall
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/agent/check/checktest"
+	"github.com/wardhq/ward/agent/source"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+var alfCases = []string{"kolide-state2-stealth", "off", "on-allow", "block-all", "garbage"}
+
+func readALF(t testing.TB, name, which string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata/socketfilterfw", name+"."+which+".txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// alfSource replays one captured case.
+func alfSource(t testing.TB, name string) *source.Recorded {
+	rec := source.NewRecorded(check.Host{OS: "darwin", Arch: "arm64"})
+	rec.AddCommand("socketfilterfw", alfGlobalStateArgs, 0, readALF(t, name, "globalstate"), nil)
+	rec.AddCommand("socketfilterfw", alfBlockAllArgs, 0, readALF(t, name, "blockall"), nil)
+	rec.AddCommand("socketfilterfw", alfStealthArgs, 0, readALF(t, name, "stealth"), nil)
+	return rec
+}
+
+func TestParseALF(t *testing.T) {
+	tests := []struct {
+		name              string
+		state             alfState
+		blockAll, stealth bool
+	}{
+		{"kolide-state2-stealth", alfStateEssential, false, true},
+		{"off", alfStateOff, false, false},
+		{"on-allow", alfStateOn, false, false},
+		{"block-all", alfStateEssential, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := parseALFGlobalState(readALF(t, tt.name, "globalstate"))
+			if err != nil || st != tt.state {
+				t.Errorf("state = %v, %v; want %v", st, err, tt.state)
+			}
+			ba, err := parseALFBlockAll(readALF(t, tt.name, "blockall"))
+			if err != nil || ba != tt.blockAll {
+				t.Errorf("block all = %v, %v; want %v", ba, err, tt.blockAll)
+			}
+			sm, err := parseALFStealth(readALF(t, tt.name, "stealth"))
+			if err != nil || sm != tt.stealth {
+				t.Errorf("stealth = %v, %v; want %v", sm, err, tt.stealth)
+			}
+		})
+	}
+	// Sentences without the state number, as some versions print.
+	for text, want := range map[string]alfState{"Firewall is enabled.\n": alfStateOn, "Firewall is disabled.": alfStateOff} {
+		if got, err := parseALFGlobalState([]byte(text)); err != nil || got != want {
+			t.Errorf("%q = %v, %v", text, got, err)
+		}
+	}
+}
+
+func TestParseALFRejects(t *testing.T) {
+	for _, text := range []string{"", "\n", "garbage", "Firewall is enabled. (State = 7)", "(State = 1) (State = 0)",
+		"Firewall is maybe enabled", "Usage: socketfilterfw [-h] [--getglobalstate]", "Firewall is enabled. (State = 99999999999999999999)"} {
+		if st, err := parseALFGlobalState([]byte(text)); err == nil {
+			t.Errorf("global state %q = %v", text, st)
+		}
+	}
+	for _, text := range []string{"", "enabled", "Stealth mode enabled", "Firewall has block all state set to", "Firewall has block all state set to not enabled.",
+		"Firewall has block all state set to enabled.\nFirewall has block all state set to disabled."} {
+		if v, err := parseALFBlockAll([]byte(text)); err == nil {
+			t.Errorf("block all %q = %v", text, v)
+		}
+	}
+	for _, text := range []string{"", "on", "Firewall has block all state set to enabled.", "Stealth mode maybe", "Firewall stealth mode is"} {
+		if v, err := parseALFStealth([]byte(text)); err == nil {
+			t.Errorf("stealth %q = %v", text, v)
+		}
+	}
+}
+
+func TestCollectDarwin(t *testing.T) {
+	for _, name := range alfCases {
+		t.Run(name, func(t *testing.T) {
+			got := Collect(context.Background(), alfSource(t, name), "darwin")
+			checktest.Golden(t, filepath.Join("testdata/socketfilterfw", name+".golden.json"), got)
+			prof := got.Profiles[0]
+			switch name {
+			case "block-all":
+				if !got.GetEnabled() || !got.GetBlockAllIncoming() || prof.DefaultInbound != wardv1.FirewallAction_FIREWALL_ACTION_BLOCK ||
+					got.Collection.Status != wardv1.CollectionStatus_COLLECTION_STATUS_OK || got.Backend != "alf" {
+					t.Errorf("got %v", got)
+				}
+			case "kolide-state2-stealth", "on-allow":
+				// State 2 alone never means block-all: --getblockall says off.
+				if !got.GetEnabled() || got.BlockAllIncoming == nil || got.GetBlockAllIncoming() || prof.DefaultInbound != wardv1.FirewallAction_FIREWALL_ACTION_ALLOW || prof.Reason == "" {
+					t.Errorf("got %v", got)
+				}
+			case "off":
+				if got.Enabled == nil || got.GetEnabled() || prof.GetEnabled() || got.Collection.Status != wardv1.CollectionStatus_COLLECTION_STATUS_OK {
+					t.Errorf("got %v", got)
+				}
+			case "garbage":
+				if got.Enabled != nil || prof.Enabled != nil || got.Collection.Status != wardv1.CollectionStatus_COLLECTION_STATUS_FAILED ||
+					prof.DefaultInbound != wardv1.FirewallAction_FIREWALL_ACTION_UNSPECIFIED {
+					t.Errorf("garbage gave %v", got)
+				}
+			}
+		})
+	}
+}
+
+func TestCollectDarwinPartial(t *testing.T) {
+	// State 2 but --getblockall cannot be run: enabled, block-all unknown,
+	// no default action claimed.
+	src := alfSource(t, "block-all")
+	src.AddError(source.Record{Kind: source.KindCommand, Tool: "socketfilterfw", Args: alfBlockAllArgs}, fs.ErrPermission)
+	got := Collect(context.Background(), src, "darwin")
+	if !got.GetEnabled() || got.BlockAllIncoming != nil || got.Profiles[0].DefaultInbound != wardv1.FirewallAction_FIREWALL_ACTION_UNSPECIFIED ||
+		got.Collection.Status != wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL {
+		t.Errorf("got %v", got)
+	}
+	// A failing exit status is never read as a state.
+	src = alfSource(t, "block-all")
+	src.AddCommand("socketfilterfw", alfGlobalStateArgs, 1, []byte("Firewall is enabled. (State = 1)\n"), []byte("error"))
+	if got := Collect(context.Background(), src, "darwin"); got.Enabled != nil || got.Collection.Status != wardv1.CollectionStatus_COLLECTION_STATUS_FAILED {
+		t.Errorf("non-zero exit gave %v", got)
+	}
+	// Nothing recorded at all.
+	empty := source.NewRecorded(check.Host{OS: "darwin", Arch: "arm64"})
+	if got := Collect(context.Background(), empty, "darwin"); got.Enabled != nil || got.Collection.Status != wardv1.CollectionStatus_COLLECTION_STATUS_FAILED {
+		t.Errorf("empty source gave %v", got)
+	}
+}
+
+func FuzzParseALF(f *testing.F) {
+	for _, name := range alfCases {
+		for _, which := range []string{"globalstate", "blockall", "stealth"} {
+			f.Add(readALF(f, name, which))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if st, err := parseALFGlobalState(data); err == nil && (st < alfStateOff || st > alfStateEssential) {
+			t.Errorf("state %d accepted", st)
+		}
+		parseALFBlockAll(data)
+		parseALFStealth(data)
+	})
+}
