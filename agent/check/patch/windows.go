@@ -246,7 +246,15 @@ var slashDate = regexp.MustCompile(`^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$`)
 // parseHotfixDate parses InstalledOn only where the date is unambiguous:
 // ISO 8601 (yyyy-mm-dd), yyyymmdd, or a slash date whose day is above 12.
 func parseHotfixDate(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
+	t, ok := parseHotfixDateForm(strings.TrimSpace(s))
+	if !ok || t.Year() < 1990 || t.Year() > 2200 {
+		// Not a plausible install date.
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func parseHotfixDateForm(s string) (time.Time, bool) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return t, true
 	}

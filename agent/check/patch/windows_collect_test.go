@@ -137,7 +137,7 @@ func TestWindowsRebootAndAutoUpdateUnknown(t *testing.T) {
 func TestParseHotfixDate(t *testing.T) {
 	for in, want := range map[string]string{
 		"2024-09-10": "2024-09-10", "20240910": "2024-09-10", "8/14/2024": "2024-08-14", "14.08.2024": "2024-08-14",
-		"9/10/2024": "", "31/02/2024": "", "": "", "01cb7a4b5d6e": "", "13/13/2024": "",
+		"9/10/2024": "", "31/02/2024": "", "": "", "01cb7a4b5d6e": "", "13/13/2024": "", "17.1.0000": "", "0001-01-01": "",
 	} {
 		got := ""
 		if t, ok := parseHotfixDate(in); ok {
