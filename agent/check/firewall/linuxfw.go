@@ -69,6 +69,26 @@ func collectLinux(ctx context.Context, src check.Source) *wardv1.FirewallFacts {
 
 	facts.Profiles = []*wardv1.FirewallProfile{profile("ipv4", v4), profile("ipv6", v6)}
 	facts.Backend = backendName(manager, v4, v6)
+	if ipv6Disabled(ctx, src) {
+		// No IPv6 traffic reaches this host, so IPv6 needs no filter: only
+		// IPv4 decides. The profile is left out rather than shown as on.
+		facts.Profiles = facts.Profiles[:1]
+		facts.Backend = backendName(manager, v4)
+		if v4.known {
+			facts.Enabled = new(v4.Filtered)
+			facts.Collection = check.OK()
+			state := "NOT filtered (" + v4.Why + ")"
+			if v4.Filtered {
+				state = "filtered"
+			}
+			facts.Summary = "Inbound IPv4 traffic is " + state + "; IPv6 is disabled in the kernel."
+		} else {
+			facts.Collection = check.Failed("cannot read the IPv4 firewall ruleset: %s", strings.Join(problems, "; "))
+			facts.Summary = "Inbound IPv4 traffic is unknown; IPv6 is disabled in the kernel."
+		}
+		facts.Summary += managerNote(ctx, src, manager)
+		return facts
+	}
 	switch {
 	case v4.known && v6.known:
 		facts.Enabled = new(v4.Filtered && v6.Filtered)
@@ -205,4 +225,20 @@ func describeErr(err error) string {
 		return "not installed: " + err.Error()
 	}
 	return err.Error()
+}
+
+// ipv6Disabled reports whether the kernel has IPv6 switched off (the
+// ipv6.disable=1 boot option removes /proc/sys/net/ipv6; sysctl
+// net.ipv6.conf.all.disable_ipv6=1 turns it off on every interface). When
+// it cannot tell, it answers false, so IPv6 must be filtered too.
+func ipv6Disabled(ctx context.Context, src check.Source) bool {
+	data, err := src.ReadFile(ctx, "/proc/sys/net/ipv6/conf/all/disable_ipv6", 16)
+	if err == nil {
+		return strings.TrimSpace(string(data)) == "1"
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	_, err = src.Stat(ctx, "/proc/sys/net/ipv6")
+	return errors.Is(err, fs.ErrNotExist)
 }

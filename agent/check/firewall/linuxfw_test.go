@@ -327,3 +327,36 @@ func FuzzParseFirewalldState(f *testing.F) {
 		}
 	})
 }
+
+// TestCollectLinuxIPv6Disabled: with IPv6 off in the kernel only IPv4
+// decides; with it on (or unknowable), an IPv4-only filter is not enough.
+func TestCollectLinuxIPv6Disabled(t *testing.T) {
+	tr, fa := new(true), new(false)
+	for _, tt := range []struct {
+		name     string
+		ruleset  string
+		disable  string // contents of disable_ipv6; "" = no such file, no /proc/sys/net/ipv6
+		enabled  *bool
+		profiles int
+	}{
+		{"v4 drop, ipv6 off by sysctl", "ipv4-only-drop", "1\n", tr, 1},
+		{"v4 drop, ipv6 not in kernel", "ipv4-only-drop", "", tr, 1},
+		{"v4 drop, ipv6 on", "ipv4-only-drop", "0\n", fa, 2},
+		{"empty, ipv6 off", "empty", "1\n", fa, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := loadRuleset(t, tt.ruleset)
+			src := linuxSource(&rs, []byte{}, []byte{})
+			if tt.disable == "" {
+				src.AddError(source.Record{Kind: source.KindFile, Path: "/proc/sys/net/ipv6/conf/all/disable_ipv6"}, fs.ErrNotExist)
+				src.AddError(source.Record{Kind: source.KindStat, Path: "/proc/sys/net/ipv6"}, fs.ErrNotExist)
+			} else {
+				src.AddFile("/proc/sys/net/ipv6/conf/all/disable_ipv6", []byte(tt.disable))
+			}
+			got := Collect(context.Background(), src, "linux")
+			if got.Enabled == nil || *got.Enabled != *tt.enabled || len(got.Profiles) != tt.profiles {
+				t.Errorf("enabled %v, %d profiles; want %v, %d (summary %q)", got.Enabled, len(got.Profiles), *tt.enabled, tt.profiles, got.Summary)
+			}
+		})
+	}
+}
