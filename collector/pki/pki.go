@@ -1,0 +1,299 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// DeviceCertValidity is how long a device certificate is valid.
+const DeviceCertValidity = 365 * 24 * time.Hour
+
+// ErrBadCSR: the certificate signing request is malformed, badly signed or
+// uses a key type the collector does not accept.
+var ErrBadCSR = errors.New("bad certificate signing request")
+
+// Authority is the collector's CA.
+type Authority struct {
+	Cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+// Fingerprint is "sha256:" and the hex SHA-256 of a certificate's DER, the
+// form agents pin at enrolment.
+func Fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Fingerprint is the CA certificate's fingerprint.
+func (a *Authority) Fingerprint() string { return Fingerprint(a.Cert.Raw) }
+
+// Pool is a pool holding only the CA.
+func (a *Authority) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(a.Cert)
+	return p
+}
+
+// LoadOrCreate loads the CA under dir/pki, creating it on first use.
+// created is true when it was created now.
+func LoadOrCreate(dir string, now time.Time) (a *Authority, created bool, err error) {
+	pdir := filepath.Join(dir, "pki")
+	if err := os.MkdirAll(pdir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("create %s: %w", pdir, err)
+	}
+	certPath, keyPath := filepath.Join(pdir, "ca.crt"), filepath.Join(pdir, "ca.key")
+	cert, key, err := loadPair(certPath, keyPath)
+	if err == nil {
+		if !cert.IsCA {
+			return nil, false, fmt.Errorf("%s is not a CA certificate", certPath)
+		}
+		return &Authority{Cert: cert, key: key}, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+	if _, serr := os.Stat(keyPath); serr == nil {
+		return nil, false, fmt.Errorf("%s exists without %s: refusing to create a new CA over it", keyPath, certPath)
+	}
+	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, false, fmt.Errorf("generate CA key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          newSerial(),
+		Subject:               pkix.Name{CommonName: "Ward collector CA", Organization: []string{"Ward"}},
+		NotBefore:             now.Add(-5 * time.Minute),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, false, fmt.Errorf("create CA certificate: %w", err)
+	}
+	if err := writePair(certPath, keyPath, der, key); err != nil {
+		return nil, false, err
+	}
+	cert, err = x509.ParseCertificate(der)
+	if err != nil {
+		return nil, false, err
+	}
+	return &Authority{Cert: cert, key: key}, true, nil
+}
+
+// ServerCert returns the server certificate under dir/pki, issuing a new
+// one when there is none, it does not cover every host name, or it
+// expires within 30 days.
+func (a *Authority) ServerCert(dir string, hostnames []string, now time.Time) (tls.Certificate, error) {
+	certPath, keyPath := filepath.Join(dir, "pki", "server.crt"), filepath.Join(dir, "pki", "server.key")
+	cert, key, err := loadPair(certPath, keyPath)
+	if err == nil && covers(cert, hostnames) && now.Add(30*24*time.Hour).Before(cert.NotAfter) && cert.CheckSignatureFrom(a.Cert) == nil {
+		return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return tls.Certificate{}, err
+	}
+	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate server key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: newSerial(),
+		Subject:      pkix.Name{CommonName: hostnames[0], Organization: []string{"Ward"}},
+		NotBefore:    now.Add(-5 * time.Minute),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hostnames {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, &key.PublicKey, a.key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("create server certificate: %w", err)
+	}
+	if err := writePair(certPath, keyPath, der, key); err != nil {
+		return tls.Certificate{}, err
+	}
+	cert, err = x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, nil
+}
+
+func covers(c *x509.Certificate, hostnames []string) bool {
+	for _, h := range hostnames {
+		if ip := net.ParseIP(h); ip != nil {
+			if !slices.ContainsFunc(c.IPAddresses, ip.Equal) {
+				return false
+			}
+		} else if !slices.Contains(c.DNSNames, h) {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseCSR parses a DER certificate signing request, checks its signature
+// and accepts only ECDSA P-256 and Ed25519 keys.
+func ParseCSR(der []byte) (*x509.CertificateRequest, error) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("%w: signature: %v", ErrBadCSR, err)
+	}
+	switch k := csr.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("%w: ECDSA key must use P-256, not %s", ErrBadCSR, k.Curve.Params().Name)
+		}
+	case ed25519.PublicKey:
+	default:
+		return nil, fmt.Errorf("%w: key type %T: want ECDSA P-256 or Ed25519", ErrBadCSR, k)
+	}
+	return csr, nil
+}
+
+// SignDevice issues a client certificate for the CSR's key with the device
+// id as subject CommonName, valid for DeviceCertValidity from now.
+func (a *Authority) SignDevice(csr *x509.CertificateRequest, deviceID string, now time.Time) (der []byte, serial *big.Int, notAfter time.Time, err error) {
+	return a.sign(csr.PublicKey, deviceID, now.Add(-5*time.Minute), now.Add(DeviceCertValidity))
+}
+
+// SignDeviceWindow is SignDevice with an explicit validity window, for
+// tests that need an expired certificate.
+func (a *Authority) SignDeviceWindow(pub crypto.PublicKey, deviceID string, notBefore, notAfter time.Time) ([]byte, *big.Int, time.Time, error) {
+	return a.sign(pub, deviceID, notBefore, notAfter)
+}
+
+func (a *Authority) sign(pub crypto.PublicKey, deviceID string, notBefore, notAfter time.Time) ([]byte, *big.Int, time.Time, error) {
+	serial := newSerial()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: deviceID, Organization: []string{"Ward device"}},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, pub, a.key)
+	if err != nil {
+		return nil, nil, time.Time{}, fmt.Errorf("sign device certificate: %w", err)
+	}
+	return der, serial, notAfter, nil
+}
+
+// SerialString is the form serials are stored and compared in.
+func SerialString(n *big.Int) string { return n.Text(16) }
+
+func newSerial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return n.Add(n, big.NewInt(1))
+}
+
+func loadPair(certPath, keyPath string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil || cb.Type != "CERTIFICATE" {
+		return nil, nil, fmt.Errorf("%s: no PEM certificate", certPath)
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", certPath, err)
+	}
+	kb, _ := pem.Decode(keyPEM)
+	if kb == nil {
+		return nil, nil, fmt.Errorf("%s: no PEM key", keyPath)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", keyPath, err)
+	}
+	key, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: want an ECDSA key, have %T", keyPath, k)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, nil, fmt.Errorf("%s does not match %s", keyPath, certPath)
+	}
+	return cert, key, nil
+}
+
+// writePair writes the key (0600) then the certificate, each atomically.
+func writePair(certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) error {
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return err
+	}
+	return writeAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}
+
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := writeSync(f, data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeSync(f *os.File, data []byte) error {
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.Sync()
+}

@@ -1,0 +1,85 @@
+package sqlite
+
+// migrations are applied in order; migration i brings the schema to
+// version i+1. Never edit a released migration: append a new one.
+var migrations = []string{
+	`CREATE TABLE tokens (
+		id         TEXT PRIMARY KEY,
+		hash       BLOB NOT NULL UNIQUE,
+		grp        TEXT NOT NULL,
+		uses       INTEGER NOT NULL,
+		uses_left  INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		revoked_at INTEGER
+	);
+	CREATE TABLE devices (
+		id             TEXT PRIMARY KEY,
+		grp            TEXT NOT NULL,
+		hostname       TEXT NOT NULL,
+		platform       TEXT NOT NULL,
+		os_name        TEXT NOT NULL,
+		os_version     TEXT NOT NULL,
+		architecture   TEXT NOT NULL,
+		machine_id     TEXT NOT NULL,
+		agent_version  TEXT NOT NULL,
+		enrolled_at    INTEGER NOT NULL,
+		last_seen      INTEGER,
+		cert_serial    TEXT NOT NULL,
+		cert_not_after INTEGER NOT NULL,
+		revoked_at     INTEGER,
+		last_sequence  INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX devices_machine ON devices (grp, machine_id);
+	CREATE TABLE revoked_serials (
+		serial     TEXT PRIMARY KEY,
+		device_id  TEXT NOT NULL,
+		revoked_at INTEGER NOT NULL
+	);
+	CREATE TABLE reports (
+		device_id       TEXT NOT NULL REFERENCES devices (id),
+		sequence        INTEGER NOT NULL,
+		received_at     INTEGER NOT NULL,
+		collected_at    INTEGER NOT NULL,
+		agent_version   TEXT NOT NULL,
+		policy_name     TEXT NOT NULL,
+		policy_version  INTEGER NOT NULL,
+		dropped_reports INTEGER NOT NULL,
+		facts           BLOB NOT NULL,
+		results         TEXT NOT NULL,
+		PRIMARY KEY (device_id, sequence)
+	);
+	CREATE TABLE rule_states (
+		device_id     TEXT NOT NULL REFERENCES devices (id),
+		rule_id       TEXT NOT NULL,
+		title         TEXT NOT NULL,
+		family        TEXT NOT NULL,
+		severity      TEXT NOT NULL,
+		collector     TEXT NOT NULL,
+		agent         TEXT NOT NULL,
+		observed      TEXT NOT NULL,
+		expected      TEXT NOT NULL,
+		reason        TEXT NOT NULL,
+		failing_since INTEGER,
+		updated_at    INTEGER NOT NULL,
+		sequence      INTEGER NOT NULL,
+		PRIMARY KEY (device_id, rule_id)
+	);
+	CREATE TABLE transitions (
+		id        INTEGER PRIMARY KEY,
+		device_id TEXT NOT NULL REFERENCES devices (id),
+		rule_id   TEXT NOT NULL,
+		from_v    TEXT NOT NULL,
+		to_v      TEXT NOT NULL,
+		at        INTEGER NOT NULL,
+		sequence  INTEGER NOT NULL
+	);
+	CREATE INDEX transitions_device ON transitions (device_id, id);
+	CREATE TABLE policies (
+		grp        TEXT PRIMARY KEY,
+		name       TEXT NOT NULL,
+		version    INTEGER NOT NULL,
+		document   BLOB NOT NULL,
+		updated_at INTEGER NOT NULL
+	);`,
+}

@@ -1,0 +1,577 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/wardhq/ward/collector/store"
+)
+
+// Store is a store.Store on one SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path and migrates it to
+// the current schema.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	// Every transaction takes the write lock up front, so two writers
+	// wait on busy_timeout instead of failing to upgrade a read lock.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// SchemaVersion is the schema version this build migrates to.
+func SchemaVersion() int { return len(migrations) }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	for i, m := range migrations {
+		version := i + 1
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m); err != nil {
+				return fmt.Errorf("version %d: %w", version, err)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var newest int
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return err
+	}
+	if newest > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this collector's %d", newest, len(migrations))
+	}
+	return nil
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func fromNull(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+// Tokens.
+
+// CreateToken implements store.Store.
+func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (id, hash, grp, uses, uses_left, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Hash, t.Group, t.Uses, t.UsesLeft, nanos(t.CreatedAt), nanos(t.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	return nil
+}
+
+// Tokens implements store.Store.
+func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, hash, grp, uses, uses_left, created_at, expires_at, revoked_at FROM tokens ORDER BY created_at DESC, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		var t store.Token
+		var created, expires int64
+		var revoked sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.Hash, &t.Group, &t.Uses, &t.UsesLeft, &created, &expires, &revoked); err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromNanos(created), fromNanos(expires), fromNull(revoked)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken implements store.Store.
+func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id)
+	if err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("token %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Enroll implements store.Store.
+func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(string) (store.Issued, error)) (store.Enrolment, error) {
+	var out store.Enrolment
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var (
+			id, group string
+			hash      []byte
+			usesLeft  int
+			expires   int64
+			revoked   sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT id, hash, grp, uses_left, expires_at, revoked_at FROM tokens WHERE hash = ?`, p.TokenHash).
+			Scan(&id, &hash, &group, &usesLeft, &expires, &revoked)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
+			return store.ErrTokenInvalid
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case revoked.Valid:
+			return store.ErrTokenRevoked
+		case !p.Now.Before(fromNanos(expires)):
+			return store.ErrTokenExpired
+		case usesLeft <= 0:
+			return store.ErrTokenUsedUp
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
+			return err
+		}
+
+		deviceID := p.NewID
+		var oldSerial string
+		if p.Info.MachineID != "" {
+			err := tx.QueryRowContext(ctx, `SELECT id, cert_serial FROM devices WHERE grp = ? AND machine_id = ? AND revoked_at IS NULL ORDER BY enrolled_at DESC LIMIT 1`,
+				group, p.Info.MachineID).Scan(&deviceID, &oldSerial)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				deviceID = p.NewID
+			case err != nil:
+				return err
+			default:
+				out.Rebound = true
+			}
+		}
+		issued, err := sign(deviceID)
+		if err != nil {
+			return fmt.Errorf("sign certificate: %w", err)
+		}
+		out.Issued = issued
+		i := p.Info
+		if out.Rebound {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, oldSerial, deviceID, nanos(p.Now)); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE devices SET hostname = ?, platform = ?, os_name = ?, os_version = ?, architecture = ?, agent_version = ?, cert_serial = ?, cert_not_after = ? WHERE id = ?`,
+				i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.AgentVersion, issued.Serial, nanos(issued.NotAfter), deviceID)
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, grp, hostname, platform, os_name, os_version, architecture, machine_id, agent_version, enrolled_at, cert_serial, cert_not_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				deviceID, group, i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.MachineID, i.AgentVersion, nanos(p.Now), issued.Serial, nanos(issued.NotAfter))
+		}
+		if err != nil {
+			return err
+		}
+		out.Device, err = deviceQuery(ctx, tx, deviceID)
+		return err
+	})
+	if err != nil {
+		return store.Enrolment{}, fmt.Errorf("enroll: %w", err)
+	}
+	return out, nil
+}
+
+// Devices.
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+const deviceSelect = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
+	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence,
+	coalesce(sum(r.collector = 'PASS'), 0), coalesce(sum(r.collector = 'FAIL'), 0), coalesce(sum(r.collector = 'UNKNOWN'), 0)
+	FROM devices d LEFT JOIN rule_states r ON r.device_id = d.id`
+
+func scanDevices(rows *sql.Rows) ([]store.Device, error) {
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		var d store.Device
+		var enrolled, notAfter int64
+		var lastSeen, revoked sql.NullInt64
+		if err := rows.Scan(&d.ID, &d.Group, &d.Hostname, &d.Platform, &d.OSName, &d.OSVersion, &d.Architecture, &d.MachineID, &d.AgentVersion,
+			&enrolled, &lastSeen, &d.CertSerial, &notAfter, &revoked, &d.LastSequence, &d.Pass, &d.Fail, &d.Unknown); err != nil {
+			return nil, err
+		}
+		d.EnrolledAt, d.CertNotAfter = fromNanos(enrolled), fromNanos(notAfter)
+		d.LastSeen, d.RevokedAt = fromNull(lastSeen), fromNull(revoked)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func deviceQuery(ctx context.Context, q querier, id string) (store.Device, error) {
+	rows, err := q.QueryContext(ctx, deviceSelect+` WHERE d.id = ? GROUP BY d.id`, id)
+	if err != nil {
+		return store.Device{}, err
+	}
+	ds, err := scanDevices(rows)
+	if err != nil {
+		return store.Device{}, err
+	}
+	if len(ds) == 0 {
+		return store.Device{}, fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+	}
+	return ds[0], nil
+}
+
+// Device implements store.Store.
+func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
+	return deviceQuery(ctx, s.db, id)
+}
+
+// Devices implements store.Store.
+func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
+	rows, err := s.db.QueryContext(ctx, deviceSelect+` GROUP BY d.id ORDER BY d.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	ds, err := scanDevices(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return ds, nil
+}
+
+// RevokeDevice implements store.Store.
+func (s *Store) RevokeDevice(ctx context.Context, id string, now time.Time) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var serial string
+		err := tx.QueryRowContext(ctx, `SELECT cert_serial FROM devices WHERE id = ?`, id).Scan(&serial)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("revoke device: %w", err)
+	}
+	return nil
+}
+
+// SerialRevoked implements store.Store.
+func (s *Store) SerialRevoked(ctx context.Context, serial string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM revoked_serials WHERE serial = ?`, serial).Scan(&n); err != nil {
+		return false, fmt.Errorf("check serial: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Reports.
+
+// SaveReport implements store.Store.
+func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
+	results, err := json.Marshal(r.Results)
+	if err != nil {
+		return false, fmt.Errorf("save report: %w", err)
+	}
+	stored := false
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO reports (device_id, sequence, received_at, collected_at, agent_version, policy_name, policy_version, dropped_reports, facts, results)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, sequence) DO NOTHING`,
+			r.DeviceID, int64(r.Sequence), nanos(r.ReceivedAt), nanos(r.CollectedAt), r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), r.Facts, string(results))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // already stored
+		}
+		stored = true
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT last_sequence FROM devices WHERE id = ?`, r.DeviceID).Scan(&last); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?), last_sequence = max(last_sequence, ?) WHERE id = ?`,
+			nanos(r.ReceivedAt), int64(r.Sequence), r.DeviceID); err != nil {
+			return err
+		}
+		if int64(r.Sequence) < last {
+			return nil // an older report arriving late: history only
+		}
+		return updateStates(ctx, tx, r)
+	})
+	if err != nil {
+		return false, fmt.Errorf("save report: %w", err)
+	}
+	return stored, nil
+}
+
+// updateStates replaces the device's latest state per rule with the
+// report's and records each change of the collector's verdict.
+func updateStates(ctx context.Context, tx *sql.Tx, r store.Report) error {
+	prev := map[string]struct {
+		v     store.Verdict
+		since sql.NullInt64
+	}{}
+	rows, err := tx.QueryContext(ctx, `SELECT rule_id, collector, failing_since FROM rule_states WHERE device_id = ?`, r.DeviceID)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		var v string
+		var since sql.NullInt64
+		if err := rows.Scan(&id, &v, &since); err != nil {
+			rows.Close()
+			return err
+		}
+		prev[id] = struct {
+			v     store.Verdict
+			since sql.NullInt64
+		}{store.Verdict(v), since}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Observations date from collection, but never from the future.
+	at := r.CollectedAt
+	if at.IsZero() || at.After(r.ReceivedAt) {
+		at = r.ReceivedAt
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rule_states WHERE device_id = ?`, r.DeviceID); err != nil {
+		return err
+	}
+	for _, res := range r.Results {
+		p, seen := prev[res.RuleID]
+		since := sql.NullInt64{}
+		if res.Collector == store.Fail {
+			since = sql.NullInt64{Int64: nanos(at), Valid: true}
+			if seen && p.v == store.Fail && p.since.Valid {
+				since = p.since
+			}
+		}
+		if !seen || p.v != res.Collector {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES (?, ?, ?, ?, ?, ?)`,
+				r.DeviceID, res.RuleID, string(p.v), string(res.Collector), nanos(at), int64(r.Sequence)); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.DeviceID, res.RuleID, res.Title, res.Family, res.Severity, string(res.Collector), string(res.Agent), res.Observed, res.Expected, res.Reason,
+			since, nanos(at), int64(r.Sequence)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FailingSince implements store.Store.
+func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]time.Time, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT rule_id, failing_since FROM rule_states WHERE device_id = ? AND failing_since IS NOT NULL`, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("failing since: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var since int64
+		if err := rows.Scan(&id, &since); err != nil {
+			return nil, fmt.Errorf("failing since: %w", err)
+		}
+		out[id] = fromNanos(since)
+	}
+	return out, rows.Err()
+}
+
+// Reports implements store.Store.
+func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]store.Report, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT device_id, sequence, received_at, collected_at, agent_version, policy_name, policy_version, dropped_reports, facts, results
+		FROM reports WHERE device_id = ? ORDER BY sequence DESC LIMIT ?`, deviceID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list reports: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Report
+	for rows.Next() {
+		var r store.Report
+		var seq, dropped, received, collected int64
+		var results string
+		if err := rows.Scan(&r.DeviceID, &seq, &received, &collected, &r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &r.Facts, &results); err != nil {
+			return nil, fmt.Errorf("list reports: %w", err)
+		}
+		r.Sequence, r.DroppedReports = uint64(seq), uint64(dropped)
+		r.ReceivedAt, r.CollectedAt = fromNanos(received), fromNanos(collected)
+		if err := json.Unmarshal([]byte(results), &r.Results); err != nil {
+			return nil, fmt.Errorf("list reports: decode results: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RuleStates implements store.Store.
+func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleState, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence
+		FROM rule_states WHERE device_id = ? ORDER BY rule_id`, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("rule states: %w", err)
+	}
+	defer rows.Close()
+	var out []store.RuleState
+	for rows.Next() {
+		var st store.RuleState
+		var coll, agent string
+		var since sql.NullInt64
+		var updated, seq int64
+		if err := rows.Scan(&st.RuleID, &st.Title, &st.Family, &st.Severity, &coll, &agent, &st.Observed, &st.Expected, &st.Reason, &since, &updated, &seq); err != nil {
+			return nil, fmt.Errorf("rule states: %w", err)
+		}
+		st.Collector, st.Agent = store.Verdict(coll), store.Verdict(agent)
+		st.FailingSince, st.UpdatedAt, st.Sequence = fromNull(since), fromNanos(updated), uint64(seq)
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// Transitions implements store.Store.
+func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Transition, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT device_id, rule_id, from_v, to_v, at, sequence FROM transitions WHERE device_id = ? ORDER BY id`, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("transitions: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Transition
+	for rows.Next() {
+		var t store.Transition
+		var from, to string
+		var at, seq int64
+		if err := rows.Scan(&t.DeviceID, &t.RuleID, &from, &to, &at, &seq); err != nil {
+			return nil, fmt.Errorf("transitions: %w", err)
+		}
+		t.From, t.To, t.At, t.Sequence = store.Verdict(from), store.Verdict(to), fromNanos(at), uint64(seq)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Policies.
+
+// SetPolicy implements store.Store.
+func (s *Store) SetPolicy(ctx context.Context, p store.GroupPolicy) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO policies (grp, name, version, document, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (grp) DO UPDATE SET name = excluded.name, version = excluded.version, document = excluded.document, updated_at = excluded.updated_at`,
+		p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("set policy: %w", err)
+	}
+	return nil
+}
+
+// Policy implements store.Store.
+func (s *Store) Policy(ctx context.Context, group string) (store.GroupPolicy, error) {
+	ps, err := s.policies(ctx, `WHERE grp = ?`, group)
+	if err != nil {
+		return store.GroupPolicy{}, err
+	}
+	if len(ps) == 0 {
+		return store.GroupPolicy{}, fmt.Errorf("policy of group %q: %w", group, store.ErrNotFound)
+	}
+	return ps[0], nil
+}
+
+// Policies implements store.Store.
+func (s *Store) Policies(ctx context.Context) ([]store.GroupPolicy, error) {
+	return s.policies(ctx, `ORDER BY grp`)
+}
+
+func (s *Store) policies(ctx context.Context, where string, args ...any) ([]store.GroupPolicy, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT grp, name, version, document, updated_at FROM policies `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	defer rows.Close()
+	var out []store.GroupPolicy
+	for rows.Next() {
+		var p store.GroupPolicy
+		var updated int64
+		if err := rows.Scan(&p.Group, &p.Name, &p.Version, &p.Document, &updated); err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		p.UpdatedAt = fromNanos(updated)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends return them (possibly wrapped); test with errors.Is.
+var (
+	// ErrNotFound: no such device, token or group policy.
+	ErrNotFound = errors.New("not found")
+	// ErrTokenInvalid: no token has this hash.
+	ErrTokenInvalid = errors.New("enrolment token is not valid")
+	// ErrTokenExpired: the token's ttl has passed.
+	ErrTokenExpired = errors.New("enrolment token has expired")
+	// ErrTokenUsedUp: the token has no uses left.
+	ErrTokenUsedUp = errors.New("enrolment token has no uses left")
+	// ErrTokenRevoked: an administrator revoked the token.
+	ErrTokenRevoked = errors.New("enrolment token was revoked")
+)
+
+// Store is the collector's storage. Every method is safe for concurrent
+// use; every write is one transaction.
+type Store interface {
+	// CreateToken stores a new enrolment token (its hash only).
+	CreateToken(ctx context.Context, t Token) error
+	// Tokens lists every token, newest first.
+	Tokens(ctx context.Context) ([]Token, error)
+	// RevokeToken revokes the token with this id (ErrNotFound if none).
+	RevokeToken(ctx context.Context, id string, now time.Time) error
+
+	// Enroll consumes one use of the token whose hash is p.TokenHash and
+	// creates a device, or re-binds the existing non-revoked device of the
+	// same group with the same non-empty machine id. sign is called inside
+	// the transaction with the chosen device id; if it fails nothing is
+	// written. A re-bound device's previous certificate serial is revoked.
+	// Token problems are ErrTokenInvalid, ErrTokenExpired, ErrTokenUsedUp
+	// or ErrTokenRevoked.
+	Enroll(ctx context.Context, p EnrollParams, sign func(deviceID string) (Issued, error)) (Enrolment, error)
+
+	// Device returns one device with its verdict counts (ErrNotFound if none).
+	Device(ctx context.Context, id string) (Device, error)
+	// Devices lists every device with its verdict counts, by id.
+	Devices(ctx context.Context) ([]Device, error)
+	// RevokeDevice marks the device and its current certificate revoked.
+	RevokeDevice(ctx context.Context, id string, now time.Time) error
+	// SerialRevoked reports whether a certificate serial was revoked.
+	SerialRevoked(ctx context.Context, serial string) (bool, error)
+
+	// SaveReport stores a report once per (device, sequence). It returns
+	// stored=false, and changes nothing, when that report is already
+	// stored. A report newer than the device's last one updates the
+	// latest state per rule (failing_since set on the first FAIL, kept
+	// while failing, cleared otherwise) and records transitions; an older
+	// one is kept in the report history only. It also sets last_seen.
+	SaveReport(ctx context.Context, r Report) (stored bool, err error)
+	// FailingSince returns, per rule id, when the device's rule started
+	// failing (the collector's verdict), for rules failing now.
+	FailingSince(ctx context.Context, deviceID string) (map[string]time.Time, error)
+	// Reports returns the device's reports, newest first, at most limit
+	// (0: all).
+	Reports(ctx context.Context, deviceID string, limit int) ([]Report, error)
+	// RuleStates returns the latest state per rule of the device, by rule id.
+	RuleStates(ctx context.Context, deviceID string) ([]RuleState, error)
+	// Transitions returns the device's verdict changes, oldest first.
+	Transitions(ctx context.Context, deviceID string) ([]Transition, error)
+
+	// SetPolicy stores (replaces) the policy of a group.
+	SetPolicy(ctx context.Context, p GroupPolicy) error
+	// Policy returns the policy of a group (ErrNotFound if it has none).
+	Policy(ctx context.Context, group string) (GroupPolicy, error)
+	// Policies lists every group policy, by group.
+	Policies(ctx context.Context) ([]GroupPolicy, error)
+
+	// Ping checks the store is usable.
+	Ping(ctx context.Context) error
+	// Close releases the store.
+	Close() error
+}

@@ -1,0 +1,188 @@
+package store
+
+import "time"
+
+// Token is an enrolment token as stored: its SHA-256 hash, never the token.
+type Token struct {
+	ID        string     `json:"id"`
+	Hash      []byte     `json:"-"`
+	Group     string     `json:"group"`
+	Uses      int        `json:"uses"`
+	UsesLeft  int        `json:"uses_left"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// State says whether a token can still enrol a device at now.
+func (t Token) State(now time.Time) string {
+	switch {
+	case t.RevokedAt != nil:
+		return "revoked"
+	case !now.Before(t.ExpiresAt):
+		return "expired"
+	case t.UsesLeft <= 0:
+		return "used-up"
+	}
+	return "active"
+}
+
+// DeviceInfo is what the agent said about its machine at enrolment.
+type DeviceInfo struct {
+	Hostname     string `json:"hostname"`
+	Platform     string `json:"platform"`
+	OSName       string `json:"os_name"`
+	OSVersion    string `json:"os_version"`
+	Architecture string `json:"architecture"`
+	MachineID    string `json:"machine_id,omitempty"`
+	AgentVersion string `json:"agent_version"`
+}
+
+// Device is an enrolled device, with counts of its latest verdicts (the
+// collector's, per rule).
+type Device struct {
+	ID string `json:"id"`
+	DeviceInfo
+	Group        string     `json:"group"`
+	EnrolledAt   time.Time  `json:"enrolled_at"`
+	LastSeen     *time.Time `json:"last_seen,omitempty"`
+	CertSerial   string     `json:"cert_serial"`
+	CertNotAfter time.Time  `json:"cert_not_after"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	LastSequence uint64     `json:"last_sequence"`
+	Pass         int        `json:"pass"`
+	Fail         int        `json:"fail"`
+	Unknown      int        `json:"unknown"`
+}
+
+// Revoked reports whether the device was revoked.
+func (d Device) Revoked() bool { return d.RevokedAt != nil }
+
+// DeviceStatus is a device's standing in the fleet.
+type DeviceStatus string
+
+// Device statuses. Each device has exactly one.
+const (
+	// StatusCompliant: seen recently, every rule passes.
+	StatusCompliant DeviceStatus = "compliant"
+	// StatusFailing: seen recently, at least one rule fails.
+	StatusFailing DeviceStatus = "failing"
+	// StatusUnknown: seen recently (or just enrolled), nothing fails but
+	// something is unknown, or there is no report yet.
+	StatusUnknown DeviceStatus = "unknown"
+	// StatusStale: not seen for longer than the threshold; its last
+	// verdicts are too old to count either way.
+	StatusStale DeviceStatus = "stale"
+	// StatusRevoked: revoked by an administrator.
+	StatusRevoked DeviceStatus = "revoked"
+)
+
+// Status classifies the device at now. A device not seen (or, without a
+// report, not enrolled) within staleAfter is stale whatever its last
+// verdicts were: silence is never compliant nor failing.
+func (d Device) Status(now time.Time, staleAfter time.Duration) DeviceStatus {
+	seen := d.EnrolledAt
+	if d.LastSeen != nil {
+		seen = *d.LastSeen
+	}
+	switch {
+	case d.Revoked():
+		return StatusRevoked
+	case now.Sub(seen) > staleAfter:
+		return StatusStale
+	case d.Fail > 0:
+		return StatusFailing
+	case d.Unknown > 0 || d.Pass == 0:
+		return StatusUnknown
+	}
+	return StatusCompliant
+}
+
+// Issued is a certificate the CA signed for a device.
+type Issued struct {
+	Serial   string
+	NotAfter time.Time
+	DER      []byte
+}
+
+// EnrollParams is one enrolment request, token already hashed.
+type EnrollParams struct {
+	TokenHash []byte
+	Info      DeviceInfo
+	Now       time.Time
+	// NewID is the id a new device gets; a re-bound device keeps its own.
+	NewID string
+}
+
+// Enrolment is the outcome of Enroll.
+type Enrolment struct {
+	Device  Device
+	Issued  Issued
+	Rebound bool
+}
+
+// Verdict is a rule's status, as stored.
+type Verdict string
+
+// Verdicts. Empty means no verdict (e.g. the agent sent none for a rule).
+const (
+	Pass    Verdict = "PASS"
+	Fail    Verdict = "FAIL"
+	Unknown Verdict = "UNKNOWN"
+)
+
+// RuleResult is one rule's outcome in one report: the collector's own
+// verdict and the agent's, side by side.
+type RuleResult struct {
+	RuleID    string  `json:"rule_id"`
+	Title     string  `json:"title"`
+	Family    string  `json:"family"`
+	Severity  string  `json:"severity"`
+	Collector Verdict `json:"collector"`
+	Agent     Verdict `json:"agent,omitempty"`
+	Observed  string  `json:"observed"`
+	Expected  string  `json:"expected"`
+	Reason    string  `json:"reason,omitempty"`
+}
+
+// Report is one stored report.
+type Report struct {
+	DeviceID       string       `json:"device_id"`
+	Sequence       uint64       `json:"sequence"`
+	ReceivedAt     time.Time    `json:"received_at"`
+	CollectedAt    time.Time    `json:"collected_at"`
+	AgentVersion   string       `json:"agent_version"`
+	PolicyName     string       `json:"policy_name"`
+	PolicyVersion  int          `json:"policy_version"`
+	DroppedReports uint64       `json:"dropped_reports"`
+	Facts          []byte       `json:"-"` // wardv1.Facts, protobuf wire format
+	Results        []RuleResult `json:"results"`
+}
+
+// RuleState is the latest outcome of a rule on a device.
+type RuleState struct {
+	RuleResult
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	Sequence     uint64     `json:"sequence"`
+}
+
+// Transition is a change of the collector's verdict for a rule on a device.
+// From is empty for the first verdict.
+type Transition struct {
+	DeviceID string    `json:"device_id"`
+	RuleID   string    `json:"rule_id"`
+	From     Verdict   `json:"from"`
+	To       Verdict   `json:"to"`
+	At       time.Time `json:"at"`
+	Sequence uint64    `json:"sequence"`
+}
+
+// GroupPolicy is the policy document a group's devices are held to.
+type GroupPolicy struct {
+	Group     string    `json:"group"`
+	Name      string    `json:"name"`
+	Version   int       `json:"version"`
+	Document  []byte    `json:"-"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
