@@ -1,0 +1,29 @@
+// Package server is the collector's network side: the gRPC
+// EnrollmentService and AgentService on one TLS 1.3 port, and an HTTP port
+// with /healthz, /readyz and Prometheus /metrics.
+//
+// Every gRPC call passes, in order: logging and metrics, panic recovery
+// (a panic becomes codes.Internal, logged, with no internals returned),
+// the per-method size limit on the decoded message (codes.ResourceExhausted),
+// and, for AgentService, client-certificate authentication and the
+// per-device rate limit.
+//
+// Identity. The TLS layer asks for a client certificate but does not
+// require one (EnrollmentService is called before the agent has one). The
+// auth interceptor then verifies, for every AgentService call, that the
+// leaf certificate chains to the collector CA, is valid now and is meant
+// for client auth (else codes.Unauthenticated), and that neither its serial
+// nor its device is revoked and that it is the device's current
+// certificate (else codes.PermissionDenied). The device id is the leaf's
+// subject CommonName; no message field is ever used as identity.
+// Verifying in the interceptor rather than in the handshake lets an agent
+// tell "certificate expired or unknown: enrol again" (a status code) from
+// "network down" (a failed handshake).
+//
+// Log levels: Info, one line per call that succeeded and lifecycle events;
+// Warn, a call refused (bad input, auth, limits); Error, a call that failed
+// on our side (store errors, panics).
+//
+// Use: s, err := New(cfg); s.Start() (returns at once) and s.Stop(), or
+// s.Serve(ctx) which runs until ctx is done.
+package server

@@ -1,0 +1,224 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wardhq/ward/collector/pki"
+	"github.com/wardhq/ward/collector/store"
+)
+
+const agentServicePrefix = "/ward.v1.AgentService/"
+
+type deviceKey struct{}
+
+// DeviceFrom returns the device the auth interceptor identified from the
+// client certificate.
+func DeviceFrom(ctx context.Context) (store.Device, bool) {
+	d, ok := ctx.Value(deviceKey{}).(store.Device)
+	return d, ok
+}
+
+// callInfo is filled in by inner interceptors for the outer one to log.
+type callInfo struct{ deviceID string }
+
+type callInfoKey struct{}
+
+// observe logs every call and records its latency and outcome.
+func (s *Server) observe(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	ci := &callInfo{}
+	ctx = context.WithValue(ctx, callInfoKey{}, ci)
+	resp, err := handler(ctx, req)
+	elapsed := time.Since(start)
+	code := status.Code(err)
+	s.metrics.latency.Observe(elapsed.Seconds(), info.FullMethod, code.String())
+	if info.FullMethod == MethodReport && code != codes.OK {
+		s.metrics.rejected.Inc(rejectReason(code))
+	}
+	attrs := []any{"method", info.FullMethod, "code", code.String(), "duration_ms", float64(elapsed.Microseconds()) / 1000}
+	if ci.deviceID != "" {
+		attrs = append(attrs, "device_id", ci.deviceID)
+	}
+	if p, ok := peer.FromContext(ctx); ok {
+		attrs = append(attrs, "peer", p.Addr.String())
+	}
+	switch code {
+	case codes.OK:
+		s.log.Info("grpc call", attrs...)
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		s.log.Error("grpc call", append(attrs, "err", status.Convert(err).Message())...)
+	default:
+		s.log.Warn("grpc call", append(attrs, "err", status.Convert(err).Message())...)
+	}
+	return resp, err
+}
+
+func rejectReason(c codes.Code) string {
+	switch c {
+	case codes.InvalidArgument:
+		return "invalid"
+	case codes.ResourceExhausted:
+		return "limit"
+	case codes.Unauthenticated:
+		return "unauthenticated"
+	case codes.PermissionDenied:
+		return "permission_denied"
+	case codes.Internal, codes.Unknown:
+		return "internal"
+	}
+	return "other"
+}
+
+// recover turns a panic in anything below it into codes.Internal.
+func (s *Server) recover(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in grpc call", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			resp, err = nil, status.Error(codes.Internal, "internal error")
+		}
+	}()
+	return handler(ctx, req)
+}
+
+func (s *Server) streamRecover(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in grpc stream", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = status.Error(codes.Internal, "internal error")
+		}
+	}()
+	return handler(srv, ss)
+}
+
+// limitSize refuses a request whose decoded size exceeds its method's limit.
+func (s *Server) limitSize(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	limit, ok := s.limits[info.FullMethod]
+	if !ok {
+		limit = defaultLimit
+	}
+	if m, ok := req.(proto.Message); ok {
+		if n := proto.Size(m); n > limit {
+			return nil, status.Errorf(codes.ResourceExhausted, "request is %d bytes; %s accepts at most %d", n, info.FullMethod, limit)
+		}
+	}
+	return handler(ctx, req)
+}
+
+// authenticate identifies the device of every AgentService call from its
+// client certificate; see the package doc.
+func (s *Server) authenticate(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !strings.HasPrefix(info.FullMethod, agentServicePrefix) {
+		return handler(ctx, req)
+	}
+	dev, err := s.identify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok {
+		ci.deviceID = dev.ID
+	}
+	return handler(context.WithValue(ctx, deviceKey{}, dev), req)
+}
+
+func (s *Server) identify(ctx context.Context) (store.Device, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return store.Device{}, status.Error(codes.Unauthenticated, "no peer")
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.PeerCertificates) == 0 {
+		return store.Device{}, status.Error(codes.Unauthenticated, "a client certificate is required: enrol this device first")
+	}
+	leaf := ti.State.PeerCertificates[0]
+	now := s.cfg.Now()
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.ca.Pool(), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		var inv x509.CertificateInvalidError
+		if errors.As(err, &inv) && inv.Reason == x509.Expired {
+			return store.Device{}, status.Errorf(codes.Unauthenticated, "client certificate is not valid at %s (valid %s to %s): enrol again",
+				now.UTC().Format(time.RFC3339), leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		return store.Device{}, status.Error(codes.Unauthenticated, "client certificate was not issued by this collector's CA")
+	}
+	id, serial := leaf.Subject.CommonName, pki.SerialString(leaf.SerialNumber)
+	revoked, err := s.store.SerialRevoked(ctx, serial)
+	if err != nil {
+		s.log.Error("check certificate serial", "err", err)
+		return store.Device{}, status.Error(codes.Internal, "internal error")
+	}
+	if revoked {
+		return store.Device{}, status.Error(codes.PermissionDenied, "client certificate was revoked")
+	}
+	dev, err := s.store.Device(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Device{}, status.Error(codes.Unauthenticated, "unknown device: enrol again")
+	}
+	if err != nil {
+		s.log.Error("look up device", "device_id", id, "err", err)
+		return store.Device{}, status.Error(codes.Internal, "internal error")
+	}
+	if dev.Revoked() {
+		return store.Device{}, status.Error(codes.PermissionDenied, "device was revoked")
+	}
+	if dev.CertSerial != serial {
+		return store.Device{}, status.Error(codes.PermissionDenied, "client certificate was replaced by a newer enrolment")
+	}
+	return dev, nil
+}
+
+// rateLimit bounds each device's AgentService calls.
+func (s *Server) rateLimit(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	dev, ok := DeviceFrom(ctx)
+	if ok && !s.limiter.allow(dev.ID) {
+		return nil, status.Error(codes.ResourceExhausted, "too many requests from this device: slow down")
+	}
+	return handler(ctx, req)
+}
+
+// limiters holds one token bucket per device.
+type limiters struct {
+	mu    sync.Mutex
+	limit rate.Limit
+	burst int
+	m     map[string]*rate.Limiter
+}
+
+// maxLimiters bounds the map; past it, full (idle) buckets are dropped.
+const maxLimiters = 100_000
+
+func newLimiters(limit rate.Limit, burst int) *limiters {
+	return &limiters{limit: limit, burst: burst, m: map[string]*rate.Limiter{}}
+}
+
+func (l *limiters) allow(key string) bool {
+	l.mu.Lock()
+	lim, ok := l.m[key]
+	if !ok {
+		if len(l.m) >= maxLimiters {
+			for k, v := range l.m {
+				if v.Tokens() >= float64(l.burst) {
+					delete(l.m, k)
+				}
+			}
+		}
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.m[key] = lim
+	}
+	l.mu.Unlock()
+	return lim.Allow()
+}

@@ -1,0 +1,298 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/wardhq/ward/collector/pki"
+	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/sqlite"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// Full method names.
+const (
+	MethodEnroll    = "/ward.v1.EnrollmentService/Enroll"
+	MethodReport    = "/ward.v1.AgentService/Report"
+	MethodGetPolicy = "/ward.v1.AgentService/GetPolicy"
+)
+
+// DefaultLimits are the per-method maximum sizes of a decoded request.
+var DefaultLimits = map[string]int{
+	MethodEnroll:    64 << 10,
+	MethodReport:    4 << 20,
+	MethodGetPolicy: 4 << 10,
+}
+
+// defaultLimit bounds every other method (health, reflection).
+const defaultLimit = 64 << 10
+
+// DatabaseFile is the SQLite file's name under the data directory.
+const DatabaseFile = "ward.db"
+
+// Config configures a Server. Zero fields take the documented defaults.
+type Config struct {
+	// DataDir holds the database and the PKI (default ./ward-data).
+	DataDir string
+	// GRPCAddr (default 127.0.0.1:8443) and HTTPAddr (default
+	// 127.0.0.1:8080) are listen addresses; port 0 picks a free one.
+	GRPCAddr, HTTPAddr string
+	// Hostnames are the DNS names and IP addresses in the server
+	// certificate (default localhost, 127.0.0.1, ::1).
+	Hostnames []string
+	// Interval is the agents' report interval; a device is stale after
+	// 3 × Interval without a report (default 1h).
+	Interval time.Duration
+	// Logger receives the logs (default slog.Default()).
+	Logger *slog.Logger
+	// Store replaces the SQLite store under DataDir; the caller closes it.
+	Store store.Store
+	// Limits overrides DefaultLimits per full method name.
+	Limits map[string]int
+	// RateLimit and RateBurst bound each device's AgentService calls
+	// (default 5/s, burst 50).
+	RateLimit rate.Limit
+	RateBurst int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Server is a running (or ready to run) collector.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	store     store.Store
+	ownsStore bool
+	ca        *pki.Authority
+	created   bool
+	tlsConfig *tls.Config
+	limits    map[string]int
+	metrics   *metrics
+	limiter   *limiters
+	policies  *policyCache
+
+	grpc   *grpc.Server
+	health *health.Server
+	http   *http.Server
+
+	mu       sync.Mutex
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	serveErr chan error
+	stopped  bool
+}
+
+// New opens the store and the PKI under cfg.DataDir, creating the CA and
+// the server certificate on first start. It does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "ward-data"
+	}
+	if cfg.GRPCAddr == "" {
+		cfg.GRPCAddr = "127.0.0.1:8443"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:8080"
+	}
+	if len(cfg.Hostnames) == 0 {
+		cfg.Hostnames = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 5
+	}
+	if cfg.RateBurst == 0 {
+		cfg.RateBurst = 50
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, limits: map[string]int{}}
+	for m, n := range DefaultLimits {
+		s.limits[m] = n
+	}
+	for m, n := range cfg.Limits {
+		s.limits[m] = n
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	ca, created, err := pki.LoadOrCreate(cfg.DataDir, cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("load CA: %w", err)
+	}
+	s.ca, s.created = ca, created
+	serverCert, err := ca.ServerCert(cfg.DataDir, cfg.Hostnames, cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	s.tlsConfig = &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{serverCert},
+		// Asked for, verified by the auth interceptor: see the package doc.
+		ClientAuth: tls.RequestClientCert,
+	}
+	s.store = cfg.Store
+	if s.store == nil {
+		st, err := sqlite.Open(context.Background(), filepath.Join(cfg.DataDir, DatabaseFile))
+		if err != nil {
+			return nil, err
+		}
+		s.store, s.ownsStore = st, true
+	}
+	s.metrics = newMetrics()
+	s.limiter = newLimiters(cfg.RateLimit, cfg.RateBurst)
+	s.policies = newPolicyCache()
+
+	maxRecv := defaultLimit
+	for _, n := range s.limits {
+		maxRecv = max(maxRecv, n)
+	}
+	s.grpc = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(s.tlsConfig)),
+		grpc.MaxRecvMsgSize(maxRecv+1024),
+		grpc.MaxConcurrentStreams(256),
+		grpc.ConnectionTimeout(20*time.Second),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
+		grpc.ChainUnaryInterceptor(s.observe, s.recover, s.limitSize, s.authenticate, s.rateLimit),
+		grpc.ChainStreamInterceptor(s.streamRecover),
+	)
+	wardv1.RegisterEnrollmentServiceServer(s.grpc, &enrollment{s: s})
+	wardv1.RegisterAgentServiceServer(s.grpc, &agent{s: s})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// CAFingerprint is the CA's "sha256:<hex>" fingerprint agents pin.
+func (s *Server) CAFingerprint() string { return s.ca.Fingerprint() }
+
+// CA is the collector's certificate authority.
+func (s *Server) CA() *pki.Authority { return s.ca }
+
+// CACreated reports whether New created the CA (first start).
+func (s *Server) CACreated() bool { return s.created }
+
+// Store is the server's store.
+func (s *Server) Store() store.Store { return s.store }
+
+// GRPCAddr is the gRPC listen address (the actual one after Start).
+func (s *Server) GRPCAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.grpcLis != nil {
+		return s.grpcLis.Addr().String()
+	}
+	return s.cfg.GRPCAddr
+}
+
+// HTTPAddr is the HTTP listen address (the actual one after Start).
+func (s *Server) HTTPAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.httpLis != nil {
+		return s.httpLis.Addr().String()
+	}
+	return s.cfg.HTTPAddr
+}
+
+// Start listens on both addresses and serves in the background; it
+// returns at once. Serving errors are returned by Wait.
+func (s *Server) Start() error {
+	gl, err := net.Listen("tcp", s.cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen gRPC: %w", err)
+	}
+	hl, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("listen HTTP: %w", err)
+	}
+	s.mu.Lock()
+	s.grpcLis, s.httpLis = gl, hl
+	s.serveErr = make(chan error, 2)
+	s.mu.Unlock()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, name := range []string{"ward.v1.EnrollmentService", "ward.v1.AgentService"} {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	go func() { s.serveErr <- s.grpc.Serve(gl) }()
+	go func() {
+		if err := s.http.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- err
+		}
+	}()
+	s.log.Info("collector listening", "grpc_addr", gl.Addr().String(), "http_addr", hl.Addr().String(),
+		"ca_fingerprint", s.CAFingerprint(), "data_dir", s.cfg.DataDir)
+	return nil
+}
+
+// Serve starts the server and runs until ctx is done (then stops
+// gracefully and returns nil) or serving fails.
+func (s *Server) Serve(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-s.serveErr:
+	}
+	s.Stop()
+	return err
+}
+
+// Stop stops serving (letting calls in flight finish for up to 10 s) and
+// closes the store it opened. It is safe to call more than once.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	t := time.NewTimer(10 * time.Second)
+	select {
+	case <-done:
+	case <-t.C:
+		s.grpc.Stop()
+	}
+	t.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s.http.Shutdown(ctx)
+	cancel()
+	if s.ownsStore {
+		if err := s.store.Close(); err != nil {
+			s.log.Error("close store", "err", err)
+		}
+	}
+	s.log.Info("collector stopped")
+}
