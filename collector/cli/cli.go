@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardhq/ward/collector/server"
+	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/sqlite"
+)
+
+// app is what every command shares.
+type app struct {
+	stdout, stderr io.Writer
+	dataDir        string
+	now            func() time.Time
+}
+
+// Run runs ward-collector with args (without the program name) and
+// returns the process exit code: 0 success, 1 failure, 3 usage error.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr, now: time.Now}
+	root := a.root()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "ward-collector:", err)
+		return 1
+	}
+	return 0
+}
+
+func (a *app) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ward-collector",
+		Short:         "Ward's collector: enrols agents, stores their reports, answers for the fleet",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
+	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand())
+	return root
+}
+
+// open opens the data directory's store for an admin command.
+func (a *app) open(ctx context.Context) (store.Store, error) {
+	path := filepath.Join(a.dataDir, server.DatabaseFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no collector database at %s (run ward-collector serve --data %s first, or pass --data): %w", path, a.dataDir, err)
+	}
+	return sqlite.Open(ctx, path)
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var (
+		cfg      server.Config
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the collector (gRPC for agents, HTTP for health and metrics)",
+		Long: `serve runs the collector in the foreground until interrupted.
+
+On first start it creates the collector CA (ECDSA P-256) and a server
+certificate for --hostname under --data/pki, and prints the CA fingerprint
+that agents pin at enrolment.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.DataDir = a.dataDir
+			cfg.Logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			if srv.CACreated() {
+				fmt.Fprintf(a.stdout, "created collector CA in %s\n", filepath.Join(a.dataDir, "pki"))
+			}
+			fmt.Fprintf(a.stdout, "CA fingerprint: %s\n", srv.CAFingerprint())
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := srv.Start(); err != nil {
+				srv.Stop()
+				return err
+			}
+			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr())
+			<-ctx.Done()
+			srv.Stop()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:8443", "gRPC listen address (agents)")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (health, metrics)")
+	f.StringArrayVar(&cfg.Hostnames, "hostname", nil, "DNS name or IP address agents use to reach this collector (repeatable; default localhost, 127.0.0.1, ::1)")
+	f.DurationVar(&cfg.Interval, "interval", time.Hour, "agents' report interval (a device is stale after 3 × interval)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// nowFlag sets the admin commands' clock.
+type nowFlag struct{ a *app }
+
+func (f nowFlag) String() string { return "" }
+func (f nowFlag) Type() string   { return "time" }
+func (f nowFlag) Set(v string) error {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return fmt.Errorf("want an RFC 3339 time: %w", err)
+	}
+	f.a.now = func() time.Time { return t }
+	return nil
+}

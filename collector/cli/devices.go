@@ -1,0 +1,317 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/policies"
+)
+
+// staleFlag adds --interval; stale means not seen for 3 × interval.
+func staleFlag(cmd *cobra.Command, interval *time.Duration) {
+	cmd.Flags().DurationVar(interval, "interval", time.Hour, "agents' report interval; a device is stale after 3 × interval without a report")
+}
+
+type deviceRow struct {
+	store.Device
+	Status store.DeviceStatus `json:"status"`
+}
+
+func (a *app) devicesCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "devices", Short: "List devices"}
+	var (
+		status   string
+		asJSON   bool
+		interval time.Duration
+	)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List devices with their status (compliant, failing, unknown, stale, revoked)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			valid := []string{"", string(store.StatusCompliant), string(store.StatusFailing), string(store.StatusUnknown), string(store.StatusStale), string(store.StatusRevoked)}
+			if !slices.Contains(valid, status) {
+				return fmt.Errorf("--status %q: want compliant, failing, unknown, stale or revoked", status)
+			}
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ds, err := st.Devices(cmd.Context())
+			if err != nil {
+				return err
+			}
+			now := a.now()
+			rows := []deviceRow{}
+			for _, d := range ds {
+				s := d.Status(now, 3*interval)
+				if status == "" || string(s) == status {
+					rows = append(rows, deviceRow{d, s})
+				}
+			}
+			if asJSON {
+				return a.printJSON(rows)
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tHOSTNAME\tGROUP\tOS\tSTATUS\tFAIL\tUNKNOWN\tLAST SEEN")
+			for _, r := range rows {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.Hostname, r.Group, osName(r.Device), r.Status, r.Fail, r.Unknown, when(r.LastSeen))
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().StringVar(&status, "status", "", "only devices with this status: compliant, failing, unknown, stale, revoked")
+	list.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	staleFlag(list, &interval)
+	cmd.AddCommand(list)
+	return cmd
+}
+
+func osName(d store.Device) string {
+	if d.OSName == "" {
+		return d.Platform
+	}
+	return d.OSName + " " + d.OSVersion
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func (a *app) deviceCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "device", Short: "Show or revoke one device"}
+	var (
+		asJSON   bool
+		interval time.Duration
+	)
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a device: its latest verdicts (collector's and agent's), failing since, recent transitions",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			d, err := st.Device(ctx, args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no device %s", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			rules, err := st.RuleStates(ctx, d.ID)
+			if err != nil {
+				return err
+			}
+			trans, err := st.Transitions(ctx, d.ID)
+			if err != nil {
+				return err
+			}
+			status := d.Status(a.now(), 3*interval)
+			if asJSON {
+				if rules == nil {
+					rules = []store.RuleState{}
+				}
+				if trans == nil {
+					trans = []store.Transition{}
+				}
+				return a.printJSON(struct {
+					Device      deviceRow          `json:"device"`
+					Rules       []store.RuleState  `json:"rules"`
+					Transitions []store.Transition `json:"transitions"`
+				}{deviceRow{d, status}, rules, trans})
+			}
+			fmt.Fprintf(a.stdout, "%s  %s  group %s  %s\n", d.ID, d.Hostname, d.Group, osName(d))
+			fmt.Fprintf(a.stdout, "status %s, enrolled %s, last seen %s, certificate %s until %s\n\n",
+				status, d.EnrolledAt.Format(time.RFC3339), when(d.LastSeen), d.CertSerial, d.CertNotAfter.Format(time.RFC3339))
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "RULE\tCOLLECTOR\tAGENT\tFAILING SINCE\tOBSERVED")
+			for _, r := range rules {
+				agent := string(r.Agent)
+				if agent != "" && r.Agent != r.Collector {
+					agent += " (disagrees)"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.RuleID, orDash(string(r.Collector)), orDash(agent), when(r.FailingSince), r.Observed)
+			}
+			w.Flush()
+			if n := len(trans); n > 0 {
+				fmt.Fprintln(a.stdout, "\nrecent transitions:")
+				for _, t := range trans[max(0, n-10):] {
+					fmt.Fprintf(a.stdout, "  %s  %s  %s -> %s (report %d)\n", t.At.Format(time.RFC3339), t.RuleID, orDash(string(t.From)), t.To, t.Sequence)
+				}
+			}
+			return nil
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	staleFlag(show, &interval)
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a device: its certificate is refused from now on",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.RevokeDevice(cmd.Context(), args[0], a.now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "revoked device %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(show, revoke)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Summary is the --json document of fleet summary.
+type Summary struct {
+	Devices   int `json:"devices"`
+	Compliant int `json:"compliant"`
+	Failing   int `json:"failing"`
+	Unknown   int `json:"unknown"`
+	Stale     int `json:"stale"`
+	Revoked   int `json:"revoked"`
+	// StaleAfter is the threshold used, in seconds.
+	StaleAfter int64 `json:"stale_after_seconds"`
+}
+
+func (a *app) fleetCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "fleet", Short: "Fleet-wide views"}
+	var (
+		asJSON   bool
+		interval time.Duration
+	)
+	summary := &cobra.Command{
+		Use:   "summary",
+		Short: "Count devices by status; stale (silent) devices are counted apart from failing ones",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ds, err := st.Devices(cmd.Context())
+			if err != nil {
+				return err
+			}
+			s := Summary{StaleAfter: int64((3 * interval).Seconds())}
+			now := a.now()
+			for _, d := range ds {
+				switch d.Status(now, 3*interval) {
+				case store.StatusCompliant:
+					s.Compliant++
+				case store.StatusFailing:
+					s.Failing++
+				case store.StatusUnknown:
+					s.Unknown++
+				case store.StatusStale:
+					s.Stale++
+				case store.StatusRevoked:
+					s.Revoked++
+				}
+			}
+			s.Devices = len(ds) - s.Revoked
+			if asJSON {
+				return a.printJSON(s)
+			}
+			fmt.Fprintf(a.stdout, "devices    %d\ncompliant  %d\nfailing    %d\nunknown    %d\nstale      %d (no report for %s)\nrevoked    %d\n",
+				s.Devices, s.Compliant, s.Failing, s.Unknown, s.Stale, 3*interval, s.Revoked)
+			return nil
+		},
+	}
+	summary.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	staleFlag(summary, &interval)
+	cmd.AddCommand(summary)
+	return cmd
+}
+
+func (a *app) policyCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "Set and list group policies"}
+	var group string
+	set := &cobra.Command{
+		Use:   "set --group G FILE",
+		Short: "Validate a policy file and make it the group's policy",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if group == "" {
+				return errors.New("--group is required")
+			}
+			doc, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := policies.Parse(args[0], doc)
+			if err != nil {
+				return fmt.Errorf("invalid policy: %w", err)
+			}
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.SetPolicy(cmd.Context(), store.GroupPolicy{Group: group, Name: p.Name, Version: p.Version, Document: doc, UpdatedAt: a.now().UTC()}); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "group %s now uses policy %s version %d\n", group, p.Name, p.Version)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&group, "group", "", "the group whose policy this becomes")
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List group policies (groups without one use the embedded baseline)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ps, err := st.Policies(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if ps == nil {
+					ps = []store.GroupPolicy{}
+				}
+				return a.printJSON(ps)
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "GROUP\tPOLICY\tVERSION\tUPDATED")
+			for _, p := range ps {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", p.Group, p.Name, p.Version, p.UpdatedAt.Format(time.RFC3339))
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.AddCommand(set, list)
+	return cmd
+}

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardhq/ward/collector/token"
+)
+
+func (a *app) tokenCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke enrolment tokens"}
+	var (
+		group  string
+		uses   int
+		ttl    time.Duration
+		asJSON bool
+	)
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an enrolment token (printed once; only its hash is kept)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			plain, t, err := token.Create(cmd.Context(), st, group, uses, ttl, a.now())
+			if err != nil {
+				return fmt.Errorf("create token: %w", err)
+			}
+			if asJSON {
+				return a.printJSON(struct {
+					Token string `json:"token"`
+					ID    string `json:"id"`
+					Group string `json:"group"`
+					Uses  int    `json:"uses"`
+					Exp   string `json:"expires_at"`
+				}{plain, t.ID, t.Group, t.Uses, t.ExpiresAt.Format(time.RFC3339)})
+			}
+			fmt.Fprintf(a.stdout, "%s\n", plain)
+			fmt.Fprintf(a.stderr, "token %s: group %s, %d use(s), expires %s. It is shown only now.\n", t.ID, t.Group, t.Uses, t.ExpiresAt.Format(time.RFC3339))
+			return nil
+		},
+	}
+	create.Flags().StringVar(&group, "group", "", "group the enrolled devices join (selects their policy)")
+	create.Flags().IntVar(&uses, "uses", 1, "how many devices may enrol with it")
+	create.Flags().DurationVar(&ttl, "ttl", 72*time.Hour, "how long it is valid")
+	create.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	create.MarkFlagRequired("group")
+
+	var listJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List enrolment tokens (never the tokens themselves)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ts, err := st.Tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			now := a.now()
+			if listJSON {
+				type row struct {
+					ID        string     `json:"id"`
+					Group     string     `json:"group"`
+					Uses      int        `json:"uses"`
+					UsesLeft  int        `json:"uses_left"`
+					CreatedAt time.Time  `json:"created_at"`
+					ExpiresAt time.Time  `json:"expires_at"`
+					RevokedAt *time.Time `json:"revoked_at,omitempty"`
+					State     string     `json:"state"`
+				}
+				out := []row{}
+				for _, t := range ts {
+					out = append(out, row{t.ID, t.Group, t.Uses, t.UsesLeft, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.State(now)})
+				}
+				return a.printJSON(out)
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tGROUP\tUSES LEFT\tEXPIRES\tSTATE")
+			for _, t := range ts {
+				fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\n", t.ID, t.Group, t.UsesLeft, t.Uses, t.ExpiresAt.Format(time.RFC3339), t.State(now))
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print as JSON")
+
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an enrolment token",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.RevokeToken(cmd.Context(), args[0], a.now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "revoked token %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
