@@ -105,13 +105,6 @@ func (s *Store) Ping(ctx context.Context) error {
 
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
-func nullNanos(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
-}
-
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
 
 func fromNull(n sql.NullInt64) *time.Time {
