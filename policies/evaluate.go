@@ -1,0 +1,235 @@
+package policies
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// Status is a rule's outcome on one device.
+type Status string
+
+// Rule outcomes. Only an expression that gives exactly true is a PASS.
+const (
+	StatusPass    Status = "PASS"
+	StatusFail    Status = "FAIL"
+	StatusUnknown Status = "UNKNOWN"
+)
+
+// Options tune an evaluation.
+type Options struct {
+	// Now is the evaluation time; zero means time.Now().
+	Now time.Time
+	// Lang picks the language of titles, expected texts and remediation
+	// ("fr", "fr-CA"); texts missing in it fall back to English.
+	Lang string
+	// FailingSince holds, per rule id, when this device was first observed
+	// failing the rule; grace runs from there.
+	FailingSince map[string]time.Time
+}
+
+// Result is one rule's outcome on one device.
+type Result struct {
+	RuleID      string `json:"rule_id"`
+	Title       string `json:"title"`
+	Family      string `json:"family"`
+	Status      Status `json:"status"`
+	Severity    string `json:"severity"`
+	Observed    string `json:"observed"`
+	Expected    string `json:"expected"`
+	Remediation string `json:"remediation"`
+	// Reason says why the result is UNKNOWN.
+	Reason       string     `json:"reason,omitempty"`
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	Deadline     *time.Time `json:"deadline,omitempty"`
+	Overdue      bool       `json:"overdue,omitempty"`
+}
+
+// Evaluate applies every rule of p to the facts of one device. Rules that do
+// not apply to the device's platform, or whose when guard is false, are
+// left out. When the platform itself is unknown every rule is UNKNOWN.
+func Evaluate(p *Policy, facts *wardv1.Facts, opts Options) []Result {
+	if p == nil {
+		return nil
+	}
+	if facts == nil {
+		facts = &wardv1.Facts{}
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	vars := activation(facts, now)
+	platform := facts.GetOs().GetPlatform()
+	results := make([]Result, 0, len(p.Rules))
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if platform != "" && !slices.Contains(r.Platforms, platform) {
+			continue
+		}
+		res := Result{
+			RuleID:      r.ID,
+			Title:       pick(r.Titles, opts.Lang),
+			Family:      r.Family,
+			Severity:    r.Severity,
+			Expected:    pick(r.Expected, opts.Lang),
+			Remediation: remediation(r, opts.Lang, platform),
+			Observed:    "unknown",
+		}
+		if platform == "" {
+			res.Status = StatusUnknown
+			res.Reason = "cannot tell which platform this device runs"
+			if why := facts.GetOs().GetCollection().GetReason(); why != "" {
+				res.Reason += ": " + why
+			}
+			results = append(results, res)
+			continue
+		}
+		if r.when != nil {
+			applies, why := run(r.when, vars)
+			if why != "" {
+				res.Status, res.Reason = StatusUnknown, "cannot tell whether the rule applies: "+why
+				results = append(results, res)
+				continue
+			}
+			if !applies {
+				continue
+			}
+		}
+		coll := collection(facts, r.Family)
+		status := coll.GetStatus()
+		if coll == nil || (status != wardv1.CollectionStatus_COLLECTION_STATUS_OK && status != wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL) {
+			res.Status, res.Reason = StatusUnknown, collectionReason(r.Family, coll)
+			results = append(results, res)
+			continue
+		}
+		ok, why := run(r.require, vars)
+		switch {
+		case why != "":
+			res.Status, res.Reason = StatusUnknown, why
+			if status == wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL {
+				res.Reason = collectionReason(r.Family, coll) + "; " + why
+			}
+		case ok:
+			res.Status = StatusPass
+		default:
+			res.Status = StatusFail
+			since := now
+			if t, seen := opts.FailingSince[r.ID]; seen && !t.IsZero() {
+				since = t
+			}
+			deadline := since.Add(r.Grace)
+			res.FailingSince, res.Deadline = &since, &deadline
+			res.Overdue = now.After(deadline)
+		}
+		res.Observed = observed(r, facts, vars, now)
+		results = append(results, res)
+	}
+	return results
+}
+
+// run evaluates a condition: only a boolean result counts, and ok is
+// meaningful only when why is empty.
+func run(prg cel.Program, vars map[string]any) (ok bool, why string) {
+	if prg == nil {
+		return false, "the rule has no compiled expression"
+	}
+	out, _, err := prg.Eval(vars)
+	if err != nil {
+		return false, errorReason(err)
+	}
+	b, isBool := out.(types.Bool)
+	if !isBool {
+		return false, "the expression gave " + out.Type().TypeName() + ", not true or false"
+	}
+	return bool(b), ""
+}
+
+func observed(r *Rule, facts *wardv1.Facts, vars map[string]any, now time.Time) string {
+	if r.observed != nil {
+		if out, _, err := r.observed.Eval(vars); err == nil {
+			if s, ok := out.(types.String); ok && strings.TrimSpace(string(s)) != "" {
+				return string(s)
+			}
+		}
+	}
+	return defaultObserved(r.Family, facts, now)
+}
+
+func collection(f *wardv1.Facts, family string) *wardv1.Collection {
+	switch family {
+	case FamilyOS:
+		return f.GetOs().GetCollection()
+	case FamilyDiskEncryption:
+		return f.GetDiskEncryption().GetCollection()
+	case FamilyPatchLevel:
+		return f.GetPatchLevel().GetCollection()
+	case FamilyFirewall:
+		return f.GetFirewall().GetCollection()
+	}
+	return nil
+}
+
+var familyWords = map[string]string{
+	FamilyOS:             "operating system",
+	FamilyDiskEncryption: "disk encryption",
+	FamilyPatchLevel:     "update",
+	FamilyFirewall:       "firewall",
+}
+
+func collectionReason(family string, c *wardv1.Collection) string {
+	words := familyWords[family]
+	if c == nil {
+		return "the " + words + " facts were not collected"
+	}
+	why := c.GetReason()
+	if why == "" {
+		switch c.GetStatus() {
+		case wardv1.CollectionStatus_COLLECTION_STATUS_FAILED:
+			why = "the " + words + " check failed without saying why"
+		case wardv1.CollectionStatus_COLLECTION_STATUS_UNSUPPORTED:
+			why = "the " + words + " check is not supported on this device"
+		case wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL:
+			why = "some " + words + " facts were not collected"
+		default:
+			why = "the " + words + " collection status is not known"
+		}
+	}
+	return why
+}
+
+// langs returns the languages to try for lang, most specific first, ending
+// with English: "fr-CA" → fr, en.
+func langs(lang string) []string {
+	lang = strings.ToLower(strings.TrimSpace(lang))
+	if i := strings.IndexAny(lang, "-_."); i >= 0 {
+		lang = lang[:i]
+	}
+	if lang == "" || lang == DefaultLang {
+		return []string{DefaultLang}
+	}
+	return []string{lang, DefaultLang}
+}
+
+func pick(texts map[string]string, lang string) string {
+	for _, l := range langs(lang) {
+		if s, ok := texts[l]; ok {
+			return s
+		}
+	}
+	return ""
+}
+
+func remediation(r *Rule, lang, platform string) string {
+	for _, l := range langs(lang) {
+		if s, ok := r.Remediation[l][platform]; ok {
+			return s
+		}
+	}
+	return ""
+}
