@@ -84,9 +84,11 @@ func describeVolume(v map[string]any) string {
 	mp, dev, method := str("mount_point"), str("device"), str("method")
 	place := mp
 	switch {
+	case isDriveLetter(mp):
+		place = "drive " + mp[:1]
 	case place == "":
 		place = dev
-	case dev != "" && !strings.HasPrefix(method, "BitLocker"):
+	case dev != "":
 		place = mp + " on " + dev
 	}
 	if place == "" {
@@ -107,7 +109,11 @@ func describeVolume(v map[string]any) string {
 		return place + ": encryption unknown (" + why + ")"
 	case protection == "suspended":
 		if strings.HasPrefix(method, "BitLocker") {
-			return "BitLocker protection suspended on " + place
+			where := place
+			if isDriveLetter(mp) {
+				where = mp
+			}
+			return "BitLocker protection suspended on " + where
 		}
 		return place + ": encryption protection suspended"
 	case conversion == "decrypting" || conversion == "decryption_paused":
@@ -125,6 +131,11 @@ func describeVolume(v map[string]any) string {
 		return place + ": encrypted" + withMethod(method)
 	}
 	return place + ": encrypted" + withMethod(method) + ", protection unknown"
+}
+
+// isDriveLetter reports whether mp is a Windows drive such as "C:".
+func isDriveLetter(mp string) bool {
+	return len(mp) == 2 && mp[1] == ':' && (mp[0]|0x20) >= 'a' && (mp[0]|0x20) <= 'z'
 }
 
 func withMethod(m string) string {

@@ -397,9 +397,20 @@ var ruleKeys = []string{"id", "title", "family", "platforms", "when", "require",
 
 func (d *decoder) rule(n ast.Node, i int) *Rule {
 	where := fmt.Sprintf("rules[%d]", i)
-	fields := d.mapping(n, where, ruleKeys...)
+	fields := d.mapping(n, where)
 	if fields == nil {
 		return nil
+	}
+	if v := fields["id"]; v != nil {
+		if id, ok := scalar(v.Value); ok && strings.TrimSpace(id) != "" {
+			where = fmt.Sprintf("rule %q", strings.TrimSpace(id))
+		}
+	}
+	for key, mv := range fields {
+		if !slices.Contains(ruleKeys, key) {
+			d.errorf(mv.Key, "%s: unknown key %q (allowed: %s)", where, key, strings.Join(ruleKeys, ", "))
+			delete(fields, key)
+		}
 	}
 	line, _ := position(n)
 	if first := firstKeyLine(fields); first > 0 {
@@ -407,11 +418,8 @@ func (d *decoder) rule(n ast.Node, i int) *Rule {
 	}
 	r := &Rule{Line: line}
 	r.ID = d.requiredString(n, fields, "id", where)
-	if r.ID != "" {
-		if !namePattern.MatchString(r.ID) {
-			d.errorf(fields["id"].Value, "%s: id %q must be lowercase letters, digits and dashes", where, r.ID)
-		}
-		where = fmt.Sprintf("rule %q", r.ID)
+	if r.ID != "" && !namePattern.MatchString(r.ID) {
+		d.errorf(fields["id"].Value, "%s: id must be lowercase letters, digits and dashes", where)
 	}
 	for _, key := range []string{"title", "expected", "require", "severity", "family", "platforms", "remediation"} {
 		if fields[key] == nil {

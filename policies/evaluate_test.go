@@ -1,0 +1,724 @@
+package policies
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+const (
+	okStatus      = wardv1.CollectionStatus_COLLECTION_STATUS_OK
+	partialStatus = wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL
+	failedStatus  = wardv1.CollectionStatus_COLLECTION_STATUS_FAILED
+	unsupported   = wardv1.CollectionStatus_COLLECTION_STATUS_UNSUPPORTED
+)
+
+func mustEmbedded(t testing.TB, name string) *Policy {
+	t.Helper()
+	p, err := Embedded(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func resultFor(results []Result, id string) (Result, bool) {
+	for _, r := range results {
+		if r.RuleID == id {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// TestCompliantFactsPass: each platform's compliant facts pass every rule of
+// both shipped policies that applies to the platform, and only those rules
+// are reported.
+func TestCompliantFactsPass(t *testing.T) {
+	for _, name := range Names() {
+		p := mustEmbedded(t, name)
+		for _, platform := range Platforms {
+			results := Evaluate(p, compliantFacts(platform), Options{Now: testNow})
+			want := 0
+			for _, r := range p.Rules {
+				if contains(r.Platforms, platform) {
+					want++
+				}
+			}
+			if len(results) != want {
+				t.Errorf("%s/%s: %d results, want %d", name, platform, len(results), want)
+			}
+			for _, r := range results {
+				if r.Status != StatusPass || r.Reason != "" || r.Deadline != nil || r.Observed == "" ||
+					r.Expected == "" || r.Remediation == "" || r.Title == "" {
+					t.Errorf("%s/%s: %+v, want a complete PASS", name, platform, r)
+				}
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestShippedRules walks every status path of every shipped rule on every
+// platform it applies to.
+func TestShippedRules(t *testing.T) {
+	sysVol := func(f *wardv1.Facts) *wardv1.Volume { return f.DiskEncryption.Volumes[0] }
+	swapVol := func(f *wardv1.Facts) *wardv1.Volume { return f.DiskEncryption.Volumes[4] }
+	tests := []struct {
+		name     string
+		policy   string
+		platform string
+		rule     string
+		mutate   func(f *wardv1.Facts)
+		want     Status
+		observed string // exact, when set
+		reason   string // substring of Reason, when set
+	}{
+		// baseline disk-encrypted.
+		{"linux root plain", "baseline", "linux", "disk-encrypted", func(f *wardv1.Facts) {
+			v := sysVol(f)
+			v.Device, v.Encrypted, v.Method, v.Protection, v.Conversion = "/dev/vda", ptr(false), "", protOff, convNone
+		}, StatusFail, "/ on /dev/vda: not encrypted", ""},
+		{"linux root encrypted", "baseline", "linux", "disk-encrypted", nil, StatusPass,
+			"/ on /dev/mapper/vg-root: encrypted (LUKS2)", ""},
+		{"windows suspended", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
+			sysVol(f).Protection = protSuspended
+		}, StatusFail, "BitLocker protection suspended on C:", ""},
+		{"windows decrypting", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
+			sysVol(f).Conversion, sysVol(f).PercentEncrypted = convDecrypt, ptr(40.0)
+		}, StatusFail, "drive C: being decrypted (40%)", ""},
+		{"windows protection off", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
+			sysVol(f).Protection = protOff
+		}, StatusFail, "drive C: encrypted (BitLocker XTS-AES 128) but protection is off", ""},
+		{"darwin encrypting", "baseline", "darwin", "disk-encrypted", func(f *wardv1.Facts) {
+			sysVol(f).Conversion, sysVol(f).PercentEncrypted = convEncrypt, ptr(47.0)
+		}, StatusFail, "/System/Volumes/Data on disk3s5: encryption in progress (47%)", ""},
+		{"darwin hardware only", "baseline", "darwin", "disk-encrypted", func(f *wardv1.Facts) {
+			sysVol(f).Encrypted, sysVol(f).Method, sysVol(f).Protection, sysVol(f).Conversion = ptr(false), "", protOff, convNone
+		}, StatusFail, "/System/Volumes/Data on disk3s5: not encrypted", ""},
+		{"encrypted unknown", "baseline", "linux", "disk-encrypted", func(f *wardv1.Facts) {
+			v := sysVol(f)
+			v.Encrypted, v.Protection, v.Conversion, v.Reason = nil, 0, 0, "cannot read the LUKS header"
+			f.DiskEncryption.Collection = coll(partialStatus, "/: cannot read the LUKS header")
+		}, StatusUnknown, "/ on /dev/mapper/vg-root: encryption unknown (cannot read the LUKS header)",
+			`/: cannot read the LUKS header; the fact "encrypted" was not collected (disk.volumes[].encrypted)`},
+		{"protection unspecified", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
+			sysVol(f).Protection = 0
+		}, StatusUnknown, "", `the fact "protection" was not collected (disk.volumes[].protection)`},
+		{"no system volume", "baseline", "linux", "disk-encrypted", func(f *wardv1.Facts) {
+			f.DiskEncryption.Volumes = f.DiskEncryption.Volumes[1:]
+		}, StatusUnknown, "no system volume was found", "no system volume was found among the disk facts"},
+		{"no system volume but one unencrypted", "baseline", "linux", "disk-encrypted", func(f *wardv1.Facts) {
+			f.DiskEncryption.Volumes = nil
+		}, StatusUnknown, "", "no system volume was found"},
+		{"disk collection failed", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
+			f.DiskEncryption = &wardv1.DiskEncryptionFacts{Collection: coll(failedStatus, "access denied reading Win32_EncryptableVolume (run as administrator)")}
+		}, StatusUnknown, "unknown", "access denied reading Win32_EncryptableVolume (run as administrator)"},
+
+		// baseline swap-encrypted (Linux only).
+		{"swap plain", "baseline", "linux", "swap-encrypted", func(f *wardv1.Facts) {
+			v := swapVol(f)
+			v.Device, v.Encrypted, v.Method, v.Protection, v.Conversion = "/dev/sda5", ptr(false), "", protOff, convNone
+		}, StatusFail, "swap on /dev/sda5: not encrypted", ""},
+		{"swap encrypted", "baseline", "linux", "swap-encrypted", nil, StatusPass, "swap on /dev/dm-2: encrypted (LUKS2)", ""},
+		{"no swap, complete", "baseline", "linux", "swap-encrypted", func(f *wardv1.Facts) {
+			f.DiskEncryption.Volumes = f.DiskEncryption.Volumes[:4]
+		}, StatusPass, "no swap on disk", ""},
+		{"no swap, partial", "baseline", "linux", "swap-encrypted", func(f *wardv1.Facts) {
+			f.DiskEncryption.Volumes = f.DiskEncryption.Volumes[:4]
+			f.DiskEncryption.Collection = coll(partialStatus, "cannot read /proc/swaps: permission denied")
+		}, StatusUnknown, "", "swap could not be checked: cannot read /proc/swaps: permission denied"},
+		{"swap unknown", "baseline", "linux", "swap-encrypted", func(f *wardv1.Facts) {
+			swapVol(f).Encrypted = nil
+		}, StatusUnknown, "", `the fact "encrypted" was not collected`},
+
+		// baseline firewall-on.
+		{"nft empty", "baseline", "linux", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall.Enabled = ptr(false)
+			for _, p := range f.Firewall.Profiles {
+				p.Enabled, p.DefaultInbound = ptr(false), allow
+			}
+			f.Firewall.Summary = "Inbound traffic not filtered: nftables ruleset is empty"
+		}, StatusFail, "Inbound traffic not filtered: nftables ruleset is empty", ""},
+		{"windows public off", "baseline", "windows", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall.Enabled = ptr(false)
+			f.Firewall.Profiles[2].Enabled = ptr(false)
+			f.Firewall.Summary = "Domain on (inbound block), Private on (inbound block), Public off"
+		}, StatusFail, "Domain on (inbound block), Private on (inbound block), Public off", ""},
+		{"darwin alf off", "baseline", "darwin", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall.Enabled = ptr(false)
+			f.Firewall.Profiles[0].Enabled = ptr(false)
+			f.Firewall.Summary = ""
+		}, StatusFail, "inbound traffic not filtered; application-firewall off", ""},
+		{"darwin stealth only passes baseline", "baseline", "darwin", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall.BlockAllIncoming = ptr(false)
+			f.Firewall.Profiles[0].DefaultInbound = allow
+		}, StatusPass, "", ""},
+		{"firewall enabled unknown", "baseline", "linux", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall.Enabled = nil
+		}, StatusUnknown, "", `the fact "enabled" was not collected (firewall.enabled or firewall.profiles[].enabled)`},
+		{"no profiles", "baseline", "windows", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall.Profiles = nil
+		}, StatusUnknown, "", "no firewall profile was reported"},
+		{"profile state unknown", "baseline", "windows", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall.Profiles[1].Enabled = nil
+		}, StatusUnknown, "", `the fact "enabled" was not collected`},
+		{"one profile off, another unknown", "baseline", "windows", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall.Profiles[1].Enabled = nil
+			f.Firewall.Profiles[2].Enabled = ptr(false)
+		}, StatusFail, "", ""},
+		{"firewall unsupported", "baseline", "linux", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall = &wardv1.FirewallFacts{Collection: coll(unsupported, "no nftables or iptables on this system")}
+		}, StatusUnknown, "unknown", "no nftables or iptables on this system"},
+		{"firewall not collected", "baseline", "linux", "firewall-on", func(f *wardv1.Facts) {
+			f.Firewall = nil
+		}, StatusUnknown, "unknown", "the firewall facts were not collected"},
+
+		// baseline security-updates.
+		{"apt pending, stale index", "baseline", "linux", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.PendingSecurityUpdates = ptr(int32(3))
+			f.PatchLevel.MetadataRefreshedAt = timestamppb.New(testNow.Add(-64 * 24 * time.Hour))
+		}, StatusFail, "3 security updates pending; package index refreshed 64 days ago", ""},
+		{"apt nothing pending, stale index", "baseline", "linux", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.MetadataRefreshedAt = timestamppb.New(testNow.Add(-9 * 24 * time.Hour))
+		}, StatusUnknown, "no security updates pending; package index refreshed 9 days ago",
+			"the list of available updates was last refreshed 9 days ago, so it cannot show what is missing"},
+		{"apt nothing pending, index 7 days", "baseline", "linux", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.MetadataRefreshedAt = timestamppb.New(testNow.Add(-7 * 24 * time.Hour))
+		}, StatusPass, "no security updates pending; package index refreshed 7 days ago", ""},
+		{"apt index time unknown", "baseline", "linux", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.MetadataRefreshedAt = nil
+		}, StatusUnknown, "", `the fact "metadata_refreshed_at" was not collected (patch.metadata_refreshed_at)`},
+		{"pending unknown", "baseline", "windows", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.PendingSecurityUpdates, f.PatchLevel.PendingUpdates = nil, nil
+			f.PatchLevel.Collection = coll(partialStatus, "pending updates are unknown: the Windows Update search failed (it may need the network): 0x8024402C")
+		}, StatusUnknown, "pending security updates not known",
+			"pending updates are unknown: the Windows Update search failed (it may need the network): 0x8024402C; the fact \"pending_security_updates\" was not collected"},
+		{"windows one pending", "baseline", "windows", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.PendingSecurityUpdates = ptr(int32(1))
+		}, StatusFail, "1 security update pending", ""},
+		{"windows no index needed", "baseline", "windows", "security-updates", nil, StatusPass, "no security updates pending", ""},
+		{"darwin pending", "baseline", "darwin", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.PendingSecurityUpdates = ptr(int32(2))
+		}, StatusFail, "2 security updates pending; package index refreshed 1 day ago", ""},
+		{"darwin index time unknown", "baseline", "darwin", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.MetadataRefreshedAt = nil
+		}, StatusUnknown, "", `the fact "metadata_refreshed_at" was not collected`},
+		{"patch collection failed", "baseline", "linux", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel = &wardv1.PatchFacts{Collection: coll(failedStatus, "apt-get is missing")}
+		}, StatusUnknown, "unknown", "apt-get is missing"},
+
+		// baseline OS minimums.
+		{"windows 10 1903", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Name, f.Os.Version, f.Os.DisplayVersion, f.Os.Build = "Windows 10 Pro", "10.0.18362", "1903", "18362.30"
+		}, StatusFail, "Windows 10 Pro 10.0.18362 1903 (build 18362.30)", ""},
+		{"windows 10 22H2", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Version = "10.0.19045"
+		}, StatusPass, "", ""},
+		{"windows version unknown", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Version = ""
+		}, StatusUnknown, "", "the version is unknown (empty)"},
+		{"macos 13", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.Build = "13.3.1", "22E261"
+		}, StatusFail, "macOS 13.3.1 (build 22E261)", ""},
+		{"macos 14.0", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) { f.Os.Version = "14.0" }, StatusPass, "", ""},
+		{"macos garbage version", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
+			f.Os.Version = "14.6.1 (a)"
+		}, StatusUnknown, "", `cannot compare version "14.6.1 (a)": not dotted numbers`},
+		{"debian 11", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "11" },
+			StatusFail, "Debian GNU/Linux 11", ""},
+		{"debian 12", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "12" }, StatusPass, "", ""},
+		{"debian testing", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "" },
+			StatusUnknown, "Debian GNU/Linux (version unknown)", "the version is unknown (empty)"},
+		{"ubuntu 20.04", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Name, f.Os.Version = "ubuntu", "Ubuntu", "20.04"
+		}, StatusFail, "Ubuntu 20.04", ""},
+		{"ubuntu 22.04", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Name, f.Os.Version = "ubuntu", "Ubuntu", "22.04"
+		}, StatusPass, "", ""},
+		{"fedora 40", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Name, f.Os.Version = "fedora", "Fedora Linux", "40"
+		}, StatusFail, "", ""},
+		{"fedora 41", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Name, f.Os.Version = "fedora", "Fedora Linux", "41"
+		}, StatusPass, "", ""},
+		{"rhel 8.10", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Name, f.Os.Version = "rhel", "Red Hat Enterprise Linux", "8.10"
+		}, StatusFail, "", ""},
+		{"rhel 9.4", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Name, f.Os.Version = "rhel", "Red Hat Enterprise Linux", "9.4"
+		}, StatusPass, "", ""},
+		{"arch", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Name, f.Os.Version = "arch", "Arch Linux", ""
+		}, StatusUnknown, "", `Ward has no minimum version for the distribution "arch"`},
+		{"distribution unknown", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Version = "", ""
+		}, StatusUnknown, "", "the Linux distribution is not known"},
+		{"os collection failed", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Collection = coll(failedStatus, "cannot read /etc/os-release: no such file")
+		}, StatusUnknown, "unknown", "cannot read /etc/os-release: no such file"},
+
+		// high-risk fixed-volumes-encrypted.
+		{"boot and usb left out", "high-risk", "linux", "fixed-volumes-encrypted", nil, StatusPass,
+			"/ on /dev/mapper/vg-root: encrypted (LUKS2); swap on /dev/dm-2: encrypted (LUKS2)", ""},
+		{"windows data drive plain", "high-risk", "windows", "fixed-volumes-encrypted", func(f *wardv1.Facts) {
+			v := f.DiskEncryption.Volumes[1]
+			v.Encrypted, v.Method, v.Protection, v.Conversion, v.PercentEncrypted = ptr(false), "", protOff, convNone, ptr(0.0)
+		}, StatusFail, "drive C: encrypted (BitLocker XTS-AES 128); drive D: not encrypted", ""},
+		{"windows data drive plain passes baseline", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
+			v := f.DiskEncryption.Volumes[1]
+			v.Encrypted, v.Protection, v.Conversion = ptr(false), protOff, convNone
+		}, StatusPass, "drive C: encrypted (BitLocker XTS-AES 128)", ""},
+		{"linux swap plain", "high-risk", "linux", "fixed-volumes-encrypted", func(f *wardv1.Facts) {
+			v := swapVol(f)
+			v.Encrypted, v.Method, v.Protection, v.Conversion = ptr(false), "", protOff, convNone
+		}, StatusFail, "", ""},
+		{"partial never passes", "high-risk", "linux", "fixed-volumes-encrypted", func(f *wardv1.Facts) {
+			f.DiskEncryption.Volumes = f.DiskEncryption.Volumes[:4]
+			f.DiskEncryption.Collection = coll(partialStatus, "cannot read /proc/swaps: permission denied")
+		}, StatusUnknown, "", "some volumes could not be checked: cannot read /proc/swaps: permission denied"},
+		{"partial with a plain volume fails", "high-risk", "linux", "fixed-volumes-encrypted", func(f *wardv1.Facts) {
+			sysVol(f).Encrypted, sysVol(f).Protection, sysVol(f).Conversion = ptr(false), protOff, convNone
+			f.DiskEncryption.Collection = coll(partialStatus, "cannot read /proc/swaps: permission denied")
+		}, StatusFail, "", ""},
+		{"darwin filevault on", "high-risk", "darwin", "fixed-volumes-encrypted", nil, StatusPass,
+			"/System/Volumes/Data on disk3s5: encrypted (FileVault)", ""},
+
+		// high-risk firewall-blocks-inbound.
+		{"windows public allows inbound", "high-risk", "windows", "firewall-blocks-inbound", func(f *wardv1.Facts) {
+			f.Firewall.Profiles[2].DefaultInbound = allow
+		}, StatusFail, "", ""},
+		{"darwin stealth only", "high-risk", "darwin", "firewall-blocks-inbound", func(f *wardv1.Facts) {
+			f.Firewall.BlockAllIncoming = ptr(false)
+			f.Firewall.Profiles[0].DefaultInbound = allow
+		}, StatusFail, "", ""},
+		{"darwin block-all unknown", "high-risk", "darwin", "firewall-blocks-inbound", func(f *wardv1.Facts) {
+			f.Firewall.BlockAllIncoming = nil
+		}, StatusUnknown, "", `the fact "block_all_incoming" was not collected (firewall.block_all_incoming)`},
+		{"linux accept policy", "high-risk", "linux", "firewall-blocks-inbound", func(f *wardv1.Facts) {
+			f.Firewall.Profiles[1].DefaultInbound = allow
+		}, StatusFail, "", ""},
+		{"linux default action unknown", "high-risk", "linux", "firewall-blocks-inbound", func(f *wardv1.Facts) {
+			f.Firewall.Profiles[1].DefaultInbound = 0
+		}, StatusUnknown, "", `the fact "default_inbound" was not collected`},
+
+		// high-risk security-updates: index older than 4 days.
+		{"apt index 5 days", "high-risk", "linux", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.MetadataRefreshedAt = timestamppb.New(testNow.Add(-5 * 24 * time.Hour))
+		}, StatusUnknown, "", "last refreshed 5 days ago"},
+		{"apt pending", "high-risk", "linux", "security-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.PendingSecurityUpdates = ptr(int32(12))
+		}, StatusFail, "12 security updates pending; package index refreshed 20 hours ago", ""},
+
+		// high-risk restart-after-updates.
+		{"windows restart pending", "high-risk", "windows", "restart-after-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.RebootRequired = ptr(true)
+		}, StatusFail, "A restart is waiting to finish installing updates", ""},
+		{"windows no restart", "high-risk", "windows", "restart-after-updates", nil, StatusPass, "No restart waiting", ""},
+		{"linux restart unknown", "high-risk", "linux", "restart-after-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.RebootRequired = nil
+		}, StatusUnknown, "no security updates pending; package index refreshed 20 hours ago", `the fact "reboot_required" was not collected`},
+
+		// high-risk automatic-updates.
+		{"windows au off", "high-risk", "windows", "automatic-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.AutomaticUpdates = ptr(false)
+		}, StatusFail, "Automatic updates are off", ""},
+		{"darwin au on", "high-risk", "darwin", "automatic-updates", nil, StatusPass, "Automatic updates are on", ""},
+		{"linux au unknown", "high-risk", "linux", "automatic-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.AutomaticUpdates = nil
+		}, StatusUnknown, "", `the fact "automatic_updates" was not collected`},
+
+		// high-risk OS minimums.
+		{"windows 11 23H2", "high-risk", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Version = "10.0.22631"
+		}, StatusFail, "", ""},
+		{"macos 14.6.1", "high-risk", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
+			f.Os.Version = "14.6.1"
+		}, StatusFail, "", ""},
+		{"debian 12 high-risk", "high-risk", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Version = "12"
+		}, StatusFail, "", ""},
+		{"ubuntu 24.04", "high-risk", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Version = "ubuntu", "24.04"
+		}, StatusPass, "", ""},
+		{"rhel 9.5", "high-risk", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Version = "rhel", "9.5"
+		}, StatusFail, "", ""},
+		{"unknown distro high-risk", "high-risk", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Version = "opensuse-leap", "15.6"
+		}, StatusUnknown, "", `Ward has no minimum version for the distribution "opensuse-leap"`},
+	}
+	policies := map[string]*Policy{}
+	for _, name := range Names() {
+		policies[name] = mustEmbedded(t, name)
+	}
+	for _, tt := range tests {
+		t.Run(tt.policy+"/"+tt.platform+"/"+tt.rule+"/"+tt.name, func(t *testing.T) {
+			f := compliantFacts(tt.platform)
+			if tt.mutate != nil {
+				tt.mutate(f)
+			}
+			got, ok := resultFor(Evaluate(policies[tt.policy], f, Options{Now: testNow}), tt.rule)
+			if !ok {
+				t.Fatalf("rule %s not in the results", tt.rule)
+			}
+			if got.Status != tt.want {
+				t.Errorf("status = %s (reason %q, observed %q), want %s", got.Status, got.Reason, got.Observed, tt.want)
+			}
+			if tt.observed != "" && got.Observed != tt.observed {
+				t.Errorf("observed = %q, want %q", got.Observed, tt.observed)
+			}
+			if tt.reason != "" && !strings.Contains(got.Reason, tt.reason) {
+				t.Errorf("reason = %q, want it to contain %q", got.Reason, tt.reason)
+			}
+			if (tt.want == StatusUnknown) != (got.Reason != "") {
+				t.Errorf("reason = %q for status %s: only UNKNOWN has a reason", got.Reason, got.Status)
+			}
+			if (got.Status == StatusFail) != (got.Deadline != nil) {
+				t.Errorf("deadline = %v for status %s: only FAIL has a deadline", got.Deadline, got.Status)
+			}
+		})
+	}
+}
+
+func TestRulesLeftOutByPlatform(t *testing.T) {
+	p := mustEmbedded(t, "high-risk")
+	results := Evaluate(p, darwinFacts(), Options{Now: testNow})
+	for _, id := range []string{"restart-after-updates", "os-supported-windows", "os-supported-linux"} {
+		if _, ok := resultFor(results, id); ok {
+			t.Errorf("rule %s reported on darwin", id)
+		}
+	}
+	if _, ok := resultFor(Evaluate(mustEmbedded(t, "baseline"), windowsFacts(), Options{Now: testNow}), "swap-encrypted"); ok {
+		t.Error("swap-encrypted reported on windows")
+	}
+}
+
+func TestUnknownPlatform(t *testing.T) {
+	f := linuxFacts()
+	f.Os = &wardv1.OSFacts{Collection: coll(failedStatus, "cannot tell which platform this is: host lookup failed")}
+	p := mustEmbedded(t, "baseline")
+	results := Evaluate(p, f, Options{Now: testNow})
+	if len(results) != len(p.Rules) {
+		t.Fatalf("%d results, want one per rule (%d)", len(results), len(p.Rules))
+	}
+	for _, r := range results {
+		if r.Status != StatusUnknown || r.Reason != "cannot tell which platform this device runs: cannot tell which platform this is: host lookup failed" {
+			t.Errorf("%s: %s %q", r.RuleID, r.Status, r.Reason)
+		}
+	}
+	if got := Evaluate(p, nil, Options{Now: testNow}); len(got) != len(p.Rules) || got[0].Status != StatusUnknown {
+		t.Errorf("Evaluate(nil facts) = %+v", got)
+	}
+}
+
+func TestCollectionStatuses(t *testing.T) {
+	p := mustEmbedded(t, "baseline")
+	tests := []struct {
+		name   string
+		coll   *wardv1.Collection
+		nilFam bool
+		want   Status
+		reason string
+	}{
+		{"ok", statusOK(), false, StatusPass, ""},
+		{"partial, rule can decide", coll(partialStatus, "swap: cannot tell"), false, StatusPass, ""},
+		{"failed", coll(failedStatus, "fdesetup timed out after 10s"), false, StatusUnknown, "fdesetup timed out after 10s"},
+		{"failed without reason", coll(failedStatus, ""), false, StatusUnknown, "the disk encryption check failed without saying why"},
+		{"unsupported", coll(unsupported, "no BitLocker on Windows Home"), false, StatusUnknown, "no BitLocker on Windows Home"},
+		{"unspecified", coll(0, ""), false, StatusUnknown, "the disk encryption collection status is not known"},
+		{"nil collection", nil, false, StatusUnknown, "the disk encryption facts were not collected"},
+		{"nil family", nil, true, StatusUnknown, "the disk encryption facts were not collected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := windowsFacts()
+			f.DiskEncryption.Collection = tt.coll
+			if tt.nilFam {
+				f.DiskEncryption = nil
+			}
+			got, _ := resultFor(Evaluate(p, f, Options{Now: testNow}), "disk-encrypted")
+			if got.Status != tt.want || got.Reason != tt.reason {
+				t.Errorf("got %s %q, want %s %q", got.Status, got.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+func TestGrace(t *testing.T) {
+	p := mustEmbedded(t, "baseline") // security-updates: grace 14d
+	f := linuxFacts()
+	f.PatchLevel.PendingSecurityUpdates = ptr(int32(2))
+	day := 24 * time.Hour
+	tests := []struct {
+		name     string
+		since    map[string]time.Time
+		wantFrom time.Time
+		overdue  bool
+	}{
+		{"first seen now", nil, testNow, false},
+		{"10 days ago", map[string]time.Time{"security-updates": testNow.Add(-10 * day)}, testNow.Add(-10 * day), false},
+		{"exactly at the deadline", map[string]time.Time{"security-updates": testNow.Add(-14 * day)}, testNow.Add(-14 * day), false},
+		{"20 days ago", map[string]time.Time{"security-updates": testNow.Add(-20 * day)}, testNow.Add(-20 * day), true},
+		{"other rule only", map[string]time.Time{"firewall-on": testNow.Add(-20 * day)}, testNow, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := resultFor(Evaluate(p, f, Options{Now: testNow, FailingSince: tt.since}), "security-updates")
+			if got.Status != StatusFail || got.FailingSince == nil || got.Deadline == nil {
+				t.Fatalf("got %+v, want a FAIL with a deadline", got)
+			}
+			if !got.FailingSince.Equal(tt.wantFrom) || !got.Deadline.Equal(tt.wantFrom.Add(14*day)) || got.Overdue != tt.overdue {
+				t.Errorf("failing since %v, deadline %v, overdue %v; want %v, %v, %v",
+					got.FailingSince, got.Deadline, got.Overdue, tt.wantFrom, tt.wantFrom.Add(14*day), tt.overdue)
+			}
+		})
+	}
+	// A passing or unknown rule has no failing_since, deadline or overdue,
+	// even when the device failed it before.
+	since := map[string]time.Time{"security-updates": testNow.Add(-30 * day)}
+	for _, mut := range []func(*wardv1.Facts){
+		func(f *wardv1.Facts) {},
+		func(f *wardv1.Facts) { f.PatchLevel.PendingSecurityUpdates = nil },
+	} {
+		f := linuxFacts()
+		mut(f)
+		got, _ := resultFor(Evaluate(p, f, Options{Now: testNow, FailingSince: since}), "security-updates")
+		if got.FailingSince != nil || got.Deadline != nil || got.Overdue {
+			t.Errorf("%s result carries failing since %v, deadline %v, overdue %v", got.Status, got.FailingSince, got.Deadline, got.Overdue)
+		}
+	}
+}
+
+func TestResultJSON(t *testing.T) {
+	f := windowsFacts()
+	f.PatchLevel.PendingSecurityUpdates = ptr(int32(1))
+	got, _ := resultFor(Evaluate(mustEmbedded(t, "baseline"), f, Options{Now: testNow}), "security-updates")
+	b, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"rule_id":"security-updates","title":"Security updates are installed","family":"patch_level","status":"FAIL",` +
+		`"severity":"high","observed":"1 security update pending","expected":"No security update has been waiting for more than 14 days.",` +
+		`"remediation":"Open Settings, then Windows Update, click \"Check for updates\" and install what is offered. Restart when asked. A good moment is the end of your working day, on a trusted network.",` +
+		`"failing_since":"2026-11-25T12:00:00Z","deadline":"2026-12-09T12:00:00Z"}`
+	if string(b) != want {
+		t.Errorf("JSON:\n%s\nwant:\n%s", b, want)
+	}
+}
+
+func TestLanguage(t *testing.T) {
+	p := mustEmbedded(t, "baseline")
+	tests := []struct {
+		lang, title, remediationPrefix string
+	}{
+		{"", "The firewall is on", "Open System Settings"},
+		{"en", "The firewall is on", "Open System Settings"},
+		{"fr", "Le pare-feu est activé", "Ouvrez Réglages Système"},
+		{"fr-CA", "Le pare-feu est activé", "Ouvrez Réglages Système"},
+		{"FR_be", "Le pare-feu est activé", "Ouvrez Réglages Système"},
+		{"de", "The firewall is on", "Open System Settings"},
+		{"!!", "The firewall is on", "Open System Settings"},
+	}
+	for _, tt := range tests {
+		got, _ := resultFor(Evaluate(p, darwinFacts(), Options{Now: testNow, Lang: tt.lang}), "firewall-on")
+		if got.Title != tt.title || !strings.HasPrefix(got.Remediation, tt.remediationPrefix) {
+			t.Errorf("lang %q: title %q, remediation %q", tt.lang, got.Title, got.Remediation)
+		}
+	}
+	// A text missing in one language falls back to English per field.
+	doc := `name: partial-fr
+version: 1
+rules:
+  - id: fw
+    title: { en: Firewall on, fr: Pare-feu activé }
+    family: firewall
+    platforms: [linux]
+    require: firewall.enabled
+    expected: The firewall is on.
+    severity: low
+    remediation:
+      en: { linux: Turn it on. }
+`
+	q, err := Parse("partial-fr.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Evaluate(q, linuxFacts(), Options{Now: testNow, Lang: "fr"})[0]
+	if got.Title != "Pare-feu activé" || got.Expected != "The firewall is on." || got.Remediation != "Turn it on." {
+		t.Errorf("fallback gave %+v", got)
+	}
+}
+
+// TestWhenAndTypes covers the when guard and results that are not booleans.
+func TestWhenAndTypes(t *testing.T) {
+	doc := `name: guards
+version: 1
+rules:
+  - id: only-debian
+    title: Only on Debian
+    family: os
+    platforms: [linux]
+    when: os.id == "debian"
+    require: 'true'
+    expected: x
+    severity: low
+    remediation: { en: { linux: x } }
+  - id: only-fedora
+    title: Only on Fedora
+    family: os
+    platforms: [linux]
+    when: os.id == "fedora"
+    require: 'true'
+    expected: x
+    severity: low
+    remediation: { en: { linux: x } }
+  - id: guard-unknown
+    title: Guard reads a missing fact
+    family: os
+    platforms: [linux]
+    when: patch.reboot_required
+    require: 'true'
+    expected: x
+    severity: low
+    remediation: { en: { linux: x } }
+  - id: not-bool
+    title: Dyn result that is a string
+    family: os
+    platforms: [linux]
+    require: os.name
+    expected: x
+    severity: low
+    remediation: { en: { linux: x } }
+  - id: observed-error
+    title: Observed expression that fails falls back
+    family: os
+    platforms: [linux]
+    require: 'false'
+    observed: os.nope
+    expected: x
+    severity: low
+    remediation: { en: { linux: x } }
+  - id: days
+    title: days() counts whole days
+    family: patch_level
+    platforms: [linux]
+    require: days(now - patch.metadata_refreshed_at) == 0 && days(duration("49h")) == 2
+    expected: x
+    severity: low
+    remediation: { en: { linux: x } }
+`
+	p, err := Parse("guards.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := linuxFacts()
+	f.PatchLevel.RebootRequired = nil
+	results := Evaluate(p, f, Options{Now: testNow})
+	want := map[string]Status{"only-debian": StatusPass, "guard-unknown": StatusUnknown, "not-bool": StatusUnknown,
+		"observed-error": StatusFail, "days": StatusPass}
+	if len(results) != len(want) {
+		t.Errorf("%d results, want %d: %+v", len(results), len(want), results)
+	}
+	for id, st := range want {
+		got, ok := resultFor(results, id)
+		if !ok || got.Status != st {
+			t.Errorf("%s: %s (%q), want %s", id, got.Status, got.Reason, st)
+		}
+	}
+	if r, _ := resultFor(results, "guard-unknown"); !strings.HasPrefix(r.Reason, "cannot tell whether the rule applies: the fact \"reboot_required\"") {
+		t.Errorf("guard-unknown reason %q", r.Reason)
+	}
+	if r, _ := resultFor(results, "not-bool"); r.Reason != "the expression gave string, not true or false" {
+		t.Errorf("not-bool reason %q", r.Reason)
+	}
+	if r, _ := resultFor(results, "observed-error"); r.Observed != "Debian GNU/Linux 13" {
+		t.Errorf("observed-error observed %q", r.Observed)
+	}
+}
+
+func TestVersionAtLeast(t *testing.T) {
+	tests := []struct {
+		v, min  string
+		want    bool
+		wantErr bool
+	}{
+		{"10.0.22631", "10.0.19045", true, false},
+		{"10.0.19045", "10.0.19045", true, false},
+		{"10.0.19044", "10.0.19045", false, false},
+		{"14.6.1", "14", true, false},
+		{"14", "14.0.0", true, false},
+		{"13.7", "14", false, false},
+		{"22.04", "22.04", true, false},
+		{"20.04", "22.04", false, false},
+		{"9.10", "9.6", true, false},
+		{"9.4", "9.6", false, false},
+		{"", "12", false, true},
+		{"12", "", false, true},
+		{"14.6.1 (a)", "14", false, true},
+		{"12.", "12", false, true},
+		{"v12", "12", false, true},
+		{"-1", "1", false, true},
+		{"1234567890", "1", false, true},
+	}
+	for _, tt := range tests {
+		got, err := versionAtLeast(tt.v, tt.min)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("versionAtLeast(%q, %q) = %v, %v; want %v, error %v", tt.v, tt.min, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestMessageMap(t *testing.T) {
+	f := linuxFacts()
+	f.DiskEncryption.Volumes[0].Protection = 0
+	m := messageMap(f.DiskEncryption)
+	if m["collection"].(map[string]any)["status"] != "ok" {
+		t.Errorf("collection = %v", m["collection"])
+	}
+	if _, ok := m["hardware_encrypted"]; ok {
+		t.Error("unset optional hardware_encrypted is present")
+	}
+	vols := m["volumes"].([]any)
+	root := vols[0].(map[string]any)
+	if _, ok := root["protection"]; ok {
+		t.Error("PROTECTION_UNSPECIFIED is present")
+	}
+	if root["conversion"] != "fully_encrypted" || root["encrypted"] != true || root["system"] != true ||
+		root["removable"] != false || root["reason"] != "" {
+		t.Errorf("root volume map = %v", root)
+	}
+	if _, ok := root["percent_encrypted"]; ok {
+		t.Error("unset percent_encrypted is present")
+	}
+	p := messageMap(f.PatchLevel)
+	if p["pending_security_updates"] != int64(0) || p["pending"] == nil || len(p["pending"].([]any)) != 0 {
+		t.Errorf("patch map = %v", p)
+	}
+	if ts, ok := p["metadata_refreshed_at"].(time.Time); !ok || !ts.Equal(testNow.Add(-20*time.Hour)) {
+		t.Errorf("metadata_refreshed_at = %v", p["metadata_refreshed_at"])
+	}
+	if _, ok := messageMap(&wardv1.PatchFacts{})["last_update_installed_at"]; ok {
+		t.Error("unset timestamp is present")
+	}
+	fw := messageMap(windowsFacts().Firewall)
+	if fw["profiles"].([]any)[0].(map[string]any)["default_inbound"] != "block" {
+		t.Errorf("firewall map = %v", fw)
+	}
+	if len(messageMap(nil)) != 0 {
+		t.Error("nil message gives keys")
+	}
+}

@@ -1,0 +1,218 @@
+package policies
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseInvalid(t *testing.T) {
+	const syntaxEOF = `mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}`
+	const syntaxParen = `mismatched input ')' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}`
+	tests := []struct {
+		file string
+		want []string // every problem, "FILE:LINE: reason", file relative to testdata/invalid
+	}{
+		{"bad-yaml.yaml", []string{
+			`bad-yaml.yaml:8: invalid YAML: ',' or ']' must be specified`,
+		}},
+		{"empty.yaml", []string{
+			`empty.yaml:1: empty document: a policy needs name, version and rules`,
+		}},
+		{"unknown-key.yaml", []string{
+			`unknown-key.yaml:4: rule "disk-encrypted": missing severity`,
+			`unknown-key.yaml:10: rule "disk-encrypted": unknown key "sevrity" (allowed: id, title, family, platforms, when, require, observed, expected, severity, grace, remediation)`,
+		}},
+		{"bad-cel.yaml", []string{
+			`bad-cel.yaml:8: rule "disk-encrypted": require: Syntax error: ` + syntaxEOF + ` (expression 1:37)`,
+		}},
+		{"multi-line-cel.yaml", []string{
+			// The block starts on line 9; CEL's line 2 is YAML line 10.
+			`multi-line-cel.yaml:10: rule "firewall-on": require: Syntax error: ` + syntaxParen + ` (expression 2:38)`,
+		}},
+		{"require-not-bool.yaml", []string{
+			`require-not-bool.yaml:8: rule "disk-encrypted": require must give a condition (true or false), not a text (string)`,
+		}},
+		{"bad-severity.yaml", []string{
+			`bad-severity.yaml:10: rule "disk-encrypted": severity "urgent" is not one of critical, high, medium, low`,
+		}},
+		{"bad-grace.yaml", []string{
+			`bad-grace.yaml:11: rule "disk-encrypted": grace "two weeks": not a duration (write 72h, 90m or 14d)`,
+		}},
+		{"missing-remediation-language.yaml", []string{
+			`missing-remediation-language.yaml:13: rule "disk-encrypted": remediation has no "en" text (English is the fallback for every language)`,
+		}},
+		{"missing-remediation-platform.yaml", []string{
+			`missing-remediation-platform.yaml:14: rule "disk-encrypted": remediation.fr has no text for platform linux`,
+			`missing-remediation-platform.yaml:14: rule "disk-encrypted": remediation.fr: "windows" is not one of the rule's platforms`,
+		}},
+		{"duplicate-id.yaml", []string{
+			`duplicate-id.yaml:15: rule id "disk-encrypted" is already used at line 4`,
+		}},
+		{"several-problems.yaml", []string{
+			`several-problems.yaml:1: name "Test Policy" must be lowercase letters, digits and dashes`,
+			`several-problems.yaml:2: version "0" must be a whole number of at least 1`,
+			`several-problems.yaml:6: rule "a": family "disks" is not one of disk_encryption, patch_level, firewall, os`,
+			`several-problems.yaml:7: rule "a": platform "bsd" is not one of windows, darwin, linux`,
+			`several-problems.yaml:13: rules[1]: missing id`,
+			`several-problems.yaml:13: rules[1]: missing expected`,
+			`several-problems.yaml:13: rules[1]: missing require`,
+			`several-problems.yaml:13: rules[1]: missing severity`,
+			`several-problems.yaml:13: rules[1]: missing platforms`,
+			`several-problems.yaml:13: rules[1]: missing remediation`,
+		}},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			seen[tt.file] = true
+			data, err := os.ReadFile(filepath.Join("testdata", "invalid", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := Parse(tt.file, data)
+			if p != nil || err == nil {
+				t.Fatalf("Parse(%s) = %v, %v; want a validation error", tt.file, p, err)
+			}
+			var verr *ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("Parse(%s) error %T is not a *ValidationError", tt.file, err)
+			}
+			if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, tt.want) {
+				t.Errorf("Parse(%s) problems:\n%s\nwant:\n%s", tt.file, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			for _, p := range verr.Problems {
+				if p.File != tt.file || p.Line < 1 || p.Reason == "" {
+					t.Errorf("problem %+v lacks file, line or reason", p)
+				}
+			}
+		})
+	}
+	// Every invalid document must be in the table.
+	files, _ := filepath.Glob(filepath.Join("testdata", "invalid", "*.yaml"))
+	for _, f := range files {
+		if !seen[filepath.Base(f)] {
+			t.Errorf("%s has no expected problems in TestParseInvalid", f)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join("testdata", "no-such-policy.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want an error wrapping os.ErrNotExist", err)
+	}
+}
+
+func TestParseGrace(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"72h", 72 * time.Hour, false},
+		{"14d", 14 * 24 * time.Hour, false},
+		{"0d", 0, false},
+		{"90m", 90 * time.Minute, false},
+		{"1h30m", 90 * time.Minute, false},
+		{"366d", 366 * 24 * time.Hour, false},
+		{"367d", 0, true},
+		{"-1h", 0, true},
+		{"d", 0, true},
+		{"1.5d", 0, true},
+		{"two weeks", 0, true},
+		{"", 0, true},
+		{"99999999999999999999d", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseGrace(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseGrace(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestParseValidMinimal(t *testing.T) {
+	doc := `name: mini
+version: 2
+description: One rule.
+rules:
+  - id: fw
+    title: Firewall on
+    family: firewall
+    platforms: [linux]
+    require: firewall.enabled
+    expected: The firewall is on.
+    severity: low
+    remediation:
+      en:
+        linux: Turn it on.
+`
+	p, err := Parse("mini.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Rules[0]
+	if p.Name != "mini" || p.Version != 2 || p.Description != "One rule." || p.File != "mini.yaml" ||
+		r.ID != "fw" || r.Title != "Firewall on" || r.Family != FamilyFirewall || r.Severity != "low" ||
+		!slices.Equal(r.Platforms, []string{"linux"}) || r.Grace != 0 || r.Expected["en"] != "The firewall is on." ||
+		r.Remediation["en"]["linux"] != "Turn it on." || r.Line != 5 {
+		t.Errorf("Parse gave %+v, rule %+v", p, r)
+	}
+}
+
+func TestShippedPoliciesParse(t *testing.T) {
+	if got := Names(); !slices.Equal(got, []string{"baseline", "high-risk"}) {
+		t.Fatalf("Names() = %v", got)
+	}
+	for _, name := range Names() {
+		p, err := Embedded(name)
+		if err != nil {
+			t.Fatalf("Embedded(%s): %v", name, err)
+		}
+		if p.Name != name || p.File != "policies/"+name+".yaml" || len(p.Rules) == 0 {
+			t.Errorf("Embedded(%s) = name %q file %q, %d rules", name, p.Name, p.File, len(p.Rules))
+		}
+		// The file on disk is the embedded one.
+		q, err := Load(name + ".yaml")
+		if err != nil || len(q.Rules) != len(p.Rules) {
+			t.Errorf("Load(%s.yaml) = %v rules, %v", name, len(q.Rules), err)
+		}
+	}
+	if _, err := Embedded("nope"); err == nil {
+		t.Error("Embedded(nope) succeeded")
+	}
+}
+
+// TestShippedTranslations fails when a shipped rule lacks an English or
+// French text for one of its platforms.
+func TestShippedTranslations(t *testing.T) {
+	for _, name := range Names() {
+		p, err := Embedded(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Rules {
+			for _, lang := range []string{"en", "fr"} {
+				if strings.TrimSpace(r.Titles[lang]) == "" {
+					t.Errorf("%s: rule %s has no %s title", name, r.ID, lang)
+				}
+				if strings.TrimSpace(r.Expected[lang]) == "" {
+					t.Errorf("%s: rule %s has no %s expected text", name, r.ID, lang)
+				}
+				for _, pl := range r.Platforms {
+					if strings.TrimSpace(r.Remediation[lang][pl]) == "" {
+						t.Errorf("%s: rule %s has no %s remediation for %s", name, r.ID, lang, pl)
+					}
+				}
+			}
+			if r.Grace <= 0 {
+				t.Errorf("%s: rule %s has no grace period", name, r.ID)
+			}
+		}
+	}
+}
