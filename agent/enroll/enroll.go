@@ -1,0 +1,261 @@
+package enroll
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/agent/check/osinfo"
+	"github.com/wardhq/ward/agent/outbox"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// DefaultTimeout bounds an enrolment call.
+const DefaultTimeout = 30 * time.Second
+
+// maxDeviceIDLen bounds the device id the collector may choose.
+const maxDeviceIDLen = 128
+
+// Options is one enrolment.
+type Options struct {
+	// Collector is the collector's HOST:PORT.
+	Collector string
+	// Token is the enrolment token.
+	Token string
+	// Fingerprint is the collector CA's "sha256:<hex>" fingerprint.
+	Fingerprint string
+	// StateDir receives the identity (default DefaultStateDir()).
+	StateDir string
+	// Source describes the machine (the live Source in production).
+	Source check.Source
+	// AgentVersion is sent with the device info.
+	AgentVersion string
+	// Timeout bounds the call (default DefaultTimeout).
+	Timeout time.Duration
+	// Log receives what happened (default: discard).
+	Log *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Enroll enrols this device and stores its identity in opts.StateDir. On
+// any error the state directory is left as it was.
+func Enroll(ctx context.Context, opts Options) (*Identity, error) {
+	if opts.StateDir == "" {
+		opts.StateDir = DefaultStateDir()
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	host, _, err := net.SplitHostPort(opts.Collector)
+	if err != nil || host == "" {
+		return nil, fmt.Errorf("collector %q: want HOST:PORT", opts.Collector)
+	}
+	if opts.Token == "" {
+		return nil, errors.New("an enrolment token is required")
+	}
+	fp, err := ParseFingerprint(opts.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Source == nil {
+		return nil, errors.New("enroll: no source to describe the device")
+	}
+	info := DescribeDevice(ctx, opts.Source, opts.AgentVersion)
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate device key: %w", err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "ward-agent"},
+	}, key)
+	if err != nil {
+		return nil, fmt.Errorf("create certificate request: %w", err)
+	}
+
+	pin := &pinner{want: fp, serverName: host}
+	conn, err := grpc.NewClient(opts.Collector, grpc.WithTransportCredentials(credentials.NewTLS(pin.tlsConfig())))
+	if err != nil {
+		return nil, fmt.Errorf("collector %s: %w", opts.Collector, err)
+	}
+	defer conn.Close()
+	callCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	resp, err := wardv1.NewEnrollmentServiceClient(conn).Enroll(callCtx, &wardv1.EnrollRequest{
+		Token: opts.Token, CsrDer: csr, Device: info,
+	})
+	if err != nil {
+		return nil, callError(opts.Collector, pin, err)
+	}
+	id, err := accept(resp, key, fp, pin.ca)
+	if err != nil {
+		return nil, fmt.Errorf("collector %s sent an unusable enrolment: %w", opts.Collector, err)
+	}
+	id.Collector = opts.Collector
+	id.EnrolledAt = opts.Now().UTC()
+	if err := Save(opts.StateDir, id); err != nil {
+		return nil, err
+	}
+	opts.Log.Info("enrolled", "device_id", id.DeviceID, "group", id.Group, "collector", id.Collector, "state_dir", opts.StateDir)
+	return id, nil
+}
+
+// DescribeDevice is the DeviceInfo sent at enrolment. It carries no user
+// names; the machine id is hashed (see MachineID).
+func DescribeDevice(ctx context.Context, src check.Source, agentVersion string) *wardv1.DeviceInfo {
+	info := &wardv1.DeviceInfo{AgentVersion: agentVersion}
+	if h, err := os.Hostname(); err == nil {
+		info.Hostname = h
+	}
+	host, err := src.Host(ctx)
+	if err != nil {
+		return info
+	}
+	info.Platform, info.Architecture = host.OS, host.Arch
+	osf := osinfo.Collect(ctx, src, host.OS)
+	info.OsName, info.OsVersion = osf.GetName(), osf.GetVersion()
+	if osf.GetArchitecture() != "" {
+		info.Architecture = osf.GetArchitecture()
+	}
+	info.MachineId = MachineID(ctx, src, host.OS)
+	return info
+}
+
+// callError turns a failed Enroll call into an error a person can act on.
+func callError(addr string, pin *pinner, err error) error {
+	if pin.err != nil {
+		return fmt.Errorf("collector %s: %w", addr, pin.err)
+	}
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.PermissionDenied:
+		return fmt.Errorf("collector %s refused the enrolment token: %s", addr, st.Message())
+	case codes.InvalidArgument:
+		return fmt.Errorf("collector %s refused the enrolment request: %s", addr, st.Message())
+	case codes.Unavailable:
+		return fmt.Errorf("cannot reach collector %s: %s", addr, st.Message())
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("collector %s did not answer in time", addr)
+	}
+	return fmt.Errorf("enrolment with collector %s failed: %s: %s", addr, st.Code(), st.Message())
+}
+
+// accept checks the collector's answer: a device id, the pinned CA in the
+// chain, and a client certificate for our key issued by that CA to that id.
+func accept(resp *wardv1.EnrollResponse, key *ecdsa.PrivateKey, fp []byte, handshakeCA *x509.Certificate) (*Identity, error) {
+	if resp.DeviceId == "" || len(resp.DeviceId) > maxDeviceIDLen {
+		return nil, errors.New("no valid device id")
+	}
+	var ca *x509.Certificate
+	for _, der := range resp.CaChainDer {
+		if Fingerprint(der) == fmt.Sprintf("sha256:%x", fp) {
+			c, err := x509.ParseCertificate(der)
+			if err != nil {
+				return nil, fmt.Errorf("CA certificate: %w", err)
+			}
+			ca = c
+		}
+	}
+	if ca == nil {
+		ca = handshakeCA
+	}
+	if ca == nil {
+		return nil, fmt.Errorf("%w: the CA chain does not hold it", ErrWrongCA)
+	}
+	cert, err := x509.ParseCertificate(resp.CertificateDer)
+	if err != nil {
+		return nil, fmt.Errorf("device certificate: %w", err)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("device certificate is not for this device's key")
+	}
+	if cert.Subject.CommonName != resp.DeviceId {
+		return nil, fmt.Errorf("device certificate names %q, not device %q", cert.Subject.CommonName, resp.DeviceId)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil, fmt.Errorf("device certificate: %w", err)
+	}
+	id := &Identity{Device: Device{DeviceID: resp.DeviceId, Group: resp.Group}, CA: ca}
+	id.Cert.Certificate = [][]byte{cert.Raw}
+	id.Cert.PrivateKey = key
+	id.Cert.Leaf = cert
+	return id, nil
+}
+
+// Save writes an identity into dir; its private key must be ECDSA. Every
+// file is staged and synced in a temporary directory first; device.json,
+// the mark of a completed enrolment, is removed before and moved in last.
+func Save(dir string, id *Identity) error {
+	key, ok := id.Cert.PrivateKey.(*ecdsa.PrivateKey)
+	if !ok || len(id.Cert.Certificate) == 0 || id.CA == nil {
+		return errors.New("save identity: want an ECDSA key, a certificate and a CA")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("encode device key: %w", err)
+	}
+	device, err := json.MarshalIndent(id.Device, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", DeviceFile, err)
+	}
+	files := []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{
+		{KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600},
+		{CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.Cert.Certificate[0]}), 0o644},
+		{CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.CA.Raw}), 0o644},
+		{DeviceFile, append(device, '\n'), 0o644},
+	}
+	stage, err := os.MkdirTemp(dir, ".enroll-")
+	if err != nil {
+		return fmt.Errorf("save identity: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	for _, f := range files {
+		if err := outbox.WriteFile(filepath.Join(stage, f.name), f.data, f.perm); err != nil {
+			return fmt.Errorf("save identity: %w", err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, DeviceFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("save identity: %w", err)
+	}
+	for _, f := range files {
+		if err := os.Rename(filepath.Join(stage, f.name), filepath.Join(dir, f.name)); err != nil {
+			return fmt.Errorf("save identity: %w", err)
+		}
+	}
+	return outbox.SyncDir(dir)
+}
