@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/agent/collect"
+	"github.com/wardhq/ward/agent/source"
+	"github.com/wardhq/ward/policies"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// Exit codes.
+const (
+	ExitPass     = 0
+	ExitFail     = 1
+	ExitUnknown  = 2
+	ExitUsage    = 3
+	ExitInternal = 4
+)
+
+// usageError marks errors that are the caller's to fix (exit 3).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// args wraps a cobra argument check so its complaint is a usage error.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// exitError carries a check's outcome as an exit code without printing.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// app is what every command shares.
+type app struct {
+	version string
+	stdout  io.Writer
+	stderr  io.Writer
+	log     *slog.Logger
+	// newSource returns the live Source; tests replace it.
+	newSource func() check.Source
+}
+
+// Main runs ward-agent with args and returns the process exit code.
+func Main(ctx context.Context, version string, args []string, stdout, stderr io.Writer) int {
+	a := &app{version: version, stdout: stdout, stderr: stderr,
+		newSource: func() check.Source { return source.NewLive() }}
+	return a.execute(ctx, args)
+}
+
+// execute runs one command line and returns its exit code.
+func (a *app) execute(ctx context.Context, args []string) int {
+	stderr := a.stderr
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitPass
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "ward-agent: %v\n", err)
+		return ExitUsage
+	default:
+		fmt.Fprintf(stderr, "ward-agent: %v\n", err)
+		return ExitInternal
+	}
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	var logLevel string
+	root := &cobra.Command{
+		Use:           "ward-agent",
+		Short:         "Ward agent: checks disk encryption, patch level and firewall against policy",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return usagef("--log-level: %v", err)
+			}
+			a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}))
+			return nil
+		},
+	}
+	// Log levels: debug = every OS read; info = what the agent did; warn =
+	// a check could not decide; error = the agent could not run.
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(a.checkCommand(), a.bundleCommand(), a.versionCommand())
+	return root
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the agent's version",
+		Args:  args(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintln(a.stdout, a.version)
+			return nil
+		},
+	}
+}
+
+// loadPolicy reads --policy, or the embedded baseline.
+func loadPolicy(path string) (*policies.Policy, error) {
+	if path == "" {
+		p, err := policies.Embedded("baseline")
+		if err != nil {
+			return nil, fmt.Errorf("embedded baseline policy: %w", err)
+		}
+		return p, nil
+	}
+	if name, ok := strings.CutPrefix(path, "embedded:"); ok {
+		p, err := policies.Embedded(name)
+		if err != nil {
+			return nil, usagef("policy %s: %v (shipped: %s)", path, err, strings.Join(policies.Names(), ", "))
+		}
+		return p, nil
+	}
+	p, err := policies.Load(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return p, nil
+}
+
+// langFromEnv picks the user's language from the POSIX locale variables.
+func langFromEnv() string {
+	for _, k := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
+		v := os.Getenv(k)
+		if v == "" || v == "C" || v == "POSIX" {
+			continue
+		}
+		if len(v) >= 2 {
+			return strings.ToLower(v[:2])
+		}
+	}
+	return "en"
+}
+
+// outcome maps results to an exit code.
+func outcome(results []policies.Result) int {
+	code := ExitPass
+	for _, r := range results {
+		switch r.Status {
+		case policies.StatusFail:
+			return ExitFail
+		case policies.StatusUnknown:
+			code = ExitUnknown
+		}
+	}
+	return code
+}
+
+// gather collects facts from the live machine or a replayed bundle. For a
+// replay, now is the bundle's recording time unless given.
+func (a *app) gather(ctx context.Context, replay string, now time.Time) (*wardv1.Facts, time.Time, error) {
+	if replay == "" {
+		if now.IsZero() {
+			now = time.Now()
+		}
+		return collect.All(ctx, a.newSource(), now), now, nil
+	}
+	m, rec, err := source.OpenBundle(replay)
+	if err != nil {
+		return nil, now, usageError{err}
+	}
+	if now.IsZero() {
+		now = m.CreatedAt
+	}
+	a.log.Info("replaying bundle", "bundle", replay, "host_os", m.Host.OS, "recorded_at", m.CreatedAt, "records", len(m.Records))
+	return collect.All(ctx, rec, now), now, nil
+}
