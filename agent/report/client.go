@@ -1,0 +1,177 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wardhq/ward/agent/enroll"
+	"github.com/wardhq/ward/agent/outbox"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// Call limits.
+const (
+	// DefaultCallTimeout bounds each call.
+	DefaultCallTimeout = 30 * time.Second
+	maxSend            = outbox.MaxReportSize + 1024
+	maxRecv            = 2 << 20
+	connectWait        = 15 * time.Second
+	// maxExhausted is how many ResourceExhausted answers in a row one
+	// report may get before it is quarantined: rate limiting passes, a
+	// report the collector finds too big does not.
+	maxExhausted = 8
+)
+
+// Client talks to the collector as the enrolled device.
+type Client struct {
+	conn  *grpc.ClientConn
+	agent wardv1.AgentServiceClient
+	log   *slog.Logger
+	// CallTimeout bounds each call (default DefaultCallTimeout).
+	CallTimeout time.Duration
+
+	exhaustedSeq   uint64
+	exhaustedCount int
+}
+
+// Dial prepares a client for the identity's collector. It does not
+// connect until the first call.
+func Dial(id *enroll.Identity, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	conn, err := grpc.NewClient(id.Collector,
+		grpc.WithTransportCredentials(credentials.NewTLS(id.TLSConfig())),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSend), grpc.MaxCallRecvMsgSize(maxRecv)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("collector %s: %w", id.Collector, err)
+	}
+	return &Client{conn: conn, agent: wardv1.NewAgentServiceClient(conn), log: log,
+		CallTimeout: DefaultCallTimeout}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Report sends one report.
+func (c *Client) Report(ctx context.Context, r *wardv1.Report) (*wardv1.ReportResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
+	defer cancel()
+	return c.agent.Report(ctx, &wardv1.ReportRequest{Report: r})
+}
+
+// GetPolicy asks for the device's policy, which comes back only when it
+// differs from name and version.
+func (c *Client) GetPolicy(ctx context.Context, name string, version int) (*wardv1.GetPolicyResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
+	defer cancel()
+	return c.agent.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version)})
+}
+
+// connect makes a fresh connection attempt and waits (at most
+// connectWait) for its outcome. The caller paces retries with Backoff, so
+// gRPC's own reconnect backoff must not fail this attempt on an old error.
+func (c *Client) connect(ctx context.Context) {
+	c.conn.ResetConnectBackoff()
+	c.conn.Connect()
+	ctx, cancel := context.WithTimeout(ctx, connectWait)
+	defer cancel()
+	for s := c.conn.GetState(); s != connectivity.Ready; {
+		if !c.conn.WaitForStateChange(ctx, s) {
+			return
+		}
+		if s = c.conn.GetState(); s == connectivity.TransientFailure {
+			return
+		}
+	}
+}
+
+// Deliver sends the queued reports oldest first until the queue is empty
+// (nil error), a call fails in a way worth retrying later (the error), or
+// ctx ends. Each acknowledged report is deleted from the outbox, and
+// onAck, when not nil, sees each response. It returns how many reports
+// the collector acknowledged.
+func (c *Client) Deliver(ctx context.Context, ob *outbox.Outbox, onAck func(*wardv1.ReportResponse)) (int, error) {
+	sent := 0
+	c.connect(ctx)
+	for {
+		if err := ctx.Err(); err != nil {
+			return sent, err
+		}
+		e, ok, err := ob.Next()
+		if err != nil {
+			return sent, err
+		}
+		if !ok {
+			return sent, nil
+		}
+		seq := e.Sequence()
+		resp, err := c.Report(ctx, e.Report)
+		if err != nil {
+			if c.refused(seq, e.Report, err) {
+				c.log.Warn("collector refused a report; quarantined", "sequence", seq, "err", err)
+				ob.Quarantine(seq, err)
+				continue
+			}
+			return sent, fmt.Errorf("deliver report %d: %w", seq, err)
+		}
+		c.exhaustedSeq, c.exhaustedCount = 0, 0
+		if resp.AckedSequence != seq {
+			return sent, fmt.Errorf("deliver report %d: collector acknowledged %d", seq, resp.AckedSequence)
+		}
+		if err := ob.Ack(e); err != nil {
+			return sent, err
+		}
+		sent++
+		if onAck != nil {
+			onAck(resp)
+		}
+	}
+}
+
+// refused reports whether err means the collector will never take this
+// report, so that retrying it would block the queue forever.
+func (c *Client) refused(seq uint64, r *wardv1.Report, err error) bool {
+	switch status.Code(err) {
+	case codes.InvalidArgument:
+		return true
+	case codes.ResourceExhausted:
+		if proto.Size(r) > maxSend {
+			return true
+		}
+		if c.exhaustedSeq != seq {
+			c.exhaustedSeq, c.exhaustedCount = seq, 0
+		}
+		c.exhaustedCount++
+		return c.exhaustedCount >= maxExhausted
+	}
+	return false
+}
+
+// Permanent reports whether a delivery error needs a person (a revoked
+// or expired certificate: enrol again) rather than time.
+func Permanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.GRPCStatus().Code() {
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,14 @@
+// Package report is the enrolled agent's gRPC client: it delivers queued
+// reports to the collector over mutual TLS, in sequence order, deleting
+// each from the outbox when the collector acknowledges it, and keeps the
+// device's policy in step with the collector's.
+//
+// Failed calls are classified: a report the collector refuses as invalid
+// (InvalidArgument), or as too large, is quarantined so that it never
+// blocks the queue; everything else (Unavailable, DeadlineExceeded, rate
+// limiting, a revoked certificate) leaves the report queued and the caller
+// waits Backoff before trying again.
+//
+// Logs: info = a policy was adopted; warn = a report was quarantined or a
+// policy from the collector was refused.
+package report

@@ -1,0 +1,303 @@
+package report_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/wardhq/ward/agent/enroll"
+	"github.com/wardhq/ward/agent/outbox"
+	"github.com/wardhq/ward/agent/report"
+	"github.com/wardhq/ward/agent/report/reporttest"
+	"github.com/wardhq/ward/collector/server/servertest"
+	"github.com/wardhq/ward/policies"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+func TestBackoff(t *testing.T) {
+	base, maxDelay := time.Second, 5*time.Minute
+	for attempt := range 70 {
+		ceiling := maxDelay
+		if attempt < 9 { // 2^9 s > 5 min
+			ceiling = base << attempt
+		}
+		if got := report.Backoff(attempt, base, maxDelay, 0); got != 0 {
+			t.Errorf("attempt %d, r=0: %v, want 0 (full jitter)", attempt, got)
+		}
+		hi := report.Backoff(attempt, base, maxDelay, 0.999999)
+		if hi >= ceiling || hi < ceiling*99/100 {
+			t.Errorf("attempt %d, r→1: %v, want just under %v", attempt, hi, ceiling)
+		}
+		if mid := report.Backoff(attempt, base, maxDelay, 0.5); mid != ceiling/2 {
+			t.Errorf("attempt %d, r=0.5: %v, want %v", attempt, mid, ceiling/2)
+		}
+	}
+	if got := report.Backoff(3, base, maxDelay, 1.5); got != 0 {
+		t.Errorf("out-of-range r: %v, want 0", got)
+	}
+}
+
+func reportAt(i int) *wardv1.Report {
+	return &wardv1.Report{
+		CollectedAt:  timestamppb.New(time.Date(2026, 11, 25, 10, i, 0, 0, time.UTC)),
+		AgentVersion: "test",
+		Facts:        &wardv1.Facts{Os: &wardv1.OSFacts{Platform: "linux"}},
+		Results:      []*wardv1.RuleResult{{RuleId: "disk-encrypted", Status: wardv1.ResultStatus_RESULT_STATUS_FAIL}},
+	}
+}
+
+func storedSequences(c *servertest.Collector, id string) []uint64 {
+	var seqs []uint64
+	for _, r := range c.Reports(id) {
+		seqs = append(seqs, r.Sequence)
+	}
+	slices.Sort(seqs)
+	return seqs
+}
+
+func TestDeliverInOrderAndAck(t *testing.T) {
+	ctx := context.Background()
+	c := servertest.Start(t)
+	id, dir := reporttest.Enrolled(t, c, "staff")
+	ob, err := outbox.Open(filepath.Join(dir, "outbox"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := ob.Append(reportAt(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 4 is refused as invalid: it is quarantined and does not block 5.
+	bad := reportAt(3)
+	bad.Results[0].RuleId = ""
+	ob.Append(bad)
+	ob.Append(reportAt(4))
+
+	cl, err := report.Dial(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var acked []uint64
+	var policyName string
+	n, err := cl.Deliver(ctx, ob, func(r *wardv1.ReportResponse) {
+		acked = append(acked, r.AckedSequence)
+		policyName = r.PolicyName
+	})
+	if err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	if n != 4 || !slices.Equal(acked, []uint64{1, 2, 3, 5}) {
+		t.Errorf("delivered %d, acked %v; want 4: [1 2 3 5]", n, acked)
+	}
+	if policyName == "" {
+		t.Error("responses named no policy")
+	}
+	if ob.Len() != 0 {
+		t.Errorf("outbox still holds %v", ob.Sequences())
+	}
+	if got := storedSequences(c, id.DeviceID); !slices.Equal(got, []uint64{1, 2, 3, 5}) {
+		t.Errorf("collector stored %v, want [1 2 3 5]", got)
+	}
+	q, _ := os.ReadDir(filepath.Join(dir, "outbox", "quarantine"))
+	if len(q) != 1 {
+		t.Errorf("quarantine holds %d reports, want 1", len(q))
+	}
+}
+
+func TestUnavailableKeepsQueue(t *testing.T) {
+	ctx := context.Background()
+	c := servertest.Start(t)
+	id, dir := reporttest.Enrolled(t, c, "staff")
+	ob, _ := outbox.Open(filepath.Join(dir, "outbox"), outbox.Options{})
+	ob.Append(reportAt(0))
+	ob.Append(reportAt(1))
+	c.Stop()
+	cl, _ := report.Dial(id, nil)
+	defer cl.Close()
+	cl.CallTimeout = 5 * time.Second
+	n, err := cl.Deliver(ctx, ob, nil)
+	if n != 0 || status.Code(errorsCause(err)) != codes.Unavailable || report.Permanent(err) {
+		t.Fatalf("Deliver to a stopped collector = %d, %v; want 0 and Unavailable", n, err)
+	}
+	if got := ob.Sequences(); !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("outbox = %v, want [1 2] kept", got)
+	}
+	c.Restart()
+	if n, err := cl.Deliver(ctx, ob, nil); n != 2 || err != nil {
+		t.Fatalf("Deliver after restart = %d, %v; want 2", n, err)
+	}
+	if got := storedSequences(c, id.DeviceID); !slices.Equal(got, []uint64{1, 2}) {
+		t.Errorf("collector stored %v, want [1 2]", got)
+	}
+}
+
+// errorsCause unwraps to the gRPC status error.
+func errorsCause(err error) error {
+	for err != nil {
+		if _, ok := status.FromError(err); ok {
+			return err
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+	return nil
+}
+
+func TestRevokedIsPermanent(t *testing.T) {
+	ctx := context.Background()
+	c := servertest.Start(t)
+	id, dir := reporttest.Enrolled(t, c, "staff")
+	if err := c.Store().RevokeDevice(ctx, id.DeviceID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ob, _ := outbox.Open(filepath.Join(dir, "outbox"), outbox.Options{})
+	ob.Append(reportAt(0))
+	cl, _ := report.Dial(id, nil)
+	defer cl.Close()
+	_, err := cl.Deliver(ctx, ob, nil)
+	if !report.Permanent(err) {
+		t.Fatalf("Deliver as a revoked device: %v, want a permanent error", err)
+	}
+	if ob.Len() != 1 {
+		t.Error("the report was dropped")
+	}
+}
+
+func TestPolicyFetchAndCache(t *testing.T) {
+	ctx := context.Background()
+	c := servertest.Start(t)
+	id, dir := reporttest.Enrolled(t, c, "staff")
+	cl, _ := report.Dial(id, nil)
+	defer cl.Close()
+
+	p := report.LoadPolicy(dir, nil)
+	if p.Current() != nil {
+		t.Fatal("a policy before any fetch")
+	}
+	changed, err := p.Refresh(ctx, cl)
+	if err != nil || !changed || p.Current() == nil {
+		t.Fatalf("Refresh = %v, %v; want the collector's policy", changed, err)
+	}
+	name, version := p.Current().Name, p.Current().Version
+	if p.Differs(name, version) || !p.Differs(name, version+1) {
+		t.Error("Differs does not compare with the cached policy")
+	}
+	if changed, err := p.Refresh(ctx, cl); changed || err != nil {
+		t.Errorf("second Refresh = %v, %v; want unchanged", changed, err)
+	}
+	// Offline: the cache alone gives the same policy.
+	c.Stop()
+	again := report.LoadPolicy(dir, nil)
+	if again.Current() == nil || again.Current().Name != name || again.Current().Version != version {
+		t.Fatalf("cached policy = %v, want %s v%d", again.Current(), name, version)
+	}
+}
+
+// policyServer serves a fixed GetPolicy answer over mutual TLS.
+type policyServer struct {
+	wardv1.UnimplementedAgentServiceServer
+	resp *wardv1.GetPolicyResponse
+}
+
+func (s *policyServer) GetPolicy(context.Context, *wardv1.GetPolicyRequest) (*wardv1.GetPolicyResponse, error) {
+	return s.resp, nil
+}
+
+// startPolicyServer runs a real TLS 1.3 gRPC server and returns an
+// identity that trusts it.
+func startPolicyServer(t *testing.T, s *policyServer) *enroll.Identity {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caT, caT, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	leaf := func(serial int64, usage x509.ExtKeyUsage) tls.Certificate {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "dev_x"},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13,
+		Certificates: []tls.Certificate{leaf(2, x509.ExtKeyUsageServerAuth)},
+		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pool})))
+	wardv1.RegisterAgentServiceServer(g, s)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+	return &enroll.Identity{Device: enroll.Device{DeviceID: "dev_x", Collector: lis.Addr().String()},
+		Cert: leaf(3, x509.ExtKeyUsageClientAuth), CA: ca}
+}
+
+func TestInvalidPolicyKeepsOld(t *testing.T) {
+	ctx := context.Background()
+	baseline, err := os.ReadFile("../../policies/baseline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := policies.Parse("baseline.yaml", baseline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &policyServer{resp: &wardv1.GetPolicyResponse{Changed: true, Name: good.Name, Version: int32(good.Version), Document: baseline}}
+	id := startPolicyServer(t, srv)
+	cl, err := report.Dial(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dir := t.TempDir()
+	p := report.LoadPolicy(dir, nil)
+	if changed, err := p.Refresh(ctx, cl); !changed || err != nil {
+		t.Fatalf("Refresh = %v, %v", changed, err)
+	}
+
+	srv.resp = &wardv1.GetPolicyResponse{Changed: true, Name: good.Name, Version: int32(good.Version + 1),
+		Document: []byte("name: baseline\nversion: 99\nrules: [ {id: x, require: 'nope(' } ]\n")}
+	if !p.Differs(good.Name, good.Version+1) {
+		t.Fatal("a newer version does not differ")
+	}
+	if changed, err := p.Refresh(ctx, cl); changed || err != nil {
+		t.Fatalf("Refresh with an invalid document = %v, %v; want refused quietly", changed, err)
+	}
+	if cur := p.Current(); cur.Version != good.Version {
+		t.Errorf("current policy v%d, want the old v%d kept", cur.Version, good.Version)
+	}
+	if p.Differs(good.Name, good.Version+1) {
+		t.Error("the refused version is asked for again")
+	}
+	cached, _ := os.ReadFile(filepath.Join(dir, report.PolicyFile))
+	if string(cached) != string(baseline) {
+		t.Error("the cache was overwritten by the invalid document")
+	}
+}
