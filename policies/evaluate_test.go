@@ -722,3 +722,30 @@ func TestMessageMap(t *testing.T) {
 		t.Error("nil message gives keys")
 	}
 }
+
+func TestCostLimit(t *testing.T) {
+	doc := `name: costly
+version: 1
+rules:
+  - id: loops
+    title: Too much work
+    family: os
+    platforms: [linux]
+    require: >-
+      [0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9].all(a,
+        [0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9].all(b,
+          [0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9].all(c,
+            [0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9].all(d, a + b + c + d >= 0))))
+    expected: x
+    severity: low
+    remediation: { en: { linux: x } }
+`
+	p, err := Parse("costly.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Evaluate(p, linuxFacts(), Options{Now: testNow})[0]
+	if got.Status != StatusUnknown || !strings.Contains(got.Reason, "cost limit exceeded") {
+		t.Errorf("got %s %q, want UNKNOWN for exceeding the cost limit", got.Status, got.Reason)
+	}
+}

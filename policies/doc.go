@@ -1,0 +1,80 @@
+// Package policies loads, validates and evaluates Ward's policy documents:
+// YAML files whose rules are CEL expressions over a device's facts
+// (proto/ward/v1 Facts). The same package runs on the agent (offline
+// prompts) and on the collector (re-evaluation, what-if).
+//
+// # Loading
+//
+// Parse, Load and Embedded return a *Policy whose every expression is
+// compiled, or a *ValidationError listing every problem as
+// "FILE:LINE: reason" (unknown keys, bad CEL, bad severity or grace, a
+// missing English text, a translation missing a platform, duplicate rule
+// ids). Documents are walked as a YAML syntax tree (github.com/goccy/go-yaml)
+// so each problem has a line; a CEL error's line is the expression's YAML
+// line plus CEL's own line within it. Anchors, aliases and tags are refused.
+// The shipped policies are embedded: Names lists them.
+//
+// # Variables
+//
+// A rule reads os, disk, patch and firewall (the four families of
+// wardv1.Facts) and now (a timestamp). Each family is a map built with
+// protoreflect, keyed by the proto field names (snake_case):
+//
+//   - a field with presence (proto3 optional, messages, timestamps) that
+//     is unset is absent from the map, and so is an enum at its
+//     *_UNSPECIFIED zero value: both mean "the collector could not tell";
+//   - other scalars are present with their value (int32 becomes int);
+//   - enums are lowercase names without their type prefix: "on",
+//     "suspended", "fully_encrypted", "block", "ok", "partial";
+//   - timestamps are CEL timestamps; repeated fields are lists;
+//   - a family that was not collected is an empty map.
+//
+// Reading an absent key is a CEL "no such key" error, and an error makes
+// the rule UNKNOWN with a reason naming the fact: an unknown fact can never
+// make a rule pass.
+//
+// # Three-valued logic
+//
+// CEL's && and || are commutative with errors: false && error is false,
+// true || error is true, and otherwise the error wins. With absent facts as
+// errors this is Kleene's three-valued logic, which is exactly what a
+// compliance rule needs: "encrypted && protection == 'on'" is FAIL when
+// the volume is known to be unencrypted even if its protection is unknown,
+// and UNKNOWN (never PASS) when encryption is unknown and protection is on.
+// all() and exists() behave the same way over lists. Rules should therefore
+// be written as conjunctions of the facts they need and let missing facts
+// propagate; has() is available but a rule that uses it to skip a missing
+// fact must not turn that into a pass.
+//
+// Functions added to CEL:
+//
+//   - version_at_least(version, min string) bool compares dotted numbers
+//     ("10.0.22631" >= "10.0.19045", "14.6.1" >= "14"); anything else is an
+//     error, so an unparsable version is UNKNOWN;
+//   - days(duration) int counts whole days;
+//   - unknown(reason string) bool is always an error with that reason, for
+//     "this cannot be decided" branches (an unlisted distribution, a stale
+//     package index): cond || unknown("why") is true or UNKNOWN;
+//   - describe_volumes(list) string describes volumes in words for
+//     observed expressions.
+//
+// Expressions run with a cost limit; strings extensions (join, format, ...)
+// are available.
+//
+// # Evaluation
+//
+// Evaluate leaves out rules whose platforms do not include the device's
+// platform or whose when guard is false; a when guard that errors gives
+// UNKNOWN, and an unknown platform makes every rule UNKNOWN. Before a rule
+// runs, its family's collection status decides: FAILED, UNSUPPORTED,
+// UNSPECIFIED or a missing family give UNKNOWN with the collection's reason;
+// PARTIAL evaluates, and an error then gives UNKNOWN with the collection's
+// reason and the CEL error; OK evaluates. Only exactly true is PASS; false
+// is FAIL; anything else is UNKNOWN.
+//
+// A FAIL carries FailingSince (Options.FailingSince for the rule, else
+// Options.Now), Deadline (FailingSince plus the rule's grace) and Overdue
+// (now after the deadline). Observed text comes from the rule's observed
+// expression, else from a per-family description of the facts; Title,
+// Expected and Remediation are in Options.Lang, falling back to English.
+package policies
