@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command benchcheck measures `ward-agent check` against the raw OS queries
 // it runs. It replays the raw OS queries a support bundle recorded —
 // the same commands with the same argv, the same files, directories and
