@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -21,11 +20,11 @@ import (
 
 // Call limits.
 const (
-	// DefaultCallTimeout bounds each call.
-	DefaultCallTimeout = 30 * time.Second
+	// DefaultCallTimeout bounds each call, including the wait for a
+	// connection.
+	DefaultCallTimeout = 15 * time.Second
 	maxSend            = outbox.MaxReportSize + 1024
 	maxRecv            = 2 << 20
-	connectWait        = 15 * time.Second
 	// maxExhausted is how many ResourceExhausted answers in a row one
 	// report may get before it is quarantined: rate limiting passes, a
 	// report the collector finds too big does not.
@@ -52,7 +51,9 @@ func Dial(id *enroll.Identity, log *slog.Logger) (*Client, error) {
 	}
 	conn, err := grpc.NewClient(id.Collector,
 		grpc.WithTransportCredentials(credentials.NewTLS(id.TLSConfig())),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSend), grpc.MaxCallRecvMsgSize(maxRecv)),
+		// WaitForReady: a call waits (up to CallTimeout) for a connection
+		// instead of failing on the last failed attempt.
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSend), grpc.MaxCallRecvMsgSize(maxRecv), grpc.WaitForReady(true)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("collector %s: %w", id.Collector, err)
@@ -79,24 +80,6 @@ func (c *Client) GetPolicy(ctx context.Context, name string, version int) (*ward
 	return c.agent.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version)})
 }
 
-// connect makes a fresh connection attempt and waits (at most
-// connectWait) for its outcome. The caller paces retries with Backoff, so
-// gRPC's own reconnect backoff must not fail this attempt on an old error.
-func (c *Client) connect(ctx context.Context) {
-	c.conn.ResetConnectBackoff()
-	c.conn.Connect()
-	ctx, cancel := context.WithTimeout(ctx, connectWait)
-	defer cancel()
-	for s := c.conn.GetState(); s != connectivity.Ready; {
-		if !c.conn.WaitForStateChange(ctx, s) {
-			return
-		}
-		if s = c.conn.GetState(); s == connectivity.TransientFailure {
-			return
-		}
-	}
-}
-
 // Deliver sends the queued reports oldest first until the queue is empty
 // (nil error), a call fails in a way worth retrying later (the error), or
 // ctx ends. Each acknowledged report is deleted from the outbox, and
@@ -104,7 +87,9 @@ func (c *Client) connect(ctx context.Context) {
 // the collector acknowledged.
 func (c *Client) Deliver(ctx context.Context, ob *outbox.Outbox, onAck func(*wardv1.ReportResponse)) (int, error) {
 	sent := 0
-	c.connect(ctx)
+	// The caller paces retries with Backoff: gRPC's own reconnect
+	// backoff must not hold this attempt back.
+	c.conn.ResetConnectBackoff()
 	for {
 		if err := ctx.Err(); err != nil {
 			return sent, err
