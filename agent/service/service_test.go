@@ -46,7 +46,7 @@ func (c *clock) Add(d time.Duration) {
 
 func fastCollector(t *testing.T) *servertest.Collector {
 	return servertest.Start(t, func(cfg *server.Config) {
-		cfg.RateLimit, cfg.RateBurst = rate.Inf, 1 << 20
+		cfg.RateLimit, cfg.RateBurst = rate.Inf, 1<<20
 	})
 }
 
