@@ -223,7 +223,7 @@ func parseFdesetupStatus(data []byte) (fvStatus, error) {
 		switch {
 		case line == "":
 		case strings.HasPrefix(line, "Error"):
-			return fvStatus{}, fmt.Errorf("fdesetup reported %q", fvTrunc(line))
+			return fvStatus{}, fmt.Errorf("fdesetup reported %q", check.Shorten(line, 160))
 		case fvHeadlineRe.MatchString(line):
 			m := fvHeadlineRe.FindStringSubmatch(line)
 			on := m[1] == "On"
@@ -261,7 +261,7 @@ func parseFdesetupStatus(data []byte) (fvStatus, error) {
 		return fvStatus{}, fmt.Errorf("parse fdesetup status: %w", err)
 	}
 	if !headline && !progress {
-		return fvStatus{}, fmt.Errorf("no FileVault state in %q", fvTrunc(strings.TrimSpace(string(data))))
+		return fvStatus{}, fmt.Errorf("no FileVault state in %q", check.Shorten(strings.TrimSpace(string(data)), 160))
 	}
 	if !headline && st.encrypting {
 		// Encrypting implies FileVault was turned on.
@@ -276,7 +276,7 @@ func fdesetupStatus(ctx context.Context, src check.Source) (fvStatus, error) {
 		return fvStatus{}, fmt.Errorf("fdesetup status: %w", err)
 	}
 	if res.ExitCode != 0 {
-		return fvStatus{}, fmt.Errorf("fdesetup status exited %d: %s", res.ExitCode, fvFirstLine(res.Stderr, res.Stdout))
+		return fvStatus{}, fmt.Errorf("fdesetup status exited %d: %s", res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
 	}
 	if res.Truncated {
 		return fvStatus{}, errors.New("fdesetup status: output truncated")
@@ -295,7 +295,7 @@ func fdesetupBool(ctx context.Context, src check.Source, args []string) (bool, e
 		return false, err
 	}
 	if res.ExitCode != 0 {
-		return false, fmt.Errorf("exited %d: %s", res.ExitCode, fvFirstLine(res.Stderr, res.Stdout))
+		return false, fmt.Errorf("exited %d: %s", res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
 	}
 	switch strings.TrimSpace(string(res.Stdout)) {
 	case "true":
@@ -303,7 +303,7 @@ func fdesetupBool(ctx context.Context, src check.Source, args []string) (bool, e
 	case "false":
 		return false, nil
 	}
-	return false, fmt.Errorf("unexpected answer %q", fvTrunc(strings.TrimSpace(string(res.Stdout))))
+	return false, fmt.Errorf("unexpected answer %q", check.Shorten(strings.TrimSpace(string(res.Stdout)), 160))
 }
 
 // apfsVolume is the part of a diskutil APFS volume collectDarwin uses.
@@ -327,7 +327,7 @@ func readAPFS(ctx context.Context, src check.Source) (apfsList, error) {
 		return apfsList{}, fmt.Errorf("diskutil apfs list: %w", err)
 	}
 	if res.ExitCode != 0 {
-		return apfsList{}, fmt.Errorf("diskutil apfs list exited %d: %s", res.ExitCode, fvFirstLine(res.Stderr, res.Stdout))
+		return apfsList{}, fmt.Errorf("diskutil apfs list exited %d: %s", res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
 	}
 	if res.Truncated || len(res.Stdout) > maxAPFSPlist {
 		return apfsList{}, errors.New("diskutil apfs list: output too large")
@@ -408,22 +408,6 @@ func hasRole(roles []any, role string) bool {
 		}
 	}
 	return false
-}
-
-func fvFirstLine(outs ...[]byte) string {
-	for _, o := range outs {
-		if line, _, _ := strings.Cut(strings.TrimSpace(string(o)), "\n"); line != "" {
-			return fvTrunc(line)
-		}
-	}
-	return "no output"
-}
-
-func fvTrunc(s string) string {
-	if len(s) > 160 {
-		return s[:160] + "..."
-	}
-	return s
 }
 
 func fvJoin(parts []string) string {

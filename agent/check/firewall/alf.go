@@ -90,7 +90,7 @@ func alfRun[T any](ctx context.Context, src check.Source, args []string, parse f
 		return zero, fmt.Errorf("socketfilterfw %s: %w", args[0], err)
 	}
 	if res.ExitCode != 0 {
-		return zero, fmt.Errorf("socketfilterfw %s exited %d: %s", args[0], res.ExitCode, alfFirstLine(res.Stderr, res.Stdout))
+		return zero, fmt.Errorf("socketfilterfw %s exited %d: %s", args[0], res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
 	}
 	if res.Truncated {
 		return zero, fmt.Errorf("socketfilterfw %s: output truncated", args[0])
@@ -129,7 +129,7 @@ func parseALFGlobalState(data []byte) (alfState, error) {
 	ms := alfStateRe.FindAllStringSubmatch(text, -1)
 	switch {
 	case len(ms) > 1:
-		return 0, fmt.Errorf("more than one state in %q", alfTrunc(text))
+		return 0, fmt.Errorf("more than one state in %q", check.Shorten(text, 120))
 	case len(ms) == 1:
 		n, err := strconv.Atoi(ms[0][1])
 		if err != nil || n < 0 || n > int(alfStateEssential) {
@@ -146,7 +146,7 @@ func parseALFGlobalState(data []byte) (alfState, error) {
 	if text == "" {
 		return 0, errors.New("no output")
 	}
-	return 0, fmt.Errorf("unrecognised global state %q", alfTrunc(text))
+	return 0, fmt.Errorf("unrecognised global state %q", check.Shorten(text, 120))
 }
 
 // parseALFBlockAll reads --getblockall: "Firewall has block all state set
@@ -170,16 +170,16 @@ func alfToggle(data []byte, subject string) (bool, error) {
 		return false, errors.New("no output")
 	}
 	if strings.Contains(text, "\n") {
-		return false, fmt.Errorf("expected one line, got %q", alfTrunc(text))
+		return false, fmt.Errorf("expected one line, got %q", check.Shorten(text, 120))
 	}
 	lower := strings.ToLower(text)
 	if !strings.Contains(lower, subject) {
-		return false, fmt.Errorf("%q does not mention %s", alfTrunc(text), subject)
+		return false, fmt.Errorf("%q does not mention %s", check.Shorten(text, 120), subject)
 	}
 	fields := strings.Fields(strings.TrimRight(lower, ".! "))
 	for _, f := range fields {
 		if f == "not" || f == "no" {
-			return false, fmt.Errorf("negated %s state %q", subject, alfTrunc(text))
+			return false, fmt.Errorf("negated %s state %q", subject, check.Shorten(text, 120))
 		}
 	}
 	switch fields[len(fields)-1] {
@@ -188,7 +188,7 @@ func alfToggle(data []byte, subject string) (bool, error) {
 	case "disabled", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("unrecognised %s state %q", subject, alfTrunc(text))
+	return false, fmt.Errorf("unrecognised %s state %q", subject, check.Shorten(text, 120))
 }
 
 func alfSummary(state alfState, blockAll, stealth *bool) string {
@@ -211,20 +211,4 @@ func alfSummary(state alfState, blockAll, stealth *bool) string {
 		s = fmt.Sprintf("Application Firewall on (state %d)", state)
 	}
 	return fmt.Sprintf("%s; block all incoming: %s; stealth mode: %s", s, word(blockAll), word(stealth))
-}
-
-func alfFirstLine(outs ...[]byte) string {
-	for _, o := range outs {
-		if line, _, _ := strings.Cut(strings.TrimSpace(string(o)), "\n"); line != "" {
-			return alfTrunc(line)
-		}
-	}
-	return "no output"
-}
-
-func alfTrunc(s string) string {
-	if len(s) > 120 {
-		return s[:120] + "..."
-	}
-	return s
 }

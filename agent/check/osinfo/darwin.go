@@ -71,7 +71,7 @@ func readSwVers(ctx context.Context, src check.Source) (swVers, error) {
 		return swVers{}, fmt.Errorf("sw_vers: %w", err)
 	}
 	if res.ExitCode != 0 {
-		return swVers{}, fmt.Errorf("sw_vers exited %d: %s", res.ExitCode, firstLine(res.Stderr))
+		return swVers{}, fmt.Errorf("sw_vers exited %d: %s", res.ExitCode, check.FirstLine(res.Stderr))
 	}
 	v, err := parseSwVers(res.Stdout)
 	if err != nil {
@@ -139,20 +139,8 @@ func darwinKernel(ctx context.Context, src check.Source) (string, error) {
 			if kernelReleaseRe.MatchString(rel) {
 				return rel, nil
 			}
-			errs = append(errs, fmt.Sprintf("%s printed %q, not a kernel release", strings.Join(argv, " "), truncateString(rel, 40)))
+			errs = append(errs, fmt.Sprintf("%s printed %q, not a kernel release", strings.Join(argv, " "), check.Shorten(rel, 40)))
 		}
 	}
 	return "", fmt.Errorf("kernel release: %s", strings.Join(errs, "; "))
-}
-
-func firstLine(b []byte) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	return truncateString(line, 200)
-}
-
-func truncateString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -152,7 +152,7 @@ func parseAptSimulate(out []byte) (aptSim, error) {
 		case strings.HasPrefix(line, "Inst "):
 			m := aptInstRe.FindStringSubmatch(line)
 			if m == nil {
-				return aptSim{}, fmt.Errorf("unrecognised line %q", trunc(line))
+				return aptSim{}, fmt.Errorf("unrecognised line %q", check.Shorten(line, 200))
 			}
 			if m[2] == "" {
 				sim.newInstalls++
@@ -175,7 +175,7 @@ func parseAptSimulate(out []byte) (aptSim, error) {
 			summary, _ = strconv.Atoi(m[1])
 			newly, _ = strconv.Atoi(m[2])
 		case strings.HasPrefix(line, "E: "), strings.HasPrefix(line, "Err"):
-			return aptSim{}, fmt.Errorf("apt reported %q", trunc(line))
+			return aptSim{}, fmt.Errorf("apt reported %q", check.Shorten(line, 200))
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -230,7 +230,7 @@ func parseHistoryLog(data []byte) (time.Time, error) {
 			}
 			at, err := time.Parse(aptLogTime, strings.Join(strings.Fields(d), " "))
 			if err != nil {
-				return fmt.Errorf("bad date %q", trunc(d))
+				return fmt.Errorf("bad date %q", check.Shorten(d, 200))
 			}
 			last = at
 		}
@@ -276,7 +276,7 @@ func parseDpkgLog(data []byte) (time.Time, error) {
 		}
 		at, err := time.Parse(aptLogTime, fields[0]+" "+fields[1])
 		if err != nil {
-			return time.Time{}, fmt.Errorf("bad date in %q", trunc(line))
+			return time.Time{}, fmt.Errorf("bad date in %q", check.Shorten(line, 200))
 		}
 		last = at
 	}
@@ -338,7 +338,7 @@ func parseAptConfigDump(out []byte) (int, error) {
 		}
 		n, err := strconv.Atoi(val)
 		if err != nil {
-			return 0, fmt.Errorf("%s is %q, not a number", aptUnattendedKey, trunc(val))
+			return 0, fmt.Errorf("%s is %q, not a number", aptUnattendedKey, check.Shorten(val, 200))
 		}
 		value = n
 	}

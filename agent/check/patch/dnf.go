@@ -198,7 +198,7 @@ func parseDnfCheckUpdate(out []byte) ([]dnfUpdate, error) {
 		}
 		if pending != "" {
 			if len(fields) != 2 {
-				return nil, fmt.Errorf("%q is followed by %q, not its version and repository", pending, trunc(line))
+				return nil, fmt.Errorf("%q is followed by %q, not its version and repository", pending, check.Shorten(line, 200))
 			}
 			fields = append([]string{pending}, fields...)
 			pending = ""
@@ -209,11 +209,11 @@ func parseDnfCheckUpdate(out []byte) ([]dnfUpdate, error) {
 			continue
 		case 3:
 		default:
-			return nil, fmt.Errorf("unrecognised line %q", trunc(line))
+			return nil, fmt.Errorf("unrecognised line %q", check.Shorten(line, 200))
 		}
 		dot := strings.LastIndexByte(fields[0], '.')
 		if dot <= 0 || dot == len(fields[0])-1 || !strings.Contains(fields[1], "-") {
-			return nil, fmt.Errorf("unrecognised line %q", trunc(line))
+			return nil, fmt.Errorf("unrecognised line %q", check.Shorten(line, 200))
 		}
 		updates = append(updates, dnfUpdate{name: fields[0][:dot], arch: fields[0][dot+1:], version: fields[1], repo: fields[2]})
 	}
@@ -249,7 +249,7 @@ func parseUpdateinfo(out []byte) ([]dnfAdvisory, error) {
 		case len(fields) >= 4 && fields[0] == "Name" && fields[1] == "Type":
 			continue
 		case len(fields) < 3:
-			return nil, fmt.Errorf("unrecognised line %q", trunc(line))
+			return nil, fmt.Errorf("unrecognised line %q", check.Shorten(line, 200))
 		}
 		a := dnfAdvisory{id: fields[0]}
 		pkgAt := 2
@@ -272,11 +272,11 @@ func parseUpdateinfo(out []byte) ([]dnfAdvisory, error) {
 				}
 				a.security = a.kind == "security"
 			default:
-				return nil, fmt.Errorf("unrecognised advisory type in %q", trunc(line))
+				return nil, fmt.Errorf("unrecognised advisory type in %q", check.Shorten(line, 200))
 			}
 		}
 		if !looksLikeNEVRA(fields[pkgAt]) {
-			return nil, fmt.Errorf("no package in %q", trunc(line))
+			return nil, fmt.Errorf("no package in %q", check.Shorten(line, 200))
 		}
 		a.nevra = fields[pkgAt]
 		a.name, a.arch = splitNEVRA(a.nevra)
@@ -351,7 +351,7 @@ func parseRpmLast(out []byte) (time.Time, error) {
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	fields := strings.Fields(line)
 	if len(fields) < 5 {
-		return time.Time{}, fmt.Errorf("unrecognised rpm --last line %q", trunc(line))
+		return time.Time{}, fmt.Errorf("unrecognised rpm --last line %q", check.Shorten(line, 200))
 	}
 	date := strings.Join(fields[1:], " ")
 	for _, layout := range rpmDateLayouts {
@@ -359,7 +359,7 @@ func parseRpmLast(out []byte) (time.Time, error) {
 			return at, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("unrecognised install date %q", trunc(date))
+	return time.Time{}, fmt.Errorf("unrecognised install date %q", check.Shorten(date, 200))
 }
 
 func dnfReboot(ctx context.Context, src check.Source) rebootState {
@@ -367,7 +367,7 @@ func dnfReboot(ctx context.Context, src check.Source) rebootState {
 	if err == nil && !res.Truncated {
 		switch res.ExitCode {
 		case needsRestartingNo:
-			return rebootState{required: boolp(true), reason: firstLine(res.Stdout)}
+			return rebootState{required: boolp(true), reason: check.FirstLine(res.Stdout)}
 		case needsRestartingOK:
 			return rebootState{required: boolp(false)}
 		}

@@ -102,31 +102,11 @@ func finish(f *wardv1.PatchFacts, fatal string, problems []string) *wardv1.Patch
 // commandFailure describes a failed command for a reason: the command, its
 // exit status and the first line of what it said.
 func commandFailure(tool string, args []string, res check.CommandResult) string {
-	return fmt.Sprintf("%s exited %d: %s", commandLine(tool, args), res.ExitCode, firstLine(res.Stderr, res.Stdout))
+	return fmt.Sprintf("%s exited %d: %s", commandLine(tool, args), res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
 }
 
 func commandLine(tool string, args []string) string {
 	return strings.TrimSpace(tool + " " + strings.Join(args, " "))
-}
-
-// firstLine returns the first non-empty line of the first output that has
-// one, shortened.
-func firstLine(outs ...[]byte) string {
-	for _, o := range outs {
-		for _, line := range strings.Split(string(o), "\n") {
-			if line = strings.TrimSpace(line); line != "" {
-				return trunc(line)
-			}
-		}
-	}
-	return "no output"
-}
-
-func trunc(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "..."
-	}
-	return s
 }
 
 func int32p(n int) *int32 {

@@ -101,7 +101,7 @@ func parseCheckupdates(out []byte) ([][2]string, error) {
 			continue
 		}
 		if len(fields) != 4 || fields[2] != "->" {
-			return nil, fmt.Errorf("unrecognised line %q", trunc(strings.TrimSpace(line)))
+			return nil, fmt.Errorf("unrecognised line %q", check.Shorten(strings.TrimSpace(line), 200))
 		}
 		ups = append(ups, [2]string{fields[0], fields[3]})
 	}
@@ -129,7 +129,7 @@ func parsePacmanLog(data []byte) (time.Time, error) {
 			}
 		}
 		if err != nil {
-			return time.Time{}, fmt.Errorf("bad date %q", trunc(stamp))
+			return time.Time{}, fmt.Errorf("bad date %q", check.Shorten(stamp, 200))
 		}
 		last = at
 	}

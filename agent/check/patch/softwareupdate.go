@@ -272,7 +272,7 @@ func parseSUDetail(u *suUpdate, line string) error {
 	}
 	m := suOldDetailRe.FindStringSubmatch(line)
 	if m == nil {
-		return fmt.Errorf("entry %q: unrecognised detail line %q", u.Label, suTrunc(line))
+		return fmt.Errorf("entry %q: unrecognised detail line %q", u.Label, check.Shorten(line, 160))
 	}
 	u.Title, u.Version = strings.TrimSpace(m[1]), strings.TrimSpace(m[2])
 	flags := m[4]
@@ -454,7 +454,7 @@ func readDefaultsBool(ctx context.Context, src check.Source, domain, key string)
 		if bytes.Contains(res.Stderr, []byte("does not exist")) {
 			return false, false, nil
 		}
-		return false, false, fmt.Errorf("defaults read exited %d: %s", res.ExitCode, suFirstLine(res.Stderr, res.Stdout))
+		return false, false, fmt.Errorf("defaults read exited %d: %s", res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
 	}
 	switch strings.TrimSpace(string(res.Stdout)) {
 	case "1", "true", "YES":
@@ -462,16 +462,7 @@ func readDefaultsBool(ctx context.Context, src check.Source, domain, key string)
 	case "0", "false", "NO":
 		return false, true, nil
 	}
-	return false, false, fmt.Errorf("not a boolean: %q", suTrunc(strings.TrimSpace(string(res.Stdout))))
-}
-
-func suFirstLine(outs ...[]byte) string {
-	for _, o := range outs {
-		if line, _, _ := strings.Cut(strings.TrimSpace(string(o)), "\n"); line != "" {
-			return suTrunc(line)
-		}
-	}
-	return "no output"
+	return false, false, fmt.Errorf("not a boolean: %q", check.Shorten(strings.TrimSpace(string(res.Stdout)), 160))
 }
 
 // suLastLine returns the last non-empty line of the first output that has
@@ -480,15 +471,8 @@ func suLastLine(outs ...[]byte) string {
 	for _, o := range outs {
 		lines := strings.Split(strings.TrimSpace(string(o)), "\n")
 		if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
-			return suTrunc(last)
+			return check.Shorten(last, 160)
 		}
 	}
 	return "nothing"
-}
-
-func suTrunc(s string) string {
-	if len(s) > 160 {
-		return s[:160] + "..."
-	}
-	return s
 }

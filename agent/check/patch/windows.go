@@ -134,23 +134,12 @@ func windowsUpdate(ctx context.Context, src check.Source) (*wuResult, error) {
 		return nil, fmt.Errorf("could not run PowerShell: %w", err)
 	}
 	if res.ExitCode != 0 {
-		return nil, fmt.Errorf("PowerShell exited with status %d: %s", res.ExitCode, windowsFirstLine(res.Stderr))
+		return nil, fmt.Errorf("PowerShell exited with status %d: %s", res.ExitCode, check.FirstLine(res.Stderr))
 	}
 	if res.Truncated {
 		return nil, errors.New("PowerShell's output was cut off")
 	}
 	return parseWindowsUpdate(res.Stdout)
-}
-
-func windowsFirstLine(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = strings.TrimSpace(s[:i])
-	}
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
 }
 
 type wuUpdate struct {

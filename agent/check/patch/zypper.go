@@ -207,7 +207,7 @@ func parseZypperXML(data []byte) (zypperResult, error) {
 	var r zypperResult
 	for _, m := range s.Messages {
 		if m.Type == "error" {
-			r.errors = append(r.errors, trunc(strings.Join(strings.Fields(m.Text), " ")))
+			r.errors = append(r.errors, check.Shorten(strings.Join(strings.Fields(m.Text), " "), 200))
 		}
 	}
 	if s.Status == nil || s.Status.List == nil {
@@ -246,7 +246,7 @@ func parseZyppHistory(data []byte) (time.Time, error) {
 		}
 		at, err := time.Parse("2006-01-02 15:04:05", strings.TrimSpace(fields[0]))
 		if err != nil {
-			return time.Time{}, fmt.Errorf("bad date %q", trunc(fields[0]))
+			return time.Time{}, fmt.Errorf("bad date %q", check.Shorten(fields[0], 200))
 		}
 		last = at
 	}
