@@ -30,7 +30,7 @@ func ParseFingerprint(s string) ([]byte, error) {
 	}
 	b, err := hex.DecodeString(strings.ReplaceAll(h, ":", ""))
 	if err != nil || len(b) != sha256.Size {
-		return nil, fmt.Errorf("CA fingerprint %q: want 64 hex digits after sha256:", s)
+		return nil, fmt.Errorf("CA fingerprint %q: want sha256: followed by 64 hex digits", s)
 	}
 	return b, nil
 }
