@@ -101,14 +101,15 @@ func LoadOrCreate(dir string, now time.Time) (a *Authority, created bool, err er
 	return &Authority{Cert: cert, key: key}, true, nil
 }
 
-// ServerCert returns the server certificate under dir/pki, issuing a new
+// ServerCert returns the server certificate (chained with the CA) under
+// dir/pki, issuing a new
 // one when there is none, it does not cover every host name, or it
 // expires within 30 days.
 func (a *Authority) ServerCert(dir string, hostnames []string, now time.Time) (tls.Certificate, error) {
 	certPath, keyPath := filepath.Join(dir, "pki", "server.crt"), filepath.Join(dir, "pki", "server.key")
 	cert, key, err := loadPair(certPath, keyPath)
 	if err == nil && covers(cert, hostnames) && now.Add(30*24*time.Hour).Before(cert.NotAfter) && cert.CheckSignatureFrom(a.Cert) == nil {
-		return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+		return tls.Certificate{Certificate: [][]byte{cert.Raw, a.Cert.Raw}, PrivateKey: key, Leaf: cert}, nil
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return tls.Certificate{}, err
@@ -143,7 +144,9 @@ func (a *Authority) ServerCert(dir string, hostnames []string, now time.Time) (t
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, nil
+	// The chain carries the CA, so an enrolling agent can find the CA whose
+	// fingerprint it was given and pin it on first contact.
+	return tls.Certificate{Certificate: [][]byte{der, a.Cert.Raw}, PrivateKey: key, Leaf: cert}, nil
 }
 
 func covers(c *x509.Certificate, hostnames []string) bool {
