@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,18 +82,6 @@ func TestEnrollWrongFingerprintWritesNothing(t *testing.T) {
 
 func TestEnrollThenRun(t *testing.T) {
 	c := servertest.Start(t)
-	conn, err := tls.Dial("tcp", c.Addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inChain := false
-	for _, cert := range conn.ConnectionState().PeerCertificates {
-		inChain = inChain || enroll.Fingerprint(cert.Raw) == c.Fingerprint
-	}
-	conn.Close()
-	if !inChain {
-		t.Skip("the collector does not present its CA in the TLS chain yet: pinning on first contact cannot find it")
-	}
 	dir := filepath.Join(t.TempDir(), "state")
 	tokFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokFile, []byte(c.Token("staff", 1, time.Hour)+"\n"), 0o600)
