@@ -157,7 +157,7 @@ func TestBundleThenReplay(t *testing.T) {
 		}
 	}
 	if from == "" {
-		t.Skip("no windows bundle yet")
+		t.Fatal("no windows bundle under agent/testdata/bundles")
 	}
 	_, rec, err := source.OpenBundle(from)
 	if err != nil {

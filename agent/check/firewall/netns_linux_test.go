@@ -32,18 +32,26 @@ type helperResult struct {
 	NftErr  string            `json:"nft_error,omitempty"`
 }
 
-// TestNetnsHelper is not a test on its own: TestNetns re-executes the test
-// binary inside a network namespace with helperEnv set.
-func TestNetnsHelper(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
-		t.Skip("helper for TestNetns")
+// TestMain runs the test binary in helper mode when TestNetns re-executes
+// it inside a network namespace: collect live, print the result, exit —
+// without running (or reporting as skipped) any test.
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		os.Exit(netnsHelper())
 	}
+	os.Exit(m.Run())
+}
+
+// netnsHelper runs the live collector in whatever network namespace the
+// process was started in and prints the result after helperMarker.
+func netnsHelper() int {
 	ctx := context.Background()
 	live := source.NewLive()
 	facts := Collect(ctx, live, "linux")
 	raw, err := protojson.Marshal(facts)
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	res := helperResult{Facts: raw}
 	if rs, err := live.Nftables(ctx); err != nil {
@@ -53,9 +61,11 @@ func TestNetnsHelper(t *testing.T) {
 	}
 	out, err := json.Marshal(res)
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	fmt.Println(helperMarker + string(out))
+	return 0
 }
 
 // TestNetns loads real rulesets with nft into a fresh network namespace and
@@ -68,9 +78,6 @@ func TestNetns(t *testing.T) {
 			t.Fatalf(format, args...)
 		}
 		t.Skipf(format, args...)
-	}
-	if os.Getenv(helperEnv) == "1" {
-		t.Skip("inside the helper")
 	}
 	if os.Geteuid() != 0 {
 		skip("network namespaces need root")
@@ -112,7 +119,7 @@ func TestNetns(t *testing.T) {
 			if out, err := exec.Command(ipPath, "netns", "exec", ns, nft, "-f", file).CombinedOutput(); err != nil {
 				t.Fatalf("nft -f %s: %v: %s", file, err, out)
 			}
-			cmd := exec.Command(ipPath, "netns", "exec", ns, os.Args[0], "-test.run=^TestNetnsHelper$", "-test.count=1")
+			cmd := exec.Command(ipPath, "netns", "exec", ns, os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), helperEnv+"=1")
 			out, err := cmd.CombinedOutput()
 			if err != nil {
