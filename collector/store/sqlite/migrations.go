@@ -82,4 +82,53 @@ var migrations = []string{
 		document   BLOB NOT NULL,
 		updated_at INTEGER NOT NULL
 	);`,
+	// 2: the dashboard: per-device verdict counts kept on the device row
+	// (the fleet's status in one indexed scan), users, sessions, audit
+	// log, waivers, and indexes for filtering and history.
+	`ALTER TABLE devices ADD COLUMN pass_n INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE devices ADD COLUMN fail_n INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE devices ADD COLUMN unknown_n INTEGER NOT NULL DEFAULT 0;
+	UPDATE devices SET
+		pass_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'PASS'),
+		fail_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'FAIL'),
+		unknown_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'UNKNOWN');
+	CREATE INDEX devices_hostname ON devices (hostname COLLATE NOCASE);
+	CREATE INDEX devices_grp ON devices (grp, hostname COLLATE NOCASE);
+	CREATE INDEX devices_os ON devices (os_name, hostname COLLATE NOCASE);
+	CREATE INDEX devices_last_seen ON devices (last_seen);
+	CREATE INDEX rule_states_rule ON rule_states (rule_id, collector, failing_since);
+	CREATE INDEX transitions_at ON transitions (at);
+	CREATE INDEX reports_received ON reports (device_id, received_at);
+	CREATE TABLE users (
+		name       TEXT PRIMARY KEY,
+		role       TEXT NOT NULL,
+		hash       BLOB NOT NULL,
+		created_at INTEGER NOT NULL
+	);
+	CREATE TABLE sessions (
+		id_hash    BLOB PRIMARY KEY,
+		user       TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+		csrf       TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	CREATE TABLE audit (
+		id     INTEGER PRIMARY KEY,
+		at     INTEGER NOT NULL,
+		actor  TEXT NOT NULL,
+		action TEXT NOT NULL,
+		target TEXT NOT NULL,
+		detail TEXT NOT NULL
+	);
+	CREATE TABLE waivers (
+		id         TEXT PRIMARY KEY,
+		device_id  TEXT NOT NULL,
+		grp        TEXT NOT NULL,
+		rule_id    TEXT NOT NULL,
+		reason     TEXT NOT NULL,
+		created_by TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		revoked_at INTEGER
+	);`,
 }

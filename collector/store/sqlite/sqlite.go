@@ -424,7 +424,7 @@ func updateStates(ctx context.Context, tx *sql.Tx, r store.Report) error {
 			return err
 		}
 	}
-	return nil
+	return updateCounts(ctx, tx, r.DeviceID)
 }
 
 // FailingSince implements store.Store.

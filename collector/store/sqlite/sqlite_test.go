@@ -69,3 +69,13 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Fatal("opened a database with a newer schema")
 	}
 }
+
+func TestDashboardConformance(t *testing.T) {
+	storetest.RunDashboardConformance(t, func() store.Dashboard {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
