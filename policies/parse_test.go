@@ -25,7 +25,7 @@ func TestParseInvalid(t *testing.T) {
 		}},
 		{"unknown-key.yaml", []string{
 			`unknown-key.yaml:4: rule "disk-encrypted": missing severity`,
-			`unknown-key.yaml:10: rule "disk-encrypted": unknown key "sevrity" (allowed: id, title, family, platforms, when, require, observed, expected, severity, grace, remediation)`,
+			`unknown-key.yaml:10: rule "disk-encrypted": unknown key "sevrity" (allowed: id, title, family, platforms, when, require, observed, expected, why, severity, grace, remediation)`,
 		}},
 		{"bad-cel.yaml", []string{
 			`bad-cel.yaml:8: rule "disk-encrypted": require: Syntax error: ` + syntaxEOF + ` (expression 1:37)`,
@@ -189,7 +189,8 @@ func TestShippedPoliciesParse(t *testing.T) {
 }
 
 // TestShippedTranslations fails when a shipped rule lacks an English or
-// French text for one of its platforms.
+// French text for one of its platforms, or a "why" sentence in one of the
+// languages the agent ships (agent/i18n.Languages: en, fr, es, ar).
 func TestShippedTranslations(t *testing.T) {
 	for _, name := range Names() {
 		p, err := Embedded(name)
@@ -210,9 +211,56 @@ func TestShippedTranslations(t *testing.T) {
 					}
 				}
 			}
+			for _, lang := range []string{"en", "fr", "es", "ar"} {
+				if w := strings.TrimSpace(r.Why[lang]); w == "" {
+					t.Errorf("%s: rule %s has no %s why", name, r.ID, lang)
+				} else if strings.Count(w, ". ") > 0 {
+					t.Errorf("%s: rule %s: %s why is more than one sentence: %q", name, r.ID, lang, w)
+				}
+			}
 			if r.Grace <= 0 {
 				t.Errorf("%s: rule %s has no grace period", name, r.ID)
 			}
 		}
+	}
+}
+
+func TestDiscreetAndWhy(t *testing.T) {
+	doc := func(discreet string) []byte {
+		return []byte("name: p\nversion: 1\n" + discreet + `rules:
+  - id: fw
+    title: The firewall is on
+    family: firewall
+    platforms: [linux]
+    require: firewall.enabled
+    expected: On.
+    why:
+      en: Others cannot reach the laptop.
+      ar: لا يستطيع الآخرون الوصول إلى الحاسوب.
+    severity: high
+    remediation:
+      en: { linux: Turn it on. }
+`)
+	}
+	p, err := Parse("p.yaml", doc("discreet: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Discreet || p.Rules[0].Why["ar"] != "لا يستطيع الآخرون الوصول إلى الحاسوب." || p.Rules[0].Why["en"] == "" {
+		t.Errorf("discreet %v, why %v", p.Discreet, p.Rules[0].Why)
+	}
+	if p, err := Parse("p.yaml", doc("")); err != nil || p.Discreet {
+		t.Errorf("no discreet key: %v, %v; want not discreet", p, err)
+	}
+	_, err = Parse("p.yaml", doc("discreet: maybe\n"))
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:3: discreet must be true or false") {
+		t.Errorf("discreet: maybe gave %v", err)
+	}
+	hr, err := Embedded("high-risk")
+	if err != nil || !hr.Discreet {
+		t.Errorf("high-risk should be discreet: %v", err)
+	}
+	if b, _ := Embedded("baseline"); b.Discreet {
+		t.Error("baseline should not be discreet")
 	}
 }

@@ -52,7 +52,11 @@ type Policy struct {
 	Name        string
 	Version     int
 	Description string
-	Rules       []Rule
+	// Discreet asks the agent to keep notifications free of any detail:
+	// they only say the laptop needs attention (for staff whose screen may
+	// be seen or seized). ward-agent status still shows everything.
+	Discreet bool
+	Rules    []Rule
 	// File is where the policy was loaded from.
 	File string
 }
@@ -73,6 +77,9 @@ type Rule struct {
 	Titles map[string]string
 	// Expected says what the rule wants, per language.
 	Expected map[string]string
+	// Why says in one sentence why the rule matters, per language
+	// (optional; the shipped policies give it in every shipped language).
+	Why map[string]string
 	// Remediation is the fix, per language then per platform.
 	Remediation map[string]map[string]string
 
@@ -187,7 +194,7 @@ func (d *decoder) document(data []byte) *Policy {
 		d.errorf(docs[1].Body, "more than one YAML document: a file holds one policy")
 		return nil
 	}
-	fields := d.mapping(docs[0].Body, "policy", "name", "version", "description", "rules")
+	fields := d.mapping(docs[0].Body, "policy", "name", "version", "description", "discreet", "rules")
 	if fields == nil {
 		return nil
 	}
@@ -207,6 +214,15 @@ func (d *decoder) document(data []byte) *Policy {
 	}
 	if v := fields["description"]; v != nil {
 		p.Description = d.str(v.Value, "description")
+	}
+	if v := fields["discreet"]; v != nil {
+		switch s, _ := scalar(v.Value); s {
+		case "true":
+			p.Discreet = true
+		case "false":
+		default:
+			d.errorf(v.Value, "discreet must be true or false")
+		}
 	}
 	rules := fields["rules"]
 	if rules == nil {
@@ -393,7 +409,7 @@ func (d *decoder) texts(n ast.Node, what string) map[string]string {
 	return out
 }
 
-var ruleKeys = []string{"id", "title", "family", "platforms", "when", "require", "observed", "expected", "severity", "grace", "remediation"}
+var ruleKeys = []string{"id", "title", "family", "platforms", "when", "require", "observed", "expected", "why", "severity", "grace", "remediation"}
 
 func (d *decoder) rule(n ast.Node, i int) *Rule {
 	where := fmt.Sprintf("rules[%d]", i)
@@ -432,6 +448,9 @@ func (d *decoder) rule(n ast.Node, i int) *Rule {
 	}
 	if v := fields["expected"]; v != nil {
 		r.Expected = d.texts(v.Value, where+": expected")
+	}
+	if v := fields["why"]; v != nil {
+		r.Why = d.texts(v.Value, where+": why")
 	}
 	if v := fields["family"]; v != nil {
 		r.Family = d.str(v.Value, where+": family")
