@@ -112,7 +112,8 @@ func (a *app) rootCommand() *cobra.Command {
 	// a check could not decide; error = the agent could not run.
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.checkCommand(), a.bundleCommand(), a.versionCommand(), a.enrollCommand(), a.runCommand())
+	root.AddCommand(a.checkCommand(), a.bundleCommand(), a.versionCommand(), a.enrollCommand(), a.runCommand(),
+		a.installCommand(), a.uninstallCommand(), a.startCommand(), a.stopCommand(), a.statusCommand(), a.daemonCommand())
 	return root
 }
 
