@@ -1,0 +1,108 @@
+package notify
+
+import (
+	"slices"
+	"time"
+
+	"github.com/wardhq/ward/agent/i18n"
+	"github.com/wardhq/ward/policies"
+)
+
+// Format is the version of the Status document.
+const Format = 1
+
+// Status is what the service publishes after each round.
+type Status struct {
+	Format        int       `json:"format"`
+	CheckedAt     time.Time `json:"checked_at"`
+	Platform      string    `json:"platform"`
+	Policy        string    `json:"policy"`
+	PolicyVersion int       `json:"policy_version"`
+	// Discreet says notifications must carry no detail.
+	Discreet bool     `json:"discreet"`
+	Results  []Result `json:"results"`
+}
+
+// Result is one rule's outcome with its texts.
+type Result struct {
+	RuleID   string          `json:"rule_id"`
+	Family   string          `json:"family"`
+	Severity string          `json:"severity"`
+	Status   policies.Status `json:"status"`
+	// Observed is what the agent saw (English); Reason why it could not
+	// decide (UNKNOWN only).
+	Observed     string     `json:"observed"`
+	Reason       string     `json:"reason,omitempty"`
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	Deadline     *time.Time `json:"deadline,omitempty"`
+	// Texts holds the rule's texts per language; English is always there.
+	Texts map[string]Texts `json:"texts"`
+}
+
+// Texts are a rule's words for the user in one language.
+type Texts struct {
+	Title    string `json:"title"`
+	Expected string `json:"expected"`
+	Why      string `json:"why,omitempty"`
+	// Steps is the remediation for this device's platform.
+	Steps string `json:"steps"`
+}
+
+// NewStatus describes one round's results for users: it adds each rule's
+// texts, in every language the policy gives, to the results.
+func NewStatus(pol *policies.Policy, platform string, results []policies.Result, checkedAt time.Time) Status {
+	st := Status{Format: Format, CheckedAt: checkedAt.UTC(), Platform: platform,
+		Policy: pol.Name, PolicyVersion: pol.Version, Discreet: pol.Discreet, Results: []Result{}}
+	for _, r := range results {
+		out := Result{RuleID: r.RuleID, Family: r.Family, Severity: r.Severity, Status: r.Status,
+			Observed: r.Observed, Reason: r.Reason, FailingSince: r.FailingSince, Deadline: r.Deadline,
+			Texts: map[string]Texts{i18n.Default: {Title: r.Title, Expected: r.Expected, Steps: r.Remediation}}}
+		if i := slices.IndexFunc(pol.Rules, func(rule policies.Rule) bool { return rule.ID == r.RuleID }); i >= 0 {
+			out.Texts = ruleTexts(&pol.Rules[i], platform)
+		}
+		st.Results = append(st.Results, out)
+	}
+	return st
+}
+
+// ruleTexts gathers a rule's texts per language, each falling back to
+// English.
+func ruleTexts(r *policies.Rule, platform string) map[string]Texts {
+	langs := map[string]bool{i18n.Default: true}
+	for _, m := range []map[string]string{r.Titles, r.Expected, r.Why} {
+		for l := range m {
+			langs[l] = true
+		}
+	}
+	for l := range r.Remediation {
+		langs[l] = true
+	}
+	pick := func(m map[string]string, l string) string {
+		if s, ok := m[l]; ok {
+			return s
+		}
+		return m[i18n.Default]
+	}
+	out := map[string]Texts{}
+	for l := range langs {
+		steps, ok := r.Remediation[l][platform]
+		if !ok {
+			steps = r.Remediation[i18n.Default][platform]
+		}
+		out[l] = Texts{Title: pick(r.Titles, l), Expected: pick(r.Expected, l), Why: pick(r.Why, l), Steps: steps}
+	}
+	return out
+}
+
+// In returns the result's texts in lang, falling back to English.
+func (r Result) In(lang string) Texts {
+	if t, ok := r.Texts[i18n.Normalize(lang)]; ok {
+		return t
+	}
+	return r.Texts[i18n.Default]
+}
+
+// Overdue reports whether the result's deadline is before now.
+func (r Result) Overdue(now time.Time) bool {
+	return r.Status == policies.StatusFail && r.Deadline != nil && now.After(*r.Deadline)
+}
