@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wardhq/ward/agent/check"
@@ -35,6 +36,9 @@ type Live struct {
 	// Root prefixes every file path read (not command paths); tests point
 	// it at a fixture tree. Empty means "/".
 	Root string
+	// Env adds or replaces variables ("NAME=value") in the environment
+	// commands run with; the per-user notifier passes its desktop session.
+	Env []string
 }
 
 // NewLive returns the live Source for this OS, with its allow-list.
@@ -71,7 +75,7 @@ func (l *Live) Command(ctx context.Context, tool string, args ...string) (check.
 	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = commandEnv()
+	cmd.Env = mergeEnv(commandEnv(), l.Env)
 	cmd.Stdin = nil
 	stdout := &cappedBuffer{max: l.MaxOutput}
 	stderr := &cappedBuffer{max: l.MaxOutput}
@@ -157,4 +161,23 @@ func (l *Live) Stat(_ context.Context, path string) (check.FileInfo, error) {
 		return check.FileInfo{}, err
 	}
 	return check.FileInfo{Size: fi.Size(), ModTime: fi.ModTime().UTC(), IsDir: fi.IsDir()}, nil
+}
+
+// mergeEnv returns base with extra's variables added or replacing base's.
+// A nil base means the inherited environment.
+func mergeEnv(base, extra []string) []string {
+	if len(extra) == 0 {
+		return base
+	}
+	if base == nil {
+		base = os.Environ()
+	}
+	out := make([]string, 0, len(base)+len(extra))
+	for _, kv := range base {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(extra, func(e string) bool { return strings.HasPrefix(e, name+"=") }) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
 }

@@ -17,6 +17,7 @@ func allowedTools() map[string][]string {
 		"defaults":       {"/usr/bin/defaults"},
 		"diskutil":       {"/usr/sbin/diskutil"},
 		"sysctl":         {"/usr/sbin/sysctl"},
+		"osascript":      {"/usr/bin/osascript"},
 	}
 }
 

@@ -24,6 +24,7 @@ func allowedTools() map[string][]string {
 		"ufw":              {"/usr/sbin/ufw"},
 		"firewall-cmd":     {"/usr/bin/firewall-cmd"},
 		"systemctl":        {"/usr/bin/systemctl", "/bin/systemctl"},
+		"notify-send":      {"/usr/bin/notify-send"},
 	}
 }
 

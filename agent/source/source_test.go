@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,16 @@ func TestOpenBundleRejectsBadInput(t *testing.T) {
 		if _, _, err := OpenBundle(open); err == nil {
 			t.Errorf("%s: OpenBundle accepted a bad bundle", name)
 		}
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := mergeEnv([]string{"LC_ALL=C", "LANG=C", "PATH=/bin"}, []string{"LC_ALL=C.UTF-8", "DISPLAY=:0"})
+	want := []string{"LANG=C", "PATH=/bin", "LC_ALL=C.UTF-8", "DISPLAY=:0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("mergeEnv = %q, want %q", got, want)
+	}
+	if got := mergeEnv([]string{"A=1"}, nil); !slices.Equal(got, []string{"A=1"}) {
+		t.Errorf("no extra: %q", got)
 	}
 }
