@@ -50,7 +50,7 @@ func (a *app) root() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
-	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand())
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.userCommand(), a.exportCommand())
 	return root
 }
 
@@ -71,12 +71,13 @@ func (a *app) printJSON(v any) error {
 
 func (a *app) serveCommand() *cobra.Command {
 	var (
-		cfg      server.Config
-		logLevel string
+		cfg             server.Config
+		logLevel        string
+		insecureCookies bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the collector (gRPC for agents, HTTP for health and metrics)",
+		Short: "Run the collector (gRPC for agents, HTTP for the dashboard, health and metrics)",
 		Long: `serve runs the collector in the foreground until interrupted.
 
 On first start it creates the collector CA (ECDSA P-256) and a server
@@ -85,11 +86,15 @@ that agents pin at enrolment.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
+			var err error
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			cfg.DataDir = a.dataDir
 			cfg.Logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			if cfg.Web, err = a.webFor(&cfg, insecureCookies); err != nil {
+				return err
+			}
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -116,6 +121,7 @@ that agents pin at enrolment.`,
 	f.StringArrayVar(&cfg.Hostnames, "hostname", nil, "DNS name or IP address agents use to reach this collector (repeatable; default localhost, 127.0.0.1, ::1)")
 	f.DurationVar(&cfg.Interval, "interval", time.Hour, "agents' report interval (a device is stale after 3 × interval)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.BoolVar(&insecureCookies, "insecure-cookies", false, "dashboard cookies without Secure, for plain HTTP on a loopback --http-addr only (browsers other than Chromium refuse Secure cookies over http://127.0.0.1)")
 	return cmd
 }
 

@@ -164,8 +164,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func (s *Server) httpHandler() http.Handler {
+func (s *Server) httpHandler(web http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if web != nil {
+		mux.Handle("/", web)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

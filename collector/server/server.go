@@ -72,6 +72,9 @@ type Config struct {
 	RateBurst int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Web, if set, is given the store and serves every HTTP path that
+	// health and metrics do not (the dashboard).
+	Web func(store.Store) (http.Handler, error)
 }
 
 // Server is a running (or ready to run) collector.
@@ -184,7 +187,16 @@ func New(cfg Config) (*Server, error) {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
-	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	var web http.Handler
+	if cfg.Web != nil {
+		if web, err = cfg.Web(s.store); err != nil {
+			if s.ownsStore {
+				s.store.Close()
+			}
+			return nil, err
+		}
+	}
+	s.http = &http.Server{Handler: s.httpHandler(web), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 

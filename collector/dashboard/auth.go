@@ -1,0 +1,277 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wardhq/ward/collector/store"
+)
+
+// BcryptCost is the cost of stored password hashes.
+const BcryptCost = 12
+
+// MinPasswordLen is the shortest password HashPassword accepts.
+const MinPasswordLen = 12
+
+// HashPassword checks the password's length and returns its bcrypt hash.
+func HashPassword(password string) ([]byte, error) {
+	if len(password) < MinPasswordLen {
+		return nil, fmt.Errorf("password must be at least %d characters", MinPasswordLen)
+	}
+	if len(password) > 72 {
+		return nil, errors.New("password must be at most 72 bytes (bcrypt's limit)")
+	}
+	return bcrypt.GenerateFromPassword([]byte(password), BcryptCost)
+}
+
+// GeneratePassword returns a random 24-character password.
+func GeneratePassword() string {
+	return randomToken(18)
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashID(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
+}
+
+// Cookie names. The __Host- prefix makes the browser insist on Secure,
+// Path=/ and no Domain; it is dropped only with InsecureCookies.
+const (
+	sessionCookie      = "__Host-ward_session"
+	loginCookie        = "__Host-ward_login"
+	insecureSession    = "ward_session"
+	insecureLoginToken = "ward_login"
+)
+
+func (h *handler) cookieName(secure string) string {
+	if h.cfg.InsecureCookies {
+		switch secure {
+		case sessionCookie:
+			return insecureSession
+		case loginCookie:
+			return insecureLoginToken
+		}
+	}
+	return secure
+}
+
+func (h *handler) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: h.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
+		Secure: !h.cfg.InsecureCookies, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+type ctxKey struct{}
+
+// session returns the signed-in session of the request (set by auth).
+func session(r *http.Request) store.Session {
+	s, _ := r.Context().Value(ctxKey{}).(store.Session)
+	return s
+}
+
+// auth loads the session; without one it sends the browser to sign in.
+// Every POST must carry the session's CSRF token.
+func (h *handler) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(h.cookieName(sessionCookie))
+		var se store.Session
+		if err == nil {
+			se, err = h.st.Session(r.Context(), hashID(c.Value), h.now())
+		}
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, http.ErrNoCookie) {
+				h.serverError(w, r, err)
+				return
+			}
+			if r.Method != http.MethodGet {
+				http.Error(w, "sign in first", http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost && !h.csrfOK(r, se.CSRF) {
+			http.Error(w, "invalid or missing CSRF token: reload the page and try again", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, se)))
+	})
+}
+
+func (h *handler) csrfOK(r *http.Request, want string) bool {
+	got := r.PostFormValue("csrf")
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// admin lets admins through and refuses everyone else.
+func (h *handler) admin(next http.HandlerFunc) http.Handler {
+	return h.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if session(r).Role != store.RoleAdmin {
+			w.WriteHeader(http.StatusForbidden)
+			h.render(w, r, "error", page{Title: "Not allowed", Error: "This needs the admin role."})
+			return
+		}
+		next(w, r)
+	}))
+}
+
+// throttle counts failed sign-ins per user name and per client address.
+// After maxFails failures a key is locked out, for a time that doubles with
+// each further failure (1 minute up to 1 hour); a success clears the
+// user's count. Entries idle for a day are forgotten.
+type throttle struct {
+	mu       sync.Mutex
+	m        map[string]*fails
+	maxFails int
+}
+
+type fails struct {
+	n     int
+	until time.Time
+	last  time.Time
+}
+
+func newThrottle(maxFails int) *throttle {
+	return &throttle{m: map[string]*fails{}, maxFails: maxFails}
+}
+
+// blocked says whether any key is locked out at now.
+func (t *throttle) blocked(now time.Time, keys ...string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		if f, ok := t.m[k]; ok && now.Before(f.until) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *throttle) fail(now time.Time, keys ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, f := range t.m {
+		if now.Sub(f.last) > 24*time.Hour {
+			delete(t.m, k)
+		}
+	}
+	for _, k := range keys {
+		f := t.m[k]
+		if f == nil {
+			f = &fails{}
+			t.m[k] = f
+		}
+		f.n++
+		f.last = now
+		if f.n >= t.maxFails {
+			lock := time.Minute << min(f.n-t.maxFails, 6)
+			f.until = now.Add(min(lock, time.Hour))
+		}
+	}
+}
+
+func (t *throttle) succeed(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, key)
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// dummyHash is compared against when the user does not exist, so a wrong
+// name takes as long as a wrong password.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("ward-no-such-user"), BcryptCost)
+
+func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
+	tok := randomToken(24)
+	h.setCookie(w, loginCookie, tok, 3600)
+	h.render(w, r, "login", page{Title: "Sign in", CSRF: tok})
+}
+
+func (h *handler) login(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(h.cookieName(loginCookie))
+	if err != nil || !h.csrfOK(r, c.Value) {
+		http.Error(w, "invalid or missing CSRF token: reload the sign-in page", http.StatusForbidden)
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("user"))
+	password := r.PostFormValue("password")
+	now := h.now()
+	userKey, addrKey := "user:"+name, "addr:"+clientAddr(r)
+	again := func(status int, msg string) {
+		w.WriteHeader(status)
+		h.render(w, r, "login", page{Title: "Sign in", CSRF: c.Value, Error: msg, Form: map[string]string{"user": name}})
+	}
+	if h.throttle.blocked(now, userKey, addrKey) {
+		h.log.Warn("sign-in throttled", "user", name, "addr", clientAddr(r))
+		again(http.StatusTooManyRequests, "Too many failed sign-ins. Wait a few minutes and try again.")
+		return
+	}
+	u, err := h.st.User(r.Context(), name)
+	hash := dummyHash
+	if err == nil {
+		hash = u.Hash
+	} else if !errors.Is(err, store.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
+		h.throttle.fail(now, userKey, addrKey)
+		h.log.Warn("sign-in failed", "user", name, "addr", clientAddr(r))
+		again(http.StatusUnauthorized, "Wrong user name or password.")
+		return
+	}
+	h.throttle.succeed(userKey)
+	id := randomToken(32)
+	se := store.Session{IDHash: hashID(id), User: u.Name, CSRF: randomToken(24), CreatedAt: now, ExpiresAt: now.Add(h.cfg.SessionTTL)}
+	if err := h.st.CreateSession(r.Context(), se); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.setCookie(w, loginCookie, "", -1)
+	h.setCookie(w, sessionCookie, id, int(h.cfg.SessionTTL.Seconds()))
+	h.audit(r.Context(), u.Name, "sign-in", u.Name, "from "+clientAddr(r))
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(h.cookieName(sessionCookie)); err == nil {
+		if err := h.st.DeleteSession(r.Context(), hashID(c.Value)); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+	}
+	h.setCookie(w, sessionCookie, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (h *handler) audit(ctx context.Context, actor, action, target, detail string) {
+	if err := h.st.AddAudit(ctx, store.AuditEntry{At: h.now(), Actor: actor, Action: action, Target: target, Detail: detail}); err != nil {
+		h.log.Error("audit log", "action", action, "err", err)
+	}
+}

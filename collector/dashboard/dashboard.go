@@ -1,0 +1,233 @@
+package dashboard
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardhq/ward/collector/store"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// Config configures the dashboard. Zero fields take the defaults.
+type Config struct {
+	// Store is the collector's store; it must implement store.Dashboard.
+	Store store.Store
+	// StaleAfter: a device not seen for longer is stale (default 3h, as
+	// the collector's 3 × its 1h default interval).
+	StaleAfter time.Duration
+	// InsecureCookies drops the Secure attribute (and the __Host- prefix)
+	// from cookies. Only for a dashboard served over plain HTTP on a
+	// loopback address, where no one can listen in.
+	InsecureCookies bool
+	// SessionTTL is how long a sign-in lasts (default 12h).
+	SessionTTL time.Duration
+	// MaxFailedLogins before a user name or client address is locked out
+	// for a while (default 5).
+	MaxFailedLogins int
+	// Logger (default slog.Default()) and clock (default time.Now).
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+type handler struct {
+	cfg      Config
+	st       store.Dashboard
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	throttle *throttle
+	mux      *http.ServeMux
+}
+
+func (h *handler) now() time.Time { return h.cfg.Now().UTC() }
+
+// New returns the dashboard's handler, to be served at the root of the
+// collector's HTTP port.
+func New(cfg Config) (http.Handler, error) {
+	st, ok := cfg.Store.(store.Dashboard)
+	if !ok {
+		return nil, fmt.Errorf("dashboard: store %T does not support the dashboard", cfg.Store)
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 3 * time.Hour
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.MaxFailedLogins <= 0 {
+		cfg.MaxFailedLogins = 5
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &handler{cfg: cfg, st: st, log: cfg.Logger, throttle: newThrottle(cfg.MaxFailedLogins), pages: map[string]*template.Template{}}
+	if err := h.parse(); err != nil {
+		return nil, err
+	}
+	static, _ := fs.Sub(webFS, "web/static")
+	m := http.NewServeMux()
+	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	m.HandleFunc("GET /login", h.loginForm)
+	m.HandleFunc("POST /login", h.login)
+	m.Handle("POST /logout", h.auth(http.HandlerFunc(h.logout)))
+	m.Handle("GET /{$}", h.auth(http.HandlerFunc(h.overview)))
+	m.Handle("GET /devices", h.auth(http.HandlerFunc(h.devices)))
+	m.Handle("GET /devices/{id}", h.auth(http.HandlerFunc(h.device)))
+	m.Handle("GET /policies", h.auth(http.HandlerFunc(h.policiesPage)))
+	m.Handle("POST /policies", h.admin(h.policyUpload))
+	m.Handle("GET /waivers", h.auth(http.HandlerFunc(h.waivers)))
+	m.Handle("POST /waivers", h.admin(h.waiverCreate))
+	m.Handle("POST /waivers/{id}/revoke", h.admin(h.waiverRevoke))
+	m.Handle("GET /export", h.auth(http.HandlerFunc(h.export)))
+	m.Handle("GET /tokens", h.admin(h.tokens))
+	m.Handle("POST /tokens", h.admin(h.tokenCreate))
+	m.Handle("POST /tokens/{id}/revoke", h.admin(h.tokenRevoke))
+	m.Handle("GET /audit", h.admin(h.auditPage))
+	h.mux = m
+	return h, nil
+}
+
+// ServeHTTP adds the security headers every response carries.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+var funcs = template.FuncMap{
+	"when": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			if v.IsZero() {
+				return "—"
+			}
+			return v.UTC().Format("2006-01-02 15:04 UTC")
+		case *time.Time:
+			if v == nil {
+				return "—"
+			}
+			return v.UTC().Format("2006-01-02 15:04 UTC")
+		}
+		return "—"
+	},
+	"lower": strings.ToLower,
+	"query": func(base url.Values, kv ...any) string {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			k := fmt.Sprint(kv[i])
+			v := fmt.Sprint(kv[i+1])
+			if v == "" {
+				q.Del(k)
+			} else {
+				q.Set(k, v)
+			}
+		}
+		return "?" + q.Encode()
+	},
+	"sel": func(a, b any) bool { return fmt.Sprint(a) == fmt.Sprint(b) },
+}
+
+func (h *handler) parse() error {
+	names, err := fs.Glob(webFS, "web/*.html")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "web/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/layout.html", n)
+		if err != nil {
+			return fmt.Errorf("dashboard: template %s: %w", n, err)
+		}
+		h.pages[base] = t
+	}
+	return nil
+}
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	User    string
+	Admin   bool
+	CSRF    string
+	Error   string
+	Notice  string
+	Form    map[string]string
+	Nav     string
+	Data    any
+	Version string
+}
+
+func (h *handler) render(w http.ResponseWriter, r *http.Request, name string, p page) {
+	if se := session(r); se.User != "" {
+		p.User, p.Admin, p.CSRF = se.User, se.Role == store.RoleAdmin, se.CSRF
+	}
+	t, ok := h.pages[name]
+	if !ok {
+		h.serverError(w, r, fmt.Errorf("no template %q", name))
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, p); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(buf.Bytes())
+}
+
+func (h *handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Error("dashboard", "path", r.URL.Path, "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request, what string) {
+	w.WriteHeader(http.StatusNotFound)
+	h.render(w, r, "error", page{Title: "Not found", Error: what + " not found."})
+}
+
+func atoi(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// parseWhen reads a date (2006-01-02, the end of that UTC day) or an
+// RFC 3339 time.
+func parseWhen(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t.AddDate(0, 0, 1).Add(-time.Nanosecond), nil
+	}
+	return time.Time{}, errors.New("want a date (2006-01-02) or an RFC 3339 time")
+}

@@ -1,0 +1,671 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wardhq/ward/collector/server"
+	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/token"
+	"github.com/wardhq/ward/policies"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// groupPolicy is the policy a group is held to: its own, or the embedded
+// default.
+type groupPolicy struct {
+	Group    string
+	Name     string
+	Version  int
+	Embedded bool
+	Updated  time.Time
+	Policy   *policies.Policy
+}
+
+func (h *handler) groupPolicies(ctx context.Context) ([]groupPolicy, error) {
+	groups, err := h.st.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := h.st.Policies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byGroup := map[string]store.GroupPolicy{}
+	for _, p := range stored {
+		byGroup[p.Group] = p
+		if !slices.Contains(groups, p.Group) {
+			groups = append(groups, p.Group)
+		}
+	}
+	slices.Sort(groups)
+	var out []groupPolicy
+	for _, g := range groups {
+		gp, err := h.policyOf(g, byGroup)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, gp)
+	}
+	return out, nil
+}
+
+func (h *handler) policyOf(group string, byGroup map[string]store.GroupPolicy) (groupPolicy, error) {
+	if sp, ok := byGroup[group]; ok {
+		p, err := policies.Parse("group "+group, sp.Document)
+		if err != nil {
+			return groupPolicy{}, fmt.Errorf("stored policy of group %q: %w", group, err)
+		}
+		return groupPolicy{Group: group, Name: sp.Name, Version: sp.Version, Updated: sp.UpdatedAt, Policy: p}, nil
+	}
+	p, err := policies.Embedded(server.DefaultPolicy)
+	if err != nil {
+		return groupPolicy{}, err
+	}
+	return groupPolicy{Group: group, Name: p.Name, Version: p.Version, Embedded: true, Policy: p}, nil
+}
+
+func (h *handler) policyFor(ctx context.Context, group string) (groupPolicy, error) {
+	sp, err := h.st.Policy(ctx, group)
+	byGroup := map[string]store.GroupPolicy{}
+	switch {
+	case err == nil:
+		byGroup[group] = sp
+	case !errors.Is(err, store.ErrNotFound):
+		return groupPolicy{}, err
+	}
+	return h.policyOf(group, byGroup)
+}
+
+// Overview.
+
+type trendChart struct {
+	Days                        int
+	Width, Height               int
+	Compliant, Failing, Unknown string // SVG polyline points
+	Max                         int
+	First, Last                 time.Time
+	Points                      []store.TrendPoint
+}
+
+func chart(points []store.TrendPoint, days int) trendChart {
+	c := trendChart{Days: days, Width: 600, Height: 160, Points: points}
+	for _, p := range points {
+		c.Max = max(c.Max, p.Compliant, p.Failing, p.Unknown)
+	}
+	if len(points) > 0 {
+		c.First, c.Last = points[0].Day, points[len(points)-1].Day
+	}
+	scale := max(c.Max, 1)
+	line := func(v func(store.TrendPoint) int) string {
+		var b strings.Builder
+		for i, p := range points {
+			x := 0
+			if len(points) > 1 {
+				x = i * c.Width / (len(points) - 1)
+			}
+			y := c.Height - v(p)*(c.Height-10)/scale
+			fmt.Fprintf(&b, "%d,%d ", x, y)
+		}
+		return strings.TrimSpace(b.String())
+	}
+	c.Compliant = line(func(p store.TrendPoint) int { return p.Compliant })
+	c.Failing = line(func(p store.TrendPoint) int { return p.Failing })
+	c.Unknown = line(func(p store.TrendPoint) int { return p.Unknown })
+	return c
+}
+
+type overviewData struct {
+	Counts       store.FleetCounts
+	ByRule       []store.RuleCount
+	Overdue      []store.Overdue
+	OverdueTotal int
+	Trend        trendChart
+	StaleAfter   time.Duration
+}
+
+func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	now := h.now()
+	days := 30
+	if r.URL.Query().Get("days") == "90" {
+		days = 90
+	}
+	d := overviewData{StaleAfter: h.cfg.StaleAfter}
+	var err error
+	if d.Counts, err = h.st.FleetCounts(ctx, now, h.cfg.StaleAfter); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if d.ByRule, err = h.st.FailingByRule(ctx, now, h.cfg.StaleAfter); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	gps, err := h.groupPolicies(ctx)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	var rules []store.DeadlineRule
+	for _, gp := range gps {
+		for _, rule := range gp.Policy.Rules {
+			if rule.Grace > 0 {
+				rules = append(rules, store.DeadlineRule{Group: gp.Group, RuleID: rule.ID, Grace: rule.Grace})
+			}
+		}
+	}
+	if d.Overdue, d.OverdueTotal, err = h.st.PastDeadline(ctx, rules, now, 50); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	points, err := h.st.Trend(ctx, now, days)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	d.Trend = chart(points, days)
+	h.render(w, r, "overview", page{Title: "Overview", Nav: "overview", Data: d})
+}
+
+// Devices.
+
+const pageSize = 50
+
+type deviceRow struct {
+	store.Device
+	Status store.DeviceStatus
+}
+
+type devicesData struct {
+	Query    url.Values
+	Rows     []deviceRow
+	Total    int
+	Offset   int
+	Next     int
+	Prev     int
+	Groups   []string
+	Rules    []string
+	Statuses []store.DeviceStatus
+}
+
+func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	now := h.now()
+	q := r.URL.Query()
+	dq := store.DeviceQuery{
+		Now: now, StaleAfter: h.cfg.StaleAfter,
+		Status: store.DeviceStatus(q.Get("status")), RuleID: q.Get("rule"), Group: q.Get("group"), OS: q.Get("os"),
+		Search: q.Get("q"), Sort: q.Get("sort"), Limit: pageSize, Offset: max(atoi(q.Get("offset"), 0), 0),
+	}
+	statuses := []store.DeviceStatus{store.StatusCompliant, store.StatusFailing, store.StatusUnknown, store.StatusStale, store.StatusRevoked}
+	if dq.Status != "" && !slices.Contains(statuses, dq.Status) {
+		dq.Status = ""
+	}
+	switch strings.TrimPrefix(dq.Sort, "-") {
+	case "", store.SortHostname, store.SortLastSeen, store.SortGroup, store.SortFail:
+	default:
+		dq.Sort = ""
+	}
+	ds, total, err := h.st.ListDevices(ctx, dq)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	d := devicesData{Query: q, Total: total, Offset: dq.Offset, Statuses: statuses, Prev: -1, Next: -1}
+	for _, dev := range ds {
+		d.Rows = append(d.Rows, deviceRow{dev, dev.Status(now, h.cfg.StaleAfter)})
+	}
+	if dq.Offset > 0 {
+		d.Prev = max(dq.Offset-pageSize, 0)
+	}
+	if dq.Offset+pageSize < total {
+		d.Next = dq.Offset + pageSize
+	}
+	if d.Groups, err = h.st.Groups(ctx); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	gps, err := h.groupPolicies(ctx)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	for _, gp := range gps {
+		for _, rule := range gp.Policy.Rules {
+			if !slices.Contains(d.Rules, rule.ID) {
+				d.Rules = append(d.Rules, rule.ID)
+			}
+		}
+	}
+	slices.Sort(d.Rules)
+	h.render(w, r, "devices", page{Title: "Devices", Nav: "devices", Data: d})
+}
+
+type ruleRow struct {
+	store.RuleState
+	Status   store.Verdict
+	Deadline *time.Time
+	Overdue  bool
+	Waiver   *store.Waiver
+}
+
+type deviceData struct {
+	Device      store.Device
+	Status      store.DeviceStatus
+	Stale       bool
+	Policy      groupPolicy
+	Rules       []ruleRow
+	Transitions []store.Transition
+}
+
+func (h *handler) device(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	now := h.now()
+	dev, err := h.st.Device(ctx, r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		h.notFound(w, r, "Device")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	states, err := h.st.RuleStates(ctx, dev.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	trans, err := h.st.Transitions(ctx, dev.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	waivers, err := h.st.Waivers(ctx)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	gp, err := h.policyFor(ctx, dev.Group)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	grace := map[string]time.Duration{}
+	for _, rule := range gp.Policy.Rules {
+		grace[rule.ID] = rule.Grace
+	}
+	d := deviceData{Device: dev, Status: dev.Status(now, h.cfg.StaleAfter), Policy: gp}
+	d.Stale = d.Status == store.StatusStale
+	for _, st := range states {
+		row := ruleRow{RuleState: st, Status: st.Collector, Waiver: store.FindWaiver(waivers, now, dev.ID, dev.Group, st.RuleID)}
+		if row.Status == "" {
+			row.Status = store.Unknown
+		}
+		if st.FailingSince != nil && grace[st.RuleID] > 0 {
+			dl := st.FailingSince.Add(grace[st.RuleID])
+			row.Deadline, row.Overdue = &dl, !now.Before(dl)
+		}
+		if row.Waiver != nil && row.Status != store.Pass {
+			row.Status = store.Waived
+		}
+		d.Rules = append(d.Rules, row)
+	}
+	slices.Reverse(trans)
+	d.Transitions = trans[:min(len(trans), 100)]
+	h.render(w, r, "device", page{Title: dev.Hostname, Nav: "devices", Data: d})
+}
+
+// Policies.
+
+type whatIfRow struct {
+	DeviceID, Hostname string
+	Rules              []string
+}
+
+type whatIf struct {
+	Group     string
+	Name      string
+	Version   int
+	Evaluated int
+	Newly     []whatIfRow
+	Fixed     int
+}
+
+type policiesData struct {
+	Groups   []groupPolicy
+	Problems []string
+	WhatIf   *whatIf
+	Document string
+	Group    string
+}
+
+func (h *handler) policiesPage(w http.ResponseWriter, r *http.Request) {
+	h.renderPolicies(w, r, http.StatusOK, policiesData{}, "")
+}
+
+func (h *handler) renderPolicies(w http.ResponseWriter, r *http.Request, status int, d policiesData, notice string) {
+	gps, err := h.groupPolicies(r.Context())
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	d.Groups = gps
+	w.WriteHeader(status)
+	h.render(w, r, "policies", page{Title: "Policies", Nav: "policies", Data: d, Notice: notice})
+}
+
+// policyUpload validates a draft and then either applies it to a group
+// (action=apply) or evaluates it against every device's latest facts
+// (action=whatif).
+func (h *handler) policyUpload(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	se := session(r)
+	group := strings.TrimSpace(r.PostFormValue("group"))
+	doc := []byte(r.PostFormValue("document"))
+	name := "draft.yaml"
+	if f, fh, err := r.FormFile("file"); err == nil {
+		b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+		f.Close()
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		if len(b) > 0 {
+			doc, name = b, fh.Filename
+		}
+	}
+	d := policiesData{Document: string(doc), Group: group}
+	fail := func(problems ...string) {
+		d.Problems = problems
+		h.renderPolicies(w, r, http.StatusUnprocessableEntity, d, "")
+	}
+	if group == "" || len(group) > 64 {
+		fail("group must be 1 to 64 bytes")
+		return
+	}
+	p, err := policies.Parse(name, doc)
+	if err != nil {
+		var ve *policies.ValidationError
+		if errors.As(err, &ve) {
+			var ps []string
+			for _, pr := range ve.Problems {
+				ps = append(ps, pr.String())
+			}
+			fail(ps...)
+			return
+		}
+		fail(err.Error())
+		return
+	}
+	if r.PostFormValue("action") == "whatif" {
+		wi, err := h.whatIf(ctx, group, p)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		d.WhatIf = wi
+		h.audit(ctx, se.User, "policy.what-if", group, fmt.Sprintf("%s v%d: %d of %d devices would newly fail", p.Name, p.Version, len(wi.Newly), wi.Evaluated))
+		h.renderPolicies(w, r, http.StatusOK, d, "")
+		return
+	}
+	cur, err := h.policyFor(ctx, group)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if !cur.Embedded && cur.Name == p.Name && p.Version <= cur.Version {
+		fail(fmt.Sprintf("%s: version %d is not newer than the group's current version %d", name, p.Version, cur.Version))
+		return
+	}
+	if err := h.st.SetPolicy(ctx, store.GroupPolicy{Group: group, Name: p.Name, Version: p.Version, Document: doc, UpdatedAt: h.now()}); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(ctx, se.User, "policy.apply", group, fmt.Sprintf("%s version %d (was %s version %d)", p.Name, p.Version, cur.Name, cur.Version))
+	h.renderPolicies(w, r, http.StatusOK, policiesData{}, fmt.Sprintf("Group %s now uses policy %s version %d.", group, p.Name, p.Version))
+}
+
+// whatIf evaluates draft against the latest facts of every device of the
+// group: which would fail a rule they do not fail now.
+func (h *handler) whatIf(ctx context.Context, group string, draft *policies.Policy) (*whatIf, error) {
+	now := h.now()
+	wi := &whatIf{Group: group, Name: draft.Name, Version: draft.Version}
+	err := h.st.LatestFacts(ctx, group, func(lf store.LatestFacts) error {
+		var facts wardv1.Facts
+		if err := proto.Unmarshal(lf.Facts, &facts); err != nil {
+			return fmt.Errorf("device %s: decode facts: %w", lf.DeviceID, err)
+		}
+		wi.Evaluated++
+		var newly []string
+		failing := 0
+		for _, res := range policies.Evaluate(draft, &facts, policies.Options{Now: now}) {
+			if res.Status == policies.StatusFail {
+				failing++
+				if !lf.Failing[res.RuleID] {
+					newly = append(newly, res.RuleID)
+				}
+			}
+		}
+		if len(newly) > 0 {
+			wi.Newly = append(wi.Newly, whatIfRow{DeviceID: lf.DeviceID, Hostname: lf.Hostname, Rules: newly})
+		}
+		if failing == 0 && len(lf.Failing) > 0 {
+			wi.Fixed++
+		}
+		return nil
+	})
+	return wi, err
+}
+
+// Waivers.
+
+type waiverRow struct {
+	store.Waiver
+	State string
+}
+
+func (h *handler) waivers(w http.ResponseWriter, r *http.Request) {
+	h.renderWaivers(w, r, http.StatusOK, "", nil)
+}
+
+func (h *handler) renderWaivers(w http.ResponseWriter, r *http.Request, status int, problem string, form map[string]string) {
+	ws, err := h.st.Waivers(r.Context())
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	now := h.now()
+	var rows []waiverRow
+	for _, wv := range ws {
+		state := "active"
+		switch {
+		case wv.RevokedAt != nil && !now.Before(*wv.RevokedAt):
+			state = "revoked"
+		case !now.Before(wv.ExpiresAt):
+			state = "expired"
+		}
+		rows = append(rows, waiverRow{wv, state})
+	}
+	if form == nil {
+		form = map[string]string{"device": r.URL.Query().Get("device"), "rule": r.URL.Query().Get("rule")}
+	}
+	w.WriteHeader(status)
+	h.render(w, r, "waivers", page{Title: "Waivers", Nav: "waivers", Data: rows, Error: problem, Form: form})
+}
+
+func (h *handler) waiverCreate(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	now := h.now()
+	form := map[string]string{}
+	for _, k := range []string{"device", "group", "rule", "reason", "expires"} {
+		form[k] = strings.TrimSpace(r.PostFormValue(k))
+	}
+	bad := func(msg string) { h.renderWaivers(w, r, http.StatusUnprocessableEntity, msg, form) }
+	wv := store.Waiver{ID: token.NewID("wvr_"), DeviceID: form["device"], Group: form["group"], RuleID: form["rule"], Reason: form["reason"], CreatedBy: session(r).User, CreatedAt: now}
+	switch {
+	case (wv.DeviceID == "") == (wv.Group == ""):
+		bad("Give either a device id or a group, not both.")
+		return
+	case wv.RuleID == "":
+		bad("Give the rule id to waive.")
+		return
+	case wv.Reason == "":
+		bad("Give a reason: the audit log keeps it.")
+		return
+	}
+	exp, err := parseWhen(form["expires"])
+	if err != nil || !exp.After(now) {
+		bad("Give an expiry date in the future (2006-01-02).")
+		return
+	}
+	if exp.Sub(now) > 366*24*time.Hour {
+		bad("A waiver lasts at most a year.")
+		return
+	}
+	wv.ExpiresAt = exp
+	if wv.DeviceID != "" {
+		if _, err := h.st.Device(ctx, wv.DeviceID); errors.Is(err, store.ErrNotFound) {
+			bad("No device " + wv.DeviceID + ".")
+			return
+		}
+	}
+	if err := h.st.CreateWaiver(ctx, wv); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	target := "device " + wv.DeviceID
+	if wv.Group != "" {
+		target = "group " + wv.Group
+	}
+	h.audit(ctx, wv.CreatedBy, "waiver.create", target+" rule "+wv.RuleID, fmt.Sprintf("%s until %s: %s", wv.ID, exp.Format(time.RFC3339), wv.Reason))
+	http.Redirect(w, r, "/waivers", http.StatusSeeOther)
+}
+
+func (h *handler) waiverRevoke(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := h.st.RevokeWaiver(r.Context(), id, h.now()); errors.Is(err, store.ErrNotFound) {
+		h.notFound(w, r, "Waiver")
+		return
+	} else if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r.Context(), session(r).User, "waiver.revoke", id, "")
+	http.Redirect(w, r, "/waivers", http.StatusSeeOther)
+}
+
+// Exports.
+
+func (h *handler) export(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format != "csv" && format != "json" {
+		http.Error(w, "format must be csv or json", http.StatusBadRequest)
+		return
+	}
+	at := h.now()
+	stamp := "current"
+	if s := q.Get("as_of"); s != "" {
+		t, err := parseWhen(s)
+		if err != nil {
+			http.Error(w, "as_of: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		at, stamp = t, "as-of-"+t.Format("2006-01-02")
+	}
+	rows, err := ExportRows(r.Context(), h.st, at)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="ward-%s.%s"`, stamp, format))
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	if err := WriteExport(w, format, rows); err != nil {
+		h.log.Error("export", "err", err)
+	}
+}
+
+// Tokens.
+
+type tokenRow struct {
+	store.Token
+	State string
+}
+
+func (h *handler) tokens(w http.ResponseWriter, r *http.Request) {
+	h.renderTokens(w, r, http.StatusOK, "", "")
+}
+
+func (h *handler) renderTokens(w http.ResponseWriter, r *http.Request, status int, problem, notice string) {
+	ts, err := h.st.Tokens(r.Context())
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	now := h.now()
+	var rows []tokenRow
+	for _, t := range ts {
+		rows = append(rows, tokenRow{t, t.State(now)})
+	}
+	w.WriteHeader(status)
+	h.render(w, r, "tokens", page{Title: "Enrolment tokens", Nav: "tokens", Data: rows, Error: problem, Notice: notice})
+}
+
+func (h *handler) tokenCreate(w http.ResponseWriter, r *http.Request) {
+	group := strings.TrimSpace(r.PostFormValue("group"))
+	uses, err := strconv.Atoi(r.PostFormValue("uses"))
+	if err != nil {
+		h.renderTokens(w, r, http.StatusUnprocessableEntity, "uses must be a number", "")
+		return
+	}
+	ttl, err := time.ParseDuration(r.PostFormValue("ttl"))
+	if err != nil {
+		h.renderTokens(w, r, http.StatusUnprocessableEntity, "ttl must be a duration such as 24h", "")
+		return
+	}
+	plain, t, err := token.Create(r.Context(), h.st, group, uses, ttl, h.now())
+	if err != nil {
+		h.renderTokens(w, r, http.StatusUnprocessableEntity, err.Error(), "")
+		return
+	}
+	h.audit(r.Context(), session(r).User, "token.create", t.ID, fmt.Sprintf("group %s, %d uses, expires %s", group, uses, t.ExpiresAt.Format(time.RFC3339)))
+	h.renderTokens(w, r, http.StatusOK, "", "New token (shown once, copy it now): "+plain)
+}
+
+func (h *handler) tokenRevoke(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := h.st.RevokeToken(r.Context(), id, h.now()); errors.Is(err, store.ErrNotFound) {
+		h.notFound(w, r, "Token")
+		return
+	} else if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r.Context(), session(r).User, "token.revoke", id, "")
+	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
+}
+
+// Audit log.
+
+func (h *handler) auditPage(w http.ResponseWriter, r *http.Request) {
+	es, err := h.st.Audit(r.Context(), 500)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.render(w, r, "audit", page{Title: "Audit log", Nav: "audit", Data: es})
+}
