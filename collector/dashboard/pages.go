@@ -196,6 +196,7 @@ type devicesData struct {
 	Groups   []string
 	Rules    []string
 	Statuses []store.DeviceStatus
+	Filtered string
 }
 
 func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
@@ -222,6 +223,13 @@ func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := devicesData{Query: q, Total: total, Offset: dq.Offset, Statuses: statuses, Prev: -1, Next: -1}
+	var filters []string
+	for _, kv := range [][2]string{{"status", string(dq.Status)}, {"failing rule", dq.RuleID}, {"group", dq.Group}, {"OS", dq.OS}, {"hostname contains", dq.Search}} {
+		if kv[1] != "" {
+			filters = append(filters, kv[0]+" "+kv[1])
+		}
+	}
+	d.Filtered = strings.Join(filters, ", ")
 	for _, dev := range ds {
 		d.Rows = append(d.Rows, deviceRow{dev, dev.Status(now, h.cfg.StaleAfter)})
 	}
@@ -499,8 +507,12 @@ func (h *handler) renderWaivers(w http.ResponseWriter, r *http.Request, status i
 	if form == nil {
 		form = map[string]string{"device": r.URL.Query().Get("device"), "rule": r.URL.Query().Get("rule")}
 	}
+	notice := ""
+	if id := r.URL.Query().Get("granted"); id != "" {
+		notice = "Waiver " + id + " granted."
+	}
 	w.WriteHeader(status)
-	h.render(w, r, "waivers", page{Title: "Waivers", Nav: "waivers", Data: rows, Error: problem, Form: form})
+	h.render(w, r, "waivers", page{Title: "Waivers", Nav: "waivers", Data: rows, Error: problem, Form: form, Notice: notice})
 }
 
 func (h *handler) waiverCreate(w http.ResponseWriter, r *http.Request) {
@@ -548,7 +560,7 @@ func (h *handler) waiverCreate(w http.ResponseWriter, r *http.Request) {
 		target = "group " + wv.Group
 	}
 	h.audit(ctx, wv.CreatedBy, "waiver.create", target+" rule "+wv.RuleID, fmt.Sprintf("%s until %s: %s", wv.ID, exp.Format(time.RFC3339), wv.Reason))
-	http.Redirect(w, r, "/waivers", http.StatusSeeOther)
+	http.Redirect(w, r, "/waivers?granted="+url.QueryEscape(wv.ID), http.StatusSeeOther)
 }
 
 func (h *handler) waiverRevoke(w http.ResponseWriter, r *http.Request) {
