@@ -113,7 +113,8 @@ func (a *app) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.checkCommand(), a.bundleCommand(), a.versionCommand(), a.enrollCommand(), a.runCommand(),
-		a.installCommand(), a.uninstallCommand(), a.startCommand(), a.stopCommand(), a.statusCommand(), a.daemonCommand())
+		a.installCommand(), a.uninstallCommand(), a.startCommand(), a.stopCommand(), a.userStatusCommand(), a.daemonCommand(),
+		a.notifyCommand(), a.privacyCommand())
 	return root
 }
 

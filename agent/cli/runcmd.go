@@ -8,14 +8,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardhq/ward/agent/enroll"
+	"github.com/wardhq/ward/agent/notify"
 	"github.com/wardhq/ward/agent/service"
 )
 
 func (a *app) runCommand() *cobra.Command {
 	var (
-		once     bool
-		state    string
-		interval time.Duration
+		once      bool
+		state     string
+		statusDir string
+		interval  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--once]",
@@ -36,9 +38,11 @@ safely queued.`,
 			if state == "" {
 				state = enroll.DefaultStateDir()
 			}
+			pub, stopStatus := startStatus(cmd.Context(), statusDir, a.log)
+			defer stopStatus()
 			svc, err := service.New(service.Config{
 				StateDir: state, Source: a.newSource(), AgentVersion: a.version,
-				Lang: langFromEnv(), Interval: interval, Log: a.log,
+				Lang: langFromEnv(), Interval: interval, Log: a.log, Status: pub,
 			})
 			if errors.Is(err, enroll.ErrNotEnrolled) {
 				return usageError{err}
@@ -63,6 +67,7 @@ safely queued.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&once, "once", false, "do one round and exit")
+	f.StringVar(&statusDir, "status-dir", notify.DefaultDir(), "where to publish the status for ward-agent status and notify")
 	f.StringVar(&state, "state", "", "state directory (default "+enroll.DefaultStateDir()+")")
 	f.DurationVar(&interval, "interval", service.DefaultInterval, "time between collections")
 	return cmd

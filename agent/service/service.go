@@ -61,6 +61,9 @@ type Config struct {
 	CallTimeout time.Duration
 	// Outbox bounds the queue.
 	Outbox outbox.Options
+	// Status, if set, receives each round's results and queued report, for
+	// the local status endpoint and ward-agent privacy (agent/notify.Server).
+	Status StatusPublisher
 	// Log receives what happened (default: discard).
 	Log *slog.Logger
 	// Now, Rand and Sleep are the clock, the jitter source (in [0, 1)) and
@@ -68,6 +71,11 @@ type Config struct {
 	Now   func() time.Time
 	Rand  func() float64
 	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// StatusPublisher shows a round's results to the device's users.
+type StatusPublisher interface {
+	Publish(pol *policies.Policy, results []policies.Result, r *wardv1.Report)
 }
 
 // Service is an enrolled agent's collect-evaluate-report loop.
@@ -276,6 +284,9 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 	seq, err := s.ob.Append(r)
 	if err != nil {
 		return 0, err
+	}
+	if s.cfg.Status != nil {
+		s.cfg.Status.Publish(pol, results, r)
 	}
 	s.log.Info("report queued", "sequence", seq, "policy", pol.Name, "policy_version", pol.Version, "waiting", s.ob.Len())
 	return seq, nil

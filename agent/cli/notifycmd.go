@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardhq/ward/agent/i18n"
+	"github.com/wardhq/ward/agent/notify"
+	"github.com/wardhq/ward/agent/source"
+)
+
+// notifyCommand is the per-user helper started at login.
+func (a *app) notifyCommand() *cobra.Command {
+	var (
+		once      bool
+		lang, dir string
+		snooze    time.Duration
+		recordTo  string
+	)
+	cmd := &cobra.Command{
+		Use:   "notify [--once] [--snooze DURATION]",
+		Short: "Show desktop notifications about what needs fixing (started at login)",
+		Long: `notify reads the Ward service's local status and shows a desktop
+notification when something needs fixing, with reminders that come more often
+as the deadline nears, never during quiet hours and never more than
+max_per_day a day. Settings are in ward/config.json in your config directory:
+{"lang": "fr", "quiet_hours": "21:00-08:00", "max_per_day": 4}.
+
+--snooze 4h holds notifications back for that long and exits.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadUserConfig(userConfigPath())
+			if err != nil {
+				a.log.Warn("config file unreadable; using defaults", "err", err)
+			}
+			qs, qe, err := quietHours(cfg.QuietHours)
+			if err != nil {
+				return usageError{err}
+			}
+			memFile := filepath.Join(userConfigDir(), "notify-state.json")
+			if snooze > 0 {
+				mem, _ := notify.LoadMemory(memFile)
+				mem.SnoozeUntil = time.Now().Add(snooze)
+				if err := notify.SaveMemory(memFile, mem); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "notifications snoozed until %s\n", notify.FormatTime(mem.SnoozeUntil, time.Local))
+				return nil
+			}
+			var n notify.Notifier
+			if recordTo != "" {
+				n = &notify.FileNotifier{Path: recordTo}
+			} else {
+				live := source.NewLive()
+				live.Env = notify.SessionEnv()
+				n = notify.Native(live)
+			}
+			h := &notify.Helper{Dir: dir, MemoryFile: memFile, Notifier: n, Log: a.log,
+				Settings: notify.Settings{MaxPerDay: cfg.MaxPerDay, QuietStart: qs, QuietEnd: qe,
+					Lang: i18n.Choose(lang, cfg.Lang, i18n.Lang())}}
+			if !once {
+				return h.Run(cmd.Context())
+			}
+			plan, err := h.Once(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%d shown", len(plan.Show))
+			if !plan.Next.IsZero() {
+				fmt.Fprintf(a.stdout, "; next at %s", plan.Next.Format(time.RFC3339))
+			}
+			fmt.Fprintln(a.stdout)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&once, "once", false, "show what is due now and exit")
+	f.StringVar(&lang, "lang", "", "language: "+strings.Join(i18n.Languages, ", "))
+	f.StringVar(&dir, "status-dir", notify.DefaultDir(), "where the service publishes its status")
+	f.DurationVar(&snooze, "snooze", 0, "hold notifications back for this long, then exit")
+	f.StringVar(&recordTo, "record-to", "", "append notices as JSON lines to this file instead of showing them")
+	f.MarkHidden("record-to")
+	return cmd
+}

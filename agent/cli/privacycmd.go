@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/wardhq/ward/agent/i18n"
+	"github.com/wardhq/ward/agent/notify"
+)
+
+// privacyCommand shows the last report the agent prepared for the
+// collector, exactly.
+func (a *app) privacyCommand() *cobra.Command {
+	var lang, dir string
+	cmd := &cobra.Command{
+		Use:   "privacy",
+		Short: "Show exactly what Ward sends to your organisation (the last report)",
+		Args:  args(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error {
+			cfg, _ := loadUserConfig(userConfigPath())
+			lang = i18n.Choose(lang, cfg.Lang, i18n.Lang())
+			r, err := notify.LastReport(dir)
+			if errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintln(a.stdout, i18n.T(lang, "privacy.none"))
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			w := a.stdout
+			fmt.Fprintln(w, i18n.T(lang, "privacy.header", "sequence", strconv.FormatUint(r.GetSequence(), 10),
+				"checked", notify.FormatTime(r.GetCollectedAt().AsTime(), time.Local)))
+			fmt.Fprintln(w, i18n.T(lang, "privacy.never"))
+			fmt.Fprintf(w, "\nagent_version: %s\npolicy: %s (version %d)\n", r.GetAgentVersion(), r.GetPolicyName(), r.GetPolicyVersion())
+			fmt.Fprintf(w, "\n%s\n", i18n.T(lang, "privacy.results"))
+			for _, res := range r.GetResults() {
+				st := strings.TrimPrefix(res.GetStatus().String(), "RESULT_STATUS_")
+				fmt.Fprintf(w, "  %-8s %s: %s\n", st, res.GetRuleId(), oneLine(res.GetObserved(), 90))
+			}
+			facts, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(r.GetFacts())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\n%s\n%s\n", i18n.T(lang, "privacy.facts"), facts)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&lang, "lang", "", "language: "+strings.Join(i18n.Languages, ", "))
+	cmd.Flags().StringVar(&dir, "status-dir", notify.DefaultDir(), "where the service publishes its status")
+	return cmd
+}
