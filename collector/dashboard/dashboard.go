@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wardhq/ward/collector/store"
@@ -36,6 +37,10 @@ type Config struct {
 	// MaxFailedLogins before a user name or client address is locked out
 	// for a while (default 5).
 	MaxFailedLogins int
+	// CacheFor is how long the overview's costlier parts (failing per
+	// rule, past deadline) are reused; the trend is reused for 10 times
+	// as long. Default 30s; negative: never reuse.
+	CacheFor time.Duration
 	// Logger (default slog.Default()) and clock (default time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -48,6 +53,40 @@ type handler struct {
 	pages    map[string]*template.Template
 	throttle *throttle
 	mux      *http.ServeMux
+	cache    cache
+}
+
+// cache keeps a few computed values for a while.
+type cache struct {
+	mu sync.Mutex
+	m  map[string]cached
+}
+
+type cached struct {
+	v     any
+	until time.Time
+}
+
+// get returns the value under key, computing it with fn when missing or
+// older than ttl.
+func (c *cache) get(key string, now time.Time, ttl time.Duration, fn func() (any, error)) (any, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.v, nil
+	}
+	v, err := fn()
+	if err != nil || ttl <= 0 {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]cached{}
+	}
+	c.m[key] = cached{v, now.Add(ttl)}
+	c.mu.Unlock()
+	return v, nil
 }
 
 func (h *handler) now() time.Time { return h.cfg.Now().UTC() }
@@ -70,6 +109,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.CacheFor == 0 {
+		cfg.CacheFor = 30 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

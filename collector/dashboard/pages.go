@@ -147,32 +147,46 @@ func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	if d.ByRule, err = h.st.FailingByRule(ctx, now, h.cfg.StaleAfter); err != nil {
-		h.serverError(w, r, err)
-		return
+	type slow struct {
+		byRule       []store.RuleCount
+		overdue      []store.Overdue
+		overdueTotal int
 	}
-	gps, err := h.groupPolicies(ctx)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	var rules []store.DeadlineRule
-	for _, gp := range gps {
-		for _, rule := range gp.Policy.Rules {
-			if rule.Grace > 0 {
-				rules = append(rules, store.DeadlineRule{Group: gp.Group, RuleID: rule.ID, Grace: rule.Grace})
+	v, err := h.cache.get("overview", now, h.cfg.CacheFor, func() (any, error) {
+		var s slow
+		var err error
+		if s.byRule, err = h.st.FailingByRule(ctx, now, h.cfg.StaleAfter); err != nil {
+			return nil, err
+		}
+		gps, err := h.groupPolicies(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var rules []store.DeadlineRule
+		for _, gp := range gps {
+			for _, rule := range gp.Policy.Rules {
+				if rule.Grace > 0 {
+					rules = append(rules, store.DeadlineRule{Group: gp.Group, RuleID: rule.ID, Grace: rule.Grace})
+				}
 			}
 		}
-	}
-	if d.Overdue, d.OverdueTotal, err = h.st.PastDeadline(ctx, rules, now, 50); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	points, err := h.st.Trend(ctx, now, days)
+		s.overdue, s.overdueTotal, err = h.st.PastDeadline(ctx, rules, now, 50)
+		return s, err
+	})
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	s := v.(slow)
+	d.ByRule, d.Overdue, d.OverdueTotal = s.byRule, s.overdue, s.overdueTotal
+	v, err = h.cache.get("trend"+strconv.Itoa(days), now, 10*h.cfg.CacheFor, func() (any, error) {
+		return h.st.Trend(ctx, now, days)
+	})
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	points := v.([]store.TrendPoint)
 	d.Trend = chart(points, days)
 	h.render(w, r, "overview", page{Title: "Overview", Nav: "overview", Data: d})
 }

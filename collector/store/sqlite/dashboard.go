@@ -268,20 +268,24 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 	if len(rules) == 0 {
 		return nil, 0, nil
 	}
-	var conds []string
+	// One indexed range per (group, rule), joined by UNION ALL: an OR of
+	// them would make SQLite scan every rule state.
+	var parts []string
 	var args []any
 	grace := map[[2]string]time.Duration{}
 	for _, r := range rules {
-		conds = append(conds, `(r.rule_id = ? AND d.grp = ? AND r.failing_since <= ?)`)
-		args = append(args, r.RuleID, r.Group, nanos(now.Add(-r.Grace)))
+		parts = append(parts, `SELECT d.id AS id, d.hostname AS hostname, d.grp AS grp, r.rule_id AS rule_id, r.title AS title, r.failing_since AS since
+			FROM rule_states r JOIN devices d ON d.id = r.device_id
+			WHERE r.rule_id = ? AND r.collector = 'FAIL' AND r.failing_since <= ? AND d.grp = ? AND d.revoked_at IS NULL`)
+		args = append(args, r.RuleID, nanos(now.Add(-r.Grace)), r.Group)
 		grace[[2]string{r.Group, r.RuleID}] = r.Grace
 	}
-	where := ` FROM rule_states r JOIN devices d ON d.id = r.device_id WHERE r.collector = 'FAIL' AND d.revoked_at IS NULL AND (` + strings.Join(conds, " OR ") + `)`
+	union := strings.Join(parts, " UNION ALL ")
 	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*)`+where, args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (`+union+`)`, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("past deadline: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.hostname, d.grp, r.rule_id, r.title, r.failing_since`+where+` ORDER BY r.failing_since, d.id LIMIT ?`, append(args, limit)...)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, hostname, grp, rule_id, title, since FROM (`+union+`) ORDER BY since, id LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("past deadline: %w", err)
 	}

@@ -97,6 +97,8 @@ var migrations = []string{
 	CREATE INDEX devices_os ON devices (os_name, hostname COLLATE NOCASE);
 	CREATE INDEX devices_last_seen ON devices (last_seen);
 	CREATE INDEX rule_states_rule ON rule_states (rule_id, collector, failing_since);
+	CREATE INDEX rule_states_verdict ON rule_states (collector, rule_id, device_id);
+	CREATE INDEX devices_status ON devices (revoked_at, last_seen, enrolled_at, fail_n, unknown_n, pass_n);
 	CREATE INDEX transitions_at ON transitions (at);
 	CREATE INDEX reports_received ON reports (device_id, received_at);
 	CREATE TABLE users (
