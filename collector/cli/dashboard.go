@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -142,4 +143,20 @@ func (a *app) exportCommand() *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "csv", "csv or json")
 	cmd.Flags().StringVar(&asOf, "as-of", "", "the state at this date (end of day, UTC) or RFC 3339 time; default now")
 	return cmd
+}
+
+// RunInput is Run with the standard input given (user add reads the
+// password from it).
+func RunInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr, now: time.Now}
+	root := a.root()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "ward-collector:", err)
+		return 1
+	}
+	return 0
 }
