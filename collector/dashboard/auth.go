@@ -270,7 +270,10 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
+// audit records an admin action, and forgets cached overview parts so the
+// action shows at once.
 func (h *handler) audit(ctx context.Context, actor, action, target, detail string) {
+	h.cache.clear()
 	if err := h.st.AddAudit(ctx, store.AuditEntry{At: h.now(), Actor: actor, Action: action, Target: target, Detail: detail}); err != nil {
 		h.log.Error("audit log", "action", action, "err", err)
 	}

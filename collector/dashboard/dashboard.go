@@ -67,6 +67,13 @@ type cached struct {
 	until time.Time
 }
 
+// clear forgets every value.
+func (c *cache) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}
+
 // get returns the value under key, computing it with fn when missing or
 // older than ttl.
 func (c *cache) get(key string, now time.Time, ttl time.Duration, fn func() (any, error)) (any, error) {

@@ -454,6 +454,20 @@ func TestRolesCSRFAndThrottling(t *testing.T) {
 	if ts, _ := f.st.Tokens(context.Background()); len(ts) != len(seed)+1 {
 		t.Errorf("tokens = %d, want one more", len(ts))
 	}
+	good := strings.Replace(badPolicy, "dreadful", "high", 1)
+	resp, page = admin.do("POST", "/policies", url.Values{"csrf": {csrf}, "group": {"field"}, "document": {good}, "action": {"apply"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "now uses policy field-strict version 2") {
+		t.Errorf("apply a valid policy: %d", resp.StatusCode)
+	}
+	if p, err := f.st.Policy(context.Background(), "field"); err != nil || p.Name != "field-strict" || p.Version != 2 {
+		t.Errorf("stored policy of field = %+v, %v", p, err)
+	}
+	if resp, page := admin.do("POST", "/policies", url.Values{"csrf": {csrf}, "group": {"field"}, "document": {good}, "action": {"apply"}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "not newer") {
+		t.Errorf("re-applying the same version: %d", resp.StatusCode)
+	}
+	if es, _ := f.st.Audit(context.Background(), 50); !hasAction(es, "policy.apply") || !hasAction(es, "token.create") {
+		t.Errorf("audit log lacks policy.apply or token.create: %+v", es)
+	}
 	anon := newClient(t, f.base)
 	if resp, _ := anon.do("POST", "/login", url.Values{"user": {"amina"}, "password": {"amina-correct-horse"}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("sign-in without CSRF token: %d, want 403", resp.StatusCode)
@@ -468,4 +482,13 @@ func TestRolesCSRFAndThrottling(t *testing.T) {
 	if code, _ := anon.login("victor", "victor-correct-horse"); code != http.StatusTooManyRequests {
 		t.Errorf("right password after five wrong ones: %d, want 429", code)
 	}
+}
+
+func hasAction(es []store.AuditEntry, action string) bool {
+	for _, e := range es {
+		if e.Action == action {
+			return true
+		}
+	}
+	return false
 }
