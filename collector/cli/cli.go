@@ -109,7 +109,7 @@ that agents pin at enrolment.`,
 				srv.Stop()
 				return err
 			}
-			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr())
+			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (dashboard: http://%s/, metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr(), srv.HTTPAddr())
 			<-ctx.Done()
 			srv.Stop()
 			return nil
