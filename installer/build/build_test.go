@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Packages are built once per test binary: version 1.0.0 in every format.
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+func ci() bool { return os.Getenv("CI") == "true" }
+
+// need skips (or under CI=true fails) when a tool is missing.
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if ci() {
+				t.Fatalf("%s is required under CI=true (apt-get install wixl msitools rpm)", tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
+
+func packages(t *testing.T) string {
+	t.Helper()
+	need(t, "wixl")
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "ward-dist-")
+		if buildErr == nil {
+			_, buildErr = Build(context.Background(), Options{Version: "1.0.0", Out: buildDir, Arch: "amd64",
+				Formats: []string{"deb", "rpm", "msi", "macos"}})
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build: %v", buildErr)
+	}
+	return buildDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+func cmdOut(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestDebContents(t *testing.T) {
+	need(t, "dpkg-deb")
+	deb := filepath.Join(packages(t), "ward-agent_1.0.0_amd64.deb")
+	list := cmdOut(t, "dpkg-deb", "-c", deb)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^-rwxr-xr-x root/root .* \./usr/bin/ward-agent$`),
+		regexp.MustCompile(`(?m)^-rw-r--r-- root/root .* \./lib/systemd/system/ward-agent\.service$`),
+		regexp.MustCompile(`(?m)^-rw-r--r-- root/root .* \./etc/xdg/autostart/ward-notify\.desktop$`),
+		regexp.MustCompile(`(?m)^drwx------ root/root .* \./var/lib/ward/$`),
+	} {
+		if !want.MatchString(list) {
+			t.Errorf("dpkg-deb -c: no line matching %s in\n%s", want, list)
+		}
+	}
+	info := cmdOut(t, "dpkg-deb", "-I", deb)
+	for _, want := range []string{"Package: ward-agent", "Version: 1.0.0", "Architecture: amd64", "postinst", "prerm", "postrm", "preinst"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("dpkg-deb -I lacks %q:\n%s", want, info)
+		}
+	}
+	unit := cmdOut(t, "dpkg-deb", "--fsys-tarfile", deb)
+	if !strings.Contains(unit, "ExecStart=/usr/bin/ward-agent daemon --state /var/lib/ward") {
+		t.Error("systemd unit does not run the daemon with the state directory")
+	}
+	if !strings.Contains(unit, "Exec=/usr/bin/ward-agent notify") {
+		t.Error("autostart entry does not run the notifier")
+	}
+}
+
+func TestRPMContents(t *testing.T) {
+	need(t, "rpm")
+	rpm := filepath.Join(packages(t), "ward-agent-1.0.0-1.x86_64.rpm")
+	list := cmdOut(t, "rpm", "-qlp", rpm)
+	for _, want := range []string{"/usr/bin/ward-agent", "/usr/lib/systemd/system/ward-agent.service",
+		"/etc/xdg/autostart/ward-notify.desktop", "/var/lib/ward"} {
+		if !strings.Contains(list, want+"\n") {
+			t.Errorf("rpm -qlp lacks %s:\n%s", want, list)
+		}
+	}
+	scripts := cmdOut(t, "rpm", "-qp", "--scripts", rpm)
+	for _, want := range []string{"postinstall scriptlet", "preuninstall scriptlet", "/etc/ward/enroll.env", "systemctl stop ward-agent.service"} {
+		if !strings.Contains(scripts, want) {
+			t.Errorf("rpm --scripts lacks %q", want)
+		}
+	}
+	perms := cmdOut(t, "rpm", "-qp", "--dump", rpm)
+	if !regexp.MustCompile(`(?m)^/var/lib/ward \d+ \d+ 0+ 040700 root root `).MatchString(perms) {
+		t.Errorf("/var/lib/ward is not 0700 in the rpm:\n%s", perms)
+	}
+}
+
+func msiTable(t *testing.T, msi, table string) []string {
+	t.Helper()
+	out := strings.ReplaceAll(cmdOut(t, "msiinfo", "export", msi, table), "\r\n", "\n")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("msiinfo export %s: no rows:\n%s", table, out)
+	}
+	return lines[3:]
+}
+
+func TestMSITables(t *testing.T) {
+	need(t, "msiinfo")
+	msi := filepath.Join(packages(t), "ward-agent-1.0.0-amd64.msi")
+	svc := msiTable(t, msi, "ServiceInstall")
+	if len(svc) != 1 {
+		t.Fatalf("ServiceInstall rows = %q", svc)
+	}
+	f := strings.Split(svc[0], "\t")
+	// Name, DisplayName, ServiceType, StartType, ErrorControl, ..., StartName, Password, Arguments, Component_
+	if f[1] != "ward-agent" || f[3] != "16" || f[4] != "2" || f[8] != "LocalSystem" ||
+		f[10] != `daemon --state "[CommonAppDataFolder]Ward"` || f[11] != "Agent" {
+		t.Errorf("ServiceInstall = %q", f)
+	}
+	// The service's image is the component's key file in Program Files\Ward.
+	file := strings.Join(msiTable(t, msi, "File"), "\n")
+	if !strings.Contains(file, "agentexe\tAgent\tward-agent.exe") {
+		t.Errorf("File table:\n%s", file)
+	}
+	dirs := strings.Join(msiTable(t, msi, "Directory"), "\n")
+	if !strings.Contains(dirs, "INSTALLDIR\tProgramFiles64Folder\tWard") {
+		t.Errorf("Directory table:\n%s", dirs)
+	}
+	ca := strings.Join(msiTable(t, msi, "CustomAction"), "\n")
+	if !strings.Contains(ca, `Enrol	3090	agentexe	install --no-start --collector "[COLLECTOR]" --token "[TOKEN]"`) ||
+		!strings.Contains(ca, `--program "[INSTALLDIR]ward-agent.exe"`) {
+		t.Errorf("enrolment custom action (deferred, as SYSTEM, quoted paths):\n%s", ca)
+	}
+	reg := strings.Join(msiTable(t, msi, "Registry"), "\n")
+	if !strings.Contains(reg, "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\torg.wardhq.ward.notify\t\"[INSTALLDIR]ward-agent.exe\" notify") {
+		t.Errorf("notifier Run key (quoted path):\n%s", reg)
+	}
+	seq := strings.Join(msiTable(t, msi, "InstallExecuteSequence"), "\n")
+	// Enrolment runs after the service is installed and before it starts
+	// (InstallServices 5800, StartServices 5900).
+	if !strings.Contains(seq, "\nEnrol\tNOT REMOVE AND TOKEN\t5850\n") || !strings.Contains(seq, "\nInstallServices\tVersionNT\t5800\n") ||
+		!strings.Contains(seq, "\nStartServices\tVersionNT\t5900\n") {
+		t.Errorf("InstallExecuteSequence: enrolment not between InstallServices and StartServices:\n%s", seq)
+	}
+	props := strings.Join(msiTable(t, msi, "Property"), "\n")
+	if !strings.Contains(props, "MsiHiddenProperties\tTOKEN") || !strings.Contains(props, "ProductVersion\t1.0.0") {
+		t.Errorf("Property table:\n%s", props)
+	}
+}
+
+func TestMacOSPayload(t *testing.T) {
+	list := cmdOut(t, "tar", "-tvzf", filepath.Join(packages(t), "ward-agent-1.0.0-macos-arm64.tar.gz"))
+	for _, want := range []string{"./root/usr/local/bin/ward-agent", "./root/Library/LaunchDaemons/org.wardhq.ward.agent.plist",
+		"./root/Library/LaunchAgents/org.wardhq.ward.notify.plist", "./scripts/postinstall", "./build-pkg.sh"} {
+		if !strings.Contains(list, " "+want+"\n") {
+			t.Errorf("macOS payload lacks %s:\n%s", want, list)
+		}
+	}
+}
+
+func TestRefusesBadVersion(t *testing.T) {
+	if _, err := Build(context.Background(), Options{Version: "v1", Out: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "MAJOR.MINOR.PATCH") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// collector is a ward-collector serve process on loopback ports.
+type collector struct {
+	bin, data, addr, fingerprint string
+}
+
+func startCollector(t *testing.T, repo string) *collector {
+	t.Helper()
+	dir := t.TempDir()
+	c := &collector{bin: filepath.Join(dir, "ward-collector"), data: filepath.Join(dir, "data")}
+	build := exec.Command("go", "build", "-o", c.bin, "./collector/cmd/ward-collector")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build collector: %v\n%s", err, out)
+	}
+	cmd := exec.Command(c.bin, "serve", "--data", c.data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); pr.Close() })
+	fp := regexp.MustCompile(`^CA fingerprint: (sha256:[0-9a-f]+)$`)
+	addr := regexp.MustCompile(`^gRPC on (\S+), HTTP on`)
+	sc := bufio.NewScanner(pr)
+	var log strings.Builder
+	for (c.fingerprint == "" || c.addr == "") && sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if m := fp.FindStringSubmatch(sc.Text()); m != nil {
+			c.fingerprint = m[1]
+		}
+		if m := addr.FindStringSubmatch(sc.Text()); m != nil {
+			c.addr = m[1]
+		}
+	}
+	if c.fingerprint == "" || c.addr == "" {
+		t.Fatalf("collector did not start:\n%s", log.String())
+	}
+	go io.Copy(io.Discard, pr)
+	return c
+}
+
+func (c *collector) token(t *testing.T) string {
+	out := cmdOut(t, c.bin, "token", "create", "--data", c.data, "--group", "laptops", "--uses", "1", "--ttl", "1h", "--json")
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.Token == "" {
+		t.Fatalf("token create: %v: %s", err, out)
+	}
+	return tok.Token
+}
+
+// TestDebInstallUpgradePurge installs the real .deb with dpkg on this
+// machine, enrols against a real collector through /etc/ward/enroll.env,
+// upgrades to a second build and purges. It changes the machine, so it runs
+// only as root with WARD_INSTALL_TESTS=1 or CI=true.
+func TestDebInstallUpgradePurge(t *testing.T) {
+	if os.Getenv("WARD_INSTALL_TESTS") != "1" && !ci() {
+		t.Skip("changes this machine (dpkg, /etc/ward, /var/lib/ward): set WARD_INSTALL_TESTS=1")
+	}
+	if os.Geteuid() != 0 {
+		if ci() {
+			t.Fatal("the install test needs root under CI=true")
+		}
+		t.Skip("needs root")
+	}
+	need(t, "dpkg", "dpkg-deb")
+	if exec.Command("dpkg", "-s", "ward-agent").Run() == nil {
+		t.Fatal("ward-agent is already installed on this machine; not touching it")
+	}
+	for _, p := range []string{"/var/lib/ward", "/etc/ward"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Fatalf("%s exists; not touching it", p)
+		}
+	}
+	dist := packages(t)
+	repo, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(context.Background(), Options{Version: "1.1.0", Out: dist, Arch: "amd64", Formats: []string{"deb"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("dpkg", "--purge", "ward-agent").CombinedOutput(); err != nil {
+			t.Errorf("cleanup: dpkg --purge: %v\n%s", err, out)
+		}
+		os.RemoveAll("/etc/ward")
+		os.RemoveAll("/var/lib/ward")
+	})
+	c := startCollector(t, repo)
+
+	// Install 1.0.0 with an enroll.env, as IT's config management would.
+	if err := os.MkdirAll("/etc/ward", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := fmt.Sprintf("COLLECTOR=%s\nTOKEN=\"%s\"\nCA_FINGERPRINT=%s\n", c.addr, c.token(t), c.fingerprint)
+	if err := os.WriteFile("/etc/ward/enroll.env", []byte(env), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := cmdOut(t, "dpkg", "-i", filepath.Join(dist, "ward-agent_1.0.0_amd64.deb"))
+	if !strings.Contains(out, "systemd is not running") {
+		t.Errorf("dpkg -i without systemd did not say how to start the service:\n%s", out)
+	}
+	if !strings.Contains(out, "enrolled as ") {
+		t.Errorf("dpkg -i did not enrol:\n%s", out)
+	}
+	for path, want := range map[string]os.FileMode{
+		"/usr/bin/ward-agent":                    0o755,
+		"/var/lib/ward":                          0o700 | os.ModeDir,
+		"/var/lib/ward/device.key":               0o600,
+		"/var/lib/ward/device.crt":               0o644,
+		"/var/lib/ward/device.json":              0o644,
+		"/etc/xdg/autostart/ward-notify.desktop": 0o644,
+		"/lib/systemd/system/ward-agent.service": 0o644,
+	} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Errorf("after install: %v", err)
+			continue
+		}
+		if st.Mode()&(os.ModePerm|os.ModeDir) != want {
+			t.Errorf("%s mode = %v, want %v", path, st.Mode(), want)
+		}
+	}
+	if _, err := os.Stat("/etc/ward/enroll.env"); !os.IsNotExist(err) {
+		t.Errorf("enroll.env (with the token) left behind after enrolment: %v", err)
+	}
+	var dev struct {
+		DeviceID string `json:"device_id"`
+	}
+	raw, err := os.ReadFile("/var/lib/ward/device.json")
+	if err != nil || json.Unmarshal(raw, &dev) != nil || dev.DeviceID == "" {
+		t.Fatalf("device.json: %v %s", err, raw)
+	}
+	if list := cmdOut(t, c.bin, "devices", "list", "--data", c.data, "--json"); !strings.Contains(list, dev.DeviceID) {
+		t.Errorf("collector does not list device %s:\n%s", dev.DeviceID, list)
+	}
+
+	// A report waits in the outbox when the upgrade comes.
+	queued := queueReport(t)
+
+	// Upgrade to 1.1.0: same device, same queue.
+	out = cmdOut(t, "dpkg", "-i", filepath.Join(dist, "ward-agent_1.1.0_amd64.deb"))
+	if v := strings.TrimSpace(cmdOut(t, "/usr/bin/ward-agent", "version")); v != "1.1.0" {
+		t.Errorf("after upgrade, version = %q; dpkg said:\n%s", v, out)
+	}
+	raw2, _ := os.ReadFile("/var/lib/ward/device.json")
+	if string(raw2) != string(raw) {
+		t.Errorf("device.json changed on upgrade:\n%s\nwas\n%s", raw2, raw)
+	}
+	if got := outboxEntries(t); strings.Join(got, ",") != strings.Join(queued, ",") {
+		t.Errorf("outbox after upgrade = %q, want %q", got, queued)
+	}
+
+	// Downgrade is refused and leaves 1.1.0 in place.
+	if out, err := exec.Command("dpkg", "-i", filepath.Join(dist, "ward-agent_1.0.0_amd64.deb")).CombinedOutput(); err == nil || !strings.Contains(string(out), "refusing to downgrade") {
+		t.Errorf("downgrade: err %v\n%s", err, out)
+	}
+	if v := strings.TrimSpace(cmdOut(t, "/usr/bin/ward-agent", "version")); v != "1.1.0" {
+		t.Errorf("after refused downgrade, version = %q", v)
+	}
+
+	// Remove keeps state; purge removes it.
+	cmdOut(t, "dpkg", "--remove", "ward-agent")
+	if _, err := os.Stat("/var/lib/ward/device.json"); err != nil {
+		t.Errorf("remove (not purge) lost the enrolment: %v", err)
+	}
+	if _, err := os.Stat("/usr/bin/ward-agent"); !os.IsNotExist(err) {
+		t.Errorf("remove left the program: %v", err)
+	}
+	cmdOut(t, "dpkg", "--purge", "ward-agent")
+	if _, err := os.Stat("/var/lib/ward"); !os.IsNotExist(err) {
+		t.Errorf("purge left /var/lib/ward: %v", err)
+	}
+}
+
+// queueReport makes the installed agent queue a report it cannot deliver
+// (the collector address in device.json is rewritten to a closed port for
+// the one run, then restored) and returns the outbox entries.
+func queueReport(t *testing.T) []string {
+	t.Helper()
+	path := "/var/lib/ward/device.json"
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d map[string]any
+	if err := json.Unmarshal(orig, &d); err != nil {
+		t.Fatal(err)
+	}
+	d["collector"] = "127.0.0.1:1"
+	changed, _ := json.Marshal(d)
+	if err := os.WriteFile(path, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("/usr/bin/ward-agent", "run", "--once", "--state", "/var/lib/ward").CombinedOutput()
+	if err := os.WriteFile(path, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := outboxEntries(t)
+	if len(got) == 0 {
+		t.Fatalf("no report queued:\n%s", out)
+	}
+	return got
+}
+
+func outboxEntries(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/var/lib/ward/outbox")
+	if err != nil {
+		t.Fatalf("outbox: %v", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".report") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
