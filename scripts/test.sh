@@ -64,3 +64,6 @@ done
 
 step "go test"
 go test -count=1 "$@" ./...
+
+step "packages: build deb/rpm/msi/macOS and test them (installer/ module; as root with CI=true also dpkg install/upgrade/purge)"
+(cd installer && go vet ./... && staticcheck ./... && go test -count=1 "$@" ./...)

@@ -50,9 +50,12 @@ func TestNotifierEntriesQuoteThePath(t *testing.T) {
 
 type fakeLogger struct{ lines []string }
 
-func (f *fakeLogger) Error(v ...any) error   { f.lines = append(f.lines, "E "+v[0].(string)); return nil }
-func (f *fakeLogger) Warning(v ...any) error { f.lines = append(f.lines, "W "+v[0].(string)); return nil }
-func (f *fakeLogger) Info(v ...any) error    { f.lines = append(f.lines, "I "+v[0].(string)); return nil }
+func (f *fakeLogger) Error(v ...any) error { f.lines = append(f.lines, "E "+v[0].(string)); return nil }
+func (f *fakeLogger) Warning(v ...any) error {
+	f.lines = append(f.lines, "W "+v[0].(string))
+	return nil
+}
+func (f *fakeLogger) Info(v ...any) error           { f.lines = append(f.lines, "I "+v[0].(string)); return nil }
 func (f *fakeLogger) Errorf(string, ...any) error   { return nil }
 func (f *fakeLogger) Warningf(string, ...any) error { return nil }
 func (f *fakeLogger) Infof(string, ...any) error    { return nil }
