@@ -50,6 +50,13 @@ else
 	echo "== this machine is already enrolled (state in $state)"
 fi
 
+if [ ! -f "$data/admin-password" ]; then
+	echo "== creating the dashboard user 'admin'"
+	"$bin/ward-collector" user add --data "$data" --role admin admin </dev/null >"$data/admin-password.out"
+	sed -n 's/.*password[^:]*: *\([^ ]*\).*/\1/ip' "$data/admin-password.out" | tail -n1 >"$data/admin-password"
+	chmod 600 "$data/admin-password" "$data/admin-password.out"
+fi
+
 echo "== first report"
 "$bin/ward-agent" run --once --state "$state" || true
 
@@ -59,8 +66,9 @@ echo "== fleet"
 "$bin/ward-collector" devices list --data "$data"
 cat <<MSG
 
-Ward is running: collector gRPC on $grpc_addr, metrics on http://$http_addr/metrics
-(the dashboard will be served there too once it exists).
+Ward is running: collector gRPC on $grpc_addr.
+Dashboard: http://$http_addr/  (user admin; password in $data/admin-password.out)
+Metrics:   http://$http_addr/metrics
 Look around with:
   $bin/ward-collector fleet summary --data $data
   $bin/ward-collector devices list --data $data [--json]
