@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -44,11 +46,17 @@ func (a *app) privacyCommand() *cobra.Command {
 				st := strings.TrimPrefix(res.GetStatus().String(), "RESULT_STATUS_")
 				fmt.Fprintf(w, "  %-8s %s: %s\n", st, res.GetRuleId(), oneLine(res.GetObserved(), 90))
 			}
-			facts, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(r.GetFacts())
+			raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(r.GetFacts())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "\n%s\n%s\n", i18n.T(lang, "privacy.facts"), facts)
+			// protojson varies its spacing on purpose; json.Indent makes it
+			// stable and readable.
+			var facts bytes.Buffer
+			if err := json.Indent(&facts, raw, "", "  "); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\n%s\n%s\n", i18n.T(lang, "privacy.facts"), facts.Bytes())
 			return nil
 		},
 	}

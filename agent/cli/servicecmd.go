@@ -14,6 +14,7 @@ import (
 
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/install"
+	"github.com/wardhq/ward/agent/notify"
 	"github.com/wardhq/ward/agent/service"
 )
 
@@ -95,11 +96,15 @@ func (a *app) daemonCommand() *cobra.Command {
 
 // serve runs the agent loop until ctx ends; until the device is enrolled
 // it looks for an identity every enrolmentPoll.
+// The status endpoint for `ward-agent status` and `notify` runs for as long
+// as the service does.
 func (a *app) serve(ctx context.Context, log *slog.Logger, state string, interval time.Duration) error {
+	pub, stopStatus := startStatus(ctx, notify.DefaultDir(), log)
+	defer stopStatus()
 	for {
 		svc, err := service.New(service.Config{
 			StateDir: state, Source: a.newSource(), AgentVersion: a.version,
-			Lang: langFromEnv(), Interval: interval, Log: log,
+			Lang: langFromEnv(), Interval: interval, Log: log, Status: pub,
 		})
 		if errors.Is(err, enroll.ErrNotEnrolled) {
 			log.Warn("not enrolled yet; waiting for an identity", "state_dir", state, "retry", enrolmentPoll)

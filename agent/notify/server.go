@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -55,6 +56,13 @@ func NewServer(dir string, log *slog.Logger) (*Server, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("status directory: %w", err)
+	}
+	// The service runs with umask 077; local users must still reach the
+	// socket and the status file, so the mode is set, not left to the umask.
+	if runtime.GOOS != "windows" {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("status directory: %w", err)
+		}
 	}
 	return &Server{dir: dir, log: log}, nil
 }
