@@ -62,8 +62,5 @@ for target in linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 d
 	CGO_ENABLED=0 GOOS="${target%/*}" GOARCH="${target#*/}" go build -o /dev/null ./...
 done
 
-step "go test"
+step "go test (installer/build's tests build the deb/rpm/msi/macOS packages; as root with CI=true they also dpkg install, upgrade and purge)"
 go test -count=1 "$@" ./...
-
-step "packages: build deb/rpm/msi/macOS and test them (installer/ module; as root with CI=true also dpkg install/upgrade/purge)"
-(cd installer && go vet ./... && staticcheck ./... && go test -count=1 "$@" ./...)

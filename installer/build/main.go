@@ -3,7 +3,7 @@
 // with osslsigncode when -sign-cert is given), and a macOS payload with the
 // pkgbuild/productbuild recipe (a flat .pkg needs macOS tools).
 //
-//	cd installer && go run ./build -version 1.2.0 [-out ../dist] [-arch amd64] [-formats deb,rpm,msi,macos]
+//	go run ./installer/build -version 1.2.0 [-out dist] [-arch amd64] [-formats deb,rpm,msi,macos]
 //
 // Files it packages live next to it: linux/, windows/, macos/.
 package main
