@@ -15,9 +15,11 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	need=()
-	for pair in nft:nftables cryptsetup:cryptsetup-bin iptables-save:iptables ip:iproute2 chromium:chromium wixl:wixl msiinfo:msitools rpm:rpm; do
+	for pair in nft:nftables cryptsetup:cryptsetup-bin iptables-save:iptables ip:iproute2 chromium:chromium wixl:wixl msiinfo:msitools rpm:rpm dbus-daemon:dbus notify-send:libnotify-bin; do
 		command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 	done
+	# The notification test's server (agent/notify/testdata/notifyd.py).
+	/usr/bin/python3 -c 'import dbus, gi' 2>/dev/null || need+=(python3-dbus python3-gi)
 	if [ ${#need[@]} -gt 0 ]; then
 		step "apt-get install ${need[*]}"
 		apt-get update -qq

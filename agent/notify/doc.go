@@ -18,9 +18,11 @@
 // when the service is down) and last-report.json (the last report queued
 // for the collector, for ward-agent privacy), both mode 0644.
 //
-// On Windows there is no named pipe yet: Serve returns ErrUnsupported and
-// clients read status.json from DefaultDir (C:\ProgramData\Ward\Status,
-// which the installer makes readable by Users).
+// On Windows the endpoint is the named pipe \\.\pipe\ward-status (go-winio),
+// which SYSTEM and Administrators own and other users may only read; the
+// file fallback is status.json in DefaultDir (C:\ProgramData\Ward\Status,
+// which the installer makes readable by Users). The pipe code is
+// cross-compiled here but has not run on Windows.
 //
 // # Schedule
 //
