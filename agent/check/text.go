@@ -1,6 +1,8 @@
 package check
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -29,4 +31,21 @@ func Shorten(s string, n int) string {
 		n--
 	}
 	return s[:n] + "..."
+}
+
+// Output runs an allow-listed tool and returns its standard output when it
+// exited 0 with its output complete. Otherwise the error says what went
+// wrong in words, quoting the tool's first line of stderr.
+func Output(ctx context.Context, src Source, tool string, args ...string) ([]byte, error) {
+	res, err := src.Command(ctx, tool, args...)
+	if err != nil {
+		return nil, fmt.Errorf("could not run %s: %w", tool, err)
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("%s exited with status %d: %s", tool, res.ExitCode, FirstLine(res.Stderr))
+	}
+	if res.Truncated {
+		return nil, fmt.Errorf("%s's output was cut off", tool)
+	}
+	return res.Stdout, nil
 }

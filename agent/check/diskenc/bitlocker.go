@@ -240,17 +240,11 @@ type bitlockerDetail struct {
 }
 
 func bitlockerDetails(ctx context.Context, src check.Source) (map[string]bitlockerDetail, error) {
-	res, err := src.Command(ctx, "powershell", bitlockerDetailsArgs...)
+	out, err := check.Output(ctx, src, "powershell", bitlockerDetailsArgs...)
 	if err != nil {
-		return nil, fmt.Errorf("could not run PowerShell: %w", err)
+		return nil, err
 	}
-	if res.ExitCode != 0 {
-		return nil, fmt.Errorf("PowerShell exited with status %d: %s", res.ExitCode, check.FirstLine(res.Stderr))
-	}
-	if res.Truncated {
-		return nil, errors.New("PowerShell's output was cut off")
-	}
-	return parseBitLockerDetails(res.Stdout)
+	return parseBitLockerDetails(out)
 }
 
 // psVolume is one volume in bitlockerDetailsScript's output.

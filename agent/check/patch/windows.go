@@ -129,17 +129,11 @@ type wuResult struct {
 }
 
 func windowsUpdate(ctx context.Context, src check.Source) (*wuResult, error) {
-	res, err := src.Command(ctx, "powershell", windowsUpdateArgs...)
+	out, err := check.Output(ctx, src, "powershell", windowsUpdateArgs...)
 	if err != nil {
-		return nil, fmt.Errorf("could not run PowerShell: %w", err)
+		return nil, err
 	}
-	if res.ExitCode != 0 {
-		return nil, fmt.Errorf("PowerShell exited with status %d: %s", res.ExitCode, check.FirstLine(res.Stderr))
-	}
-	if res.Truncated {
-		return nil, errors.New("PowerShell's output was cut off")
-	}
-	return parseWindowsUpdate(res.Stdout)
+	return parseWindowsUpdate(out)
 }
 
 type wuUpdate struct {
