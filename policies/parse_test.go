@@ -188,9 +188,11 @@ func TestShippedPoliciesParse(t *testing.T) {
 	}
 }
 
-// TestShippedTranslations fails when a shipped rule lacks an English or
-// French text for one of its platforms, or a "why" sentence in one of the
-// languages the agent ships (agent/i18n.Languages: en, fr, es, ar).
+// TestShippedTranslations fails when a shipped rule lacks its title,
+// expected text, "why" sentence or remediation (for one of its platforms) in
+// one of the languages the agent ships (agent/i18n.Languages: en, fr, es,
+// ar), or when a translated remediation does not keep a command of the
+// English one ("sudo ...") exactly as it is.
 func TestShippedTranslations(t *testing.T) {
 	for _, name := range Names() {
 		p, err := Embedded(name)
@@ -198,24 +200,29 @@ func TestShippedTranslations(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range p.Rules {
-			for _, lang := range []string{"en", "fr"} {
+			for _, lang := range []string{"en", "fr", "es", "ar"} {
 				if strings.TrimSpace(r.Titles[lang]) == "" {
 					t.Errorf("%s: rule %s has no %s title", name, r.ID, lang)
 				}
 				if strings.TrimSpace(r.Expected[lang]) == "" {
 					t.Errorf("%s: rule %s has no %s expected text", name, r.ID, lang)
 				}
-				for _, pl := range r.Platforms {
-					if strings.TrimSpace(r.Remediation[lang][pl]) == "" {
-						t.Errorf("%s: rule %s has no %s remediation for %s", name, r.ID, lang, pl)
-					}
-				}
-			}
-			for _, lang := range []string{"en", "fr", "es", "ar"} {
 				if w := strings.TrimSpace(r.Why[lang]); w == "" {
 					t.Errorf("%s: rule %s has no %s why", name, r.ID, lang)
 				} else if strings.Count(w, ". ") > 0 {
 					t.Errorf("%s: rule %s: %s why is more than one sentence: %q", name, r.ID, lang, w)
+				}
+				for _, pl := range r.Platforms {
+					text := r.Remediation[lang][pl]
+					if strings.TrimSpace(text) == "" {
+						t.Errorf("%s: rule %s has no %s remediation for %s", name, r.ID, lang, pl)
+						continue
+					}
+					for _, cmd := range shellCommands(r.Remediation["en"][pl]) {
+						if !strings.Contains(text, cmd) {
+							t.Errorf("%s: rule %s: %s remediation for %s lacks the command %q", name, r.ID, lang, pl, cmd)
+						}
+					}
 				}
 			}
 			if r.Grace <= 0 {
@@ -223,6 +230,18 @@ func TestShippedTranslations(t *testing.T) {
 			}
 		}
 	}
+}
+
+// shellCommands returns the commands quoted in an English text ("sudo ...").
+func shellCommands(text string) []string {
+	var cmds []string
+	parts := strings.Split(text, `"`)
+	for i := 1; i < len(parts); i += 2 {
+		if strings.HasPrefix(parts[i], "sudo ") {
+			cmds = append(cmds, parts[i])
+		}
+	}
+	return cmds
 }
 
 func TestDiscreetAndWhy(t *testing.T) {
