@@ -1,5 +1,9 @@
 package main
 
+// This build tool runs programs (go build, wixl, osslsigncode) on the
+// developer's or CI's machine. It is not part of the agent, so the agent's
+// rule that only agent/source runs programs does not bind it.
+
 import (
 	"bytes"
 	"context"

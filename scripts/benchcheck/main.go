@@ -9,6 +9,10 @@
 // wall time, CPU time (with its children) and peak RSS.
 //
 //	go run ./scripts/benchcheck -n 10 -agent ./ward-agent BUNDLE.tar.gz
+//
+// It runs the recorded commands with os/exec directly, not through
+// agent/source's Live: the point is the cost of the raw queries without
+// Ward's runner. It is a measurement tool, never shipped in the agent.
 package main
 
 import (
