@@ -93,8 +93,111 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 					}
 					return types.String(describeVolumes(vols))
 				}))),
+		cel.Function(fnServiceAllowed,
+			cel.Overload("service_allowed_dyn_list_string", []*cel.Type{cel.DynType, cel.ListType(cel.StringType)}, cel.BoolType,
+				cel.BinaryBinding(serviceAllowed))),
+		cel.Function(fnDescribeServices,
+			cel.Overload("describe_services_list", []*cel.Type{cel.ListType(cel.DynType)}, cel.StringType,
+				cel.UnaryBinding(func(v ref.Val) ref.Val {
+					svcs, err := nativeMaps(v)
+					if err != nil {
+						return types.NewErr("describe_services needs a list of reachable services")
+					}
+					return types.String(describeServices(svcs))
+				}))),
 	)
 })
+
+// Functions over reachable services (firewall.reachable).
+const (
+	fnServiceAllowed   = "service_allowed"
+	fnDescribeServices = "describe_services"
+)
+
+// serviceAllowed is service_allowed(service, allowed): whether one of the
+// allowed entries ("tcp/22", "udp/5353", "tcp/8000-8100") covers the
+// service's protocol and port. An entry that is not a service, or a
+// service without protocol or port, is an error, never a match.
+func serviceAllowed(service, allowed ref.Val) ref.Val {
+	m, ok := nativeMap(service)
+	if !ok {
+		return types.NewErr("service_allowed needs a reachable service")
+	}
+	proto, port, err := serviceKey(m)
+	if err != nil {
+		return types.NewErr("%v", err)
+	}
+	l, ok := allowed.(traits.Lister)
+	if !ok {
+		return types.NewErr("service_allowed needs a list of services")
+	}
+	var specs []serviceSpec
+	for it := l.Iterator(); it.HasNext() == types.True; {
+		s, ok := it.Next().(types.String)
+		if !ok {
+			return types.NewErr("service_allowed needs a list of texts such as \"tcp/22\"")
+		}
+		spec, err := parseServiceSpec(string(s))
+		if err != nil {
+			return types.NewErr("%v", err)
+		}
+		specs = append(specs, spec)
+	}
+	for _, spec := range specs {
+		if spec.allows(proto, port) {
+			return types.True
+		}
+	}
+	return types.False
+}
+
+// serviceKey gives a reachable service's protocol and port. "tcp6" and
+// "udp6" are tcp and udp: the address family is a field of its own.
+func serviceKey(m map[string]any) (string, uint64, error) {
+	proto, _ := m["protocol"].(string)
+	proto = strings.ToLower(proto)
+	if p, ok := strings.CutSuffix(proto, "6"); ok && (p == "tcp" || p == "udp") {
+		proto = p
+	}
+	if proto == "" {
+		return "", 0, fmt.Errorf("a reachable service has no protocol")
+	}
+	port := servicePort(m)
+	if port == 0 {
+		return "", 0, fmt.Errorf("the reachable %s service on %q has no port", proto, m["address"])
+	}
+	return proto, port, nil
+}
+
+// servicePort is a service's port, 0 when unknown.
+func servicePort(m map[string]any) uint64 {
+	switch p := m["port"].(type) {
+	case uint64:
+		return p
+	case int64:
+		if p > 0 {
+			return uint64(p)
+		}
+	}
+	return 0
+}
+
+// nativeMaps returns the Go maps behind a CEL list of maps.
+func nativeMaps(v ref.Val) ([]map[string]any, error) {
+	l, ok := v.(traits.Lister)
+	if !ok {
+		return nil, fmt.Errorf("not a list")
+	}
+	var out []map[string]any
+	for it := l.Iterator(); it.HasNext() == types.True; {
+		m, ok := nativeMap(it.Next())
+		if !ok {
+			return nil, fmt.Errorf("not a list of maps")
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
 
 // nativeMap returns the Go map behind a CEL map value.
 func nativeMap(v ref.Val) (map[string]any, bool) {

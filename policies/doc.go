@@ -14,6 +14,17 @@
 // line plus CEL's own line within it. Anchors, aliases and tags are refused.
 // The shipped policies are embedded: Names lists them.
 //
+// # Parameters
+//
+// A document may declare params: names mapped to a text, a whole number,
+// a boolean, or a list of texts or of whole numbers. Rules read them as
+// params.NAME: each is a CEL variable named "params.NAME" typed by its
+// value, so the checker rejects a rule that reads one as another type. A
+// walk of each parsed expression rejects a read of an undeclared
+// parameter, params read whole, and a declared parameter no rule reads;
+// a list given to service_allowed is checked entry by entry at its own
+// YAML line. Policy.Params holds the values; they are part of the policy.
+//
 // # Variables
 //
 // A rule reads os, disk, patch and firewall (the four families of
@@ -56,7 +67,13 @@
 //     "this cannot be decided" branches (an unlisted distribution, a stale
 //     package index): cond || unknown("why") is true or UNKNOWN;
 //   - describe_volumes(list) string describes volumes in words for
-//     observed expressions.
+//     observed expressions;
+//   - service_allowed(service, list) bool reports whether an entry of the
+//     list ("tcp/22", "udp/5353", "tcp/8000-8100") covers a reachable
+//     service's protocol and port; a service without protocol or port, or
+//     an entry that is not a service, is an error;
+//   - describe_services(list) string describes reachable services in
+//     words ("tcp 0.0.0.0:22 reachable from any").
 //
 // Expressions run with a cost limit; strings extensions (join, format, ...)
 // are available.

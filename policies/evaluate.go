@@ -65,6 +65,9 @@ func Evaluate(p *Policy, facts *wardv1.Facts, opts Options) []Result {
 		now = time.Now()
 	}
 	vars := activation(facts, now)
+	for name, v := range p.Params {
+		vars[paramsVar+"."+name] = v
+	}
 	platform := facts.GetOs().GetPlatform()
 	results := make([]Result, 0, len(p.Rules))
 	for i := range p.Rules {

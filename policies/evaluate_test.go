@@ -315,6 +315,72 @@ func TestShippedRules(t *testing.T) {
 			f.Firewall.Profiles[1].DefaultInbound = 0
 		}, StatusUnknown, "", `the fact "default_inbound" was not collected`},
 
+		// high-risk no-reachable-services (allowed: udp/68, udp/546, udp/5353).
+		{"only the dhcp client", "high-risk", "linux", "no-reachable-services", nil, StatusPass,
+			"only allowed services are reachable: udp 0.0.0.0:68 reachable from any", ""},
+		{"nothing reachable", "high-risk", "windows", "no-reachable-services", nil, StatusPass,
+			"no service is reachable from the network", ""},
+		{"bonjour with block-all", "high-risk", "darwin", "no-reachable-services", nil, StatusPass,
+			"only allowed services are reachable: udp 0.0.0.0:5353 reachable from any; udp [::]:5353 reachable from any", ""},
+		{"ssh reachable", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Reachable = append(f.Firewall.Reachable, service("tcp", "0.0.0.0", 22, false, "any"))
+		}, StatusFail, "tcp 0.0.0.0:22 reachable from any", ""},
+		{"file sharing and remote desktop", "high-risk", "windows", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Reachable = []*wardv1.ReachableService{
+				service("tcp", "0.0.0.0", 445, false, "any"),
+				service("udp", "::", 5353, false, "any"),
+				service("tcp", "::", 3389, false, "10.0.0.0/8, 192.168.0.0/16"),
+			}
+		}, StatusFail, "tcp 0.0.0.0:445 reachable from any; tcp [::]:3389 reachable from 10.0.0.0/8, 192.168.0.0/16", ""},
+		{"uncertain and not allowed", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Reachable = append(f.Firewall.Reachable, service("tcp", "0.0.0.0", 8080, true, "any"))
+		}, StatusUnknown, "tcp 0.0.0.0:8080 may be reachable from any",
+			"cannot tell whether the firewall lets these in: tcp 0.0.0.0:8080 may be reachable from any"},
+		{"uncertain and allowed", "high-risk", "darwin", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Reachable[0].Uncertain = true
+		}, StatusPass, "only allowed services are reachable: udp 0.0.0.0:5353 may be reachable from any; udp [::]:5353 reachable from any", ""},
+		{"uncertain and certain, not allowed", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Reachable = append(f.Firewall.Reachable,
+				service("tcp", "0.0.0.0", 8080, true, "any"), service("tcp", "192.168.1.20", 631, false, "192.168.1.0/24"))
+		}, StatusFail, "tcp 0.0.0.0:8080 may be reachable from any; tcp 192.168.1.20:631 reachable from 192.168.1.0/24", ""},
+		{"tcp6 named like netstat", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Reachable = append(f.Firewall.Reachable, service("udp6", "::", 546, false, "fe80::/10"))
+		}, StatusPass, "", ""},
+		{"services not read", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.ServicesCollection = nil
+		}, StatusUnknown, "listening services not checked", "the services listening on this laptop were not checked"},
+		{"services status unspecified", "high-risk", "windows", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.ServicesCollection = coll(0, "")
+		}, StatusUnknown, "listening services not checked", "the services listening on this laptop were not checked"},
+		{"services failed, a service listed anyway", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.ServicesCollection = coll(failedStatus, "cannot read /proc/net/tcp: permission denied")
+			f.Firewall.Reachable = append(f.Firewall.Reachable, service("tcp", "0.0.0.0", 22, false, "any"))
+		}, StatusUnknown, "listening services not checked",
+			"the services listening on this laptop could not be checked: cannot read /proc/net/tcp: permission denied"},
+		{"services unsupported without reason", "high-risk", "darwin", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.ServicesCollection = coll(unsupported, "")
+		}, StatusUnknown, "", "the services listening on this laptop could not be checked"},
+		{"services partial, nothing bad seen", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.ServicesCollection = coll(partialStatus, "cannot read /proc/net/udp6")
+		}, StatusUnknown, "", "some listening services could not be checked: cannot read /proc/net/udp6"},
+		{"services partial, ssh seen", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.ServicesCollection = coll(partialStatus, "cannot read /proc/net/udp6")
+			f.Firewall.Reachable = append(f.Firewall.Reachable, service("tcp", "0.0.0.0", 22, false, "any"))
+		}, StatusFail, "tcp 0.0.0.0:22 reachable from any", ""},
+		{"firewall partly read", "high-risk", "windows", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Collection = coll(partialStatus, "cannot read the inbound rules of the Public profile")
+		}, StatusUnknown, "", "cannot read the inbound rules of the Public profile; the firewall rules were only partly read"},
+		{"firewall not read", "high-risk", "windows", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Collection = coll(failedStatus, "Get-NetFirewallProfile timed out")
+		}, StatusUnknown, "unknown", "Get-NetFirewallProfile timed out"},
+		{"service without port", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Reachable = append(f.Firewall.Reachable, service("tcp", "0.0.0.0", 0, false, "any"))
+		}, StatusUnknown, "", `the reachable tcp service on "0.0.0.0" has no port`},
+		{"service without port, another not allowed", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
+			f.Firewall.Reachable = append(f.Firewall.Reachable,
+				service("", "0.0.0.0", 0, false, "any"), service("tcp", "0.0.0.0", 22, false, "any"))
+		}, StatusFail, "", ""},
+
 		// high-risk security-updates: index older than 4 days.
 		{"apt index 5 days", "high-risk", "linux", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.MetadataRefreshedAt = timestamppb.New(testNow.Add(-5 * 24 * time.Hour))

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -55,7 +56,8 @@ func windowsFacts() *wardv1.Facts {
 				{Name: "Private", Enabled: ptr(true), DefaultInbound: block},
 				{Name: "Public", Enabled: ptr(true), DefaultInbound: block},
 			},
-			Summary: "Domain on (inbound block), Private on (inbound block), Public on (inbound block)"},
+			Summary:            "Domain on (inbound block), Private on (inbound block), Public on (inbound block)",
+			ServicesCollection: statusOK()},
 	}
 }
 
@@ -81,7 +83,13 @@ func darwinFacts() *wardv1.Facts {
 				{Name: "application-firewall", Enabled: ptr(true), DefaultInbound: block},
 			},
 			BlockAllIncoming: ptr(true), Stealth: ptr(true),
-			Summary: "Application Firewall on (state 2); block all incoming: on; stealth mode: on"},
+			Summary: "Application Firewall on (state 2); block all incoming: on; stealth mode: on",
+			// Block-all still lets Bonjour in (allowed by high-risk).
+			Reachable: []*wardv1.ReachableService{
+				{Protocol: "udp", Address: "0.0.0.0", Port: 5353, Family: "ipv4", Sources: "any"},
+				{Protocol: "udp", Address: "::", Port: 5353, Family: "ipv6", Sources: "any"},
+			},
+			ServicesCollection: statusOK()},
 	}
 }
 
@@ -114,7 +122,12 @@ func linuxFacts() *wardv1.Facts {
 				{Name: "ipv4", Enabled: ptr(true), DefaultInbound: block},
 				{Name: "ipv6", Enabled: ptr(true), DefaultInbound: block},
 			},
-			Summary: "Inbound traffic is filtered (IPv4: policy drop; IPv6: policy drop)."},
+			Summary: "Inbound traffic is filtered (IPv4: policy drop; IPv6: policy drop).",
+			// The DHCP client (allowed by high-risk).
+			Reachable: []*wardv1.ReachableService{
+				{Protocol: "udp", Address: "0.0.0.0", Port: 68, Family: "ipv4", Sources: "any"},
+			},
+			ServicesCollection: statusOK()},
 	}
 }
 
@@ -129,6 +142,14 @@ func compliantFacts(platform string) *wardv1.Facts {
 }
 
 func clone(f *wardv1.Facts) *wardv1.Facts { return proto.Clone(f).(*wardv1.Facts) }
+
+func service(proto, addr string, port uint32, uncertain bool, sources string) *wardv1.ReachableService {
+	family := "ipv4"
+	if strings.Contains(addr, ":") {
+		family = "ipv6"
+	}
+	return &wardv1.ReachableService{Protocol: proto, Address: addr, Port: port, Family: family, Uncertain: uncertain, Sources: sources}
+}
 
 func coll(status wardv1.CollectionStatus, reason string) *wardv1.Collection {
 	return &wardv1.Collection{Status: status, Reason: reason}

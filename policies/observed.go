@@ -133,6 +133,57 @@ func describeVolume(v map[string]any) string {
 	return place + ": encrypted" + withMethod(method) + ", protection unknown"
 }
 
+// maxDescribedServices bounds the services describe_services names, so a
+// laptop with its firewall off still gets a readable text.
+const maxDescribedServices = 10
+
+// describeServices describes reachable services (as rule variables see
+// them) in words: "tcp 0.0.0.0:22 reachable from any; udp [::]:5353 may be
+// reachable from fe80::/10".
+func describeServices(svcs []map[string]any) string {
+	if len(svcs) == 0 {
+		return "none"
+	}
+	var out []string
+	for i, s := range svcs {
+		if i == maxDescribedServices {
+			out = append(out, fmt.Sprintf("and %d more", len(svcs)-i))
+			break
+		}
+		out = append(out, describeService(s))
+	}
+	return strings.Join(out, "; ")
+}
+
+func describeService(s map[string]any) string {
+	str := func(k string) string { v, _ := s[k].(string); return v }
+	proto := str("protocol")
+	if proto == "" {
+		proto = "service"
+	}
+	port := "?"
+	if p := servicePort(s); p > 0 {
+		port = fmt.Sprint(p)
+	}
+	var place string
+	switch addr := str("address"); {
+	case addr == "":
+		place = "port " + port
+	case strings.Contains(addr, ":"):
+		place = "[" + addr + "]:" + port
+	default:
+		place = addr + ":" + port
+	}
+	reach := "reachable"
+	if u, _ := s["uncertain"].(bool); u {
+		reach = "may be reachable"
+	}
+	if src := str("sources"); src != "" {
+		reach += " from " + src
+	}
+	return proto + " " + place + " " + reach
+}
+
 // isDriveLetter reports whether mp is a Windows drive such as "C:".
 func isDriveLetter(mp string) bool {
 	return len(mp) == 2 && mp[1] == ':' && (mp[0]|0x20) >= 'a' && (mp[0]|0x20) <= 'z'

@@ -65,6 +65,42 @@ func TestParseInvalid(t *testing.T) {
 			`several-problems.yaml:13: rules[1]: missing platforms`,
 			`several-problems.yaml:13: rules[1]: missing remediation`,
 		}},
+		{"params-undeclared.yaml", []string{
+			`params-undeclared.yaml:4: params.allowed_inbound is not read by any rule`,
+			`params-undeclared.yaml:10: rule "services": require: the parameter "allowed_inbond" is not declared under params (declared: allowed_inbound) (expression 1:46)`,
+			`params-undeclared.yaml:20: rule "bare": require: params is not a value: read one parameter as params.NAME (expression 1:1)`,
+			`params-undeclared.yaml:20: rule "bare": require: params is reserved for the document's parameters: name the variable something else (expression 1:29)`,
+			`params-undeclared.yaml:20: rule "bare": require: params is not a value: read one parameter as params.NAME (expression 1:38)`,
+			`params-undeclared.yaml:20: rule "bare": require: has(params.allowed_inbound): a declared parameter always has a value (expression 1:57)`,
+		}},
+		{"params-bad-shape.yaml", []string{
+			`params-bad-shape.yaml:4: params.ratio: 0.5 is not a whole number (a parameter is a text, a whole number, true or false, or a list of texts or of whole numbers)`,
+			`params-bad-shape.yaml:5: params.nested must be a text, a whole number, true or false, or a list of texts or of whole numbers`,
+			`params-bad-shape.yaml:6: params.mixed[1]: a list holds only texts or only whole numbers, not both`,
+			`params-bad-shape.yaml:7: params.empty has no value (a parameter is a text, a whole number, true or false, or a list of texts or of whole numbers)`,
+			`params-bad-shape.yaml:8: params.list_of_lists[0] must be a text, a whole number, true or false, or a list of texts or of whole numbers`,
+			`params-bad-shape.yaml:9: params: "Bad-Name" is not a parameter name (lowercase letters, digits and underscores, starting with a letter; rules read it as params.NAME)`,
+			`params-bad-shape.yaml:10: params: "in" is not a parameter name (lowercase letters, digits and underscores, starting with a letter; rules read it as params.NAME)`,
+			`params-bad-shape.yaml:11: params.big: 9223372036854775808 is too large a number`,
+			`params-bad-shape.yaml:12: YAML tags are not supported`,
+		}},
+		{"params-bad-service.yaml", []string{
+			`params-bad-service.yaml:6: params.allowed_inbound[1]: "tcp:80" is not a service: it has no "/" between protocol and port (write PROTOCOL/PORT or PROTOCOL/FIRST-LAST, such as tcp/22, udp/5353 or tcp/8000-8100)`,
+			`params-bad-service.yaml:7: params.allowed_inbound[2]: "udp/0" is not a service: port 0 is not between 1 and 65535 (write PROTOCOL/PORT or PROTOCOL/FIRST-LAST, such as tcp/22, udp/5353 or tcp/8000-8100)`,
+			`params-bad-service.yaml:8: params.allowed_inbound[3]: "icmp/1" is not a service: the protocol must be tcp, udp or sctp (write PROTOCOL/PORT or PROTOCOL/FIRST-LAST, such as tcp/22, udp/5353 or tcp/8000-8100)`,
+			`params-bad-service.yaml:9: params.allowed_inbound[4]: "tcp/90-80" is not a service: the range ends before it starts (write PROTOCOL/PORT or PROTOCOL/FIRST-LAST, such as tcp/22, udp/5353 or tcp/8000-8100)`,
+			`params-bad-service.yaml:11: params.one_service must be a list of services such as [tcp/22, udp/5353] (rule "services" reads it with service_allowed)`,
+			// A folded block is one line for CEL: the problem is placed at its first line.
+			`params-bad-service.yaml:18: rule "services": require: "udp/99999" is not a service: port 99999 is not between 1 and 65535 (write PROTOCOL/PORT or PROTOCOL/FIRST-LAST, such as tcp/22, udp/5353 or tcp/8000-8100) (expression 1:201)`,
+		}},
+		{"params-wrong-use.yaml", []string{
+			`params-wrong-use.yaml:5: params.allowed_inbound is not read by any rule`,
+			`params-wrong-use.yaml:11: rule "wrong-type": require: found no matching overload for '_==_' applied to '(int, string)' (expression 1:17)`,
+			`params-wrong-use.yaml:20: rule "no-params": require: the parameter "allowed" is not declared under params (declared: allowed_inbound, max_days) (expression 1:46)`,
+		}},
+		{"params-not-a-mapping.yaml", []string{
+			`params-not-a-mapping.yaml:3: params must be a mapping of keys to values`,
+		}},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

@@ -56,7 +56,12 @@ type Policy struct {
 	// they only say the laptop needs attention (for staff whose screen may
 	// be seen or seized). ward-agent status still shows everything.
 	Discreet bool
-	Rules    []Rule
+	// Params are the document's parameters by name, as rules read them
+	// (params.NAME): a string, an int64, a bool, a []string or an
+	// []int64 (an empty list is an empty []string). They are part of the
+	// policy: changing one is changing the policy.
+	Params map[string]any
+	Rules  []Rule
 	// File is where the policy was loaded from.
 	File string
 }
@@ -149,6 +154,15 @@ var (
 type decoder struct {
 	file     string
 	problems []Problem
+	// params are the document's parameters; env is the CEL environment
+	// with them declared (nil when it could not be built).
+	params map[string]*param
+	env    *cel.Env
+	// paramsRefused is true when the params block was not a mapping.
+	paramsRefused bool
+	// unparsed is true when an expression did not parse, so its reads of
+	// params are unknown.
+	unparsed bool
 }
 
 func (d *decoder) at(line, col int, format string, args ...any) {
@@ -194,7 +208,7 @@ func (d *decoder) document(data []byte) *Policy {
 		d.errorf(docs[1].Body, "more than one YAML document: a file holds one policy")
 		return nil
 	}
-	fields := d.mapping(docs[0].Body, "policy", "name", "version", "description", "discreet", "rules")
+	fields := d.mapping(docs[0].Body, "policy", "name", "version", "description", "discreet", "params", "rules")
 	if fields == nil {
 		return nil
 	}
@@ -222,6 +236,23 @@ func (d *decoder) document(data []byte) *Policy {
 		case "false":
 		default:
 			d.errorf(v.Value, "discreet must be true or false")
+		}
+	}
+	d.params = map[string]*param{}
+	if v := fields["params"]; v != nil {
+		d.readParams(v.Value)
+	}
+	if base, err := celEnv(); err != nil {
+		d.at(0, 0, "cannot set up CEL: %v", err)
+	} else if d.env, err = d.paramEnv(base); err != nil {
+		d.errorf(fields["params"].Value, "params: %v", err)
+	}
+	for name, pr := range d.params {
+		if !pr.bad {
+			if p.Params == nil {
+				p.Params = map[string]any{}
+			}
+			p.Params[name] = pr.value
 		}
 	}
 	rules := fields["rules"]
@@ -255,6 +286,9 @@ func (d *decoder) document(data []byte) *Policy {
 			}
 		}
 		p.Rules = append(p.Rules, *r)
+	}
+	if !d.unparsed {
+		d.unusedParams()
 	}
 	return p
 }
@@ -622,16 +656,17 @@ func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Prog
 		if _, ok := scalar(n); ok {
 			d.errorf(n, "%s is empty", what)
 		}
+		d.unparsed = true
 		return nil
 	}
 	if len(src) > maxExpressionSize {
 		d.errorf(n, "%s is longer than %d characters", what, maxExpressionSize)
+		d.unparsed = true
 		return nil
 	}
-	env, err := celEnv()
-	if err != nil {
-		d.errorf(n, "%s: %v", what, err)
-		return nil
+	env := d.env
+	if env == nil {
+		return nil // reported once by document
 	}
 	line, col := position(n)
 	if lit, ok := n.(*ast.LiteralNode); ok && lit.Start != nil && lit.Start.Position != nil {
@@ -640,24 +675,18 @@ func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Prog
 	} else if tk := n.GetToken(); tk != nil && (tk.Type == token.SingleQuoteType || tk.Type == token.DoubleQuoteType) {
 		col++ // the quote
 	}
-	checked, iss := env.Compile(src)
+	parsed, iss := env.Parse(src)
 	if iss != nil && iss.Err() != nil {
-		for _, e := range iss.Errors() {
-			l, c := line, col
-			if loc := e.Location; loc != nil && loc.Line() > 0 {
-				l = line + loc.Line() - 1
-				if loc.Line() == 1 {
-					c = col + loc.Column()
-				} else {
-					c = loc.Column() + 1
-				}
-			}
-			msg := e.Message
-			if loc := e.Location; loc != nil && loc.Line() > 0 {
-				msg = fmt.Sprintf("%s (expression %d:%d)", msg, loc.Line(), loc.Column()+1)
-			}
-			d.at(l, c, "%s: %s", what, msg)
-		}
+		d.unparsed = true
+		d.celIssues(iss, what, line, col)
+		return nil
+	}
+	if !d.checkParamUses(parsed, what, line, col) {
+		return nil
+	}
+	checked, iss := env.Check(parsed)
+	if iss != nil && iss.Err() != nil {
+		d.celIssues(iss, what, line, col)
 		return nil
 	}
 	out := checked.OutputType()
@@ -671,6 +700,12 @@ func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Prog
 		return nil
 	}
 	return prg
+}
+
+func (d *decoder) celIssues(iss *cel.Issues, what string, line, col int) {
+	for _, e := range iss.Errors() {
+		d.atExpression(line, col, e.Location, what+": "+e.Message)
+	}
 }
 
 func typeWord(t *cel.Type) string {

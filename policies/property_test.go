@@ -82,6 +82,11 @@ var failVariants = map[string]func(*wardv1.Facts){
 		f.PatchLevel.RebootRequired = ptr(true)
 		f.PatchLevel.AutomaticUpdates = ptr(false)
 	},
+	"service reachable": func(f *wardv1.Facts) {
+		f.Firewall.Reachable = append(f.Firewall.Reachable,
+			&wardv1.ReachableService{Protocol: "tcp", Address: "0.0.0.0", Port: 22, Family: "ipv4", Sources: "any"},
+			&wardv1.ReachableService{Protocol: "tcp", Address: "::", Port: 8080, Family: "ipv6", Uncertain: true, Sources: "any"})
+	},
 	"old os": func(f *wardv1.Facts) {
 		f.Os.Version = map[string]string{"windows": "10.0.17763", "darwin": "12.7.6", "linux": "10"}[f.Os.Platform]
 	},
@@ -95,6 +100,7 @@ var mustFlip = map[string]map[string][]string{
 		"fixed-volumes-encrypted": {"disk_encryption.volumes[0].encrypted", "disk_encryption.volumes[1].encrypted", "disk_encryption.volumes[1].protection", "disk_encryption.volumes[1].conversion", "disk_encryption.collection.status"},
 		"firewall-on":             {"firewall", "firewall.enabled", "firewall.profiles[0].enabled", "firewall.profiles[2].enabled"},
 		"firewall-blocks-inbound": {"firewall.enabled", "firewall.profiles[1].enabled", "firewall.profiles[2].default_inbound"},
+		"no-reachable-services":   {"firewall", "firewall.collection.status", "firewall.services_collection", "firewall.services_collection.status"},
 		"security-updates":        {"patch_level.pending_security_updates", "patch_level.collection.status"},
 		"restart-after-updates":   {"patch_level.reboot_required"},
 		"automatic-updates":       {"patch_level.automatic_updates"},
@@ -105,6 +111,7 @@ var mustFlip = map[string]map[string][]string{
 		"fixed-volumes-encrypted": {"disk_encryption.volumes[0].encrypted", "disk_encryption.collection"},
 		"firewall-on":             {"firewall.enabled", "firewall.profiles[0].enabled"},
 		"firewall-blocks-inbound": {"firewall.enabled", "firewall.block_all_incoming", "firewall.profiles[0].default_inbound"},
+		"no-reachable-services":   {"firewall.collection", "firewall.services_collection", "firewall.services_collection.status"},
 		"security-updates":        {"patch_level.pending_security_updates", "patch_level.metadata_refreshed_at"},
 		"automatic-updates":       {"patch_level.automatic_updates"},
 		"os-supported-macos":      {"os.collection", "os.collection.status"},
@@ -115,6 +122,7 @@ var mustFlip = map[string]map[string][]string{
 		"fixed-volumes-encrypted": {"disk_encryption.volumes[0].encrypted", "disk_encryption.volumes[4].encrypted", "disk_encryption.volumes[4].conversion"},
 		"firewall-on":             {"firewall.enabled", "firewall.profiles[1].enabled"},
 		"firewall-blocks-inbound": {"firewall.profiles[0].default_inbound", "firewall.profiles[1].enabled"},
+		"no-reachable-services":   {"firewall.services_collection", "firewall.services_collection.status"},
 		"security-updates":        {"patch_level.pending_security_updates", "patch_level.metadata_refreshed_at"},
 		"restart-after-updates":   {"patch_level.reboot_required"},
 		"automatic-updates":       {"patch_level.automatic_updates"},
