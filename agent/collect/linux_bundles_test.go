@@ -124,3 +124,11 @@ func TestMakeLinuxBundles(t *testing.T) {
 		})
 	}
 }
+
+func (s *fixtureSource) Interfaces(context.Context) ([]check.Interface, error) {
+	return nil, fmt.Errorf("interfaces: not in this fixture: %w", check.ErrNotRecorded)
+}
+
+func (s *fixtureSource) Listening(context.Context) ([]check.Socket, error) {
+	return nil, fmt.Errorf("sockets: not in this fixture: %w", check.ErrNotRecorded)
+}

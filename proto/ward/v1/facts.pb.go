@@ -893,13 +893,24 @@ func (x *PatchFacts) GetAutomaticUpdates() bool {
 // FirewallProfile is one profile (Windows Domain/Private/Public) or the
 // single effective policy elsewhere.
 type FirewallProfile struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Enabled        *bool                  `protobuf:"varint,2,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
-	DefaultInbound FirewallAction         `protobuf:"varint,3,opt,name=default_inbound,json=defaultInbound,proto3,enum=ward.v1.FirewallAction" json:"default_inbound,omitempty"`
-	Reason         string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Enabled is true only when new inbound connections to ports no rule
+	// explicitly allows are dropped (on Linux: the address family is
+	// filtered).
+	Enabled        *bool          `protobuf:"varint,2,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	DefaultInbound FirewallAction `protobuf:"varint,3,opt,name=default_inbound,json=defaultInbound,proto3,enum=ward.v1.FirewallAction" json:"default_inbound,omitempty"`
+	Reason         string         `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Accepted is the exposure: the merged slices of new inbound connections
+	// from a remote host that this profile or address family accepts,
+	// bounded; accepted_omitted counts the slices cut.
+	Accepted        []*FirewallSlice `protobuf:"bytes,5,rep,name=accepted,proto3" json:"accepted,omitempty"`
+	AcceptedOmitted uint32           `protobuf:"varint,6,opt,name=accepted_omitted,json=acceptedOmitted,proto3" json:"accepted_omitted,omitempty"`
+	// Active is true when the profile applies to a connected network now
+	// (Windows); unset where profiles are not per network.
+	Active        *bool `protobuf:"varint,7,opt,name=active,proto3,oneof" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FirewallProfile) Reset() {
@@ -960,6 +971,217 @@ func (x *FirewallProfile) GetReason() string {
 	return ""
 }
 
+func (x *FirewallProfile) GetAccepted() []*FirewallSlice {
+	if x != nil {
+		return x.Accepted
+	}
+	return nil
+}
+
+func (x *FirewallProfile) GetAcceptedOmitted() uint32 {
+	if x != nil {
+		return x.AcceptedOmitted
+	}
+	return 0
+}
+
+func (x *FirewallProfile) GetActive() bool {
+	if x != nil && x.Active != nil {
+		return *x.Active
+	}
+	return false
+}
+
+// FirewallSlice is one slice of new inbound connections a firewall accepts.
+type FirewallSlice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Protocol is tcp, udp, icmp, icmpv6, sctp, all, or an IP protocol number.
+	Protocol string `protobuf:"bytes,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// Ports are destination ports ("22", "80,443", "8000-8100", "all");
+	// empty for protocols without ports.
+	Ports string `protobuf:"bytes,2,opt,name=ports,proto3" json:"ports,omitempty"`
+	// Sources are remote addresses ("any", "192.168.0.0/16, 10.0.0.0/8").
+	Sources string `protobuf:"bytes,3,opt,name=sources,proto3" json:"sources,omitempty"`
+	// Interfaces the slice arrives on ("any" or names).
+	Interfaces string `protobuf:"bytes,4,opt,name=interfaces,proto3" json:"interfaces,omitempty"`
+	// Uncertain is true when Ward could not tell whether the slice is
+	// accepted; reason names what it could not read.
+	Uncertain bool   `protobuf:"varint,5,opt,name=uncertain,proto3" json:"uncertain,omitempty"`
+	Reason    string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Family is ipv4 or ipv6; empty when it applies to both.
+	Family        string `protobuf:"bytes,7,opt,name=family,proto3" json:"family,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FirewallSlice) Reset() {
+	*x = FirewallSlice{}
+	mi := &file_ward_v1_facts_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FirewallSlice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FirewallSlice) ProtoMessage() {}
+
+func (x *FirewallSlice) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_facts_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FirewallSlice.ProtoReflect.Descriptor instead.
+func (*FirewallSlice) Descriptor() ([]byte, []int) {
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FirewallSlice) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *FirewallSlice) GetPorts() string {
+	if x != nil {
+		return x.Ports
+	}
+	return ""
+}
+
+func (x *FirewallSlice) GetSources() string {
+	if x != nil {
+		return x.Sources
+	}
+	return ""
+}
+
+func (x *FirewallSlice) GetInterfaces() string {
+	if x != nil {
+		return x.Interfaces
+	}
+	return ""
+}
+
+func (x *FirewallSlice) GetUncertain() bool {
+	if x != nil {
+		return x.Uncertain
+	}
+	return false
+}
+
+func (x *FirewallSlice) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *FirewallSlice) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+// ReachableService is a listening socket on a non-loopback address whose
+// port the firewall accepts new connections to.
+type ReachableService struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Protocol string                 `protobuf:"bytes,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Address  string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Port     uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	// Family is ipv4 or ipv6: the address family it is reachable over.
+	Family string `protobuf:"bytes,4,opt,name=family,proto3" json:"family,omitempty"`
+	// Uncertain is true when the firewall may or may not accept it.
+	Uncertain bool `protobuf:"varint,5,opt,name=uncertain,proto3" json:"uncertain,omitempty"`
+	// Sources are who can reach it ("any", a prefix list).
+	Sources       string `protobuf:"bytes,6,opt,name=sources,proto3" json:"sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReachableService) Reset() {
+	*x = ReachableService{}
+	mi := &file_ward_v1_facts_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReachableService) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReachableService) ProtoMessage() {}
+
+func (x *ReachableService) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_facts_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReachableService.ProtoReflect.Descriptor instead.
+func (*ReachableService) Descriptor() ([]byte, []int) {
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReachableService) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *ReachableService) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ReachableService) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *ReachableService) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+func (x *ReachableService) GetUncertain() bool {
+	if x != nil {
+		return x.Uncertain
+	}
+	return false
+}
+
+func (x *ReachableService) GetSources() string {
+	if x != nil {
+		return x.Sources
+	}
+	return ""
+}
+
 // FirewallFacts is the host firewall's live state.
 type FirewallFacts struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -972,14 +1194,21 @@ type FirewallFacts struct {
 	BlockAllIncoming *bool              `protobuf:"varint,5,opt,name=block_all_incoming,json=blockAllIncoming,proto3,oneof" json:"block_all_incoming,omitempty"`
 	Stealth          *bool              `protobuf:"varint,6,opt,name=stealth,proto3,oneof" json:"stealth,omitempty"`
 	// Summary describes the observed ruleset in words.
-	Summary       string `protobuf:"bytes,7,opt,name=summary,proto3" json:"summary,omitempty"`
+	Summary string `protobuf:"bytes,7,opt,name=summary,proto3" json:"summary,omitempty"`
+	// Reachable lists services reachable from the network; services_collection
+	// says whether the listening sockets could be read (unset: not read).
+	Reachable          []*ReachableService `protobuf:"bytes,8,rep,name=reachable,proto3" json:"reachable,omitempty"`
+	ServicesCollection *Collection         `protobuf:"bytes,9,opt,name=services_collection,json=servicesCollection,proto3" json:"services_collection,omitempty"`
+	// AllowedApps counts the applications allowed to accept incoming
+	// connections (macOS Application Firewall).
+	AllowedApps   *uint32 `protobuf:"varint,10,opt,name=allowed_apps,json=allowedApps,proto3,oneof" json:"allowed_apps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FirewallFacts) Reset() {
 	*x = FirewallFacts{}
-	mi := &file_ward_v1_facts_proto_msgTypes[8]
+	mi := &file_ward_v1_facts_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1220,7 @@ func (x *FirewallFacts) String() string {
 func (*FirewallFacts) ProtoMessage() {}
 
 func (x *FirewallFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[8]
+	mi := &file_ward_v1_facts_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1233,7 @@ func (x *FirewallFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirewallFacts.ProtoReflect.Descriptor instead.
 func (*FirewallFacts) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{8}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FirewallFacts) GetCollection() *Collection {
@@ -1054,6 +1283,27 @@ func (x *FirewallFacts) GetSummary() string {
 		return x.Summary
 	}
 	return ""
+}
+
+func (x *FirewallFacts) GetReachable() []*ReachableService {
+	if x != nil {
+		return x.Reachable
+	}
+	return nil
+}
+
+func (x *FirewallFacts) GetServicesCollection() *Collection {
+	if x != nil {
+		return x.ServicesCollection
+	}
+	return nil
+}
+
+func (x *FirewallFacts) GetAllowedApps() uint32 {
+	if x != nil && x.AllowedApps != nil {
+		return *x.AllowedApps
+	}
+	return 0
 }
 
 var File_ward_v1_facts_proto protoreflect.FileDescriptor
@@ -1135,14 +1385,35 @@ const file_ward_v1_facts_proto_rawDesc = "" +
 	"\x10_pending_updatesB\x1b\n" +
 	"\x19_pending_security_updatesB\x12\n" +
 	"\x10_reboot_requiredB\x14\n" +
-	"\x12_automatic_updates\"\xaa\x01\n" +
+	"\x12_automatic_updates\"\xb1\x02\n" +
 	"\x0fFirewallProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\aenabled\x18\x02 \x01(\bH\x00R\aenabled\x88\x01\x01\x12@\n" +
 	"\x0fdefault_inbound\x18\x03 \x01(\x0e2\x17.ward.v1.FirewallActionR\x0edefaultInbound\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reasonB\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x122\n" +
+	"\baccepted\x18\x05 \x03(\v2\x16.ward.v1.FirewallSliceR\baccepted\x12)\n" +
+	"\x10accepted_omitted\x18\x06 \x01(\rR\x0facceptedOmitted\x12\x1b\n" +
+	"\x06active\x18\a \x01(\bH\x01R\x06active\x88\x01\x01B\n" +
 	"\n" +
-	"\b_enabled\"\xce\x02\n" +
+	"\b_enabledB\t\n" +
+	"\a_active\"\xc9\x01\n" +
+	"\rFirewallSlice\x12\x1a\n" +
+	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x14\n" +
+	"\x05ports\x18\x02 \x01(\tR\x05ports\x12\x18\n" +
+	"\asources\x18\x03 \x01(\tR\asources\x12\x1e\n" +
+	"\n" +
+	"interfaces\x18\x04 \x01(\tR\n" +
+	"interfaces\x12\x1c\n" +
+	"\tuncertain\x18\x05 \x01(\bR\tuncertain\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06family\x18\a \x01(\tR\x06family\"\xac\x01\n" +
+	"\x10ReachableService\x12\x1a\n" +
+	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x16\n" +
+	"\x06family\x18\x04 \x01(\tR\x06family\x12\x1c\n" +
+	"\tuncertain\x18\x05 \x01(\bR\tuncertain\x12\x18\n" +
+	"\asources\x18\x06 \x01(\tR\asources\"\x86\x04\n" +
 	"\rFirewallFacts\x123\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\v2\x13.ward.v1.CollectionR\n" +
@@ -1152,12 +1423,17 @@ const file_ward_v1_facts_proto_rawDesc = "" +
 	"\bprofiles\x18\x04 \x03(\v2\x18.ward.v1.FirewallProfileR\bprofiles\x121\n" +
 	"\x12block_all_incoming\x18\x05 \x01(\bH\x01R\x10blockAllIncoming\x88\x01\x01\x12\x1d\n" +
 	"\astealth\x18\x06 \x01(\bH\x02R\astealth\x88\x01\x01\x12\x18\n" +
-	"\asummary\x18\a \x01(\tR\asummaryB\n" +
+	"\asummary\x18\a \x01(\tR\asummary\x127\n" +
+	"\treachable\x18\b \x03(\v2\x19.ward.v1.ReachableServiceR\treachable\x12D\n" +
+	"\x13services_collection\x18\t \x01(\v2\x13.ward.v1.CollectionR\x12servicesCollection\x12&\n" +
+	"\fallowed_apps\x18\n" +
+	" \x01(\rH\x03R\vallowedApps\x88\x01\x01B\n" +
 	"\n" +
 	"\b_enabledB\x15\n" +
 	"\x13_block_all_incomingB\n" +
 	"\n" +
-	"\b_stealth*\xaf\x01\n" +
+	"\b_stealthB\x0f\n" +
+	"\r_allowed_apps*\xaf\x01\n" +
 	"\x10CollectionStatus\x12!\n" +
 	"\x1dCOLLECTION_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14COLLECTION_STATUS_OK\x10\x01\x12\x1d\n" +
@@ -1197,7 +1473,7 @@ func file_ward_v1_facts_proto_rawDescGZIP() []byte {
 }
 
 var file_ward_v1_facts_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ward_v1_facts_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_ward_v1_facts_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_ward_v1_facts_proto_goTypes = []any{
 	(CollectionStatus)(0),         // 0: ward.v1.CollectionStatus
 	(Protection)(0),               // 1: ward.v1.Protection
@@ -1211,15 +1487,17 @@ var file_ward_v1_facts_proto_goTypes = []any{
 	(*PendingUpdate)(nil),         // 9: ward.v1.PendingUpdate
 	(*PatchFacts)(nil),            // 10: ward.v1.PatchFacts
 	(*FirewallProfile)(nil),       // 11: ward.v1.FirewallProfile
-	(*FirewallFacts)(nil),         // 12: ward.v1.FirewallFacts
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*FirewallSlice)(nil),         // 12: ward.v1.FirewallSlice
+	(*ReachableService)(nil),      // 13: ward.v1.ReachableService
+	(*FirewallFacts)(nil),         // 14: ward.v1.FirewallFacts
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_ward_v1_facts_proto_depIdxs = []int32{
-	13, // 0: ward.v1.Facts.collected_at:type_name -> google.protobuf.Timestamp
+	15, // 0: ward.v1.Facts.collected_at:type_name -> google.protobuf.Timestamp
 	6,  // 1: ward.v1.Facts.os:type_name -> ward.v1.OSFacts
 	8,  // 2: ward.v1.Facts.disk_encryption:type_name -> ward.v1.DiskEncryptionFacts
 	10, // 3: ward.v1.Facts.patch_level:type_name -> ward.v1.PatchFacts
-	12, // 4: ward.v1.Facts.firewall:type_name -> ward.v1.FirewallFacts
+	14, // 4: ward.v1.Facts.firewall:type_name -> ward.v1.FirewallFacts
 	0,  // 5: ward.v1.Collection.status:type_name -> ward.v1.CollectionStatus
 	5,  // 6: ward.v1.OSFacts.collection:type_name -> ward.v1.Collection
 	1,  // 7: ward.v1.Volume.protection:type_name -> ward.v1.Protection
@@ -1228,16 +1506,19 @@ var file_ward_v1_facts_proto_depIdxs = []int32{
 	7,  // 10: ward.v1.DiskEncryptionFacts.volumes:type_name -> ward.v1.Volume
 	5,  // 11: ward.v1.PatchFacts.collection:type_name -> ward.v1.Collection
 	9,  // 12: ward.v1.PatchFacts.pending:type_name -> ward.v1.PendingUpdate
-	13, // 13: ward.v1.PatchFacts.last_update_installed_at:type_name -> google.protobuf.Timestamp
-	13, // 14: ward.v1.PatchFacts.metadata_refreshed_at:type_name -> google.protobuf.Timestamp
+	15, // 13: ward.v1.PatchFacts.last_update_installed_at:type_name -> google.protobuf.Timestamp
+	15, // 14: ward.v1.PatchFacts.metadata_refreshed_at:type_name -> google.protobuf.Timestamp
 	3,  // 15: ward.v1.FirewallProfile.default_inbound:type_name -> ward.v1.FirewallAction
-	5,  // 16: ward.v1.FirewallFacts.collection:type_name -> ward.v1.Collection
-	11, // 17: ward.v1.FirewallFacts.profiles:type_name -> ward.v1.FirewallProfile
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	12, // 16: ward.v1.FirewallProfile.accepted:type_name -> ward.v1.FirewallSlice
+	5,  // 17: ward.v1.FirewallFacts.collection:type_name -> ward.v1.Collection
+	11, // 18: ward.v1.FirewallFacts.profiles:type_name -> ward.v1.FirewallProfile
+	13, // 19: ward.v1.FirewallFacts.reachable:type_name -> ward.v1.ReachableService
+	5,  // 20: ward.v1.FirewallFacts.services_collection:type_name -> ward.v1.Collection
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ward_v1_facts_proto_init() }
@@ -1249,14 +1530,14 @@ func file_ward_v1_facts_proto_init() {
 	file_ward_v1_facts_proto_msgTypes[4].OneofWrappers = []any{}
 	file_ward_v1_facts_proto_msgTypes[6].OneofWrappers = []any{}
 	file_ward_v1_facts_proto_msgTypes[7].OneofWrappers = []any{}
-	file_ward_v1_facts_proto_msgTypes[8].OneofWrappers = []any{}
+	file_ward_v1_facts_proto_msgTypes[10].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ward_v1_facts_proto_rawDesc), len(file_ward_v1_facts_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
