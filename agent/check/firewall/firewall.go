@@ -10,14 +10,35 @@ import (
 // Collect gathers the firewall facts of the platform src reads from.
 // It never fails: what it cannot tell is left unset and explained in the
 // returned Collection.
+//
+// Beside the firewall's state it lists the services reachable from the
+// network: listening sockets on non-loopback addresses whose port the
+// firewall accepts new connections to.
 func Collect(ctx context.Context, src check.Source, platform string) *wardv1.FirewallFacts {
+	var facts *wardv1.FirewallFacts
+	var exps []Exposure
 	switch platform {
 	case "linux":
-		return collectLinux(ctx, src)
+		facts, exps = collectLinux(ctx, src)
 	case "darwin":
-		return collectDarwin(ctx, src)
+		facts = collectDarwin(ctx, src)
 	case "windows":
-		return collectWindows(ctx, src)
+		facts = collectWindows(ctx, src)
+	default:
+		return &wardv1.FirewallFacts{Collection: check.Unsupported("no firewall collector for platform %q", platform)}
 	}
-	return &wardv1.FirewallFacts{Collection: check.Unsupported("no firewall collector for platform %q", platform)}
+	if exps == nil {
+		// Without the firewall's exposure (a ruleset that could not be
+		// read), which services are reachable is unknown.
+		facts.ServicesCollection = check.Failed("what the firewall accepts is not known")
+		return facts
+	}
+	socks, err := src.Listening(ctx)
+	if err != nil {
+		facts.ServicesCollection = check.Failed("cannot list listening sockets: %s", describeErr(err))
+		return facts
+	}
+	facts.Reachable = reachable(socks, exps)
+	facts.ServicesCollection = check.OK()
+	return facts
 }

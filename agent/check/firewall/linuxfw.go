@@ -11,177 +11,276 @@ import (
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
-// family is one address family's verdict and where it came from.
-type family struct {
-	name  string // IPv4, IPv6
-	known bool
-	familyState
-	// source is the backend that decided: nftables or iptables.
-	source string
-}
-
-// collectLinux decides whether inbound IPv4 and IPv6 traffic is filtered,
-// from the live nftables ruleset (netlink), falling back to iptables-save
-// where netlink cannot be read. It also consults iptables-save for a family
-// nftables leaves open, because legacy iptables (x_tables) rules filter
-// beside nftables and nft cannot see them. ufw and firewalld are named as
-// the backend when their tables are present; their own status commands
-// only add to the summary.
-func collectLinux(ctx context.Context, src check.Source) *wardv1.FirewallFacts {
+// collectLinux judges, for IPv4 and IPv6, which new inbound connections
+// from a remote host the live ruleset accepts (model.go). The ruleset is
+// read over netlink; tables that iptables-nft wrote with xtables
+// extensions nft cannot decode are read again through iptables-nft-save,
+// which decodes them, and rules in legacy iptables (x_tables), which nft
+// cannot see, are added from iptables-legacy-save: netfilter runs both.
+// Without netlink, iptables-save is the only view. ufw and firewalld are
+// named as the backend when their tables are present; their own status
+// commands only add to the summary.
+func collectLinux(ctx context.Context, src check.Source) (*wardv1.FirewallFacts, []Exposure) {
 	facts := &wardv1.FirewallFacts{}
-	v4 := family{name: "IPv4"}
-	v6 := family{name: "IPv6"}
 	var problems []string
-	manager := ""
-
-	rs, nftErr := src.Nftables(ctx)
-	if nftErr == nil {
-		a := assessNft(rs)
-		manager = a.Manager
-		v4 = family{name: "IPv4", known: true, familyState: a.IPv4, source: "nftables"}
-		v6 = family{name: "IPv6", known: true, familyState: a.IPv6, source: "nftables"}
-	} else {
-		problems = append(problems, "cannot read nftables: "+describeErr(nftErr))
+	rs, origin, err := linuxRuleset(ctx, src)
+	if err != nil {
+		problems = append(problems, err.Error())
 	}
-
-	for _, f := range []struct {
-		fam  *family
-		tool string
-		nft  string
-	}{{&v4, "iptables-save", "ip"}, {&v6, "ip6tables-save", "ip6"}} {
-		if f.fam.known && f.fam.Filtered {
-			continue
+	ifs, ifErr := src.Interfaces(ctx)
+	if ifErr != nil {
+		ifs = nil
+	}
+	manager := managerOf(rs)
+	facts.Backend = manager
+	if facts.Backend == "" {
+		facts.Backend = origin
+	}
+	fams := []string{"ipv4", "ipv6"}
+	v6off := ipv6Disabled(ctx, src)
+	if v6off {
+		fams = fams[:1]
+	}
+	var results []familyResult
+	var exps []Exposure
+	if err == nil {
+		for _, f := range fams {
+			fr := evaluateFamily(rs, f, ifs)
+			results = append(results, fr)
+			exps = append(exps, fr.exposure())
 		}
-		st, mgr, err := iptablesState(ctx, src, f.tool, f.nft)
+	}
+	for i, f := range fams {
+		p := &wardv1.FirewallProfile{Name: f}
 		if err != nil {
-			if !f.fam.known {
-				problems = append(problems, fmt.Sprintf("%s: %s", f.tool, describeErr(err)))
-			}
-			continue
-		}
-		if manager == "" {
-			manager = mgr
-		}
-		if st.Filtered || !f.fam.known {
-			*f.fam = family{name: f.fam.name, known: true, familyState: st, source: "iptables"}
-		}
-	}
-
-	facts.Profiles = []*wardv1.FirewallProfile{profile("ipv4", v4), profile("ipv6", v6)}
-	facts.Backend = backendName(manager, v4, v6)
-	if ipv6Disabled(ctx, src) {
-		// No IPv6 traffic reaches this host, so IPv6 needs no filter: only
-		// IPv4 decides. The profile is left out rather than shown as on.
-		facts.Profiles = facts.Profiles[:1]
-		facts.Backend = backendName(manager, v4)
-		if v4.known {
-			facts.Enabled = new(v4.Filtered)
-			facts.Collection = check.OK()
-			state := "NOT filtered (" + v4.Why + ")"
-			if v4.Filtered {
-				state = "filtered"
-			}
-			facts.Summary = "Inbound IPv4 traffic is " + state + "; IPv6 is disabled in the kernel."
+			p.Reason = "could not read the ruleset"
 		} else {
-			facts.Collection = check.Failed("cannot read the IPv4 firewall ruleset: %s", strings.Join(problems, "; "))
-			facts.Summary = "Inbound IPv4 traffic is unknown; IPv6 is disabled in the kernel."
+			fr, e := results[i], exps[i]
+			p.Reason = fr.why
+			switch fr.state {
+			case stateFiltered:
+				p.Enabled, p.DefaultInbound = new(true), wardv1.FirewallAction_FIREWALL_ACTION_BLOCK
+			case stateOpen:
+				p.Enabled, p.DefaultInbound = new(false), wardv1.FirewallAction_FIREWALL_ACTION_ALLOW
+			default:
+				problems = append(problems, familyLabel(f)+": "+fr.why)
+			}
+			p.Accepted, p.AcceptedOmitted = SliceProtos(f, e.Slices)
 		}
-		facts.Summary += managerNote(ctx, src, manager)
-		return facts
+		facts.Profiles = append(facts.Profiles, p)
+	}
+	var known, open, unknown int
+	for _, p := range facts.Profiles {
+		switch {
+		case p.Enabled == nil:
+			unknown++
+		case *p.Enabled:
+			known++
+		default:
+			known++
+			open++
+		}
 	}
 	switch {
-	case v4.known && v6.known:
-		facts.Enabled = new(v4.Filtered && v6.Filtered)
+	case unknown == 0:
+		facts.Enabled = new(open == 0)
 		facts.Collection = check.OK()
-	case (v4.known && !v4.Filtered) || (v6.known && !v6.Filtered):
+	case open > 0:
 		// One family is known open: the firewall is not fully on,
-		// whatever the other family does.
+		// whatever the other does.
 		facts.Enabled = new(false)
 		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
-	case v4.known || v6.known:
+	case known > 0:
 		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
 	default:
 		facts.Collection = check.Failed("cannot read the firewall ruleset: %s", strings.Join(problems, "; "))
 	}
-	facts.Summary = summary(v4, v6) + managerNote(ctx, src, manager)
-	return facts
+	facts.Summary = linuxSummary(facts.Profiles, v6off) + managerNote(ctx, src, manager)
+	return facts, exps
 }
 
-// iptablesState runs tool (iptables-save or ip6tables-save) and assesses
-// its filter table.
-func iptablesState(ctx context.Context, src check.Source, tool, fam string) (familyState, string, error) {
+// linuxRuleset reads what netfilter runs: the nftables ruleset over
+// netlink, with iptables-nft tables decoded by iptables-nft-save and legacy
+// x_tables rules added; or, without netlink, iptables-save alone. origin
+// names the view: nftables or iptables.
+func linuxRuleset(ctx context.Context, src check.Source) (check.NftRuleset, string, error) {
+	rs, nftErr := src.Nftables(ctx)
+	if nftErr != nil {
+		var out check.NftRuleset
+		var problems []string
+		for _, f := range []struct{ tool, fam string }{{"iptables-save", "ip"}, {"ip6tables-save", "ip6"}} {
+			part, err := iptablesTables(ctx, src, f.tool, f.fam)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %s", f.tool, describeErr(err)))
+				continue
+			}
+			out.Tables = append(out.Tables, part...)
+		}
+		if len(problems) > 0 {
+			return out, "iptables", fmt.Errorf("cannot read nftables (%s), and %s", describeErr(nftErr), strings.Join(problems, "; "))
+		}
+		return out, "iptables", nil
+	}
+	origin := "nftables"
+	for _, f := range []struct{ tool, fam string }{{"iptables-nft-save", "ip"}, {"ip6tables-nft-save", "ip6"}} {
+		if !hasCompat(rs, f.fam) {
+			continue
+		}
+		// nft cannot decode xtables extensions; iptables-nft-save can. If
+		// it cannot run, the compat expressions stay uncertain.
+		parsed, err := iptablesTables(ctx, src, f.tool, f.fam)
+		if err != nil {
+			continue
+		}
+		for _, pt := range parsed {
+			for i := range rs.Tables {
+				if rs.Tables[i].Family == pt.Family && rs.Tables[i].Name == pt.Name && tableHasCompat(rs.Tables[i]) {
+					rs.Tables[i] = pt
+				}
+			}
+		}
+		origin = "iptables-nft"
+	}
+	for _, f := range []struct{ tool, fam string }{{"iptables-legacy-save", "ip"}, {"ip6tables-legacy-save", "ip6"}} {
+		// Legacy rules filter beside nftables. Not being able to list
+		// them can only hide drops, never accepts: ignore errors.
+		parsed, err := iptablesTables(ctx, src, f.tool, f.fam)
+		if err != nil {
+			continue
+		}
+		for _, t := range parsed {
+			if tableMatters(t) {
+				t.Name = "legacy-" + t.Name
+				rs.Tables = append(rs.Tables, t)
+			}
+		}
+	}
+	return rs, origin, nil
+}
+
+// iptablesTables runs tool (an iptables-save variant) and parses it.
+func iptablesTables(ctx context.Context, src check.Source, tool, fam string) ([]check.NftTable, error) {
 	res, err := src.Command(ctx, tool)
 	if err != nil {
-		return familyState{}, "", err
+		return nil, err
 	}
 	if res.ExitCode != 0 {
-		return familyState{}, "", fmt.Errorf("exit status %d: %s", res.ExitCode, truncate(strings.TrimSpace(string(res.Stderr)), 200))
+		return nil, fmt.Errorf("exit status %d: %s", res.ExitCode, truncate(strings.TrimSpace(string(res.Stderr)), 200))
 	}
 	if res.Truncated {
-		return familyState{}, "", errors.New("output truncated")
+		return nil, errors.New("output truncated")
 	}
 	rs, err := parseIptablesSave(res.Stdout, fam)
 	if err != nil {
-		return familyState{}, "", err
+		return nil, err
 	}
-	a := assessNft(rs)
-	st := a.IPv4
-	if fam == "ip6" {
-		st = a.IPv6
+	for i := range rs.Tables {
+		rs.Tables[i].Origin = tool
 	}
-	st.Why = tool + ": " + st.Why
-	return st, a.Manager, nil
+	return rs.Tables, nil
 }
 
-func profile(name string, f family) *wardv1.FirewallProfile {
-	p := &wardv1.FirewallProfile{Name: name}
-	if !f.known {
-		p.Reason = "could not read the " + f.name + " ruleset"
-		return p
-	}
-	p.Enabled = new(f.Filtered)
-	p.DefaultInbound = wardv1.FirewallAction_FIREWALL_ACTION_ALLOW
-	if f.Filtered {
-		p.DefaultInbound = wardv1.FirewallAction_FIREWALL_ACTION_BLOCK
-	}
-	p.Reason = f.Why
-	return p
-}
-
-func backendName(manager string, fams ...family) string {
-	if manager != "" {
-		return manager
-	}
-	for _, f := range fams {
-		if f.known && f.Filtered {
-			return f.source
+// hasCompat reports whether a table of family fam holds xtables
+// extensions (iptables-nft's compat expressions).
+func hasCompat(rs check.NftRuleset, fam string) bool {
+	for _, t := range rs.Tables {
+		if t.Family == fam && tableHasCompat(t) {
+			return true
 		}
 	}
-	for _, f := range fams {
-		if f.known {
-			return f.source
-		}
-	}
-	return ""
+	return false
 }
 
-func summary(v4, v6 family) string {
-	state := func(f family) string {
+func tableHasCompat(t check.NftTable) bool {
+	for _, c := range t.Chains {
+		for _, r := range c.Rules {
+			for _, e := range r.Exprs {
+				if e.Kind == "match" || e.Kind == "target" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// tableMatters reports whether a legacy table could change a verdict: it
+// has a rule or a policy other than accept on an inbound chain.
+func tableMatters(t check.NftTable) bool {
+	for _, c := range t.Chains {
+		if len(c.Rules) > 0 || (c.Policy != "" && c.Policy != "accept") {
+			return true
+		}
+	}
+	return false
+}
+
+// managerOf recognises the tables ufw and firewalld write.
+func managerOf(rs check.NftRuleset) string {
+	manager := ""
+	for _, t := range rs.Tables {
+		if t.Family == "inet" && t.Name == "firewalld" {
+			return "firewalld"
+		}
+		for _, c := range t.Chains {
+			switch {
+			case strings.HasPrefix(c.Name, "ufw-") || strings.HasPrefix(c.Name, "ufw6-"):
+				manager = "ufw"
+			case strings.HasPrefix(c.Name, "IN_public") || c.Name == "INPUT_ZONES":
+				return "firewalld"
+			}
+		}
+	}
+	return manager
+}
+
+func familyLabel(f string) string {
+	if f == "ipv6" {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// linuxSummary says per family whether it is filtered, what decided, and
+// what is accepted.
+func linuxSummary(profiles []*wardv1.FirewallProfile, v6off bool) string {
+	var parts []string
+	for _, p := range profiles {
+		label := familyLabel(p.Name)
+		var s string
 		switch {
-		case !f.known:
-			return "unknown"
-		case f.Filtered:
-			return "filtered"
+		case p.Enabled == nil:
+			s = fmt.Sprintf("Inbound %s is unknown (%s).", label, p.Reason)
+		case *p.Enabled:
+			s = fmt.Sprintf("Inbound %s is filtered (%s)", label, p.Reason)
+			if len(p.Accepted) > 0 {
+				s += "; it accepts " + describeSlices(p.Accepted, p.AcceptedOmitted)
+			}
+			s += "."
+		default:
+			s = fmt.Sprintf("Inbound %s is NOT filtered: %s.", label, p.Reason)
 		}
-		return "NOT filtered"
+		parts = append(parts, s)
 	}
-	switch {
-	case v4.known && v6.known && v4.Filtered && v6.Filtered:
-		return "Inbound IPv4 and IPv6 traffic is filtered."
-	case v4.known && v6.known && !v4.Filtered && !v6.Filtered:
-		return "Inbound traffic is not filtered (IPv4: " + v4.Why + "; IPv6: " + v6.Why + ")."
+	if v6off {
+		parts = append(parts, "IPv6 is disabled in the kernel.")
 	}
-	return fmt.Sprintf("Inbound IPv4 traffic is %s, inbound IPv6 traffic is %s.", state(v4), state(v6))
+	return strings.Join(parts, " ")
+}
+
+func describeSlices(ss []*wardv1.FirewallSlice, omitted uint32) string {
+	var out []string
+	for i, s := range ss {
+		if i == 4 {
+			out = append(out, fmt.Sprintf("%d more", len(ss)-4+int(omitted)))
+			break
+		}
+		out = append(out, describeSlice(s))
+	}
+	if len(ss) <= 4 && omitted > 0 {
+		out = append(out, fmt.Sprintf("%d more", omitted))
+	}
+	return strings.Join(out, ", ")
 }
 
 // managerNote asks ufw or firewalld for their own view, for the record.
