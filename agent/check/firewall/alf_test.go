@@ -2,9 +2,11 @@ package firewall
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wardhq/ward/agent/check"
@@ -30,6 +32,9 @@ func alfSource(t testing.TB, name string) *source.Recorded {
 	rec.AddCommand("socketfilterfw", alfGlobalStateArgs, 0, readALF(t, name, "globalstate"), nil)
 	rec.AddCommand("socketfilterfw", alfBlockAllArgs, 0, readALF(t, name, "blockall"), nil)
 	rec.AddCommand("socketfilterfw", alfStealthArgs, 0, readALF(t, name, "stealth"), nil)
+	if _, err := os.Stat(filepath.Join("testdata/socketfilterfw", name+".listapps.txt")); err == nil {
+		rec.AddCommand("socketfilterfw", alfListAppsArgs, 0, readALF(t, name, "listapps"), nil)
+	}
 	return rec
 }
 
@@ -89,6 +94,16 @@ func TestParseALFRejects(t *testing.T) {
 }
 
 func TestCollectDarwin(t *testing.T) {
+	tests := map[string]struct {
+		allowed  string // allowed_apps, "unset"
+		accepted string // the profile's accepted slices
+	}{
+		"kolide-state2-stealth": {"4", "all from any (uncertain)"},
+		"off":                   {"0", "all from any"},
+		"on-allow":              {"3", "all from any (uncertain)"},
+		"block-all":             {"7", "udp 68, 500, 4500, 5353 from any (uncertain)"},
+		"garbage":               {"unset", "all from any (uncertain)"},
+	}
 	for _, name := range alfCases {
 		t.Run(name, func(t *testing.T) {
 			got := Collect(context.Background(), alfSource(t, name), "darwin")
@@ -115,7 +130,63 @@ func TestCollectDarwin(t *testing.T) {
 					t.Errorf("garbage gave %v", got)
 				}
 			}
+			allowed := "unset"
+			if got.AllowedApps != nil {
+				allowed = fmt.Sprint(got.GetAllowedApps())
+			}
+			var acc []string
+			for _, s := range prof.GetAccepted() {
+				acc = append(acc, describeSlice(s))
+			}
+			if allowed != tests[name].allowed || strings.Join(acc, "; ") != tests[name].accepted {
+				t.Errorf("allowed apps %s, accepted %q; want %s, %q", allowed, acc, tests[name].allowed, tests[name].accepted)
+			}
 		})
+	}
+}
+
+func TestParseALFListApps(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		allowed, blocked uint32
+	}{{"block-all", 7, 2}, {"kolide-state2-stealth", 4, 2}, {"on-allow", 3, 1}, {"off", 0, 0}} {
+		got, err := parseALFListApps(readALF(t, tt.name, "listapps"))
+		if err != nil || got.allowed != tt.allowed || got.blocked != tt.blocked {
+			t.Errorf("%s: %+v, %v; want %d allowed, %d blocked", tt.name, got, err, tt.allowed, tt.blocked)
+		}
+	}
+	// One line per application, the verdict on the same line.
+	if got, err := parseALFListApps([]byte("ALF: total number of apps = 2\n1 : /Applications/A.app ( Allow incoming connections )\n2 : /b ( Block incoming connections )\n")); err != nil || got.allowed != 1 || got.blocked != 1 {
+		t.Errorf("same-line verdicts: %+v, %v", got, err)
+	}
+	for _, text := range []string{"", "garbage", "Total number of apps = 2\n1 : /a\n (Allow incoming connections)\n",
+		"Total number of apps = 1\n1 : /a\n",
+		"Total number of apps = 1\n1 : /a\n (Maybe incoming connections)\n",
+		"Total number of apps = 1\n2 : /a\n (Allow incoming connections)\n",
+		"Total number of apps = 1\nx (state: 2)\n",
+		"Total number of apps = 1\n (Allow incoming connections)\n",
+		"Total number of apps = 1\nTotal number of apps = 1\n",
+		"1 : /a\n (Allow incoming connections)\n",
+		"Total number of apps = 1\n1 : /a\n (Allow incoming connections)\nZugriff erlaubt\n"} {
+		if got, err := parseALFListApps([]byte(text)); err == nil {
+			t.Errorf("%q = %+v", text, got)
+		}
+	}
+}
+
+func TestDarwinExposure(t *testing.T) {
+	_, exps := darwinCollect(context.Background(), alfSource(t, "on-allow"))
+	if len(exps) != 1 || len(exps[0].Slices) != 1 {
+		t.Fatalf("exposures %+v", exps)
+	}
+	s := exps[0].Slices[0]
+	if s.Proto != protoAny || s.Ports != nil || s.Sources != nil || !s.Uncertain ||
+		s.Reason != "signed and allowed applications may accept connections; Ward does not map sockets to applications (least data)" {
+		t.Errorf("on without block-all: %+v", s)
+	}
+	_, exps = darwinCollect(context.Background(), alfSource(t, "off"))
+	if s := exps[0].Slices; len(s) != 1 || s[0].Uncertain || s[0].Proto != protoAny || s[0].Ports != nil || s[0].Sources != nil {
+		t.Errorf("off: %+v", s)
 	}
 }
 
@@ -144,7 +215,7 @@ func TestCollectDarwinPartial(t *testing.T) {
 
 func FuzzParseALF(f *testing.F) {
 	for _, name := range alfCases {
-		for _, which := range []string{"globalstate", "blockall", "stealth"} {
+		for _, which := range []string{"globalstate", "blockall", "stealth", "listapps"} {
 			f.Add(readALF(f, name, which))
 		}
 	}
@@ -154,5 +225,8 @@ func FuzzParseALF(f *testing.F) {
 		}
 		parseALFBlockAll(data)
 		parseALFStealth(data)
+		if apps, err := parseALFListApps(data); err == nil && int(apps.allowed+apps.blocked) > strings.Count(string(data), "\n")+1 {
+			t.Errorf("%+v from %d lines", apps, strings.Count(string(data), "\n")+1)
+		}
 	})
 }

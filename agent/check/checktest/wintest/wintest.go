@@ -32,6 +32,10 @@ type Fake struct {
 	wmiErr      map[string]error
 	cmds        map[string]check.CommandResult
 	cmdErr      map[string]error
+	// Ifaces and Sockets answer Interfaces and Listening; nil fails with
+	// check.ErrNotRecorded.
+	Ifaces  []check.Interface
+	Sockets []check.Socket
 }
 
 // New returns an empty Fake.
@@ -156,4 +160,20 @@ func DecodeJSON(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	return dec.Decode(v)
+}
+
+// Interfaces implements check.Source.
+func (f *Fake) Interfaces(context.Context) ([]check.Interface, error) {
+	if f.Ifaces == nil {
+		return nil, fmt.Errorf("interfaces: %w", check.ErrNotRecorded)
+	}
+	return f.Ifaces, nil
+}
+
+// Listening implements check.Source.
+func (f *Fake) Listening(context.Context) ([]check.Socket, error) {
+	if f.Sockets == nil {
+		return nil, fmt.Errorf("sockets: %w", check.ErrNotRecorded)
+	}
+	return f.Sockets, nil
 }
