@@ -21,9 +21,10 @@ func Collect(ctx context.Context, src check.Source, platform string) *wardv1.Fir
 	case "linux":
 		facts, exps = collectLinux(ctx, src)
 	case "darwin":
-		facts = collectDarwin(ctx, src)
+		facts, exps = darwinCollect(ctx, src)
 	case "windows":
-		facts = collectWindows(ctx, src)
+		facts, exps = windowsCollect(ctx, src)
+		exps = activeExposures(facts, exps)
 	default:
 		return &wardv1.FirewallFacts{Collection: check.Unsupported("no firewall collector for platform %q", platform)}
 	}
@@ -41,4 +42,32 @@ func Collect(ctx context.Context, src check.Source, platform string) *wardv1.Fir
 	facts.Reachable = reachable(socks, exps)
 	facts.ServicesCollection = check.OK()
 	return facts
+}
+
+// activeExposures keeps the exposures of the Windows profiles that apply
+// to a connected network now. When no profile is known to be active (the
+// network categories could not be read), every profile counts: a service
+// reachable on any of them may be reachable now.
+func activeExposures(facts *wardv1.FirewallFacts, exps []Exposure) []Exposure {
+	active := map[string]bool{}
+	known := false
+	for _, p := range facts.Profiles {
+		if p.Active != nil {
+			known = true
+			active[p.Name] = *p.Active
+		}
+	}
+	if !known {
+		return exps
+	}
+	var out []Exposure
+	for _, e := range exps {
+		if a, ok := active[e.Profile]; !ok || a {
+			out = append(out, e)
+		}
+	}
+	if out == nil {
+		out = []Exposure{}
+	}
+	return out
 }

@@ -84,9 +84,9 @@ type ival struct{ lo, hi u128 }
 // never modify their operands.
 type iset []ival
 
-func point(v u128) iset       { return iset{{v, v}} }
-func span(lo, hi u128) iset   { return iset{{lo, hi}} }
-func (s iset) empty() bool    { return len(s) == 0 }
+func point(v u128) iset     { return iset{{v, v}} }
+func span(lo, hi u128) iset { return iset{{lo, hi}} }
+func (s iset) empty() bool  { return len(s) == 0 }
 func (s iset) equal(t iset) bool {
 	return slices.Equal(s, t)
 }

@@ -106,13 +106,13 @@ func evaluateFamily(rs check.NftRuleset, family string, ifs []check.Interface) f
 			in, bypass, _ = live.split(dimIif, devs, sp.dom[dimIif].minus(devs))
 		}
 		res := rc.evalBase(bc.c, in)
-		live = append(bypass, res.accepted...).compact()
+		live = append(bypass, res.accepted...).compact().bounded()
 		dropped = append(dropped, res.dropped...)
 		unsure = append(unsure, res.unsure...)
 	}
 	for i := range live {
 		if live[i].by == "" {
-			live[i].by = "no chain on the inbound path drops it"
+			live[i].by = "no chain on the inbound path drops them"
 		}
 	}
 	return judge(sp, live, dropped, unsure)
@@ -203,7 +203,15 @@ func (rc *ruleCtx) evalChain(c *check.NftChain, live region, depth int, path []s
 		}
 		live = rest
 		if len(live) > 4 {
-			live = live.compact()
+			live = live.compact().bounded()
+		}
+		res.accepted = res.accepted.bounded()
+		res.unsure = res.unsure.bounded()
+		res.returned = res.returned.bounded()
+		if len(res.dropped) > maxBoxes {
+			// Drops only name what decided; any of them will do.
+			d := res.dropped.compact()
+			res.dropped = d[:min(maxBoxes, len(d))]
 		}
 	}
 	res.returned = append(res.returned, live...)
@@ -324,7 +332,7 @@ func judge(sp *space, live, dropped, unsure region) familyResult {
 	res.uncertain = append(tagged, unsure...).decided("").compact().minus(plain).compact()
 	if proto, ports, by := widest(sp, res.accepted); ports > wideThreshold {
 		res.state = stateOpen
-		res.why = fmt.Sprintf("%s accepts new %s connections to %s", by, protoName(proto, sp.v6), portCount(ports))
+		res.why = fmt.Sprintf("new %s connections to %s are accepted (%s)", protoName(proto, sp.v6), portCount(ports), by)
 		return res
 	}
 	both := append(append(region(nil), res.accepted...), res.uncertain...)

@@ -37,7 +37,7 @@ func TestModelShapes(t *testing.T) {
 		noIface bool
 	}{
 		{name: "empty ruleset", rs: check.NftRuleset{}, fam: "ipv4", state: stateOpen,
-			want: []string{"all from any"}, whyHas: "no chain on the inbound path drops it"},
+			want: []string{"all from any"}, whyHas: "no chain on the inbound path drops them"},
 		{name: "accept policy", rs: inetInput("accept", nil), fam: "ipv6", state: stateOpen,
 			want: []string{"all from any"}, whyHas: "policy accept"},
 		{name: "drop policy allows ssh", rs: inetInput("drop", []check.NftRule{

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/maphash"
 	"strings"
 )
@@ -221,4 +222,35 @@ func sameBut(a, b box, skip int) bool {
 		}
 	}
 	return true
+}
+
+// maxBoxes bounds a region. Rules can fragment packet space faster than
+// compaction joins it; past this, the region is replaced by its hull (the
+// smallest box holding it), tagged uncertain. The hull holds every packet
+// the region did, so nothing accepted is lost and nothing is called
+// blocked that was not: only precision is.
+const maxBoxes = 256
+
+// bounded compacts r and, if it is still too large, returns its hull.
+func (r region) bounded() region {
+	if len(r) <= maxBoxes {
+		return r
+	}
+	r = r.compact()
+	if len(r) <= maxBoxes {
+		return r
+	}
+	h := box{tag: r[0].tag, by: r[0].by}
+	for _, b := range r {
+		for d := range numDims {
+			h.d[d] = h.d[d].union(b.d[d])
+		}
+		if h.tag == "" && b.tag != "" {
+			h.tag = b.tag
+		}
+	}
+	if h.tag == "" {
+		h.tag = fmt.Sprintf("the ruleset splits this traffic into more than %d slices, more than Ward follows exactly", maxBoxes)
+	}
+	return region{h}
 }
