@@ -230,3 +230,17 @@ func FuzzParseALF(f *testing.F) {
 		}
 	})
 }
+
+// TestDarwinExposureBundle is the macOS bundle with exposure: the
+// Application Firewall on without block-all, three applications allowed.
+func TestDarwinExposureBundle(t *testing.T) {
+	rec := exposureBundle(t, "darwin-allowed-apps-exposure", "darwin-filevault-on-compliant",
+		"Assembled by agent/check/firewall TestDarwinExposureBundle: the socketfilterfw reads are the on-allow case "+
+			"(firewall/testdata/socketfilterfw/on-allow.*; provenance in its SOURCES.md, the --listapps output is adapted).",
+		check.Host{OS: "darwin", Arch: "arm64"}, alfSource(t, "on-allow"))
+	got := Collect(context.Background(), rec, "darwin")
+	if !got.GetEnabled() || got.GetBlockAllIncoming() || got.AllowedApps == nil || got.GetAllowedApps() != 3 ||
+		len(got.Profiles[0].GetAccepted()) != 1 || !got.Profiles[0].GetAccepted()[0].GetUncertain() {
+		t.Errorf("replayed: %v", got)
+	}
+}

@@ -165,12 +165,39 @@ func TestWindowsLocalSubnet(t *testing.T) {
 		{Name: "Loopback Pseudo-Interface 1", Index: 1, Loopback: true, Up: true, Addrs: []string{"127.0.0.1/8", "::1/128"}},
 		{Name: "Wi-Fi", Index: 12, Up: true, Addrs: []string{"10.20.30.41/22", "fe80::1c2b:3d4e:5f60:7182/64"}},
 	}
+	f.Sockets = []check.Socket{
+		{Protocol: "tcp", Address: "0.0.0.0", Port: 22},
+		{Protocol: "tcp", Address: "::", Port: 22},
+		{Protocol: "tcp", Address: "0.0.0.0", Port: 445},
+		{Protocol: "tcp", Address: "127.0.0.1", Port: 5939},
+		{Protocol: "udp", Address: "0.0.0.0", Port: 5353},
+	}
 	got := Collect(context.Background(), f, "windows")
 	if a := acceptedText(got, "Public"); a != "tcp 22 from 10.20.28.0/22, fe80::/64; udp 68, 546, 5353 from any" {
 		t.Errorf("Public accepts %q", a)
 	}
 	if a := acceptedText(got, "Private"); strings.Contains(a, "tcp 22") {
 		t.Errorf("the Public-only ssh rule shows on Private: %q", a)
+	}
+	// Public is the active profile: ssh and mDNS are reachable, SMB (no
+	// rule) and the loopback listener are not.
+	var reach []string
+	for _, r := range got.GetReachable() {
+		reach = append(reach, fmt.Sprintf("%s %s:%d/%s uncertain=%v from %s", r.GetProtocol(), r.GetAddress(), r.GetPort(), r.GetFamily(), r.GetUncertain(), r.GetSources()))
+	}
+	if got.GetServicesCollection().GetStatus() != wardv1.CollectionStatus_COLLECTION_STATUS_OK || len(reach) == 0 {
+		t.Fatalf("services %v, reachable %q", got.GetServicesCollection(), reach)
+	}
+	text := strings.Join(reach, "; ")
+	for _, want := range []string{"tcp 0.0.0.0:22/ipv4 uncertain=false from 10.20.28.0/22", "udp 0.0.0.0:5353/ipv4 uncertain=false from any"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("reachable %q lacks %q", text, want)
+		}
+	}
+	for _, not := range []string{":445/", ":5939/"} {
+		if strings.Contains(text, not) {
+			t.Errorf("reachable %q has %q", text, not)
+		}
 	}
 }
 
