@@ -546,10 +546,10 @@ func windowsProfileExposure(p windowsProfile, prof *wardv1.FirewallProfile, st *
 		off := false
 		prof.Enabled = &off
 		st.filteringOff = "a rule accepts everything"
-		prof.Reason = join(prof.Reason, "does not filter: the "+firstAndMore(filtered)+" accepts every port from any address")
+		prof.Reason = join(prof.Reason, "does not filter: the "+firstAndMore(filtered)+" accepts all or most ports from any address")
 	case len(unsure) > 0:
 		prof.Enabled = nil
-		prof.Reason = join(prof.Reason, "the "+firstAndMore(unsure)+" may accept every port from any address")
+		prof.Reason = join(prof.Reason, "the "+firstAndMore(unsure)+" may accept all or most ports from any address")
 	}
 	return exp
 }

@@ -728,10 +728,23 @@ func applyBlocks(allow []Slice, blocks []*winRule) []Slice {
 }
 
 // coversEverything reports whether s accepts every port of TCP or UDP (or
-// every protocol) from any address: a profile with such a slice does not
-// filter.
+// every protocol) from any address (of either family, or both): a profile
+// with such a slice does not filter. As for Linux, more than half of the
+// ports counts as every port ("1-65535" is everything in practice).
 func coversEverything(s Slice) bool {
-	return (s.Proto == protoAny || s.Proto == protoTCP || s.Proto == protoUDP) && s.Ports == nil && s.Sources == nil
+	if s.Proto != protoAny && s.Proto != protoTCP && s.Proto != protoUDP {
+		return false
+	}
+	if s.Ports != nil {
+		n := 0
+		for _, p := range mergePorts(s.Ports) {
+			n += int(p.Hi) - int(p.Lo) + 1
+		}
+		if n <= 1<<15 {
+			return false
+		}
+	}
+	return s.Sources == nil && s.Except == nil || slices.Contains(s.Sources, allV4) || slices.Contains(s.Sources, allV6)
 }
 
 // psStore is one store in windowsRulesScript's output.

@@ -187,6 +187,25 @@ func TestRangePrefixes(t *testing.T) {
 	}
 }
 
+func TestCoversEverything(t *testing.T) {
+	for rule, want := range map[string]bool{
+		"v2.33|Action=Allow|Active=TRUE|Dir=In|":                               true,
+		"v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=6|":                    true,
+		"v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=17|RA4=*|":             true,
+		"v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=6|RA6=::/0|":           true,
+		"v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=6|RA4=10.0.0.0/8|":     false,
+		"v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=6|LPort2_10=1-65535|":  true,
+		"v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=6|LPort2_10=1-32768|":  false,
+		"v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=1|":                    false,
+		"v2.33|Action=Allow|Active=TRUE|Dir=In|Protocol=6|LPort=*|IFType=Lan|": true,
+	} {
+		r := parseWindowsRule("local", "x", rule)
+		if got := coversEverything(r.ruleSlices(nil)[0]); got != want {
+			t.Errorf("%s: %v, want %v", rule, got, want)
+		}
+	}
+}
+
 func TestSubtractPorts(t *testing.T) {
 	got := subtractPorts(nil, []PortRange{{0, 21}, {23, 65535}})
 	if !slices.Equal(got, []PortRange{{22, 22}}) {
