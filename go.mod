@@ -8,9 +8,9 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/go-ole/go-ole v1.2.6
 	github.com/goccy/go-yaml v1.19.2
-	github.com/google/nftables v0.3.0
 	github.com/goreleaser/nfpm/v2 v2.45.0
 	github.com/kardianos/service v1.3.0
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
 	golang.org/x/crypto v0.58.0
@@ -55,7 +55,6 @@ require (
 	github.com/klauspost/compress v1.18.3 // indirect
 	github.com/klauspost/pgzip v1.2.6 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
-	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
 	github.com/mdlayher/socket v0.5.0 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect

@@ -47,6 +47,10 @@ type BundleRecord struct {
 	Record
 	StdoutFile string `json:"stdout_file,omitempty"`
 	StderrFile string `json:"stderr_file,omitempty"`
+	// Ruleset shadows Record.Ruleset so a reader can tell the register
+	// form from the reduced form bundles held before it (rules with a
+	// verdict and a match count), which it replays as not recorded.
+	Ruleset json.RawMessage `json:"ruleset,omitempty"`
 }
 
 // Files returns the bundle's files (manifest.json and data/*) by name.
@@ -55,6 +59,13 @@ func (m *Manifest) files(records []Record) (map[string][]byte, error) {
 	m.Records = m.Records[:0]
 	for i, rec := range records {
 		br := BundleRecord{Record: rec}
+		if rec.Ruleset != nil {
+			js, err := json.Marshal(rec.Ruleset)
+			if err != nil {
+				return nil, fmt.Errorf("encode ruleset: %w", err)
+			}
+			br.Ruleset = js
+		}
 		base := fmt.Sprintf("data/%03d-%s", i, slug(rec))
 		if rec.Stdout != nil {
 			br.StdoutFile = base + ".out"
@@ -280,9 +291,49 @@ func decodeBundle(files map[string][]byte) (*Manifest, *Recorded, error) {
 			}
 			r.Stderr = data
 		}
+		if len(br.Ruleset) > 0 {
+			rs, err := decodeRuleset(br.Ruleset)
+			if err != nil {
+				r.Ruleset, r.Err = nil, &RecordedError{Class: "not_recorded", Message: err.Error()}
+			} else {
+				r.Ruleset = rs
+			}
+		}
 		rec.Add(r)
 	}
 	return &m, rec, nil
+}
+
+// decodeRuleset decodes a bundle's ruleset. The reduced form of earlier
+// bundles (each rule a verdict, a match count and expression names) cannot
+// be evaluated over packet space; it is refused, not guessed at.
+func decodeRuleset(raw json.RawMessage) (*check.NftRuleset, error) {
+	var probe struct {
+		Tables []struct {
+			Chains []struct {
+				Rules []map[string]json.RawMessage `json:"rules"`
+			} `json:"chains"`
+		} `json:"tables"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, fmt.Errorf("nftables ruleset: %w", err)
+	}
+	for _, t := range probe.Tables {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				_, matches := r["matches"]
+				_, verdict := r["verdict"]
+				if matches || verdict {
+					return nil, errors.New("nftables ruleset in the reduced form of older agents (verdict and match count per rule); re-record the bundle")
+				}
+			}
+		}
+	}
+	var rs check.NftRuleset
+	if err := json.Unmarshal(raw, &rs); err != nil {
+		return nil, fmt.Errorf("nftables ruleset: %w", err)
+	}
+	return &rs, nil
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

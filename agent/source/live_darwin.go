@@ -18,6 +18,7 @@ func allowedTools() map[string][]string {
 		"diskutil":       {"/usr/sbin/diskutil"},
 		"sysctl":         {"/usr/sbin/sysctl"},
 		"osascript":      {"/usr/bin/osascript"},
+		"netstat":        {"/usr/sbin/netstat"},
 	}
 }
 

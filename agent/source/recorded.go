@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"sync"
 
@@ -20,6 +21,11 @@ const (
 	KindRegistry = "registry"
 	KindWMI      = "wmi"
 	KindNftables = "nftables"
+	// KindInterfaces and KindListening were added in format 1 without a
+	// version bump: a bundle without them replays those reads as
+	// check.ErrNotRecorded.
+	KindInterfaces = "interfaces"
+	KindListening  = "listening"
 )
 
 // Record is one read a collector made and what it returned.
@@ -50,6 +56,10 @@ type Record struct {
 	Rows      []map[string]any `json:"rows,omitempty"`
 	// Nftables
 	Ruleset *check.NftRuleset `json:"ruleset,omitempty"`
+	// Interfaces
+	Interfaces []check.Interface `json:"interfaces,omitempty"`
+	// Listening
+	Sockets []check.Socket `json:"sockets,omitempty"`
 	// Err is the error the read returned, if any.
 	Err *RecordedError `json:"error,omitempty"`
 }
@@ -57,7 +67,8 @@ type Record struct {
 // RecordedError keeps an error's class across a bundle, so a replayed
 // "file not found" still satisfies errors.Is(err, fs.ErrNotExist).
 type RecordedError struct {
-	// Class is not_exist, permission, not_allowed, unsupported, timeout or other.
+	// Class is not_exist, permission, not_allowed, unsupported, timeout,
+	// not_recorded or other.
 	Class   string `json:"class"`
 	Message string `json:"message"`
 }
@@ -77,6 +88,8 @@ func (e *RecordedError) Unwrap() error {
 		return check.ErrUnsupported
 	case "timeout":
 		return context.DeadlineExceeded
+	case "not_recorded":
+		return check.ErrNotRecorded
 	}
 	return nil
 }
@@ -97,6 +110,8 @@ func recordError(err error) *RecordedError {
 		class = "unsupported"
 	case errors.Is(err, context.DeadlineExceeded):
 		class = "timeout"
+	case errors.Is(err, check.ErrNotRecorded):
+		class = "not_recorded"
 	}
 	return &RecordedError{Class: class, Message: err.Error()}
 }
@@ -259,6 +274,30 @@ func (r *Recorded) Nftables(context.Context) (check.NftRuleset, error) {
 		return check.NftRuleset{}, nil
 	}
 	return *got.Ruleset, nil
+}
+
+// Interfaces implements check.Source.
+func (r *Recorded) Interfaces(context.Context) ([]check.Interface, error) {
+	got, err := r.lookup(Record{Kind: KindInterfaces})
+	if err != nil {
+		return nil, err
+	}
+	if got.Interfaces == nil {
+		return []check.Interface{}, nil
+	}
+	return slices.Clone(got.Interfaces), nil
+}
+
+// Listening implements check.Source.
+func (r *Recorded) Listening(context.Context) ([]check.Socket, error) {
+	got, err := r.lookup(Record{Kind: KindListening})
+	if err != nil {
+		return nil, err
+	}
+	if got.Sockets == nil {
+		return []check.Socket{}, nil
+	}
+	return slices.Clone(got.Sockets), nil
 }
 
 // Records returns the records in a stable order.

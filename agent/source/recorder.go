@@ -91,3 +91,17 @@ func (r *Recorder) Nftables(ctx context.Context) (check.NftRuleset, error) {
 	r.rec.AddError(rec, err)
 	return rs, err
 }
+
+// Interfaces implements check.Source.
+func (r *Recorder) Interfaces(ctx context.Context) ([]check.Interface, error) {
+	ifs, err := r.src.Interfaces(ctx)
+	r.rec.AddError(Record{Kind: KindInterfaces, Interfaces: slices.Clone(ifs)}, err)
+	return ifs, err
+}
+
+// Listening implements check.Source.
+func (r *Recorder) Listening(ctx context.Context) ([]check.Socket, error) {
+	socks, err := r.src.Listening(ctx)
+	r.rec.AddError(Record{Kind: KindListening, Sockets: slices.Clone(socks)}, err)
+	return socks, err
+}

@@ -3,10 +3,14 @@ package source
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -97,6 +101,8 @@ func recordAll(t *testing.T, src check.Source) *Recorded {
 	rec.Registry(ctx, `SOFTWARE\Microsoft\Windows NT\CurrentVersion`, "UBR")
 	rec.WMI(ctx, `ROOT\CIMV2`, "SELECT State FROM Win32_Service")
 	rec.Nftables(ctx)
+	rec.Interfaces(ctx)
+	rec.Listening(ctx)
 	return rec.Recorded()
 }
 
@@ -114,9 +120,68 @@ func fixtureSource() *Recorded {
 	src.Add(Record{Kind: KindRegistry, Key: `SOFTWARE\Microsoft\Windows NT\CurrentVersion`, Name: "UBR", Value: &check.RegistryValue{Integer: &ubr}})
 	src.Add(Record{Kind: KindWMI, Namespace: `ROOT\CIMV2`, Query: "SELECT State FROM Win32_Service",
 		Rows: []map[string]any{{"State": "Running", "ProcessId": 1234}}})
-	src.Add(Record{Kind: KindNftables, Ruleset: &check.NftRuleset{Tables: []check.NftTable{{Family: "inet", Name: "filter",
-		Chains: []check.NftChain{{Name: "input", Type: "filter", Hook: "input", Policy: "drop"}}}}}})
+	src.Add(Record{Kind: KindNftables, Ruleset: fixtureRuleset()})
+	src.Add(Record{Kind: KindInterfaces, Interfaces: []check.Interface{
+		{Name: "lo", Index: 1, Loopback: true, Up: true, Type: 772, Addrs: []string{"127.0.0.1/8", "::1/128"}},
+		{Name: "eth0", Index: 2, Up: true, Type: 1, Addrs: []string{"192.168.1.20/24"}},
+	}})
+	src.AddError(Record{Kind: KindListening}, fmt.Errorf("sockets: %w", fs.ErrPermission))
 	return src
+}
+
+// hx decodes a hex literal in a test table.
+func hx(s string) check.HexBytes {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// fixtureRuleset sets every field of the ruleset IR, so a round trip that
+// loses one shows.
+func fixtureRuleset() *check.NftRuleset {
+	prio := int32(-150)
+	return &check.NftRuleset{Tables: []check.NftTable{
+		{Family: "inet", Name: "filter", Chains: []check.NftChain{
+			{Name: "input", Type: "filter", Hook: "input", Priority: &prio, Policy: "drop", Rules: []check.NftRule{
+				{Exprs: []check.NftExpr{
+					{Kind: "meta", Key: "l4proto", Dreg: 1},
+					{Kind: "cmp", Sreg: 1, Op: "eq", Data: check.HexBytes{6}},
+					{Kind: "payload", Base: "th", Offset: 2, Len: 2, Dreg: 9},
+					{Kind: "range", Sreg: 9, Op: "neq", Data: check.HexBytes{0, 22}, DataTo: check.HexBytes{0, 25}},
+					{Kind: "bitwise", Sreg: 1, Dreg: 1, Len: 4, Mask: check.HexBytes{6, 0, 0, 0}, Xor: check.HexBytes{0, 0, 0, 0}},
+					{Kind: "lookup", Sreg: 1, Set: "__set0", Invert: true},
+					{Kind: "fib", Dreg: 1, Flags: []string{"daddr"}, Result: "type"},
+					{Kind: "limit", Over: true},
+					{Kind: "match", Name: "multiport", Data: check.HexBytes{1, 2}},
+					{Kind: "verdict", Verdict: "jump", Chain: "web"},
+				}},
+			}},
+			{Name: "web", Rules: []check.NftRule{}},
+		}, Sets: []check.NftSet{
+			{Name: "__set0", Anonymous: true, Interval: true, KeyLen: 2, Elements: []check.NftElement{
+				{Key: check.HexBytes{0, 0}, IntervalEnd: true}, {Key: check.HexBytes{0, 80}}, {Key: check.HexBytes{0, 81}, IntervalEnd: true},
+			}},
+			{Name: "pairs", Interval: true, Concat: true, KeyLen: 8, Elements: []check.NftElement{
+				{Key: hx("0a00000000160000"), KeyEnd: hx("0affffff00190000")},
+			}},
+			{Name: "vm", KeyLen: 2, Map: true, DataType: "verdict", Elements: []check.NftElement{
+				{Key: check.HexBytes{}, Verdict: "drop"}, {Key: check.HexBytes{0, 22}, Verdict: "goto", Chain: "ssh"},
+			}},
+			{Name: "dm", KeyLen: 4, Map: true, DataType: "ipv4_addr", Elements: []check.NftElement{
+				{Key: check.HexBytes{10, 0, 0, 1}, Data: check.HexBytes{192, 168, 0, 1}},
+			}},
+		}},
+		{Family: "netdev", Name: "edge", Chains: []check.NftChain{
+			{Name: "ingress", Type: "filter", Hook: "ingress", Priority: &prio, Policy: "accept", Devices: []string{"eth0", "wl*"}, Rules: []check.NftRule{}},
+		}},
+		{Family: "ip", Name: "filter", Origin: "iptables-save", Chains: []check.NftChain{
+			{Name: "INPUT", Type: "filter", Hook: "input", Policy: "accept", Rules: []check.NftRule{
+				{Exprs: []check.NftExpr{{Kind: "counter"}}, Text: "-A INPUT -j ACCEPT"},
+			}},
+		}},
+	}}
 }
 
 // TestBundleRoundTrip records every kind of read, writes a bundle as a
@@ -181,10 +246,66 @@ func TestBundleRoundTrip(t *testing.T) {
 				t.Errorf("wmi ProcessId = %v %v", pid, ok)
 			}
 			rs, err := replay.Nftables(ctx)
-			if err != nil || len(rs.Tables) != 1 || rs.Tables[0].Chains[0].Policy != "drop" {
-				t.Errorf("nftables = %+v, %v", rs, err)
+			if err != nil || !reflect.DeepEqual(&rs, fixtureRuleset()) {
+				got, _ := json.Marshal(rs)
+				want, _ := json.Marshal(fixtureRuleset())
+				t.Errorf("nftables = %s, %v\nwant %s", got, err, want)
+			}
+			ifs, err := replay.Interfaces(ctx)
+			if err != nil || len(ifs) != 2 || ifs[0].Type != 772 || ifs[1].Addrs[0] != "192.168.1.20/24" {
+				t.Errorf("interfaces = %+v, %v", ifs, err)
+			}
+			if socks, err := replay.Listening(ctx); !errors.Is(err, fs.ErrPermission) {
+				t.Errorf("listening = %v, %v, want fs.ErrPermission", socks, err)
 			}
 		})
+	}
+}
+
+// TestBundleBeforeSockets replays a bundle written before interfaces and
+// sockets were recorded, whose ruleset is in the old reduced form: those
+// reads fail with ErrNotRecorded, the rest still replays.
+func TestBundleBeforeSockets(t *testing.T) {
+	dir := t.TempDir()
+	manifest := `{"format":1,"created_at":"2026-05-01T10:00:00Z","agent_version":"0.4.0","host":{"os":"linux","arch":"amd64"},
+	"records":[
+	  {"kind":"file","path":"/etc/os-release","stdout_file":"data/000-etc-os-release.out"},
+	  {"kind":"nftables","ruleset":{"tables":[{"family":"inet","name":"filter","chains":[{"name":"input","type":"filter","hook":"input","priority":0,"policy":"drop",
+	    "rules":[{"verdict":"accept","matches":2,"exprs":["meta","cmp","verdict"]}]}]}]}}
+	]}`
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(manifest), 0o644)
+	os.WriteFile(filepath.Join(dir, "data", "000-etc-os-release.out"), []byte("ID=debian\n"), 0o644)
+	_, replay, err := OpenBundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if data, err := replay.ReadFile(ctx, "/etc/os-release", 100); err != nil || string(data) != "ID=debian\n" {
+		t.Errorf("file = %q, %v", data, err)
+	}
+	if rs, err := replay.Nftables(ctx); !errors.Is(err, check.ErrNotRecorded) || !strings.Contains(err.Error(), "reduced form") {
+		t.Errorf("reduced ruleset = %+v, %v, want ErrNotRecorded", rs, err)
+	}
+	if ifs, err := replay.Interfaces(ctx); !errors.Is(err, check.ErrNotRecorded) {
+		t.Errorf("interfaces = %v, %v, want ErrNotRecorded", ifs, err)
+	}
+	if socks, err := replay.Listening(ctx); !errors.Is(err, check.ErrNotRecorded) {
+		t.Errorf("listening = %v, %v, want ErrNotRecorded", socks, err)
+	}
+	// Written again, the refused ruleset stays refused.
+	var buf bytes.Buffer
+	if err := WriteBundle(&buf, Manifest{Host: check.Host{OS: "linux"}}, replay); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "again.tar.gz")
+	os.WriteFile(p, buf.Bytes(), 0o600)
+	if _, again, err := OpenBundle(p); err != nil {
+		t.Fatal(err)
+	} else if _, err := again.Nftables(ctx); !errors.Is(err, check.ErrNotRecorded) {
+		t.Errorf("rewritten: %v, want ErrNotRecorded", err)
 	}
 }
 
