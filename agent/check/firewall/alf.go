@@ -27,17 +27,6 @@ const alfProfileName = "application-firewall"
 // the global state, block-all, stealth mode and how many applications are
 // allowed to accept incoming connections (never which: least data).
 //
-// ALF filters inbound connections per application: with block-all off,
-// Apple-signed software and apps the user allowed still accept incoming
-// connections, so the default inbound action is ALLOW (with a reason) and
-// only BLOCK when block-all is on. macOS also ships pf, which is off unless
-// something enables it; Ward does not read pf, because the user-facing
-// firewall setting is ALF.
-func collectDarwin(ctx context.Context, src check.Source) *wardv1.FirewallFacts {
-	facts, _ := darwinCollect(ctx, src)
-	return facts
-}
-
 // darwinCollect is collectDarwin that also returns the exposure.
 func darwinCollect(ctx context.Context, src check.Source) (*wardv1.FirewallFacts, []Exposure) {
 	facts := &wardv1.FirewallFacts{Backend: "alf"}

@@ -43,7 +43,6 @@ func (a u128) sub(b u128) u128 {
 
 func (a u128) and(b u128) u128 { return u128{a.hi & b.hi, a.lo & b.lo} }
 func (a u128) or(b u128) u128  { return u128{a.hi | b.hi, a.lo | b.lo} }
-func (a u128) not() u128       { return u128{^a.hi, ^a.lo} }
 
 // shl shifts left by n bits (n < 128).
 func (a u128) shl(n uint) u128 {
@@ -178,9 +177,6 @@ func (s iset) subset(t iset) bool {
 	}
 	return true
 }
-
-// complement returns dom minus s.
-func (s iset) complement(dom iset) iset { return dom.minus(s) }
 
 func (s iset) minus(t iset) iset {
 	if len(t) == 0 || len(s) == 0 || !s.overlaps(t) {

@@ -144,15 +144,6 @@ type windowsInputs struct {
 	localSubnets []netip.Prefix
 }
 
-// collectWindows reads each profile's settings from the registry, the
-// rules through windowsRulesScript, the firewall service's state and the
-// connected networks' categories from WMI. Ward does not parse netsh
-// output: it is translated.
-func collectWindows(ctx context.Context, src check.Source) *wardv1.FirewallFacts {
-	facts, _ := windowsCollect(ctx, src)
-	return facts
-}
-
 // windowsCollect is collectWindows that also returns each profile's
 // exposure.
 func windowsCollect(ctx context.Context, src check.Source) (*wardv1.FirewallFacts, []Exposure) {
@@ -389,10 +380,10 @@ func withMDM(gp regDWORD, gpSource string, mdm, local, mdmWins regDWORD) (regDWO
 	switch {
 	case gp.present && mdm.present && (gp.value == 0) != (mdm.value == 0):
 		if mdmWins.err != nil {
-			return regDWORD{}, "", fmt.Errorf("Group Policy and MDM disagree, and MDMWinsOverGP could not be read: %w", mdmWins.err)
+			return regDWORD{}, "", fmt.Errorf("the Group Policy and MDM settings disagree, and MDMWinsOverGP could not be read: %w", mdmWins.err)
 		}
 		if mdmWins.present && mdmWins.value == 1 {
-			return regDWORD{}, "", errors.New("Group Policy and MDM disagree and MDMWinsOverGP is set: Microsoft documents that it does not apply to the Firewall CSP, users report that it does")
+			return regDWORD{}, "", errors.New("the Group Policy and MDM settings disagree and MDMWinsOverGP is set: Microsoft documents that it does not apply to the Firewall CSP, users report that it does")
 		}
 		return gp, gpSource + " (over MDM)", nil
 	case gp.present:
