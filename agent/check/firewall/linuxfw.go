@@ -252,7 +252,7 @@ func linuxSummary(profiles []*wardv1.FirewallProfile, v6off bool) string {
 		case p.Enabled == nil:
 			s = fmt.Sprintf("Inbound %s is unknown (%s).", label, p.Reason)
 		case *p.Enabled:
-			s = fmt.Sprintf("Inbound %s is filtered (%s)", label, p.Reason)
+			s = fmt.Sprintf("Inbound %s is filtered: %s", label, p.Reason)
 			if len(p.Accepted) > 0 {
 				s += "; it accepts " + describeSlices(p.Accepted, p.AcceptedOmitted)
 			}

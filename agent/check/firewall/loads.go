@@ -163,13 +163,22 @@ func (rc *ruleCtx) payload(e check.NftExpr) sym {
 				return sym{kind: symField, dim: dimProto, flen: 1, n: 1}
 			}
 		}
-		return unknownSym("bytes %d–%d of the network header", off, off+n-1)
+		// Type of service, length, id, fragment, TTL, options, flow
+		// label: the sender chooses them.
+		return sym{kind: symFree}
 	case "th", "transport":
 		if s, ok := field(dimSport, 0, 2); ok {
 			return s
 		}
 		if s, ok := field(dimDport, 2, 2); ok {
 			return s
+		}
+		if off == 0 && n == 4 {
+			// sport and dport in one load (iptables-nft's --sport --dport).
+			return sym{kind: symMulti, parts: []sym{
+				{kind: symField, dim: dimSport, flen: 2, n: 2},
+				{kind: symField, dim: dimDport, flen: 2, n: 2},
+			}}
 		}
 		if off == 13 && n == 1 {
 			// TCP flags: a new connection's first segment is a SYN. For
@@ -179,6 +188,11 @@ func (rc *ruleCtx) payload(e check.NftExpr) sym {
 				{set: tcp, val: []byte{tcpFlagSYN}},
 				{set: sp.dom[dimProto].minus(tcp), val: nil},
 			}}
+		}
+		if off >= 4 && off+n <= 20 {
+			// Sequence numbers, window, checksum, urgent pointer, ICMP
+			// payload: the sender chooses them.
+			return sym{kind: symFree}
 		}
 		return unknownSym("bytes %d–%d of the transport header", off, off+n-1)
 	}
@@ -199,6 +213,10 @@ func (rc *ruleCtx) fib(e check.NftExpr) sym {
 	switch {
 	case has("daddr") && e.Result == "type":
 		return rc.sp.daddrClasses([]byte{rtnLocal, 0, 0, 0}, []byte{rtnBroadcast, 0, 0, 0}, []byte{rtnMulticast, 0, 0, 0}, 4)
+	case has("saddr") && has("present"):
+		// "fib saddr . iif oif exists": a real remote host's source has a
+		// route back.
+		return constSym(le32(1))
 	case has("saddr") && (e.Result == "oif" || e.Result == "oifname"):
 		// Reverse-path filter: a remote host's source routes back out
 		// some interface; a spoofed one may not, but Ward judges what a

@@ -344,7 +344,7 @@ func judge(sp *space, live, dropped, unsure region) familyResult {
 	res.state = stateFiltered
 	res.why = "new inbound connections are dropped"
 	if by := mostDropped(sp, dropped); by != "" {
-		res.why += " by " + by
+		res.why += " (" + by + ")"
 	}
 	return res
 }

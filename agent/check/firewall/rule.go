@@ -84,6 +84,11 @@ type step struct {
 	c       cond
 	what    string
 	tagOnly string
+	// alts, when set, is a disjunction of conjunctions (a lookup of
+	// concatenated keys: one alternative per element); invert negates it.
+	alts   [][]cond
+	disj   bool
+	invert bool
 }
 
 // compiled is a rule reduced to conditions on packet space: evaluating it
@@ -145,6 +150,17 @@ func (rc *ruleCtx) compile(rule check.NftRule) (compiled, bool) {
 			}
 		case "cmp":
 			s := getReg(regs, e.Sreg)
+			if s.kind == symMulti && e.Op == "eq" && len(e.Data) == s.byteLen() {
+				// Equal on every field at once: one condition per field.
+				off := 0
+				for _, part := range s.parts {
+					d := e.Data[off : off+part.byteLen()]
+					p, _ := cmpPred("eq", d)
+					add(rc.sp.test(part, p, cmpRange("eq", d)), describeSym(part))
+					off += part.byteLen()
+				}
+				continue
+			}
 			p, err := cmpPred(e.Op, e.Data)
 			if err != nil {
 				add(cond{dim: -1, unknown: err.Error()}, "")
@@ -169,8 +185,17 @@ func (rc *ruleCtx) compile(rule check.NftRule) (compiled, bool) {
 				continue
 			}
 			s := getReg(regs, e.Sreg)
-			if set.Concat || (s.kind == symField && set.KeyLen != 0 && int(set.KeyLen) > s.n) {
-				add(cond{dim: -1, unknown: fmt.Sprintf("a lookup of concatenated fields in set %q", set.Name)}, "")
+			if set.Concat || s.kind == symMulti || (set.KeyLen != 0 && int(set.KeyLen) > s.byteLen()) {
+				alts, err := rc.concatAlts(regs, e.Sreg, set)
+				if err != nil || e.Dreg != 0 || set.Map {
+					why := fmt.Sprintf("a lookup of concatenated fields in set %q", set.Name)
+					if err != nil {
+						why += " (" + err.Error() + ")"
+					}
+					add(cond{dim: -1, unknown: why}, "")
+					continue
+				}
+				cr.steps = append(cr.steps, step{alts: alts, disj: true, invert: e.Invert, what: "set " + set.Name})
 				continue
 			}
 			if e.Dreg == 0 && set.Map && set.DataType == "verdict" {
@@ -200,7 +225,28 @@ func (rc *ruleCtx) compile(rule check.NftRule) (compiled, bool) {
 				continue
 			}
 			add(cond{dim: -1, unknown: "the iptables match " + e.Name}, "")
+		case "byteorder":
+			// Reorders bytes between host and network order; of a single
+			// byte (l4proto in a concatenation) it changes nothing.
+			s := getReg(regs, e.Sreg)
+			switch {
+			case e.Len <= 1 || s.byteLen() == 1:
+				setReg(regs, e.Dreg, s)
+			case s.kind == symConst && (len(s.val) == 2 || len(s.val) == 4):
+				setReg(regs, e.Dreg, constSym(reversed(s.val)))
+			default:
+				setReg(regs, e.Dreg, unknownSym("a byte-order conversion of %s", describeSym(s)))
+			}
+		case "exthdr":
+			// IPv6 extension headers, IP and TCP options: the sender
+			// chooses whether to send them and what they hold.
+			if e.Dreg != 0 {
+				setReg(regs, e.Dreg, sym{kind: symFree})
+			}
 		default:
+			// Ward may not know which registers an unknown expression
+			// writes: forget them all, so nothing stale is tested.
+			clear(regs)
 			if e.Dreg != 0 {
 				setReg(regs, e.Dreg, unknownSym("%s", exprName(e)))
 				continue
@@ -209,6 +255,68 @@ func (rc *ruleCtx) compile(rule check.NftRule) (compiled, bool) {
 		}
 	}
 	return cr, true
+}
+
+// segment is one field of a concatenated key: bytes [off, off+n).
+type segment struct {
+	s      sym
+	off, n int
+}
+
+// concatAlts turns a lookup of a concatenated key in set into one
+// alternative per element, each a condition per field. The fields sit in
+// consecutive 4-byte register slots from sreg, each padded to 4 bytes.
+func (rc *ruleCtx) concatAlts(regs map[uint32]sym, sreg uint32, set *check.NftSet) ([][]cond, error) {
+	keyLen := int(set.KeyLen)
+	if keyLen == 0 && len(set.Elements) > 0 {
+		keyLen = len(set.Elements[0].Key)
+	}
+	var segs []segment
+	slot := regIndex(sreg)
+	for off := 0; off < keyLen; {
+		s, ok := regs[slot]
+		if !ok || s.byteLen() == 0 {
+			return nil, fmt.Errorf("field at byte %d not understood", off)
+		}
+		n := s.byteLen()
+		if s.kind == symMulti {
+			sub := off
+			for _, p := range s.parts {
+				segs = append(segs, segment{p, sub, p.byteLen()})
+				sub += p.byteLen()
+			}
+		} else {
+			segs = append(segs, segment{s, off, n})
+		}
+		padded := (n + 3) &^ 3
+		off += padded
+		slot += uint32(padded / 4)
+	}
+	var alts [][]cond
+	for _, el := range set.Elements {
+		if el.IntervalEnd {
+			continue
+		}
+		hi := el.Key
+		if len(el.KeyEnd) > 0 {
+			hi = el.KeyEnd
+		}
+		if len(el.Key) < keyLen || len(hi) < keyLen {
+			return nil, fmt.Errorf("element shorter than the key")
+		}
+		var alt []cond
+		for _, sg := range segs {
+			lo, up := el.Key[sg.off:sg.off+sg.n], hi[sg.off:sg.off+sg.n]
+			p := func(v []byte) bool {
+				w := make([]byte, len(lo))
+				copy(w, v)
+				return bytes.Compare(w, lo) >= 0 && bytes.Compare(w, up) <= 0
+			}
+			alt = append(alt, rc.sp.test(sg.s, p, &valueRange{lo: lo, hi: up}))
+		}
+		alts = append(alts, alt)
+	}
+	return alts, nil
 }
 
 // apply evaluates a compiled rule over live: the outcomes (matched parts
@@ -224,8 +332,29 @@ func (cr *compiled) apply(live region, where string) ([]outcome, region) {
 			cur = cur.tagged(where + ": " + st.tagOnly)
 			continue
 		}
+		if st.disj {
+			var matched region
+			remaining := cur
+			for _, alt := range st.alts {
+				if len(remaining) == 0 {
+					break
+				}
+				m, r := applyConds(remaining, alt, where+": "+st.what)
+				matched = append(matched, m...)
+				remaining = r
+			}
+			if st.invert {
+				matched, remaining = remaining, matched
+			}
+			rest = append(rest, remaining...)
+			cur = matched
+			continue
+		}
 		c := st.c
 		switch {
+		case c.sometimes:
+			// Both branches are real: what does not match goes on too.
+			rest = append(rest, cur...)
 		case c.unknown != "":
 			// Either branch may be taken: both go on, tagged.
 			tag := where + ": " + c.unknown
@@ -294,6 +423,40 @@ func (cr *compiled) apply(live region, where string) ([]outcome, region) {
 	return outs, rest
 }
 
+// applyConds splits r by a conjunction: the part matching every
+// condition, and the rest. Parts Ward cannot decide go both ways, tagged.
+func applyConds(r region, conds []cond, tag string) (match, rest region) {
+	match = r
+	for _, c := range conds {
+		if len(match) == 0 {
+			break
+		}
+		switch {
+		case c.sometimes:
+			rest = append(rest, match...)
+		case c.unknown != "":
+			t := tag + ": " + c.unknown
+			rest = append(rest, match.tagged(t)...)
+			match = match.tagged(t)
+		case c.dim < 0:
+			if !c.always {
+				rest = append(rest, match...)
+				match = nil
+			}
+		default:
+			m, n, u := match.split(c.dim, c.in, c.out)
+			rest = append(rest, n...)
+			match = m
+			if len(u) > 0 {
+				u = u.tagged(tag)
+				rest = append(rest, u...)
+				match = append(match, u...)
+			}
+		}
+	}
+	return match, rest
+}
+
 // vmapArms splits a verdict map into one condition per distinct verdict.
 func (rc *ruleCtx) vmapArms(s sym, set *check.NftSet) []vmapArm {
 	groups := map[string][]check.NftElement{}
@@ -328,7 +491,7 @@ func (cr *compiled) batch(next *compiled) bool {
 	diff := -1
 	for i := range cr.steps {
 		a, b := cr.steps[i], next.steps[i]
-		if a.tagOnly != "" || b.tagOnly != "" || a.c.unknown != "" || b.c.unknown != "" || a.c.partial != "" || b.c.partial != "" || a.c.dim != b.c.dim {
+		if a.tagOnly != "" || b.tagOnly != "" || a.disj || b.disj || a.c.sometimes || b.c.sometimes || a.c.unknown != "" || b.c.unknown != "" || a.c.partial != "" || b.c.partial != "" || a.c.dim != b.c.dim {
 			return false
 		}
 		if a.c.dim < 0 {
@@ -594,4 +757,10 @@ func exprName(e check.NftExpr) string {
 		return e.Kind + " " + e.Key
 	}
 	return strings.TrimSpace(e.Kind)
+}
+
+func reversed(b []byte) []byte {
+	out := slices.Clone(b)
+	slices.Reverse(out)
+	return out
 }

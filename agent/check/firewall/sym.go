@@ -22,6 +22,33 @@ type sym struct {
 	classes []class
 	// symUnknown: why.
 	why string
+	// symMulti: the fields, in register order.
+	parts []sym
+}
+
+// byteLen is how many bytes of a register s fills; 0 when unknown.
+func (s sym) byteLen() int {
+	switch s.kind {
+	case symField:
+		return s.n
+	case symConst:
+		return len(s.val)
+	case symClass:
+		for _, c := range s.classes {
+			if c.val != nil {
+				return len(c.val)
+			}
+		}
+	case symNonzero:
+		return 4
+	case symMulti:
+		n := 0
+		for _, p := range s.parts {
+			n += p.byteLen()
+		}
+		return n
+	}
+	return 0
 }
 
 type class struct {
@@ -39,6 +66,14 @@ const (
 	// symNonzero is a route lookup's output interface for a remote
 	// source: some interface, which one unknown (reverse-path filter).
 	symNonzero
+	// symFree is a header field the sender chooses and the model does not
+	// track (TTL, length, options, IPv6 extension headers): a remote
+	// host can send either value, so a test on it holds for some packets
+	// and not others, like a rate limit.
+	symFree
+	// symMulti is one load spanning several fields (th sport and dport
+	// in one 4-byte load): parts gives each field's bytes.
+	symMulti
 )
 
 func unknownSym(format string, args ...any) sym {
@@ -139,6 +174,9 @@ type cond struct {
 	always  bool
 	unknown string // non-empty: Ward cannot evaluate the condition at all
 	partial string // why the part in neither is unknown
+	// sometimes: the sender decides (a field it chooses), so both
+	// branches are real.
+	sometimes bool
 }
 
 // test turns a predicate on a register into a condition on packets. lo and
@@ -149,6 +187,10 @@ func (sp *space) test(s sym, p pred, rng *valueRange) cond {
 	switch s.kind {
 	case symUnknown:
 		return cond{dim: -1, unknown: s.why}
+	case symFree:
+		return cond{dim: -1, sometimes: true}
+	case symMulti:
+		return cond{dim: -1, unknown: "a comparison across several fields"}
 	case symConst:
 		return cond{dim: -1, always: p(s.val)}
 	case symNonzero:
