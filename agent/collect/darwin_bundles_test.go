@@ -35,6 +35,10 @@ var darwinBundles = []darwinBundle{
 				p.PendingSecurityUpdates == nil || p.GetPendingSecurityUpdates() != 0 || !p.GetAutomaticUpdates() {
 				t.Errorf("compliant: %v", f)
 			}
+			// Block all: only the essential services (Bonjour here).
+			if fw.GetAllowedApps() != 7 || reachableText(f) != "udp 5353 [0.0.0.0 ::]" {
+				t.Errorf("allowed apps %d, reachable %q", fw.GetAllowedApps(), reachableText(f))
+			}
 		}},
 	{"darwin-hardware-encrypted-filevault-off", "sonoma-14.6.1", "23.6.0",
 		"off", "apple-silicon-filevault-off", "", "",
@@ -46,6 +50,11 @@ var darwinBundles = []darwinBundle{
 				!f.GetDiskEncryption().GetHardwareEncrypted() || !fw.GetEnabled() || fw.GetBlockAllIncoming() ||
 				fw.GetProfiles()[0].GetDefaultInbound() != wardv1.FirewallAction_FIREWALL_ACTION_ALLOW {
 				t.Errorf("hardware-encrypted, FileVault off: %v", f)
+			}
+			// Per-application filtering: every non-loopback service may
+			// be reachable (Ward does not map sockets to applications).
+			if want := "tcp 5000 [0.0.0.0 ::]; tcp 7000 [0.0.0.0 ::]; tcp 49152 [::]; udp 5353 [0.0.0.0 ::]"; fw.GetAllowedApps() != 4 || reachableText(f) != want || !allUncertain(fw) {
+				t.Errorf("allowed apps %d, reachable %q, want %q, all uncertain", fw.GetAllowedApps(), reachableText(f), want)
 			}
 		}},
 	{"darwin-encrypting-firewall-off-updates-pending", "sonoma-14.6.1", "23.6.0",
@@ -59,7 +68,29 @@ var darwinBundles = []darwinBundle{
 				fw.Enabled == nil || fw.GetEnabled() || p.GetPendingUpdates() != 3 || p.GetPendingSecurityUpdates() != 1 || p.GetAutomaticUpdates() {
 				t.Errorf("encrypting/firewall off/pending: %v", f)
 			}
+			// Off: every non-loopback service is reachable, for certain.
+			if want := "tcp 5000 [0.0.0.0 ::]; tcp 7000 [0.0.0.0 ::]; tcp 49152 [::]; udp 5353 [0.0.0.0 ::]"; reachableText(f) != want || len(fw.GetReachable()) == 0 || anyUncertain(fw) {
+				t.Errorf("reachable %q, want %q, none uncertain", reachableText(f), want)
+			}
 		}},
+}
+
+func allUncertain(fw *wardv1.FirewallFacts) bool {
+	for _, r := range fw.GetReachable() {
+		if !r.GetUncertain() {
+			return false
+		}
+	}
+	return true
+}
+
+func anyUncertain(fw *wardv1.FirewallFacts) bool {
+	for _, r := range fw.GetReachable() {
+		if r.GetUncertain() {
+			return true
+		}
+	}
+	return false
 }
 
 // assembleDarwin builds a Recorded source holding every capture of the
@@ -82,6 +113,10 @@ func assembleDarwin(t *testing.T, b darwinBundle) *source.Recorded {
 	rec.AddCommand("socketfilterfw", []string{"--getglobalstate"}, 0, readFile(t, alf, b.alf+".globalstate.txt"), nil)
 	rec.AddCommand("socketfilterfw", []string{"--getblockall"}, 0, readFile(t, alf, b.alf+".blockall.txt"), nil)
 	rec.AddCommand("socketfilterfw", []string{"--getstealthmode"}, 0, readFile(t, alf, b.alf+".stealth.txt"), nil)
+	rec.AddCommand("socketfilterfw", []string{"--listapps"}, 0, readFile(t, alf, b.alf+".listapps.txt"), nil)
+	ifs, socks := darwinNetwork()
+	rec.Add(source.Record{Kind: source.KindInterfaces, Interfaces: ifs})
+	rec.Add(source.Record{Kind: source.KindListening, Sockets: socks})
 	su := filepath.Join(checkDir, "patch/testdata/softwareupdate")
 	var stderr []byte
 	if b.softwareupdate == "none" {
@@ -103,6 +138,32 @@ func assembleDarwin(t *testing.T, b darwinBundle) *source.Recorded {
 	return rec
 }
 
+// darwinNetwork returns the interfaces and sockets of a MacBook on a home
+// Wi-Fi network with the services macOS Sonoma runs out of the box:
+// AirPlay Receiver (ControlCenter, tcp 5000 and 7000 on IPv4 and IPv6),
+// rapportd (tcp46, a dynamic port), mDNSResponder (udp 5353) and a
+// loopback-only listener. It is written for the bundles, not captured:
+// the ports are the ones Apple's "TCP and UDP ports used by Apple software
+// products" gives these services, laid out as netstat -anW prints them
+// (tcp46 and a "*" address read as "::").
+func darwinNetwork() ([]check.Interface, []check.Socket) {
+	ifs := []check.Interface{
+		{Name: "lo0", Index: 1, Loopback: true, Up: true, Addrs: []string{"127.0.0.1/8", "::1/128", "fe80::1/64"}},
+		{Name: "en0", Index: 11, Up: true, Addrs: []string{"fe80::10d4:7b3f:9a21:6c5e/64", "192.168.1.42/24", "2a02:8108:1ac0:2f00:1c8a:52ff:fe9d:e07b/64"}},
+	}
+	socks := sortSockets([]check.Socket{
+		{Protocol: "tcp", Address: "0.0.0.0", Port: 5000},
+		{Protocol: "tcp", Address: "::", Port: 5000},
+		{Protocol: "tcp", Address: "0.0.0.0", Port: 7000},
+		{Protocol: "tcp", Address: "::", Port: 7000},
+		{Protocol: "tcp", Address: "::", Port: 49152},
+		{Protocol: "tcp", Address: "127.0.0.1", Port: 631},
+		{Protocol: "udp", Address: "0.0.0.0", Port: 5353},
+		{Protocol: "udp", Address: "::", Port: 5353},
+	})
+	return ifs, socks
+}
+
 // TestMakeDarwinBundles writes the macOS replay bundles under -update
 // (keeping only what the collectors read), and always replays them.
 func TestMakeDarwinBundles(t *testing.T) {
@@ -120,10 +181,13 @@ func TestMakeDarwinBundles(t *testing.T) {
 				m := source.Manifest{CreatedAt: now, AgentVersion: "test", Host: check.Host{OS: "darwin", Arch: "arm64"},
 					Note: "Assembled by agent/collect TestMakeDarwinBundles from captured test cases: osinfo/testdata/swvers/" + b.swvers +
 						" (uname -r " + b.uname + " from the same capture), diskenc/testdata/fdesetup/" + b.fdesetup + ", diskenc/testdata/diskutil/" + b.diskutil +
-						", firewall/testdata/socketfilterfw/" + b.alf + ", patch/testdata/softwareupdate/" + b.softwareupdate +
+						", firewall/testdata/socketfilterfw/" + b.alf + " (--getglobalstate, --getblockall, --getstealthmode and --listapps), patch/testdata/softwareupdate/" + b.softwareupdate +
 						", patch/testdata/installhistory/" + b.installHistory + ". The fdesetup recovery-key answers and the defaults reads " +
 						"(AutomaticallyInstallMacOSUpdates, CriticalUpdateInstall, LastSuccessfulDate) are written for the bundle, not captured; " +
-						"the cases come from different Macs, so versions across families do not match (provenance in each SOURCES.md; some cases are adapted captures, as noted there)."}
+						"the cases come from different Macs, so versions across families do not match (provenance in each SOURCES.md; some cases are adapted captures, as noted there). " +
+						"The interfaces and listening sockets are not captured either: they are assembled in agent/collect/darwin_bundles_test.go (darwinNetwork) " +
+						"as a MacBook on a home Wi-Fi network (en0 with a private address) running the services macOS starts out of the box " +
+						"(AirPlay Receiver tcp 5000 and 7000, rapportd tcp 49152, mDNSResponder udp 5353, one loopback-only listener)."}
 				if err := source.WriteBundleDir(dir, m, rec.Recorded()); err != nil {
 					t.Fatal(err)
 				}
