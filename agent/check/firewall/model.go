@@ -235,9 +235,15 @@ func (rc *ruleCtx) compiledChain(c *check.NftChain) []compiled {
 			out[n-1].text = fmt.Sprintf("rules %d–%d", first+1, i+1)
 			continue
 		}
+		if n := len(out); n > 0 {
+			out[n-1].finish(rc.sp)
+		}
 		first = i
 		cr.text = fmt.Sprintf("rule %d", i+1)
 		out = append(out, cr)
+	}
+	if n := len(out); n > 0 {
+		out[n-1].finish(rc.sp)
 	}
 	if rc.cache == nil {
 		rc.cache = map[*check.NftChain][]compiled{}

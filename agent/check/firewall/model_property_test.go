@@ -40,6 +40,11 @@ func genRules(next func(n int) int, nRules int, unknownOK bool) check.NftRuleset
 			case 6:
 				parts = append(parts, []check.NftExpr{{Kind: "limit", Over: next(2) == 0}})
 			case 7:
+				if next(2) == 0 {
+					// ip ttl 64: a field the sender chooses.
+					parts = append(parts, []check.NftExpr{{Kind: "payload", Base: "nh", Offset: 8, Len: 1, Dreg: 1}, eCmp("eq", 64)})
+					continue
+				}
 				if unknownOK {
 					parts = append(parts, []check.NftExpr{eMeta("cpu"), eCmp("eq", le32(uint32(next(4)))...)})
 				}

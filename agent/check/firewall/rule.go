@@ -32,6 +32,7 @@ type ruleCtx struct {
 	// netdev is true for chains of the netdev family (no nfproto).
 	netdev bool
 	cache  map[*check.NftChain][]compiled
+	regs   map[uint32]sym // compile's registers, reused
 }
 
 // ruleVerdict finds a rule's terminal statement without evaluating it;
@@ -101,6 +102,10 @@ type compiled struct {
 	vmap []vmapArm
 	// text names the rule (or run of rules) for verdicts: "rule 3".
 	text string
+	// pend collects the joined rules' sets for step pendStep until
+	// finish normalizes them once (joining one by one is quadratic).
+	pend     []ival
+	pendStep int
 }
 
 type vmapArm struct {
@@ -115,8 +120,12 @@ func (rc *ruleCtx) compile(rule check.NftRule) (compiled, bool) {
 	if !ok {
 		return compiled{}, false
 	}
-	cr := compiled{v: v}
-	regs := map[uint32]sym{}
+	cr := compiled{v: v, steps: make([]step, 0, len(rule.Exprs)/3+1), pendStep: -1}
+	if rc.regs == nil {
+		rc.regs = map[uint32]sym{}
+	}
+	regs := rc.regs
+	clear(regs)
 	add := func(c cond, what string) { cr.steps = append(cr.steps, step{c: c, what: what}) }
 	for _, e := range rule.Exprs {
 		switch e.Kind {
@@ -161,12 +170,19 @@ func (rc *ruleCtx) compile(rule check.NftRule) (compiled, bool) {
 				}
 				continue
 			}
+			rng := cmpRange(e.Op, e.Data)
+			if s.kind == symField && s.off == 0 && rng != nil {
+				if c, ok := rc.sp.fieldCond(s, rng); ok {
+					add(c, describeSym(s))
+					continue
+				}
+			}
 			p, err := cmpPred(e.Op, e.Data)
 			if err != nil {
 				add(cond{dim: -1, unknown: err.Error()}, "")
 				continue
 			}
-			add(rc.sp.test(s, p, cmpRange(e.Op, e.Data)), describeSym(s))
+			add(rc.sp.test(s, p, rng), describeSym(s))
 		case "range":
 			s := getReg(regs, e.Sreg)
 			lo, hi := e.Data, e.DataTo
@@ -500,7 +516,7 @@ func (cr *compiled) batch(next *compiled) bool {
 			}
 			continue
 		}
-		if a.c.in.equal(b.c.in) && a.c.out.equal(b.c.out) {
+		if i != cr.pendStep && a.c.in.equal(b.c.in) && a.c.out.equal(b.c.out) {
 			continue
 		}
 		if diff >= 0 {
@@ -511,15 +527,25 @@ func (cr *compiled) batch(next *compiled) bool {
 	if diff < 0 {
 		return true // the same rule twice
 	}
-	a, b := &cr.steps[diff].c, next.steps[diff].c
-	// Only exact conditions (in and out partition the same domain) join.
-	dom := a.in.union(a.out)
-	if !dom.equal(b.in.union(b.out)) || a.in.overlaps(a.out) || b.in.overlaps(b.out) {
+	if cr.pendStep >= 0 && cr.pendStep != diff {
 		return false
 	}
-	a.in = a.in.union(b.in)
-	a.out = dom.minus(a.in)
+	// Conditions here are exact (in and out partition the dimension):
+	// partial and unknown ones were refused above.
+	cr.pendStep = diff
+	cr.pend = append(cr.pend, next.steps[diff].c.in...)
 	return true
+}
+
+// finish normalizes what batch joined.
+func (cr *compiled) finish(sp *space) {
+	if cr.pendStep < 0 {
+		return
+	}
+	c := &cr.steps[cr.pendStep].c
+	c.in = normalize(append(c.in, cr.pend...))
+	c.out = sp.dom[c.dim].minus(c.in)
+	cr.pend, cr.pendStep = nil, -1
 }
 
 // elementsByVerdict returns a verdict map's elements with each interval's

@@ -216,18 +216,29 @@ func (sp *space) test(s sym, p pred, rng *valueRange) cond {
 	// symField.
 	dom := sp.dom[s.dim]
 	if rng != nil && s.off == 0 {
-		if in, ok := fieldRange(s, rng); ok {
-			in = in.intersect(dom)
-			if rng.negate {
-				return cond{dim: s.dim, in: dom.minus(in), out: in}
-			}
-			return cond{dim: s.dim, in: in, out: dom.minus(in)}
+		if c, ok := sp.fieldCond(s, rng); ok {
+			return c
 		}
 	}
 	if s.flen <= 2 {
 		return enumerate(s, p, dom)
 	}
 	return cond{dim: -1, unknown: fmt.Sprintf("a test on part of the %s Ward does not model", dimNames[s.dim])}
+}
+
+// fieldCond is the condition "field s's register value in rng", when the
+// register holds the field's leading bytes under a prefix mask.
+func (sp *space) fieldCond(s sym, rng *valueRange) (cond, bool) {
+	in, ok := fieldRange(s, rng)
+	if !ok {
+		return cond{}, false
+	}
+	dom := sp.dom[s.dim]
+	in = in.intersect(dom)
+	if rng.negate {
+		return cond{dim: s.dim, in: dom.minus(in), out: in}, true
+	}
+	return cond{dim: s.dim, in: in, out: dom.minus(in)}, true
 }
 
 // valueRange is the predicate "register value (its first len(lo) bytes,
