@@ -237,8 +237,32 @@ func TestDarwinExposureBundle(t *testing.T) {
 	rec := exposureBundle(t, "darwin-allowed-apps-exposure", "darwin-filevault-on-compliant",
 		"Assembled by agent/check/firewall TestDarwinExposureBundle: the socketfilterfw reads are the on-allow case "+
 			"(firewall/testdata/socketfilterfw/on-allow.*; provenance in its SOURCES.md, the --listapps output is adapted).",
-		check.Host{OS: "darwin", Arch: "arm64"}, alfSource(t, "on-allow"))
+		check.Host{OS: "darwin", Arch: "arm64"}, alfSource(t, "on-allow"),
+		source.Record{Kind: source.KindInterfaces, Interfaces: []check.Interface{
+			{Name: "lo0", Index: 1, Loopback: true, Up: true, Addrs: []string{"127.0.0.1/8", "::1/128"}},
+			{Name: "en0", Index: 11, Up: true, Addrs: []string{"192.168.1.34/24"}},
+		}},
+		// A Mac with AirPlay Receiver on (ControlCenter on 5000 and 7000),
+		// Bonjour, and a local-only database.
+		source.Record{Kind: source.KindListening, Sockets: []check.Socket{
+			{Protocol: "tcp", Address: "0.0.0.0", Port: 5000}, {Protocol: "tcp", Address: "::", Port: 5000},
+			{Protocol: "tcp", Address: "0.0.0.0", Port: 7000},
+			{Protocol: "tcp", Address: "127.0.0.1", Port: 5432},
+			{Protocol: "udp", Address: "0.0.0.0", Port: 5353},
+		}})
 	got := Collect(context.Background(), rec, "darwin")
+	// ALF on without block-all: whether an app accepts is per app, which
+	// Ward does not map: every listener is uncertain, none certain.
+	n := 0
+	for _, r := range got.Reachable {
+		if !r.Uncertain {
+			t.Errorf("certain reachable %v under ALF", r)
+		}
+		n++
+	}
+	if n != 5 {
+		t.Errorf("reachable = %v, want 5 uncertain (5000 v4+v6, 7000, 5353; not 127.0.0.1:5432)", got.Reachable)
+	}
 	if !got.GetEnabled() || got.GetBlockAllIncoming() || got.AllowedApps == nil || got.GetAllowedApps() != 3 ||
 		len(got.Profiles[0].GetAccepted()) != 1 || !got.Profiles[0].GetAccepted()[0].GetUncertain() {
 		t.Errorf("replayed: %v", got)
