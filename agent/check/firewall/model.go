@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -379,15 +380,39 @@ func widest(sp *space, r region) (proto int, ports uint64, by string) {
 	return proto, ports, by
 }
 
+// mostDropped names the drop that covers the most of packet space (by
+// the bits of each dimension it spans): the default drop, not a narrow
+// one that happens to be first.
 func mostDropped(sp *space, r region) string {
-	best, by := uint64(0), ""
+	best, by := -1, ""
 	for _, b := range r {
-		n := b.d[dimDport].size()
-		if b.d[dimProto].overlaps(point(u64(protoTCP))) && n > best {
-			best, by = n, b.by
+		if !b.d[dimProto].overlaps(point(u64(protoTCP))) {
+			continue
+		}
+		score := 0
+		for d := range numDims {
+			score += bitsOf(b.d[d])
+		}
+		if score > best {
+			best, by = score, b.by
 		}
 	}
 	return by
+}
+
+// bitsOf is about log2 of a set's size: the bit length of its widest
+// interval.
+func bitsOf(s iset) int {
+	w := 0
+	for _, iv := range s {
+		d := iv.hi.sub(iv.lo)
+		n := bits.Len64(d.lo)
+		if d.hi != 0 {
+			n = 64 + bits.Len64(d.hi)
+		}
+		w = max(w, n)
+	}
+	return w
 }
 
 // tags lists the distinct reasons of uncertain boxes, at most n.

@@ -174,6 +174,7 @@ func mergeSlices(in []Slice) []Slice {
 		idx[k] = len(out)
 		out = append(out, s)
 	}
+	out = dropCovered(out)
 	slices.SortStableFunc(out, func(a, b Slice) int {
 		if a.Uncertain != b.Uncertain {
 			if a.Uncertain {
@@ -187,6 +188,66 @@ func mergeSlices(in []Slice) []Slice {
 		return cmp.Compare(firstPort(a.Ports), firstPort(b.Ports))
 	})
 	return out
+}
+
+// dropCovered removes slices another slice already says: the same
+// protocol (or every protocol) and sources, any interface or the same
+// ones, every port of it, and no less certain.
+func dropCovered(in []Slice) []Slice {
+	var out []Slice
+	for i, s := range in {
+		covered := false
+		for j, t := range in {
+			if i == j || !covers(t, s) {
+				continue
+			}
+			// Of two equal slices keep the first.
+			if covers(s, t) && i < j {
+				continue
+			}
+			covered = true
+			break
+		}
+		if !covered {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func covers(t, s Slice) bool {
+	if t.Uncertain && !s.Uncertain {
+		return false
+	}
+	if t.Proto != protoAny && (t.Proto != s.Proto) {
+		return false
+	}
+	if t.Interfaces != nil && !slices.Equal(t.Interfaces, s.Interfaces) {
+		return false
+	}
+	anySrc := t.Sources == nil && t.Except == nil
+	if !anySrc && (prefixText(t.Sources) != prefixText(s.Sources) || prefixText(t.Except) != prefixText(s.Except)) {
+		return false
+	}
+	if t.Proto == protoAny || t.Ports == nil || !hasPorts(s.Proto) {
+		return t.Proto == protoAny || t.Ports == nil || s.Ports != nil || !hasPorts(s.Proto)
+	}
+	if s.Ports == nil {
+		return false
+	}
+	for _, p := range s.Ports {
+		in := false
+		for _, q := range t.Ports {
+			if p.Lo >= q.Lo && p.Hi <= q.Hi {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
 }
 
 func protoOrder(p int) int {

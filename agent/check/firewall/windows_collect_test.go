@@ -122,7 +122,7 @@ func TestCollectWindowsFirewall(t *testing.T) {
 		{windowsCase{"ssh-localsubnet-public", "all-on-defaults", "ssh-localsubnet-public", "hotel-public"}, ok, "true", "Domain:on/block Private:on/block Public*:on/block",
 			"udp 68, 546, 5353 from any; tcp 22 from any (uncertain)", ""},
 		{windowsCase{"any-any-public", "all-on-defaults", "any-any-public", "hotel-public"}, ok, "false", "Domain:on/block Private:on/block Public*:off/block",
-			"all from any; udp 68, 546, 5353 from any", `local rule "Allow all inbound" ({5B1AD3C6-2E0E-4C45-9B5C-0F8E2B1C6A11}) accepts all or most ports from any address`},
+			"all from any", `local rule "Allow all inbound" ({5B1AD3C6-2E0E-4C45-9B5C-0F8E2B1C6A11}) accepts all or most ports from any address`},
 		{windowsCase{"block-overrides-allow", "all-on-defaults", "block-overrides-allow", "hotel-public"}, ok, "true", "Domain:on/block Private:on/block Public*:on/block",
 			"tcp 445, 8000-8079, 8081-8100 from any; udp 68, 546, 5353 from any", ""},
 		{windowsCase{"gpo-no-local-merge", "all-on-defaults", "gpo-no-local-merge", "hotel-public"}, ok, "true", "Domain:on/block Private:on/block Public*:on/block",
