@@ -1185,26 +1185,6 @@ func parsePortList(s string) ([]firewall.PortRange, error) {
 	return out, nil
 }
 
-// portsCover reports whether the union of have includes every port of want.
-func portsCover(have, want []firewall.PortRange) bool {
-	for _, w := range want {
-		next := int(w.Lo)
-		for next <= int(w.Hi) {
-			advanced := false
-			for _, h := range have {
-				if int(h.Lo) <= next && next <= int(h.Hi) {
-					next = int(h.Hi) + 1
-					advanced = true
-				}
-			}
-			if !advanced {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // netnsSliceText renders a slice for failure messages, close to the
 // syntax of the exposure lines.
 func netnsSliceText(s *wardv1.FirewallSlice) string {
