@@ -340,6 +340,12 @@ func judge(sp *space, live, dropped, unsure region) familyResult {
 	if proto, ports, by := widest(sp, res.accepted); ports > wideThreshold {
 		res.state = stateOpen
 		res.why = fmt.Sprintf("new %s connections to %s are accepted (%s)", protoName(proto, sp.v6), portCount(ports), by)
+		for _, b := range res.accepted {
+			if b.d[dimProto].equal(sp.dom[dimProto]) && b.d[dimDport].equal(sp.dom[dimDport]) && b.d[dimSaddr].equal(sp.dom[dimSaddr]) && b.d[dimIif].equal(sp.dom[dimIif]) {
+				res.why = fmt.Sprintf("every new inbound connection is accepted (%s)", b.by)
+				break
+			}
+		}
 		return res
 	}
 	both := append(append(region(nil), res.accepted...), res.uncertain...)
