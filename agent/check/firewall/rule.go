@@ -355,7 +355,7 @@ func (cr *compiled) apply(live region, where string) ([]outcome, region) {
 				if len(remaining) == 0 {
 					break
 				}
-				m, r := applyConds(remaining, alt, where+": "+st.what)
+				m, r := applyConds(remaining, alt, where, st.what)
 				matched = append(matched, m...)
 				remaining = r
 			}
@@ -366,35 +366,9 @@ func (cr *compiled) apply(live region, where string) ([]outcome, region) {
 			cur = matched
 			continue
 		}
-		c := st.c
-		switch {
-		case c.sometimes:
-			// Both branches are real: what does not match goes on too.
-			rest = append(rest, cur...)
-		case c.unknown != "":
-			// Either branch may be taken: both go on, tagged.
-			tag := where + ": " + c.unknown
-			rest = append(rest, cur.tagged(tag)...)
-			cur = cur.tagged(tag)
-		case c.dim < 0:
-			if !c.always {
-				rest = append(rest, cur...)
-				cur = nil
-			}
-		default:
-			m, n, u := cur.split(c.dim, c.in, c.out)
-			rest = append(rest, n...)
-			cur = m
-			if len(u) > 0 {
-				tag := where + ": " + st.what
-				if c.partial != "" {
-					tag += " (" + c.partial + ")"
-				}
-				u = u.tagged(tag)
-				rest = append(rest, u...)
-				cur = append(cur, u...)
-			}
-		}
+		m, r := applyConds(cur, []cond{st.c}, where, st.what)
+		rest = append(rest, r...)
+		cur = m
 	}
 	var outs []outcome
 	if cr.vmap != nil {
@@ -402,26 +376,8 @@ func (cr *compiled) apply(live region, where string) ([]outcome, region) {
 			if len(cur) == 0 {
 				break
 			}
-			var m region
-			c := arm.c
-			switch {
-			case c.unknown != "":
-				m = cur.tagged(where + ": verdict map: " + c.unknown)
-				cur = m
-			case c.dim < 0:
-				if c.always {
-					m, cur = cur, nil
-				}
-			default:
-				var n, u region
-				m, n, u = cur.split(c.dim, c.in, c.out)
-				cur = n
-				if len(u) > 0 {
-					u = u.tagged(where + ": verdict map")
-					m = append(m, u...)
-					cur = append(cur, u...)
-				}
-			}
+			m, r := applyConds(cur, []cond{arm.c}, where, "verdict map")
+			cur = r
 			if len(m) > 0 {
 				outs = append(outs, outcome{m, arm.v})
 			}
@@ -440,8 +396,11 @@ func (cr *compiled) apply(live region, where string) ([]outcome, region) {
 }
 
 // applyConds splits r by a conjunction: the part matching every
-// condition, and the rest. Parts Ward cannot decide go both ways, tagged.
-func applyConds(r region, conds []cond, tag string) (match, rest region) {
+// condition, and the rest. A condition Ward cannot evaluate sends both
+// branches on, tagged with where and the expression; the part of a
+// dimension a condition cannot decide likewise, tagged with what it
+// tests. A condition the sender decides sends both branches on untagged.
+func applyConds(r region, conds []cond, where, what string) (match, rest region) {
 	match = r
 	for _, c := range conds {
 		if len(match) == 0 {
@@ -451,7 +410,7 @@ func applyConds(r region, conds []cond, tag string) (match, rest region) {
 		case c.sometimes:
 			rest = append(rest, match...)
 		case c.unknown != "":
-			t := tag + ": " + c.unknown
+			t := where + ": " + c.unknown
 			rest = append(rest, match.tagged(t)...)
 			match = match.tagged(t)
 		case c.dim < 0:
@@ -464,7 +423,11 @@ func applyConds(r region, conds []cond, tag string) (match, rest region) {
 			rest = append(rest, n...)
 			match = m
 			if len(u) > 0 {
-				u = u.tagged(tag)
+				t := where + ": " + what
+				if c.partial != "" {
+					t += " (" + c.partial + ")"
+				}
+				u = u.tagged(t)
 				rest = append(rest, u...)
 				match = append(match, u...)
 			}
