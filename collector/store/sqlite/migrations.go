@@ -133,4 +133,10 @@ var migrations = []string{
 		expires_at INTEGER NOT NULL,
 		revoked_at INTEGER
 	);`,
+	// 3: report identity by (device, epoch, sequence) (migration_epochs.go).
+	migrationEpochs,
+	// 4: re-binding by secret and likely duplicates (migration_rebind.go).
+	migrationRebind,
+	// 5: durability bookkeeping (migration_durable.go).
+	migrationDurable,
 }

@@ -172,13 +172,20 @@ func (x *DeviceInfo) GetAgentVersion() string {
 
 type EnrollRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Token is an enrolment token, or a re-bind token an administrator
+	// created for one device.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// CSRDER is a PKCS #10 request for the key the agent generated locally;
 	// the private key never leaves the device.
-	CsrDer        []byte      `protobuf:"bytes,2,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"`
-	Device        *DeviceInfo `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CsrDer []byte      `protobuf:"bytes,2,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"`
+	Device *DeviceInfo `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`
+	// PreviousCertificateDER and RebindProof re-bind an existing device by
+	// proving possession of its current key: the device's certificate and a
+	// signature by its key over csr_der.
+	PreviousCertificateDer []byte `protobuf:"bytes,4,opt,name=previous_certificate_der,json=previousCertificateDer,proto3" json:"previous_certificate_der,omitempty"`
+	RebindProof            []byte `protobuf:"bytes,5,opt,name=rebind_proof,json=rebindProof,proto3" json:"rebind_proof,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *EnrollRequest) Reset() {
@@ -232,15 +239,32 @@ func (x *EnrollRequest) GetDevice() *DeviceInfo {
 	return nil
 }
 
+func (x *EnrollRequest) GetPreviousCertificateDer() []byte {
+	if x != nil {
+		return x.PreviousCertificateDer
+	}
+	return nil
+}
+
+func (x *EnrollRequest) GetRebindProof() []byte {
+	if x != nil {
+		return x.RebindProof
+	}
+	return nil
+}
+
 type EnrollResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// DeviceID is chosen by the collector and is the certificate's subject.
 	DeviceId       string `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
 	CertificateDer []byte `protobuf:"bytes,2,opt,name=certificate_der,json=certificateDer,proto3" json:"certificate_der,omitempty"`
 	// CAChainDER is the collector CA, which the agent pins.
-	CaChainDer    [][]byte               `protobuf:"bytes,3,rep,name=ca_chain_der,json=caChainDer,proto3" json:"ca_chain_der,omitempty"`
-	Group         string                 `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
-	NotAfter      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	CaChainDer [][]byte               `protobuf:"bytes,3,rep,name=ca_chain_der,json=caChainDer,proto3" json:"ca_chain_der,omitempty"`
+	Group      string                 `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	NotAfter   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	// Epoch is assigned by the collector for this enrolment or re-bind;
+	// reports carry it and are identified by (device, epoch, sequence).
+	Epoch         uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -308,6 +332,13 @@ func (x *EnrollResponse) GetNotAfter() *timestamppb.Timestamp {
 		return x.NotAfter
 	}
 	return nil
+}
+
+func (x *EnrollResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 // RuleResult is one rule's verdict as the agent evaluated it.
@@ -442,8 +473,13 @@ type Report struct {
 	// DroppedReports counts reports the agent's outbox compacted away
 	// before this one was sent.
 	DroppedReports uint64 `protobuf:"varint,8,opt,name=dropped_reports,json=droppedReports,proto3" json:"dropped_reports,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Epoch is the enrolment epoch the collector assigned (EnrollResponse).
+	Epoch uint64 `protobuf:"varint,9,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// DroppedTotal counts every report this agent dropped or quarantined in
+	// this epoch, cumulatively, so redelivery never counts one twice.
+	DroppedTotal  uint64 `protobuf:"varint,10,opt,name=dropped_total,json=droppedTotal,proto3" json:"dropped_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -532,9 +568,26 @@ func (x *Report) GetDroppedReports() uint64 {
 	return 0
 }
 
+func (x *Report) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *Report) GetDroppedTotal() uint64 {
+	if x != nil {
+		return x.DroppedTotal
+	}
+	return 0
+}
+
 type ReportRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Report        *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Report *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	// QueuedMillis is how long the report waited in the outbox before this
+	// attempt; the collector bounds the report's times by receipt minus it.
+	QueuedMillis  uint64 `protobuf:"varint,2,opt,name=queued_millis,json=queuedMillis,proto3" json:"queued_millis,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -576,6 +629,13 @@ func (x *ReportRequest) GetReport() *Report {
 	return nil
 }
 
+func (x *ReportRequest) GetQueuedMillis() uint64 {
+	if x != nil {
+		return x.QueuedMillis
+	}
+	return 0
+}
+
 type ReportResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AckedSequence uint64                 `protobuf:"varint,1,opt,name=acked_sequence,json=ackedSequence,proto3" json:"acked_sequence,omitempty"`
@@ -583,6 +643,11 @@ type ReportResponse struct {
 	// the device's group; the agent fetches it when they differ from its own.
 	PolicyName    string `protobuf:"bytes,2,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"`
 	PolicyVersion int32  `protobuf:"varint,3,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	AckedEpoch    uint64 `protobuf:"varint,4,opt,name=acked_epoch,json=ackedEpoch,proto3" json:"acked_epoch,omitempty"`
+	// RatePerSecond and Burst are the report rate the collector allows this
+	// device, so a backlog drains at it.
+	RatePerSecond float64 `protobuf:"fixed64,5,opt,name=rate_per_second,json=ratePerSecond,proto3" json:"rate_per_second,omitempty"`
+	Burst         uint32  `protobuf:"varint,6,opt,name=burst,proto3" json:"burst,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -634,6 +699,27 @@ func (x *ReportResponse) GetPolicyName() string {
 func (x *ReportResponse) GetPolicyVersion() int32 {
 	if x != nil {
 		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *ReportResponse) GetAckedEpoch() uint64 {
+	if x != nil {
+		return x.AckedEpoch
+	}
+	return 0
+}
+
+func (x *ReportResponse) GetRatePerSecond() float64 {
+	if x != nil {
+		return x.RatePerSecond
+	}
+	return 0
+}
+
+func (x *ReportResponse) GetBurst() uint32 {
+	if x != nil {
+		return x.Burst
 	}
 	return 0
 }
@@ -775,18 +861,21 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\farchitecture\x18\x05 \x01(\tR\farchitecture\x12\x1d\n" +
 	"\n" +
 	"machine_id\x18\x06 \x01(\tR\tmachineId\x12#\n" +
-	"\ragent_version\x18\a \x01(\tR\fagentVersion\"k\n" +
+	"\ragent_version\x18\a \x01(\tR\fagentVersion\"\xc8\x01\n" +
 	"\rEnrollRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x17\n" +
 	"\acsr_der\x18\x02 \x01(\fR\x06csrDer\x12+\n" +
-	"\x06device\x18\x03 \x01(\v2\x13.ward.v1.DeviceInfoR\x06device\"\xc7\x01\n" +
+	"\x06device\x18\x03 \x01(\v2\x13.ward.v1.DeviceInfoR\x06device\x128\n" +
+	"\x18previous_certificate_der\x18\x04 \x01(\fR\x16previousCertificateDer\x12!\n" +
+	"\frebind_proof\x18\x05 \x01(\fR\vrebindProof\"\xdd\x01\n" +
 	"\x0eEnrollResponse\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12'\n" +
 	"\x0fcertificate_der\x18\x02 \x01(\fR\x0ecertificateDer\x12 \n" +
 	"\fca_chain_der\x18\x03 \x03(\fR\n" +
 	"caChainDer\x12\x14\n" +
 	"\x05group\x18\x04 \x01(\tR\x05group\x127\n" +
-	"\tnot_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\"\xe7\x02\n" +
+	"\tnot_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x14\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"\xe7\x02\n" +
 	"\n" +
 	"RuleResult\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x14\n" +
@@ -799,7 +888,7 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12?\n" +
 	"\rfailing_since\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\ffailingSince\x126\n" +
 	"\bdeadline\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\xce\x02\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\x89\x03\n" +
 	"\x06Report\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12=\n" +
 	"\fcollected_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcollectedAt\x12#\n" +
@@ -809,14 +898,22 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\x0epolicy_version\x18\x05 \x01(\x05R\rpolicyVersion\x12$\n" +
 	"\x05facts\x18\x06 \x01(\v2\x0e.ward.v1.FactsR\x05facts\x12-\n" +
 	"\aresults\x18\a \x03(\v2\x13.ward.v1.RuleResultR\aresults\x12'\n" +
-	"\x0fdropped_reports\x18\b \x01(\x04R\x0edroppedReports\"8\n" +
+	"\x0fdropped_reports\x18\b \x01(\x04R\x0edroppedReports\x12\x14\n" +
+	"\x05epoch\x18\t \x01(\x04R\x05epoch\x12#\n" +
+	"\rdropped_total\x18\n" +
+	" \x01(\x04R\fdroppedTotal\"]\n" +
 	"\rReportRequest\x12'\n" +
-	"\x06report\x18\x01 \x01(\v2\x0f.ward.v1.ReportR\x06report\"\x7f\n" +
+	"\x06report\x18\x01 \x01(\v2\x0f.ward.v1.ReportR\x06report\x12#\n" +
+	"\rqueued_millis\x18\x02 \x01(\x04R\fqueuedMillis\"\xde\x01\n" +
 	"\x0eReportResponse\x12%\n" +
 	"\x0eacked_sequence\x18\x01 \x01(\x04R\rackedSequence\x12\x1f\n" +
 	"\vpolicy_name\x18\x02 \x01(\tR\n" +
 	"policyName\x12%\n" +
-	"\x0epolicy_version\x18\x03 \x01(\x05R\rpolicyVersion\"^\n" +
+	"\x0epolicy_version\x18\x03 \x01(\x05R\rpolicyVersion\x12\x1f\n" +
+	"\vacked_epoch\x18\x04 \x01(\x04R\n" +
+	"ackedEpoch\x12&\n" +
+	"\x0frate_per_second\x18\x05 \x01(\x01R\rratePerSecond\x12\x14\n" +
+	"\x05burst\x18\x06 \x01(\rR\x05burst\"^\n" +
 	"\x10GetPolicyRequest\x12!\n" +
 	"\fcurrent_name\x18\x01 \x01(\tR\vcurrentName\x12'\n" +
 	"\x0fcurrent_version\x18\x02 \x01(\x05R\x0ecurrentVersion\"w\n" +
