@@ -24,8 +24,40 @@ func (fr familyResult) exposure() Exposure {
 	// Which rule accepted a slice does not matter to what is exposed.
 	e.Slices = append(e.Slices, regionSlices(fr.sp, fr.accepted.decided("").compact(), false)...)
 	e.Slices = append(e.Slices, regionSlices(fr.sp, fr.uncertain, true)...)
-	e.Slices = mergeSlices(e.Slices)
+	e.Slices = mergeSlices(joinInterfaces(fr.sp, e.Slices))
 	return e
+}
+
+// joinInterfaces joins slices that differ only in their interfaces (they
+// can differ in what a slice does not show, such as the destination
+// address); a slice on every interface of the space is on any.
+func joinInterfaces(sp *space, in []Slice) []Slice {
+	all := sp.ifaceNames(nil)
+	idx := map[string]int{}
+	var out []Slice
+	for _, s := range in {
+		k := fmt.Sprint(s.Proto, s.Ports, prefixText(s.Sources), prefixText(s.Except), s.Uncertain, s.Reason)
+		i, ok := idx[k]
+		if !ok {
+			idx[k] = len(out)
+			out = append(out, s)
+			continue
+		}
+		switch {
+		case out[i].Interfaces == nil:
+		case s.Interfaces == nil:
+			out[i].Interfaces = nil
+		default:
+			names := append(slices.Clone(out[i].Interfaces), s.Interfaces...)
+			slices.Sort(names)
+			names = slices.Compact(names)
+			if slices.Equal(names, all) {
+				names = nil
+			}
+			out[i].Interfaces = names
+		}
+	}
+	return out
 }
 
 // regionSlices describes each box as slices, one per protocol class.

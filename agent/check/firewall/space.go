@@ -115,8 +115,12 @@ func (sp *space) ifaceSet(keep func(iface) bool) iset {
 
 // ifaceNames lists the interface names in s, or nil when s holds every
 // interface of the space.
+//
+// A nil s lists every interface of the space.
 func (sp *space) ifaceNames(s iset) []string {
-	if s.equal(sp.dom[dimIif]) {
+	if s == nil {
+		s = sp.dom[dimIif]
+	} else if s.equal(sp.dom[dimIif]) {
 		return nil
 	}
 	var out []string
