@@ -88,6 +88,8 @@ type Outbox struct {
 type entry struct {
 	seq  uint64
 	size int64
+	// written is when the entry was queued (its file's mtime after Open).
+	written time.Time
 	// sig identifies the report's verdicts; compaction keeps changes.
 	sig string
 }
@@ -96,15 +98,45 @@ type entry struct {
 type meta struct {
 	// NextSequence is the sequence the next Append uses.
 	NextSequence uint64 `json:"next_sequence"`
-	// Dropped counts reports compacted away and not yet reported as
-	// dropped to the collector.
+	// Dropped counts reports compacted away or quarantined and not yet
+	// reported as dropped to the collector (Report.dropped_reports, kept
+	// for collectors that read only it).
 	Dropped uint64 `json:"dropped"`
+	// Epoch is the newest report epoch appended, and DroppedTotal every
+	// report dropped or quarantined since it began: it only grows, so a
+	// redelivered report never counts a drop twice.
+	Epoch        uint64 `json:"epoch,omitempty"`
+	DroppedTotal uint64 `json:"dropped_total,omitempty"`
+	// PrevEpoch and PrevTotal keep the previous epoch's final count for
+	// its reports still queued.
+	PrevEpoch uint64 `json:"prev_epoch,omitempty"`
+	PrevTotal uint64 `json:"prev_total,omitempty"`
+}
+
+// countDrops adds n dropped or quarantined reports to both counters.
+func (m *meta) countDrops(n uint64) {
+	m.Dropped += n
+	m.DroppedTotal += n
+}
+
+// totalFor is the cumulative drop count a report of epoch carries.
+func (m meta) totalFor(epoch uint64) uint64 {
+	switch epoch {
+	case m.Epoch:
+		return m.DroppedTotal
+	case m.PrevEpoch:
+		return m.PrevTotal
+	}
+	return 0
 }
 
 // Entry is the oldest queued report, ready to send. Report.Sequence is set,
-// and Report.DroppedReports carries the reports compacted away so far.
+// Report.DroppedReports carries the drops not yet acknowledged as reported
+// and Report.DroppedTotal every drop of the report's epoch so far.
 type Entry struct {
-	Report  *wardv1.Report
+	Report *wardv1.Report
+	// Queued is when the report was written to the outbox.
+	Queued  time.Time
 	carried uint64
 }
 
@@ -136,6 +168,11 @@ func Open(dir string, opts Options) (*Outbox, error) {
 		return nil, fmt.Errorf("open outbox: %w", err)
 	}
 	var maxSeq uint64
+	type quarantined struct {
+		seq uint64
+		err error
+	}
+	var corrupt []quarantined
 	for _, de := range names {
 		name := de.Name()
 		if strings.HasPrefix(name, ".tmp-") {
@@ -150,10 +187,14 @@ func Open(dir string, opts Options) (*Outbox, error) {
 		maxSeq = max(maxSeq, seq)
 		r, size, err := o.read(seq)
 		if err != nil {
-			o.quarantine(seq, err)
+			corrupt = append(corrupt, quarantined{seq, err})
 			continue
 		}
-		o.entries = append(o.entries, entry{seq: seq, size: size, sig: signature(r)})
+		var written time.Time
+		if fi, err := de.Info(); err == nil {
+			written = fi.ModTime()
+		}
+		o.entries = append(o.entries, entry{seq: seq, size: size, written: written, sig: signature(r)})
 		o.bytes += size
 	}
 	slices.SortFunc(o.entries, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
@@ -178,8 +219,11 @@ func Open(dir string, opts Options) (*Outbox, error) {
 	}
 	m.NextSequence = max(m.NextSequence, maxSeq+1, 1)
 	o.meta = m
-	if err := o.writeMeta(m); err != nil {
-		return nil, err
+	// Open writes nothing it needs: Append spends a sequence durably
+	// before using it, so a raised next_sequence need not be saved here,
+	// and a full disk must not keep the agent from starting.
+	for _, q := range corrupt {
+		o.quarantine(q.seq, q.err)
 	}
 	return o, nil
 }
@@ -205,6 +249,12 @@ func (o *Outbox) Append(r *wardv1.Report) (uint64, error) {
 	// between leaves a gap, never a reuse.
 	next := o.meta
 	next.NextSequence = seq + 1
+	if e := r.GetEpoch(); e > next.Epoch {
+		// A new epoch counts its drops from zero; the old count stays
+		// with the old epoch's queued reports.
+		next.PrevEpoch, next.PrevTotal = next.Epoch, next.DroppedTotal
+		next.Epoch, next.DroppedTotal = e, 0
+	}
 	if err := o.writeMeta(next); err != nil {
 		return 0, err
 	}
@@ -213,7 +263,7 @@ func (o *Outbox) Append(r *wardv1.Report) (uint64, error) {
 		return 0, fmt.Errorf("append report %d: %w", seq, err)
 	}
 	size := int64(headerSize + len(payload))
-	o.entries = append(o.entries, entry{seq: seq, size: size, sig: signature(r)})
+	o.entries = append(o.entries, entry{seq: seq, size: size, written: o.opts.Now(), sig: signature(r)})
 	o.bytes += size
 	return seq, o.compact()
 }
@@ -235,7 +285,7 @@ func (o *Outbox) compact() error {
 	// Count first: a crash before the files go may over-count drops, it
 	// never under-counts them.
 	m := o.meta
-	m.Dropped += uint64(len(victims))
+	m.countDrops(uint64(len(victims)))
 	if err := o.writeMeta(m); err != nil {
 		return err
 	}
@@ -280,31 +330,41 @@ func (o *Outbox) Next() (e Entry, ok bool, err error) {
 			return Entry{}, false, err
 		}
 		r.DroppedReports += o.meta.Dropped
-		return Entry{Report: r, carried: o.meta.Dropped}, true, nil
+		r.DroppedTotal = o.meta.totalFor(r.GetEpoch())
+		return Entry{Report: r, Queued: head.written, carried: o.meta.Dropped}, true, nil
 	}
 	return Entry{}, false, nil
 }
 
 // Ack removes a delivered entry. The drops it carried are no longer
 // pending. Acknowledging an entry that is gone (compacted meanwhile) only
-// settles its drop count.
+// settles its drop count. The entry goes first and a failure to save the
+// settled count (a full disk) is only logged: delivery never waits for
+// meta.json, whose saved pending count then stays high (an over-count of
+// the old dropped_reports, never a lost drop) and DroppedTotal, which
+// only grows, stays right.
 func (o *Outbox) Ack(e Entry) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if e.carried > 0 {
-		m := o.meta
-		m.Dropped -= min(e.carried, m.Dropped)
-		if err := o.writeMeta(m); err != nil {
-			return err
-		}
-		o.meta = m
-	}
 	seq := e.Sequence()
 	if err := os.Remove(o.path(seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("ack report %d: %w", seq, err)
 	}
 	o.drop(seq)
+	if e.carried > 0 {
+		o.meta.Dropped -= min(e.carried, o.meta.Dropped)
+		o.saveMeta()
+	}
 	return SyncDir(o.dir)
+}
+
+// saveMeta writes the counters, logging a failure: used where the
+// counters on disk may lag (they then over-count pending drops).
+// Called with o.mu held.
+func (o *Outbox) saveMeta() {
+	if err := o.writeMeta(o.meta); err != nil {
+		o.log.Warn("cannot save outbox counters; continuing", "err", err)
+	}
 }
 
 // Quarantine moves an entry the collector refused out of the queue, into
@@ -341,12 +401,20 @@ func (o *Outbox) Read(seq uint64) (*wardv1.Report, error) {
 	return r, err
 }
 
-// PendingDropped is the count of compacted reports not yet acknowledged
-// as reported.
+// PendingDropped is the count of compacted or quarantined reports not yet
+// acknowledged as reported.
 func (o *Outbox) PendingDropped() uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.meta.Dropped
+}
+
+// DroppedTotal is the count of reports dropped or quarantined in the
+// current epoch.
+func (o *Outbox) DroppedTotal() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.meta.DroppedTotal
 }
 
 // NextSequence is the sequence the next Append will use.
@@ -366,10 +434,15 @@ func (o *Outbox) drop(seq uint64) {
 	o.entries = slices.Delete(o.entries, i, i+1)
 }
 
-// quarantine moves the file of seq into the quarantine directory and
-// trims that directory to maxQuarantined files.
+// quarantine counts seq as dropped, moves its file into the quarantine
+// directory and trims that directory to maxQuarantined files. The count
+// is saved first, so a crash over-counts rather than under-counts; when
+// it cannot be saved (a full disk) the entry still goes, and the count
+// is saved with the next counters that are. Called with o.mu held.
 func (o *Outbox) quarantine(seq uint64, reason error) {
 	o.log.Warn("outbox entry quarantined", "sequence", seq, "reason", reason)
+	o.meta.countDrops(1)
+	o.saveMeta()
 	qdir := filepath.Join(o.dir, quarantineDir)
 	dst := filepath.Join(qdir, fmt.Sprintf("%0*d.%d%s", seqDigits, seq, o.opts.Now().UnixNano(), entrySuffix))
 	if err := os.Rename(o.path(seq), dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
