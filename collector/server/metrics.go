@@ -175,9 +175,10 @@ func (s *Server) httpHandler(web http.Handler) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := s.store.Ping(ctx); err != nil {
-			s.log.Error("readiness: store", "err", err)
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		if err := s.store.Health(ctx); err != nil {
+			reason := notReady(err)
+			s.log.Error("readiness: "+reason, "err", err)
+			http.Error(w, "not ready: "+reason, http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

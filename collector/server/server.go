@@ -142,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	ran := ranBefore(cfg.DataDir) // before LoadOrCreate makes a CA
 	ca, created, err := pki.LoadOrCreate(cfg.DataDir, cfg.Now())
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
@@ -159,9 +160,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.store = cfg.Store
 	if s.store == nil {
-		st, err := sqlite.Open(context.Background(), filepath.Join(cfg.DataDir, DatabaseFile))
+		path := filepath.Join(cfg.DataDir, DatabaseFile)
+		st, err := sqlite.OpenWith(context.Background(), path, sqlite.Options{RequireFleet: ran})
 		if err != nil {
-			return nil, err
+			return nil, refuseStart(cfg.DataDir, path, ran, err)
 		}
 		s.store, s.ownsStore = st, true
 	}

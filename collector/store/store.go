@@ -75,6 +75,12 @@ type Store interface {
 
 	// Ping checks the store is usable.
 	Ping(ctx context.Context) error
+	// Health checks the store can keep what it acknowledges: it answers,
+	// passed its latest integrity check (ErrCorrupt otherwise) and has
+	// room to write (ErrDiskFull otherwise). It is cheap enough for every
+	// readiness probe; slow checks run in the background and Health
+	// returns their latest outcome.
+	Health(ctx context.Context) error
 	// Close releases the store.
 	Close() error
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -17,32 +16,17 @@ import (
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
-	db *sql.DB
+	db     *sql.DB
+	path   string
+	health health
 }
 
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database at path and migrates it to
-// the current schema.
+// the current schema; see OpenWith.
 func Open(ctx context.Context, path string) (*Store, error) {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	// Every transaction takes the write lock up front, so two writers
-	// wait on busy_timeout instead of failing to upgrade a read lock.
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	s := &Store{db: db}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate %s: %w", path, err)
-	}
-	return s, nil
+	return OpenWith(ctx, path, Options{})
 }
 
 // SchemaVersion is the schema version this build migrates to.
@@ -94,8 +78,11 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the background health check and closes the database.
+func (s *Store) Close() error {
+	s.health.stop()
+	return s.db.Close()
+}
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error {
