@@ -213,7 +213,8 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // deliverLoop delivers the outbox each time it is kicked, retrying with
-// backoff until the queue is empty. It ends when ctx is cancelled.
+// backoff (reset by each delivery that makes progress) until the queue
+// is empty. It ends when ctx is cancelled.
 func (s *Service) deliverLoop(ctx context.Context, kick <-chan struct{}) {
 	for {
 		select {
@@ -221,15 +222,16 @@ func (s *Service) deliverLoop(ctx context.Context, kick <-chan struct{}) {
 		case <-ctx.Done():
 			return
 		}
-		for attempt := 0; ; attempt++ {
-			_, err := s.deliver(ctx)
+		retry := report.Retry{Base: s.cfg.RetryBase, Max: s.cfg.RetryMax, Rand: s.cfg.Rand}
+		for {
+			n, err := s.deliver(ctx)
 			if ctx.Err() != nil {
 				return
 			}
 			if err == nil {
 				break
 			}
-			wait := report.Backoff(attempt, s.cfg.RetryBase, s.cfg.RetryMax, s.cfg.Rand())
+			wait := retry.Wait(n) // progress starts the backoff again
 			if report.Permanent(err) {
 				wait = s.cfg.RetryMax
 				s.log.Error("collector refuses this device; enrol it again", "err", err, "retry_in", wait)
