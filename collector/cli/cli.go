@@ -50,7 +50,7 @@ func (a *app) root() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
-	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.userCommand(), a.exportCommand())
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand())
 	return root
 }
 
@@ -60,7 +60,9 @@ func (a *app) open(ctx context.Context) (store.Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no collector database at %s (run ward-collector serve --data %s first, or pass --data): %w", path, a.dataDir, err)
 	}
-	return sqlite.Open(ctx, path)
+	// The file exists, so the collector has run: an empty one is a lost
+	// fleet, not one to create here (docs/durability.md).
+	return sqlite.OpenWith(ctx, path, sqlite.Options{RequireFleet: true})
 }
 
 func (a *app) printJSON(v any) error {
