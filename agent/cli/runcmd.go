@@ -38,7 +38,7 @@ safely queued.`,
 			if state == "" {
 				state = enroll.DefaultStateDir()
 			}
-			pub, stopStatus := startStatus(cmd.Context(), statusDir, a.log)
+			pub, stopStatus := startStatus(cmd.Context(), statusDir, state, a.log)
 			defer stopStatus()
 			svc, err := service.New(service.Config{
 				StateDir: state, Source: a.newSource(), AgentVersion: a.version,

@@ -99,7 +99,7 @@ func (a *app) daemonCommand() *cobra.Command {
 // The status endpoint for `ward-agent status` and `notify` runs for as long
 // as the service does.
 func (a *app) serve(ctx context.Context, log *slog.Logger, state string, interval time.Duration) error {
-	pub, stopStatus := startStatus(ctx, notify.DefaultDir(), log)
+	pub, stopStatus := startStatus(ctx, notify.DefaultDir(), state, log)
 	defer stopStatus()
 	for {
 		svc, err := service.New(service.Config{

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/i18n"
 	"github.com/wardhq/ward/agent/notify"
 	"github.com/wardhq/ward/agent/service"
@@ -62,6 +64,16 @@ With --service it shows the service's state and the enrolment instead.`,
 			}
 			if err != nil {
 				return err
+			}
+			if origin == notify.FromFile {
+				state, _ := cmd.Flags().GetString("state")
+				if err := ownStatus(st, state); err != nil {
+					if asJSON {
+						return err
+					}
+					fmt.Fprintln(a.stdout, err)
+					return exitError{ExitUnknown}
+				}
 			}
 			now := time.Now()
 			if asJSON {
@@ -234,16 +246,49 @@ func quietHours(s string) (start, end time.Duration, err error) {
 	return day(ta), day(tb), nil
 }
 
+// ownStatus checks that a saved status belongs to the enrolment in the
+// state directory (default: this OS's), so that a file left by a previous,
+// purged installation is not shown as this one's. The service's live
+// answer needs no check: it is this installation. When the enrolment
+// cannot be read without admin rights, the file is shown: the service
+// rewrites it as soon as it starts.
+func ownStatus(st notify.Status, state string) error {
+	if state == "" {
+		state = enroll.DefaultStateDir()
+	}
+	e, err := notify.ReadEnrolment(state)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: ignoring it (device %s, epoch %d): this laptop is not enrolled; it is left from a previous installation",
+			notify.ErrOtherEnrolment, orNone(st.DeviceID), st.Epoch)
+	case err != nil:
+		return nil
+	case !st.BelongsTo(e):
+		return fmt.Errorf("%w: ignoring it (device %s, epoch %d): this laptop is enrolled as device %s, epoch %d; it is left from a previous installation. Start the Ward service to see this laptop's status",
+			notify.ErrOtherEnrolment, orNone(st.DeviceID), st.Epoch, e.DeviceID, e.Epoch)
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none named)"
+	}
+	return s
+}
+
 // startStatus publishes the service's status in dir and serves it on the
-// local endpoint until ctx ends; stop waits for the endpoint to close. When
-// dir cannot be prepared it logs why and publishes nothing: the agent's
-// reports matter more than the local prompts.
-func startStatus(ctx context.Context, dir string, log *slog.Logger) (pub service.StatusPublisher, stop func()) {
+// local endpoint until ctx ends; stop waits for the endpoint to close. Each
+// status names the enrolment in state. When dir cannot be prepared it logs
+// why and publishes nothing: the agent's reports matter more than the
+// local prompts.
+func startStatus(ctx context.Context, dir, state string, log *slog.Logger) (pub service.StatusPublisher, stop func()) {
 	srv, err := notify.NewServer(dir, log)
 	if err != nil {
 		log.Warn("cannot publish the local status", "err", err, "status_dir", dir)
 		return nil, func() {}
 	}
+	srv.StateDir = state
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -52,6 +52,7 @@ func TestStatusAndNotifyEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.StateDir = state
 	svc, err := service.New(service.Config{StateDir: state, Source: replayed(t), AgentVersion: "test",
 		Interval: time.Hour, Status: srv, CallTimeout: 2 * time.Second})
 	if err != nil {
@@ -147,7 +148,7 @@ func TestStatusAndNotifyEndToEnd(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	code, out = agentProcess(t, home, "status", "--lang", "en", "--status-dir", dir)
+	code, out = agentProcess(t, home, "status", "--lang", "en", "--status-dir", dir, "--state", state)
 	if code != ExitFail || !strings.Contains(out, "The Ward service is not running right now") || !strings.Contains(out, "Things that need your attention") {
 		t.Errorf("status with the service stopped = %d:\n%s", code, out)
 	}

@@ -44,6 +44,9 @@ var ErrNoStatus = errors.New("no status published yet")
 type Server struct {
 	dir string
 	log *slog.Logger
+	// StateDir, when set, is the agent's state directory: each Status
+	// names the enrolment recorded there.
+	StateDir string
 
 	mu  sync.Mutex
 	doc []byte
@@ -72,6 +75,13 @@ func NewServer(dir string, log *slog.Logger) (*Server, error) {
 // Failures to write the files are logged: the socket still serves.
 func (s *Server) Publish(pol *policies.Policy, results []policies.Result, r *wardv1.Report) {
 	st := NewStatus(pol, r.GetFacts().GetOs().GetPlatform(), results, r.GetCollectedAt().AsTime())
+	if s.StateDir != "" {
+		e, err := ReadEnrolment(s.StateDir)
+		if err != nil {
+			s.log.Warn("status names no enrolment", "err", err)
+		}
+		st.DeviceID, st.Epoch = e.DeviceID, e.Epoch
+	}
 	doc, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		s.log.Warn("cannot encode status", "err", err)

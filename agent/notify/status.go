@@ -1,9 +1,14 @@
 package notify
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/i18n"
 	"github.com/wardhq/ward/policies"
 )
@@ -13,7 +18,12 @@ const Format = 1
 
 // Status is what the service publishes after each round.
 type Status struct {
-	Format        int       `json:"format"`
+	Format int `json:"format"`
+	// DeviceID and Epoch name the enrolment that published the status, so
+	// that a file left by a previous installation is not taken for this
+	// one's (see BelongsTo).
+	DeviceID      string    `json:"device_id,omitempty"`
+	Epoch         uint64    `json:"epoch,omitempty"`
 	CheckedAt     time.Time `json:"checked_at"`
 	Platform      string    `json:"platform"`
 	Policy        string    `json:"policy"`
@@ -105,4 +115,39 @@ func (r Result) In(lang string) Texts {
 // Overdue reports whether the result's deadline is before now.
 func (r Result) Overdue(now time.Time) bool {
 	return r.Status == policies.StatusFail && r.Deadline != nil && now.After(*r.Deadline)
+}
+
+// Enrolment names one installation's enrolment: the device and the epoch
+// the collector assigned it.
+type Enrolment struct {
+	DeviceID string `json:"device_id"`
+	Epoch    uint64 `json:"epoch,omitempty"`
+}
+
+// ErrOtherEnrolment is returned for a saved status that belongs to
+// another enrolment than this device's current one.
+var ErrOtherEnrolment = errors.New("the saved status belongs to another enrolment")
+
+// ReadEnrolment reads the device id and epoch from the state directory's
+// device.json. It wraps fs.ErrNotExist when the device is not enrolled.
+func ReadEnrolment(stateDir string) (Enrolment, error) {
+	data, err := readFile(filepath.Join(stateDir, enroll.DeviceFile))
+	if err != nil {
+		return Enrolment{}, fmt.Errorf("enrolment: %w", err)
+	}
+	var e Enrolment
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Enrolment{}, fmt.Errorf("enrolment: %s: %w", enroll.DeviceFile, err)
+	}
+	if e.DeviceID == "" {
+		return Enrolment{}, fmt.Errorf("enrolment: %s names no device", enroll.DeviceFile)
+	}
+	return e, nil
+}
+
+// BelongsTo reports whether the status was published by enrolment e: the
+// same device and the same epoch. A status that names no device (written
+// before statuses did) belongs to no enrolment.
+func (st Status) BelongsTo(e Enrolment) bool {
+	return st.DeviceID != "" && st.DeviceID == e.DeviceID && st.Epoch == e.Epoch
 }
