@@ -119,6 +119,7 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	}
 	id.Collector = opts.Collector
 	id.EnrolledAt = opts.Now().UTC()
+	id.Epoch = resp.Epoch
 	if err := Save(opts.StateDir, id); err != nil {
 		return nil, err
 	}

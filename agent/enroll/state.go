@@ -44,6 +44,9 @@ type Device struct {
 	Collector  string    `json:"collector"`
 	Group      string    `json:"group"`
 	EnrolledAt time.Time `json:"enrolled_at"`
+	// Epoch is the enrolment epoch the collector assigned; reports carry
+	// it. 0 (a state saved before epochs) means the device's current one.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // Identity is an enrolled device: its record, client certificate and the

@@ -36,6 +36,7 @@ type Client struct {
 	conn  *grpc.ClientConn
 	agent wardv1.AgentServiceClient
 	log   *slog.Logger
+	epoch uint64 // the enrolment's (identity.go)
 	// CallTimeout bounds each call (default DefaultCallTimeout).
 	CallTimeout time.Duration
 
@@ -55,11 +56,12 @@ func Dial(id *enroll.Identity, log *slog.Logger) (*Client, error) {
 		// WaitForReady: a call waits (up to CallTimeout) for a connection
 		// instead of failing on the last failed attempt.
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSend), grpc.MaxCallRecvMsgSize(maxRecv), grpc.WaitForReady(true)),
+		grpc.WithChainUnaryInterceptor(keepLastSequence),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("collector %s: %w", id.Collector, err)
 	}
-	return &Client{conn: conn, agent: wardv1.NewAgentServiceClient(conn), log: log,
+	return &Client{conn: conn, agent: wardv1.NewAgentServiceClient(conn), log: log, epoch: id.Epoch,
 		CallTimeout: DefaultCallTimeout}, nil
 }
 
@@ -102,9 +104,18 @@ func (c *Client) Deliver(ctx context.Context, ob *outbox.Outbox, onAck func(*war
 		if !ok {
 			return sent, nil
 		}
+		if e.Report.Epoch == 0 {
+			e.Report.Epoch = c.epoch
+		}
 		seq := e.Sequence()
 		resp, err := c.send(ctx, e)
 		if err != nil {
+			if renumbered, rerr := c.renumber(ob, e, err); renumbered || rerr != nil {
+				if rerr != nil {
+					return sent, rerr
+				}
+				continue
+			}
 			if c.refused(seq, e.Report, err) {
 				c.log.Warn("collector refused a report; quarantined", "sequence", seq, "err", err)
 				ob.Quarantine(seq, err)

@@ -2,8 +2,14 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
+	"strconv"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -19,7 +25,9 @@ type agent struct {
 
 // Report implements wardv1.AgentServiceServer. The device is the one the
 // client certificate names; the report is re-evaluated against the
-// group's policy and stored once per (device, sequence).
+// group's policy and stored once per (device, epoch, sequence), with the
+// times the collector vouches for (see docs/enrolment.md, "Report
+// identity and clocks").
 func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.ReportResponse, error) {
 	s := a.s
 	dev, ok := DeviceFrom(ctx)
@@ -30,10 +38,26 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	if err := validateReport(rep); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid report: %v", err)
 	}
+	if rep.Sequence > store.MaxSequence {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid report: sequence %d is 2^53 or more", rep.Sequence)
+	}
 	pol, err := s.policyFor(ctx, dev.Group)
 	if err != nil {
 		s.log.Error("load group policy", "group", dev.Group, "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
+	}
+	ep, err := s.store.Epoch(ctx, dev.ID)
+	if err != nil {
+		s.log.Error("load epoch", "device_id", dev.ID, "err", err)
+		return nil, status.Error(codes.Internal, "internal error")
+	}
+	epoch := rep.Epoch
+	if epoch == 0 {
+		// An agent whose enrolment predates epochs: its current one.
+		epoch = ep.Number
+	}
+	if epoch > ep.Number {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid report: epoch %d is not one this device was given (current %d)", epoch, ep.Number)
 	}
 	since, err := s.store.FailingSince(ctx, dev.ID)
 	if err != nil {
@@ -41,17 +65,30 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		return nil, status.Error(codes.Internal, "internal error")
 	}
 	now := s.cfg.Now().UTC()
+	for id, t := range since {
+		since[id] = clamp(t, ep.EnrolledAt, now)
+	}
+	observed, suspect := vouchedTime(rep.CollectedAt.AsTime(), now, req.QueuedMillis, ep.StartedAt)
 	verdicts := policies.Evaluate(pol.parsed, rep.Facts, policies.Options{Now: now, FailingSince: since})
 	facts, err := proto.MarshalOptions{Deterministic: true}.Marshal(rep.Facts)
 	if err != nil {
 		s.log.Error("encode facts", "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
 	}
+	hash, err := contentHash(rep)
+	if err != nil {
+		s.log.Error("hash report", "err", err)
+		return nil, status.Error(codes.Internal, "internal error")
+	}
 	stored, err := s.store.SaveReport(ctx, store.Report{
 		DeviceID:       dev.ID,
+		Epoch:          epoch,
 		Sequence:       rep.Sequence,
 		ReceivedAt:     now,
 		CollectedAt:    rep.CollectedAt.AsTime(),
+		ObservedAt:     observed,
+		ClockSuspect:   suspect,
+		ContentHash:    hash,
 		AgentVersion:   rep.AgentVersion,
 		PolicyName:     rep.PolicyName,
 		PolicyVersion:  int(rep.PolicyVersion),
@@ -59,9 +96,23 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		Facts:          facts,
 		Results:        mergeResults(verdicts, rep.Results),
 	})
-	if err != nil {
-		s.log.Error("save report", "device_id", dev.ID, "sequence", rep.Sequence, "err", err)
+	switch {
+	case errors.Is(err, store.ErrReportConflict):
+		s.sendLastSequence(ctx, dev.ID, epoch)
+		s.log.Warn("a different report under a used sequence", "device_id", dev.ID, "epoch", epoch, "sequence", rep.Sequence)
+		return nil, status.Errorf(codes.AlreadyExists, "a different report is stored as epoch %d sequence %d: renumber it after the sequence in %s", epoch, rep.Sequence, LastSequenceTrailer)
+	case errors.Is(err, store.ErrSequenceRange):
+		s.sendLastSequence(ctx, dev.ID, epoch)
+		return nil, status.Errorf(codes.InvalidArgument, "invalid report: sequence %d is more than %d past the last one stored", rep.Sequence, store.MaxSequenceJump)
+	case errors.Is(err, store.ErrEpochUnknown):
+		return nil, status.Errorf(codes.InvalidArgument, "invalid report: epoch %d is not one this device was given", epoch)
+	case err != nil:
+		s.log.Error("save report", "device_id", dev.ID, "epoch", epoch, "sequence", rep.Sequence, "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
+	}
+	if suspect {
+		s.log.Info("implausible collected_at; not trusted", "device_id", dev.ID, "epoch", epoch, "sequence", rep.Sequence,
+			"collected_at", rep.CollectedAt.AsTime(), "observed_at", observed)
 	}
 	if stored {
 		s.metrics.received.Inc()
@@ -70,9 +121,81 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	}
 	return &wardv1.ReportResponse{
 		AckedSequence: rep.Sequence,
+		AckedEpoch:    epoch,
 		PolicyName:    pol.name,
 		PolicyVersion: int32(pol.version),
 	}, nil
+}
+
+// LastSequenceTrailer is the trailer that comes with AlreadyExists and a
+// sequence out of range: the highest sequence the collector holds for the
+// device in the report's epoch, so the agent can number after it.
+const LastSequenceTrailer = "ward-last-sequence"
+
+func (s *Server) sendLastSequence(ctx context.Context, deviceID string, epoch uint64) {
+	last, err := s.store.LastSequence(ctx, deviceID, epoch)
+	if err != nil {
+		s.log.Error("load last sequence", "device_id", deviceID, "err", err)
+		return
+	}
+	grpc.SetTrailer(ctx, metadata.Pairs(LastSequenceTrailer, strconv.FormatUint(last, 10)))
+}
+
+// Clock bounds.
+const (
+	// clockAllowance is how far an agent's collected_at may be outside
+	// the bounds before it is flagged: clock drift and transit.
+	clockAllowance = 2 * time.Minute
+	// maxQueued caps queued_millis so that durations never overflow.
+	maxQueued = 100 * 365 * 24 * time.Hour
+)
+
+// vouchedTime is the time the collector vouches for a report collected
+// (by the agent's clock) at collected, received at received after
+// waiting queuedMillis in the outbox, in an epoch started at start: never
+// before start nor before received minus the queued time and
+// clockAllowance, never after received. A collected outside those bounds
+// (with clockAllowance on the late side too) is suspect and replaced by
+// the collector's own estimate, received minus the queued time.
+func vouchedTime(collected, received time.Time, queuedMillis uint64, start time.Time) (time.Time, bool) {
+	queued := maxQueued
+	if queuedMillis < uint64(maxQueued/time.Millisecond) {
+		queued = time.Duration(queuedMillis) * time.Millisecond
+	}
+	lower := received.Add(-queued - clockAllowance)
+	if start.After(lower) {
+		lower = start
+	}
+	if lower.After(received) {
+		lower = received
+	}
+	if collected.Before(lower) || collected.After(received.Add(clockAllowance)) {
+		return clamp(received.Add(-queued), lower, received), true
+	}
+	return clamp(collected, lower, received), false
+}
+
+func clamp(t, lo, hi time.Time) time.Time {
+	switch {
+	case t.Before(lo):
+		return lo
+	case t.After(hi):
+		return hi
+	}
+	return t
+}
+
+// contentHash identifies what the agent reported, less its identity
+// (epoch, sequence) and drop counters, which a redelivery may change.
+func contentHash(r *wardv1.Report) ([]byte, error) {
+	c := proto.Clone(r).(*wardv1.Report)
+	c.Epoch, c.Sequence, c.DroppedReports, c.DroppedTotal = 0, 0, 0, 0
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	return sum[:], nil
 }
 
 // mergeResults pairs the collector's verdicts with the agent's, by rule.

@@ -68,12 +68,19 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (*wa
 	s.metrics.enrolments.Inc(result)
 	s.log.Info("device enrolled", "device_id", res.Device.ID, "group", res.Device.Group, "rebound", res.Rebound,
 		"hostname", res.Device.Hostname, "cert_serial", res.Issued.Serial)
+	// Each enrolment and re-bind starts an epoch; reports carry it.
+	epoch, err := s.store.StartEpoch(ctx, res.Device.ID, now)
+	if err != nil {
+		s.log.Error("start epoch", "device_id", res.Device.ID, "err", err)
+		return nil, status.Error(codes.Internal, "internal error")
+	}
 	return &wardv1.EnrollResponse{
 		DeviceId:       res.Device.ID,
 		CertificateDer: res.Issued.DER,
 		CaChainDer:     [][]byte{s.ca.Cert.Raw},
 		Group:          res.Device.Group,
 		NotAfter:       timestamppb.New(res.Issued.NotAfter),
+		Epoch:          epoch,
 	}, nil
 }
 

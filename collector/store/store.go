@@ -48,12 +48,18 @@ type Store interface {
 	// SerialRevoked reports whether a certificate serial was revoked.
 	SerialRevoked(ctx context.Context, serial string) (bool, error)
 
-	// SaveReport stores a report once per (device, sequence). It returns
-	// stored=false, and changes nothing, when that report is already
-	// stored. A report newer than the device's last one updates the
-	// latest state per rule (failing_since set on the first FAIL, kept
-	// while failing, cleared otherwise) and records transitions; an older
-	// one is kept in the report history only. It also sets last_seen.
+	// SaveReport stores a report once per (device, epoch, sequence). It
+	// returns stored=false, and changes nothing, when the same report
+	// (same ContentHash, or either hash empty) is already stored, and
+	// ErrReportConflict when a different one is. A sequence out of range
+	// is ErrSequenceRange; an epoch after the device's current one is
+	// ErrEpochUnknown. A report of the device's current epoch that is
+	// newer by (epoch, sequence) than its newest updates the latest state
+	// per rule from ObservedAt (failing_since set on the first FAIL, kept
+	// while failing but never before the device's enrolment, cleared
+	// otherwise) and records transitions; an older one, or one of an
+	// earlier epoch, is kept in the report history only. It also sets
+	// last_seen.
 	SaveReport(ctx context.Context, r Report) (stored bool, err error)
 	// FailingSince returns, per rule id, when the device's rule started
 	// failing (the collector's verdict), for rules failing now.
@@ -72,6 +78,8 @@ type Store interface {
 	Policy(ctx context.Context, group string) (GroupPolicy, error)
 	// Policies lists every group policy, by group.
 	Policies(ctx context.Context) ([]GroupPolicy, error)
+
+	ReportIdentity
 
 	// Ping checks the store is usable.
 	Ping(ctx context.Context) error

@@ -147,10 +147,24 @@ type RuleResult struct {
 
 // Report is one stored report.
 type Report struct {
-	DeviceID       string       `json:"device_id"`
-	Sequence       uint64       `json:"sequence"`
-	ReceivedAt     time.Time    `json:"received_at"`
-	CollectedAt    time.Time    `json:"collected_at"`
+	DeviceID string `json:"device_id"`
+	// Epoch and Sequence identify the report on its device.
+	Epoch      uint64    `json:"epoch"`
+	Sequence   uint64    `json:"sequence"`
+	ReceivedAt time.Time `json:"received_at"`
+	// CollectedAt is the agent's time, kept as sent (any year 1 to 9999).
+	CollectedAt time.Time `json:"collected_at"`
+	// ObservedAt is the time the collector vouches for: CollectedAt when
+	// it is plausible, else its own estimate, receipt minus the time the
+	// report waited (see docs/enrolment.md). failing_since and
+	// transitions use it.
+	ObservedAt time.Time `json:"observed_at"`
+	// ClockSuspect says CollectedAt was implausible, so not trusted.
+	ClockSuspect bool `json:"clock_suspect,omitempty"`
+	// ContentHash is a hash of what the agent sent, less its identity and
+	// drop counters: a redelivery has the same, a different report under a
+	// used sequence has another.
+	ContentHash    []byte       `json:"-"`
 	AgentVersion   string       `json:"agent_version"`
 	PolicyName     string       `json:"policy_name"`
 	PolicyVersion  int          `json:"policy_version"`

@@ -18,14 +18,17 @@ import (
 // depend on the collector presenting its CA in the TLS chain.
 func Enrolled(t testing.TB, c *servertest.Collector, group string) (*enroll.Identity, string) {
 	t.Helper()
-	id, cert := c.Enroll(context.Background(), c.Token(group, 1, time.Hour), nil)
+	resp, cert, err := c.TryEnroll(context.Background(), c.Token(group, 1, time.Hour), nil)
+	if err != nil {
+		t.Fatalf("reporttest: enroll: %v", err)
+	}
 	ca, err := x509.ParseCertificate(c.CACertDER)
 	if err != nil {
 		t.Fatalf("reporttest: parse CA: %v", err)
 	}
 	dir := t.TempDir()
 	ident := &enroll.Identity{
-		Device: enroll.Device{DeviceID: id, Collector: c.Addr, Group: group, EnrolledAt: time.Now().UTC()},
+		Device: enroll.Device{DeviceID: resp.DeviceId, Collector: c.Addr, Group: group, EnrolledAt: time.Now().UTC(), Epoch: resp.Epoch},
 		Cert:   cert, CA: ca,
 	}
 	if err := enroll.Save(dir, ident); err != nil {

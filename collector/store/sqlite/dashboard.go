@@ -480,7 +480,7 @@ func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.Tren
 func (s *Store) LatestFacts(ctx context.Context, group string, fn func(store.LatestFacts) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.hostname, p.facts,
 		coalesce((SELECT group_concat(rule_id, ' ') FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL'), '')
-		FROM devices d JOIN reports p ON p.device_id = d.id AND p.sequence = d.last_sequence
+		FROM devices d JOIN reports p ON p.device_id = d.id AND p.epoch = d.last_epoch AND p.sequence = d.last_sequence
 		WHERE d.grp = ? AND d.revoked_at IS NULL ORDER BY d.hostname, d.id`, group)
 	if err != nil {
 		return fmt.Errorf("latest facts: %w", err)
@@ -510,7 +510,7 @@ func (s *Store) StateAsOf(ctx context.Context, t time.Time, fn func(store.StateR
 	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.hostname, d.grp, p.sequence, p.received_at, p.policy_name, p.policy_version, p.results
 		FROM devices d JOIN reports p ON p.device_id = d.id
 		WHERE d.enrolled_at <= ? AND (d.revoked_at IS NULL OR d.revoked_at > ?)
-		AND p.sequence = (SELECT max(sequence) FROM reports q WHERE q.device_id = d.id AND q.received_at <= ?)
+		AND (p.epoch, p.sequence) = (SELECT epoch, sequence FROM reports q WHERE q.device_id = d.id AND q.received_at <= ? ORDER BY epoch DESC, sequence DESC LIMIT 1)
 		ORDER BY d.hostname, d.id`, at, at, at)
 	if err != nil {
 		return fmt.Errorf("state as of: %w", err)

@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -90,7 +90,22 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
 }
 
-func nanos(t time.Time) int64 { return t.UnixNano() }
+// nanos is t in nanoseconds since 1970, saturated at the int64 range
+// (years 1677 to 2262) instead of wrapping around.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.Before(minNanos):
+		return math.MinInt64
+	case t.After(maxNanos):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	minNanos = time.Unix(0, math.MinInt64)
+	maxNanos = time.Unix(0, math.MaxInt64)
+)
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
 
@@ -314,105 +329,7 @@ func (s *Store) SerialRevoked(ctx context.Context, serial string) (bool, error) 
 	return n > 0, nil
 }
 
-// Reports.
-
-// SaveReport implements store.Store.
-func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
-	results, err := json.Marshal(r.Results)
-	if err != nil {
-		return false, fmt.Errorf("save report: %w", err)
-	}
-	stored := false
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO reports (device_id, sequence, received_at, collected_at, agent_version, policy_name, policy_version, dropped_reports, facts, results)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, sequence) DO NOTHING`,
-			r.DeviceID, int64(r.Sequence), nanos(r.ReceivedAt), nanos(r.CollectedAt), r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), r.Facts, string(results))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // already stored
-		}
-		stored = true
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT last_sequence FROM devices WHERE id = ?`, r.DeviceID).Scan(&last); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?), last_sequence = max(last_sequence, ?) WHERE id = ?`,
-			nanos(r.ReceivedAt), int64(r.Sequence), r.DeviceID); err != nil {
-			return err
-		}
-		if int64(r.Sequence) < last {
-			return nil // an older report arriving late: history only
-		}
-		return updateStates(ctx, tx, r)
-	})
-	if err != nil {
-		return false, fmt.Errorf("save report: %w", err)
-	}
-	return stored, nil
-}
-
-// updateStates replaces the device's latest state per rule with the
-// report's and records each change of the collector's verdict.
-func updateStates(ctx context.Context, tx *sql.Tx, r store.Report) error {
-	prev := map[string]struct {
-		v     store.Verdict
-		since sql.NullInt64
-	}{}
-	rows, err := tx.QueryContext(ctx, `SELECT rule_id, collector, failing_since FROM rule_states WHERE device_id = ?`, r.DeviceID)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var id string
-		var v string
-		var since sql.NullInt64
-		if err := rows.Scan(&id, &v, &since); err != nil {
-			rows.Close()
-			return err
-		}
-		prev[id] = struct {
-			v     store.Verdict
-			since sql.NullInt64
-		}{store.Verdict(v), since}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	// Observations date from collection, but never from the future.
-	at := r.CollectedAt
-	if at.IsZero() || at.After(r.ReceivedAt) {
-		at = r.ReceivedAt
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rule_states WHERE device_id = ?`, r.DeviceID); err != nil {
-		return err
-	}
-	for _, res := range r.Results {
-		p, seen := prev[res.RuleID]
-		since := sql.NullInt64{}
-		if res.Collector == store.Fail {
-			since = sql.NullInt64{Int64: nanos(at), Valid: true}
-			if seen && p.v == store.Fail && p.since.Valid {
-				since = p.since
-			}
-		}
-		if !seen || p.v != res.Collector {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES (?, ?, ?, ?, ?, ?)`,
-				r.DeviceID, res.RuleID, string(p.v), string(res.Collector), nanos(at), int64(r.Sequence)); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.DeviceID, res.RuleID, res.Title, res.Family, res.Severity, string(res.Collector), string(res.Agent), res.Observed, res.Expected, res.Reason,
-			since, nanos(at), int64(r.Sequence)); err != nil {
-			return err
-		}
-	}
-	return updateCounts(ctx, tx, r.DeviceID)
-}
+// Reports: see reports.go.
 
 // FailingSince implements store.Store.
 func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]time.Time, error) {
@@ -429,35 +346,6 @@ func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]t
 			return nil, fmt.Errorf("failing since: %w", err)
 		}
 		out[id] = fromNanos(since)
-	}
-	return out, rows.Err()
-}
-
-// Reports implements store.Store.
-func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]store.Report, error) {
-	if limit <= 0 {
-		limit = -1
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT device_id, sequence, received_at, collected_at, agent_version, policy_name, policy_version, dropped_reports, facts, results
-		FROM reports WHERE device_id = ? ORDER BY sequence DESC LIMIT ?`, deviceID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list reports: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Report
-	for rows.Next() {
-		var r store.Report
-		var seq, dropped, received, collected int64
-		var results string
-		if err := rows.Scan(&r.DeviceID, &seq, &received, &collected, &r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &r.Facts, &results); err != nil {
-			return nil, fmt.Errorf("list reports: %w", err)
-		}
-		r.Sequence, r.DroppedReports = uint64(seq), uint64(dropped)
-		r.ReceivedAt, r.CollectedAt = fromNanos(received), fromNanos(collected)
-		if err := json.Unmarshal([]byte(results), &r.Results); err != nil {
-			return nil, fmt.Errorf("list reports: decode results: %w", err)
-		}
-		out = append(out, r)
 	}
 	return out, rows.Err()
 }
