@@ -84,7 +84,9 @@ func (a *app) serveCommand() *cobra.Command {
 
 On first start it creates the collector CA (ECDSA P-256) and a server
 certificate for --hostname under --data/pki, and prints the CA fingerprint
-that agents pin at enrolment.`,
+that agents pin at enrolment. Once the CA exists, serve refuses to start
+on a missing, empty or corrupt ward.db and says how to restore it, or to
+start a new fleet with new-fleet (docs/durability.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level

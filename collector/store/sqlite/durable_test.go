@@ -173,3 +173,32 @@ func waitHealth(t *testing.T, s *sqlite.Store, ok func(error) bool) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A collector killed right after its first start leaves its tables in
+// the WAL, not yet in the main file: that is a fleet, not a lost one.
+func TestRequireFleetAcceptsUncheckpointedWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ward.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	crashed := filepath.Join(t.TempDir(), "ward.db")
+	for _, suffix := range []string{"", "-wal", "-shm"} { // the files as a kill leaves them
+		b, err := os.ReadFile(path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(crashed+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(crashed + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("no WAL to recover from: %v, %v", fi, err)
+	}
+	c, err := sqlite.OpenWith(context.Background(), crashed, sqlite.Options{RequireFleet: true})
+	if err != nil {
+		t.Fatalf("restart after a kill: %v", err)
+	}
+	c.Close()
+}
