@@ -25,6 +25,9 @@ import (
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/outbox"
 	"github.com/wardhq/ward/agent/report"
+	"github.com/wardhq/ward/agent/report/reporttest"
+	"github.com/wardhq/ward/collector/server"
+	"github.com/wardhq/ward/collector/server/servertest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -249,5 +252,64 @@ func TestDroppedTotalThroughRedelivery(t *testing.T) {
 	want := []sent{{1, 2, 2}, {1, 2, 2}, {4, 2, 0}, {5, 2, 0}}
 	if !slices.Equal(got, want) {
 		t.Errorf("sent (sequence, dropped_total, dropped_reports) = %v, want %v", got, want)
+	}
+}
+
+// TestOutageDrainsAgainstCollector runs the drain against the real test
+// collector (its per-device limit set to 50/s, burst 10): a backlog of 150
+// reports is stored in full, in order, without one report quarantined as
+// refused, and every wait after a delivery that made progress is the first
+// step of the backoff. When the collector announces its rate, the agent
+// keeps to it and no wait is needed at all.
+func TestOutageDrainsAgainstCollector(t *testing.T) {
+	const n = 150
+	c := servertest.Start(t, func(cfg *server.Config) { cfg.RateLimit, cfg.RateBurst = 50, 10 })
+	id, dir := reporttest.Enrolled(t, c, "staff")
+	ob, err := outbox.Open(filepath.Join(dir, "outbox"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		ob.Append(reportAt(i))
+	}
+	cl, err := report.Dial(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	base := 100 * time.Millisecond
+	retry := &report.Retry{Base: base, Max: 30 * time.Second, Rand: func() float64 { return 0.999 }}
+	announced := false
+	var waits []time.Duration
+	start := time.Now()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		got, err := cl.Deliver(context.Background(), ob, func(r *wardv1.ReportResponse) {
+			announced = announced || r.GetRatePerSecond() > 0
+		})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not drained in a minute: %d left, %v", ob.Len(), err)
+		}
+		w := retry.Wait(got)
+		waits = append(waits, w)
+		time.Sleep(w)
+	}
+	t.Logf("%d reports in %v, %d backoff waits, rate announced: %v", n, time.Since(start).Round(time.Millisecond), len(waits), announced)
+	want := make([]uint64, n)
+	for i := range want {
+		want[i] = uint64(i + 1)
+	}
+	if got := storedSequences(c, id.DeviceID); !slices.Equal(got, want) {
+		t.Fatalf("collector stored %d reports (%v…), want 1..%d", len(got), got[:min(len(got), 5)], n)
+	}
+	for i, w := range waits {
+		if w >= base {
+			t.Errorf("wait %d is %v; want under %v (the backoff resets on progress)", i, w, base)
+		}
+	}
+	if announced && len(waits) > 0 {
+		t.Errorf("%d backoff waits although the collector announced its rate", len(waits))
 	}
 }
