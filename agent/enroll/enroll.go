@@ -107,8 +107,16 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	defer conn.Close()
 	callCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	// An identity already in the state directory (a re-install over it, or
+	// enroll run again) proves this is the same device: the collector
+	// re-binds it instead of creating another.
+	prevCert, proof, prevID := previousProof(opts.StateDir, fp, csr)
+	if prevID != "" {
+		opts.Log.Info("re-enrolling with proof of the current identity", "device_id", prevID)
+	}
 	resp, err := wardv1.NewEnrollmentServiceClient(conn).Enroll(callCtx, &wardv1.EnrollRequest{
 		Token: opts.Token, CsrDer: csr, Device: info,
+		PreviousCertificateDer: prevCert, RebindProof: proof,
 	})
 	if err != nil {
 		return nil, callError(opts.Collector, pin, err)

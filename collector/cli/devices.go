@@ -90,7 +90,7 @@ func when(t *time.Time) string {
 }
 
 func (a *app) deviceCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "device", Short: "Show or revoke one device"}
+	cmd := &cobra.Command{Use: "device", Short: "Show, revoke or retire one device; list likely duplicates"}
 	var (
 		asJSON   bool
 		interval time.Duration
@@ -176,8 +176,79 @@ func (a *app) deviceCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(show, revoke)
+	retire := &cobra.Command{
+		Use:   "retire ID",
+		Short: "Retire a device (e.g. one of likely duplicates): its certificate is revoked, it leaves the fleet's counts, its history is kept",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.RetireDevice(ctx, args[0], a.now()); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no device %s", args[0])
+			} else if err != nil {
+				return err
+			}
+			if err := audit(ctx, st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "device.retire", Target: args[0]}); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "retired device %s\n", args[0])
+			return nil
+		},
+	}
+	var dupJSON bool
+	duplicates := &cobra.Command{
+		Use:   "duplicates",
+		Short: "List likely duplicates: non-revoked devices of a group that share a machine id",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			sets, err := st.Duplicates(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if dupJSON {
+				if sets == nil {
+					sets = []store.DuplicateSet{}
+				}
+				return a.printJSON(sets)
+			}
+			if len(sets) == 0 {
+				fmt.Fprintln(a.stdout, "no likely duplicates")
+				return nil
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "GROUP\tMACHINE ID\tDEVICE\tHOSTNAME\tENROLLED\tLAST SEEN")
+			for _, set := range sets {
+				for _, d := range set.Devices {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", set.Group, shortID(set.MachineID), d.ID, d.Hostname, d.EnrolledAt.Format(time.RFC3339), when(d.LastSeen))
+				}
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "\nretire the one that is not in use: ward-collector device retire ID")
+			return nil
+		},
+	}
+	duplicates.Flags().BoolVar(&dupJSON, "json", false, "print as JSON")
+	cmd.AddCommand(show, revoke, retire, duplicates)
 	return cmd
+}
+
+// shortID abbreviates a long hashed machine id for a table.
+func shortID(s string) string {
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
 }
 
 func orDash(s string) string {

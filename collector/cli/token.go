@@ -1,14 +1,26 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/token"
 )
+
+// audit records an administrative action when the store keeps an audit log.
+func audit(ctx context.Context, st store.Store, e store.AuditEntry) error {
+	d, ok := st.(store.Dashboard)
+	if !ok {
+		return nil
+	}
+	return d.AddAudit(ctx, e)
+}
 
 func (a *app) tokenCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke enrolment tokens"}
@@ -17,18 +29,43 @@ func (a *app) tokenCommand() *cobra.Command {
 		uses   int
 		ttl    time.Duration
 		asJSON bool
+		rebind string
 	)
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create an enrolment token (printed once; only its hash is kept)",
+		Short: "Create an enrolment token, or with --rebind a re-bind token for one device (printed once; only its hash is kept)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case rebind == "" && group == "":
+				return errors.New("--group is required (or --rebind DEVICE_ID)")
+			case rebind != "" && (group != "" || cmd.Flags().Changed("uses")):
+				return errors.New("--rebind takes neither --group nor --uses: a re-bind token is for its device's group, once")
+			}
 			st, err := a.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			plain, t, err := token.Create(cmd.Context(), st, group, uses, ttl, a.now())
+			var (
+				plain string
+				t     store.Token
+			)
+			if rebind != "" {
+				if !cmd.Flags().Changed("ttl") {
+					ttl = token.DefaultRebindTTL
+				}
+				plain, t, err = token.CreateRebind(cmd.Context(), st, rebind, ttl, a.now())
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("create re-bind token: no device %s", rebind)
+				}
+				if err == nil {
+					err = audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "token.create", Target: t.ID,
+						Detail: "re-bind device " + t.RebindDevice + ", expires " + t.ExpiresAt.Format(time.RFC3339)})
+				}
+			} else {
+				plain, t, err = token.Create(cmd.Context(), st, group, uses, ttl, a.now())
+			}
 			if err != nil {
 				return fmt.Errorf("create token: %w", err)
 			}
@@ -39,9 +76,14 @@ func (a *app) tokenCommand() *cobra.Command {
 					Group string `json:"group"`
 					Uses  int    `json:"uses"`
 					Exp   string `json:"expires_at"`
-				}{plain, t.ID, t.Group, t.Uses, t.ExpiresAt.Format(time.RFC3339)})
+					Dev   string `json:"rebind_device,omitempty"`
+				}{plain, t.ID, t.Group, t.Uses, t.ExpiresAt.Format(time.RFC3339), t.RebindDevice})
 			}
 			fmt.Fprintf(a.stdout, "%s\n", plain)
+			if t.RebindDevice != "" {
+				fmt.Fprintf(a.stderr, "token %s re-binds device %s once (enrol the machine with it), expires %s. It is shown only now.\n", t.ID, t.RebindDevice, t.ExpiresAt.Format(time.RFC3339))
+				return nil
+			}
 			fmt.Fprintf(a.stderr, "token %s: group %s, %d use(s), expires %s. It is shown only now.\n", t.ID, t.Group, t.Uses, t.ExpiresAt.Format(time.RFC3339))
 			return nil
 		},
@@ -50,7 +92,7 @@ func (a *app) tokenCommand() *cobra.Command {
 	create.Flags().IntVar(&uses, "uses", 1, "how many devices may enrol with it")
 	create.Flags().DurationVar(&ttl, "ttl", 72*time.Hour, "how long it is valid")
 	create.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	create.MarkFlagRequired("group")
+	create.Flags().StringVar(&rebind, "rebind", "", "make a single-use re-bind token for this device id (default ttl 1h, at most 24h)")
 
 	var listJSON bool
 	list := &cobra.Command{
@@ -78,17 +120,18 @@ func (a *app) tokenCommand() *cobra.Command {
 					ExpiresAt time.Time  `json:"expires_at"`
 					RevokedAt *time.Time `json:"revoked_at,omitempty"`
 					State     string     `json:"state"`
+					Rebind    string     `json:"rebind_device,omitempty"`
 				}
 				out := []row{}
 				for _, t := range ts {
-					out = append(out, row{t.ID, t.Group, t.Uses, t.UsesLeft, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.State(now)})
+					out = append(out, row{t.ID, t.Group, t.Uses, t.UsesLeft, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.State(now), t.RebindDevice})
 				}
 				return a.printJSON(out)
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tGROUP\tUSES LEFT\tEXPIRES\tSTATE")
+			fmt.Fprintln(w, "ID\tGROUP\tUSES LEFT\tEXPIRES\tSTATE\tRE-BINDS")
 			for _, t := range ts {
-				fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\n", t.ID, t.Group, t.UsesLeft, t.Uses, t.ExpiresAt.Format(time.RFC3339), t.State(now))
+				fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\t%s\n", t.ID, t.Group, t.UsesLeft, t.Uses, t.ExpiresAt.Format(time.RFC3339), t.State(now), orDash(t.RebindDevice))
 			}
 			return w.Flush()
 		},

@@ -136,6 +136,7 @@ func New(cfg Config) (http.Handler, error) {
 	m.Handle("GET /{$}", h.auth(http.HandlerFunc(h.overview)))
 	m.Handle("GET /devices", h.auth(http.HandlerFunc(h.devices)))
 	m.Handle("GET /devices/{id}", h.auth(http.HandlerFunc(h.device)))
+	m.Handle("POST /devices/{id}/retire", h.admin(h.deviceRetire))
 	m.Handle("GET /policies", h.auth(http.HandlerFunc(h.policiesPage)))
 	m.Handle("POST /policies", h.admin(h.policyUpload))
 	m.Handle("GET /waivers", h.auth(http.HandlerFunc(h.waivers)))

@@ -288,6 +288,9 @@ type deviceData struct {
 	Policy      groupPolicy
 	Rules       []ruleRow
 	Transitions []store.Transition
+	// Duplicates are the other devices of the group with this device's
+	// machine id: likely the same machine enrolled again.
+	Duplicates []store.Device
 }
 
 func (h *handler) device(w http.ResponseWriter, r *http.Request) {
@@ -344,7 +347,60 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Reverse(trans)
 	d.Transitions = trans[:min(len(trans), 100)]
-	h.render(w, r, "device", page{Title: dev.Hostname, Nav: "devices", Data: d})
+	if d.Duplicates, err = h.duplicatesOf(ctx, dev); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	p := page{Title: dev.Hostname, Nav: "devices", Data: d}
+	if r.URL.Query().Get("retired") != "" {
+		p.Notice = "Retired device " + r.URL.Query().Get("retired") + ": its certificate is revoked and it no longer counts in the fleet; its history is kept."
+	}
+	h.render(w, r, "device", p)
+}
+
+// duplicatesOf returns the likely duplicates of a non-revoked device.
+func (h *handler) duplicatesOf(ctx context.Context, dev store.Device) ([]store.Device, error) {
+	if dev.Revoked() || dev.MachineID == "" {
+		return nil, nil
+	}
+	sets, err := h.st.Duplicates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, set := range sets {
+		if set.Group != dev.Group || set.MachineID != dev.MachineID {
+			continue
+		}
+		var out []store.Device
+		for _, o := range set.Devices {
+			if o.ID != dev.ID {
+				out = append(out, o)
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// deviceRetire retires a device (one of likely duplicates) and returns to
+// the page it was retired from.
+func (h *handler) deviceRetire(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := h.st.RetireDevice(r.Context(), id, h.now()); errors.Is(err, store.ErrNotFound) {
+		h.notFound(w, r, "Device")
+		return
+	} else if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.audit(r.Context(), session(r).User, "device.retire", id, "")
+	back := id
+	if from := r.PostFormValue("from"); from != "" {
+		if _, err := h.st.Device(r.Context(), from); err == nil {
+			back = from
+		}
+	}
+	http.Redirect(w, r, "/devices/"+url.PathEscape(back)+"?retired="+url.QueryEscape(id), http.StatusSeeOther)
 }
 
 // Policies.

@@ -1,8 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
 	"errors"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,7 +24,25 @@ import (
 const (
 	maxTokenLen      = 256
 	maxDeviceInfoLen = 256
+	maxPrevCertLen   = 8 << 10
+	maxProofLen      = 512
 )
+
+// RebindProofPrefix starts the message a re-bind proof signs:
+// RebindProofPrefix || csr_der, hashed with SHA-256; see RebindDigest.
+const RebindProofPrefix = "ward-rebind-v1\x00"
+
+// RebindDigest is what a re-bind proof signs over csr_der: the SHA-256 of
+// RebindProofPrefix followed by csr_der. An ECDSA key signs it as a
+// SHA-256 digest (ASN.1 DER signature), an Ed25519 key signs these 32
+// bytes as its message. The prefix keeps the signature from meaning
+// anything else; covering csr_der binds it to this one request.
+func RebindDigest(csrDER []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(RebindProofPrefix))
+	h.Write(csrDER)
+	return h.Sum(nil)
+}
 
 type enrollment struct {
 	wardv1.UnimplementedEnrollmentServiceServer
@@ -38,12 +62,23 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (*wa
 		s.metrics.enrolments.Inc("invalid")
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	proven, err := e.checkProof(req)
+	if err != nil {
+		result := "refused"
+		if status.Code(err) == codes.InvalidArgument {
+			result = "invalid"
+		}
+		s.metrics.enrolments.Inc(result)
+		return nil, err
+	}
 	now := s.cfg.Now()
 	res, err := s.store.Enroll(ctx, store.EnrollParams{
-		TokenHash: token.Hash(req.Token),
-		Info:      info,
-		Now:       now,
-		NewID:     token.NewID("dev_"),
+		TokenHash:    token.Hash(req.Token),
+		Info:         info,
+		Now:          now,
+		NewID:        token.NewID("dev_"),
+		ProvenDevice: proven.deviceID,
+		ProvenSerial: proven.serial,
 	}, func(deviceID string) (store.Issued, error) {
 		der, serial, notAfter, err := s.ca.SignDevice(csr, deviceID, now)
 		if err != nil {
@@ -51,7 +86,7 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (*wa
 		}
 		return store.Issued{Serial: pki.SerialString(serial), NotAfter: notAfter, DER: der}, nil
 	})
-	for _, te := range []error{store.ErrTokenInvalid, store.ErrTokenExpired, store.ErrTokenUsedUp, store.ErrTokenRevoked} {
+	for _, te := range []error{store.ErrTokenInvalid, store.ErrTokenExpired, store.ErrTokenUsedUp, store.ErrTokenRevoked, store.ErrRebindTarget} {
 		if errors.Is(err, te) {
 			s.metrics.enrolments.Inc("refused")
 			return nil, status.Error(codes.PermissionDenied, te.Error())
@@ -66,8 +101,15 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (*wa
 		result = "rebound"
 	}
 	s.metrics.enrolments.Inc(result)
-	s.log.Info("device enrolled", "device_id", res.Device.ID, "group", res.Device.Group, "rebound", res.Rebound,
+	s.log.Info("device enrolled", "device_id", res.Device.ID, "group", res.Device.Group, "rebound", res.Rebound, "rebind_by", res.RebindBy,
 		"hostname", res.Device.Hostname, "cert_serial", res.Issued.Serial)
+	if proven.deviceID != "" && res.Device.ID != proven.deviceID {
+		s.log.Warn("re-bind proof names no current device of the token's group; enrolled a new device",
+			"device_id", res.Device.ID, "proven_device_id", proven.deviceID, "proven_serial", proven.serial)
+	}
+	if len(res.Duplicates) > 0 {
+		s.log.Warn("likely duplicate device: same machine id and group", "device_id", res.Device.ID, "duplicates", res.Duplicates)
+	}
 	// Each enrolment and re-bind starts an epoch; reports carry it.
 	epoch, err := s.store.StartEpoch(ctx, res.Device.ID, now)
 	if err != nil {
@@ -105,4 +147,47 @@ func validateEnroll(req *wardv1.EnrollRequest) (store.DeviceInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+// provenCert is the device certificate an agent proved it holds the key of.
+type provenCert struct{ deviceID, serial string }
+
+// checkProof checks an enrolment's re-bind proof. Without one it returns
+// the zero provenCert. A malformed proof is INVALID_ARGUMENT and a
+// signature that does not verify with the presented certificate's key
+// (a wrong key, or a proof made for another CSR) is PERMISSION_DENIED:
+// an honest agent sends neither. A valid signature by the key of a
+// certificate this collector did not issue for client auth (another
+// collector's) proves nothing here and yields the zero provenCert; the
+// store decides whether the certificate is still the device's current one.
+func (e *enrollment) checkProof(req *wardv1.EnrollRequest) (provenCert, error) {
+	prev, proof := req.GetPreviousCertificateDer(), req.GetRebindProof()
+	switch {
+	case len(prev) == 0 && len(proof) == 0:
+		return provenCert{}, nil
+	case len(prev) == 0 || len(proof) == 0:
+		return provenCert{}, status.Error(codes.InvalidArgument, "previous_certificate_der and rebind_proof go together")
+	case len(prev) > maxPrevCertLen || len(proof) > maxProofLen:
+		return provenCert{}, status.Error(codes.InvalidArgument, "previous_certificate_der or rebind_proof is too long")
+	}
+	cert, err := x509.ParseCertificate(prev)
+	if err != nil {
+		return provenCert{}, status.Error(codes.InvalidArgument, "previous_certificate_der is not a certificate")
+	}
+	digest := RebindDigest(req.CsrDer)
+	var ok bool
+	switch pub := cert.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		ok = ecdsa.VerifyASN1(pub, digest, proof)
+	case ed25519.PublicKey:
+		ok = ed25519.Verify(pub, digest, proof)
+	}
+	if !ok {
+		return provenCert{}, status.Error(codes.PermissionDenied, "rebind_proof does not verify with the previous certificate's key over this csr_der")
+	}
+	ca := e.s.ca.Cert
+	if cert.CheckSignatureFrom(ca) != nil || !bytes.Equal(cert.RawIssuer, ca.RawSubject) || !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return provenCert{}, nil
+	}
+	return provenCert{deviceID: cert.Subject.CommonName, serial: pki.SerialString(cert.SerialNumber)}, nil
 }

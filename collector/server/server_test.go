@@ -346,28 +346,6 @@ func TestRedeliveryStoresOnce(t *testing.T) {
 	}
 }
 
-func TestReEnrolSameMachineKeepsOneDevice(t *testing.T) {
-	ctx := context.Background()
-	c := servertest.Start(t)
-	tok := c.Token("staff", 2, time.Hour)
-	info := &wardv1.DeviceInfo{Hostname: "laptop-1", Platform: "windows", MachineId: "hashed-machine-1"}
-	id1, cert1 := c.Enroll(ctx, tok, info)
-	info.Hostname = "laptop-1-renamed"
-	id2, cert2 := c.Enroll(ctx, tok, info)
-	if id1 != id2 {
-		t.Fatalf("re-enrolment made a new device: %s then %s", id1, id2)
-	}
-	ds, _ := c.Store().Devices(ctx)
-	if len(ds) != 1 || ds[0].Hostname != "laptop-1-renamed" {
-		t.Fatalf("devices = %+v", ds)
-	}
-	_, err := agentClient(c, &cert1).Report(ctx, newReport(1, simpleFacts()))
-	wantCode(t, err, codes.PermissionDenied)
-	if _, err := agentClient(c, &cert2).Report(ctx, newReport(1, simpleFacts())); err != nil {
-		t.Fatalf("new certificate: %v", err)
-	}
-}
-
 // panicStore panics when a report is saved.
 type panicStore struct{ store.Store }
 

@@ -18,6 +18,8 @@ var (
 	ErrTokenUsedUp = errors.New("enrolment token has no uses left")
 	// ErrTokenRevoked: an administrator revoked the token.
 	ErrTokenRevoked = errors.New("enrolment token was revoked")
+	// ErrRebindTarget: a re-bind token's device is revoked or gone.
+	ErrRebindTarget = errors.New("the re-bind token's device is revoked or gone")
 )
 
 // Store is the collector's storage. Every method is safe for concurrent
@@ -31,12 +33,17 @@ type Store interface {
 	RevokeToken(ctx context.Context, id string, now time.Time) error
 
 	// Enroll consumes one use of the token whose hash is p.TokenHash and
-	// creates a device, or re-binds the existing non-revoked device of the
-	// same group with the same non-empty machine id. sign is called inside
-	// the transaction with the chosen device id; if it fails nothing is
-	// written. A re-bound device's previous certificate serial is revoked.
-	// Token problems are ErrTokenInvalid, ErrTokenExpired, ErrTokenUsedUp
-	// or ErrTokenRevoked.
+	// creates a device, or re-binds an existing one: the device of a
+	// re-bind token (ErrRebindTarget if it is revoked or gone), or the
+	// device p.ProvenDevice when it is in the token's group, not revoked
+	// and p.ProvenSerial is its current, unrevoked certificate. The
+	// machine id never selects a device; a new device that shares its
+	// group and machine id with others lists them in Duplicates. sign is
+	// called inside the transaction with the chosen device id; if it
+	// fails nothing is written. A re-bound device's previous certificate
+	// serial is revoked. Each enrolment, re-bind and likely duplicate is
+	// written to the audit log in the same transaction. Token problems are
+	// ErrTokenInvalid, ErrTokenExpired, ErrTokenUsedUp or ErrTokenRevoked.
 	Enroll(ctx context.Context, p EnrollParams, sign func(deviceID string) (Issued, error)) (Enrolment, error)
 
 	// Device returns one device with its verdict counts (ErrNotFound if none).
@@ -45,6 +52,13 @@ type Store interface {
 	Devices(ctx context.Context) ([]Device, error)
 	// RevokeDevice marks the device and its current certificate revoked.
 	RevokeDevice(ctx context.Context, id string, now time.Time) error
+	// RetireDevice retires a device (ErrNotFound if none): it is revoked
+	// like RevokeDevice, so it leaves the fleet's counts and its
+	// certificate is refused, and marked retired; its history is kept.
+	RetireDevice(ctx context.Context, id string, now time.Time) error
+	// Duplicates lists the likely duplicates: per group and non-empty
+	// machine id shared by two or more non-revoked devices, those devices.
+	Duplicates(ctx context.Context) ([]DuplicateSet, error)
 	// SerialRevoked reports whether a certificate serial was revoked.
 	SerialRevoked(ctx context.Context, serial string) (bool, error)
 

@@ -12,6 +12,9 @@ type Token struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt time.Time  `json:"expires_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// RebindDevice, when set, makes this a re-bind token: it re-binds
+	// exactly that device (see docs/enrolment.md) and enrols nothing else.
+	RebindDevice string `json:"rebind_device,omitempty"`
 }
 
 // State says whether a token can still enrol a device at now.
@@ -112,6 +115,10 @@ type EnrollParams struct {
 	Now       time.Time
 	// NewID is the id a new device gets; a re-bound device keeps its own.
 	NewID string
+	// ProvenDevice and ProvenSerial name the device certificate the agent
+	// proved it holds the key of (the caller verified the proof and that
+	// this collector's CA issued the certificate). Empty: no proof.
+	ProvenDevice, ProvenSerial string
 }
 
 // Enrolment is the outcome of Enroll.
@@ -119,6 +126,26 @@ type Enrolment struct {
 	Device  Device
 	Issued  Issued
 	Rebound bool
+	// RebindBy says what re-bound the device: RebindByProof or
+	// RebindByToken; empty for a new device.
+	RebindBy string
+	// Duplicates are the other non-revoked devices of a new device's group
+	// with its machine id: likely the same machine enrolled again.
+	Duplicates []string
+}
+
+// What re-bound a device (Enrolment.RebindBy).
+const (
+	RebindByProof = "proof"
+	RebindByToken = "token"
+)
+
+// DuplicateSet is a group's non-revoked devices that share a machine id:
+// likely one machine enrolled more than once. Devices are oldest first.
+type DuplicateSet struct {
+	Group     string   `json:"group"`
+	MachineID string   `json:"machine_id"`
+	Devices   []Device `json:"devices"`
 }
 
 // Verdict is a rule's status, as stored.

@@ -1,5 +1,5 @@
-// Package token makes enrolment tokens: random secrets that are shown once
-// and stored only as their SHA-256 hash.
+// Package token makes enrolment tokens and re-bind tokens: random secrets
+// that are shown once and stored only as their SHA-256 hash.
 package token
 
 import (
@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -58,6 +59,38 @@ func Create(ctx context.Context, st store.Store, group string, uses int, ttl tim
 	t := store.Token{
 		ID: NewID("tok_"), Hash: hash, Group: group, Uses: uses, UsesLeft: uses,
 		CreatedAt: now.UTC(), ExpiresAt: now.UTC().Add(ttl),
+	}
+	if err := st.CreateToken(ctx, t); err != nil {
+		return "", store.Token{}, err
+	}
+	return plain, t, nil
+}
+
+// Re-bind token lifetimes: the default, and the longest allowed.
+const (
+	DefaultRebindTTL = time.Hour
+	MaxRebindTTL     = 24 * time.Hour
+)
+
+// CreateRebind makes a single-use re-bind token for one device, valid
+// until now+ttl (at most MaxRebindTTL): an enrolment with it re-binds that
+// device (same id and history, new certificate, the old one revoked)
+// instead of creating one. The device must exist and not be revoked.
+func CreateRebind(ctx context.Context, st store.Store, deviceID string, ttl time.Duration, now time.Time) (string, store.Token, error) {
+	if ttl <= 0 || ttl > MaxRebindTTL {
+		return "", store.Token{}, fmt.Errorf("a re-bind token's ttl must be positive and at most %s", MaxRebindTTL)
+	}
+	d, err := st.Device(ctx, deviceID)
+	if err != nil {
+		return "", store.Token{}, err
+	}
+	if d.Revoked() {
+		return "", store.Token{}, fmt.Errorf("device %s is revoked: a revoked device stays revoked; enrol the machine as a new device", deviceID)
+	}
+	plain, hash := New()
+	t := store.Token{
+		ID: NewID("tok_"), Hash: hash, Group: d.Group, Uses: 1, UsesLeft: 1,
+		CreatedAt: now.UTC(), ExpiresAt: now.UTC().Add(ttl), RebindDevice: d.ID,
 	}
 	if err := st.CreateToken(ctx, t); err != nil {
 		return "", store.Token{}, err

@@ -121,8 +121,8 @@ func fromNull(n sql.NullInt64) *time.Time {
 
 // CreateToken implements store.Store.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (id, hash, grp, uses, uses_left, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Hash, t.Group, t.Uses, t.UsesLeft, nanos(t.CreatedAt), nanos(t.ExpiresAt))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (id, hash, grp, uses, uses_left, created_at, expires_at, rebind_device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Hash, t.Group, t.Uses, t.UsesLeft, nanos(t.CreatedAt), nanos(t.ExpiresAt), t.RebindDevice)
 	if err != nil {
 		return fmt.Errorf("create token: %w", err)
 	}
@@ -131,7 +131,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 
 // Tokens implements store.Store.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, hash, grp, uses, uses_left, created_at, expires_at, revoked_at FROM tokens ORDER BY created_at DESC, id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, hash, grp, uses, uses_left, created_at, expires_at, revoked_at, rebind_device FROM tokens ORDER BY created_at DESC, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -141,7 +141,7 @@ func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
 		var t store.Token
 		var created, expires int64
 		var revoked sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.Hash, &t.Group, &t.Uses, &t.UsesLeft, &created, &expires, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.Hash, &t.Group, &t.Uses, &t.UsesLeft, &created, &expires, &revoked, &t.RebindDevice); err != nil {
 			return nil, fmt.Errorf("list tokens: %w", err)
 		}
 		t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromNanos(created), fromNanos(expires), fromNull(revoked)
@@ -167,14 +167,14 @@ func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 	var out store.Enrolment
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var (
-			id, group string
-			hash      []byte
-			usesLeft  int
-			expires   int64
-			revoked   sql.NullInt64
+			id, group, rebindDevice string
+			hash                    []byte
+			usesLeft                int
+			expires                 int64
+			revoked                 sql.NullInt64
 		)
-		err := tx.QueryRowContext(ctx, `SELECT id, hash, grp, uses_left, expires_at, revoked_at FROM tokens WHERE hash = ?`, p.TokenHash).
-			Scan(&id, &hash, &group, &usesLeft, &expires, &revoked)
+		err := tx.QueryRowContext(ctx, `SELECT id, hash, grp, uses_left, expires_at, revoked_at, rebind_device FROM tokens WHERE hash = ?`, p.TokenHash).
+			Scan(&id, &hash, &group, &usesLeft, &expires, &revoked, &rebindDevice)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
 			return store.ErrTokenInvalid
 		}
@@ -193,19 +193,14 @@ func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 			return err
 		}
 
-		deviceID := p.NewID
-		var oldSerial string
-		if p.Info.MachineID != "" {
-			err := tx.QueryRowContext(ctx, `SELECT id, cert_serial FROM devices WHERE grp = ? AND machine_id = ? AND revoked_at IS NULL ORDER BY enrolled_at DESC LIMIT 1`,
-				group, p.Info.MachineID).Scan(&deviceID, &oldSerial)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				deviceID = p.NewID
-			case err != nil:
-				return err
-			default:
-				out.Rebound = true
-			}
+		deviceID, oldSerial, by, err := rebindTarget(ctx, tx, p, group, rebindDevice)
+		if err != nil {
+			return err
+		}
+		if by != "" {
+			out.Rebound, out.RebindBy = true, by
+		} else {
+			deviceID = p.NewID
 		}
 		issued, err := sign(deviceID)
 		if err != nil {
@@ -224,6 +219,9 @@ func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 				deviceID, group, i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.MachineID, i.AgentVersion, nanos(p.Now), issued.Serial, nanos(issued.NotAfter))
 		}
 		if err != nil {
+			return err
+		}
+		if out.Duplicates, err = auditEnrolment(ctx, tx, p, id, group, deviceID, oldSerial, out.RebindBy); err != nil {
 			return err
 		}
 		out.Device, err = deviceQuery(ctx, tx, deviceID)

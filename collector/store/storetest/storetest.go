@@ -26,7 +26,7 @@ func RunConformance(t *testing.T, newStore func() store.Store) {
 		{"EnrollConsumesUses", testEnrollUses},
 		{"EnrollRefusesBadTokens", testEnrollRefuses},
 		{"EnrollSignFailureWritesNothing", testEnrollSignFailure},
-		{"ReEnrollSameMachineRebinds", testRebind},
+		{"RebindBySecretNotMachineID", testRebind},
 		{"RevokeDevice", testRevokeDevice},
 		{"SaveReportIdempotent", testSaveIdempotent},
 		{"FailingSinceAndTransitions", testFailingSince},
@@ -183,40 +183,119 @@ func testEnrollSignFailure(t *testing.T, s store.Store) {
 
 func testRebind(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	mkToken(t, s, "tok_a", "secret", "staff", 5, time.Hour)
+	mkToken(t, s, "tok_a", "secret", "staff", 9, time.Hour)
 	mkToken(t, s, "tok_f", "field", "field", 5, time.Hour)
 	first := mustEnroll(t, s, "secret", "dev_1", "machine-1")
+
+	// The machine id alone never re-binds: a new device, flagged.
 	again := mustEnroll(t, s, "secret", "dev_2", "machine-1")
-	if !again.Rebound || again.Device.ID != "dev_1" {
-		t.Fatalf("re-enrolment: rebound=%v id=%s, want dev_1 rebound", again.Rebound, again.Device.ID)
+	if again.Rebound || again.Device.ID != "dev_2" || len(again.Duplicates) != 1 || again.Duplicates[0] != "dev_1" {
+		t.Fatalf("same machine id: rebound=%v id=%s duplicates=%v, want new dev_2 duplicating dev_1", again.Rebound, again.Device.ID, again.Duplicates)
 	}
-	if again.Device.CertSerial == first.Device.CertSerial || again.Device.CertSerial != again.Issued.Serial {
-		t.Errorf("serial after rebind %s (was %s, issued %s)", again.Device.CertSerial, first.Device.CertSerial, again.Issued.Serial)
+	if r, _ := s.SerialRevoked(ctx, first.Issued.Serial); r {
+		t.Error("first device's serial revoked by another enrolment")
 	}
-	if r, _ := s.SerialRevoked(ctx, first.Issued.Serial); !r {
-		t.Error("old serial not revoked after rebind")
-	}
-	if r, _ := s.SerialRevoked(ctx, again.Issued.Serial); r {
-		t.Error("new serial revoked")
-	}
-	other := mustEnroll(t, s, "secret", "dev_3", "machine-2")
-	noID := mustEnroll(t, s, "secret", "dev_4", "")
-	otherGroup := mustEnroll(t, s, "field", "dev_5", "machine-1")
-	if other.Rebound || noID.Rebound || otherGroup.Rebound {
-		t.Error("different machine, empty machine id or other group was re-bound")
-	}
-	// A revoked device is never re-bound.
-	if err := s.RevokeDevice(ctx, "dev_1", t0); err != nil {
+	sets, err := s.Duplicates(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	fresh := mustEnroll(t, s, "secret", "dev_6", "machine-1")
-	if fresh.Rebound || fresh.Device.ID != "dev_6" {
-		t.Errorf("enrolment after revocation: %+v rebound=%v", fresh.Device.ID, fresh.Rebound)
+	if len(sets) != 1 || sets[0].Group != "staff" || sets[0].MachineID != "machine-1" || len(sets[0].Devices) != 2 || sets[0].Devices[0].ID != "dev_1" || sets[0].Devices[1].ID != "dev_2" {
+		t.Fatalf("Duplicates = %+v", sets)
 	}
-	ds, _ := s.Devices(ctx)
-	if len(ds) != 5 {
-		t.Errorf("devices = %d, want 5", len(ds))
+
+	// A proof of dev_1's current certificate re-binds it.
+	proven := func(newID, dev, serial, secret string) store.Enrolment {
+		t.Helper()
+		e, err := s.Enroll(ctx, store.EnrollParams{TokenHash: hash(secret), Now: t0.Add(30 * time.Minute), NewID: newID,
+			Info: store.DeviceInfo{Hostname: "h-" + newID, MachineID: "machine-1"}, ProvenDevice: dev, ProvenSerial: serial}, signer)
+		if err != nil {
+			t.Fatalf("Enroll: %v", err)
+		}
+		return e
 	}
+	re := proven("dev_3", "dev_1", first.Issued.Serial, "secret")
+	if !re.Rebound || re.RebindBy != store.RebindByProof || re.Device.ID != "dev_1" || re.Device.CertSerial != re.Issued.Serial || re.Device.Hostname != "h-dev_3" {
+		t.Fatalf("proven re-bind = %+v", re)
+	}
+	if r, _ := s.SerialRevoked(ctx, first.Issued.Serial); !r {
+		t.Error("old serial not revoked after re-bind")
+	}
+	// The superseded serial, a wrong serial and another group prove nothing.
+	for _, e := range []store.Enrolment{
+		proven("dev_4", "dev_1", first.Issued.Serial, "secret"),
+		proven("dev_5", "dev_1", "bogus", "secret"),
+		proven("dev_6", "dev_1", re.Issued.Serial, "field"),
+	} {
+		if e.Rebound || e.Device.ID == "dev_1" {
+			t.Errorf("%s: re-bound dev_1", e.Device.ID)
+		}
+	}
+	if d, _ := s.Device(ctx, "dev_1"); d.CertSerial != re.Issued.Serial {
+		t.Errorf("dev_1 serial = %s, want %s", d.CertSerial, re.Issued.Serial)
+	}
+
+	// A re-bind token re-binds its device, once, whatever is claimed.
+	if err := s.CreateToken(ctx, store.Token{ID: "tok_r", Hash: hash("rebind"), Group: "staff", Uses: 1, UsesLeft: 1, CreatedAt: t0, ExpiresAt: t0.Add(2 * time.Hour), RebindDevice: "dev_2"}); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := s.Tokens(ctx); !containsToken(ts, "tok_r", "dev_2") {
+		t.Errorf("Tokens lost the re-bind device: %+v", ts)
+	}
+	byTok := mustEnroll(t, s, "rebind", "dev_7", "other-machine")
+	if !byTok.Rebound || byTok.RebindBy != store.RebindByToken || byTok.Device.ID != "dev_2" {
+		t.Fatalf("re-bind token: %+v", byTok)
+	}
+	if _, err := enroll(t, s, "rebind", "dev_8", "", t0.Add(time.Minute)); !errors.Is(err, store.ErrTokenUsedUp) {
+		t.Errorf("second use of a re-bind token: %v", err)
+	}
+	if err := s.CreateToken(ctx, store.Token{ID: "tok_r2", Hash: hash("rebind2"), Group: "staff", Uses: 1, UsesLeft: 1, CreatedAt: t0, ExpiresAt: t0.Add(2 * time.Hour), RebindDevice: "dev_2"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Retiring keeps the row, revokes it and its certificate, and ends
+	// the duplicate; a re-bind token for it then fails.
+	if err := s.RetireDevice(ctx, "dev_2", t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RetireDevice(ctx, "dev_nope", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RetireDevice(unknown) = %v", err)
+	}
+	d, err := s.Device(ctx, "dev_2")
+	if err != nil || !d.Revoked() {
+		t.Errorf("retired device = %+v, %v", d, err)
+	}
+	if r, _ := s.SerialRevoked(ctx, byTok.Issued.Serial); !r {
+		t.Error("retired device's serial not revoked")
+	}
+	if _, err := enroll(t, s, "rebind2", "dev_9", "", t0.Add(time.Minute)); !errors.Is(err, store.ErrRebindTarget) {
+		t.Errorf("re-bind token of a retired device: %v, want ErrRebindTarget", err)
+	}
+	sets, _ = s.Duplicates(ctx)
+	for _, set := range sets {
+		for _, d := range set.Devices {
+			if d.ID == "dev_2" {
+				t.Errorf("retired device still listed as a duplicate: %+v", sets)
+			}
+		}
+	}
+	// Empty machine ids are never duplicates.
+	mustEnroll(t, s, "secret", "dev_10", "")
+	mustEnroll(t, s, "secret", "dev_11", "")
+	sets, _ = s.Duplicates(ctx)
+	for _, set := range sets {
+		if set.MachineID == "" {
+			t.Errorf("empty machine id listed: %+v", set)
+		}
+	}
+}
+
+func containsToken(ts []store.Token, id, device string) bool {
+	for _, t := range ts {
+		if t.ID == id && t.RebindDevice == device {
+			return true
+		}
+	}
+	return false
 }
 
 func testRevokeDevice(t *testing.T, s store.Store) {
