@@ -7,8 +7,11 @@
 // (InvalidArgument), or as too large, is quarantined so that it never
 // blocks the queue; everything else (Unavailable, DeadlineExceeded, rate
 // limiting, a revoked certificate) leaves the report queued and the caller
-// waits Backoff before trying again.
+// waits Backoff before trying again. A report the collector answers
+// AlreadyExists (another report holds its (epoch, sequence), as after a
+// state directory was restored) is renumbered after the collector's last
+// sequence and sent again; see docs/outbox.md, "Report identity".
 //
 // Logs: info = a policy was adopted; warn = a report was quarantined or a
-// policy from the collector was refused.
+// policy from the collector was refused, or a report was renumbered.
 package report

@@ -16,12 +16,12 @@ const migrationEpochs = `ALTER TABLE devices ADD COLUMN epoch INTEGER NOT NULL D
 	UPDATE devices SET epoch_started_at = enrolled_at;
 	CREATE TABLE reports_epochs (
 		device_id         TEXT NOT NULL REFERENCES devices (id),
-		epoch             INTEGER NOT NULL,
+		epoch             INTEGER NOT NULL DEFAULT 0,
 		sequence          INTEGER NOT NULL,
 		received_at       INTEGER NOT NULL,
 		collected_at      INTEGER NOT NULL,
 		collected_at_sent TEXT NOT NULL DEFAULT '',
-		observed_at       INTEGER NOT NULL,
+		observed_at       INTEGER NOT NULL DEFAULT 0,
 		clock_suspect     INTEGER NOT NULL DEFAULT 0,
 		content_hash      BLOB,
 		agent_version     TEXT NOT NULL,

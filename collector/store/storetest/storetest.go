@@ -34,6 +34,7 @@ func RunConformance(t *testing.T, newStore func() store.Store) {
 		{"Policies", testPolicies},
 		{"ConcurrentReports", testConcurrent},
 	}
+	tests = append(tests, reportIdentityTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore()
