@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -86,5 +88,32 @@ func TestLikelyDuplicateRetire(t *testing.T) {
 	}
 	if resp, _ := admin.do("POST", "/devices/dev_nope/retire", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("retire unknown device: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestRetireDuplicateInBrowser(t *testing.T) {
+	ctx := browser(t)
+	f := startFleet(t)
+	old := f.devices["mac-ok"]
+	dup, _ := f.c.Enroll(context.Background(), f.c.Token("field", 1, time.Hour), &wardv1.DeviceInfo{
+		Hostname: "mac-ok", Platform: "darwin", OsName: "macOS", OsVersion: "1", Architecture: "arm64", AgentVersion: "test", MachineId: "mac-ok",
+	})
+	run(t, ctx, "sign in and retire the older device",
+		chromedp.Navigate(f.base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#login")),
+		chromedp.SendKeys(chromedp.CSS("#user"), "amina"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "amina-correct-horse"),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("#counts")),
+		chromedp.Navigate(f.base+"/devices/"+dup),
+		chromedp.WaitVisible(chromedp.CSS("#duplicates")),
+		chromedp.Click(chromedp.CSS("#retire-"+old)),
+		chromedp.WaitVisible(chromedp.CSS("#notice")),
+	)
+	if s := text(t, ctx, "#notice"); !strings.Contains(s, "Retired device "+old) {
+		t.Errorf("notice = %q", s)
+	}
+	if d, err := f.st.Device(context.Background(), old); err != nil || !d.Revoked() {
+		t.Errorf("device after clicking Retire = %+v, %v", d, err)
 	}
 }
