@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -136,8 +138,12 @@ func (a *app) deviceCommand() *cobra.Command {
 				}{deviceRow{d, status}, rules, trans})
 			}
 			fmt.Fprintf(a.stdout, "%s  %s  group %s  %s\n", d.ID, d.Hostname, d.Group, osName(d))
-			fmt.Fprintf(a.stdout, "status %s, enrolled %s, last seen %s, certificate %s until %s\n\n",
+			fmt.Fprintf(a.stdout, "status %s, enrolled %s, last seen %s, certificate %s until %s\n",
 				status, d.EnrolledAt.Format(time.RFC3339), when(d.LastSeen), d.CertSerial, d.CertNotAfter.Format(time.RFC3339))
+			if others := duplicatesOf(ctx, st, d); len(others) > 0 {
+				fmt.Fprintf(a.stdout, "likely duplicate: same machine id and group as %s (retire one: ward-collector device retire ID)\n", strings.Join(others, ", "))
+			}
+			fmt.Fprintln(a.stdout)
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "RULE\tCOLLECTOR\tAGENT\tFAILING SINCE\tOBSERVED")
 			for _, r := range rules {
@@ -241,6 +247,28 @@ func (a *app) deviceCommand() *cobra.Command {
 	duplicates.Flags().BoolVar(&dupJSON, "json", false, "print as JSON")
 	cmd.AddCommand(show, revoke, retire, duplicates)
 	return cmd
+}
+
+// duplicatesOf is the ids of d's likely duplicates (none if it cannot tell).
+func duplicatesOf(ctx context.Context, st store.Store, d store.Device) []string {
+	if d.Revoked() || d.MachineID == "" {
+		return nil
+	}
+	sets, err := st.Duplicates(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, set := range sets {
+		if set.Group == d.Group && set.MachineID == d.MachineID {
+			for _, o := range set.Devices {
+				if o.ID != d.ID {
+					out = append(out, o.ID)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // shortID abbreviates a long hashed machine id for a table.

@@ -48,6 +48,9 @@ func TestDuplicatesRetireAndRebindToken(t *testing.T) {
 		}
 		return s
 	}
+	if out, _ := run(t, "device", "show", "--data", data, second); !strings.Contains(out, "likely duplicate: same machine id and group as "+first) {
+		t.Errorf("device show lacks the likely-duplicate line:\n%s", out)
+	}
 	before := sumOf()
 	if out, code := run(t, "device", "retire", "--data", data, first); code != 0 || !strings.Contains(out, "retired device "+first) {
 		t.Fatalf("device retire: %d %q", code, out)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/wardhq/ward/collector/token"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -85,6 +86,12 @@ func TestLikelyDuplicateRetire(t *testing.T) {
 	}
 	if es, _ := f.st.Audit(ctx, 50); !hasAction(es, "device.retire") || !hasAction(es, "device.duplicate") {
 		t.Errorf("audit lacks device.retire or device.duplicate: %+v", es)
+	}
+	if _, _, err := token.CreateRebind(ctx, f.c.Store(), dup, time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, page := admin.do("GET", "/tokens", nil); !strings.Contains(page, "re-binds <a href=\"/devices/"+dup+"\">") {
+		t.Error("tokens page does not say which device a re-bind token is for")
 	}
 	if resp, _ := admin.do("POST", "/devices/dev_nope/retire", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("retire unknown device: %d, want 404", resp.StatusCode)
