@@ -291,6 +291,9 @@ type deviceData struct {
 	// Duplicates are the other devices of the group with this device's
 	// machine id: likely the same machine enrolled again.
 	Duplicates []store.Device
+	// LastReport is the device's newest stored report, if any: its
+	// ClockSuspect says the agent's clock was not trusted.
+	LastReport *store.Report
 }
 
 func (h *handler) device(w http.ResponseWriter, r *http.Request) {
@@ -330,6 +333,14 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 		grace[rule.ID] = rule.Grace
 	}
 	d := deviceData{Device: dev, Status: dev.Status(now, h.cfg.StaleAfter), Policy: gp}
+	last, err := h.st.Reports(ctx, dev.ID, 1)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if len(last) == 1 {
+		d.LastReport = &last[0]
+	}
 	d.Stale = d.Status == store.StatusStale
 	for _, st := range states {
 		row := ruleRow{RuleState: st, Status: st.Collector, Waiver: store.FindWaiver(waivers, now, dev.ID, dev.Group, st.RuleID)}
