@@ -210,12 +210,13 @@ func Open(dir string, opts Options) (*Outbox, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		m = meta{NextSequence: 1}
 	case err != nil:
-		// The counters are lost. Restarting from the entries could reuse a
-		// sequence already acknowledged and deleted, which the collector
-		// would drop as a duplicate; a clock-based sequence is far above
-		// any sequence counted one by one from 1.
-		m = meta{NextSequence: uint64(o.opts.Now().UnixMicro())}
-		o.log.Error("outbox counters are unreadable; continuing from a clock-based sequence", "err", err, "next_sequence", m.NextSequence)
+		// The counters are lost. Go on after the highest sequence on disk
+		// or in quarantine. That may reuse one the collector already
+		// acknowledged; it then answers AlreadyExists with its highest
+		// sequence and the client renumbers after it (SkipTo). A jump (a
+		// clock-based sequence) would be refused outright.
+		m = meta{NextSequence: maxSeq + 1}
+		o.log.Error("outbox counters are unreadable; continuing after the highest sequence on disk", "err", err, "next_sequence", m.NextSequence)
 	}
 	m.NextSequence = max(m.NextSequence, maxSeq+1, 1)
 	o.meta = m

@@ -276,6 +276,9 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 		}
 	}
 	r := &wardv1.Report{
+		// The epoch goes in before the outbox sees the report, so its
+		// per-epoch drop count restarts with a new enrolment.
+		Epoch:         s.id.Epoch,
 		CollectedAt:   timestamppb.New(now),
 		AgentVersion:  s.cfg.AgentVersion,
 		PolicyName:    pol.Name,

@@ -93,6 +93,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		PolicyName:     rep.PolicyName,
 		PolicyVersion:  int(rep.PolicyVersion),
 		DroppedReports: rep.DroppedReports,
+		DroppedTotal:   rep.DroppedTotal,
 		Facts:          facts,
 		Results:        mergeResults(verdicts, rep.Results),
 	})
@@ -119,11 +120,14 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	} else {
 		s.metrics.duplicates.Inc()
 	}
+	rps, burst := s.limiter.announced()
 	return &wardv1.ReportResponse{
 		AckedSequence: rep.Sequence,
 		AckedEpoch:    epoch,
 		PolicyName:    pol.name,
 		PolicyVersion: int32(pol.version),
+		RatePerSecond: rps,
+		Burst:         burst,
 	}, nil
 }
 

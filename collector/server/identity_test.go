@@ -248,3 +248,37 @@ func TestAgentClockBounded(t *testing.T) {
 		})
 	}
 }
+
+// Drop counts reach the collector once per drop: the agent sends its
+// cumulative count on every report, a redelivery with a larger count
+// replaces the first, and the collector announces the rate it allows so a
+// backlog drains without refusals.
+func TestDroppedTotalThroughRedeliveryAndRate(t *testing.T) {
+	ctx := context.Background()
+	c := servertest.Start(t)
+	id, cert := c.Enroll(ctx, c.Token("staff", 1, time.Hour), nil)
+	client := agentClient(c, &cert)
+	first := newReport(1, failingFacts(t))
+	first.Report.DroppedTotal = 2
+	resp, err := client.Report(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.RatePerSecond <= 0 || resp.Burst == 0 {
+		t.Errorf("announced rate %v/s burst %d, want the per-device limit", resp.RatePerSecond, resp.Burst)
+	}
+	second := newReport(2, failingFacts(t))
+	second.Report.DroppedTotal = 3
+	if _, err := client.Report(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	// The first answer was lost; two more reports were dropped since, and
+	// the redelivery of report 1 carries the count as of now.
+	first.Report.DroppedTotal = 5
+	if _, err := client.Report(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Store().DroppedTotal(ctx, id); err != nil || n != 5 {
+		t.Errorf("dropped total = %d, %v; want 5 (the largest count sent, not a sum)", n, err)
+	}
+}

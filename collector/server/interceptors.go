@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -203,6 +204,20 @@ const maxLimiters = 100_000
 
 func newLimiters(limit rate.Limit, burst int) *limiters {
 	return &limiters{limit: limit, burst: burst, m: map[string]*rate.Limiter{}}
+}
+
+// announced is the report rate the collector tells agents, so a backlog
+// drains without being refused: nine tenths of the per-device limit (the
+// rest is headroom for policy fetches), and the burst.
+func (l *limiters) announced() (float64, uint32) {
+	if math.IsInf(float64(l.limit), 0) || l.limit <= 0 {
+		return 0, 0 // unlimited or unknown: the agent paces itself
+	}
+	burst := l.burst - 1
+	if burst < 1 {
+		burst = 1
+	}
+	return 0.9 * float64(l.limit), uint32(burst)
 }
 
 func (l *limiters) allow(key string) bool {

@@ -48,6 +48,11 @@ type ReportIdentity interface {
 	StartEpoch(ctx context.Context, deviceID string, now time.Time) (uint64, error)
 	// Epoch returns the device's current epoch (ErrNotFound if none).
 	Epoch(ctx context.Context, deviceID string) (Epoch, error)
+	// DroppedTotal is how many reports the device's agent dropped or
+	// quarantined before they reached the collector: per epoch the largest
+	// cumulative count it sent, summed over epochs. A redelivery never
+	// counts a drop twice.
+	DroppedTotal(ctx context.Context, deviceID string) (uint64, error)
 	// LastSequence returns the highest sequence stored for the device in
 	// epoch (0 if none).
 	LastSequence(ctx context.Context, deviceID string, epoch uint64) (uint64, error)

@@ -191,13 +191,16 @@ type Report struct {
 	// ContentHash is a hash of what the agent sent, less its identity and
 	// drop counters: a redelivery has the same, a different report under a
 	// used sequence has another.
-	ContentHash    []byte       `json:"-"`
-	AgentVersion   string       `json:"agent_version"`
-	PolicyName     string       `json:"policy_name"`
-	PolicyVersion  int          `json:"policy_version"`
-	DroppedReports uint64       `json:"dropped_reports"`
-	Facts          []byte       `json:"-"` // wardv1.Facts, protobuf wire format
-	Results        []RuleResult `json:"results"`
+	ContentHash    []byte `json:"-"`
+	AgentVersion   string `json:"agent_version"`
+	PolicyName     string `json:"policy_name"`
+	PolicyVersion  int    `json:"policy_version"`
+	DroppedReports uint64 `json:"dropped_reports"`
+	// DroppedTotal is the agent's cumulative count of reports it dropped
+	// or quarantined in this epoch (the collector keeps the largest).
+	DroppedTotal uint64       `json:"dropped_total"`
+	Facts        []byte       `json:"-"` // wardv1.Facts, protobuf wire format
+	Results      []RuleResult `json:"results"`
 }
 
 // RuleState is the latest outcome of a rule on a device.

@@ -139,4 +139,6 @@ var migrations = []string{
 	migrationRebind,
 	// 5: durability bookkeeping (migration_durable.go).
 	migrationDurable,
+	// 6: the agent's cumulative drop count per report.
+	`ALTER TABLE reports ADD COLUMN dropped_total INTEGER NOT NULL DEFAULT 0;`,
 }

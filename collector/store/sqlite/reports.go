@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/wardhq/ward/collector/store"
@@ -43,6 +44,24 @@ func (s *Store) Epoch(ctx context.Context, deviceID string) (store.Epoch, error)
 		return store.Epoch{}, fmt.Errorf("epoch: %w", err)
 	}
 	return store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}, nil
+}
+
+// DroppedTotal implements store.Store.
+func (s *Store) DroppedTotal(ctx context.Context, deviceID string) (uint64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(m), 0) FROM (SELECT max(dropped_total) AS m FROM reports WHERE device_id = ? GROUP BY epoch)`, deviceID).Scan(&n)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(n), nil
+}
+
+// satInt64 stores a uint64 count in SQLite's signed integer, saturating.
+func satInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
 }
 
 // LastSequence implements store.Store.
@@ -92,7 +111,11 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 		switch {
 		case err == nil:
 			if len(hash) == 0 || len(r.ContentHash) == 0 || bytes.Equal(hash, r.ContentHash) {
-				return nil // already stored
+				// Already stored. A redelivery may carry a larger drop
+				// count (drops since the first attempt): keep the largest.
+				_, err := tx.ExecContext(ctx, `UPDATE reports SET dropped_total = max(dropped_total, ?) WHERE device_id = ? AND epoch = ? AND sequence = ?`,
+					satInt64(r.DroppedTotal), r.DeviceID, e, seq)
+				return err
 			}
 			return fmt.Errorf("epoch %d sequence %d: %w", r.Epoch, r.Sequence, store.ErrReportConflict)
 		case !errors.Is(err, sql.ErrNoRows):
@@ -113,10 +136,10 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 			return fmt.Errorf("sequence %d is more than %d past %d: %w", r.Sequence, store.MaxSequenceJump, top.Int64, store.ErrSequenceRange)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-			agent_version, policy_name, policy_version, dropped_reports, facts, results)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
-			r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), r.Facts, string(results))
+			r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), r.Facts, string(results))
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ var reportIdentityTests = []struct {
 	{"DuplicateComparesContent", testDuplicateContent},
 	{"SequenceBounds", testSequenceBounds},
 	{"TimesAnyYear", testTimesAnyYear},
+	{"DroppedTotalOncePerDrop", testDroppedTotal},
 }
 
 // inEpoch is report(…) in an epoch with a content hash.
@@ -166,5 +167,47 @@ func testTimesAnyYear(t *testing.T, s store.Store) {
 	fs, _ = s.FailingSince(ctx, "dev_2")
 	if got := fs["rule-0"]; !got.Equal(t0.Add(time.Minute)) {
 		t.Errorf("carried failing since %v, want the enrolment %v", got, t0.Add(time.Minute))
+	}
+}
+
+// testDroppedTotal: the agent's cumulative drop count reaches the store
+// once per drop: a redelivery with a larger count replaces, never adds; a
+// new epoch's count adds to the old epoch's.
+func testDroppedTotal(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkToken(t, s, "tok_a", "secret", "staff", 1, time.Hour)
+	mustEnroll(t, s, "secret", "dev_1", "")
+	s.StartEpoch(ctx, "dev_1", t0.Add(time.Minute))
+	r := inEpoch(1, "same", report("dev_1", 1, t0.Add(time.Hour), store.Fail))
+	r.DroppedTotal = 3
+	if _, err := s.SaveReport(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	again := r
+	again.DroppedTotal = 5 // two more dropped while the first attempt was unanswered
+	if stored, err := s.SaveReport(ctx, again); err != nil || stored {
+		t.Fatalf("redelivery: stored=%v err=%v", stored, err)
+	}
+	stale := r
+	stale.DroppedTotal = 1 // an older attempt arriving late
+	if _, err := s.SaveReport(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	next := inEpoch(1, "next", report("dev_1", 2, t0.Add(2*time.Hour), store.Fail))
+	next.DroppedTotal = 5
+	if _, err := s.SaveReport(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DroppedTotal(ctx, "dev_1"); err != nil || n != 5 {
+		t.Errorf("dropped total = %d, %v; want 5 (3, then 5 on redelivery and on the next report)", n, err)
+	}
+	s.StartEpoch(ctx, "dev_1", t0.Add(3*time.Hour))
+	fresh := inEpoch(2, "fresh", report("dev_1", 1, t0.Add(4*time.Hour), store.Pass))
+	fresh.DroppedTotal = 2
+	if _, err := s.SaveReport(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DroppedTotal(ctx, "dev_1"); err != nil || n != 7 {
+		t.Errorf("dropped total after a new epoch = %d, %v; want 7", n, err)
 	}
 }
