@@ -4,7 +4,7 @@
 # report its real state; then show the fleet. Run as root so every check can
 # read what it needs. Ctrl-C stops both.
 #
-#   sudo scripts/quickstart.sh [DATA_DIR]     (default ./ward-data)
+#   scripts/quickstart.sh [DATA_DIR]     (as root; default ./ward-data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,7 +3,7 @@
 # Debian), checks formatting, generated code, vet, staticcheck and buf lint,
 # cross-builds the agent for every platform, and runs every test.
 #
-#   sudo scripts/test.sh          # everything (root: netns, nftables, cryptsetup)
+#   scripts/test.sh               # as root: everything (netns, nftables, cryptsetup)
 #   scripts/test.sh -short        # extra args go to `go test`
 set -euo pipefail
 cd "$(dirname "$0")/.."
