@@ -77,20 +77,26 @@ func garbleFile(t *testing.T, path string) {
 func TestStartRefusesEmptyDatabaseAfterFirstRun(t *testing.T) {
 	dir := t.TempDir()
 	path := runOnce(t, dir)
-	for name, damage := range map[string]func(){
-		"zero-length": func() {
+	// In this order: the zero-length case needs the file, the deleted
+	// case removes it (map order would make the first case flaky).
+	for _, c := range []struct {
+		name   string
+		damage func(t *testing.T)
+	}{
+		{"zero-length", func(t *testing.T) {
 			if err := os.Truncate(path, 0); err != nil {
 				t.Fatal(err)
 			}
-		},
-		"deleted": func() {
+		}},
+		{"deleted", func(t *testing.T) {
 			if err := os.Remove(path); err != nil {
 				t.Fatal(err)
 			}
-		},
+		}},
 	} {
+		name, damage := c.name, c.damage
 		t.Run(name, func(t *testing.T) {
-			damage()
+			damage(t)
 			srv, err := server.New(durableConfig(dir))
 			if err == nil {
 				srv.Stop()
