@@ -648,6 +648,9 @@ type ReportResponse struct {
 	// device, so a backlog drains at it.
 	RatePerSecond float64 `protobuf:"fixed64,5,opt,name=rate_per_second,json=ratePerSecond,proto3" json:"rate_per_second,omitempty"`
 	Burst         uint32  `protobuf:"varint,6,opt,name=burst,proto3" json:"burst,omitempty"`
+	// PolicyHash is GetPolicyResponse.content_hash for the device now; the
+	// agent fetches when it differs from its own.
+	PolicyHash    string `protobuf:"bytes,7,opt,name=policy_hash,json=policyHash,proto3" json:"policy_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -724,12 +727,22 @@ func (x *ReportResponse) GetBurst() uint32 {
 	return 0
 }
 
+func (x *ReportResponse) GetPolicyHash() string {
+	if x != nil {
+		return x.PolicyHash
+	}
+	return ""
+}
+
 type GetPolicyRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CurrentName    string                 `protobuf:"bytes,1,opt,name=current_name,json=currentName,proto3" json:"current_name,omitempty"`
 	CurrentVersion int32                  `protobuf:"varint,2,opt,name=current_version,json=currentVersion,proto3" json:"current_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// CurrentHash is the content hash of the agent's policy (and waivers,
+	// see GetPolicyResponse.content_hash); empty from older agents.
+	CurrentHash   string `protobuf:"bytes,3,opt,name=current_hash,json=currentHash,proto3" json:"current_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetPolicyRequest) Reset() {
@@ -776,6 +789,75 @@ func (x *GetPolicyRequest) GetCurrentVersion() int32 {
 	return 0
 }
 
+func (x *GetPolicyRequest) GetCurrentHash() string {
+	if x != nil {
+		return x.CurrentHash
+	}
+	return ""
+}
+
+// Waiver is a time-boxed exception the security manager granted for one
+// rule on this device (or its group).
+type Waiver struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RuleId        string                 `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Waiver) Reset() {
+	*x = Waiver{}
+	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Waiver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Waiver) ProtoMessage() {}
+
+func (x *Waiver) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Waiver.ProtoReflect.Descriptor instead.
+func (*Waiver) Descriptor() ([]byte, []int) {
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Waiver) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *Waiver) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Waiver) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 type GetPolicyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Changed is false when the agent's policy is current; the rest is then empty.
@@ -783,14 +865,19 @@ type GetPolicyResponse struct {
 	Name    string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Version int32  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	// Document is the policy YAML, as package policies parses it.
-	Document      []byte `protobuf:"bytes,4,opt,name=document,proto3" json:"document,omitempty"`
+	Document []byte `protobuf:"bytes,4,opt,name=document,proto3" json:"document,omitempty"`
+	// ContentHash identifies the document and the waivers together
+	// ("sha256:…"); the agent sends it back as current_hash.
+	ContentHash string `protobuf:"bytes,5,opt,name=content_hash,json=contentHash,proto3" json:"content_hash,omitempty"`
+	// Waivers are the device's active waivers.
+	Waivers       []*Waiver `protobuf:"bytes,6,rep,name=waivers,proto3" json:"waivers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	mi := &file_ward_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +889,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	mi := &file_ward_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +902,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetPolicyResponse) GetChanged() bool {
@@ -842,6 +929,20 @@ func (x *GetPolicyResponse) GetVersion() int32 {
 func (x *GetPolicyResponse) GetDocument() []byte {
 	if x != nil {
 		return x.Document
+	}
+	return nil
+}
+
+func (x *GetPolicyResponse) GetContentHash() string {
+	if x != nil {
+		return x.ContentHash
+	}
+	return ""
+}
+
+func (x *GetPolicyResponse) GetWaivers() []*Waiver {
+	if x != nil {
+		return x.Waivers
 	}
 	return nil
 }
@@ -904,7 +1005,7 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	" \x01(\x04R\fdroppedTotal\"]\n" +
 	"\rReportRequest\x12'\n" +
 	"\x06report\x18\x01 \x01(\v2\x0f.ward.v1.ReportR\x06report\x12#\n" +
-	"\rqueued_millis\x18\x02 \x01(\x04R\fqueuedMillis\"\xde\x01\n" +
+	"\rqueued_millis\x18\x02 \x01(\x04R\fqueuedMillis\"\xff\x01\n" +
 	"\x0eReportResponse\x12%\n" +
 	"\x0eacked_sequence\x18\x01 \x01(\x04R\rackedSequence\x12\x1f\n" +
 	"\vpolicy_name\x18\x02 \x01(\tR\n" +
@@ -913,15 +1014,25 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\vacked_epoch\x18\x04 \x01(\x04R\n" +
 	"ackedEpoch\x12&\n" +
 	"\x0frate_per_second\x18\x05 \x01(\x01R\rratePerSecond\x12\x14\n" +
-	"\x05burst\x18\x06 \x01(\rR\x05burst\"^\n" +
+	"\x05burst\x18\x06 \x01(\rR\x05burst\x12\x1f\n" +
+	"\vpolicy_hash\x18\a \x01(\tR\n" +
+	"policyHash\"\x81\x01\n" +
 	"\x10GetPolicyRequest\x12!\n" +
 	"\fcurrent_name\x18\x01 \x01(\tR\vcurrentName\x12'\n" +
-	"\x0fcurrent_version\x18\x02 \x01(\x05R\x0ecurrentVersion\"w\n" +
+	"\x0fcurrent_version\x18\x02 \x01(\x05R\x0ecurrentVersion\x12!\n" +
+	"\fcurrent_hash\x18\x03 \x01(\tR\vcurrentHash\"t\n" +
+	"\x06Waiver\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xc5\x01\n" +
 	"\x11GetPolicyResponse\x12\x18\n" +
 	"\achanged\x18\x01 \x01(\bR\achanged\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x05R\aversion\x12\x1a\n" +
-	"\bdocument\x18\x04 \x01(\fR\bdocument*x\n" +
+	"\bdocument\x18\x04 \x01(\fR\bdocument\x12!\n" +
+	"\fcontent_hash\x18\x05 \x01(\tR\vcontentHash\x12)\n" +
+	"\awaivers\x18\x06 \x03(\v2\x0f.ward.v1.WaiverR\awaivers*x\n" +
 	"\fResultStatus\x12\x1d\n" +
 	"\x19RESULT_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RESULT_STATUS_PASS\x10\x01\x12\x16\n" +
@@ -946,7 +1057,7 @@ func file_ward_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_ward_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ward_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_ward_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_ward_v1_agent_proto_goTypes = []any{
 	(ResultStatus)(0),             // 0: ward.v1.ResultStatus
 	(*DeviceInfo)(nil),            // 1: ward.v1.DeviceInfo
@@ -957,31 +1068,34 @@ var file_ward_v1_agent_proto_goTypes = []any{
 	(*ReportRequest)(nil),         // 6: ward.v1.ReportRequest
 	(*ReportResponse)(nil),        // 7: ward.v1.ReportResponse
 	(*GetPolicyRequest)(nil),      // 8: ward.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),     // 9: ward.v1.GetPolicyResponse
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*Facts)(nil),                 // 11: ward.v1.Facts
+	(*Waiver)(nil),                // 9: ward.v1.Waiver
+	(*GetPolicyResponse)(nil),     // 10: ward.v1.GetPolicyResponse
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*Facts)(nil),                 // 12: ward.v1.Facts
 }
 var file_ward_v1_agent_proto_depIdxs = []int32{
 	1,  // 0: ward.v1.EnrollRequest.device:type_name -> ward.v1.DeviceInfo
-	10, // 1: ward.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
+	11, // 1: ward.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
 	0,  // 2: ward.v1.RuleResult.status:type_name -> ward.v1.ResultStatus
-	10, // 3: ward.v1.RuleResult.failing_since:type_name -> google.protobuf.Timestamp
-	10, // 4: ward.v1.RuleResult.deadline:type_name -> google.protobuf.Timestamp
-	10, // 5: ward.v1.Report.collected_at:type_name -> google.protobuf.Timestamp
-	11, // 6: ward.v1.Report.facts:type_name -> ward.v1.Facts
+	11, // 3: ward.v1.RuleResult.failing_since:type_name -> google.protobuf.Timestamp
+	11, // 4: ward.v1.RuleResult.deadline:type_name -> google.protobuf.Timestamp
+	11, // 5: ward.v1.Report.collected_at:type_name -> google.protobuf.Timestamp
+	12, // 6: ward.v1.Report.facts:type_name -> ward.v1.Facts
 	4,  // 7: ward.v1.Report.results:type_name -> ward.v1.RuleResult
 	5,  // 8: ward.v1.ReportRequest.report:type_name -> ward.v1.Report
-	2,  // 9: ward.v1.EnrollmentService.Enroll:input_type -> ward.v1.EnrollRequest
-	6,  // 10: ward.v1.AgentService.Report:input_type -> ward.v1.ReportRequest
-	8,  // 11: ward.v1.AgentService.GetPolicy:input_type -> ward.v1.GetPolicyRequest
-	3,  // 12: ward.v1.EnrollmentService.Enroll:output_type -> ward.v1.EnrollResponse
-	7,  // 13: ward.v1.AgentService.Report:output_type -> ward.v1.ReportResponse
-	9,  // 14: ward.v1.AgentService.GetPolicy:output_type -> ward.v1.GetPolicyResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	11, // 9: ward.v1.Waiver.expires_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: ward.v1.GetPolicyResponse.waivers:type_name -> ward.v1.Waiver
+	2,  // 11: ward.v1.EnrollmentService.Enroll:input_type -> ward.v1.EnrollRequest
+	6,  // 12: ward.v1.AgentService.Report:input_type -> ward.v1.ReportRequest
+	8,  // 13: ward.v1.AgentService.GetPolicy:input_type -> ward.v1.GetPolicyRequest
+	3,  // 14: ward.v1.EnrollmentService.Enroll:output_type -> ward.v1.EnrollResponse
+	7,  // 15: ward.v1.AgentService.Report:output_type -> ward.v1.ReportResponse
+	10, // 16: ward.v1.AgentService.GetPolicy:output_type -> ward.v1.GetPolicyResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ward_v1_agent_proto_init() }
@@ -996,7 +1110,7 @@ func file_ward_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ward_v1_agent_proto_rawDesc), len(file_ward_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
