@@ -66,10 +66,9 @@ func (a *app) daemonCommand() *cobra.Command {
 		interval time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:    "daemon",
-		Short:  "Run as the system service (started by the service manager)",
-		Hidden: true,
-		Args:   args(cobra.NoArgs),
+		Use:   "daemon",
+		Short: "Run the agent in the foreground, as the service manager does (or by hand where there is none)",
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state == "" {
 				state = enroll.DefaultStateDir()
