@@ -35,6 +35,9 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		return nil, status.Error(codes.Unauthenticated, "no device identity")
 	}
 	rep := req.GetReport()
+	// What this collector's schema does not know is neither hashed nor
+	// stored (docs/durability.md, "Retention").
+	discardUnknown(rep.ProtoReflect())
 	if err := validateReport(rep); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid report: %v", err)
 	}
