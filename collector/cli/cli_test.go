@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,5 +137,45 @@ func TestPolicySetValidatesFirst(t *testing.T) {
 func TestAdminWithoutDatabase(t *testing.T) {
 	if _, code := run(t, "devices", "list", "--data", filepath.Join(t.TempDir(), "nothing")); code == 0 {
 		t.Error("devices list on an empty dir succeeded")
+	}
+}
+
+func TestPolicySetRefusesNewContentUnderSameVersion(t *testing.T) {
+	c := servertest.Start(t)
+	dir := t.TempDir()
+	base, err := os.ReadFile("../../policies/baseline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, version int, extra string) string {
+		doc := strings.Replace(string(base), "name: baseline\nversion: 1\n", fmt.Sprintf("name: field\nversion: %d\n", version), 1)
+		doc = strings.Replace(doc, "description: Minimum hygiene for every staff laptop.", "description: Minimum hygiene for every staff laptop."+extra, 1)
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(doc), 0o644)
+		return p
+	}
+	v1 := write("v1.yaml", 1, "")
+	v1b := write("v1b.yaml", 1, " Changed.")
+	v2 := write("v2.yaml", 2, " Changed.")
+	if _, code := run(t, "policy", "set", "--group", "staff", v1, "--data", c.DataDir); code != 0 {
+		t.Fatalf("first set: exit %d", code)
+	}
+	if out, code := run(t, "policy", "set", "--group", "staff", v1, "--data", c.DataDir); code != 0 || !strings.Contains(out, "nothing changed") {
+		t.Errorf("same file again: exit %d, %q", code, out)
+	}
+	var errb bytes.Buffer
+	if code := cli.Run(context.Background(), []string{"policy", "set", "--group", "staff", v1b, "--data", c.DataDir}, io.Discard, &errb); code != 3 ||
+		!strings.Contains(errb.String(), "version 1 with different content") || !strings.Contains(errb.String(), "raise the version") {
+		t.Errorf("changed content under version 1: exit %d, %s", code, errb.String())
+	}
+	if _, code := run(t, "policy", "set", "--group", "staff", v2, "--data", c.DataDir); code != 0 {
+		t.Errorf("version 2: exit %d", code)
+	}
+	if code := cli.Run(context.Background(), []string{"policy", "set", "--group", "staff", v1, "--data", c.DataDir}, io.Discard, io.Discard); code != 3 {
+		t.Errorf("going back to version 1: exit %d", code)
+	}
+	out, _ := run(t, "policy", "list", "--data", c.DataDir)
+	if !strings.Contains(out, "field") || !strings.Contains(out, "  2  ") {
+		t.Errorf("policy list = %s", out)
 	}
 }

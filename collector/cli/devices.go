@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardhq/ward/collector/store"
-	"github.com/wardhq/ward/policies"
 )
 
 // staleFlag adds --interval; stale means not seen for 3 × interval.
@@ -346,71 +344,5 @@ func (a *app) fleetCommand() *cobra.Command {
 	summary.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	staleFlag(summary, &interval)
 	cmd.AddCommand(summary)
-	return cmd
-}
-
-func (a *app) policyCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "policy", Short: "Set and list group policies"}
-	var group string
-	set := &cobra.Command{
-		Use:   "set --group G FILE",
-		Short: "Validate a policy file and make it the group's policy",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if group == "" {
-				return errors.New("--group is required")
-			}
-			doc, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
-			}
-			p, err := policies.Parse(args[0], doc)
-			if err != nil {
-				return fmt.Errorf("invalid policy: %w", err)
-			}
-			st, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.SetPolicy(cmd.Context(), store.GroupPolicy{Group: group, Name: p.Name, Version: p.Version, Document: doc, UpdatedAt: a.now().UTC()}); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "group %s now uses policy %s version %d\n", group, p.Name, p.Version)
-			return nil
-		},
-	}
-	set.Flags().StringVar(&group, "group", "", "the group whose policy this becomes")
-	var asJSON bool
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List group policies (groups without one use the embedded baseline)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ps, err := st.Policies(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if ps == nil {
-					ps = []store.GroupPolicy{}
-				}
-				return a.printJSON(ps)
-			}
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "GROUP\tPOLICY\tVERSION\tUPDATED")
-			for _, p := range ps {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", p.Group, p.Name, p.Version, p.UpdatedAt.Format(time.RFC3339))
-			}
-			return w.Flush()
-		},
-	}
-	list.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	cmd.AddCommand(set, list)
 	return cmd
 }

@@ -129,6 +129,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		AckedEpoch:    epoch,
 		PolicyName:    pol.name,
 		PolicyVersion: int32(pol.version),
+		PolicyHash:    s.policyHash(ctx, dev, pol),
 		RatePerSecond: rps,
 		Burst:         burst,
 	}, nil
@@ -247,26 +248,4 @@ func agentVerdict(s wardv1.ResultStatus) store.Verdict {
 		return store.Fail
 	}
 	return store.Unknown
-}
-
-// GetPolicy implements wardv1.AgentServiceServer: the group's policy
-// document, only when it differs from the agent's.
-func (a *agent) GetPolicy(ctx context.Context, req *wardv1.GetPolicyRequest) (*wardv1.GetPolicyResponse, error) {
-	s := a.s
-	dev, ok := DeviceFrom(ctx)
-	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "no device identity")
-	}
-	if len(req.CurrentName) > maxNameLen {
-		return nil, status.Error(codes.InvalidArgument, "current_name is too long")
-	}
-	pol, err := s.policyFor(ctx, dev.Group)
-	if err != nil {
-		s.log.Error("load group policy", "group", dev.Group, "err", err)
-		return nil, status.Error(codes.Internal, "internal error")
-	}
-	if req.CurrentName == pol.name && int(req.CurrentVersion) == pol.version {
-		return &wardv1.GetPolicyResponse{Changed: false}, nil
-	}
-	return &wardv1.GetPolicyResponse{Changed: true, Name: pol.name, Version: int32(pol.version), Document: pol.document}, nil
 }

@@ -3,12 +3,22 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/policies"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
 // DefaultPolicy is the embedded policy of a group that has none set.
@@ -82,3 +92,114 @@ func (s *Server) defaultPolicy() (groupPolicy, error) {
 // empty document: the agent, which embeds the same policies, then uses
 // policies.Embedded(name). TODO: send the bytes once policies exports them.
 func embeddedDocument(string) []byte { return nil }
+
+// GetPolicy implements wardv1.AgentServiceServer: the group's policy
+// document and the device's active waivers, only when their content hash
+// differs from the agent's (an older agent, which sends no hash, is
+// compared by name and version).
+func (a *agent) GetPolicy(ctx context.Context, req *wardv1.GetPolicyRequest) (*wardv1.GetPolicyResponse, error) {
+	s := a.s
+	dev, ok := DeviceFrom(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no device identity")
+	}
+	if len(req.CurrentName) > maxNameLen {
+		return nil, status.Error(codes.InvalidArgument, "current_name is too long")
+	}
+	if len(req.CurrentHash) > maxNameLen {
+		return nil, status.Error(codes.InvalidArgument, "current_hash is too long")
+	}
+	pol, err := s.policyFor(ctx, dev.Group)
+	if err != nil {
+		s.log.Error("load group policy", "group", dev.Group, "err", err)
+		return nil, status.Error(codes.Internal, "internal error")
+	}
+	ws, err := s.deviceWaivers(ctx, dev)
+	if err != nil {
+		s.log.Error("load waivers", "device_id", dev.ID, "err", err)
+		return nil, status.Error(codes.Internal, "internal error")
+	}
+	hash := ContentHash(pol.name, pol.version, pol.document, ws)
+	if req.CurrentHash != "" {
+		if req.CurrentHash == hash {
+			return &wardv1.GetPolicyResponse{Changed: false}, nil
+		}
+	} else if req.CurrentName == pol.name && int(req.CurrentVersion) == pol.version {
+		return &wardv1.GetPolicyResponse{Changed: false}, nil
+	}
+	return &wardv1.GetPolicyResponse{Changed: true, Name: pol.name, Version: int32(pol.version), Document: pol.document,
+		ContentHash: hash, Waivers: ws}, nil
+}
+
+// policyHash is the content hash the device's GetPolicy answers with now,
+// for ReportResponse.policy_hash; empty (the agent then compares name and
+// version) if the waivers cannot be read.
+func (s *Server) policyHash(ctx context.Context, dev store.Device, pol groupPolicy) string {
+	ws, err := s.deviceWaivers(ctx, dev)
+	if err != nil {
+		s.log.Warn("load waivers", "device_id", dev.ID, "err", err)
+		return ""
+	}
+	return ContentHash(pol.name, pol.version, pol.document, ws)
+}
+
+// maxWaivers bounds the waivers sent to one device.
+const maxWaivers = 1000
+
+// deviceWaivers are the waivers active now for the device (its own and its
+// group's), in canonical order: by rule, expiry, reason.
+func (s *Server) deviceWaivers(ctx context.Context, dev store.Device) ([]*wardv1.Waiver, error) {
+	src, ok := s.store.(store.WaiverSource)
+	if !ok {
+		return nil, nil
+	}
+	all, err := src.Waivers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	var out []*wardv1.Waiver
+	for _, w := range all {
+		if !w.ActiveAt(now) || !w.Covers(dev.ID, dev.Group, w.RuleID) {
+			continue
+		}
+		out = append(out, &wardv1.Waiver{RuleId: w.RuleID, Reason: w.Reason, ExpiresAt: timestamppb.New(w.ExpiresAt.UTC().Truncate(time.Second))})
+	}
+	slices.SortFunc(out, func(a, b *wardv1.Waiver) int {
+		if c := strings.Compare(a.RuleId, b.RuleId); c != 0 {
+			return c
+		}
+		if c := a.ExpiresAt.AsTime().Compare(b.ExpiresAt.AsTime()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Reason, b.Reason)
+	})
+	if len(out) > maxWaivers {
+		out = out[:maxWaivers]
+	}
+	return out, nil
+}
+
+// ContentHash identifies a policy as an agent holds it: name, version,
+// document and waivers (in the canonical order deviceWaivers gives them),
+// as "sha256:" and hex. Every field is length-prefixed, so no two
+// different inputs share an encoding.
+func ContentHash(name string, version int, document []byte, ws []*wardv1.Waiver) string {
+	h := sha256.New()
+	var n [8]byte
+	field := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field([]byte("ward-policy-v1"))
+	field([]byte(name))
+	field(fmt.Appendf(nil, "%d", version))
+	field(document)
+	for _, w := range ws {
+		field([]byte(w.RuleId))
+		field([]byte(w.Reason))
+		field(fmt.Appendf(nil, "%d", w.ExpiresAt.AsTime().Unix()))
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}

@@ -390,38 +390,6 @@ func TestRateLimitPerDevice(t *testing.T) {
 	}
 }
 
-func TestGetPolicy(t *testing.T) {
-	ctx := context.Background()
-	c := servertest.Start(t)
-	_, cert := c.Enroll(ctx, c.Token("field", 1, time.Hour), nil)
-	client := agentClient(c, &cert)
-	base, _ := policies.Embedded("baseline")
-	resp, err := client.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: base.Name, CurrentVersion: int32(base.Version)})
-	if err != nil || resp.Changed {
-		t.Fatalf("current baseline: %v, %v", resp, err)
-	}
-	resp, err = client.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: base.Name, CurrentVersion: int32(base.Version) - 1})
-	if err != nil || !resp.Changed || resp.Name != base.Name || int(resp.Version) != base.Version {
-		t.Fatalf("older baseline: %v, %v", resp, err)
-	}
-	doc := []byte("name: field-strict\nversion: 4\n")
-	if p, err := policies.Parse("test", doc); err == nil {
-		if err := c.Store().SetPolicy(ctx, store.GroupPolicy{Group: "field", Name: p.Name, Version: p.Version, Document: doc, UpdatedAt: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-		resp, err = client.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: base.Name, CurrentVersion: int32(base.Version)})
-		if err != nil || !resp.Changed || resp.Name != p.Name || string(resp.Document) != string(doc) {
-			t.Fatalf("group policy: %v, %v", resp, err)
-		}
-		rep, err := client.Report(ctx, newReport(1, simpleFacts()))
-		if err != nil || rep.PolicyName != p.Name || int(rep.PolicyVersion) != p.Version {
-			t.Errorf("report ack names %v, %v", rep, err)
-		}
-	} else {
-		t.Logf("minimal policy does not parse (%v); group policy part skipped", err)
-	}
-}
-
 func TestHTTPAndGRPCHealth(t *testing.T) {
 	ctx := context.Background()
 	c := servertest.Start(t)

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -105,4 +108,36 @@ type Store interface {
 	Health(ctx context.Context) error
 	// Close releases the store.
 	Close() error
+}
+
+// WaiverSource is the part of Dashboard the gRPC server needs to send each
+// device its active waivers with its policy. A store without it sends none.
+type WaiverSource interface {
+	// Waivers lists every waiver (active, expired and revoked), newest first.
+	Waivers(ctx context.Context) ([]Waiver, error)
+}
+
+// ErrPolicyConflict: a policy set would change what a name and version
+// mean (different content under the same version) or go back a version.
+var ErrPolicyConflict = errors.New("policy version conflict")
+
+// CheckPolicyChange judges next as the group's new policy over cur (nil:
+// the group has none): a policy is identified by name, version and
+// content, so the same name and version must keep the same document, and
+// the version may not go back. It returns unchanged when next is exactly
+// the current policy (setting it again is no change).
+func CheckPolicyChange(cur *GroupPolicy, next GroupPolicy) (unchanged bool, err error) {
+	if cur == nil || cur.Name != next.Name {
+		return false, nil
+	}
+	switch {
+	case next.Version == cur.Version && bytes.Equal(next.Document, cur.Document):
+		return true, nil
+	case next.Version == cur.Version:
+		return false, fmt.Errorf("%w: group %s already uses %s version %d with different content (sha256 %x, this file sha256 %x); raise the version to change it",
+			ErrPolicyConflict, next.Group, next.Name, next.Version, sha256.Sum256(cur.Document), sha256.Sum256(next.Document))
+	case next.Version < cur.Version:
+		return false, fmt.Errorf("%w: group %s uses %s version %d; version %d is older", ErrPolicyConflict, next.Group, next.Name, cur.Version, next.Version)
+	}
+	return false, nil
 }
