@@ -478,7 +478,7 @@ func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.Tren
 
 // LatestFacts implements store.Dashboard.
 func (s *Store) LatestFacts(ctx context.Context, group string, fn func(store.LatestFacts) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.hostname, p.facts,
+	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.hostname, `+factsOf("p")+`,
 		coalesce((SELECT group_concat(rule_id, ' ') FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL'), '')
 		FROM devices d JOIN reports p ON p.device_id = d.id AND p.epoch = d.last_epoch AND p.sequence = d.last_sequence
 		WHERE d.grp = ? AND d.revoked_at IS NULL ORDER BY d.hostname, d.id`, group)
@@ -507,7 +507,7 @@ func (s *Store) LatestFacts(ctx context.Context, group string, fn func(store.Lat
 // its last verdict change at or before that report.
 func (s *Store) StateAsOf(ctx context.Context, t time.Time, fn func(store.StateRow) error) error {
 	at := nanos(t)
-	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.hostname, d.grp, p.sequence, p.received_at, p.policy_name, p.policy_version, p.results
+	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.hostname, d.grp, p.sequence, p.received_at, p.policy_name, p.policy_version, `+resultsOf("p")+`
 		FROM devices d JOIN reports p ON p.device_id = d.id
 		WHERE d.enrolled_at <= ? AND (d.revoked_at IS NULL OR d.revoked_at > ?)
 		AND (p.epoch, p.sequence) = (SELECT epoch, sequence FROM reports q WHERE q.device_id = d.id AND q.received_at <= ? ORDER BY epoch DESC, sequence DESC LIMIT 1)

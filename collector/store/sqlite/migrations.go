@@ -141,4 +141,6 @@ var migrations = []string{
 	migrationDurable,
 	// 6: the agent's cumulative drop count per report.
 	`ALTER TABLE reports ADD COLUMN dropped_total INTEGER NOT NULL DEFAULT 0;`,
+	// 7: unchanged reports stored as heartbeats (migration_heartbeat.go).
+	migrationHeartbeat,
 }

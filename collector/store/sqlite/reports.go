@@ -135,11 +135,23 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 		if seq > top.Int64+store.MaxSequenceJump {
 			return fmt.Errorf("sequence %d is more than %d past %d: %w", r.Sequence, store.MaxSequenceJump, top.Int64, store.ErrSequenceRange)
 		}
+		facts, res := r.Facts, string(results)
+		if facts == nil {
+			facts = []byte{}
+		}
+		refE, refS, same, err := sameAsNewest(ctx, tx, r.DeviceID, lastEpoch, lastSeq, facts, res)
+		if err != nil {
+			return err
+		}
+		if same {
+			// A heartbeat: the newest report's facts and results, by reference.
+			facts, res = []byte{}, ""
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-			agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
-			r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), r.Facts, string(results))
+			r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
 		if err != nil {
 			return err
 		}
@@ -231,8 +243,8 @@ func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]stor
 		limit = -1
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-		agent_version, policy_name, policy_version, dropped_reports, facts, results
-		FROM reports WHERE device_id = ? ORDER BY epoch DESC, sequence DESC LIMIT ?`, deviceID, limit)
+		agent_version, policy_name, policy_version, dropped_reports, `+factsOf("p")+`, `+resultsOf("p")+`
+		FROM reports p WHERE device_id = ? ORDER BY epoch DESC, sequence DESC LIMIT ?`, deviceID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list reports: %w", err)
 	}
