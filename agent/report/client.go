@@ -75,12 +75,12 @@ func (c *Client) Report(ctx context.Context, r *wardv1.Report) (*wardv1.ReportRe
 	return c.agent.Report(ctx, &wardv1.ReportRequest{Report: r})
 }
 
-// GetPolicy asks for the device's policy, which comes back only when it
-// differs from name and version.
-func (c *Client) GetPolicy(ctx context.Context, name string, version int) (*wardv1.GetPolicyResponse, error) {
+// GetPolicy asks for the device's policy and waivers, which come back
+// only when they differ from hash (or, with no hash, name and version).
+func (c *Client) GetPolicy(ctx context.Context, name string, version int, hash string) (*wardv1.GetPolicyResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	return c.agent.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version)})
+	return c.agent.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version), CurrentHash: hash})
 }
 
 // Deliver sends the queued reports oldest first until the queue is empty

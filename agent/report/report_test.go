@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,8 +202,12 @@ func TestPolicyFetchAndCache(t *testing.T) {
 		t.Fatalf("Refresh = %v, %v; want the collector's policy", changed, err)
 	}
 	name, version := p.Current().Name, p.Current().Version
-	if p.Differs(name, version) || !p.Differs(name, version+1) {
+	if p.Differs(name, version, "") || !p.Differs(name, version+1, "") {
 		t.Error("Differs does not compare with the cached policy")
+	}
+	hash := p.Hash()
+	if !strings.HasPrefix(hash, "sha256:") || p.Differs(name, version, hash) || !p.Differs(name, version, "sha256:other") {
+		t.Errorf("Differs does not compare the content hash %q", hash)
 	}
 	if changed, err := p.Refresh(ctx, cl); changed || err != nil {
 		t.Errorf("second Refresh = %v, %v; want unchanged", changed, err)
@@ -210,8 +215,8 @@ func TestPolicyFetchAndCache(t *testing.T) {
 	// Offline: the cache alone gives the same policy.
 	c.Stop()
 	again := report.LoadPolicy(dir, nil)
-	if again.Current() == nil || again.Current().Name != name || again.Current().Version != version {
-		t.Fatalf("cached policy = %v, want %s v%d", again.Current(), name, version)
+	if again.Current() == nil || again.Current().Name != name || again.Current().Version != version || again.Hash() != hash {
+		t.Fatalf("cached policy = %v (hash %q), want %s v%d (hash %q)", again.Current(), again.Hash(), name, version, hash)
 	}
 }
 
@@ -284,7 +289,7 @@ func TestInvalidPolicyKeepsOld(t *testing.T) {
 
 	srv.resp = &wardv1.GetPolicyResponse{Changed: true, Name: good.Name, Version: int32(good.Version + 1),
 		Document: []byte("name: baseline\nversion: 99\nrules: [ {id: x, require: 'nope(' } ]\n")}
-	if !p.Differs(good.Name, good.Version+1) {
+	if !p.Differs(good.Name, good.Version+1, "") {
 		t.Fatal("a newer version does not differ")
 	}
 	if changed, err := p.Refresh(ctx, cl); changed || err != nil {
@@ -293,7 +298,7 @@ func TestInvalidPolicyKeepsOld(t *testing.T) {
 	if cur := p.Current(); cur.Version != good.Version {
 		t.Errorf("current policy v%d, want the old v%d kept", cur.Version, good.Version)
 	}
-	if p.Differs(good.Name, good.Version+1) {
+	if p.Differs(good.Name, good.Version+1, "") {
 		t.Error("the refused version is asked for again")
 	}
 	cached, _ := os.ReadFile(filepath.Join(dir, report.PolicyFile))

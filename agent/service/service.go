@@ -302,7 +302,7 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 func (s *Service) deliver(ctx context.Context) (int, error) {
 	stale := false
 	n, err := s.client.Deliver(ctx, s.ob, func(resp *wardv1.ReportResponse) {
-		stale = stale || s.policy.Differs(resp.PolicyName, int(resp.PolicyVersion))
+		stale = stale || s.policy.Differs(resp.PolicyName, int(resp.PolicyVersion), resp.PolicyHash)
 	})
 	if stale {
 		s.refreshPolicy(ctx)
