@@ -125,12 +125,14 @@ func renderStatus(w io.Writer, st notify.Status, origin notify.Origin, lang stri
 	}
 	fmt.Fprintln(w, i18n.T(lang, "status.header", "policy", st.Policy, "version", strconv.Itoa(st.PolicyVersion), "checked", checked))
 	fmt.Fprintln(w)
-	var fails, unknowns []notify.Result
+	var fails, waived, unknowns []notify.Result
 	for _, r := range st.Results {
-		switch r.Status {
-		case policies.StatusFail:
+		switch {
+		case r.WaivedAt(now):
+			waived = append(waived, r)
+		case r.Status == policies.StatusFail:
 			fails = append(fails, r)
-		case policies.StatusUnknown:
+		case r.Status == policies.StatusUnknown:
 			unknowns = append(unknowns, r)
 		}
 	}
@@ -165,7 +167,16 @@ func renderStatus(w io.Writer, st notify.Status, origin notify.Origin, lang stri
 		}
 		fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_help"))
 	}
+	for _, r := range waived {
+		fmt.Fprintf(w, "\n~ %s\n", i18n.T(lang, "status.waived", "date", notify.FormatTime(r.Waiver.ExpiresAt, loc), "title", r.In(lang).Title))
+		if r.Waiver.Reason != "" {
+			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.waived_reason", "reason", r.Waiver.Reason))
+		}
+		fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.waived_help"))
+	}
 	switch {
+	case len(fails) == 0 && len(unknowns) == 0 && len(waived) > 0:
+		fmt.Fprintf(w, "\n%s\n", i18n.T(lang, "status.waived_only"))
 	case len(fails) == 0 && len(unknowns) == 0:
 		fmt.Fprintln(w, i18n.T(lang, "status.all_good"))
 	case len(fails) == 0:

@@ -81,6 +81,30 @@ var messages = map[string]map[string]string{
 		"es": "No hay nada que corregir, pero algunas comprobaciones no se pudieron hacer (vea arriba).",
 		"ar": "لا شيء يحتاج إلى إصلاح، لكن تعذّر إجراء بعض الفحوص (انظر أعلاه).",
 	},
+	"status.waived": {
+		"en": "Accepted by your organisation until {date}: {title}",
+		"fr": "Accepté par votre organisation jusqu'au {date} : {title}",
+		"es": "Aceptado por su organización hasta el {date}: {title}",
+		"ar": "قبلته مؤسستك حتى {date}: {title}",
+	},
+	"status.waived_reason": {
+		"en": "Reason: {reason}",
+		"fr": "Motif : {reason}",
+		"es": "Motivo: {reason}",
+		"ar": "السبب: {reason}",
+	},
+	"status.waived_help": {
+		"en": "Nothing to do about it until then; after that date Ward will ask you to fix it.",
+		"fr": "Rien à faire d'ici là ; après cette date, Ward vous demandera de le corriger.",
+		"es": "No hay nada que hacer hasta entonces; después de esa fecha Ward le pedirá que lo corrija.",
+		"ar": "لا شيء مطلوب منك حتى ذلك الحين؛ بعد هذا التاريخ سيطلب منك Ward إصلاحه.",
+	},
+	"status.waived_only": {
+		"en": "Nothing needs fixing now: what remains is accepted by your organisation for a time (see above).",
+		"fr": "Rien à corriger pour l'instant : ce qui reste est accepté par votre organisation pour un temps (voir ci-dessus).",
+		"es": "No hay nada que corregir ahora: lo que queda está aceptado por su organización por un tiempo (vea arriba).",
+		"ar": "لا شيء يحتاج إلى إصلاح الآن: ما تبقّى مقبول من مؤسستك لفترة (انظر أعلاه).",
+	},
 	"status.from_file": {
 		"en": "The Ward service is not running right now. This is the last status it saved, from {checked}.",
 		"fr": "Le service Ward ne fonctionne pas en ce moment. Voici le dernier état enregistré, du {checked}.",

@@ -77,7 +77,8 @@ type due struct {
 // what was shown before, the user's settings and snooze. now's location is
 // the user's local time (quiet hours, days). Only FAIL results prompt: an
 // UNKNOWN is shown by ward-agent status, but there is nothing the user
-// can do about it at once.
+// can do about it at once. A FAIL the organisation waived is quiet until
+// the waiver expires.
 //
 // A rule gets a first notice as soon as it fails (or fails again after
 // being fixed), then reminders spaced by the time left before its deadline
@@ -94,6 +95,12 @@ func Schedule(st Status, mem Memory, set Settings, now time.Time) Plan {
 	var later []time.Time
 	for _, r := range st.Results {
 		if r.Status != policies.StatusFail || r.FailingSince == nil {
+			continue
+		}
+		if r.WaivedAt(now) {
+			// Accepted by the organisation: quiet until the waiver ends,
+			// then prompted like any failing rule.
+			later = append(later, r.Waiver.ExpiresAt)
 			continue
 		}
 		at, kind := nextPrompt(r, mem.LastShown)

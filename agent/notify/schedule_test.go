@@ -238,3 +238,44 @@ func TestRecord(t *testing.T) {
 		t.Errorf("an expired snooze is kept: %v", got.SnoozeUntil)
 	}
 }
+
+func TestScheduleQuietAboutWaived(t *testing.T) {
+	fw := failing("firewall-on", "high", at(2, 10, 0), 72*time.Hour)
+	fw.Waiver = &Waiver{Reason: "travel router", ExpiresAt: at(10, 12, 0)}
+	set := Settings{MaxPerDay: 10, Lang: "en"}
+	// Waived, even past its deadline: nothing shown, looked at again when
+	// the waiver ends.
+	plan := Schedule(status(false, fw), Memory{}, set, at(6, 10, 0))
+	if len(plan.Show) != 0 || !plan.Next.Equal(at(10, 12, 0)) {
+		t.Errorf("waived: show %v, next %v; want nothing until the waiver ends", plan.Show, plan.Next)
+	}
+	plan = Schedule(status(true, fw), Memory{}, set, at(6, 10, 0))
+	if len(plan.Show) != 0 {
+		t.Errorf("waived, discreet: show %v", plan.Show)
+	}
+	// Expired: prompted again (overdue by now).
+	plan = Schedule(status(false, fw), Memory{}, set, at(10, 12, 1))
+	if len(plan.Show) != 1 || plan.Show[0].Kind != KindOverdue {
+		t.Errorf("after the waiver: show %v, want the overdue notice", plan.Show)
+	}
+}
+
+func TestApplyWaivers(t *testing.T) {
+	fw := failing("firewall-on", "high", at(2, 10, 0), 72*time.Hour)
+	disk := failing("disk-encrypted", "critical", at(2, 9, 0), 72*time.Hour)
+	pass := Result{RuleID: "os-updated", Status: policies.StatusPass}
+	st := status(false, fw, disk, pass)
+	st.CheckedAt = at(3, 10, 0)
+	st.ApplyWaivers([]Waiver{
+		{RuleID: "firewall-on", Reason: "short", ExpiresAt: at(4, 0, 0)},
+		{RuleID: "firewall-on", Reason: "long", ExpiresAt: at(9, 0, 0)},
+		{RuleID: "disk-encrypted", Reason: "expired", ExpiresAt: at(3, 9, 0)},
+		{RuleID: "os-updated", Reason: "a pass stays a pass", ExpiresAt: at(9, 0, 0)},
+	})
+	if w := st.Results[0].Waiver; w == nil || w.Reason != "long" || !st.Results[0].WaivedAt(at(5, 0, 0)) || st.Results[0].WaivedAt(at(9, 0, 0)) {
+		t.Errorf("firewall-on waiver = %+v", w)
+	}
+	if st.Results[1].Waiver != nil || st.Results[2].Waiver != nil {
+		t.Errorf("expired or passing rule waived: %+v, %+v", st.Results[1].Waiver, st.Results[2].Waiver)
+	}
+}

@@ -71,10 +71,12 @@ func NewServer(dir string, log *slog.Logger) (*Server, error) {
 }
 
 // Publish implements the service's status hook: it makes one round's
-// results the published Status and keeps the report for ward-agent privacy.
-// Failures to write the files are logged: the socket still serves.
-func (s *Server) Publish(pol *policies.Policy, results []policies.Result, r *wardv1.Report) {
+// results, with the device's waivers, the published Status and keeps the
+// report for ward-agent privacy. Failures to write the files are logged:
+// the socket still serves.
+func (s *Server) Publish(pol *policies.Policy, results []policies.Result, r *wardv1.Report, waivers []Waiver) {
 	st := NewStatus(pol, r.GetFacts().GetOs().GetPlatform(), results, r.GetCollectedAt().AsTime())
+	st.ApplyWaivers(waivers)
 	if s.StateDir != "" {
 		e, err := ReadEnrolment(s.StateDir)
 		if err != nil {

@@ -47,6 +47,42 @@ type Result struct {
 	Deadline     *time.Time `json:"deadline,omitempty"`
 	// Texts holds the rule's texts per language; English is always there.
 	Texts map[string]Texts `json:"texts"`
+	// Waiver, on a FAIL, is the organisation's acceptance of it: until it
+	// expires the rule is shown as accepted and not prompted about. The
+	// status stays FAIL (a waived rule is never a pass).
+	Waiver *Waiver `json:"waiver,omitempty"`
+}
+
+// Waiver is a failing rule the organisation accepted until ExpiresAt.
+type Waiver struct {
+	RuleID    string    `json:"rule_id,omitempty"`
+	Reason    string    `json:"reason"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// WaivedAt reports whether the result is a FAIL accepted by a waiver still
+// running at now. An expired waiver makes the rule prompt again.
+func (r Result) WaivedAt(now time.Time) bool {
+	return r.Status == policies.StatusFail && r.Waiver != nil && now.Before(r.Waiver.ExpiresAt)
+}
+
+// ApplyWaivers marks each FAIL that a waiver in ws, active at the status's
+// check time, accepts; of several for one rule, the one lasting longest.
+func (st *Status) ApplyWaivers(ws []Waiver) {
+	for i := range st.Results {
+		r := &st.Results[i]
+		if r.Status != policies.StatusFail {
+			continue
+		}
+		for _, w := range ws {
+			if w.RuleID != r.RuleID || !st.CheckedAt.Before(w.ExpiresAt) {
+				continue
+			}
+			if r.Waiver == nil || w.ExpiresAt.After(r.Waiver.ExpiresAt) {
+				r.Waiver = &Waiver{Reason: w.Reason, ExpiresAt: w.ExpiresAt.UTC()}
+			}
+		}
+	}
 }
 
 // Texts are a rule's words for the user in one language.

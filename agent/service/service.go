@@ -21,6 +21,7 @@ import (
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/collect"
 	"github.com/wardhq/ward/agent/enroll"
+	"github.com/wardhq/ward/agent/notify"
 	"github.com/wardhq/ward/agent/outbox"
 	"github.com/wardhq/ward/agent/report"
 	"github.com/wardhq/ward/policies"
@@ -75,7 +76,7 @@ type Config struct {
 
 // StatusPublisher shows a round's results to the device's users.
 type StatusPublisher interface {
-	Publish(pol *policies.Policy, results []policies.Result, r *wardv1.Report)
+	Publish(pol *policies.Policy, results []policies.Result, r *wardv1.Report, waivers []notify.Waiver)
 }
 
 // Service is an enrolled agent's collect-evaluate-report loop.
@@ -291,7 +292,15 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	if s.cfg.Status != nil {
-		s.cfg.Status.Publish(pol, results, r)
+		var ws []notify.Waiver
+		if pol == s.policy.Current() {
+			// Waivers came with the cached policy; none with the baseline
+			// the agent falls back to.
+			for _, w := range s.policy.Waivers() {
+				ws = append(ws, notify.Waiver{RuleID: w.RuleID, Reason: w.Reason, ExpiresAt: w.ExpiresAt})
+			}
+		}
+		s.cfg.Status.Publish(pol, results, r, ws)
 	}
 	s.log.Info("report queued", "sequence", seq, "policy", pol.Name, "policy_version", pol.Version, "waiting", s.ob.Len())
 	return seq, nil
