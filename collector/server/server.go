@@ -72,6 +72,12 @@ type Config struct {
 	RateBurst int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Retention is how long report history is kept (default
+	// DefaultRetention, 400 days; negative keeps everything): older
+	// reports are pruned at start and hourly, except what the state as
+	// of any time inside the window needs (docs/durability.md,
+	// "Retention").
+	Retention time.Duration
 	// Web, if set, is given the store and serves every HTTP path that
 	// health and metrics do not (the dashboard).
 	Web func(store.Store) (http.Handler, error)
@@ -100,6 +106,9 @@ type Server struct {
 	httpLis  net.Listener
 	serveErr chan error
 	stopped  bool
+	// stopPrune ends the prune loop; pruned is closed when it has.
+	stopPrune context.CancelFunc
+	pruned    chan struct{}
 }
 
 // New opens the store and the PKI under cfg.DataDir, creating the CA and
@@ -131,6 +140,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, limits: map[string]int{}}
 	for m, n := range DefaultLimits {
@@ -246,10 +258,14 @@ func (s *Server) Start() error {
 		gl.Close()
 		return fmt.Errorf("listen HTTP: %w", err)
 	}
+	pctx, stopPrune := context.WithCancel(context.Background())
+	pruned := make(chan struct{})
 	s.mu.Lock()
 	s.grpcLis, s.httpLis = gl, hl
 	s.serveErr = make(chan error, 2)
+	s.stopPrune, s.pruned = stopPrune, pruned
 	s.mu.Unlock()
+	go func() { defer close(pruned); s.pruneLoop(pctx) }()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range []string{"ward.v1.EnrollmentService", "ward.v1.AgentService"} {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
@@ -289,7 +305,12 @@ func (s *Server) Stop() {
 		return
 	}
 	s.stopped = true
+	stopPrune, pruned := s.stopPrune, s.pruned
 	s.mu.Unlock()
+	if stopPrune != nil {
+		stopPrune()
+		<-pruned
+	}
 	s.health.Shutdown()
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()

@@ -91,9 +91,19 @@ func pruneOnce(ctx context.Context, tx *sql.Tx, before int64) (int, error) {
 		return 0, err
 	}
 	for _, m := range moves {
-		if _, err := tx.ExecContext(ctx, `UPDATE reports SET facts = (SELECT facts FROM reports WHERE device_id = ?1 AND epoch = ?2 AND sequence = ?3),
-			results = (SELECT results FROM reports WHERE device_id = ?1 AND epoch = ?2 AND sequence = ?3), facts_epoch = NULL, facts_sequence = NULL
-			WHERE device_id = ?1 AND epoch = ?4 AND sequence = ?5`, m.dev, m.e, m.s, m.te, m.ts); err != nil {
+		// The new holder keeps its own collected_at (splitLead).
+		var hf, lead []byte
+		var hr string
+		if err := tx.QueryRowContext(ctx, `SELECT facts, results FROM reports WHERE device_id = ? AND epoch = ? AND sequence = ?`, m.dev, m.e, m.s).Scan(&hf, &hr); err != nil {
+			return 0, err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT facts FROM reports WHERE device_id = ? AND epoch = ? AND sequence = ?`, m.dev, m.te, m.ts).Scan(&lead); err != nil {
+			return 0, err
+		}
+		_, rest := splitLead(hf)
+		facts := append(append([]byte{}, lead...), rest...)
+		if _, err := tx.ExecContext(ctx, `UPDATE reports SET facts = ?, results = ?, facts_epoch = NULL, facts_sequence = NULL
+			WHERE device_id = ? AND epoch = ? AND sequence = ?`, facts, hr, m.dev, m.te, m.ts); err != nil {
 			return 0, err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE reports SET facts_epoch = ?4, facts_sequence = ?5

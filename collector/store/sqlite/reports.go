@@ -144,8 +144,10 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 			return err
 		}
 		if same {
-			// A heartbeat: the newest report's facts and results, by reference.
-			facts, res = []byte{}, ""
+			// A heartbeat: its own collected_at, the rest of the newest
+			// report's facts and its results by reference.
+			lead, _ := splitLead(facts)
+			facts, res = append([]byte{}, lead...), ""
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
 			agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
