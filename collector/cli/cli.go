@@ -128,6 +128,8 @@ start a new fleet with new-fleet (docs/durability.md).`,
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (health, metrics)")
 	f.StringArrayVar(&cfg.Hostnames, "hostname", nil, "DNS name or IP address agents use to reach this collector (repeatable; default localhost, 127.0.0.1, ::1)")
 	f.DurationVar(&cfg.Interval, "interval", time.Hour, "agents' report interval (a device is stale after 3 × interval)")
+	cfg.Retention = server.DefaultRetention
+	f.Var(retentionFlag{&cfg.Retention}, "retention", "report history kept, in days (400d) or hours (9600h); older reports are pruned at start and hourly, keeping transitions and what export --as-of needs inside the window; 0 keeps everything")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&insecureCookies, "insecure-cookies", false, "dashboard cookies without Secure, for plain HTTP on a loopback --http-addr only (browsers other than Chromium refuse Secure cookies over http://127.0.0.1)")
 	return cmd

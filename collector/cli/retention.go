@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// retentionFlag is serve --retention: a duration in days ("400d") or as
+// time.ParseDuration takes it ("9600h"); 0 keeps every report.
+type retentionFlag struct{ d *time.Duration }
+
+func (f retentionFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	switch {
+	case *f.d < 0:
+		return "0"
+	case *f.d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(*f.d/(24*time.Hour)), 10) + "d"
+	}
+	return f.d.String()
+}
+
+func (f retentionFlag) Type() string { return "duration" }
+
+func (f retentionFlag) Set(s string) error {
+	d, err := parseRetention(s)
+	if err != nil {
+		return err
+	}
+	*f.d = d
+	return nil
+}
+
+// parseRetention parses a --retention value; 0 is -1 (keep everything).
+func parseRetention(s string) (time.Duration, error) {
+	var d time.Duration
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || days < 0 || days > 100*365 {
+			return 0, fmt.Errorf("%q: want days (400d), hours (9600h) or 0 to keep everything", s)
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil || d < 0 {
+			return 0, fmt.Errorf("%q: want days (400d), hours (9600h) or 0 to keep everything", s)
+		}
+	}
+	if d == 0 {
+		return -1, nil
+	}
+	if d < time.Hour {
+		return 0, fmt.Errorf("%q: less than an hour would prune reports as they arrive", s)
+	}
+	return d, nil
+}
