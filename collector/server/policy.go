@@ -153,15 +153,15 @@ func (s *Server) deviceWaivers(ctx context.Context, dev store.Device) ([]*wardv1
 	if !ok {
 		return nil, nil
 	}
-	all, err := src.Waivers(ctx)
+	now := s.cfg.Now()
+	all, err := src.ActiveWaivers(ctx, dev.ID, dev.Group, now)
 	if err != nil {
 		return nil, err
 	}
-	now := s.cfg.Now()
 	var out []*wardv1.Waiver
 	for _, w := range all {
 		if !w.ActiveAt(now) || !w.Covers(dev.ID, dev.Group, w.RuleID) {
-			continue
+			continue // the store's filter, checked again
 		}
 		out = append(out, &wardv1.Waiver{RuleId: w.RuleID, Reason: w.Reason, ExpiresAt: timestamppb.New(w.ExpiresAt.UTC().Truncate(time.Second))})
 	}

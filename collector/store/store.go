@@ -113,8 +113,9 @@ type Store interface {
 // WaiverSource is the part of Dashboard the gRPC server needs to send each
 // device its active waivers with its policy. A store without it sends none.
 type WaiverSource interface {
-	// Waivers lists every waiver (active, expired and revoked), newest first.
-	Waivers(ctx context.Context) ([]Waiver, error)
+	// ActiveWaivers lists the waivers active at now (as Waiver.ActiveAt)
+	// that cover the device: its own and its group's.
+	ActiveWaivers(ctx context.Context, deviceID, group string, now time.Time) ([]Waiver, error)
 }
 
 // ErrPolicyConflict: a policy set would change what a name and version
