@@ -135,6 +135,8 @@ func (a *app) waiverCommand() *cobra.Command {
 				return inputError{errors.New("--rule is required")}
 			case reason == "":
 				return inputError{errors.New("--reason is required: the audit log and the agent show it")}
+			case len(reason) > 500:
+				return inputError{errors.New("--reason: at most 500 bytes (the agent shows it to the device's user)")}
 			case (until == "") == (forDur == 0):
 				return inputError{errors.New("give either --until DATE or --for DURATION")}
 			}
