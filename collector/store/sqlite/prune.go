@@ -20,41 +20,74 @@ const pruneBatch = 2000
 // hands them to the oldest of those. It returns how many reports it
 // deleted.
 func (s *Store) PruneReports(ctx context.Context, before time.Time) (int, error) {
-	total := 0
-	for {
-		n := 0
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			var err error
-			n, err = pruneOnce(ctx, tx, nanos(before))
-			return err
-		})
-		if err != nil {
-			return total, fmt.Errorf("prune reports: %w", err)
+	var devices []string
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM devices ORDER BY id`)
+	if err != nil {
+		return 0, fmt.Errorf("prune reports: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("prune reports: %w", err)
 		}
-		total += n
-		if n < pruneBatch {
-			return total, nil
+		devices = append(devices, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("prune reports: %w", err)
+	}
+	total := 0
+	for _, dev := range devices {
+		for {
+			n := 0
+			err := s.tx(ctx, func(tx *sql.Tx) error {
+				var err error
+				n, err = pruneOnce(ctx, tx, dev, nanos(before))
+				return err
+			})
+			if err != nil {
+				return total, fmt.Errorf("prune reports of %s: %w", dev, err)
+			}
+			total += n
+			if n < pruneBatch {
+				break
+			}
 		}
 	}
+	return total, nil
 }
 
-func pruneOnce(ctx context.Context, tx *sql.Tx, before int64) (int, error) {
+// pruneOnce deletes up to pruneBatch of the device's prunable reports.
+func pruneOnce(ctx context.Context, tx *sql.Tx, dev string, before int64) (int, error) {
 	for _, q := range []string{
 		`CREATE TEMP TABLE IF NOT EXISTS prune_doomed (device_id TEXT NOT NULL, epoch INTEGER NOT NULL, sequence INTEGER NOT NULL, PRIMARY KEY (device_id, epoch, sequence))`,
+		`CREATE TEMP TABLE IF NOT EXISTS prune_keep (epoch INTEGER NOT NULL, sequence INTEGER NOT NULL, PRIMARY KEY (epoch, sequence))`,
 		`DELETE FROM temp.prune_doomed`,
+		`DELETE FROM temp.prune_keep`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return 0, err
 		}
 	}
+	// What stays: the newest report, the newest before the window, and
+	// per epoch the highest sequence and the largest drop count.
+	for _, q := range []string{
+		`INSERT OR IGNORE INTO temp.prune_keep SELECT last_epoch, last_sequence FROM devices WHERE id = ?1`,
+		`INSERT OR IGNORE INTO temp.prune_keep SELECT epoch, sequence FROM reports WHERE device_id = ?1 AND received_at < ?2 ORDER BY epoch DESC, sequence DESC LIMIT 1`,
+		`INSERT OR IGNORE INTO temp.prune_keep SELECT epoch, max(sequence) FROM reports WHERE device_id = ?1 GROUP BY epoch`,
+		`INSERT OR IGNORE INTO temp.prune_keep SELECT epoch, sequence FROM (SELECT epoch, sequence, row_number() OVER (PARTITION BY epoch ORDER BY dropped_total DESC, sequence DESC) AS rn
+			FROM reports WHERE device_id = ?1) WHERE rn = 1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, dev, before); err != nil {
+			return 0, err
+		}
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO temp.prune_doomed (device_id, epoch, sequence)
-		SELECT p.device_id, p.epoch, p.sequence FROM reports p JOIN devices d ON d.id = p.device_id
-		WHERE p.received_at < ?1
-		AND NOT (p.epoch = d.last_epoch AND p.sequence = d.last_sequence)
-		AND (p.epoch, p.sequence) IS NOT (SELECT q.epoch, q.sequence FROM reports q WHERE q.device_id = p.device_id AND q.received_at < ?1 ORDER BY q.epoch DESC, q.sequence DESC LIMIT 1)
-		AND p.sequence IS NOT (SELECT max(q.sequence) FROM reports q WHERE q.device_id = p.device_id AND q.epoch = p.epoch)
-		AND p.sequence IS NOT (SELECT q.sequence FROM reports q WHERE q.device_id = p.device_id AND q.epoch = p.epoch ORDER BY q.dropped_total DESC, q.sequence DESC LIMIT 1)
-		LIMIT ?2`, before, pruneBatch)
+		SELECT p.device_id, p.epoch, p.sequence FROM reports p
+		WHERE p.device_id = ?1 AND p.received_at < ?2
+		AND NOT EXISTS (SELECT 1 FROM temp.prune_keep k WHERE k.epoch = p.epoch AND k.sequence = p.sequence)
+		LIMIT ?3`, dev, before, pruneBatch)
 	if err != nil {
 		return 0, err
 	}
