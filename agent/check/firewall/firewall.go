@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"context"
+	"strings"
 
 	"github.com/wardhq/ward/agent/check"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
@@ -39,8 +40,13 @@ func Collect(ctx context.Context, src check.Source, platform string) *wardv1.Fir
 		facts.ServicesCollection = check.Failed("cannot list listening sockets: %s", describeErr(err))
 		return facts
 	}
-	facts.Reachable = reachable(socks, exps)
+	var unread []string
+	facts.Reachable, unread = reachable(socks, exps)
 	facts.ServicesCollection = check.OK()
+	if len(unread) > 0 {
+		// A socket Ward cannot read may be reachable: never a clean list.
+		facts.ServicesCollection = check.Partial("could not read %d listening sockets: %s", len(unread), strings.Join(unread[:min(3, len(unread))], "; "))
+	}
 	return facts
 }
 

@@ -171,6 +171,16 @@ func TestReachableServices(t *testing.T) {
 	if !slices.Equal(lines, want) {
 		t.Errorf("reachable:\n got %q\nwant %q", lines, want)
 	}
+	// A socket Ward cannot read makes the list partial, never clean.
+	src = linuxSource(&rs, nil)
+	src.Add(source.Record{Kind: source.KindListening, Sockets: []check.Socket{
+		{Protocol: "tcp", Address: "0.0.0.0", Port: 22},
+		{Protocol: "tcp", Address: "not-an-address", Port: 8080},
+	}})
+	got = Collect(context.Background(), src, "linux")
+	if got.ServicesCollection.GetStatus() != wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL || len(got.Reachable) != 1 {
+		t.Errorf("unreadable socket: collection %v, reachable %v", got.ServicesCollection, got.Reachable)
+	}
 	// Without the socket list, reachable services are unknown, not none.
 	src = linuxSource(&rs, nil)
 	src.AddError(source.Record{Kind: source.KindListening}, fs.ErrPermission)

@@ -433,12 +433,20 @@ func describeSlice(s *wardv1.FirewallSlice) string {
 // a non-loopback address is reachable over a family whose exposure has a
 // slice for its protocol and port. A wildcard IPv6 socket ("::") also
 // takes IPv4 (Linux's default, bindv6only=0).
-func reachable(socks []check.Socket, exps []Exposure) []*wardv1.ReachableService {
+//
+// Sockets it cannot read (an unparsable address, an unknown protocol)
+// are returned by description: whether they are reachable is unknown.
+func reachable(socks []check.Socket, exps []Exposure) ([]*wardv1.ReachableService, []string) {
 	var out []*wardv1.ReachableService
+	var unread []string
 	seen := map[string]bool{}
 	for _, so := range socks {
 		addr, err := netip.ParseAddr(so.Address)
-		if err != nil || addr.IsLoopback() {
+		if err != nil || (so.Protocol != "tcp" && so.Protocol != "udp") {
+			unread = append(unread, fmt.Sprintf("%s %q port %d", so.Protocol, so.Address, so.Port))
+			continue
+		}
+		if addr.IsLoopback() {
 			continue
 		}
 		addr = addr.Unmap()
@@ -502,7 +510,7 @@ func reachable(socks []check.Socket, exps []Exposure) []*wardv1.ReachableService
 	slices.SortFunc(out, func(a, b *wardv1.ReachableService) int {
 		return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Address, b.Address), cmp.Compare(a.Family, b.Family))
 	})
-	return out
+	return out, unread
 }
 
 func sliceHas(s *Slice, proto int, port uint16) bool {
