@@ -2,14 +2,6 @@ package report_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,13 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/outbox"
 	"github.com/wardhq/ward/agent/report"
 	"github.com/wardhq/ward/agent/report/reporttest"
@@ -230,40 +219,6 @@ func (s *policyServer) GetPolicy(context.Context, *wardv1.GetPolicyRequest) (*wa
 	return s.resp, nil
 }
 
-// startPolicyServer runs a real TLS 1.3 gRPC server and returns an
-// identity that trusts it.
-func startPolicyServer(t *testing.T, s *policyServer) *enroll.Identity {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caT, caT, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	leaf := func(serial int64, usage x509.ExtKeyUsage) tls.Certificate {
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "dev_x"},
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-		der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13,
-		Certificates: []tls.Certificate{leaf(2, x509.ExtKeyUsageServerAuth)},
-		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pool})))
-	wardv1.RegisterAgentServiceServer(g, s)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go g.Serve(lis)
-	t.Cleanup(g.Stop)
-	return &enroll.Identity{Device: enroll.Device{DeviceID: "dev_x", Collector: lis.Addr().String()},
-		Cert: leaf(3, x509.ExtKeyUsageClientAuth), CA: ca}
-}
-
 func TestInvalidPolicyKeepsOld(t *testing.T) {
 	ctx := context.Background()
 	baseline, err := os.ReadFile("../../policies/baseline.yaml")
@@ -275,7 +230,7 @@ func TestInvalidPolicyKeepsOld(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &policyServer{resp: &wardv1.GetPolicyResponse{Changed: true, Name: good.Name, Version: int32(good.Version), Document: baseline}}
-	id := startPolicyServer(t, srv)
+	id := startServer(t, srv)
 	cl, err := report.Dial(id, nil)
 	if err != nil {
 		t.Fatal(err)
