@@ -143,4 +143,6 @@ var migrations = []string{
 	`ALTER TABLE reports ADD COLUMN dropped_total INTEGER NOT NULL DEFAULT 0;`,
 	// 7: unchanged reports stored as heartbeats (migration_heartbeat.go).
 	migrationHeartbeat,
+	// 8: certificate renewal (migration_renewal.go).
+	migrationRenewal,
 }

@@ -947,6 +947,125 @@ func (x *GetPolicyResponse) GetWaivers() []*Waiver {
 	return nil
 }
 
+type RenewRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CSRDER is a PKCS #10 request for a key the agent generated for this
+	// renewal; the subject is ignored (the device is the caller).
+	CsrDer        []byte `protobuf:"bytes,1,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewRequest) Reset() {
+	*x = RenewRequest{}
+	mi := &file_ward_v1_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewRequest) ProtoMessage() {}
+
+func (x *RenewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
+func (*RenewRequest) Descriptor() ([]byte, []int) {
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RenewRequest) GetCsrDer() []byte {
+	if x != nil {
+		return x.CsrDer
+	}
+	return nil
+}
+
+type RenewResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	CertificateDer []byte                 `protobuf:"bytes,1,opt,name=certificate_der,json=certificateDer,proto3" json:"certificate_der,omitempty"`
+	NotAfter       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	// CAChainDER is the collector's CA now, followed by any cross-signed
+	// certificates that chain it to an earlier CA (after a CA rotation). The
+	// agent pins a new CA only when a cross-signed certificate proves it by
+	// the CA it already trusts.
+	CaChainDer [][]byte `protobuf:"bytes,3,rep,name=ca_chain_der,json=caChainDer,proto3" json:"ca_chain_der,omitempty"`
+	// RenewAfter is when the agent should renew next (2/3 of the lifetime).
+	RenewAfter    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=renew_after,json=renewAfter,proto3" json:"renew_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewResponse) Reset() {
+	*x = RenewResponse{}
+	mi := &file_ward_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewResponse) ProtoMessage() {}
+
+func (x *RenewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewResponse.ProtoReflect.Descriptor instead.
+func (*RenewResponse) Descriptor() ([]byte, []int) {
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RenewResponse) GetCertificateDer() []byte {
+	if x != nil {
+		return x.CertificateDer
+	}
+	return nil
+}
+
+func (x *RenewResponse) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *RenewResponse) GetCaChainDer() [][]byte {
+	if x != nil {
+		return x.CaChainDer
+	}
+	return nil
+}
+
+func (x *RenewResponse) GetRenewAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RenewAfter
+	}
+	return nil
+}
+
 var File_ward_v1_agent_proto protoreflect.FileDescriptor
 
 const file_ward_v1_agent_proto_rawDesc = "" +
@@ -1032,17 +1151,27 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\x05R\aversion\x12\x1a\n" +
 	"\bdocument\x18\x04 \x01(\fR\bdocument\x12!\n" +
 	"\fcontent_hash\x18\x05 \x01(\tR\vcontentHash\x12)\n" +
-	"\awaivers\x18\x06 \x03(\v2\x0f.ward.v1.WaiverR\awaivers*x\n" +
+	"\awaivers\x18\x06 \x03(\v2\x0f.ward.v1.WaiverR\awaivers\"'\n" +
+	"\fRenewRequest\x12\x17\n" +
+	"\acsr_der\x18\x01 \x01(\fR\x06csrDer\"\xd0\x01\n" +
+	"\rRenewResponse\x12'\n" +
+	"\x0fcertificate_der\x18\x01 \x01(\fR\x0ecertificateDer\x127\n" +
+	"\tnot_after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12 \n" +
+	"\fca_chain_der\x18\x03 \x03(\fR\n" +
+	"caChainDer\x12;\n" +
+	"\vrenew_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"renewAfter*x\n" +
 	"\fResultStatus\x12\x1d\n" +
 	"\x19RESULT_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RESULT_STATUS_PASS\x10\x01\x12\x16\n" +
 	"\x12RESULT_STATUS_FAIL\x10\x02\x12\x19\n" +
 	"\x15RESULT_STATUS_UNKNOWN\x10\x032N\n" +
 	"\x11EnrollmentService\x129\n" +
-	"\x06Enroll\x12\x16.ward.v1.EnrollRequest\x1a\x17.ward.v1.EnrollResponse2\x8d\x01\n" +
+	"\x06Enroll\x12\x16.ward.v1.EnrollRequest\x1a\x17.ward.v1.EnrollResponse2\xc5\x01\n" +
 	"\fAgentService\x129\n" +
 	"\x06Report\x12\x16.ward.v1.ReportRequest\x1a\x17.ward.v1.ReportResponse\x12B\n" +
-	"\tGetPolicy\x12\x19.ward.v1.GetPolicyRequest\x1a\x1a.ward.v1.GetPolicyResponseB-Z+github.com/wardhq/ward/proto/ward/v1;wardv1b\x06proto3"
+	"\tGetPolicy\x12\x19.ward.v1.GetPolicyRequest\x1a\x1a.ward.v1.GetPolicyResponse\x126\n" +
+	"\x05Renew\x12\x15.ward.v1.RenewRequest\x1a\x16.ward.v1.RenewResponseB-Z+github.com/wardhq/ward/proto/ward/v1;wardv1b\x06proto3"
 
 var (
 	file_ward_v1_agent_proto_rawDescOnce sync.Once
@@ -1057,7 +1186,7 @@ func file_ward_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_ward_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ward_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_ward_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_ward_v1_agent_proto_goTypes = []any{
 	(ResultStatus)(0),             // 0: ward.v1.ResultStatus
 	(*DeviceInfo)(nil),            // 1: ward.v1.DeviceInfo
@@ -1070,32 +1199,38 @@ var file_ward_v1_agent_proto_goTypes = []any{
 	(*GetPolicyRequest)(nil),      // 8: ward.v1.GetPolicyRequest
 	(*Waiver)(nil),                // 9: ward.v1.Waiver
 	(*GetPolicyResponse)(nil),     // 10: ward.v1.GetPolicyResponse
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*Facts)(nil),                 // 12: ward.v1.Facts
+	(*RenewRequest)(nil),          // 11: ward.v1.RenewRequest
+	(*RenewResponse)(nil),         // 12: ward.v1.RenewResponse
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*Facts)(nil),                 // 14: ward.v1.Facts
 }
 var file_ward_v1_agent_proto_depIdxs = []int32{
 	1,  // 0: ward.v1.EnrollRequest.device:type_name -> ward.v1.DeviceInfo
-	11, // 1: ward.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
+	13, // 1: ward.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
 	0,  // 2: ward.v1.RuleResult.status:type_name -> ward.v1.ResultStatus
-	11, // 3: ward.v1.RuleResult.failing_since:type_name -> google.protobuf.Timestamp
-	11, // 4: ward.v1.RuleResult.deadline:type_name -> google.protobuf.Timestamp
-	11, // 5: ward.v1.Report.collected_at:type_name -> google.protobuf.Timestamp
-	12, // 6: ward.v1.Report.facts:type_name -> ward.v1.Facts
+	13, // 3: ward.v1.RuleResult.failing_since:type_name -> google.protobuf.Timestamp
+	13, // 4: ward.v1.RuleResult.deadline:type_name -> google.protobuf.Timestamp
+	13, // 5: ward.v1.Report.collected_at:type_name -> google.protobuf.Timestamp
+	14, // 6: ward.v1.Report.facts:type_name -> ward.v1.Facts
 	4,  // 7: ward.v1.Report.results:type_name -> ward.v1.RuleResult
 	5,  // 8: ward.v1.ReportRequest.report:type_name -> ward.v1.Report
-	11, // 9: ward.v1.Waiver.expires_at:type_name -> google.protobuf.Timestamp
+	13, // 9: ward.v1.Waiver.expires_at:type_name -> google.protobuf.Timestamp
 	9,  // 10: ward.v1.GetPolicyResponse.waivers:type_name -> ward.v1.Waiver
-	2,  // 11: ward.v1.EnrollmentService.Enroll:input_type -> ward.v1.EnrollRequest
-	6,  // 12: ward.v1.AgentService.Report:input_type -> ward.v1.ReportRequest
-	8,  // 13: ward.v1.AgentService.GetPolicy:input_type -> ward.v1.GetPolicyRequest
-	3,  // 14: ward.v1.EnrollmentService.Enroll:output_type -> ward.v1.EnrollResponse
-	7,  // 15: ward.v1.AgentService.Report:output_type -> ward.v1.ReportResponse
-	10, // 16: ward.v1.AgentService.GetPolicy:output_type -> ward.v1.GetPolicyResponse
-	14, // [14:17] is the sub-list for method output_type
-	11, // [11:14] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 11: ward.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
+	13, // 12: ward.v1.RenewResponse.renew_after:type_name -> google.protobuf.Timestamp
+	2,  // 13: ward.v1.EnrollmentService.Enroll:input_type -> ward.v1.EnrollRequest
+	6,  // 14: ward.v1.AgentService.Report:input_type -> ward.v1.ReportRequest
+	8,  // 15: ward.v1.AgentService.GetPolicy:input_type -> ward.v1.GetPolicyRequest
+	11, // 16: ward.v1.AgentService.Renew:input_type -> ward.v1.RenewRequest
+	3,  // 17: ward.v1.EnrollmentService.Enroll:output_type -> ward.v1.EnrollResponse
+	7,  // 18: ward.v1.AgentService.Report:output_type -> ward.v1.ReportResponse
+	10, // 19: ward.v1.AgentService.GetPolicy:output_type -> ward.v1.GetPolicyResponse
+	12, // 20: ward.v1.AgentService.Renew:output_type -> ward.v1.RenewResponse
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_ward_v1_agent_proto_init() }
@@ -1110,7 +1245,7 @@ func file_ward_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ward_v1_agent_proto_rawDesc), len(file_ward_v1_agent_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
