@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -22,8 +23,15 @@ import (
 	"time"
 )
 
-// DeviceCertValidity is how long a device certificate is valid.
-const DeviceCertValidity = 365 * 24 * time.Hour
+// DefaultDeviceLifetime is how long a device certificate is valid unless
+// Authority.DeviceLifetime says otherwise. Agents renew at 2/3 of it.
+const DefaultDeviceLifetime = 90 * 24 * time.Hour
+
+// RenewAt is when a certificate valid from notBefore to notAfter should
+// be renewed: when 2/3 of its lifetime has passed.
+func RenewAt(notBefore, notAfter time.Time) time.Time {
+	return notBefore.Add(notAfter.Sub(notBefore) * 2 / 3)
+}
 
 // ErrBadCSR: the certificate signing request is malformed, badly signed or
 // uses a key type the collector does not accept.
@@ -31,8 +39,60 @@ var ErrBadCSR = errors.New("bad certificate signing request")
 
 // Authority is the collector's CA.
 type Authority struct {
+	// Cert is the current CA: it signs every new certificate.
 	Cert *x509.Certificate
 	key  *ecdsa.PrivateKey
+	// Previous are earlier CAs (after ca rotate) whose device
+	// certificates are still accepted until they expire.
+	Previous []*x509.Certificate
+	// Cross are Cert's subject and key signed by each Previous CA, so
+	// agents that pin a previous CA verify the collector and can pin Cert.
+	Cross []*x509.Certificate
+	// DeviceLifetime is the validity of device certificates
+	// (0: DefaultDeviceLifetime).
+	DeviceLifetime time.Duration
+}
+
+// ClientPool holds every CA whose device certificates are accepted: the
+// current one and the previous ones.
+func (a *Authority) ClientPool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(a.Cert)
+	for _, c := range a.Previous {
+		p.AddCert(c)
+	}
+	return p
+}
+
+// Chain is what agents are sent to pin: the current CA, then the
+// cross-signed certificates that chain it to the previous CAs.
+func (a *Authority) Chain() [][]byte {
+	out := [][]byte{a.Cert.Raw}
+	for _, c := range a.Cross {
+		out = append(out, c.Raw)
+	}
+	return out
+}
+
+// Issued reports whether c was issued by the current or a previous CA as
+// a client (device) certificate; its validity period is not checked.
+func (a *Authority) Issued(c *x509.Certificate) bool {
+	if !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return false
+	}
+	for _, ca := range append([]*x509.Certificate{a.Cert}, a.Previous...) {
+		if bytes.Equal(c.RawIssuer, ca.RawSubject) && c.CheckSignatureFrom(ca) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Authority) deviceLifetime() time.Duration {
+	if a.DeviceLifetime > 0 {
+		return a.DeviceLifetime
+	}
+	return DefaultDeviceLifetime
 }
 
 // Fingerprint is "sha256:" and the hex SHA-256 of a certificate's DER, the
@@ -185,9 +245,18 @@ func ParseCSR(der []byte) (*x509.CertificateRequest, error) {
 }
 
 // SignDevice issues a client certificate for the CSR's key with the device
-// id as subject CommonName, valid for DeviceCertValidity from now.
+// id as subject CommonName, valid for the device lifetime from now but
+// never past the CA's own expiry.
 func (a *Authority) SignDevice(csr *x509.CertificateRequest, deviceID string, now time.Time) (der []byte, serial *big.Int, notAfter time.Time, err error) {
-	return a.sign(csr.PublicKey, deviceID, now.Add(-5*time.Minute), now.Add(DeviceCertValidity))
+	notAfter = now.Add(a.deviceLifetime())
+	if notAfter.After(a.Cert.NotAfter) {
+		notAfter = a.Cert.NotAfter
+	}
+	notBefore := now.Add(-5 * time.Minute)
+	if d := a.deviceLifetime(); d < time.Hour {
+		notBefore = now.Add(-d / 10) // short test lifetimes: keep 2/3 meaningful
+	}
+	return a.sign(csr.PublicKey, deviceID, notBefore, notAfter)
 }
 
 // SignDeviceWindow is SignDevice with an explicit validity window, for
