@@ -23,6 +23,9 @@ var (
 	ErrTokenRevoked = errors.New("enrolment token was revoked")
 	// ErrRebindTarget: a re-bind token's device is revoked or gone.
 	ErrRebindTarget = errors.New("the re-bind token's device is revoked or gone")
+	// ErrNotCurrent: a certificate is not the device's current one (nor,
+	// for PromoteCertificate, its pending renewal), or the device is revoked.
+	ErrNotCurrent = errors.New("certificate is not the device's current one")
 )
 
 // Store is the collector's storage. Every method is safe for concurrent
@@ -64,6 +67,17 @@ type Store interface {
 	Duplicates(ctx context.Context) ([]DuplicateSet, error)
 	// SerialRevoked reports whether a certificate serial was revoked.
 	SerialRevoked(ctx context.Context, serial string) (bool, error)
+	// RenewCertificate issues the device a pending certificate (sign is
+	// called inside the transaction) when currentSerial is its current,
+	// unrevoked one (ErrNotCurrent otherwise; ErrNotFound for no device).
+	// A pending certificate issued before is revoked. The current one
+	// stays valid until PromoteCertificate. Audited.
+	RenewCertificate(ctx context.Context, deviceID, currentSerial string, sign func() (Issued, error), now time.Time) (Issued, error)
+	// PromoteCertificate makes the device's pending certificate, serial,
+	// its current one and revokes the previous current one; a serial that
+	// is already current is no change. ErrNotCurrent when serial is
+	// neither. Audited.
+	PromoteCertificate(ctx context.Context, deviceID, serial string, now time.Time) error
 
 	// SaveReport stores a report once per (device, epoch, sequence). It
 	// returns stored=false, and changes nothing, when the same report

@@ -51,11 +51,13 @@ type Device struct {
 	LastSeen     *time.Time `json:"last_seen,omitempty"`
 	CertSerial   string     `json:"cert_serial"`
 	CertNotAfter time.Time  `json:"cert_not_after"`
-	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
-	LastSequence uint64     `json:"last_sequence"`
-	Pass         int        `json:"pass"`
-	Fail         int        `json:"fail"`
-	Unknown      int        `json:"unknown"`
+	// NextCertSerial is a renewed certificate issued but not used yet.
+	NextCertSerial string     `json:"next_cert_serial,omitempty"`
+	RevokedAt      *time.Time `json:"revoked_at,omitempty"`
+	LastSequence   uint64     `json:"last_sequence"`
+	Pass           int        `json:"pass"`
+	Fail           int        `json:"fail"`
+	Unknown        int        `json:"unknown"`
 }
 
 // Revoked reports whether the device was revoked.

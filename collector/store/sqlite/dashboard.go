@@ -323,7 +323,7 @@ func (s *Store) Groups(ctx context.Context) ([]string, error) {
 }
 
 const listSelect = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
-	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence, d.pass_n, d.fail_n, d.unknown_n FROM devices d`
+	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence, d.pass_n, d.fail_n, d.unknown_n, coalesce(d.next_cert_serial, '') FROM devices d`
 
 // ListDevices implements store.Dashboard.
 func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) ([]store.Device, int, error) {

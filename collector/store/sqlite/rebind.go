@@ -106,6 +106,9 @@ func (s *Store) RetireDevice(ctx context.Context, id string, now time.Time) erro
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?), retired_at = coalesce(retired_at, ?) WHERE id = ?`, nanos(now), nanos(now), id); err != nil {
 			return err
 		}
+		if err := dropPending(ctx, tx, id, now); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now))
 		return err
 	})

@@ -212,6 +212,9 @@ func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, oldSerial, deviceID, nanos(p.Now)); err != nil {
 				return err
 			}
+			if err := dropPending(ctx, tx, deviceID, p.Now); err != nil {
+				return err
+			}
 			_, err = tx.ExecContext(ctx, `UPDATE devices SET hostname = ?, platform = ?, os_name = ?, os_version = ?, architecture = ?, agent_version = ?, cert_serial = ?, cert_not_after = ? WHERE id = ?`,
 				i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.AgentVersion, issued.Serial, nanos(issued.NotAfter), deviceID)
 		} else {
@@ -241,7 +244,7 @@ type querier interface {
 
 const deviceSelect = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
 	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence,
-	coalesce(sum(r.collector = 'PASS'), 0), coalesce(sum(r.collector = 'FAIL'), 0), coalesce(sum(r.collector = 'UNKNOWN'), 0)
+	coalesce(sum(r.collector = 'PASS'), 0), coalesce(sum(r.collector = 'FAIL'), 0), coalesce(sum(r.collector = 'UNKNOWN'), 0), coalesce(d.next_cert_serial, '')
 	FROM devices d LEFT JOIN rule_states r ON r.device_id = d.id`
 
 func scanDevices(rows *sql.Rows) ([]store.Device, error) {
@@ -252,7 +255,7 @@ func scanDevices(rows *sql.Rows) ([]store.Device, error) {
 		var enrolled, notAfter int64
 		var lastSeen, revoked sql.NullInt64
 		if err := rows.Scan(&d.ID, &d.Group, &d.Hostname, &d.Platform, &d.OSName, &d.OSVersion, &d.Architecture, &d.MachineID, &d.AgentVersion,
-			&enrolled, &lastSeen, &d.CertSerial, &notAfter, &revoked, &d.LastSequence, &d.Pass, &d.Fail, &d.Unknown); err != nil {
+			&enrolled, &lastSeen, &d.CertSerial, &notAfter, &revoked, &d.LastSequence, &d.Pass, &d.Fail, &d.Unknown, &d.NextCertSerial); err != nil {
 			return nil, err
 		}
 		d.EnrolledAt, d.CertNotAfter = fromNanos(enrolled), fromNanos(notAfter)
@@ -307,6 +310,9 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, now time.Time) erro
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id); err != nil {
+			return err
+		}
+		if err := dropPending(ctx, tx, id, now); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now))

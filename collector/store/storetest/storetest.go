@@ -33,6 +33,7 @@ func RunConformance(t *testing.T, newStore func() store.Store) {
 		{"LateReportKeepsLatestState", testLateReport},
 		{"Policies", testPolicies},
 		{"ConcurrentReports", testConcurrent},
+		{"CertificateRenewal", testRenewal},
 	}
 	tests = append(tests, reportIdentityTests...)
 	for _, tc := range tests {
