@@ -8,7 +8,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -45,6 +44,9 @@ type Authority struct {
 	// Previous are earlier CAs (after ca rotate) whose device
 	// certificates are still accepted until they expire.
 	Previous []*x509.Certificate
+	// ExpiredPrevious are previous CAs past their NotAfter: kept in
+	// ca-previous.crt for the record, trusted for nothing.
+	ExpiredPrevious []*x509.Certificate
 	// Cross are Cert's subject and key signed by each Previous CA, so
 	// agents that pin a previous CA verify the collector and can pin Cert.
 	Cross []*x509.Certificate
@@ -110,103 +112,6 @@ func (a *Authority) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(a.Cert)
 	return p
-}
-
-// LoadOrCreate loads the CA under dir/pki, creating it on first use.
-// created is true when it was created now.
-func LoadOrCreate(dir string, now time.Time) (a *Authority, created bool, err error) {
-	pdir := filepath.Join(dir, "pki")
-	if err := os.MkdirAll(pdir, 0o700); err != nil {
-		return nil, false, fmt.Errorf("create %s: %w", pdir, err)
-	}
-	certPath, keyPath := filepath.Join(pdir, "ca.crt"), filepath.Join(pdir, "ca.key")
-	cert, key, err := loadPair(certPath, keyPath)
-	if err == nil {
-		if !cert.IsCA {
-			return nil, false, fmt.Errorf("%s is not a CA certificate", certPath)
-		}
-		return &Authority{Cert: cert, key: key}, false, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, false, err
-	}
-	if _, serr := os.Stat(keyPath); serr == nil {
-		return nil, false, fmt.Errorf("%s exists without %s: refusing to create a new CA over it", keyPath, certPath)
-	}
-	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, false, fmt.Errorf("generate CA key: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          newSerial(),
-		Subject:               pkix.Name{CommonName: "Ward collector CA", Organization: []string{"Ward"}},
-		NotBefore:             now.Add(-5 * time.Minute),
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, false, fmt.Errorf("create CA certificate: %w", err)
-	}
-	if err := writePair(certPath, keyPath, der, key); err != nil {
-		return nil, false, err
-	}
-	cert, err = x509.ParseCertificate(der)
-	if err != nil {
-		return nil, false, err
-	}
-	return &Authority{Cert: cert, key: key}, true, nil
-}
-
-// ServerCert returns the server certificate (chained with the CA) under
-// dir/pki, issuing a new
-// one when there is none, it does not cover every host name, or it
-// expires within 30 days.
-func (a *Authority) ServerCert(dir string, hostnames []string, now time.Time) (tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(dir, "pki", "server.crt"), filepath.Join(dir, "pki", "server.key")
-	cert, key, err := loadPair(certPath, keyPath)
-	if err == nil && covers(cert, hostnames) && now.Add(30*24*time.Hour).Before(cert.NotAfter) && cert.CheckSignatureFrom(a.Cert) == nil {
-		return tls.Certificate{Certificate: [][]byte{cert.Raw, a.Cert.Raw}, PrivateKey: key, Leaf: cert}, nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return tls.Certificate{}, err
-	}
-	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("generate server key: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: newSerial(),
-		Subject:      pkix.Name{CommonName: hostnames[0], Organization: []string{"Ward"}},
-		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range hostnames {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, &key.PublicKey, a.key)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("create server certificate: %w", err)
-	}
-	if err := writePair(certPath, keyPath, der, key); err != nil {
-		return tls.Certificate{}, err
-	}
-	cert, err = x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	// The chain carries the CA, so an enrolling agent can find the CA whose
-	// fingerprint it was given and pin it on first contact.
-	return tls.Certificate{Certificate: [][]byte{der, a.Cert.Raw}, PrivateKey: key, Leaf: cert}, nil
 }
 
 func covers(c *x509.Certificate, hostnames []string) bool {
@@ -293,6 +198,9 @@ func newSerial() *big.Int {
 	return n.Add(n, big.NewInt(1))
 }
 
+// errKeyMismatch: a key file holds another key than its certificate's.
+var errKeyMismatch = errors.New("key and certificate differ")
+
 func loadPair(certPath, keyPath string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	certPEM, err := os.ReadFile(certPath)
 	if err != nil {
@@ -323,7 +231,7 @@ func loadPair(certPath, keyPath string) (*x509.Certificate, *ecdsa.PrivateKey, e
 		return nil, nil, fmt.Errorf("%s: want an ECDSA key, have %T", keyPath, k)
 	}
 	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, nil, fmt.Errorf("%s does not match %s", keyPath, certPath)
+		return nil, nil, fmt.Errorf("%s does not match %s: %w", keyPath, certPath, errKeyMismatch)
 	}
 	return cert, key, nil
 }
@@ -359,6 +267,19 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename or removal in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }
