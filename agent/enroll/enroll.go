@@ -88,15 +88,9 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	}
 	info := DescribeDevice(ctx, opts.Source, opts.AgentVersion)
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, csr, err := newKey()
 	if err != nil {
-		return nil, fmt.Errorf("generate device key: %w", err)
-	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: "ward-agent"},
-	}, key)
-	if err != nil {
-		return nil, fmt.Errorf("create certificate request: %w", err)
+		return nil, err
 	}
 
 	pin := &pinner{want: fp, serverName: host}
@@ -128,11 +122,36 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	id.Collector = opts.Collector
 	id.EnrolledAt = opts.Now().UTC()
 	id.Epoch = resp.Epoch
+	id.Dir = opts.StateDir
 	if err := Save(opts.StateDir, id); err != nil {
 		return nil, err
 	}
 	opts.Log.Info("enrolled", "device_id", id.DeviceID, "group", id.Group, "collector", id.Collector, "state_dir", opts.StateDir)
 	return id, nil
+}
+
+// newKey generates a device key and a certificate request for it.
+func newKey() (*ecdsa.PrivateKey, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate device key: %w", err)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "ward-agent"},
+	}, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create certificate request: %w", err)
+	}
+	return key, csr, nil
+}
+
+// encodeCerts is a PEM bundle of certificates.
+func encodeCerts(cs []*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range cs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
 }
 
 // DescribeDevice is the DeviceInfo sent at enrolment. It carries no user
@@ -209,10 +228,13 @@ func accept(resp *wardv1.EnrollResponse, key *ecdsa.PrivateKey, fp []byte, hands
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	// Checked at its own start, not by this machine's clock: a laptop
+	// whose clock is off must still be able to enrol (the collector
+	// judges validity by its clock).
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: cert.NotBefore, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return nil, fmt.Errorf("device certificate: %w", err)
 	}
-	id := &Identity{Device: Device{DeviceID: resp.DeviceId, Group: resp.Group}, CA: ca}
+	id := &Identity{Device: Device{DeviceID: resp.DeviceId, Group: resp.Group}, CA: ca, Roots: []*x509.Certificate{ca}}
 	id.Cert.Certificate = [][]byte{cert.Raw}
 	id.Cert.PrivateKey = key
 	id.Cert.Leaf = cert
@@ -245,7 +267,7 @@ func Save(dir string, id *Identity) error {
 	}{
 		{KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600},
 		{CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.Cert.Certificate[0]}), 0o644},
-		{CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.CA.Raw}), 0o644},
+		{CAFile, encodeCerts(id.roots()), 0o644},
 		{DeviceFile, append(device, '\n'), 0o644},
 	}
 	stage, err := os.MkdirTemp(dir, ".enroll-")
@@ -258,8 +280,11 @@ func Save(dir string, id *Identity) error {
 			return fmt.Errorf("save identity: %w", err)
 		}
 	}
-	if err := os.Remove(filepath.Join(dir, DeviceFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("save identity: %w", err)
+	// A renewal's staged pair belongs to the identity being replaced.
+	for _, name := range []string{DeviceFile, nextKeyFile, nextCertFile} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("save identity: %w", err)
+		}
 	}
 	for _, f := range files {
 		if err := os.Rename(filepath.Join(stage, f.name), filepath.Join(dir, f.name)); err != nil {

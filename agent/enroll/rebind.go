@@ -45,8 +45,12 @@ func previousProof(dir string, fp, csrDER []byte) (cert, proof []byte, deviceID 
 	if err != nil || len(prev.Cert.Certificate) == 0 {
 		return nil, nil, ""
 	}
-	sum := sha256.Sum256(prev.CA.Raw)
-	if !bytes.Equal(sum[:], fp) {
+	pinned := false
+	for _, ca := range prev.roots() {
+		sum := sha256.Sum256(ca.Raw)
+		pinned = pinned || bytes.Equal(sum[:], fp)
+	}
+	if !pinned {
 		return nil, nil, ""
 	}
 	proof, err = RebindProof(prev.Cert.PrivateKey, csrDER)

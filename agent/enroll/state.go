@@ -21,6 +21,9 @@ const (
 	CertFile   = "device.crt"
 	CAFile     = "ca.crt"
 	DeviceFile = "device.json"
+	// A renewal stages the new pair under these names (renew.go).
+	nextKeyFile  = "device.next.key"
+	nextCertFile = "device.next.crt"
 )
 
 // ErrNotEnrolled is returned by Load when the state directory holds no
@@ -54,7 +57,13 @@ type Device struct {
 type Identity struct {
 	Device
 	Cert tls.Certificate
-	CA   *x509.Certificate
+	// CA is the pinned collector CA (the newest, after a CA rotation).
+	CA *x509.Certificate
+	// Roots are every pinned CA, CA first: a CA the collector rotated to
+	// is pinned next to the one that cross-signed it (see renew.go).
+	Roots []*x509.Certificate
+	// Dir is the state directory it was loaded from ("" if not loaded).
+	Dir string
 }
 
 // Load reads the identity from a state directory.
@@ -73,7 +82,7 @@ func Load(dir string) (*Identity, error) {
 	if d.DeviceID == "" || d.Collector == "" {
 		return nil, fmt.Errorf("load identity: %s has no device_id or collector", DeviceFile)
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile))
+	cert, err := loadKeyPair(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load identity: %w", err)
 	}
@@ -81,22 +90,78 @@ func Load(dir string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load identity: %w", err)
 	}
-	block, _ := pem.Decode(caPEM)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("load identity: %s holds no certificate", CAFile)
-	}
-	ca, err := x509.ParseCertificate(block.Bytes)
+	roots, err := parseCerts(caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("load identity: %s: %w", CAFile, err)
 	}
-	return &Identity{Device: d, Cert: cert, CA: ca}, nil
+	return &Identity{Device: d, Cert: cert, CA: roots[0], Roots: roots, Dir: dir}, nil
+}
+
+// parseCerts parses a PEM bundle of one or more certificates.
+func parseCerts(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("holds a %s block, not a certificate", block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("holds no certificate")
+	}
+	return out, nil
+}
+
+// loadKeyPair loads the device key and certificate. A renewal replaces
+// both (renew.go): it stages them as device.next.key and device.next.crt
+// and renames them over the current pair one by one, so a crash between
+// two renames leaves a mismatched pair; then the matching combination is
+// used, the newest if several match.
+func loadKeyPair(dir string) (tls.Certificate, error) {
+	var best tls.Certificate
+	var firstErr error
+	for _, p := range [][2]string{{CertFile, KeyFile}, {nextCertFile, nextKeyFile}, {nextCertFile, KeyFile}, {CertFile, nextKeyFile}} {
+		c, err := tls.LoadX509KeyPair(filepath.Join(dir, p[0]), filepath.Join(dir, p[1]))
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if best.Leaf == nil || !c.Leaf.NotAfter.Before(best.Leaf.NotAfter) { // ties: the staged pair
+			best = c
+		}
+	}
+	if best.Leaf == nil {
+		return tls.Certificate{}, firstErr
+	}
+	return best, nil
+}
+
+// roots is Roots, or CA alone for an identity built without them.
+func (id *Identity) roots() []*x509.Certificate {
+	if len(id.Roots) > 0 {
+		return id.Roots
+	}
+	return []*x509.Certificate{id.CA}
 }
 
 // TLSConfig is the mutual-TLS configuration for calls to the collector:
-// TLS 1.3, the device certificate, and the pinned CA as the only root.
+// TLS 1.3, the device certificate, and the pinned CAs as the only roots.
 func (id *Identity) TLSConfig() *tls.Config {
 	pool := x509.NewCertPool()
-	pool.AddCert(id.CA)
+	for _, c := range id.roots() {
+		pool.AddCert(c)
+	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		RootCAs:      pool,

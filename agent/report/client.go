@@ -40,6 +40,11 @@ type Client struct {
 	// CallTimeout bounds each call (default DefaultCallTimeout).
 	CallTimeout time.Duration
 
+	// Now is the clock renewal follows (default time.Now).
+	Now func() time.Time
+
+	id *enroll.Identity // renew.go
+
 	exhaustedSeq   uint64
 	exhaustedCount int
 	pace           pacer // the collector's allowed rate (drain.go)
@@ -51,6 +56,15 @@ func Dial(id *enroll.Identity, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	conn, err := dialConn(id)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{conn: conn, agent: wardv1.NewAgentServiceClient(conn), log: log, epoch: id.Epoch,
+		CallTimeout: DefaultCallTimeout, Now: time.Now, id: id}, nil
+}
+
+func dialConn(id *enroll.Identity) (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(id.Collector,
 		grpc.WithTransportCredentials(credentials.NewTLS(id.TLSConfig())),
 		// WaitForReady: a call waits (up to CallTimeout) for a connection
@@ -61,8 +75,7 @@ func Dial(id *enroll.Identity, log *slog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collector %s: %w", id.Collector, err)
 	}
-	return &Client{conn: conn, agent: wardv1.NewAgentServiceClient(conn), log: log, epoch: id.Epoch,
-		CallTimeout: DefaultCallTimeout}, nil
+	return conn, nil
 }
 
 // Close closes the connection.
@@ -93,6 +106,7 @@ func (c *Client) Deliver(ctx context.Context, ob *outbox.Outbox, onAck func(*war
 	// The caller paces retries with Backoff: gRPC's own reconnect
 	// backoff must not hold this attempt back.
 	c.conn.ResetConnectBackoff()
+	c.renewIfDue(ctx)
 	for {
 		if err := ctx.Err(); err != nil {
 			return sent, err

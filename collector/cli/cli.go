@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/sqlite"
@@ -130,6 +131,10 @@ start a new fleet with new-fleet (docs/durability.md).`,
 	f.DurationVar(&cfg.Interval, "interval", time.Hour, "agents' report interval (a device is stale after 3 × interval)")
 	cfg.Retention = server.DefaultRetention
 	f.Var(retentionFlag{&cfg.Retention}, "retention", "report history kept, in days (400d) or hours (9600h); older reports are pruned at start and hourly, keeping transitions and what export --as-of needs inside the window; 0 keeps everything")
+	cfg.DeviceCertLifetime = pki.DefaultDeviceLifetime
+	f.Var(lifetimeFlag{&cfg.DeviceCertLifetime, time.Minute}, "device-cert-lifetime", "validity of the device certificates it issues, in days (90d) or as a duration (2160h; minutes for tests); agents renew at 2/3 of it")
+	cfg.ServerCertLifetime = server.DefaultServerCertLifetime
+	f.Var(lifetimeFlag{&cfg.ServerCertLifetime, time.Minute}, "server-cert-lifetime", "validity of its own server certificate, renewed at 2/3 of it while serving")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&insecureCookies, "insecure-cookies", false, "dashboard cookies without Secure, for plain HTTP on a loopback --http-addr only (browsers other than Chromium refuse Secure cookies over http://127.0.0.1)")
 	return cmd

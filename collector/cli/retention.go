@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -15,13 +13,10 @@ func (f retentionFlag) String() string {
 	if f.d == nil {
 		return ""
 	}
-	switch {
-	case *f.d < 0:
+	if *f.d < 0 {
 		return "0"
-	case *f.d%(24*time.Hour) == 0:
-		return strconv.FormatInt(int64(*f.d/(24*time.Hour)), 10) + "d"
 	}
-	return f.d.String()
+	return formatDays(*f.d)
 }
 
 func (f retentionFlag) Type() string { return "duration" }
@@ -37,18 +32,9 @@ func (f retentionFlag) Set(s string) error {
 
 // parseRetention parses a --retention value; 0 is -1 (keep everything).
 func parseRetention(s string) (time.Duration, error) {
-	var d time.Duration
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.ParseInt(n, 10, 64)
-		if err != nil || days < 0 || days > 100*365 {
-			return 0, fmt.Errorf("%q: want days (400d), hours (9600h) or 0 to keep everything", s)
-		}
-		d = time.Duration(days) * 24 * time.Hour
-	} else {
-		var err error
-		if d, err = time.ParseDuration(s); err != nil || d < 0 {
-			return 0, fmt.Errorf("%q: want days (400d), hours (9600h) or 0 to keep everything", s)
-		}
+	d, ok := parseDays(s)
+	if !ok {
+		return 0, fmt.Errorf("%q: want days (400d), hours (9600h) or 0 to keep everything", s)
 	}
 	if d == 0 {
 		return -1, nil

@@ -1,14 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
-	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -119,7 +117,7 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (*wa
 	return &wardv1.EnrollResponse{
 		DeviceId:       res.Device.ID,
 		CertificateDer: res.Issued.DER,
-		CaChainDer:     [][]byte{s.ca.Cert.Raw},
+		CaChainDer:     s.ca.Chain(),
 		Group:          res.Device.Group,
 		NotAfter:       timestamppb.New(res.Issued.NotAfter),
 		Epoch:          epoch,
@@ -185,8 +183,7 @@ func (e *enrollment) checkProof(req *wardv1.EnrollRequest) (provenCert, error) {
 	if !ok {
 		return provenCert{}, status.Error(codes.PermissionDenied, "rebind_proof does not verify with the previous certificate's key over this csr_der")
 	}
-	ca := e.s.ca.Cert
-	if cert.CheckSignatureFrom(ca) != nil || !bytes.Equal(cert.RawIssuer, ca.RawSubject) || !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+	if !e.s.ca.Issued(cert) {
 		return provenCert{}, nil
 	}
 	return provenCert{deviceID: cert.Subject.CommonName, serial: pki.SerialString(cert.SerialNumber)}, nil

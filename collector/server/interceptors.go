@@ -147,12 +147,12 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	}
 	leaf := ti.State.PeerCertificates[0]
 	now := s.cfg.Now()
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.ca.Pool(), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.clientPool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
-			return store.Device{}, status.Errorf(codes.Unauthenticated, "client certificate is not valid at %s (valid %s to %s): enrol again",
-				now.UTC().Format(time.RFC3339), leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+			return store.Device{}, status.Errorf(codes.Unauthenticated, "%s: client certificate is not valid at %s (valid %s to %s): re-enrol with a re-bind token (ward-collector token create --rebind %s)",
+				ExpiredCertificate, now.UTC().Format(time.RFC3339), leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339), leaf.Subject.CommonName)
 		}
 		return store.Device{}, status.Error(codes.Unauthenticated, "client certificate was not issued by this collector's CA")
 	}
@@ -176,11 +176,29 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	if dev.Revoked() {
 		return store.Device{}, status.Error(codes.PermissionDenied, "device was revoked")
 	}
+	if dev.CertSerial != serial && dev.NextCertSerial == serial {
+		// The first call with a renewed certificate makes it the
+		// device's one and revokes the certificate it replaces.
+		switch err := s.store.PromoteCertificate(ctx, dev.ID, serial, now); {
+		case errors.Is(err, store.ErrNotCurrent):
+			return store.Device{}, status.Error(codes.PermissionDenied, "client certificate was replaced by a newer enrolment or renewal")
+		case err != nil:
+			s.log.Error("promote renewed certificate", "device_id", dev.ID, "err", err)
+			return store.Device{}, status.Error(codes.Internal, "internal error")
+		}
+		s.metrics.renewals.Inc("promoted")
+		s.log.Info("renewed certificate in use; the previous one is revoked", "device_id", dev.ID, "cert_serial", serial, "revoked_serial", dev.CertSerial)
+		dev.CertSerial, dev.CertNotAfter, dev.NextCertSerial = serial, leaf.NotAfter, ""
+	}
 	if dev.CertSerial != serial {
-		return store.Device{}, status.Error(codes.PermissionDenied, "client certificate was replaced by a newer enrolment")
+		return store.Device{}, status.Error(codes.PermissionDenied, "client certificate was replaced by a newer enrolment or renewal")
 	}
 	return dev, nil
 }
+
+// ExpiredCertificate starts the message of the Unauthenticated status a
+// device with an expired certificate gets, so the agent can tell it apart.
+const ExpiredCertificate = "certificate expired"
 
 // rateLimit bounds each device's AgentService calls.
 func (s *Server) rateLimit(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

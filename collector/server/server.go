@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ const (
 	MethodEnroll    = "/ward.v1.EnrollmentService/Enroll"
 	MethodReport    = "/ward.v1.AgentService/Report"
 	MethodGetPolicy = "/ward.v1.AgentService/GetPolicy"
+	MethodRenew     = "/ward.v1.AgentService/Renew"
 )
 
 // DefaultLimits are the per-method maximum sizes of a decoded request.
@@ -39,7 +41,12 @@ var DefaultLimits = map[string]int{
 	MethodEnroll:    64 << 10,
 	MethodReport:    4 << 20,
 	MethodGetPolicy: 4 << 10,
+	MethodRenew:     8 << 10,
 }
+
+// DefaultServerCertLifetime is the validity of the server certificate the
+// collector issues itself.
+const DefaultServerCertLifetime = 365 * 24 * time.Hour
 
 // defaultLimit bounds every other method (health, reflection).
 const defaultLimit = 64 << 10
@@ -78,6 +85,13 @@ type Config struct {
 	// of any time inside the window needs (docs/durability.md,
 	// "Retention").
 	Retention time.Duration
+	// DeviceCertLifetime is the validity of the device certificates it
+	// issues (default pki.DefaultDeviceLifetime, 90 days); agents renew
+	// at 2/3 of it.
+	DeviceCertLifetime time.Duration
+	// ServerCertLifetime is the validity of the server certificate it
+	// issues itself (default 1 year); it renews at 2/3 of it, while serving.
+	ServerCertLifetime time.Duration
 	// Web, if set, is given the store and serves every HTTP path that
 	// health and metrics do not (the dashboard).
 	Web func(store.Store) (http.Handler, error)
@@ -96,6 +110,8 @@ type Server struct {
 	metrics   *metrics
 	limiter   *limiters
 	policies  *policyCache
+	// clientPool holds the CAs whose device certificates are accepted.
+	clientPool *x509.CertPool
 
 	grpc   *grpc.Server
 	health *health.Server
@@ -159,7 +175,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
 	}
+	ca.DeviceLifetime = cfg.DeviceCertLifetime
 	s.ca, s.created = ca, created
+	s.clientPool = ca.ClientPool()
 	serverCert, err := ca.ServerCert(cfg.DataDir, cfg.Hostnames, cfg.Now())
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
