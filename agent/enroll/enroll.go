@@ -226,15 +226,23 @@ func accept(resp *wardv1.EnrollResponse, key *ecdsa.PrivateKey, fp []byte, hands
 	if cert.Subject.CommonName != resp.DeviceId {
 		return nil, fmt.Errorf("device certificate names %q, not device %q", cert.Subject.CommonName, resp.DeviceId)
 	}
+	// After a CA rotation the certificate is of the new CA, which the
+	// chain vouches for by the pinned one (renew.go's rotatedRoots).
+	pinned, err := rotatedRoots([]*x509.Certificate{ca}, resp.CaChainDer, cert.NotBefore)
+	if err != nil {
+		return nil, err
+	}
 	roots := x509.NewCertPool()
-	roots.AddCert(ca)
+	for _, c := range pinned {
+		roots.AddCert(c)
+	}
 	// Checked at its own start, not by this machine's clock: a laptop
 	// whose clock is off must still be able to enrol (the collector
 	// judges validity by its clock).
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: cert.NotBefore, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return nil, fmt.Errorf("device certificate: %w", err)
 	}
-	id := &Identity{Device: Device{DeviceID: resp.DeviceId, Group: resp.Group}, CA: ca, Roots: []*x509.Certificate{ca}}
+	id := &Identity{Device: Device{DeviceID: resp.DeviceId, Group: resp.Group}, CA: pinned[0], Roots: pinned}
 	id.Cert.Certificate = [][]byte{cert.Raw}
 	id.Cert.PrivateKey = key
 	id.Cert.Leaf = cert

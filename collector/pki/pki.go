@@ -157,11 +157,15 @@ func (a *Authority) SignDevice(csr *x509.CertificateRequest, deviceID string, no
 	if notAfter.After(a.Cert.NotAfter) {
 		notAfter = a.Cert.NotAfter
 	}
-	notBefore := now.Add(-5 * time.Minute)
-	if d := a.deviceLifetime(); d < time.Hour {
-		notBefore = now.Add(-d / 10) // short test lifetimes: keep 2/3 meaningful
-	}
-	return a.sign(csr.PublicKey, deviceID, notBefore, notAfter)
+	return a.sign(csr.PublicKey, deviceID, now.Add(-backdate(a.deviceLifetime())), notAfter)
+}
+
+// backdate is how far before now a certificate of this lifetime starts,
+// for peers whose clocks are a little behind: five minutes, but at most a
+// tenth of the lifetime, so that 2/3 of a short (test) lifetime still
+// lies ahead and a renewed certificate is not due again at once.
+func backdate(lifetime time.Duration) time.Duration {
+	return min(5*time.Minute, lifetime/10)
 }
 
 // SignDeviceWindow is SignDevice with an explicit validity window, for

@@ -162,7 +162,7 @@ func (s *ServerCerts) issue(now time.Time) (*served, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: newSerial(),
 		Subject:      pkix.Name{CommonName: s.hostnames[0], Organization: []string{"Ward"}},
-		NotBefore:    now.Add(-5 * time.Minute),
+		NotBefore:    now.Add(-backdate(s.lifetime)),
 		NotAfter:     minTime(now.Add(s.lifetime), s.a.Cert.NotAfter),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},

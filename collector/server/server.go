@@ -46,7 +46,7 @@ var DefaultLimits = map[string]int{
 
 // DefaultServerCertLifetime is the validity of the server certificate the
 // collector issues itself.
-const DefaultServerCertLifetime = 365 * 24 * time.Hour
+const DefaultServerCertLifetime = pki.DefaultServerLifetime
 
 // defaultLimit bounds every other method (health, reflection).
 const defaultLimit = 64 << 10
@@ -178,13 +178,21 @@ func New(cfg Config) (*Server, error) {
 	ca.DeviceLifetime = cfg.DeviceCertLifetime
 	s.ca, s.created = ca, created
 	s.clientPool = ca.ClientPool()
-	serverCert, err := ca.ServerCert(cfg.DataDir, cfg.Hostnames, cfg.Now())
+	serverCerts, err := ca.ServerCerts(cfg.DataDir, cfg.Hostnames, cfg.ServerCertLifetime, cfg.Now)
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
+	serverCerts.OnRenew = func(leaf *x509.Certificate, err error) {
+		if err != nil {
+			s.log.Error("server certificate renewal failed; retrying in a minute", "err", err)
+			return
+		}
+		s.log.Info("server certificate renewed", "serial", pki.SerialString(leaf.SerialNumber), "not_after", leaf.NotAfter)
+	}
 	s.tlsConfig = &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{serverCert},
+		MinVersion: tls.VersionTLS13,
+		// Renewed at 2/3 of its lifetime by the handshake that finds it due.
+		GetCertificate: serverCerts.GetCertificate,
 		// Asked for, verified by the auth interceptor: see the package doc.
 		ClientAuth: tls.RequestClientCert,
 	}
