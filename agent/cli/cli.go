@@ -14,6 +14,7 @@ import (
 
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/collect"
+	"github.com/wardhq/ward/agent/install"
 	"github.com/wardhq/ward/agent/source"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
@@ -59,12 +60,15 @@ type app struct {
 	log     *slog.Logger
 	// newSource returns the live Source; tests replace it.
 	newSource func() check.Source
+	// layout is where install puts the agent (install.DefaultLayout);
+	// tests replace it.
+	layout install.Layout
 }
 
 // Main runs ward-agent with args and returns the process exit code.
 func Main(ctx context.Context, version string, args []string, stdout, stderr io.Writer) int {
 	a := &app{version: version, stdout: stdout, stderr: stderr,
-		newSource: func() check.Source { return source.NewLive() }}
+		newSource: func() check.Source { return source.NewLive() }, layout: install.DefaultLayout()}
 	return a.execute(ctx, args)
 }
 

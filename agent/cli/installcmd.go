@@ -1,46 +1,65 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
-	kservice "github.com/kardianos/service"
 	"github.com/spf13/cobra"
 
+	"github.com/wardhq/ward/agent/daemon"
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/install"
+	"github.com/wardhq/ward/agent/outbox"
 )
+
+// startWait bounds how long install waits for a started service's daemon
+// to answer.
+const startWait = 15 * time.Second
 
 func (a *app) installCommand() *cobra.Command {
 	var (
-		collector, tok, tokenFile, fingerprint, state, program string
-		reenroll, noStart                                      bool
+		collector, tok, tokenFile, fingerprint, state, prog string
+		reenroll, noStart, noService                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "install --collector HOST:PORT --token TOKEN --ca-fingerprint sha256:HEX",
 		Short: "Enrol this device, install the agent as a service and start it",
-		Long: `install does, in this order: enrol with the collector (skipped when the
-device is already enrolled, unless --reenroll), copy this program to the
-system location, register the service and the notifier's login item, and
-start the service. Run it as root or Administrator.
+		Long: `install first checks that this machine has a service manager the agent can
+register with (systemd running, sysvinit as PID 1, upstart, OpenRC, launchd,
+the Windows service control manager). Then it does, in this order: enrol
+with the collector (skipped when the device is already enrolled, unless
+--reenroll), copy this program to the system location, register the service
+and the notifier's login item, and start the service, waiting until its
+daemon answers. Run it as root or Administrator.
+
+Without a service manager (a container, WSL, a minimal image) install
+refuses (exit 3) before enrolling, unless --no-service is given: it then
+enrols, copies the program and registers the notifier, and prints how to run
+the daemon with whatever starts programs on that machine.
 
 If any step fails, the steps before it are undone and nothing stays
-installed; if enrolment fails nothing has been touched.`,
+installed; if enrolment fails nothing has been touched. ward-agent uninstall
+removes what install did.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l := install.DefaultLayout()
+			l := a.layout
 			if state == "" {
 				state = l.StateDir
 			}
-			if program == "" {
-				program = l.Program
+			if prog != "" {
+				l.Program = prog
 			}
 			if tok != "" && tokenFile != "" {
 				return usagef("install: give --token or --token-file, not both")
+			}
+			if noService && noStart {
+				return usagef("install: --no-service registers no service, so there is nothing --no-start could keep from starting")
 			}
 			enrolled := false
 			if _, err := enroll.Load(state); err == nil {
@@ -50,14 +69,38 @@ installed; if enrolment fails nothing has been touched.`,
 				if collector == "" || fingerprint == "" || (tok == "" && tokenFile == "") {
 					return usagef("install: --collector, --token (or --token-file) and --ca-fingerprint are required to enrol")
 				}
-				if tokenFile != "" {
-					t, err := readToken(tokenFile, cmd.InOrStdin())
-					if err != nil {
-						return usagef("install: %v", err)
+			}
+
+			// 0. Can a service be registered? Decided before anything is
+			// touched, so that a refusal leaves the token unused.
+			m, err := serviceManager(l.Program, state)
+			if err != nil {
+				return err
+			}
+			registered := false
+			if !noService {
+				if m.err != nil {
+					return usagef("install: %v. Nothing was done (not enrolled).\n"+
+						"To install without a service, run install again with --no-service and start the daemon with\n"+
+						"this machine's init system (or: %s)", m.err, handRun(l.Program, state))
+				}
+				if registered, err = m.registered(); err != nil {
+					return fmt.Errorf("install: the service manager %s cannot tell whether %s is registered: %w (nothing was done)", m.platform, install.ServiceName, err)
+				}
+				if !registered {
+					if err := canRegister(m.platform); err != nil {
+						return fmt.Errorf("install: cannot register the service with %s: %w (nothing was done)", m.platform, err)
 					}
-					tok = t
 				}
 			}
+			if !enrolled && tokenFile != "" {
+				t, err := readToken(tokenFile, cmd.InOrStdin())
+				if err != nil {
+					return usagef("install: %v", err)
+				}
+				tok = t
+			}
+
 			var undo undoStack
 			fail := func(err error) error {
 				if uerr := undo.run(); uerr != nil {
@@ -88,42 +131,71 @@ installed; if enrolment fails nothing has been touched.`,
 			}
 
 			// 2. Program.
+			rec, err := readInstalled(state)
+			if err != nil {
+				return fail(err)
+			}
 			self := executable()
-			if filepath.Clean(self) != filepath.Clean(program) {
-				existed := fileExists(program)
-				if err := copyProgram(self, program); err != nil {
+			if filepath.Clean(self) != filepath.Clean(l.Program) {
+				existed := fileExists(l.Program)
+				if err := copyProgram(self, l.Program); err != nil {
 					return fail(err)
 				}
 				if !existed {
-					undo.push(func() error { return os.Remove(program) })
+					undo.push(func() error { return os.Remove(l.Program) })
+					rec.CopiedProgram = true
 				}
+				fmt.Fprintf(a.stdout, "installed program %s\n", l.Program)
 			}
+			rec.Program = l.Program
 
 			// 3. Service and notifier.
-			s, err := kservice.New(&daemon{}, install.ServiceConfig(program, state))
-			if err != nil {
-				return fail(fmt.Errorf("service: %w", err))
-			}
-			if _, err := s.Status(); errors.Is(err, kservice.ErrNotInstalled) {
-				if err := s.Install(); err != nil {
-					return fail(fmt.Errorf("install service: %w", err))
+			if !noService {
+				if registered {
+					fmt.Fprintf(a.stdout, "service %s already registered with %s; keeping it\n", install.ServiceName, m.where())
+				} else {
+					if err := m.svc.Install(); err != nil {
+						return fail(fmt.Errorf("register service: %w", err))
+					}
+					undo.push(func() error { return removeService(m) })
+					// Say so only once the service manager knows it.
+					if ok, err := m.registered(); err != nil || !ok {
+						return fail(fmt.Errorf("register service: %s does not list %s after installing it (%v)", m.where(), install.ServiceName, err))
+					}
+					fmt.Fprintf(a.stdout, "registered service %s with %s\n", install.ServiceName, m.where())
 				}
-				undo.push(s.Uninstall)
 			}
-			if err := install.RegisterNotifier(program); err != nil {
+			if err := l.RegisterNotifier(); err != nil {
 				return fail(err)
 			}
-			undo.push(install.UnregisterNotifier)
+			undo.push(func() error { _, err := l.UnregisterNotifier(); return err })
+			if l.Notifier != "" {
+				fmt.Fprintf(a.stdout, "registered notifier login item %s\n", l.Notifier)
+			}
+			if err := writeInstalled(state, rec); err != nil {
+				return fail(err)
+			}
 
 			// 4. Start.
-			if !noStart {
-				if err := s.Restart(); err != nil {
-					if err := s.Start(); err != nil {
+			switch {
+			case noService:
+				fmt.Fprintf(a.stdout, "no service registered (--no-service): nothing will start the agent by itself.\n"+
+					"Run %s daemon --state %s with this machine's init system, or now, in the background:\n  %s\n",
+					l.Program, state, handRun(l.Program, state))
+			case noStart:
+				fmt.Fprintf(a.stdout, "not started (--no-start); start it with: ward-agent start\n")
+			default:
+				if err := m.svc.Restart(); err != nil {
+					if err := m.svc.Start(); err != nil {
 						return fail(fmt.Errorf("start service: %w", err))
 					}
 				}
+				info, err := waitDaemon(cmd, state, startWait)
+				if err != nil {
+					return fail(fmt.Errorf("start service: its daemon did not answer within %s: %w", startWait, err))
+				}
+				fmt.Fprintf(a.stdout, "started service %s: daemon running (pid %d)\n", install.ServiceName, info.PID)
 			}
-			fmt.Fprintf(a.stdout, "installed %s as service %s (state in %s)\n", program, install.ServiceName, state)
 			return nil
 		},
 	}
@@ -133,10 +205,81 @@ installed; if enrolment fails nothing has been touched.`,
 	f.StringVar(&tokenFile, "token-file", "", "read the enrolment token from this file (- for standard input)")
 	f.StringVar(&fingerprint, "ca-fingerprint", "", "the collector CA's fingerprint, sha256:HEX")
 	f.StringVar(&state, "state", "", "state directory (default "+install.DefaultLayout().StateDir+")")
-	f.StringVar(&program, "program", "", "where to install the program (default "+install.DefaultLayout().Program+")")
+	f.StringVar(&prog, "program", "", "where to install the program (default "+install.DefaultLayout().Program+")")
 	f.BoolVar(&reenroll, "reenroll", false, "enrol again even if this device is already enrolled")
-	f.BoolVar(&noStart, "no-start", false, "install but do not start the service")
+	f.BoolVar(&noStart, "no-start", false, "register the service but do not start it")
+	f.BoolVar(&noService, "no-service", false, "register no service (for machines without a service manager); print how to run the daemon")
 	return cmd
+}
+
+// waitDaemon waits until the daemon of state answers.
+func waitDaemon(cmd *cobra.Command, state string, d time.Duration) (daemon.Info, error) {
+	deadline := time.Now().Add(d)
+	for {
+		info, err := daemon.Query(cmd.Context(), state)
+		if err == nil || time.Now().After(deadline) {
+			return info, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// canRegister checks that the service manager's registration file could be
+// written (its directory exists and is writable by this process).
+func canRegister(platform string) error {
+	f := install.ServiceFile(platform)
+	if f == "" {
+		return nil // the Windows service control manager says so itself
+	}
+	probe, err := os.CreateTemp(filepath.Dir(f), ".ward-agent-probe-*")
+	if err != nil {
+		return err
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// InstalledFile, in the state directory, records what ward-agent install
+// did that ward-agent uninstall must undo.
+const InstalledFile = "installed.json"
+
+type installed struct {
+	// Program is where the program was installed; CopiedProgram is true
+	// when install put it there (it was not there before: not a
+	// package's file).
+	Program       string `json:"program"`
+	CopiedProgram bool   `json:"copied_program"`
+}
+
+func readInstalled(state string) (installed, error) {
+	var rec installed
+	data, err := os.ReadFile(filepath.Join(state, InstalledFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return rec, nil
+	}
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return rec, fmt.Errorf("%s: %w", InstalledFile, err)
+	}
+	return rec, nil
+}
+
+func writeInstalled(state string, rec installed) error {
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return outbox.WriteFile(filepath.Join(state, InstalledFile), data, 0o600)
+}
+
+func removeInstalled(state string) error {
+	err := os.Remove(filepath.Join(state, InstalledFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // undoStack undoes completed install steps, last first.
@@ -157,7 +300,7 @@ func (u undoStack) run() error {
 // removeIdentity removes an enrolment from a state directory.
 func removeIdentity(dir string) error {
 	var errs []error
-	for _, name := range []string{enroll.DeviceFile, enroll.KeyFile, enroll.CertFile, enroll.CAFile} {
+	for _, name := range []string{enroll.DeviceFile, enroll.KeyFile, enroll.CertFile, enroll.CAFile, InstalledFile} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

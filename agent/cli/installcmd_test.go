@@ -16,7 +16,7 @@ func TestInstallRefusedEnrolmentInstallsNothing(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	program := filepath.Join(dir, "bin", "ward-agent")
-	code, stdout, stderr := run(t, "install", "--collector", c.Addr, "--token", "not-a-token",
+	code, stdout, stderr := run(t, "install", "--no-service", "--collector", c.Addr, "--token", "not-a-token",
 		"--ca-fingerprint", c.Fingerprint, "--state", state, "--program", program)
 	if code != ExitInternal {
 		t.Errorf("exit = %d, want %d; stdout %s stderr %s", code, ExitInternal, stdout, stderr)

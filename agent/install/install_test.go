@@ -10,9 +10,9 @@ import (
 
 func TestLayoutPerOS(t *testing.T) {
 	for goos, want := range map[string]Layout{
-		"linux":   {"/usr/bin/ward-agent", "/etc/ward", "/var/lib/ward"},
-		"windows": {`C:\Program Files\Ward\ward-agent.exe`, `C:\ProgramData\Ward`, `C:\ProgramData\Ward`},
-		"darwin":  {"/usr/local/bin/ward-agent", "/Library/Application Support/Ward", "/Library/Application Support/Ward"},
+		"linux":   {"/usr/bin/ward-agent", "/etc/ward", "/var/lib/ward", "/etc/xdg/autostart/ward-notify.desktop"},
+		"windows": {`C:\Program Files\Ward\ward-agent.exe`, `C:\ProgramData\Ward`, `C:\ProgramData\Ward`, ""},
+		"darwin":  {"/usr/local/bin/ward-agent", "/Library/Application Support/Ward", "/Library/Application Support/Ward", "/Library/LaunchAgents/org.wardhq.ward.notify.plist"},
 	} {
 		l := layoutFor(goos)
 		// StateDir comes from enroll.DefaultStateDir, which follows this OS.

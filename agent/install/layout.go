@@ -25,6 +25,9 @@ type Layout struct {
 	ConfigDir string
 	// StateDir holds the identity, the outbox and the policy cache.
 	StateDir string
+	// Notifier is the notifier's login item: a file on Linux (XDG
+	// autostart) and macOS (LaunchAgent), "" on Windows (a Run value).
+	Notifier string
 }
 
 // DefaultLayout is the layout for this OS.
@@ -43,9 +46,11 @@ func layoutFor(goos string) Layout {
 			Program:   "/usr/local/bin/ward-agent",
 			ConfigDir: "/Library/Application Support/Ward",
 			StateDir:  enroll.DefaultStateDir(),
+			Notifier:  "/Library/LaunchAgents/" + NotifierLabel + ".plist",
 		}
 	}
-	return Layout{Program: "/usr/bin/ward-agent", ConfigDir: "/etc/ward", StateDir: enroll.DefaultStateDir()}
+	return Layout{Program: "/usr/bin/ward-agent", ConfigDir: "/etc/ward", StateDir: enroll.DefaultStateDir(),
+		Notifier: "/etc/xdg/autostart/ward-notify.desktop"}
 }
 
 // ServiceConfig is how the service manager runs the agent: `PROGRAM daemon

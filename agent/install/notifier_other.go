@@ -3,7 +3,7 @@
 package install
 
 // RegisterNotifier returns ErrUnsupported on this OS.
-func RegisterNotifier(string) error { return ErrUnsupported }
+func (Layout) RegisterNotifier() error { return ErrUnsupported }
 
 // UnregisterNotifier returns ErrUnsupported on this OS.
-func UnregisterNotifier() error { return ErrUnsupported }
+func (Layout) UnregisterNotifier() (bool, error) { return false, ErrUnsupported }

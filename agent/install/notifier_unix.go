@@ -11,32 +11,36 @@ import (
 	"runtime"
 )
 
-// notifierFile is where the login item lives and what it holds.
-func notifierFile(program string) (path, content string) {
+// notifierContent is what the login item holds.
+func notifierContent(program string) string {
 	if runtime.GOOS == "darwin" {
-		return "/Library/LaunchAgents/" + NotifierLabel + ".plist", LaunchAgentPlist(program)
+		return LaunchAgentPlist(program)
 	}
-	return "/etc/xdg/autostart/ward-notify.desktop", DesktopEntry(program)
+	return DesktopEntry(program)
 }
 
 // RegisterNotifier makes `PROGRAM notify` start in every user's desktop
-// session at login (XDG autostart on Linux, a LaunchAgent on macOS).
-func RegisterNotifier(program string) error {
-	path, content := notifierFile(program)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+// session at login: it writes l.Notifier (XDG autostart on Linux, a
+// LaunchAgent on macOS).
+func (l Layout) RegisterNotifier() error {
+	if err := os.MkdirAll(filepath.Dir(l.Notifier), 0o755); err != nil {
 		return fmt.Errorf("register notifier: %w", err)
 	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+	if err := os.WriteFile(l.Notifier, []byte(notifierContent(l.Program)), 0o644); err != nil {
 		return fmt.Errorf("register notifier: %w", err)
 	}
 	return nil
 }
 
-// UnregisterNotifier removes what RegisterNotifier wrote.
-func UnregisterNotifier() error {
-	path, _ := notifierFile("")
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("unregister notifier: %w", err)
+// UnregisterNotifier removes what RegisterNotifier wrote and reports
+// whether there was anything to remove.
+func (l Layout) UnregisterNotifier() (bool, error) {
+	err := os.Remove(l.Notifier)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("unregister notifier: %w", err)
 	}
-	return nil
+	return true, nil
 }

@@ -65,6 +65,8 @@ type Config struct {
 	// Status, if set, receives each round's results and queued report, for
 	// the local status endpoint and ward-agent privacy (agent/notify.Server).
 	Status StatusPublisher
+	// Delivered, if set, is told the outcome of each delivery attempt.
+	Delivered func(Delivery)
 	// Log receives what happened (default: discard).
 	Log *slog.Logger
 	// Now, Rand and Sleep are the clock, the jitter source (in [0, 1)) and
@@ -315,6 +317,13 @@ func (s *Service) deliver(ctx context.Context) (int, error) {
 	})
 	if stale {
 		s.refreshPolicy(ctx)
+	}
+	if s.cfg.Delivered != nil && ctx.Err() == nil {
+		d := Delivery{At: s.cfg.Now().UTC(), Delivered: n, Waiting: s.ob.Len()}
+		if err != nil {
+			d.Problem, d.Detail = Explain(err, s.id.Collector), err.Error()
+		}
+		s.cfg.Delivered(d)
 	}
 	return n, err
 }

@@ -1,0 +1,22 @@
+//go:build !windows
+
+package daemon
+
+import (
+	"errors"
+	"syscall"
+)
+
+// terminate sends SIGTERM, on which the daemon stops as under a service
+// manager.
+func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
+
+// alive reports whether process pid exists (it may be a zombie not yet
+// reaped by its parent, which counts as gone).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	return !zombie(pid)
+}
