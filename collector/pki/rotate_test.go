@@ -558,3 +558,31 @@ func subjects(chains [][]*x509.Certificate) [][]string {
 	}
 	return out
 }
+
+// TestLoadOrCreateRefusesHalfACA: a CA file without its partner, or
+// previous CAs without a current one, is damage to report, not a reason
+// to make a new CA over it (every agent would have to enrol again).
+func TestLoadOrCreateRefusesHalfACA(t *testing.T) {
+	for _, missing := range []string{"ca.key", "ca.crt", "both"} {
+		t.Run(missing, func(t *testing.T) {
+			r := rotate(t)
+			pdir := filepath.Join(r.dir, "pki")
+			gone := []string{missing}
+			if missing == "both" {
+				gone = []string{"ca.crt", "ca.key"}
+			}
+			for _, f := range gone {
+				if err := os.Remove(filepath.Join(pdir, f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, created, err := LoadOrCreate(r.dir, t1)
+			if err == nil || created || a != nil || !strings.Contains(err.Error(), "refusing to create a new CA") {
+				t.Fatalf("without %s: created %v, %v; want a refusal", missing, created, err)
+			}
+			if _, err := os.Stat(filepath.Join(pdir, "ca-previous.crt")); err != nil {
+				t.Errorf("ca-previous.crt: %v", err)
+			}
+		})
+	}
+}
