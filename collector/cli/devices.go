@@ -22,6 +22,38 @@ func staleFlag(cmd *cobra.Command, interval *time.Duration) {
 type deviceRow struct {
 	store.Device
 	Status store.DeviceStatus `json:"status"`
+	// Cert is the certificate's state: "expired", "expiring" (within 14
+	// days) or "ok"; "" for a revoked device.
+	Cert string `json:"cert"`
+}
+
+func newDeviceRow(d store.Device, now time.Time, staleAfter time.Duration) deviceRow {
+	r := deviceRow{Device: d, Status: d.Status(now, staleAfter), Cert: d.CertState(now)}
+	if r.Cert == "" && !d.Revoked() {
+		r.Cert = "ok"
+	}
+	return r
+}
+
+// certColumn is the CERT column: "ok", or how soon it expires.
+func certColumn(r deviceRow, now time.Time) string {
+	switch r.Cert {
+	case "expired":
+		return "EXPIRED " + r.CertNotAfter.UTC().Format("2006-01-02")
+	case "expiring":
+		return fmt.Sprintf("expires in %s", days(r.CertNotAfter.Sub(now)))
+	case "":
+		return "-"
+	}
+	return r.Cert
+}
+
+// days is a duration as whole days, or hours under one day.
+func days(d time.Duration) string {
+	if d < 24*time.Hour {
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
 func (a *app) devicesCommand() *cobra.Command {
@@ -29,6 +61,7 @@ func (a *app) devicesCommand() *cobra.Command {
 	var (
 		status   string
 		asJSON   bool
+		expiring bool
 		interval time.Duration
 	)
 	list := &cobra.Command{
@@ -52,24 +85,25 @@ func (a *app) devicesCommand() *cobra.Command {
 			now := a.now()
 			rows := []deviceRow{}
 			for _, d := range ds {
-				s := d.Status(now, 3*interval)
-				if status == "" || string(s) == status {
-					rows = append(rows, deviceRow{d, s})
+				r := newDeviceRow(d, now, 3*interval)
+				if (status == "" || string(r.Status) == status) && (!expiring || r.Cert == "expiring" || r.Cert == "expired") {
+					rows = append(rows, r)
 				}
 			}
 			if asJSON {
 				return a.printJSON(rows)
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tHOSTNAME\tGROUP\tOS\tSTATUS\tFAIL\tUNKNOWN\tLAST SEEN")
+			fmt.Fprintln(w, "ID\tHOSTNAME\tGROUP\tOS\tSTATUS\tFAIL\tUNKNOWN\tLAST SEEN\tCERT")
 			for _, r := range rows {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.Hostname, r.Group, osName(r.Device), r.Status, r.Fail, r.Unknown, when(r.LastSeen))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Hostname, r.Group, osName(r.Device), r.Status, r.Fail, r.Unknown, when(r.LastSeen), certColumn(r, now))
 			}
 			return w.Flush()
 		},
 	}
 	list.Flags().StringVar(&status, "status", "", "only devices with this status: compliant, failing, unknown, stale, revoked")
 	list.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	list.Flags().BoolVar(&expiring, "expiring", false, "only devices whose certificate expired or expires within 14 days (they have not renewed: offline for weeks, or renewal fails)")
 	staleFlag(list, &interval)
 	cmd.AddCommand(list)
 	return cmd
@@ -121,7 +155,8 @@ func (a *app) deviceCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			status := d.Status(a.now(), 3*interval)
+			row := newDeviceRow(d, a.now(), 3*interval)
+			status := row.Status
 			if asJSON {
 				if rules == nil {
 					rules = []store.RuleState{}
@@ -133,11 +168,17 @@ func (a *app) deviceCommand() *cobra.Command {
 					Device      deviceRow          `json:"device"`
 					Rules       []store.RuleState  `json:"rules"`
 					Transitions []store.Transition `json:"transitions"`
-				}{deviceRow{d, status}, rules, trans})
+				}{row, rules, trans})
 			}
 			fmt.Fprintf(a.stdout, "%s  %s  group %s  %s\n", d.ID, d.Hostname, d.Group, osName(d))
 			fmt.Fprintf(a.stdout, "status %s, enrolled %s, last seen %s, certificate %s until %s\n",
 				status, d.EnrolledAt.Format(time.RFC3339), when(d.LastSeen), d.CertSerial, d.CertNotAfter.Format(time.RFC3339))
+			switch row.Cert {
+			case "expired":
+				fmt.Fprintf(a.stdout, "certificate EXPIRED: the agent can no longer report; re-enrol it with a re-bind token (ward-collector token create --rebind %s)\n", d.ID)
+			case "expiring":
+				fmt.Fprintf(a.stdout, "certificate expires in %s and was not renewed: the agent renews at 2/3 of its lifetime, so it has been offline or its renewal fails\n", days(d.CertNotAfter.Sub(a.now())))
+			}
 			if others := duplicatesOf(ctx, st, d); len(others) > 0 {
 				fmt.Fprintf(a.stdout, "likely duplicate: same machine id and group as %s (retire one: ward-collector device retire ID)\n", strings.Join(others, ", "))
 			}

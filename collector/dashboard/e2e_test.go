@@ -50,12 +50,16 @@ var seed = []struct {
 	{"lin-bad", "hq", "linux-plain-nft-empty", "linux", "Debian GNU/Linux"},
 }
 
-func startFleet(t *testing.T) *fleet {
+func startFleet(t *testing.T, opts ...func(*dashboard.Config)) *fleet {
 	t.Helper()
 	ctx := context.Background()
 	c := servertest.Start(t, func(cfg *server.Config) {
 		cfg.Web = func(st store.Store) (http.Handler, error) {
-			return dashboard.New(dashboard.Config{Store: st, StaleAfter: staleAfter, Logger: cfg.Logger})
+			dc := dashboard.Config{Store: st, StaleAfter: staleAfter, Logger: cfg.Logger}
+			for _, o := range opts {
+				o(&dc)
+			}
+			return dashboard.New(dc)
 		}
 	})
 	f := &fleet{c: c, st: c.Store().(store.Dashboard), base: "http://" + c.HTTPAddr, devices: map[string]string{}}

@@ -198,6 +198,25 @@ const pageSize = 50
 type deviceRow struct {
 	store.Device
 	Status store.DeviceStatus
+	// Cert is the certificate's state (store.Device.CertState), CertLeft
+	// how long it has left, for an expiring one.
+	Cert, CertLeft string
+}
+
+func newDeviceRow(d store.Device, now time.Time, staleAfter time.Duration) deviceRow {
+	r := deviceRow{Device: d, Status: d.Status(now, staleAfter), Cert: d.CertState(now)}
+	if r.Cert == "expiring" {
+		r.CertLeft = ago(d.CertNotAfter.Sub(now))
+	}
+	return r
+}
+
+// ago is a duration in whole days, or hours under a day.
+func ago(d time.Duration) string {
+	if d < 24*time.Hour {
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }
 
 type devicesData struct {
@@ -221,6 +240,7 @@ func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 		Now: now, StaleAfter: h.cfg.StaleAfter,
 		Status: store.DeviceStatus(q.Get("status")), RuleID: q.Get("rule"), Group: q.Get("group"), OS: q.Get("os"),
 		Search: q.Get("q"), Sort: q.Get("sort"), Limit: pageSize, Offset: max(atoi(q.Get("offset"), 0), 0),
+		CertExpiring: q.Get("cert") == "expiring",
 	}
 	statuses := []store.DeviceStatus{store.StatusCompliant, store.StatusFailing, store.StatusUnknown, store.StatusStale, store.StatusRevoked}
 	if dq.Status != "" && !slices.Contains(statuses, dq.Status) {
@@ -238,14 +258,14 @@ func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 	}
 	d := devicesData{Query: q, Total: total, Offset: dq.Offset, Statuses: statuses, Prev: -1, Next: -1}
 	var filters []string
-	for _, kv := range [][2]string{{"status", string(dq.Status)}, {"failing rule", dq.RuleID}, {"group", dq.Group}, {"OS", dq.OS}, {"hostname contains", dq.Search}} {
+	for _, kv := range [][2]string{{"status", string(dq.Status)}, {"failing rule", dq.RuleID}, {"group", dq.Group}, {"OS", dq.OS}, {"hostname contains", dq.Search}, {"certificate", map[bool]string{true: "expiring within 14 days"}[dq.CertExpiring]}} {
 		if kv[1] != "" {
 			filters = append(filters, kv[0]+" "+kv[1])
 		}
 	}
 	d.Filtered = strings.Join(filters, ", ")
 	for _, dev := range ds {
-		d.Rows = append(d.Rows, deviceRow{dev, dev.Status(now, h.cfg.StaleAfter)})
+		d.Rows = append(d.Rows, newDeviceRow(dev, now, h.cfg.StaleAfter))
 	}
 	if dq.Offset > 0 {
 		d.Prev = max(dq.Offset-pageSize, 0)
@@ -284,6 +304,7 @@ type ruleRow struct {
 type deviceData struct {
 	Device      store.Device
 	Status      store.DeviceStatus
+	Cert        deviceRow
 	Stale       bool
 	Policy      groupPolicy
 	Rules       []ruleRow
@@ -332,7 +353,7 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 	for _, rule := range gp.Policy.Rules {
 		grace[rule.ID] = rule.Grace
 	}
-	d := deviceData{Device: dev, Status: dev.Status(now, h.cfg.StaleAfter), Policy: gp}
+	d := deviceData{Device: dev, Status: dev.Status(now, h.cfg.StaleAfter), Policy: gp, Cert: newDeviceRow(dev, now, h.cfg.StaleAfter)}
 	last, err := h.st.Reports(ctx, dev.ID, 1)
 	if err != nil {
 		h.serverError(w, r, err)

@@ -201,6 +201,9 @@ type DeviceQuery struct {
 	OS string
 	// Search matches hostnames containing it (case-insensitive).
 	Search string
+	// CertExpiring keeps non-revoked devices whose certificate expired or
+	// expires within CertWarning of Now.
+	CertExpiring bool
 	// Sort is a Sort* key, "-" prefixed for descending (default hostname).
 	Sort   string
 	Limit  int

@@ -103,6 +103,25 @@ func (d Device) Status(now time.Time, staleAfter time.Duration) DeviceStatus {
 	return StatusCompliant
 }
 
+// CertWarning is how long before its certificate expires a device is
+// flagged: agents renew at 2/3 of the lifetime, so one this close to
+// expiry has not managed to (offline, or failing to renew).
+const CertWarning = 14 * 24 * time.Hour
+
+// CertState is "expired", "expiring" (within CertWarning of now) or ""
+// for a certificate that is fine or a device that is revoked.
+func (d Device) CertState(now time.Time) string {
+	switch {
+	case d.Revoked() || d.CertNotAfter.IsZero():
+		return ""
+	case !now.Before(d.CertNotAfter):
+		return "expired"
+	case d.CertNotAfter.Sub(now) <= CertWarning:
+		return "expiring"
+	}
+	return ""
+}
+
 // Issued is a certificate the CA signed for a device.
 type Issued struct {
 	Serial   string

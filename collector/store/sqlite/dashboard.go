@@ -361,6 +361,10 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) ([]store.D
 		conds = append(conds, `d.os_name = ?`)
 		args = append(args, q.OS)
 	}
+	if q.CertExpiring {
+		conds = append(conds, `d.revoked_at IS NULL AND d.cert_not_after <= ?`)
+		args = append(args, nanos(q.Now.Add(store.CertWarning)))
+	}
 	if q.Search != "" {
 		conds = append(conds, `d.hostname LIKE ? ESCAPE '\'`)
 		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
