@@ -30,7 +30,7 @@ func TestCertificateExpiryShown(t *testing.T) {
 	if err := f.c.Store().RevokeDevice(ctx, f.devices["win-bad"], time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	ahead.Store(int64(80 * 24 * time.Hour)) // 90-day certificates: 10 days left, less a few seconds
+	ahead.Store(int64(80 * 24 * time.Hour))        // 90-day certificates: 10 days left, less a few seconds
 	viewer.login("victor", "victor-correct-horse") // the session expired meanwhile
 	_, page := viewer.do("GET", "/devices?cert=expiring", nil)
 	if !strings.Contains(page, `<p id="total">5 devices</p>`) || strings.Contains(page, "win-bad") || strings.Count(page, "expires in 9 days") != 5 {
