@@ -155,7 +155,8 @@ rotates anyway, cutting those agents off (they must enrol again).`,
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&lifetime, "lifetime", pki.DefaultCALifetime, "validity of the new CA (87600h is 10 years)")
+	lifetime = pki.DefaultCALifetime
+	f.Var(lifetimeFlag{&lifetime, time.Nanosecond}, "lifetime", "validity of the new CA, in days (3650d) or hours (87600h)")
 	f.BoolVar(&force, "force", false, "rotate even within a device certificate lifetime of the previous rotation, cutting off agents that still trust only the CA before")
 	return cmd
 }

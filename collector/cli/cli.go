@@ -53,6 +53,8 @@ func (a *app) root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// A bad flag value is a usage error (exit 3), like any other input error.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return inputError{err} })
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
 	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand())
