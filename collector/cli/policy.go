@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -104,9 +105,10 @@ going back a version. Setting exactly the current policy again is no change.`,
 				return a.printJSON(ps)
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "GROUP\tPOLICY\tVERSION\tUPDATED")
+			fmt.Fprintln(w, "GROUP\tPOLICY\tVERSION\tCONTENT SHA256\tUPDATED")
 			for _, p := range ps {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", p.Group, p.Name, p.Version, p.UpdatedAt.Format(time.RFC3339))
+				sum := sha256.Sum256(p.Document)
+				fmt.Fprintf(w, "%s\t%s\t%d\t%x…\t%s\n", p.Group, p.Name, p.Version, sum[:6], p.UpdatedAt.Format(time.RFC3339))
 			}
 			return w.Flush()
 		},

@@ -466,8 +466,24 @@ func TestRolesCSRFAndThrottling(t *testing.T) {
 	if p, err := f.st.Policy(context.Background(), "field"); err != nil || p.Name != "field-strict" || p.Version != 2 {
 		t.Errorf("stored policy of field = %+v, %v", p, err)
 	}
-	if resp, page := admin.do("POST", "/policies", url.Values{"csrf": {csrf}, "group": {"field"}, "document": {good}, "action": {"apply"}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "not newer") {
-		t.Errorf("re-applying the same version: %d", resp.StatusCode)
+	// The CLI's rule: the same content again is no change; other content
+	// under the same version, or an older version, is refused.
+	if resp, page := admin.do("POST", "/policies", url.Values{"csrf": {csrf}, "group": {"field"}, "document": {good}, "action": {"apply"}}); resp.StatusCode != http.StatusOK || !strings.Contains(page, "nothing changed") {
+		t.Errorf("re-applying the same document: %d", resp.StatusCode)
+	}
+	changed := strings.Replace(good, "severity: high", "severity: low", 1)
+	if changed == good {
+		t.Fatal("test policy has no 'severity: high' to change")
+	}
+	if resp, page := admin.do("POST", "/policies", url.Values{"csrf": {csrf}, "group": {"field"}, "document": {changed}, "action": {"apply"}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "raise the version") {
+		t.Errorf("other content under the same version: %d", resp.StatusCode)
+	}
+	older := strings.Replace(good, "version: 2", "version: 1", 1)
+	if resp, page := admin.do("POST", "/policies", url.Values{"csrf": {csrf}, "group": {"field"}, "document": {older}, "action": {"apply"}}); older == good || resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "is older") {
+		t.Errorf("an older version: %d", resp.StatusCode)
+	}
+	if p, _ := f.st.Policy(context.Background(), "field"); string(p.Document) != good {
+		t.Error("a refused upload changed the stored policy")
 	}
 	if es, _ := f.st.Audit(context.Background(), 50); !hasAction(es, "policy.apply") || !hasAction(es, "token.create") {
 		t.Errorf("audit log lacks policy.apply or token.create: %+v", es)

@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,8 @@ type groupPolicy struct {
 	Embedded bool
 	Updated  time.Time
 	Policy   *policies.Policy
+	// Hash starts the stored document's SHA-256 ("" for the embedded one).
+	Hash string
 }
 
 func (h *handler) groupPolicies(ctx context.Context) ([]groupPolicy, error) {
@@ -66,13 +70,20 @@ func (h *handler) policyOf(group string, byGroup map[string]store.GroupPolicy) (
 		if err != nil {
 			return groupPolicy{}, fmt.Errorf("stored policy of group %q: %w", group, err)
 		}
-		return groupPolicy{Group: group, Name: sp.Name, Version: sp.Version, Updated: sp.UpdatedAt, Policy: p}, nil
+		return groupPolicy{Group: group, Name: sp.Name, Version: sp.Version, Updated: sp.UpdatedAt, Policy: p, Hash: docHash(sp.Document)}, nil
 	}
 	p, err := policies.Embedded(server.DefaultPolicy)
 	if err != nil {
 		return groupPolicy{}, err
 	}
 	return groupPolicy{Group: group, Name: p.Name, Version: p.Version, Embedded: true, Policy: p}, nil
+}
+
+// docHash is the start of a policy document's SHA-256, as policy list
+// prints it: enough to tell two contents apart at a glance.
+func docHash(doc []byte) string {
+	sum := sha256.Sum256(doc)
+	return hex.EncodeToString(sum[:6])
 }
 
 func (h *handler) policyFor(ctx context.Context, group string) (groupPolicy, error) {
@@ -533,11 +544,27 @@ func (h *handler) policyUpload(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	if !cur.Embedded && cur.Name == p.Name && p.Version <= cur.Version {
-		fail(fmt.Sprintf("%s: version %d is not newer than the group's current version %d", name, p.Version, cur.Version))
+	// The same rule as `ward-collector policy set`: a name and version
+	// mean one document; the version never goes back.
+	var stored *store.GroupPolicy
+	switch sp, err := h.st.Policy(ctx, group); {
+	case err == nil:
+		stored = &sp
+	case !errors.Is(err, store.ErrNotFound):
+		h.serverError(w, r, err)
 		return
 	}
-	if err := h.st.SetPolicy(ctx, store.GroupPolicy{Group: group, Name: p.Name, Version: p.Version, Document: doc, UpdatedAt: h.now()}); err != nil {
+	next := store.GroupPolicy{Group: group, Name: p.Name, Version: p.Version, Document: doc, UpdatedAt: h.now()}
+	unchanged, err := store.CheckPolicyChange(stored, next)
+	if err != nil {
+		fail(name + ": " + strings.TrimPrefix(err.Error(), store.ErrPolicyConflict.Error()+": "))
+		return
+	}
+	if unchanged {
+		h.renderPolicies(w, r, http.StatusOK, policiesData{}, fmt.Sprintf("Group %s already uses policy %s version %d with this content: nothing changed.", group, p.Name, p.Version))
+		return
+	}
+	if err := h.st.SetPolicy(ctx, next); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
