@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Packages are built once per test binary: version 1.0.0 in every format.
@@ -248,10 +251,14 @@ func (c *collector) token(t *testing.T) string {
 	return tok.Token
 }
 
-// TestDebInstallUpgradePurge installs the real .deb with dpkg on this
-// machine, enrols against a real collector through /etc/ward/enroll.env,
-// upgrades to a second build and purges. It changes the machine, so it runs
-// only as root with WARD_INSTALL_TESTS=1 or CI=true.
+// TestDebInstallUpgradePurge installs the real .deb on this machine, whose
+// PID 1 is not systemd, by running docs/install.md's blocks: enrolment
+// against a real collector through /etc/ward/enroll.env, the daemon started
+// by hand as documented, `status --service` reporting it, an upgrade with
+// the daemon running (it must be stopped and started again on the new
+// program, never left on the deleted one), a refused downgrade, remove
+// (the daemon stops, state stays) and purge. It changes the machine, so it
+// runs only as root with WARD_INSTALL_TESTS=1 or CI=true.
 func TestDebInstallUpgradePurge(t *testing.T) {
 	if os.Getenv("WARD_INSTALL_TESTS") != "1" && !ci() {
 		t.Skip("changes this machine (dpkg, /etc/ward, /var/lib/ward): set WARD_INSTALL_TESTS=1")
@@ -262,46 +269,58 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 		}
 		t.Skip("needs root")
 	}
-	need(t, "dpkg", "dpkg-deb")
+	need(t, "dpkg", "dpkg-deb", "apt-get", "setsid")
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		t.Fatal("systemd runs on this machine: this test is about machines without it (the package would start ward-agent.service)")
+	}
 	if exec.Command("dpkg", "-s", "ward-agent").Run() == nil {
 		t.Fatal("ward-agent is already installed on this machine; not touching it")
 	}
-	for _, p := range []string{"/var/lib/ward", "/etc/ward"} {
+	for _, p := range []string{"/var/lib/ward", "/etc/ward", "/var/log/ward-agent.log"} {
 		if _, err := os.Stat(p); err == nil {
 			t.Fatalf("%s exists; not touching it", p)
 		}
+	}
+	if pids := wardDaemons(); len(pids) > 0 {
+		t.Fatalf("ward-agent daemons already run on this machine (pids %v); not touching them", pids)
 	}
 	dist := packages(t)
 	repo, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Build(context.Background(), Options{Version: "1.1.0", Out: dist, Arch: "amd64", Formats: []string{"deb"}}); err != nil {
-		t.Fatal(err)
+	for _, v := range []string{"1.1.0", "1.2.0"} {
+		if _, err := Build(context.Background(), Options{Version: v, Out: dist, Arch: "amd64", Formats: []string{"deb"}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile("/var/log/ward-agent.log")
+			t.Logf("/var/log/ward-agent.log:\n%s", log)
+		}
+		for _, pid := range wardDaemons() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 		if out, err := exec.Command("dpkg", "--purge", "ward-agent").CombinedOutput(); err != nil {
 			t.Errorf("cleanup: dpkg --purge: %v\n%s", err, out)
 		}
 		os.RemoveAll("/etc/ward")
 		os.RemoveAll("/var/lib/ward")
+		os.Remove("/var/log/ward-agent.log")
 	})
 	c := startCollector(t, repo)
+	env := []string{"COLLECTOR=" + c.addr, "TOKEN=" + c.token(t), "CA_FINGERPRINT=" + c.fingerprint,
+		"PATH=" + filepath.Dir(c.bin) + ":" + os.Getenv("PATH"), "DEBIAN_FRONTEND=noninteractive"}
 
-	// Install 1.0.0 with an enroll.env, as IT's config management would.
-	if err := os.MkdirAll("/etc/ward", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	env := fmt.Sprintf("COLLECTOR=%s\nTOKEN=\"%s\"\nCA_FINGERPRINT=%s\n", c.addr, c.token(t), c.fingerprint)
-	if err := os.WriteFile("/etc/ward/enroll.env", []byte(env), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := cmdOut(t, "dpkg", "-i", filepath.Join(dist, "ward-agent_1.0.0_amd64.deb"))
-	if !strings.Contains(out, "systemd is not running") {
-		t.Errorf("dpkg -i without systemd did not say how to start the service:\n%s", out)
+	// Install 1.0.0 as docs/install.md says: enroll.env, then the package.
+	out := shDoc(t, dist, docScript(t, "linux-install", "1.0.0"), env)
+	if !strings.Contains(out, "systemd is not running on this machine, so no service was started.") ||
+		!strings.Contains(out, "in the background: nohup /usr/bin/ward-agent daemon --state /var/lib/ward >>/var/log/ward-agent.log 2>&1 </dev/null &") {
+		t.Errorf("install without systemd did not say how to run the daemon:\n%s", out)
 	}
 	if !strings.Contains(out, "enrolled as ") {
-		t.Errorf("dpkg -i did not enrol:\n%s", out)
+		t.Errorf("install did not enrol:\n%s", out)
 	}
 	for path, want := range map[string]os.FileMode{
 		"/usr/bin/ward-agent":                    0o755,
@@ -331,14 +350,13 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 	if err != nil || json.Unmarshal(raw, &dev) != nil || dev.DeviceID == "" {
 		t.Fatalf("device.json: %v %s", err, raw)
 	}
-	if list := cmdOut(t, c.bin, "devices", "list", "--data", c.data, "--json"); !strings.Contains(list, dev.DeviceID) {
-		t.Errorf("collector does not list device %s:\n%s", dev.DeviceID, list)
+	if pids := wardDaemons(); len(pids) > 0 {
+		t.Errorf("the package started daemons %v without being asked", pids)
 	}
 
-	// A report waits in the outbox when the upgrade comes.
+	// A report waits in the outbox when the upgrade comes: same device,
+	// same queue.
 	queued := queueReport(t)
-
-	// Upgrade to 1.1.0: same device, same queue.
 	out = cmdOut(t, "dpkg", "-i", filepath.Join(dist, "ward-agent_1.1.0_amd64.deb"))
 	if v := strings.TrimSpace(cmdOut(t, "/usr/bin/ward-agent", "version")); v != "1.1.0" {
 		t.Errorf("after upgrade, version = %q; dpkg said:\n%s", v, out)
@@ -351,26 +369,156 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 		t.Errorf("outbox after upgrade = %q, want %q", got, queued)
 	}
 
-	// Downgrade is refused and leaves 1.1.0 in place.
+	// The daemon, run by hand as documented, delivers the queue; the
+	// documented check reports it from the daemon.
+	shDoc(t, dist, docScript(t, "linux-hand-run", ""), env)
+	pid1 := daemonPID(t)
+	verify := strings.ReplaceAll(docScript(t, "verify", ""), "DATA", c.data)
+	shUntil(t, verify, env, regexp.MustCompile(`(?s)^service:  running \(pid `+strconv.Itoa(pid1)+`, version 1\.1\.0, since [^)]+\)\n`+
+		`last delivery: delivered \d+ reports? at [^,]+, none waiting\nenrolled: `+dev.DeviceID+` .*\n.*`+dev.DeviceID))
+	if exe := procExe(pid1); exe != "/usr/bin/ward-agent" {
+		t.Errorf("hand-run daemon's program = %q", exe)
+	}
+
+	// Upgrade with the daemon running: it is stopped and started again on
+	// the new program.
+	out = cmdOut(t, "dpkg", "-i", filepath.Join(dist, "ward-agent_1.2.0_amd64.deb"))
+	if !strings.Contains(out, "ward-agent: stopped the daemon (pid "+strconv.Itoa(pid1)+")") ||
+		!regexp.MustCompile(`ward-agent: started the daemon again on the new program \(pid \d+\), logging to /var/log/ward-agent.log`).MatchString(out) {
+		t.Errorf("upgrade with a hand-run daemon:\n%s", out)
+	}
+	pid2 := daemonPID(t)
+	if pid2 == pid1 || running(pid1) {
+		t.Errorf("after the upgrade the old daemon (pid %d) runs or was not replaced (pid %d)", pid1, pid2)
+	}
+	if exe := procExe(pid2); exe != "/usr/bin/ward-agent" {
+		t.Errorf("daemon after the upgrade runs %q, want /usr/bin/ward-agent", exe)
+	}
+	shUntil(t, verify, env, regexp.MustCompile(`^service:  running \(pid `+strconv.Itoa(pid2)+`, version 1\.2\.0, `))
+	if pids := wardDaemons(); len(pids) != 1 || pids[0] != pid2 {
+		t.Errorf("ward-agent daemons after the upgrade = %v, want [%d]", pids, pid2)
+	}
+
+	// Downgrade is refused, leaves 1.2.0 in place and its daemon running
+	// on it.
 	if out, err := exec.Command("dpkg", "-i", filepath.Join(dist, "ward-agent_1.0.0_amd64.deb")).CombinedOutput(); err == nil || !strings.Contains(string(out), "refusing to downgrade") {
 		t.Errorf("downgrade: err %v\n%s", err, out)
 	}
-	if v := strings.TrimSpace(cmdOut(t, "/usr/bin/ward-agent", "version")); v != "1.1.0" {
+	if v := strings.TrimSpace(cmdOut(t, "/usr/bin/ward-agent", "version")); v != "1.2.0" {
 		t.Errorf("after refused downgrade, version = %q", v)
 	}
+	pid3 := daemonPID(t)
+	shUntil(t, verify, env, regexp.MustCompile(`^service:  running \(pid `+strconv.Itoa(pid3)+`, version 1\.2\.0, `))
+	if exe := procExe(pid3); exe != "/usr/bin/ward-agent" {
+		t.Errorf("daemon after the refused downgrade runs %q", exe)
+	}
 
-	// Remove keeps state; purge removes it.
-	cmdOut(t, "dpkg", "--remove", "ward-agent")
+	// Remove stops the daemon and keeps the state; purge removes it.
+	out = shDoc(t, dist, docScript(t, "linux-remove", ""), env)
+	if !strings.Contains(out, "ward-agent: stopped the daemon (pid "+strconv.Itoa(pid3)+")") {
+		t.Errorf("remove did not stop the daemon:\n%s", out)
+	}
+	if pids := wardDaemons(); len(pids) > 0 {
+		t.Errorf("daemons %v run after the package was removed", pids)
+	}
 	if _, err := os.Stat("/var/lib/ward/device.json"); err != nil {
 		t.Errorf("remove (not purge) lost the enrolment: %v", err)
 	}
 	if _, err := os.Stat("/usr/bin/ward-agent"); !os.IsNotExist(err) {
 		t.Errorf("remove left the program: %v", err)
 	}
-	cmdOut(t, "dpkg", "--purge", "ward-agent")
-	if _, err := os.Stat("/var/lib/ward"); !os.IsNotExist(err) {
-		t.Errorf("purge left /var/lib/ward: %v", err)
+	shDoc(t, dist, docScript(t, "linux-purge", ""), env)
+	for _, p := range []string{"/var/lib/ward", "/var/log/ward-agent.log", "/etc/ward"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("purge left %s: %v", p, err)
+		}
 	}
+}
+
+// shDoc runs a script from docs/install.md with sh -e in dir.
+func shDoc(t *testing.T, dir, script string, env []string) string {
+	t.Helper()
+	cmd := exec.Command("sh", "-e", "-c", script)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sh -e -c %q: %v\n%s", script, err, out)
+	}
+	return string(out)
+}
+
+// shUntil runs script until it succeeds with output matching want (30 s).
+func shUntil(t *testing.T, script string, env []string, want *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cmd := exec.Command("sh", "-e", "-c", script)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err == nil && want.Match(out) {
+			return string(out)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never printed %s (last: %v):\n%s", script, want, err, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// daemonPID waits for the daemon's pid file (10 s) and returns the pid of
+// the live process it names.
+func daemonPID(t *testing.T) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		raw, err := os.ReadFile("/var/lib/ward/daemon.pid")
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && perr == nil && running(pid) {
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no live daemon in /var/lib/ward/daemon.pid (%q, %v)", raw, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// procExe is the program process pid runs ("... (deleted)" once replaced).
+func procExe(pid int) string {
+	exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	return exe
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// wardDaemons lists the live processes running /usr/bin/ward-agent daemon,
+// the program deleted or not.
+func wardDaemons() []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !running(pid) {
+			continue
+		}
+		exe := procExe(pid)
+		if exe != "/usr/bin/ward-agent" && exe != "/usr/bin/ward-agent (deleted)" {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if slices.Contains(strings.Split(string(cmdline), "\x00"), "daemon") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // queueReport makes the installed agent queue a report it cannot deliver
