@@ -103,7 +103,7 @@ Without a service manager, run it in the background with:
 			}
 			// Log levels as for every command; info and up reach the system log.
 			d.log = a.log
-			if l, err := s.Logger(nil); err == nil && !kservice.Interactive() {
+			if l, err := s.Logger(nil); err == nil {
 				d.log = slog.New(install.NewServiceHandler(l, slog.LevelInfo))
 			}
 			if err := install.Protect(state); err != nil {

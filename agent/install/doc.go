@@ -1,8 +1,11 @@
 // Package install is the agent's place on each operating system: where its
 // program, configuration and state live (Layout), who may read the state
-// (Protect), how the service manager runs it (ServiceConfig), where its log
-// lines go when it runs as a service (NewServiceHandler), and how the
-// per-user notifier is registered to start at login (RegisterNotifier).
+// (Protect), whether this machine has a service manager that can run it
+// (ServiceManager: systemd installed in a container is not one) and where
+// that keeps its registration (ServiceFile), how the service manager runs
+// it (ServiceConfig), where its log lines go when it runs as a service
+// (NewServiceHandler), and how the per-user notifier is registered to
+// start at login (Layout.RegisterNotifier).
 //
 // The layout is the one the packages in installer/ use, so that
 // `ward-agent install` on a bare binary and a deb, rpm, MSI or pkg give the

@@ -174,6 +174,7 @@ func (s *Service) Once(ctx context.Context) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if unreachable(perr) {
+		s.delivered(ctx, 0, perr)
 		return Outcome{Sequence: seq, Waiting: s.ob.Len(), DeliveryErr: perr}, nil
 	}
 	n, derr := s.deliver(ctx)
@@ -318,14 +319,21 @@ func (s *Service) deliver(ctx context.Context) (int, error) {
 	if stale {
 		s.refreshPolicy(ctx)
 	}
-	if s.cfg.Delivered != nil && ctx.Err() == nil {
-		d := Delivery{At: s.cfg.Now().UTC(), Delivered: n, Waiting: s.ob.Len()}
-		if err != nil {
-			d.Problem, d.Detail = Explain(err, s.id.Collector), err.Error()
-		}
-		s.cfg.Delivered(d)
-	}
+	s.delivered(ctx, n, err)
 	return n, err
+}
+
+// delivered tells Config.Delivered how an attempt that delivered n
+// reports ended; an attempt cut short by ctx is not one.
+func (s *Service) delivered(ctx context.Context, n int, err error) {
+	if s.cfg.Delivered == nil || ctx.Err() != nil {
+		return
+	}
+	d := Delivery{At: s.cfg.Now().UTC(), Delivered: n, Waiting: s.ob.Len()}
+	if err != nil {
+		d.Problem, d.Detail = Explain(err, s.id.Collector), err.Error()
+	}
+	s.cfg.Delivered(d)
 }
 
 func (s *Service) refreshPolicy(ctx context.Context) error {
