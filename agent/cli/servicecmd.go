@@ -348,8 +348,11 @@ any) succeeded, 1 otherwise.`,
 				}
 				fmt.Fprintf(a.stdout, "last delivery: %s\n", deliveryText(info.LastDelivery))
 				ok = info.LastDelivery == nil || info.LastDelivery.Problem == ""
-			} else {
+			} else if errors.Is(err, daemon.ErrNotRunning) {
 				fmt.Fprintf(a.stdout, "service:  %s\n", a.notAnswering(state))
+				ok = false
+			} else {
+				fmt.Fprintf(a.stdout, "service:  unknown (%v; run as root)\n", err)
 				ok = false
 			}
 			id, err := enroll.Load(state)

@@ -135,12 +135,16 @@ func (e *Endpoint) Close() error {
 }
 
 // Query asks the daemon of stateDir for its Info; the error wraps
-// ErrNotRunning when none answers.
+// ErrNotRunning when none answers, fs.ErrPermission when this user may not
+// ask (the state directory is root's).
 func Query(ctx context.Context, stateDir string) (Info, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", filepath.Join(stateDir, SocketFile))
+	if errors.Is(err, fs.ErrPermission) {
+		return Info{}, fmt.Errorf("ask the daemon: %w", err)
+	}
 	if err != nil {
 		return Info{}, fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
