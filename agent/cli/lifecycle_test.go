@@ -143,6 +143,19 @@ func TestInstallWithoutServiceManagerRefusesBeforeEnrolling(t *testing.T) {
 	}
 }
 
+// The daemon, which people run by hand where there is no service manager,
+// is listed in --help, and its help says how.
+func TestHelpListsDaemon(t *testing.T) {
+	_, stdout, _ := run(t, "--help")
+	if !regexp.MustCompile(`(?m)^  daemon\s+Run the agent in the foreground, as the service manager does \(or by hand where there is none\)$`).MatchString(stdout) {
+		t.Errorf("--help does not list daemon:\n%s", stdout)
+	}
+	_, stdout, _ = run(t, "daemon", "--help")
+	if !strings.Contains(stdout, "nohup "+install.DefaultLayout().Program+" daemon --state "+install.DefaultLayout().StateDir+" >>/var/log/ward-agent.log 2>&1 </dev/null &") {
+		t.Errorf("daemon --help does not say how to run it by hand:\n%s", stdout)
+	}
+}
+
 // TestLifecycleWithoutServiceManager is the life of an agent on a machine
 // whose PID 1 is not an init system (this one): install --no-service
 // against a real collector, the daemon started by hand, status --service
@@ -150,7 +163,13 @@ func TestInstallWithoutServiceManagerRefusesBeforeEnrolling(t *testing.T) {
 // certificate and an unreachable collector, stop, and uninstall --purge of
 // a running daemon, twice.
 func TestLifecycleWithoutServiceManager(t *testing.T) {
-	why := noServiceManager(t)
+	// With --no-service the same steps hold on a machine that has a
+	// service manager; only status's reason for "not running" differs.
+	platform, why := install.ServiceManager()
+	notRunning := "service:  not running (no service registered with " + platform + ")"
+	if why != nil {
+		notRunning = "service:  not running (" + why.Error() + "; start it by hand: nohup " // completed below
+	}
 	c := servertest.Start(t)
 	l := testLayout(t)
 	state := l.StateDir
@@ -189,7 +208,10 @@ func TestLifecycleWithoutServiceManager(t *testing.T) {
 
 	// Not running yet: status says so, why, and how to run it.
 	code, stdout, _ = runIn(t, l, "status", "--service", "--state", state)
-	if code != ExitFail || !strings.Contains(stdout, "service:  not running ("+why.Error()+"; start it by hand: nohup "+l.Program+" daemon --state "+state) {
+	if why != nil {
+		notRunning += l.Program + " daemon --state " + state
+	}
+	if code != ExitFail || !strings.Contains(stdout, notRunning) {
 		t.Errorf("status --service before the daemon: exit %d\n%s", code, stdout)
 	}
 

@@ -271,7 +271,12 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 	}
 	need(t, "dpkg", "dpkg-deb", "apt-get", "setsid")
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
-		t.Fatal("systemd runs on this machine: this test is about machines without it (the package would start ward-agent.service)")
+		// The package would start ward-agent.service; CI's machines have
+		// no systemd.
+		if ci() {
+			t.Fatal("systemd runs on this machine: this test is about machines without it")
+		}
+		t.Skip("systemd runs on this machine: this test is about machines without it")
 	}
 	if exec.Command("dpkg", "-s", "ward-agent").Run() == nil {
 		t.Fatal("ward-agent is already installed on this machine; not touching it")
