@@ -1,3 +1,5 @@
+//go:build !windows
+
 package cli
 
 import (
@@ -10,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -271,8 +274,19 @@ func TestLifecycleWithoutServiceManager(t *testing.T) {
 		t.Errorf("status --service with the collector down: exit %d, want %d and %s:\n%s", code, ExitFail, want, stdout)
 	}
 
-	// Uninstall --purge stops the running daemon and removes everything
-	// install left, saying what.
+	// A daemon that stops answering (here: SIGSTOP) is still found,
+	// through its pid file and /proc, by status and uninstall.
+	if err := syscall.Kill(d3.pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runIn(t, l, "status", "--service", "--state", state)
+	if want := "service:  not answering (pid " + strconv.Itoa(d3.pid) + " runs ward-agent daemon but does not answer on " +
+		filepath.Join(state, "daemon.sock") + "; ward-agent stop stops it)\n"; code != ExitFail || !strings.HasPrefix(stdout, want) {
+		t.Errorf("status --service of a silent daemon: exit %d\n%swant\n%s", code, stdout, want)
+	}
+
+	// Uninstall --purge stops the daemon and removes everything install
+	// left, saying what.
 	code, stdout, stderr = runIn(t, l, "uninstall", "--purge", "--state", state)
 	wantOut := "stopped the daemon (pid " + strconv.Itoa(d3.pid) + ")\n" +
 		"removed notifier login item " + l.Notifier + "\n" +

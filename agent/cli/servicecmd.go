@@ -379,6 +379,10 @@ any) succeeded, 1 otherwise.`,
 
 // notAnswering describes the service when its daemon does not answer.
 func (a *app) notAnswering(state string) string {
+	if pid, ok := daemon.Silent(state); ok {
+		return fmt.Sprintf("not answering (pid %d runs ward-agent daemon but does not answer on %s; ward-agent stop stops it)",
+			pid, filepath.Join(state, daemon.SocketFile))
+	}
 	m, err := a.control(state)
 	if err != nil {
 		return "not running (" + err.Error() + ")"

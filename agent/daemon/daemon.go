@@ -176,24 +176,44 @@ func ReadPID(stateDir string) (int, error) {
 	return pid, nil
 }
 
+// Silent returns the pid in stateDir's pid file when that process lives
+// and is ward-agent daemon for stateDir (Linux: /proc tells): a daemon
+// that, when Query fails, runs without answering.
+func Silent(stateDir string) (int, bool) {
+	pid, err := ReadPID(stateDir)
+	if err != nil || !alive(pid) || !runsDaemon(pid, stateDir) {
+		return 0, false
+	}
+	return pid, true
+}
+
 // Stop asks the daemon of stateDir to stop (SIGTERM: it finishes its
-// round and closes the outbox) and waits up to timeout for it to go. It
-// returns the stopped daemon's Info, or an error wrapping ErrNotRunning
-// when none answered.
+// round and closes the outbox) and waits up to timeout for it to go. A
+// daemon that does not answer on its socket (hung, or stopped with
+// SIGSTOP) is found through the pid file, when /proc shows that process
+// is ward-agent daemon for stateDir. Stop returns the stopped daemon's
+// Info (only its PID when it did not answer), or an error wrapping
+// ErrNotRunning when there is none.
 func Stop(ctx context.Context, stateDir string, timeout time.Duration) (Info, error) {
 	info, err := Query(ctx, stateDir)
-	if err != nil {
+	if errors.Is(err, ErrNotRunning) {
+		pid, ok := Silent(stateDir)
+		if !ok {
+			return Info{}, err
+		}
+		info = Info{PID: pid, StateDir: stateDir}
+	} else if err != nil {
 		return Info{}, err
 	}
 	if err := terminate(info.PID); err != nil {
 		return info, fmt.Errorf("stop daemon (pid %d): %w", info.PID, err)
 	}
 	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if _, err := Query(ctx, stateDir); errors.Is(err, ErrNotRunning) && !alive(info.PID) {
-			return info, nil
+	for alive(info.PID) {
+		if time.Now().After(deadline) {
+			return info, fmt.Errorf("stop daemon (pid %d): still running after %s", info.PID, timeout)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return info, fmt.Errorf("stop daemon (pid %d): still running after %s", info.PID, timeout)
+	return info, nil
 }

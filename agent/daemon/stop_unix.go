@@ -8,8 +8,13 @@ import (
 )
 
 // terminate sends SIGTERM, on which the daemon stops as under a service
-// manager.
-func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
+// manager, and SIGCONT, so that a stopped process gets it.
+func terminate(pid int) error {
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return err
+	}
+	return syscall.Kill(pid, syscall.SIGCONT)
+}
 
 // alive reports whether process pid exists (it may be a zombie not yet
 // reaped by its parent, which counts as gone).
