@@ -5,7 +5,9 @@
 // with an Info document (pid, start time, version, last delivery) for
 // `ward-agent status --service` and `uninstall`.
 //
-// The socket, like the state directory, is for root (mode 0600): the
+// A daemon that no longer answers is found through the pid file (Silent),
+// once /proc shows that process is ward-agent daemon for the same state
+// directory. The socket, like the state directory, is for root (mode 0600): the
 // per-user status is agent/notify's. Only one daemon runs per state
 // directory: Open refuses while another answers on the socket.
 package daemon
