@@ -98,6 +98,20 @@ func (d *handDaemon) exited(timeout time.Duration) bool {
 	}
 }
 
+// procState waits up to d for process pid's state (/proc/PID/stat) to be
+// state; SIGSTOP takes effect after kill returns.
+func procState(pid int, state byte, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if i := bytes.LastIndexByte(stat, ')'); err == nil && i >= 0 && i+2 < len(stat) && stat[i+2] == state {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
 // statusUntil runs `status --service` until its output matches want, and
 // returns the last exit code and output.
 func statusUntil(t *testing.T, l install.Layout, want *regexp.Regexp, d time.Duration) (int, string) {
@@ -278,6 +292,9 @@ func TestLifecycleWithoutServiceManager(t *testing.T) {
 	// through its pid file and /proc, by status and uninstall.
 	if err := syscall.Kill(d3.pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
+	}
+	if !procState(d3.pid, 'T', 5*time.Second) {
+		t.Fatalf("daemon %d did not stop on SIGSTOP", d3.pid)
 	}
 	code, stdout, _ = runIn(t, l, "status", "--service", "--state", state)
 	if want := "service:  not answering (pid " + strconv.Itoa(d3.pid) + " runs ward-agent daemon but does not answer on " +
