@@ -137,6 +137,8 @@ start a new fleet with new-fleet (docs/durability.md).`,
 	f.Var(lifetimeFlag{&cfg.DeviceCertLifetime, time.Minute}, "device-cert-lifetime", "validity of the device certificates it issues, in days (90d) or as a duration (2160h; minutes for tests); agents renew at 2/3 of it")
 	cfg.ServerCertLifetime = server.DefaultServerCertLifetime
 	f.Var(lifetimeFlag{&cfg.ServerCertLifetime, time.Minute}, "server-cert-lifetime", "validity of its own server certificate, renewed at 2/3 of it while serving")
+	grpcFlags(f, &cfg.GRPC)
+	httpFlags(f, &cfg.HTTP)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&insecureCookies, "insecure-cookies", false, "dashboard cookies without Secure, for plain HTTP on a loopback --http-addr only (browsers other than Chromium refuse Secure cookies over http://127.0.0.1)")
 	return cmd

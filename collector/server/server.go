@@ -16,16 +16,12 @@ import (
 
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
 
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/sqlite"
-	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
 // Full method names.
@@ -92,6 +88,10 @@ type Config struct {
 	// ServerCertLifetime is the validity of the server certificate it
 	// issues itself (default 1 year); it renews at 2/3 of it, while serving.
 	ServerCertLifetime time.Duration
+	// GRPC tunes the gRPC front (grpc.go); zero values take its defaults.
+	GRPC GRPCOptions
+	// HTTP tunes the HTTP server (http.go); zero values take its defaults.
+	HTTP HTTPOptions
 	// Web, if set, is given the store and serves every HTTP path that
 	// health and metrics do not (the dashboard).
 	Web func(store.Store) (http.Handler, error)
@@ -209,24 +209,7 @@ func New(cfg Config) (*Server, error) {
 	s.limiter = newLimiters(cfg.RateLimit, cfg.RateBurst)
 	s.policies = newPolicyCache()
 
-	maxRecv := defaultLimit
-	for _, n := range s.limits {
-		maxRecv = max(maxRecv, n)
-	}
-	s.grpc = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(s.tlsConfig)),
-		grpc.MaxRecvMsgSize(maxRecv+1024),
-		grpc.MaxConcurrentStreams(256),
-		grpc.ConnectionTimeout(20*time.Second),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
-		grpc.ChainUnaryInterceptor(s.observe, s.recover, s.limitSize, s.authenticate, s.rateLimit),
-		grpc.ChainStreamInterceptor(s.streamRecover),
-	)
-	wardv1.RegisterEnrollmentServiceServer(s.grpc, &enrollment{s: s})
-	wardv1.RegisterAgentServiceServer(s.grpc, &agent{s: s})
-	s.health = health.NewServer()
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
+	s.newGRPC()
 	var web http.Handler
 	if cfg.Web != nil {
 		if web, err = cfg.Web(s.store); err != nil {
@@ -236,7 +219,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.http = &http.Server{Handler: s.httpHandler(web), ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.newHTTP(web)
 	return s, nil
 }
 
@@ -296,9 +279,9 @@ func (s *Server) Start() error {
 	for _, name := range []string{"ward.v1.EnrollmentService", "ward.v1.AgentService"} {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
-	go func() { s.serveErr <- s.grpc.Serve(gl) }()
+	go func() { s.serveErr <- s.serveGRPC(gl) }()
 	go func() {
-		if err := s.http.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.serveHTTP(hl); !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err
 		}
 	}()
@@ -337,18 +320,9 @@ func (s *Server) Stop() {
 		stopPrune()
 		<-pruned
 	}
-	s.health.Shutdown()
-	done := make(chan struct{})
-	go func() { s.grpc.GracefulStop(); close(done) }()
-	t := time.NewTimer(10 * time.Second)
-	select {
-	case <-done:
-	case <-t.C:
-		s.grpc.Stop()
-	}
-	t.Stop()
+	s.stopGRPC()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	s.http.Shutdown(ctx)
+	s.stopHTTP(ctx)
 	cancel()
 	if s.ownsStore {
 		if err := s.store.Close(); err != nil {
