@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
@@ -53,7 +54,8 @@ type Result struct {
 // Evaluate applies every rule of p to the facts of one device. Rules that do
 // not apply to the device's platform, or whose when guard is false, are
 // left out. When the platform itself is unknown every rule is UNKNOWN.
-func Evaluate(p *Policy, facts *wardv1.Facts, opts Options) []Result {
+// ctx bounds the evaluation.
+func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options) []Result {
 	if p == nil {
 		return nil
 	}

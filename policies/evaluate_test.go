@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestCompliantFactsPass(t *testing.T) {
 	for _, name := range Names() {
 		p := mustEmbedded(t, name)
 		for _, platform := range Platforms {
-			results := Evaluate(p, compliantFacts(platform), Options{Now: testNow})
+			results := Evaluate(context.Background(), p, compliantFacts(platform), Options{Now: testNow})
 			want := 0
 			for _, r := range p.Rules {
 				if contains(r.Platforms, platform) {
@@ -437,7 +438,7 @@ func TestShippedRules(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(f)
 			}
-			got, ok := resultFor(Evaluate(policies[tt.policy], f, Options{Now: testNow}), tt.rule)
+			got, ok := resultFor(Evaluate(context.Background(), policies[tt.policy], f, Options{Now: testNow}), tt.rule)
 			if !ok {
 				t.Fatalf("rule %s not in the results", tt.rule)
 			}
@@ -462,13 +463,13 @@ func TestShippedRules(t *testing.T) {
 
 func TestRulesLeftOutByPlatform(t *testing.T) {
 	p := mustEmbedded(t, "high-risk")
-	results := Evaluate(p, darwinFacts(), Options{Now: testNow})
+	results := Evaluate(context.Background(), p, darwinFacts(), Options{Now: testNow})
 	for _, id := range []string{"restart-after-updates", "os-supported-windows", "os-supported-linux"} {
 		if _, ok := resultFor(results, id); ok {
 			t.Errorf("rule %s reported on darwin", id)
 		}
 	}
-	if _, ok := resultFor(Evaluate(mustEmbedded(t, "baseline"), windowsFacts(), Options{Now: testNow}), "swap-encrypted"); ok {
+	if _, ok := resultFor(Evaluate(context.Background(), mustEmbedded(t, "baseline"), windowsFacts(), Options{Now: testNow}), "swap-encrypted"); ok {
 		t.Error("swap-encrypted reported on windows")
 	}
 }
@@ -477,7 +478,7 @@ func TestUnknownPlatform(t *testing.T) {
 	f := linuxFacts()
 	f.Os = &wardv1.OSFacts{Collection: coll(failedStatus, "cannot tell which platform this is: host lookup failed")}
 	p := mustEmbedded(t, "baseline")
-	results := Evaluate(p, f, Options{Now: testNow})
+	results := Evaluate(context.Background(), p, f, Options{Now: testNow})
 	if len(results) != len(p.Rules) {
 		t.Fatalf("%d results, want one per rule (%d)", len(results), len(p.Rules))
 	}
@@ -486,8 +487,8 @@ func TestUnknownPlatform(t *testing.T) {
 			t.Errorf("%s: %s %q", r.RuleID, r.Status, r.Reason)
 		}
 	}
-	if got := Evaluate(p, nil, Options{Now: testNow}); len(got) != len(p.Rules) || got[0].Status != StatusUnknown {
-		t.Errorf("Evaluate(nil facts) = %+v", got)
+	if got := Evaluate(context.Background(), p, nil, Options{Now: testNow}); len(got) != len(p.Rules) || got[0].Status != StatusUnknown {
+		t.Errorf("Evaluate(context.Background(), nil facts) = %+v", got)
 	}
 }
 
@@ -516,7 +517,7 @@ func TestCollectionStatuses(t *testing.T) {
 			if tt.nilFam {
 				f.DiskEncryption = nil
 			}
-			got, _ := resultFor(Evaluate(p, f, Options{Now: testNow}), "disk-encrypted")
+			got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow}), "disk-encrypted")
 			if got.Status != tt.want || got.Reason != tt.reason {
 				t.Errorf("got %s %q, want %s %q", got.Status, got.Reason, tt.want, tt.reason)
 			}
@@ -543,7 +544,7 @@ func TestGrace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _ := resultFor(Evaluate(p, f, Options{Now: testNow, FailingSince: tt.since}), "security-updates")
+			got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, FailingSince: tt.since}), "security-updates")
 			if got.Status != StatusFail || got.FailingSince == nil || got.Deadline == nil {
 				t.Fatalf("got %+v, want a FAIL with a deadline", got)
 			}
@@ -562,7 +563,7 @@ func TestGrace(t *testing.T) {
 	} {
 		f := linuxFacts()
 		mut(f)
-		got, _ := resultFor(Evaluate(p, f, Options{Now: testNow, FailingSince: since}), "security-updates")
+		got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, FailingSince: since}), "security-updates")
 		if got.FailingSince != nil || got.Deadline != nil || got.Overdue {
 			t.Errorf("%s result carries failing since %v, deadline %v, overdue %v", got.Status, got.FailingSince, got.Deadline, got.Overdue)
 		}
@@ -572,7 +573,7 @@ func TestGrace(t *testing.T) {
 func TestResultJSON(t *testing.T) {
 	f := windowsFacts()
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(1))
-	got, _ := resultFor(Evaluate(mustEmbedded(t, "baseline"), f, Options{Now: testNow}), "security-updates")
+	got, _ := resultFor(Evaluate(context.Background(), mustEmbedded(t, "baseline"), f, Options{Now: testNow}), "security-updates")
 	b, err := json.Marshal(got)
 	if err != nil {
 		t.Fatal(err)
@@ -600,7 +601,7 @@ func TestLanguage(t *testing.T) {
 		{"!!", "The firewall is on", "Open System Settings"},
 	}
 	for _, tt := range tests {
-		got, _ := resultFor(Evaluate(p, darwinFacts(), Options{Now: testNow, Lang: tt.lang}), "firewall-on")
+		got, _ := resultFor(Evaluate(context.Background(), p, darwinFacts(), Options{Now: testNow, Lang: tt.lang}), "firewall-on")
 		if got.Title != tt.title || !strings.HasPrefix(got.Remediation, tt.remediationPrefix) {
 			t.Errorf("lang %q: title %q, remediation %q", tt.lang, got.Title, got.Remediation)
 		}
@@ -623,7 +624,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Evaluate(q, linuxFacts(), Options{Now: testNow, Lang: "fr"})[0]
+	got := Evaluate(context.Background(), q, linuxFacts(), Options{Now: testNow, Lang: "fr"})[0]
 	if got.Title != "Pare-feu activé" || got.Expected != "The firewall is on." || got.Remediation != "Turn it on." {
 		t.Errorf("fallback gave %+v", got)
 	}
@@ -693,7 +694,7 @@ rules:
 	}
 	f := linuxFacts()
 	f.PatchLevel.RebootRequired = nil
-	results := Evaluate(p, f, Options{Now: testNow})
+	results := Evaluate(context.Background(), p, f, Options{Now: testNow})
 	want := map[string]Status{"only-debian": StatusPass, "guard-unknown": StatusUnknown, "not-bool": StatusUnknown,
 		"observed-error": StatusFail, "days": StatusPass}
 	if len(results) != len(want) {
@@ -810,7 +811,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Evaluate(p, linuxFacts(), Options{Now: testNow})[0]
+	got := Evaluate(context.Background(), p, linuxFacts(), Options{Now: testNow})[0]
 	if got.Status != StatusUnknown || !strings.Contains(got.Reason, "cost limit exceeded") {
 		t.Errorf("got %s %q, want UNKNOWN for exceeding the cost limit", got.Status, got.Reason)
 	}

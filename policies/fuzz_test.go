@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -53,7 +54,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("re-parse differs:\n%+v\n%+v", p, q)
 		}
 		for _, platform := range Platforms {
-			for _, r := range Evaluate(p, compliantFacts(platform), Options{Now: testNow, Lang: "fr"}) {
+			for _, r := range Evaluate(context.Background(), p, compliantFacts(platform), Options{Now: testNow, Lang: "fr"}) {
 				switch r.Status {
 				case StatusPass, StatusFail:
 				case StatusUnknown:

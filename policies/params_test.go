@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"context"
 	"reflect"
 	"slices"
 	"strings"
@@ -58,7 +59,7 @@ func TestParamsValues(t *testing.T) {
 	if !reflect.DeepEqual(p.Params, want) {
 		t.Errorf("Params = %#v\nwant %#v", p.Params, want)
 	}
-	if got := Evaluate(p, linuxFacts(), Options{Now: testNow}); len(got) != 1 || got[0].Status != StatusPass {
+	if got := Evaluate(context.Background(), p, linuxFacts(), Options{Now: testNow}); len(got) != 1 || got[0].Status != StatusPass {
 		t.Errorf("Evaluate = %+v, want the rule reading every parameter to PASS", got)
 	}
 	// No params: Params is nil.
@@ -83,8 +84,8 @@ func TestParamsAreContent(t *testing.T) {
 	if samePolicy(a, b) {
 		t.Error("policies differing in a parameter compare equal")
 	}
-	ra := Evaluate(a, linuxFacts(), Options{Now: testNow})[0]
-	rb := Evaluate(b, linuxFacts(), Options{Now: testNow})[0]
+	ra := Evaluate(context.Background(), a, linuxFacts(), Options{Now: testNow})[0]
+	rb := Evaluate(context.Background(), b, linuxFacts(), Options{Now: testNow})[0]
 	if ra.Status != StatusPass || rb.Status != StatusFail {
 		t.Errorf("allowed [udp/68]: %s, [udp/67]: %s; want PASS, FAIL", ra.Status, rb.Status)
 	}
@@ -200,7 +201,7 @@ func TestServiceAllowed(t *testing.T) {
 			}
 			f := linuxFacts()
 			f.Firewall.Reachable = []*wardv1.ReachableService{tt.svc}
-			got := Evaluate(p, f, Options{Now: testNow})[0]
+			got := Evaluate(context.Background(), p, f, Options{Now: testNow})[0]
 			if got.Status != tt.want || !strings.Contains(got.Reason, tt.reason) {
 				t.Errorf("got %s %q, want %s %q", got.Status, got.Reason, tt.want, tt.reason)
 			}
@@ -255,7 +256,7 @@ func TestNoReachableServicesRule(t *testing.T) {
 	f := windowsFacts()
 	f.Firewall.Reachable = []*wardv1.ReachableService{service("tcp", "0.0.0.0", 445, false, "any")}
 	since := testNow.Add(-30 * time.Hour)
-	got, _ := resultFor(Evaluate(p, f, Options{Now: testNow, Lang: "ar", FailingSince: map[string]time.Time{r.ID: since}}), r.ID)
+	got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, Lang: "ar", FailingSince: map[string]time.Time{r.ID: since}}), r.ID)
 	if got.Status != StatusFail || !got.Deadline.Equal(since.Add(24*time.Hour)) || !got.Overdue ||
 		got.Title != "لا يمكن الوصول من الشبكة إلى أي برنامج غير متوقع على الحاسوب" {
 		t.Errorf("got %+v", got)

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -141,14 +142,14 @@ func TestClearingAFactNeverPasses(t *testing.T) {
 			for variant, mutate := range failVariants {
 				base := compliantFacts(platform)
 				mutate(base)
-				before := Evaluate(p, base, Options{Now: testNow})
+				before := Evaluate(context.Background(), p, base, Options{Now: testNow})
 				flipped := map[string][]string{} // rule → cleared paths that made it UNKNOWN
 				n := len(clearables(base.ProtoReflect(), ""))
 				for i := range n {
 					f := clone(base)
 					c := clearables(f.ProtoReflect(), "")[i]
 					c.clear()
-					after := Evaluate(p, f, Options{Now: testNow})
+					after := Evaluate(context.Background(), p, f, Options{Now: testNow})
 					for _, b := range before {
 						a, ok := resultFor(after, b.RuleID)
 						if !ok {

@@ -57,7 +57,7 @@ passing, 3 usage or input error, 4 internal error.`,
 			if err != nil {
 				return err
 			}
-			results := policies.Evaluate(pol, facts, policies.Options{Now: now, Lang: lang})
+			results := policies.Evaluate(cmd.Context(), pol, facts, policies.Options{Now: now, Lang: lang})
 			if asJSON {
 				raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(facts)
 				if err != nil {

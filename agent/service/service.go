@@ -273,7 +273,7 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 		s.log.Warn("failing-since record unreadable; deadlines restart from now", "err", err)
 		since = map[string]time.Time{}
 	}
-	results := policies.Evaluate(pol, facts, policies.Options{Now: now, Lang: s.cfg.Lang, FailingSince: since})
+	results := policies.Evaluate(ctx, pol, facts, policies.Options{Now: now, Lang: s.cfg.Lang, FailingSince: since})
 	if next := nextFailingSince(since, results); !maps.Equal(next, since) {
 		if err := s.saveFailingSince(next); err != nil {
 			s.log.Warn("cannot record failing-since", "err", err)

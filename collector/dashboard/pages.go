@@ -585,7 +585,7 @@ func (h *handler) whatIf(ctx context.Context, group string, draft *policies.Poli
 		wi.Evaluated++
 		var newly []string
 		failing := 0
-		for _, res := range policies.Evaluate(draft, &facts, policies.Options{Now: now}) {
+		for _, res := range policies.Evaluate(ctx, draft, &facts, policies.Options{Now: now}) {
 			if res.Status == policies.StatusFail {
 				failing++
 				if !lf.Failing[res.RuleID] {

@@ -72,7 +72,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		since[id] = clamp(t, ep.EnrolledAt, now)
 	}
 	observed, suspect := vouchedTime(rep.CollectedAt.AsTime(), now, req.QueuedMillis, ep.StartedAt)
-	verdicts := policies.Evaluate(pol.parsed, rep.Facts, policies.Options{Now: now, FailingSince: since})
+	verdicts := policies.Evaluate(ctx, pol.parsed, rep.Facts, policies.Options{Now: now, FailingSince: since})
 	facts, err := proto.MarshalOptions{Deterministic: true}.Marshal(rep.Facts)
 	if err != nil {
 		s.log.Error("encode facts", "err", err)

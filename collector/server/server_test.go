@@ -77,7 +77,7 @@ func TestEnrolThenReportStoresBothVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := policies.Evaluate(base, facts, policies.Options{Now: time.Now()})
+	want := policies.Evaluate(context.Background(), base, facts, policies.Options{Now: time.Now()})
 	if len(want) == 0 {
 		t.Fatal("baseline evaluates to no results")
 	}
