@@ -14,13 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/token"
 	"github.com/wardhq/ward/policies"
-	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
 // groupPolicy is the policy a group is held to: its own, or the embedded
@@ -448,20 +445,6 @@ func (h *handler) deviceRetire(w http.ResponseWriter, r *http.Request) {
 
 // Policies.
 
-type whatIfRow struct {
-	DeviceID, Hostname string
-	Rules              []string
-}
-
-type whatIf struct {
-	Group     string
-	Name      string
-	Version   int
-	Evaluated int
-	Newly     []whatIfRow
-	Fixed     int
-}
-
 type policiesData struct {
 	Groups   []groupPolicy
 	Problems []string
@@ -570,38 +553,6 @@ func (h *handler) policyUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	h.audit(ctx, se.User, "policy.apply", group, fmt.Sprintf("%s version %d (was %s version %d)", p.Name, p.Version, cur.Name, cur.Version))
 	h.renderPolicies(w, r, http.StatusOK, policiesData{}, fmt.Sprintf("Group %s now uses policy %s version %d.", group, p.Name, p.Version))
-}
-
-// whatIf evaluates draft against the latest facts of every device of the
-// group: which would fail a rule they do not fail now.
-func (h *handler) whatIf(ctx context.Context, group string, draft *policies.Policy) (*whatIf, error) {
-	now := h.now()
-	wi := &whatIf{Group: group, Name: draft.Name, Version: draft.Version}
-	err := h.st.LatestFacts(ctx, group, func(lf store.LatestFacts) error {
-		var facts wardv1.Facts
-		if err := proto.Unmarshal(lf.Facts, &facts); err != nil {
-			return fmt.Errorf("device %s: decode facts: %w", lf.DeviceID, err)
-		}
-		wi.Evaluated++
-		var newly []string
-		failing := 0
-		for _, res := range policies.Evaluate(ctx, draft, &facts, policies.Options{Now: now}) {
-			if res.Status == policies.StatusFail {
-				failing++
-				if !lf.Failing[res.RuleID] {
-					newly = append(newly, res.RuleID)
-				}
-			}
-		}
-		if len(newly) > 0 {
-			wi.Newly = append(wi.Newly, whatIfRow{DeviceID: lf.DeviceID, Hostname: lf.Hostname, Rules: newly})
-		}
-		if failing == 0 && len(lf.Failing) > 0 {
-			wi.Fixed++
-		}
-		return nil
-	})
-	return wi, err
 }
 
 // Waivers.
