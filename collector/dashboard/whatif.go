@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 
-	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/policies"
-	"google.golang.org/protobuf/proto"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
 type whatIfRow struct {
