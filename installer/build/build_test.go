@@ -294,7 +294,7 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{"1.1.0", "1.2.0"} {
+	for _, v := range []string{"1.1.0", "1.2.0", "1.3.0"} {
 		if _, err := Build(context.Background(), Options{Version: v, Out: dist, Arch: "amd64", Formats: []string{"deb"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -404,16 +404,33 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 		t.Errorf("ward-agent daemons after the upgrade = %v, want [%d]", pids, pid2)
 	}
 
-	// Downgrade is refused, leaves 1.2.0 in place and its daemon running
+	// Upgrade from a package whose prerm did not stop a hand-run daemon
+	// (those built before this one): the postinst finds it on the deleted
+	// program and starts it again on the new one.
+	if err := os.WriteFile("/var/lib/dpkg/info/ward-agent.prerm", []byte(prermWithoutHandRun), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out = cmdOut(t, "dpkg", "-i", filepath.Join(dist, "ward-agent_1.3.0_amd64.deb"))
+	if !strings.Contains(out, "ward-agent: stopped the daemon (pid "+strconv.Itoa(pid2)+")") ||
+		!strings.Contains(out, "ward-agent: started the daemon again on the new program (pid ") {
+		t.Errorf("upgrade from a prerm that left the daemon running:\n%s", out)
+	}
+	pid2b := daemonPID(t)
+	if pid2b == pid2 || running(pid2) || procExe(pid2b) != "/usr/bin/ward-agent" {
+		t.Errorf("after the upgrade: old daemon %d running %v, new daemon %d runs %q", pid2, running(pid2), pid2b, procExe(pid2b))
+	}
+	shUntil(t, verify, env, regexp.MustCompile(`^service:  running \(pid `+strconv.Itoa(pid2b)+`, version 1\.3\.0, `))
+
+	// Downgrade is refused, leaves 1.3.0 in place and its daemon running
 	// on it.
 	if out, err := exec.Command("dpkg", "-i", filepath.Join(dist, "ward-agent_1.0.0_amd64.deb")).CombinedOutput(); err == nil || !strings.Contains(string(out), "refusing to downgrade") {
 		t.Errorf("downgrade: err %v\n%s", err, out)
 	}
-	if v := strings.TrimSpace(cmdOut(t, "/usr/bin/ward-agent", "version")); v != "1.2.0" {
+	if v := strings.TrimSpace(cmdOut(t, "/usr/bin/ward-agent", "version")); v != "1.3.0" {
 		t.Errorf("after refused downgrade, version = %q", v)
 	}
 	pid3 := daemonPID(t)
-	shUntil(t, verify, env, regexp.MustCompile(`^service:  running \(pid `+strconv.Itoa(pid3)+`, version 1\.2\.0, `))
+	shUntil(t, verify, env, regexp.MustCompile(`^service:  running \(pid `+strconv.Itoa(pid3)+`, version 1\.3\.0, `))
 	if exe := procExe(pid3); exe != "/usr/bin/ward-agent" {
 		t.Errorf("daemon after the refused downgrade runs %q", exe)
 	}
@@ -439,6 +456,24 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 		}
 	}
 }
+
+// prermWithoutHandRun is the prerm of the packages built before the
+// maintainer scripts knew daemons run by hand: it stops systemd's service
+// only.
+const prermWithoutHandRun = `#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then
+	systemctl stop ward-agent.service || true
+fi
+case "$1" in
+remove | 0)
+	if command -v systemctl >/dev/null 2>&1; then
+		systemctl disable ward-agent.service >/dev/null 2>&1 || true
+	fi
+	;;
+esac
+exit 0
+`
 
 // shDoc runs a script from docs/install.md with sh -e in dir.
 func shDoc(t *testing.T, dir, script string, env []string) string {
