@@ -240,6 +240,10 @@ func TestLifecycleWithoutServiceManager(t *testing.T) {
 	if code != 0 || !want.MatchString(stdout) {
 		t.Errorf("status --service with the daemon delivering: exit %d, want 0 and %s:\n%s", code, want, stdout)
 	}
+	// 90-day certificate, renewing from day 60.
+	if !regexp.MustCompile(`(?m)^certificate: valid until \d{4}-\d\d-\d\d \d\d:\d\d; renews itself from \d{4}-\d\d-\d\d`).MatchString(stdout) {
+		t.Errorf("status --service does not describe the certificate:\n%s", stdout)
+	}
 	if n := len(c.Reports(id.DeviceID)); n != 1 {
 		t.Errorf("collector holds %d reports, want 1", n)
 	}

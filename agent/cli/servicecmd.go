@@ -366,6 +366,9 @@ any) succeeded, 1 otherwise.`,
 			default:
 				fmt.Fprintf(a.stdout, "enrolled: %s (group %q) with %s since %s\n",
 					id.DeviceID, id.Group, id.Collector, id.EnrolledAt.Format(time.RFC3339))
+				text, valid := certText(id, time.Now())
+				fmt.Fprintf(a.stdout, "certificate: %s\n", text)
+				ok = ok && valid
 			}
 			if !ok {
 				return exitError{ExitFail}
@@ -375,6 +378,21 @@ any) succeeded, 1 otherwise.`,
 	}
 	cmd.Flags().StringVar(&state, "state", "", "state directory (default "+enroll.DefaultStateDir()+")")
 	return cmd
+}
+
+// certText describes the device certificate: until when it is valid and
+// when it renews (docs/enrolment.md, "Certificate renewal"); valid is
+// false once it has expired.
+func certText(id *enroll.Identity, now time.Time) (text string, valid bool) {
+	notAfter, renewAt := id.NotAfter(), id.RenewAt()
+	day := func(t time.Time) string { return t.Local().Format("2006-01-02 15:04") }
+	switch {
+	case !now.Before(notAfter):
+		return fmt.Sprintf("EXPIRED on %s: the collector refuses this device until it is enrolled again with a re-bind token from IT (ward-agent enroll --token TOKEN ...)", day(notAfter)), false
+	case !now.Before(renewAt):
+		return fmt.Sprintf("valid until %s; renewal due since %s and not done yet (it is retried at every delivery; see last delivery)", day(notAfter), day(renewAt)), true
+	}
+	return fmt.Sprintf("valid until %s; renews itself from %s", day(notAfter), day(renewAt)), true
 }
 
 // notAnswering describes the service when its daemon does not answer.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -57,5 +58,56 @@ func TestStatusIgnoresAnotherEnrolment(t *testing.T) {
 				t.Errorf("the other enrolment's results are shown:\n%s", out)
 			}
 		})
+	}
+}
+
+// certText says when the certificate renews, when its renewal is overdue
+// and, once expired, what to do; only expiry makes it invalid.
+func TestCertText(t *testing.T) {
+	nb := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	id := &enroll.Identity{}
+	id.Cert.Leaf = &x509.Certificate{NotBefore: nb, NotAfter: nb.Add(90 * 24 * time.Hour)}
+	for _, tc := range []struct {
+		at    time.Duration
+		want  string
+		valid bool
+	}{
+		{10 * 24 * time.Hour, "renews itself from", true},
+		{70 * 24 * time.Hour, "renewal due since", true},
+		{91 * 24 * time.Hour, "EXPIRED on", false},
+	} {
+		text, valid := certText(id, nb.Add(tc.at))
+		if !strings.Contains(text, tc.want) || valid != tc.valid {
+			t.Errorf("day %v: %q (valid %v), want %q (valid %v)", tc.at/(24*time.Hour), text, valid, tc.want, tc.valid)
+		}
+	}
+}
+
+// A failure the organisation waived does not make status exit 1 while the
+// waiver runs; once it ends, or with another failure, it does.
+func TestStatusExitWaived(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	waived := notify.Result{RuleID: "fw", Status: policies.StatusFail, Waiver: &notify.Waiver{Reason: "field kit", ExpiresAt: now.Add(time.Hour)}}
+	pass := notify.Result{RuleID: "disk", Status: policies.StatusPass}
+	code := func(rs ...notify.Result) int {
+		err := statusExit(notify.Status{Results: rs}, now)
+		if err == nil {
+			return ExitPass
+		}
+		return err.(exitError).code
+	}
+	if got := code(pass, waived); got != ExitPass {
+		t.Errorf("only a waived failure: exit %d, want %d", got, ExitPass)
+	}
+	expired := waived
+	expired.Waiver = &notify.Waiver{Reason: "field kit", ExpiresAt: now}
+	if got := code(pass, expired); got != ExitFail {
+		t.Errorf("waiver ended: exit %d, want %d", got, ExitFail)
+	}
+	if got := code(waived, notify.Result{RuleID: "patch", Status: policies.StatusFail}); got != ExitFail {
+		t.Errorf("waived and another failure: exit %d, want %d", got, ExitFail)
+	}
+	if got := code(waived, notify.Result{RuleID: "patch", Status: policies.StatusUnknown}); got != ExitUnknown {
+		t.Errorf("waived and an unknown: exit %d, want %d", got, ExitUnknown)
 	}
 }
