@@ -262,7 +262,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("listen gRPC: %w", err)
 	}
-	hl, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	hl, err := s.listenHTTP()
 	if err != nil {
 		gl.Close()
 		return fmt.Errorf("listen HTTP: %w", err)
