@@ -73,6 +73,11 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	}
 	observed, suspect := vouchedTime(rep.CollectedAt.AsTime(), now, req.QueuedMillis, ep.StartedAt)
 	verdicts := policies.Evaluate(ctx, pol.parsed, rep.Facts, policies.Options{Now: now, FailingSince: since})
+	// Evaluated, the report is stored even if the caller went away (its
+	// deadline passed), so its retry is acknowledged as a duplicate
+	// instead of being evaluated and lost again; storeTimeout bounds it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
 	facts, err := proto.MarshalOptions{Deterministic: true}.Marshal(rep.Facts)
 	if err != nil {
 		s.log.Error("encode facts", "err", err)
@@ -134,6 +139,9 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		Burst:         burst,
 	}, nil
 }
+
+// storeTimeout bounds storing an evaluated report once its caller is gone.
+const storeTimeout = 30 * time.Second
 
 // LastSequenceTrailer is the trailer that comes with AlreadyExists and a
 // sequence out of range: the highest sequence the collector holds for the

@@ -58,11 +58,14 @@ func (s *Server) observe(ctx context.Context, req any, info *grpc.UnaryServerInf
 	if p, ok := peer.FromContext(ctx); ok {
 		attrs = append(attrs, "peer", p.Addr.String())
 	}
-	switch code {
-	case codes.OK:
+	switch {
+	case code == codes.OK:
 		s.log.Info("grpc call", attrs...)
-	case codes.Internal, codes.Unknown, codes.DataLoss:
+	case code == codes.Internal, code == codes.Unknown, code == codes.DataLoss:
 		s.log.Error("grpc call", append(attrs, "err", status.Convert(err).Message())...)
+	case info.FullMethod == MethodEnroll:
+		// Anyone may call Enroll: its refusals are sampled per reason.
+		s.grpc.refusals.log("grpc call", "enroll_"+strings.ToLower(code.String()), append(attrs[:len(attrs):len(attrs)], "err", status.Convert(err).Message())...)
 	default:
 		s.log.Warn("grpc call", append(attrs, "err", status.Convert(err).Message())...)
 	}
@@ -120,15 +123,19 @@ func (s *Server) limitSize(ctx context.Context, req any, info *grpc.UnaryServerI
 	return handler(ctx, req)
 }
 
-// authenticate identifies the device of every AgentService call from its
-// client certificate; see the package doc.
+// authenticate makes sure every AgentService call has a device: the one
+// the agent server's tap handle identified before the request was read
+// (agentTap), else identified here; see the package doc.
 func (s *Server) authenticate(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if !strings.HasPrefix(info.FullMethod, agentServicePrefix) {
 		return handler(ctx, req)
 	}
-	dev, err := s.identify(ctx)
-	if err != nil {
-		return nil, err
+	dev, ok := DeviceFrom(ctx)
+	if !ok {
+		var err error
+		if dev, err = s.identify(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok {
 		ci.deviceID = dev.ID
@@ -136,6 +143,23 @@ func (s *Server) authenticate(ctx context.Context, req any, info *grpc.UnaryServ
 	return handler(context.WithValue(ctx, deviceKey{}, dev), req)
 }
 
+// streamAuthenticate refuses an AgentService stream without a device
+// (the tap handle identifies every stream of the agent server before
+// this runs), so a future streaming method cannot skip authentication.
+func (s *Server) streamAuthenticate(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if strings.HasPrefix(info.FullMethod, agentServicePrefix) {
+		if _, ok := DeviceFrom(ss.Context()); !ok {
+			return status.Error(codes.Unauthenticated, msgNoCertificate)
+		}
+	}
+	return handler(srv, ss)
+}
+
+// identify is the device of the call's client certificate: verified
+// against the collector CA at the collector's time (an expired one gets
+// ExpiredCertificate as a status, not a failed handshake), neither it nor
+// its device revoked, and the device's current certificate (or its
+// pending renewed one, which this promotes).
 func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
@@ -143,7 +167,7 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	}
 	ti, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok || len(ti.State.PeerCertificates) == 0 {
-		return store.Device{}, status.Error(codes.Unauthenticated, "a client certificate is required: enrol this device first")
+		return store.Device{}, status.Error(codes.Unauthenticated, msgNoCertificate)
 	}
 	leaf := ti.State.PeerCertificates[0]
 	now := s.cfg.Now()
@@ -209,19 +233,22 @@ func (s *Server) rateLimit(ctx context.Context, req any, info *grpc.UnaryServerI
 	return handler(ctx, req)
 }
 
-// limiters holds one token bucket per device.
+// limiters holds one token bucket per key (device, source address).
 type limiters struct {
 	mu    sync.Mutex
 	limit rate.Limit
 	burst int
-	m     map[string]*rate.Limiter
+	// max bounds the map; past it, full (idle) buckets are dropped, and
+	// if that is not enough, arbitrary ones.
+	max int
+	m   map[string]*rate.Limiter
 }
 
-// maxLimiters bounds the map; past it, full (idle) buckets are dropped.
+// maxLimiters is the default bound of a limiters map.
 const maxLimiters = 100_000
 
 func newLimiters(limit rate.Limit, burst int) *limiters {
-	return &limiters{limit: limit, burst: burst, m: map[string]*rate.Limiter{}}
+	return &limiters{limit: limit, burst: burst, max: maxLimiters, m: map[string]*rate.Limiter{}}
 }
 
 // announced is the report rate the collector tells agents, so a backlog
@@ -242,11 +269,18 @@ func (l *limiters) allow(key string) bool {
 	l.mu.Lock()
 	lim, ok := l.m[key]
 	if !ok {
-		if len(l.m) >= maxLimiters {
+		if len(l.m) >= l.max {
 			for k, v := range l.m {
 				if v.Tokens() >= float64(l.burst) {
 					delete(l.m, k)
 				}
+			}
+			// Still full: drop arbitrary buckets (map order), a tenth.
+			for k := range l.m {
+				if len(l.m) < l.max-l.max/10 {
+					break
+				}
+				delete(l.m, k)
 			}
 		}
 		lim = rate.NewLimiter(l.limit, l.burst)

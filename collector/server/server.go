@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -113,7 +112,7 @@ type Server struct {
 	// clientPool holds the CAs whose device certificates are accepted.
 	clientPool *x509.CertPool
 
-	grpc   *grpc.Server
+	grpc   *grpcFront
 	health *health.Server
 	http   *http.Server
 

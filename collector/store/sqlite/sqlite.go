@@ -162,33 +162,57 @@ func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) error
 	return nil
 }
 
-// Enroll implements store.Store.
+// enrolToken is the token row an enrolment reads.
+type enrolToken struct {
+	id, group, rebindDevice string
+}
+
+// usableToken looks the token of p up and says why it cannot enrol
+// (store.ErrTokenInvalid, Revoked, Expired, UsedUp), if so.
+func usableToken(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, p store.EnrollParams) (enrolToken, error) {
+	var (
+		t        enrolToken
+		hash     []byte
+		usesLeft int
+		expires  int64
+		revoked  sql.NullInt64
+	)
+	err := q.QueryRowContext(ctx, `SELECT id, hash, grp, uses_left, expires_at, revoked_at, rebind_device FROM tokens WHERE hash = ?`, p.TokenHash).
+		Scan(&t.id, &hash, &t.group, &usesLeft, &expires, &revoked, &t.rebindDevice)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
+		return enrolToken{}, store.ErrTokenInvalid
+	}
+	if err != nil {
+		return enrolToken{}, err
+	}
+	switch {
+	case revoked.Valid:
+		return enrolToken{}, store.ErrTokenRevoked
+	case !p.Now.Before(fromNanos(expires)):
+		return enrolToken{}, store.ErrTokenExpired
+	case usesLeft <= 0:
+		return enrolToken{}, store.ErrTokenUsedUp
+	}
+	return t, nil
+}
+
+// Enroll implements store.Store. The token is looked up read-only first,
+// so a wrong, expired, used-up or revoked one is refused without taking
+// the write lock (every transaction here begins IMMEDIATE); the write
+// transaction then checks it again.
 func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(string) (store.Issued, error)) (store.Enrolment, error) {
+	if _, err := usableToken(ctx, s.db, p); err != nil {
+		return store.Enrolment{}, fmt.Errorf("enroll: %w", err)
+	}
 	var out store.Enrolment
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var (
-			id, group, rebindDevice string
-			hash                    []byte
-			usesLeft                int
-			expires                 int64
-			revoked                 sql.NullInt64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT id, hash, grp, uses_left, expires_at, revoked_at, rebind_device FROM tokens WHERE hash = ?`, p.TokenHash).
-			Scan(&id, &hash, &group, &usesLeft, &expires, &revoked, &rebindDevice)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
-			return store.ErrTokenInvalid
-		}
+		t, err := usableToken(ctx, tx, p)
 		if err != nil {
 			return err
 		}
-		switch {
-		case revoked.Valid:
-			return store.ErrTokenRevoked
-		case !p.Now.Before(fromNanos(expires)):
-			return store.ErrTokenExpired
-		case usesLeft <= 0:
-			return store.ErrTokenUsedUp
-		}
+		id, group, rebindDevice := t.id, t.group, t.rebindDevice
 		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
 			return err
 		}
