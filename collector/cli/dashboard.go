@@ -29,7 +29,7 @@ func (a *app) webFor(cfg *server.Config, insecureCookies bool) (func(store.Store
 		}
 	}
 	return func(st store.Store) (http.Handler, error) {
-		return dashboard.New(dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, InsecureCookies: insecureCookies, Logger: cfg.Logger, Now: cfg.Now})
+		return dashboard.New(dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, InsecureCookies: insecureCookies, TrustedProxies: cfg.HTTP.TrustedProxies, Logger: cfg.Logger, Now: cfg.Now})
 	}, nil
 }
 

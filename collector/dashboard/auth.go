@@ -8,10 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -134,75 +133,6 @@ func (h *handler) admin(next http.HandlerFunc) http.Handler {
 	}))
 }
 
-// throttle counts failed sign-ins per user name and per client address.
-// After maxFails failures a key is locked out, for a time that doubles with
-// each further failure (1 minute up to 1 hour); a success clears the
-// user's count. Entries idle for a day are forgotten.
-type throttle struct {
-	mu       sync.Mutex
-	m        map[string]*fails
-	maxFails int
-}
-
-type fails struct {
-	n     int
-	until time.Time
-	last  time.Time
-}
-
-func newThrottle(maxFails int) *throttle {
-	return &throttle{m: map[string]*fails{}, maxFails: maxFails}
-}
-
-// blocked says whether any key is locked out at now.
-func (t *throttle) blocked(now time.Time, keys ...string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		if f, ok := t.m[k]; ok && now.Before(f.until) {
-			return true
-		}
-	}
-	return false
-}
-
-func (t *throttle) fail(now time.Time, keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, f := range t.m {
-		if now.Sub(f.last) > 24*time.Hour {
-			delete(t.m, k)
-		}
-	}
-	for _, k := range keys {
-		f := t.m[k]
-		if f == nil {
-			f = &fails{}
-			t.m[k] = f
-		}
-		f.n++
-		f.last = now
-		if f.n >= t.maxFails {
-			lock := time.Minute << min(f.n-t.maxFails, 6)
-			f.until = now.Add(min(lock, time.Hour))
-		}
-	}
-}
-
-func (t *throttle) succeed(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.m, key)
-}
-
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // dummyHash is compared against when the user does not exist, so a wrong
 // name takes as long as a wrong password.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("ward-no-such-user"), BcryptCost)
@@ -220,33 +150,46 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("user"))
+	// No user name is longer (user add refuses it): a longer one is
+	// wrong, and only its first bytes are kept, logged or shown.
+	tooLong := len(name) > MaxUserName
+	if tooLong {
+		name = truncateUTF8(name, MaxUserName)
+	}
 	password := r.PostFormValue("password")
 	now := h.now()
-	userKey, addrKey := "user:"+name, "addr:"+clientAddr(r)
+	addr := h.clientAddr(r)
+	log := h.log.With("user", name, "addr", addr)
+	if tooLong {
+		log = log.With("user_truncated", true)
+	}
 	again := func(status int, msg string) {
 		w.WriteHeader(status)
 		h.render(w, r, "login", page{Title: "Sign in", CSRF: c.Value, Error: msg, Form: map[string]string{"user": name}})
 	}
-	if h.throttle.blocked(now, userKey, addrKey) {
-		h.log.Warn("sign-in throttled", "user", name, "addr", clientAddr(r))
-		again(http.StatusTooManyRequests, "Too many failed sign-ins. Wait a few minutes and try again.")
+	if wait := h.throttle.admit(now, name, addr); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		log.Warn("sign-in throttled", "retry_after_s", secs)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		again(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Wait %s and try again.", waitText(secs)))
 		return
 	}
-	u, err := h.st.User(r.Context(), name)
-	hash := dummyHash
-	if err == nil {
-		hash = u.Hash
-	} else if !errors.Is(err, store.ErrNotFound) {
-		h.serverError(w, r, err)
-		return
+	hash, u := dummyHash, store.User{}
+	if !tooLong {
+		u, err = h.st.User(r.Context(), name)
+		if err == nil {
+			hash = u.Hash
+		} else if !errors.Is(err, store.ErrNotFound) {
+			h.serverError(w, r, err)
+			return
+		}
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
-		h.throttle.fail(now, userKey, addrKey)
-		h.log.Warn("sign-in failed", "user", name, "addr", clientAddr(r))
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil || tooLong {
+		log.Warn("sign-in failed")
 		again(http.StatusUnauthorized, "Wrong user name or password.")
 		return
 	}
-	h.throttle.succeed(userKey)
+	h.throttle.succeed(now, name, addr)
 	id := randomToken(32)
 	se := store.Session{IDHash: hashID(id), User: u.Name, CSRF: randomToken(24), CreatedAt: now, ExpiresAt: now.Add(h.cfg.SessionTTL)}
 	if err := h.st.CreateSession(r.Context(), se); err != nil {
@@ -255,8 +198,16 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setCookie(w, loginCookie, "", -1)
 	h.setCookie(w, sessionCookie, id, int(h.cfg.SessionTTL.Seconds()))
-	h.audit(r.Context(), u.Name, "sign-in", u.Name, "from "+clientAddr(r))
+	h.audit(r.Context(), u.Name, "sign-in", u.Name, "from "+addr)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// waitText says secs in words for the sign-in page.
+func waitText(secs int) string {
+	if secs <= 90 {
+		return fmt.Sprintf("%d seconds", secs)
+	}
+	return fmt.Sprintf("%d minutes", (secs+59)/60)
 }
 
 func (h *handler) logout(w http.ResponseWriter, r *http.Request) {

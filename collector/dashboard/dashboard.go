@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -34,9 +35,14 @@ type Config struct {
 	InsecureCookies bool
 	// SessionTTL is how long a sign-in lasts (default 12h).
 	SessionTTL time.Duration
-	// MaxFailedLogins before a user name or client address is locked out
-	// for a while (default 5).
+	// MaxFailedLogins is the number of sign-in attempts a (user, client
+	// address) pair has before it must wait, 1 minute doubling up to 15
+	// (default 5); see throttle.
 	MaxFailedLogins int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (for the sign-in throttle and the audit log); by default
+	// the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 	// CacheFor is how long the overview's costlier parts (failing per
 	// rule, past deadline) are reused; the trend is reused for 10 times
 	// as long. Default 30s; negative: never reuse.
@@ -123,13 +129,22 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &handler{cfg: cfg, st: st, log: cfg.Logger, throttle: newThrottle(cfg.MaxFailedLogins), pages: map[string]*template.Template{}}
+	h := &handler{cfg: cfg, st: st, log: cfg.Logger, throttle: newThrottle(cfg.MaxFailedLogins, throttleEntries), pages: map[string]*template.Template{}}
 	if err := h.parse(); err != nil {
 		return nil, err
 	}
 	static, _ := fs.Sub(webFS, "web/static")
 	m := http.NewServeMux()
-	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	m.HandleFunc("GET /static/{file...}", func(w http.ResponseWriter, r *http.Request) {
+		// Files only: a directory (or a path that is not one) is not found,
+		// never listed.
+		name := r.PathValue("file")
+		if fi, err := fs.Stat(static, name); !fs.ValidPath(name) || err != nil || fi.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFileFS(w, r, static, name)
+	})
 	m.HandleFunc("GET /login", h.loginForm)
 	m.HandleFunc("POST /login", h.login)
 	m.Handle("POST /logout", h.auth(http.HandlerFunc(h.logout)))

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -339,10 +340,29 @@ type client struct {
 	t       *testing.T
 	base    string
 	cookies map[string]string
+	// header is added to every request (X-Forwarded-For, Host).
+	header http.Header
+	hc     *http.Client
+	// last is the latest response.
+	last *http.Response
 }
 
 func newClient(t *testing.T, base string) *client {
-	return &client{t: t, base: base, cookies: map[string]string{}}
+	return newClientFrom(t, base, "")
+}
+
+// newClientFrom is a client whose connections come from the local
+// address ip (any of 127.0.0.0/8 on Linux), or from any when "".
+func newClientFrom(t *testing.T, base, ip string) *client {
+	d := &net.Dialer{}
+	if ip != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
+	}
+	hc := &http.Client{
+		Transport:     &http.Transport{DialContext: d.DialContext},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &client{t: t, base: base, cookies: map[string]string{}, header: http.Header{}, hc: hc}
 }
 
 func (c *client) do(method, path string, form url.Values) (*http.Response, string) {
@@ -358,12 +378,19 @@ func (c *client) do(method, path string, form url.Values) (*http.Response, strin
 	for k, v := range c.cookies {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
 	}
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Do(req)
+	for k, vs := range c.header {
+		if k == "Host" {
+			req.Host = vs[0]
+			continue
+		}
+		req.Header[k] = vs
+	}
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	c.last = resp
 	b, _ := io.ReadAll(resp.Body)
 	for _, ck := range resp.Cookies() {
 		if !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/wardhq/ward/collector/store"
 )
@@ -47,13 +50,20 @@ func WriteExport(w io.Writer, format string, rows []store.StateRow) error {
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write(ExportHeader)
+		rec := make([]string, len(ExportHeader))
 		for _, r := range rows {
 			since := ""
 			if r.Since != nil {
 				since = r.Since.UTC().Format(time.RFC3339)
 			}
-			cw.Write([]string{r.DeviceID, r.Hostname, r.Group, r.RuleID, r.Title, r.PolicyName, strconv.Itoa(r.PolicyVersion),
-				string(r.Status), csvSafe(r.Observed), csvSafe(r.Expected), since, r.ReportedAt.UTC().Format(time.RFC3339), csvSafe(r.Waiver)})
+			copy(rec, []string{r.DeviceID, r.Hostname, r.Group, r.RuleID, r.Title, r.PolicyName, strconv.Itoa(r.PolicyVersion),
+				string(r.Status), r.Observed, r.Expected, since, r.ReportedAt.UTC().Format(time.RFC3339), r.Waiver})
+			for i := range rec {
+				rec[i] = CSVSafe(rec[i])
+			}
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
 		}
 		cw.Flush()
 		return cw.Error()
@@ -61,9 +71,26 @@ func WriteExport(w io.Writer, format string, rows []store.StateRow) error {
 	return fmt.Errorf("unknown export format %q (want csv or json)", format)
 }
 
-// csvSafe keeps a spreadsheet from reading a field as a formula.
-func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
+// ExportWriteTimeout is how long the dashboard's export may take to
+// write, past the server's WriteTimeout for pages.
+const ExportWriteTimeout = 10 * time.Minute
+
+// CSVSafe keeps a spreadsheet from reading a cell as a formula (OWASP's
+// CSV injection advice): a cell that starts with = + - @ (or their
+// full-width forms), a TAB or a CR, or with one of = + - @ after leading
+// white space or control or format characters, is prefixed with ' (which
+// spreadsheets show as text and do not display).
+func CSVSafe(s string) string {
+	if s == "" {
+		return s
+	}
+	if s[0] == '\t' || s[0] == '\r' {
+		return "'" + s
+	}
+	t := strings.TrimLeftFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.In(r, unicode.Cc, unicode.Cf)
+	})
+	if r, _ := utf8.DecodeRuneInString(t); strings.ContainsRune("=+-@\uff1d\uff0b\uff0d\uff20\ufe62\ufe63", r) && t != "" {
 		return "'" + s
 	}
 	return s

@@ -675,6 +675,9 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 		}
 		at, stamp = t, "as-of-"+t.Format("2006-01-02")
 	}
+	// An export of a large fleet may take longer than the server's
+	// WriteTimeout allows a page: this one sets its own deadline.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ExportWriteTimeout)) // unsupported only in tests (httptest)
 	rows, err := ExportRows(r.Context(), h.st, at)
 	if err != nil {
 		h.serverError(w, r, err)
