@@ -21,9 +21,6 @@ import (
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
-// costLimit bounds the work one expression may do on one device's facts.
-const costLimit = 1_000_000
-
 // Variables a rule can read.
 const (
 	varOS       = "os"

@@ -2,12 +2,15 @@ package policies
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -54,7 +57,13 @@ type Result struct {
 // Evaluate applies every rule of p to the facts of one device. Rules that do
 // not apply to the device's platform, or whose when guard is false, are
 // left out. When the platform itself is unknown every rule is UNKNOWN.
-// ctx bounds the evaluation.
+//
+// ctx bounds the evaluation: once it ends, an expression running stops
+// (cel-go checks for it every interruptEvery steps of a comprehension) and
+// every rule not yet decided is UNKNOWN, saying why. So is every rule left
+// once the evaluation has spent the document's cost budget
+// (maxDocumentCost); an expression over its own limit (maxExpressionCost)
+// is UNKNOWN too. Neither ever gives a PASS.
 func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options) []Result {
 	if p == nil {
 		return nil
@@ -71,6 +80,7 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 		vars[paramsVar+"."+name] = v
 	}
 	platform := facts.GetOs().GetPlatform()
+	ev := &evaluation{ctx: ctx, left: maxDocumentCost}
 	results := make([]Result, 0, len(p.Rules))
 	for i := range p.Rules {
 		r := &p.Rules[i]
@@ -95,8 +105,13 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 			results = append(results, res)
 			continue
 		}
+		if why := ev.stopped(); why != "" {
+			res.Status, res.Reason = StatusUnknown, why
+			results = append(results, res)
+			continue
+		}
 		if r.when != nil {
-			applies, why := run(r.when, vars)
+			applies, why := ev.cond(r.when, vars)
 			if why != "" {
 				res.Status, res.Reason = StatusUnknown, "cannot tell whether the rule applies: "+why
 				results = append(results, res)
@@ -113,7 +128,7 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 			results = append(results, res)
 			continue
 		}
-		ok, why := run(r.require, vars)
+		ok, why := ev.cond(r.require, vars)
 		switch {
 		case why != "":
 			res.Status, res.Reason = StatusUnknown, why
@@ -132,21 +147,79 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 			res.FailingSince, res.Deadline = &since, &deadline
 			res.Overdue = now.After(deadline)
 		}
-		res.Observed = observed(r, facts, vars, now)
+		res.Observed = ev.observed(r, facts, vars, now)
 		results = append(results, res)
 	}
 	return results
 }
 
-// run evaluates a condition: only a boolean result counts, and ok is
+// interruptEvery is how many comprehension steps cel-go takes between
+// checks of the evaluation's context.
+const interruptEvery = 100
+
+// evaluation is one device's evaluation: its context and what is left of
+// its cost budget.
+type evaluation struct {
+	ctx  context.Context
+	left uint64
+	// halt, once set, is why no further rule is evaluated.
+	halt string
+}
+
+// stopped returns why rules are no longer evaluated, "" while they are.
+func (ev *evaluation) stopped() string {
+	if ev.halt != "" {
+		return ev.halt
+	}
+	if err := ev.ctx.Err(); err != nil {
+		ev.halt = "not evaluated: " + stopReason(err)
+	} else if ev.left == 0 {
+		ev.halt = fmt.Sprintf("not evaluated: the evaluation spent the policy's budget of %d cost units for one device "+
+			"(see the limits in docs/policies.md)", maxDocumentCost)
+	}
+	return ev.halt
+}
+
+func stopReason(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "the evaluation ran out of time (deadline exceeded)"
+	}
+	return "the evaluation was cancelled"
+}
+
+// eval runs one program within the context and charges its cost; why is
+// set when it gave no value.
+func (ev *evaluation) eval(prg cel.Program, vars map[string]any) (ref.Val, string) {
+	if why := ev.stopped(); why != "" {
+		return nil, why
+	}
+	out, det, err := prg.ContextEval(ev.ctx, vars)
+	spent := uint64(maxExpressionCost)
+	if det != nil && det.ActualCost() != nil {
+		spent = *det.ActualCost()
+	}
+	ev.left -= min(ev.left, spent)
+	switch {
+	case err == nil:
+		return out, ""
+	case ev.ctx.Err() != nil:
+		ev.stopped()
+		return nil, stopReason(ev.ctx.Err())
+	case strings.Contains(err.Error(), "cost limit exceeded"):
+		return nil, fmt.Sprintf("the expression went over its limit of %d cost units (see the limits in docs/policies.md)", maxExpressionCost)
+	}
+	return nil, errorReason(err)
+}
+
+// cond evaluates a condition: only a boolean result counts, and ok is
 // meaningful only when why is empty.
-func run(prg cel.Program, vars map[string]any) (ok bool, why string) {
+func (ev *evaluation) cond(prg cel.Program, vars map[string]any) (ok bool, why string) {
 	if prg == nil {
 		return false, "the rule has no compiled expression"
 	}
-	out, _, err := prg.Eval(vars)
-	if err != nil {
-		return false, errorReason(err)
+	out, why := ev.eval(prg, vars)
+	if why != "" {
+		return false, why
 	}
 	b, isBool := out.(types.Bool)
 	if !isBool {
@@ -155,9 +228,9 @@ func run(prg cel.Program, vars map[string]any) (ok bool, why string) {
 	return bool(b), ""
 }
 
-func observed(r *Rule, facts *wardv1.Facts, vars map[string]any, now time.Time) string {
+func (ev *evaluation) observed(r *Rule, facts *wardv1.Facts, vars map[string]any, now time.Time) string {
 	if r.observed != nil {
-		if out, _, err := r.observed.Eval(vars); err == nil {
+		if out, why := ev.eval(r.observed, vars); why == "" {
 			if s, ok := out.(types.String); ok && strings.TrimSpace(string(s)) != "" {
 				return string(s)
 			}

@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -807,12 +808,15 @@ rules:
     severity: low
     remediation: { en: { linux: x } }
 `
-	p, err := Parse("costly.yaml", []byte(doc))
-	if err != nil {
-		t.Fatal(err)
+	// Refused when loaded, at the expression's first line, rather than
+	// left to run out of budget on every device.
+	_, err := Parse("costly.yaml", []byte(doc))
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 {
+		t.Fatalf("Parse = %v, want one problem", err)
 	}
-	got := Evaluate(context.Background(), p, linuxFacts(), Options{Now: testNow})[0]
-	if got.Status != StatusUnknown || !strings.Contains(got.Reason, "cost limit exceeded") {
-		t.Errorf("got %s %q, want UNKNOWN for exceeding the cost limit", got.Status, got.Reason)
+	if pr := ve.Problems[0]; pr.Line != 9 || !strings.Contains(pr.Reason, `rule "loops": require can cost up to`) ||
+		!strings.Contains(pr.Reason, "more than the 1000000 units one expression may") {
+		t.Errorf("problem = %s", pr)
 	}
 }

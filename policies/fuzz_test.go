@@ -6,13 +6,18 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/goccy/go-yaml/parser"
 )
 
 // FuzzParse feeds arbitrary documents to Parse: it must never panic, every
 // failure must be a *ValidationError with placed problems, and a document
 // that parses must parse again to the same policy and evaluate without
-// panicking to one of the three statuses.
+// panicking to one of the three statuses. The pre-scan must never measure
+// less than the YAML parser builds: where it lets a document through, the
+// parser's tree is no deeper and no wider than it counted.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"baseline.yaml", "high-risk.yaml"} {
 		data, err := shipped.ReadFile(name)
@@ -29,7 +34,27 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	for _, doc := range []string{
+		"rules: " + strings.Repeat("[", 30) + strings.Repeat("]", 30),
+		"params:\n" + strings.Repeat("  k: 1\n", 300),
+		"a: &a [x, x]\nb: [*a, *a]\n",
+		"a: {b: [c, {d: e}], 'f': \"g\"}\n- x\n? y\n: z\n",
+		"a: |\n  - [[[\n  &x\nb: >\n  *y\n",
+		"a: 'multi\n  line [[ &x' \nb: \"x\\\"y\n  [\"\n",
+		"a: b\n  && [[[[ c\n",
+		"--- [[a]]\n... \n",
+	} {
+		f.Add([]byte(doc))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if sh, pr := prescan(data); pr == nil {
+			if tree, err := parser.ParseBytes(data, 0); err == nil {
+				got := treeShape(tree)
+				if got.depth > sh.depth || got.keys > sh.keys {
+					t.Fatalf("pre-scan measured %+v, the parser built %+v", sh, got)
+				}
+			}
+		}
 		p, err := Parse("fuzz.yaml", data)
 		if err != nil {
 			var verr *ValidationError

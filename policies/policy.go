@@ -41,7 +41,7 @@ const DefaultLang = "en"
 
 // Limits on what a policy document may hold.
 const (
-	maxDocumentSize   = 1 << 20
+	maxDocumentSize   = 256 << 10
 	maxRules          = 500
 	maxExpressionSize = 4096
 	maxGrace          = 366 * 24 * time.Hour
@@ -62,6 +62,9 @@ type Policy struct {
 	// policy: changing one is changing the policy.
 	Params map[string]any
 	Rules  []Rule
+	// Cost is the estimated worst-case CEL cost of evaluating every rule
+	// on one device, at most maxDocumentCost.
+	Cost uint64
 	// File is where the policy was loaded from.
 	File string
 }
@@ -163,6 +166,10 @@ type decoder struct {
 	// unparsed is true when an expression did not parse, so its reads of
 	// params are unknown.
 	unparsed bool
+	// cost is the worst-case cost of the expressions compiled so far;
+	// overBudget is true once it went over maxDocumentCost.
+	cost       uint64
+	overBudget bool
 }
 
 func (d *decoder) at(line, col int, format string, args ...any) {
@@ -187,6 +194,10 @@ func position(n ast.Node) (line, col int) {
 func (d *decoder) document(data []byte) *Policy {
 	if len(data) > maxDocumentSize {
 		d.at(0, 0, "document is larger than %d bytes", maxDocumentSize)
+		return nil
+	}
+	if _, pr := prescan(data); pr != nil {
+		d.at(pr.Line, 0, "%s (see the limits in docs/policies.md)", pr.Reason)
 		return nil
 	}
 	f, err := parser.ParseBytes(data, 0)
@@ -290,6 +301,7 @@ func (d *decoder) document(data []byte) *Policy {
 	if !d.unparsed {
 		d.unusedParams()
 	}
+	p.Cost = d.cost
 	return p
 }
 
@@ -694,13 +706,42 @@ func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Prog
 		d.errorf(n, "%s must give a %s, not a %s", what, typeWord(want), typeWord(out))
 		return nil
 	}
-	prg, err := env.Program(checked, cel.CostLimit(costLimit), cel.InterruptCheckFrequency(100))
+	if !d.withinBudget(n, env, checked, what, line) {
+		return nil
+	}
+	prg, err := env.Program(checked, cel.CostLimit(maxExpressionCost), cel.CostTracking(callCosts{}),
+		cel.InterruptCheckFrequency(interruptEvery))
 	if err != nil {
 		d.errorf(n, "%s: %v", what, err)
 		return nil
 	}
 	return prg
 }
+
+// withinBudget estimates an expression's worst-case cost and adds it to
+// the document's; it reports the expression over the per-expression limit
+// and the one that takes the document over its budget.
+func (d *decoder) withinBudget(n ast.Node, env *cel.Env, checked *cel.Ast, what string, line int) bool {
+	est, err := env.EstimateCost(checked, sizes{params: d.params})
+	if err != nil {
+		d.errorf(n, "%s: cannot estimate its cost: %v", what, err)
+		return false
+	}
+	if est.Max > maxExpressionCost {
+		d.at(line, 0, "%s can cost up to %s in the worst case, more than the %s one expression may (see the limits in docs/policies.md)",
+			what, costWords(est.Max), costWords(maxExpressionCost))
+		return false
+	}
+	d.cost += est.Max
+	if d.cost > maxDocumentCost && !d.overBudget {
+		d.overBudget = true
+		d.at(line, 0, "%s takes the policy's worst-case cost to %s, more than the %s a policy may spend on one device (see the limits in docs/policies.md)",
+			what, costWords(d.cost), costWords(maxDocumentCost))
+	}
+	return !d.overBudget
+}
+
+func costWords(n uint64) string { return strconv.FormatUint(n, 10) + " units" }
 
 func (d *decoder) celIssues(iss *cel.Issues, what string, line, col int) {
 	for _, e := range iss.Errors() {
