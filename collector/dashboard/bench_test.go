@@ -45,7 +45,7 @@ func benchFleet(b *testing.B, n int, cacheFor time.Duration) (http.Handler, *htt
 	return h, c
 }
 
-func benchFleetStore(b *testing.B, n int, cacheFor time.Duration) (http.Handler, *http.Cookie, store.Dashboard) {
+func benchFleetStore(b testing.TB, n int, cacheFor time.Duration) (http.Handler, *http.Cookie, store.Dashboard) {
 	b.Helper()
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "ward.db")
