@@ -11,4 +11,11 @@
 // loopback only). Every POST carries a per-session CSRF token (the sign-in
 // form a per-browser one), every admin route checks the role on the
 // server, and every admin action is written to the audit log.
+//
+// Sign-ins are throttled per (user, client address) with a capped backoff
+// and per user with a token bucket that an address the user signed in
+// from skips (throttle.go); the client address comes from X-Forwarded-For
+// only through Config.TrustedProxies. CSV exports neutralise formula cells
+// (CSVSafe). The Host allow-list, timeouts and /metrics access are the
+// collector's HTTP server's (collector/server/http.go).
 package dashboard
