@@ -32,3 +32,15 @@ func listen(string) (net.Listener, error) {
 func dial(ctx context.Context, _ string) (net.Conn, error) {
 	return winio.DialPipeAccess(ctx, PipeName, windows.GENERIC_READ)
 }
+
+// mayRead lets every client read: on Windows the pipe's security
+// descriptor decides who can connect (interactive and authenticated
+// users), not the server.
+func (*Server) mayRead(net.Conn) (bool, int, error) { return true, -1, nil }
+
+// ownDir is "": on Windows every user reads the files in the status
+// directory itself, whose access the installer sets.
+func ownDir(string) string { return "" }
+
+// perUserCopies is false: Windows keeps no per-user copies.
+func perUserCopies() bool { return false }

@@ -1,0 +1,29 @@
+package notify
+
+import (
+	"fmt"
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// peerUID returns the effective uid of the process at the other end of a
+// Unix socket connection, as the kernel recorded it at connect
+// (LOCAL_PEERCRED). This has been cross-compiled, not run on a Mac.
+func peerUID(c net.Conn) (int, error) {
+	raw, err := syscallConn(c)
+	if err != nil {
+		return -1, err
+	}
+	var cred *unix.Xucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
+	}); err != nil {
+		return -1, fmt.Errorf("peer credentials: %w", err)
+	}
+	if cerr != nil {
+		return -1, fmt.Errorf("peer credentials: %w", cerr)
+	}
+	return int(cred.Uid), nil
+}
