@@ -206,7 +206,9 @@ func (s *scanner) parentCol() int {
 }
 
 // refuseIndicator refuses an anchor or an alias. Tags are left to the
-// decoder, which refuses them with the document's other problems.
+// decoder, which refuses them with the document's other problems, unless
+// nothing follows on the line: the parser then takes the next lines'
+// nodes as the tagged one, which this scan cannot follow.
 func (s *scanner) refuseIndicator(c byte) bool {
 	switch c {
 	case '&':
@@ -215,6 +217,19 @@ func (s *scanner) refuseIndicator(c byte) bool {
 		s.fail(s.line, "YAML aliases are not supported (they repeat what an anchor names)")
 	default:
 		return false
+	}
+	return true
+}
+
+// restEmpty reports whether l holds nothing but spaces and a comment from i.
+func restEmpty(l []byte, i int) bool {
+	for ; i < len(l); i++ {
+		if l[i] == '#' {
+			return true
+		}
+		if !isSpace(l[i]) {
+			return false
+		}
 	}
 	return true
 }
@@ -245,7 +260,10 @@ func (s *scanner) blockNode(l []byte, i int) {
 		case s.refuseIndicator(c):
 			return
 		case c == '!':
-			i = skipTag(l, i)
+			if i = skipTag(l, i); restEmpty(l, i) {
+				s.fail(s.line, "YAML tags are not supported")
+				return
+			}
 			continue
 		case c == '[' || c == '{':
 			s.flowCol = i
@@ -357,7 +375,11 @@ func (s *scanner) scanFlow(l []byte, i int) {
 		case s.flowStart && s.refuseIndicator(c):
 			return
 		case s.flowStart && c == '!':
-			i = skipTag(l, i) - 1
+			if i = skipTag(l, i); restEmpty(l, i) {
+				s.fail(s.line, "YAML tags are not supported")
+				return
+			}
+			i--
 			continue
 		case c == '\'' || c == '"':
 			s.node()

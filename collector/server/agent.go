@@ -72,7 +72,9 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		since[id] = clamp(t, ep.EnrolledAt, now)
 	}
 	observed, suspect := vouchedTime(rep.CollectedAt.AsTime(), now, req.QueuedMillis, ep.StartedAt)
-	verdicts := policies.Evaluate(ctx, pol.parsed, rep.Facts, policies.Options{Now: now, FailingSince: since})
+	evalCtx, cancelEval := evalContext(ctx, time.Now())
+	verdicts := policies.Evaluate(evalCtx, pol.parsed, rep.Facts, policies.Options{Now: now, FailingSince: since})
+	cancelEval()
 	// Evaluated, the report is stored even if the caller went away (its
 	// deadline passed), so its retry is acknowledged as a duplicate
 	// instead of being evaluated and lost again; storeTimeout bounds it.

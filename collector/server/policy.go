@@ -69,6 +69,25 @@ func (s *Server) policyFor(ctx context.Context, group string) (groupPolicy, erro
 	return groupPolicy{name: gp.Name, version: gp.Version, document: gp.Document, parsed: p}, nil
 }
 
+// maxEvalTime bounds the evaluation of one report. The policy's cost
+// budget already bounds its work (well under a second on one core); this
+// is the backstop for a slow or busy machine.
+const maxEvalTime = 5 * time.Second
+
+// evalContext is the context a report is evaluated in: the call's values,
+// but not its cancellation (a report the agent gave up on is still
+// evaluated in full, so what is stored is never cut short by the caller
+// going away), ending at maxEvalTime or at half the time left before the
+// call's deadline, whichever comes first, so the report can still be
+// stored and answered in time. Rules not evaluated by then are UNKNOWN.
+func evalContext(ctx context.Context, now time.Time) (context.Context, context.CancelFunc) {
+	limit := maxEvalTime
+	if deadline, ok := ctx.Deadline(); ok {
+		limit = min(limit, deadline.Sub(now)/2)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), limit)
+}
+
 var (
 	defaultOnce sync.Once
 	defaultPol  groupPolicy
