@@ -512,6 +512,8 @@ func (h *handler) policyUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("action") == "whatif" {
+		// Evaluating a large group may take longer than a page may.
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(WhatIfWriteTimeout)) // unsupported only in tests (httptest)
 		wi, err := h.whatIf(ctx, group, p)
 		if err != nil {
 			h.serverError(w, r, err)
@@ -655,6 +657,10 @@ func (h *handler) waiverRevoke(w http.ResponseWriter, r *http.Request) {
 	h.audit(r.Context(), session(r).User, "waiver.revoke", id, "")
 	http.Redirect(w, r, "/waivers", http.StatusSeeOther)
 }
+
+// WhatIfWriteTimeout is how long a what-if may take to answer, past the
+// server's WriteTimeout for pages.
+const WhatIfWriteTimeout = 5 * time.Minute
 
 // Exports.
 
