@@ -57,9 +57,13 @@ type scanner struct {
 	// must exceed to be text of a block scalar or of a multi-line plain
 	// scalar rather than structure.
 	blockText, plainText int
+	// plainCol is the column where the multi-line plain scalar started.
+	plainCol int
 	// quote is the quote character of a quoted scalar that runs on past
-	// the end of a line, 0 when none.
-	quote byte
+	// the end of a line, 0 when none; quoteCol is the column where it
+	// started.
+	quote    byte
+	quoteCol int
 	// flowStart is true when the next flow token starts a node.
 	flowStart bool
 	// flowCol is the column where the outermost flow collection started.
@@ -100,7 +104,7 @@ func (s *scanner) scanLine(l []byte) {
 		if len(s.flow) > 0 {
 			s.scanFlow(l, i)
 		} else {
-			s.afterBlockNode(l, i, 0)
+			s.afterBlockNode(l, i, s.quoteCol)
 		}
 		return
 	}
@@ -128,6 +132,13 @@ func (s *scanner) scanLine(l []byte) {
 	}
 	if s.plainText >= 0 {
 		if indent > s.plainText {
+			// Text of a multi-line plain scalar; the parser takes a ":"
+			// on it as ending a multi-line key.
+			if j := keyIndicator(l, rest); j >= 0 {
+				s.plainText = -1
+				s.enterBlock(s.plainCol, false)
+				s.blockNode(l, j+1)
+			}
 			return
 		}
 		s.plainText = -1
@@ -244,6 +255,9 @@ func skipTag(l []byte, i int) int {
 
 // blockNode reads a node that starts at l[i] in block context.
 func (s *scanner) blockNode(l []byte, i int) {
+	// props is the column of a tag before the node, -1 when none: the
+	// node (a mapping, when it is a key) starts there.
+	props := -1
 	for s.problem == nil {
 		for i < len(l) && isSpace(l[i]) {
 			i++
@@ -251,22 +265,29 @@ func (s *scanner) blockNode(l []byte, i int) {
 		if i >= len(l) || l[i] == '#' {
 			return
 		}
-		c := l[i]
+		c, col := l[i], i
+		if props >= 0 {
+			col = props
+		}
 		switch {
 		case (c == '-' || c == '?') && endsToken(l, i+1):
 			s.enterBlock(i, c == '-')
 			i++
+			props = -1
 			continue
 		case s.refuseIndicator(c):
 			return
 		case c == '!':
+			if props < 0 {
+				props = i
+			}
 			if i = skipTag(l, i); restEmpty(l, i) {
 				s.fail(s.line, "YAML tags are not supported")
 				return
 			}
 			continue
 		case c == '[' || c == '{':
-			s.flowCol = i
+			s.flowCol = col
 			s.scanFlow(l, i)
 			return
 		case c == '|' || c == '>':
@@ -277,32 +298,38 @@ func (s *scanner) blockNode(l []byte, i int) {
 			s.node()
 			end := s.skipQuoted(l, i+1, c)
 			if end < 0 {
-				s.quote = c
+				s.quote, s.quoteCol = c, col
 				return
 			}
-			s.afterBlockNode(l, end, i)
+			s.afterBlockNode(l, end, col)
 			return
 		}
 		// A plain scalar: a key if ": " follows on the line, else text that
 		// may run on over more indented lines.
 		s.node()
-		key := -1
-		for j := i; j < len(l); j++ {
-			if l[j] == '#' && j > i && isSpace(l[j-1]) {
-				break
-			}
-			if l[j] == ':' && endsToken(l, j+1) {
-				key = j
-				break
-			}
-		}
+		key := keyIndicator(l, i)
 		if key < 0 {
-			s.plainText = s.parentCol()
+			s.plainText, s.plainCol = s.parentCol(), col
 			return
 		}
-		s.enterBlock(i, false)
+		s.enterBlock(col, false)
 		i = key + 1
+		props = -1
 	}
+}
+
+// keyIndicator returns the index of the first ": " (or ":" ending the
+// line) in plain text from l[i] before a comment, -1 when there is none.
+func keyIndicator(l []byte, i int) int {
+	for j := i; j < len(l); j++ {
+		if l[j] == '#' && j > i && isSpace(l[j-1]) {
+			return -1
+		}
+		if l[j] == ':' && endsToken(l, j+1) {
+			return j
+		}
+	}
+	return -1
 }
 
 // afterBlockNode reads what follows a quoted scalar or a flow collection
@@ -344,7 +371,13 @@ func (s *scanner) scanFlow(l []byte, i int) {
 		case c == '#' && (i == 0 || isSpace(l[i-1])):
 			return
 		case c == '[' || c == '{':
-			s.flow = append(s.flow, flowFrame{isMap: c == '{'})
+			// A flow mapping's entries are counted by their commas (an
+			// entry need not have a ":").
+			f := flowFrame{isMap: c == '{'}
+			if f.isMap {
+				f.keys = s.countKey(0)
+			}
+			s.flow = append(s.flow, f)
 			s.node()
 			s.checkDepth()
 			s.flowStart = true
@@ -360,11 +393,14 @@ func (s *scanner) scanFlow(l []byte, i int) {
 			}
 			continue
 		case c == ',':
+			if n := len(s.flow); n > 0 && s.flow[n-1].isMap {
+				s.flow[n-1].keys = s.countKey(s.flow[n-1].keys)
+			}
 			s.flowStart = true
 			continue
 		case c == ':' && (endsToken(l, i+1) || (i+1 < len(l) && isFlowIndicator(l[i+1])) || !s.flowStart):
-			if n := len(s.flow); n > 0 {
-				s.flow[n-1].keys = s.countKey(s.flow[n-1].keys)
+			if n := len(s.flow); n > 0 && !s.flow[n-1].isMap {
+				s.shape.keys = max(s.shape.keys, 1) // a one-pair mapping in a list
 			}
 			s.node()
 			s.flowStart = true
