@@ -8,15 +8,22 @@
 // and, for AgentService, client-certificate authentication and the
 // per-device rate limit.
 //
+// Connections. The collector runs each connection's TLS handshake itself
+// and hands it, by whether the client presented a certificate, to an
+// anonymous gRPC server (EnrollmentService, health) or an agent one
+// (AgentService); see grpc.go and docs/security.md, "The gRPC front".
+//
 // Identity. The TLS layer asks for a client certificate but does not
 // require one (EnrollmentService is called before the agent has one). The
-// auth interceptor then verifies, for every AgentService call, that the
+// agent server's tap handle then verifies, for every stream before its
+// request is read (and the auth interceptor for any AgentService call
+// that arrives without a device), that the
 // leaf certificate chains to the collector CA, is valid now and is meant
 // for client auth (else codes.Unauthenticated), and that neither its serial
 // nor its device is revoked and that it is the device's current
 // certificate (else codes.PermissionDenied). The device id is the leaf's
 // subject CommonName; no message field is ever used as identity.
-// Verifying in the interceptor rather than in the handshake lets an agent
+// Verifying after the handshake rather than in it lets an agent
 // tell "certificate expired or unknown: enrol again" (a status code) from
 // "network down" (a failed handshake).
 //
