@@ -1,6 +1,9 @@
 package policies
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // Limits on a document's YAML shape, checked by prescan before the YAML
 // parser builds anything. goccy/go-yaml's memory grows with the square of
@@ -143,7 +146,9 @@ func (s *scanner) scanLine(l []byte) {
 		}
 		s.plainText = -1
 	}
-	if indent == 0 && (hasPrefixToken(l, "---") || hasPrefixToken(l, "...")) {
+	if indent == 0 && (bytes.HasPrefix(l, []byte("---")) || bytes.HasPrefix(l, []byte("..."))) {
+		// A document marker, and what follows as a node (the parser
+		// reads "...-" as a marker and a list).
 		s.block = s.block[:0]
 		s.blockNode(l, 3)
 		return
@@ -152,10 +157,6 @@ func (s *scanner) scanLine(l []byte) {
 		return // a directive
 	}
 	s.blockNode(l, rest)
-}
-
-func hasPrefixToken(l []byte, p string) bool {
-	return len(l) >= len(p) && string(l[:len(p)]) == p && endsToken(l, len(p))
 }
 
 func (s *scanner) node() {
