@@ -43,6 +43,12 @@ refuses (exit 3) before enrolling, unless --no-service is given: it then
 enrols, copies the program and registers the notifier, and prints how to run
 the daemon with whatever starts programs on that machine.
 
+It also refuses (exit 3) before enrolling when a user other than root could
+change the program or the state directory: when --program, its directory,
+--state or any existing directory above them is owned by another user or
+writable by its group or by everyone (sticky ones like /tmp included: someone
+could have created the path there first). On Windows this is not checked.
+
 If any step fails, the steps before it are undone and nothing stays
 installed; if enrolment fails nothing has been touched. ward-agent uninstall
 removes what install did.`,
@@ -71,8 +77,20 @@ removes what install did.`,
 				}
 			}
 
-			// 0. Can a service be registered? Decided before anything is
+			// 0. The service runs as root from the program and trusts what
+			// is in the state directory: no one else may be able to change
+			// either. Decided, like the service manager, before anything is
 			// touched, so that a refusal leaves the token unused.
+			def := install.DefaultLayout()
+			for _, p := range []struct{ what, path string }{{"program", l.Program}, {"state directory", state}} {
+				if err := install.Trusted(p.path); err != nil {
+					return usagef("install: %s %s: %v.\n"+
+						"Choose places only root can write (the defaults are --program %s and --state %s). Nothing was done (not enrolled)",
+						p.what, p.path, err, def.Program, def.StateDir)
+				}
+			}
+
+			// Can a service be registered?
 			m, err := serviceManager(l.Program, state)
 			if err != nil {
 				return err

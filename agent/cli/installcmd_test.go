@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wardhq/ward/agent/install/installtest"
 	"github.com/wardhq/ward/collector/server/servertest"
 )
 
@@ -13,7 +14,7 @@ import (
 // program, no service.
 func TestInstallRefusedEnrolmentInstallsNothing(t *testing.T) {
 	c := servertest.Start(t)
-	dir := t.TempDir()
+	dir := installtest.TempDir(t)
 	state := filepath.Join(dir, "state")
 	program := filepath.Join(dir, "bin", "ward-agent")
 	code, stdout, stderr := run(t, "install", "--no-service", "--collector", c.Addr, "--token", "not-a-token",

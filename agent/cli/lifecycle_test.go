@@ -19,6 +19,7 @@ import (
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/install"
+	"github.com/wardhq/ward/agent/install/installtest"
 	"github.com/wardhq/ward/agent/source"
 	"github.com/wardhq/ward/collector/server/servertest"
 )
@@ -36,9 +37,9 @@ func noServiceManager(t *testing.T) error {
 }
 
 // testLayout puts the program and the notifier's login item in a
-// temporary directory.
+// temporary directory that install accepts (not under /tmp).
 func testLayout(t *testing.T) install.Layout {
-	dir := t.TempDir()
+	dir := installtest.TempDir(t)
 	return install.Layout{Program: filepath.Join(dir, "bin", "ward-agent"), ConfigDir: filepath.Join(dir, "etc"),
 		StateDir: filepath.Join(dir, "state"), Notifier: filepath.Join(dir, "autostart", "ward-notify.desktop")}
 }

@@ -1,7 +1,9 @@
 // Package install is the agent's place on each operating system: where its
 // program, configuration and state live (Layout), who may read the state
-// (Protect), whether this machine has a service manager that can run it
-// (ServiceManager: systemd installed in a container is not one) and where
+// (Protect), whether only root could change a place the service runs from
+// or keeps its state in (Trusted), whether this machine has a service
+// manager that can run it (ServiceManager: systemd installed in a
+// container is not one) and where
 // that keeps its registration (ServiceFile), how the service manager runs
 // it (ServiceConfig), where its log lines go when it runs as a service
 // (NewServiceHandler), and how the per-user notifier is registered to
