@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -31,6 +33,10 @@ import (
 
 // DefaultTimeout bounds an enrolment call.
 const DefaultTimeout = 30 * time.Second
+
+// DefaultRetryFor is how long an enrolment the collector throttles keeps
+// trying.
+const DefaultRetryFor = 3 * time.Minute
 
 // maxDeviceIDLen bounds the device id the collector may choose.
 const maxDeviceIDLen = 128
@@ -49,8 +55,11 @@ type Options struct {
 	Source check.Source
 	// AgentVersion is sent with the device info.
 	AgentVersion string
-	// Timeout bounds the call (default DefaultTimeout).
+	// Timeout bounds each call (default DefaultTimeout).
 	Timeout time.Duration
+	// RetryFor is how long enrolment keeps trying while the collector
+	// throttles it (default DefaultRetryFor).
+	RetryFor time.Duration
 	// Log receives what happened (default: discard).
 	Log *slog.Logger
 	// Now is the clock (default time.Now).
@@ -65,6 +74,9 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
+	}
+	if opts.RetryFor <= 0 {
+		opts.RetryFor = DefaultRetryFor
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -99,8 +111,6 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 		return nil, fmt.Errorf("collector %s: %w", opts.Collector, err)
 	}
 	defer conn.Close()
-	callCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
 	// An identity already in the state directory (a re-install over it, or
 	// enroll run again) proves this is the same device: the collector
 	// re-binds it instead of creating another.
@@ -108,10 +118,11 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	if prevID != "" {
 		opts.Log.Info("re-enrolling with proof of the current identity", "device_id", prevID)
 	}
-	resp, err := wardv1.NewEnrollmentServiceClient(conn).Enroll(callCtx, &wardv1.EnrollRequest{
+	req := &wardv1.EnrollRequest{
 		Token: opts.Token, CsrDer: csr, Device: info,
 		PreviousCertificateDer: prevCert, RebindProof: proof,
-	})
+	}
+	resp, err := enrollWithRetry(ctx, wardv1.NewEnrollmentServiceClient(conn), req, opts)
 	if err != nil {
 		return nil, callError(opts.Collector, pin, err)
 	}
@@ -173,6 +184,51 @@ func DescribeDevice(ctx context.Context, src check.Source, agentVersion string) 
 	}
 	info.MachineId = MachineID(ctx, src, host.OS)
 	return info
+}
+
+// enrollWithRetry calls Enroll, each call bounded by opts.Timeout, and
+// calls again while the collector answers RESOURCE_EXHAUSTED (its
+// enrolment throttle: a whole office enrolling at once behind one
+// address), after the delay it asks for, until opts.RetryFor has passed.
+// A refused call did nothing on the collector, so calling again cannot
+// enrol twice; no other failure is retried.
+func enrollWithRetry(ctx context.Context, c wardv1.EnrollmentServiceClient, req *wardv1.EnrollRequest, opts Options) (*wardv1.EnrollResponse, error) {
+	deadline := opts.Now().Add(opts.RetryFor)
+	for attempt := 0; ; attempt++ {
+		callCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+		resp, err := c.Enroll(callCtx, req)
+		cancel()
+		st, _ := status.FromError(err)
+		if err == nil || st.Code() != codes.ResourceExhausted {
+			return resp, err
+		}
+		wait := retryDelay(st, attempt)
+		if opts.Now().Add(wait).After(deadline) {
+			return nil, err
+		}
+		opts.Log.Info("collector is throttling enrolments; trying again", "after", wait, "reason", st.Message())
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// retryDelay is the collector's RetryInfo delay, or 1 s doubling per
+// attempt up to 30 s, plus up to a quarter more at random so that many
+// agents refused together do not come back together.
+func retryDelay(st *status.Status, attempt int) time.Duration {
+	d := time.Second << min(attempt, 5)
+	for _, det := range st.Details() {
+		if ri, ok := det.(*errdetails.RetryInfo); ok && ri.GetRetryDelay().AsDuration() > 0 {
+			d = ri.GetRetryDelay().AsDuration()
+		}
+	}
+	d = min(d, 30*time.Second)
+	return d + time.Duration(mrand.Int64N(int64(d)/4+1))
 }
 
 // callError turns a failed Enroll call into an error a person can act on.
