@@ -64,4 +64,3 @@ func TestEnrolmentWaitsOutTheThrottle(t *testing.T) {
 		t.Errorf("throttled past the retry time: %v, want the collector's reason", err)
 	}
 }
-
