@@ -60,6 +60,7 @@ type handler struct {
 	throttle *throttle
 	mux      *http.ServeMux
 	cache    cache
+	parsed   parsedPolicies
 }
 
 // cache keeps a few computed values for a while.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wardhq/ward/collector/server"
@@ -63,17 +64,49 @@ func (h *handler) groupPolicies(ctx context.Context) ([]groupPolicy, error) {
 
 func (h *handler) policyOf(group string, byGroup map[string]store.GroupPolicy) (groupPolicy, error) {
 	if sp, ok := byGroup[group]; ok {
-		p, err := policies.Parse("group "+group, sp.Document)
+		p, err := h.parsed.parse("group "+group, sp.Document, func() (*policies.Policy, error) { return policies.Parse("group "+group, sp.Document) })
 		if err != nil {
 			return groupPolicy{}, fmt.Errorf("stored policy of group %q: %w", group, err)
 		}
 		return groupPolicy{Group: group, Name: sp.Name, Version: sp.Version, Updated: sp.UpdatedAt, Policy: p, Hash: docHash(sp.Document)}, nil
 	}
-	p, err := policies.Embedded(server.DefaultPolicy)
+	p, err := h.parsed.parse("embedded", []byte(server.DefaultPolicy), func() (*policies.Policy, error) { return policies.Embedded(server.DefaultPolicy) })
 	if err != nil {
 		return groupPolicy{}, err
 	}
 	return groupPolicy{Group: group, Name: p.Name, Version: p.Version, Embedded: true, Policy: p}, nil
+}
+
+// parsedPolicies keeps the policies the pages show, parsed: parsing
+// compiles every rule's CEL expression (some 25 ms a policy), and the
+// policies page shows every group's. Keyed by name and document, so a
+// new document is parsed anew; at most maxParsed are kept.
+type parsedPolicies struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]*policies.Policy
+}
+
+const maxParsed = 64
+
+func (c *parsedPolicies) parse(name string, doc []byte, parse func() (*policies.Policy, error)) (*policies.Policy, error) {
+	key := sha256.Sum256(append([]byte(name+"\x00"), doc...))
+	c.mu.Lock()
+	p, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := parse()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxParsed {
+		c.m = map[[sha256.Size]byte]*policies.Policy{}
+	}
+	c.m[key] = p
+	c.mu.Unlock()
+	return p, nil
 }
 
 // docHash is the start of a policy document's SHA-256, as policy list
