@@ -185,14 +185,18 @@ func (s *scanner) countKey(n int) int {
 
 // enterBlock records a block collection entry (a sequence's "-" or a
 // mapping's key) at column col.
+//
+// A list and a mapping may share a column ("key:" above "- item"). An entry
+// of the other kind at that column ends the inner one only when the outer
+// one is of its kind ("key2:" after the items); otherwise it nests in it,
+// as the parser reads "-" above "key:".
 func (s *scanner) enterBlock(col int, seq bool) {
-	for n := len(s.block); n > 0; n = len(s.block) {
-		top := s.block[n-1]
-		if top.col > col || (top.col == col && top.seq && !seq) {
-			s.block = s.block[:n-1]
-			continue
-		}
-		break
+	for n := len(s.block); n > 0 && s.block[n-1].col > col; n = len(s.block) {
+		s.block = s.block[:n-1]
+	}
+	if n := len(s.block); n > 1 && s.block[n-1].col == col && s.block[n-1].seq != seq &&
+		s.block[n-2].col == col && s.block[n-2].seq == seq {
+		s.block = s.block[:n-1]
 	}
 	if n := len(s.block); n > 0 && s.block[n-1].col == col && s.block[n-1].seq == seq {
 		if !seq {
