@@ -94,8 +94,9 @@ func (s *scanner) run() {
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
 
 // endsToken reports whether position i of l ends a token: the end of the
-// line or a space.
-func endsToken(l []byte, i int) bool { return i >= len(l) || isSpace(l[i]) }
+// line, a space or a control character (the parser takes "-\x00" as a
+// list entry).
+func endsToken(l []byte, i int) bool { return i >= len(l) || l[i] <= ' ' }
 
 func (s *scanner) scanLine(l []byte) {
 	i := 0
