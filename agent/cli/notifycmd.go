@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,10 @@ as the deadline nears, never during quiet hours and never more than
 max_per_day a day. Settings are in ward/config.json in your config directory:
 {"lang": "fr", "quiet_hours": "21:00-08:00", "max_per_day": 4}.
 
---snooze 4h holds notifications back for that long and exits.`,
+--snooze 4h holds notifications back for that long and exits.
+
+Only root and the people logged in at this computer (not over SSH) can read
+the status; on Linux without systemd-logind, only root.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadUserConfig(userConfigPath())
@@ -66,6 +70,10 @@ max_per_day a day. Settings are in ward/config.json in your config directory:
 				return h.Run(cmd.Context())
 			}
 			plan, err := h.Once(cmd.Context())
+			if errors.Is(err, notify.ErrNotDesktopUser) {
+				fmt.Fprintln(a.stdout, notAllowed(h.Settings.Lang, "ward-agent status"))
+				return exitError{ExitUnknown}
+			}
 			if err != nil {
 				return err
 			}

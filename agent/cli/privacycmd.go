@@ -24,7 +24,11 @@ func (a *app) privacyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "privacy",
 		Short: "Show exactly what Ward sends to your organisation (the last report)",
-		Args:  args(cobra.NoArgs),
+		Long: `privacy prints the last report the Ward service prepared for your
+organisation: the results and every fact, exactly as sent. Only root and the
+people logged in at this computer (not over SSH) can read it; on Linux
+without systemd-logind, only root. It exits 2 when it may not read it.`,
+		Args: args(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			cfg, _ := loadUserConfig(userConfigPath())
 			lang = i18n.Choose(lang, cfg.Lang, i18n.Lang())
@@ -32,6 +36,10 @@ func (a *app) privacyCommand() *cobra.Command {
 			if errors.Is(err, fs.ErrNotExist) {
 				fmt.Fprintln(a.stdout, i18n.T(lang, "privacy.none"))
 				return nil
+			}
+			if errors.Is(err, notify.ErrNotDesktopUser) {
+				fmt.Fprintln(a.stdout, notAllowed(lang, "ward-agent privacy"))
+				return exitError{ExitUnknown}
 			}
 			if err != nil {
 				return err

@@ -42,7 +42,11 @@ what is wrong, why it matters, the steps for this system and the deadline. It
 reads the Ward service's local status (or the last status it saved when the
 service is not running) and needs no admin rights and no network.
 
-Exit codes: 0 all good, 1 something to fix, 2 something could not be checked.
+Only root and the people logged in at this computer (not over SSH) can read
+it; on Linux without systemd-logind, only root.
+
+Exit codes: 0 all good, 1 something to fix, 2 something could not be checked
+(or the status could not be read).
 A failure your organisation accepted (a waiver) counts as good until the
 waiver ends.
 With --service it shows the service's state and the enrolment instead.`,
@@ -62,6 +66,10 @@ With --service it shows the service's state and the enrolment instead.`,
 					return err
 				}
 				fmt.Fprintln(a.stdout, i18n.T(lang, "status.none"))
+				return exitError{ExitUnknown}
+			}
+			if errors.Is(err, notify.ErrNotDesktopUser) && !asJSON {
+				fmt.Fprintln(a.stdout, notAllowed(lang, "ward-agent status"))
 				return exitError{ExitUnknown}
 			}
 			if err != nil {
@@ -100,6 +108,16 @@ With --service it shows the service's state and the enrolment instead.`,
 	f.BoolVar(&svc, "service", false, "show the service's state and the enrolment instead")
 	service.Flags().VisitAll(func(fl *pflag.Flag) { f.AddFlag(fl) })
 	return cmd
+}
+
+// notAllowed says, in lang, that only root and the person logged in at
+// this computer may read the status, and how to read it anyway.
+func notAllowed(lang, command string) string {
+	id := "access.not_desktop_user"
+	if !notify.DesktopUsersRecorded() {
+		id = "access.root_only"
+	}
+	return i18n.T(lang, id, "command", command)
 }
 
 func statusExit(st notify.Status, now time.Time) error {

@@ -177,4 +177,16 @@ var messages = map[string]map[string]string{
 		"es": "Ward todavía no ha preparado ningún informe en este portátil, así que no se ha enviado nada.",
 		"ar": "لم يُعدّ Ward أي تقرير على هذا الحاسوب بعد، لذلك لم يُرسل أي شيء.",
 	},
+	"access.not_desktop_user": {
+		"en": "Only root and the person logged in at this computer can read Ward's status. You are not logged in at its own screen or keyboard (a remote login, such as SSH, does not count): run this at the computer, or as root: sudo {command}",
+		"fr": "Seuls root et la personne connectée sur cet ordinateur peuvent lire l'état de Ward. Vous n'êtes pas connecté sur son propre écran ou clavier (une connexion à distance, par exemple SSH, ne compte pas) : lancez cette commande sur l'ordinateur lui-même, ou en tant que root : sudo {command}",
+		"es": "Solo root y la persona que ha iniciado sesión en este ordenador pueden leer el estado de Ward. Usted no ha iniciado sesión en su propia pantalla o teclado (una conexión remota, como SSH, no cuenta): ejecute esto en el ordenador, o como root: sudo {command}",
+		"ar": "لا يستطيع قراءة حالة Ward إلا root والشخص المسجَّل دخوله على هذا الحاسوب. أنت غير مسجَّل الدخول على شاشته أو لوحة مفاتيحه (الدخول عن بُعد، مثل SSH، لا يُحتسب): شغّل هذا على الحاسوب نفسه، أو بصفة root: sudo {command}",
+	},
+	"access.root_only": {
+		"en": "Only root and the person logged in at this computer can read Ward's status. This computer does not record who is logged in at it (it has no systemd-logind), so only root can: sudo {command}",
+		"fr": "Seuls root et la personne connectée sur cet ordinateur peuvent lire l'état de Ward. Cet ordinateur n'enregistre pas qui y est connecté (il n'a pas systemd-logind) : seul root le peut donc : sudo {command}",
+		"es": "Solo root y la persona que ha iniciado sesión en este ordenador pueden leer el estado de Ward. Este ordenador no registra quién ha iniciado sesión en él (no tiene systemd-logind), así que solo root puede: sudo {command}",
+		"ar": "لا يستطيع قراءة حالة Ward إلا root والشخص المسجَّل دخوله على هذا الحاسوب. هذا الحاسوب لا يسجّل من هو مسجَّل الدخول عليه (لا يوجد فيه systemd-logind)، لذلك لا يستطيع ذلك إلا root: sudo {command}",
+	},
 }

@@ -416,8 +416,8 @@ func readFile(path string) ([]byte, error) {
 
 // readOwn reads a status file for the user running this: their own copy
 // when there is one, else the service's file in dir (root's, or the
-// service's own user's). It returns ErrNotDesktopUser when that file is
-// there but not the user's to read.
+// service's own user's). On Unix it returns ErrNotDesktopUser when that
+// file is there but not the user's to read.
 func readOwn(dir, name string) ([]byte, error) {
 	if own := ownDir(dir); own != "" {
 		data, err := readFile(filepath.Join(own, name))
@@ -426,8 +426,8 @@ func readOwn(dir, name string) ([]byte, error) {
 		}
 	}
 	data, err := readFile(filepath.Join(dir, name))
-	if errors.Is(err, fs.ErrPermission) {
-		return nil, ErrNotDesktopUser
+	if errors.Is(err, fs.ErrPermission) && runtime.GOOS != "windows" {
+		return nil, ErrNotDesktopUser // on Windows the files' access list speaks for itself
 	}
 	return data, err
 }
