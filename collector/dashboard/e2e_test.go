@@ -53,8 +53,18 @@ var seed = []struct {
 
 func startFleet(t *testing.T, opts ...func(*dashboard.Config)) *fleet {
 	t.Helper()
+	return startFleetServer(t, nil, opts...)
+}
+
+// startFleetServer is startFleet with the collector's configuration
+// changed by so (when not nil) as well.
+func startFleetServer(t *testing.T, so func(*server.Config), opts ...func(*dashboard.Config)) *fleet {
+	t.Helper()
 	ctx := context.Background()
 	c := servertest.Start(t, func(cfg *server.Config) {
+		if so != nil {
+			so(cfg)
+		}
 		cfg.Web = func(st store.Store) (http.Handler, error) {
 			dc := dashboard.Config{Store: st, StaleAfter: staleAfter, Logger: cfg.Logger}
 			for _, o := range opts {

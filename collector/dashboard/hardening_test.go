@@ -3,8 +3,10 @@ package dashboard_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wardhq/ward/collector/dashboard"
+	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
 )
 
@@ -286,5 +289,40 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	last := recs[len(recs)-1]
 	if strings.Join(last[:9], ",") != "dev_1,lin-ok,,,,baseline,3,PASS,a - b" {
 		t.Errorf("a harmless row was changed: %q", last)
+	}
+}
+
+// TestExportOutlivesThePageWriteTimeout: with a write timeout no page can
+// meet, a page fails but the export (and a what-if) set their own
+// deadline and arrive whole.
+func TestExportOutlivesThePageWriteTimeout(t *testing.T) {
+	f := startFleetServer(t, func(cfg *server.Config) { cfg.HTTP.WriteTimeout = time.Nanosecond })
+	// The sign-in page is a page too: a session straight in the store.
+	sid := "write-timeout-session"
+	sum := sha256.Sum256([]byte(sid))
+	now := time.Now().UTC()
+	if err := f.st.CreateSession(context.Background(), store.Session{IDHash: sum[:], User: "amina", CSRF: "x", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	admin := newClient(t, f.base)
+	admin.cookies["__Host-ward_session"] = sid
+	req, _ := http.NewRequest("GET", f.base+"/devices", nil)
+	for k, v := range admin.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err == nil && strings.Contains(string(b), "lin-bad") {
+			t.Errorf("a page arrived whole past its 1 ns write timeout")
+		}
+	}
+	resp, body := admin.do("GET", "/export?format=csv", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("export: %d", resp.StatusCode)
+	}
+	recs, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil || len(recs) < 2 || !strings.Contains(body, "lin-bad") {
+		t.Errorf("export past the page write timeout: %d records, %v", len(recs), err)
 	}
 }
