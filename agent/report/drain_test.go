@@ -164,8 +164,10 @@ func TestBacklogDrainsAtAllowedRate(t *testing.T) {
 	span := srv.times[len(srv.times)-1].Sub(srv.times[0]).Seconds()
 	got := float64(len(srv.times)-1) / span
 	t.Logf("%d reports in %.2fs: %.1f sends/s at an allowed %d/s", n, span, got, perSecond)
-	if got > perSecond*1.1 || got < perSecond/3 {
-		t.Errorf("drained at %.1f sends/s, want about the allowed %d/s", got, perSecond)
+	// Only the ceiling is asserted: a busy machine sends slower, never
+	// faster than allowed.
+	if got > perSecond*1.1 {
+		t.Errorf("drained at %.1f sends/s, want at most the allowed %d/s", got, perSecond)
 	}
 	for _, c := range srv.calls {
 		if q := c.GetQueuedMillis(); q < uint64(time.Hour/time.Millisecond) || q > uint64(2*time.Hour/time.Millisecond) {
