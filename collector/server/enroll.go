@@ -48,8 +48,18 @@ type enrollment struct {
 }
 
 // Enroll implements wardv1.EnrollmentServiceServer; see docs/enrolment.md.
-func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (*wardv1.EnrollResponse, error) {
+func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (_ *wardv1.EnrollResponse, err error) {
 	s := e.s
+	defer func() {
+		// Refusals are what guessing and flooding are made of: they use up
+		// the source's (small) allowance of refused attempts.
+		switch status.Code(err) {
+		case codes.InvalidArgument, codes.PermissionDenied, codes.FailedPrecondition:
+			if s.grpc != nil && s.grpc.enrolls != nil {
+				s.grpc.enrolls.refusedOne(ctx)
+			}
+		}
+	}()
 	info, err := validateEnroll(req)
 	if err != nil {
 		s.metrics.enrolments.Inc("invalid")

@@ -290,7 +290,7 @@ func TestEnrolRefusalsLoggedSampled(t *testing.T) {
 	rec := &records{}
 	c := servertest.Start(t, func(cfg *server.Config) {
 		cfg.Logger = slog.New(rec)
-		cfg.GRPC.EnrollRate, cfg.GRPC.EnrollTotalRate = rate.Inf, rate.Inf
+		cfg.GRPC.EnrollRate, cfg.GRPC.EnrollTotalRate, cfg.GRPC.EnrollRefusedRate = rate.Inf, rate.Inf, rate.Inf
 	})
 	client := wardv1.NewEnrollmentServiceClient(c.Dial(nil))
 	for range 40 {
@@ -385,4 +385,31 @@ func sqliteStore(t *testing.T) (store.Store, error) {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st, nil
+}
+
+// Refused attempts (wrong tokens) use up a small allowance per address;
+// right ones do not, so a whole office enrolling behind one address is
+// not refused while a guesser is slowed at once.
+func TestEnrolRefusedAttemptsThrottled(t *testing.T) {
+	ctx := context.Background()
+	c := servertest.Start(t, func(cfg *server.Config) {
+		cfg.GRPC.EnrollRefusedRate, cfg.GRPC.EnrollRefusedBurst = 0.01, 3
+	})
+	tok := c.Token("office", 30, time.Hour)
+	for i := range 30 {
+		if _, _, err := c.TryEnroll(ctx, tok, nil); err != nil {
+			t.Fatalf("enrolment %d of an office: %v", i+1, err)
+		}
+	}
+	client := wardv1.NewEnrollmentServiceClient(c.Dial(nil))
+	for i := range 3 {
+		_, err := client.Enroll(ctx, &wardv1.EnrollRequest{Token: "wrong", CsrDer: []byte{1}})
+		if code := status.Code(err); code == codes.ResourceExhausted {
+			t.Fatalf("refused attempt %d throttled within the allowance: %v", i+1, err)
+		}
+	}
+	_, err := client.Enroll(ctx, &wardv1.EnrollRequest{Token: "wrong", CsrDer: []byte{1}})
+	wantRetry(t, err, "refused enrolment attempts from this address", 100*time.Second)
+	_, _, err = c.TryEnroll(ctx, c.Token("office", 1, time.Hour), nil)
+	wantCode(t, err, codes.ResourceExhausted)
 }

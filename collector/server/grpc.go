@@ -35,13 +35,19 @@ type GRPCOptions struct {
 	// HTTP/2 preface (default 10 s).
 	HandshakeTimeout time.Duration
 	// EnrollRate and EnrollBurst bound enrolment attempts per source
-	// address (an IPv4 address, an IPv6 /64; default 2/s, burst 20).
+	// address (an IPv4 address, an IPv6 /64; default 20/s, burst 200).
 	EnrollRate  rate.Limit
 	EnrollBurst int
 	// EnrollTotalRate and EnrollTotalBurst bound all enrolment attempts
-	// together (default 20/s, burst 100).
+	// together (default 500/s, burst 1000).
 	EnrollTotalRate  rate.Limit
 	EnrollTotalBurst int
+	// EnrollRefusedRate and EnrollRefusedBurst bound the *refused*
+	// enrolment attempts (wrong, expired or used-up tokens, bad requests)
+	// per source address (default 1/s, burst 10); ten times as many in
+	// total.
+	EnrollRefusedRate  rate.Limit
+	EnrollRefusedBurst int
 }
 
 // Bounds of the gRPC front.
@@ -69,16 +75,22 @@ func (o *GRPCOptions) defaults() {
 		o.HandshakeTimeout = defaultHandshakeTimeout
 	}
 	if o.EnrollRate == 0 {
-		o.EnrollRate = 2
+		o.EnrollRate = 20
 	}
 	if o.EnrollBurst <= 0 {
-		o.EnrollBurst = 20
+		o.EnrollBurst = 200
 	}
 	if o.EnrollTotalRate == 0 {
-		o.EnrollTotalRate = 20
+		o.EnrollTotalRate = 500
 	}
 	if o.EnrollTotalBurst <= 0 {
-		o.EnrollTotalBurst = 100
+		o.EnrollTotalBurst = 1000
+	}
+	if o.EnrollRefusedRate == 0 {
+		o.EnrollRefusedRate = 1
+	}
+	if o.EnrollRefusedBurst <= 0 {
+		o.EnrollRefusedBurst = 10
 	}
 }
 
@@ -129,7 +141,7 @@ func (s *Server) newGRPC() {
 		anonLis:          newConnListener(),
 		agentLis:         newConnListener(),
 		pending:          map[net.Conn]struct{}{},
-		enrolls:          newEnrollThrottle(o.EnrollRate, o.EnrollBurst, o.EnrollTotalRate, o.EnrollTotalBurst),
+		enrolls:          newEnrollThrottle(o),
 		refusals:         newSampler(s.log, time.Minute, 5),
 	}
 	common := func(streams uint32) []grpc.ServerOption {

@@ -21,28 +21,52 @@ import (
 const maxEnrollSources = 10_000
 
 // enrollThrottle bounds enrolment attempts per source address (an IPv4
-// address, an IPv6 /64) and in total, before the request is read.
+// address, an IPv6 /64) and in total, before the request is read, at two
+// levels: *refused* attempts (a wrong, expired or used-up token, a bad
+// request) tightly, since they are what guessing and flooding are made of,
+// and all attempts loosely, as a bound on the work, so that a whole office
+// enrolling at once behind one address (a rollout) is not refused.
 type enrollThrottle struct {
 	sources *limiters
 	total   *rate.Limiter
+	// refused are charged after a refusal; an attempt is admitted only
+	// while its source, and the collector as a whole, have a refusal left.
+	refused      *limiters
+	refusedTotal *rate.Limiter
 }
 
-func newEnrollThrottle(perSource rate.Limit, burst int, total rate.Limit, totalBurst int) *enrollThrottle {
-	l := newLimiters(perSource, burst)
+func newEnrollThrottle(o *GRPCOptions) *enrollThrottle {
+	l := newLimiters(o.EnrollRate, o.EnrollBurst)
 	l.max = maxEnrollSources
-	return &enrollThrottle{sources: l, total: rate.NewLimiter(total, totalBurst)}
+	r := newLimiters(o.EnrollRefusedRate, o.EnrollRefusedBurst)
+	r.max = maxEnrollSources
+	return &enrollThrottle{sources: l, total: rate.NewLimiter(o.EnrollTotalRate, o.EnrollTotalBurst),
+		refused: r, refusedTotal: rate.NewLimiter(10*o.EnrollRefusedRate, 10*o.EnrollRefusedBurst)}
 }
 
 // allow returns nil, or a RESOURCE_EXHAUSTED status saying when to retry.
 // A source over its own limit does not use up the total.
 func (t *enrollThrottle) allow(ctx context.Context) error {
-	if !t.sources.allow(sourceKey(ctx)) {
+	key := sourceKey(ctx)
+	if !t.refused.has(key) {
+		return retryLater("too many refused enrolment attempts from this address", t.refused.limit)
+	}
+	if t.refusedTotal.Tokens() < 1 {
+		return retryLater("too many refused enrolment attempts at this collector", t.refusedTotal.Limit())
+	}
+	if !t.sources.allow(key) {
 		return retryLater("too many enrolment attempts from this address", t.sources.limit)
 	}
 	if !t.total.Allow() {
 		return retryLater("too many enrolment attempts at this collector", t.total.Limit())
 	}
 	return nil
+}
+
+// refusedOne charges a refused attempt to its source and the total.
+func (t *enrollThrottle) refusedOne(ctx context.Context) {
+	t.refused.allow(sourceKey(ctx))
+	t.refusedTotal.Allow()
 }
 
 // retryLater is RESOURCE_EXHAUSTED with a retry hint (in the message and
