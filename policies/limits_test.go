@@ -312,3 +312,14 @@ func TestEvaluateContext(t *testing.T) {
 		}
 	}
 }
+
+// A control character (which YAML does not allow and the parser reads in
+// more than one way) is refused at its line.
+func TestControlCharacterRefused(t *testing.T) {
+	for _, c := range []byte{0x00, 0x07, 0x1b, 0x7f} {
+		ps := problems(t, header+ruleYAML("r", "true")+"  - id: x"+string(c)+"\n")
+		if len(ps) != 1 || ps[0].Line != 12 || !strings.Contains(ps[0].Reason, fmt.Sprintf("control character 0x%02x", c)) {
+			t.Errorf("0x%02x: problems %v, want one at line 12", c, ps)
+		}
+	}
+}

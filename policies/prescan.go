@@ -82,8 +82,14 @@ func (s *scanner) fail(line int, format string, args ...any) {
 func (s *scanner) run() {
 	for s.pos < len(s.data) && s.problem == nil {
 		end := s.pos
-		for end < len(s.data) && s.data[end] != '\n' {
-			end++
+		for ; end < len(s.data) && s.data[end] != '\n'; end++ {
+			// YAML allows no control character but tab and CR, and the
+			// parser reads them inconsistently ("-" then NUL is a list
+			// entry, "-" then BEL a key).
+			if c := s.data[end]; (c < ' ' && c != '\t' && c != '\r') || c == 0x7f {
+				s.fail(s.line, "control character 0x%02x (YAML allows tab, CR and LF only)", c)
+				return
+			}
 		}
 		s.scanLine(s.data[s.pos:end])
 		s.pos = end + 1
@@ -94,9 +100,8 @@ func (s *scanner) run() {
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
 
 // endsToken reports whether position i of l ends a token: the end of the
-// line, a space or a control character (the parser takes "-\x00" as a
-// list entry).
-func endsToken(l []byte, i int) bool { return i >= len(l) || l[i] <= ' ' }
+// line or a space.
+func endsToken(l []byte, i int) bool { return i >= len(l) || isSpace(l[i]) }
 
 func (s *scanner) scanLine(l []byte) {
 	i := 0
