@@ -120,7 +120,11 @@ start a new fleet with new-fleet (docs/durability.md).`,
 				srv.Stop()
 				return err
 			}
-			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (dashboard: http://%s/, metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr(), srv.HTTPAddr())
+			metrics := srv.HTTPAddr()
+			if m := srv.MetricsAddr(); m != "" {
+				metrics = m
+			}
+			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (dashboard: http://%s/, metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr(), metrics)
 			<-ctx.Done()
 			srv.Stop()
 			return nil
