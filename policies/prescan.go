@@ -81,9 +81,11 @@ func (s *scanner) fail(line int, format string, args ...any) {
 
 func (s *scanner) run() {
 	for s.pos < len(s.data) && s.problem == nil {
+		// A line ends at LF, CR or CRLF (a lone CR is a line break to the
+		// parser too).
 		end := s.pos
-		for ; end < len(s.data) && s.data[end] != '\n'; end++ {
-			// YAML allows no control character but tab and CR, and the
+		for ; end < len(s.data) && s.data[end] != '\n' && s.data[end] != '\r'; end++ {
+			// YAML allows no control character but tab and line breaks, and the
 			// parser reads them inconsistently ("-" then NUL is a list
 			// entry, "-" then BEL a key).
 			if c := s.data[end]; (c < ' ' && c != '\t' && c != '\r') || c == 0x7f {
@@ -92,6 +94,9 @@ func (s *scanner) run() {
 			}
 		}
 		s.scanLine(s.data[s.pos:end])
+		if end+1 < len(s.data) && s.data[end] == '\r' && s.data[end+1] == '\n' {
+			end++
+		}
 		s.pos = end + 1
 		s.line++
 	}
