@@ -293,6 +293,11 @@ func (s *scanner) blockNode(l []byte, i int) {
 			continue
 		case s.refuseIndicator(c):
 			return
+		case c == ':' && endsToken(l, i+1):
+			// A value without a key: the parser nests it in ways this
+			// scan does not follow, and the decoder takes plain keys only.
+			s.fail(s.line, `a ":" without a key before it (write "key: value")`)
+			return
 		case c == '!':
 			if props < 0 {
 				props = i
