@@ -319,3 +319,19 @@ func TestDiscreetAndWhy(t *testing.T) {
 		t.Error("baseline should not be discreet")
 	}
 }
+
+// A policy saved by a Windows editor starts with a byte order mark; it
+// parses like the same document without one.
+func TestParseByteOrderMark(t *testing.T) {
+	doc, err := os.ReadFile("baseline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse("bom.yaml", append([]byte("\ufeff"), doc...))
+	if err != nil {
+		t.Fatalf("with a byte order mark: %v", err)
+	}
+	if p.Name != "baseline" || len(p.Rules) == 0 {
+		t.Errorf("parsed %q with %d rules", p.Name, len(p.Rules))
+	}
+}

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"io"
@@ -138,6 +139,9 @@ func Load(path string) (*Policy, error) {
 // only names the document in errors and in Policy.File. A document with
 // problems yields a *ValidationError listing all of them.
 func Parse(filename string, data []byte) (*Policy, error) {
+	// A UTF-8 byte order mark, as Windows editors write one, is not part
+	// of the document.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	d := &decoder{file: filename}
 	p := d.document(data)
 	if len(d.problems) > 0 {

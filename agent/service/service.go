@@ -274,6 +274,11 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 		since = map[string]time.Time{}
 	}
 	results := policies.Evaluate(ctx, pol, facts, policies.Options{Now: now, Lang: s.cfg.Lang, FailingSince: since})
+	if err := ctx.Err(); err != nil {
+		// Stopped mid-round (the service is stopping): the rules left were
+		// not evaluated, so this round is neither queued nor shown.
+		return 0, err
+	}
 	if next := nextFailingSince(since, results); !maps.Equal(next, since) {
 		if err := s.saveFailingSince(next); err != nil {
 			s.log.Warn("cannot record failing-since", "err", err)

@@ -234,3 +234,23 @@ func TestCollectorRestartsWhileReporting(t *testing.T) {
 	}
 	t.Logf("%d reports, each stored once, across 3 collector restarts", last)
 }
+
+// A round stopped mid-way (the service stopping) queues nothing: the rules
+// left would be UNKNOWN for a reason that says nothing about the laptop.
+func TestStoppedRoundQueuesNothing(t *testing.T) {
+	c := fastCollector(t)
+	_, dir := reporttest.Enrolled(t, c, "staff")
+	s, err := New(Config{StateDir: dir, Source: bundle(t, "linux-plain-nft-empty")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if seq, err := s.collect(ctx); err == nil || seq != 0 {
+		t.Fatalf("collect with a stopped context: sequence %d, %v; want an error and nothing queued", seq, err)
+	}
+	if n := s.ob.Len(); n != 0 {
+		t.Errorf("outbox holds %d reports, want 0", n)
+	}
+}
