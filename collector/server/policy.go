@@ -42,6 +42,28 @@ type policyCache struct {
 
 func newPolicyCache() *policyCache { return &policyCache{m: map[[32]byte]*policies.Policy{}} }
 
+// CheckStoredPolicies loads every group's stored policy once at start and
+// logs, as an error, each that no longer loads (stored before a limit this
+// collector enforces): until `ward-collector policy set` replaces it, the
+// reports of that group's devices are refused with INTERNAL and stay
+// queued on the agents. It returns the groups affected.
+func (s *Server) CheckStoredPolicies(ctx context.Context) []string {
+	ps, err := s.store.Policies(ctx)
+	if err != nil {
+		s.log.Error("list stored policies", "err", err)
+		return nil
+	}
+	var bad []string
+	for _, gp := range ps {
+		if _, err := policies.Parse("group "+gp.Group, gp.Document); err != nil {
+			bad = append(bad, gp.Group)
+			s.log.Error("stored policy no longer loads; its devices' reports are refused (they stay queued on the agents) until ward-collector policy set replaces it",
+				"group", gp.Group, "policy", gp.Name, "version", gp.Version, "err", err)
+		}
+	}
+	return bad
+}
+
 func (s *Server) policyFor(ctx context.Context, group string) (groupPolicy, error) {
 	gp, err := s.store.Policy(ctx, group)
 	if errors.Is(err, store.ErrNotFound) {

@@ -55,4 +55,8 @@ func TestStoredPolicyOverBudgetNeverEvaluated(t *testing.T) {
 	if got := c.Reports(id); len(got) != 0 {
 		t.Errorf("%d reports stored with results from a refused policy", len(got))
 	}
+	// A restart says so in the log, naming the group.
+	if bad := c.Server().CheckStoredPolicies(ctx); len(bad) != 1 || bad[0] != "field" {
+		t.Errorf("stored policies that no longer load: %v, want [field]", bad)
+	}
 }

@@ -209,6 +209,7 @@ func New(cfg Config) (*Server, error) {
 	s.policies = newPolicyCache()
 
 	s.newGRPC()
+	s.CheckStoredPolicies(context.Background())
 	var web http.Handler
 	if cfg.Web != nil {
 		if web, err = cfg.Web(s.store); err != nil {
