@@ -179,3 +179,26 @@ func TestPolicySetRefusesNewContentUnderSameVersion(t *testing.T) {
 		t.Errorf("policy list = %s", out)
 	}
 }
+
+// A typo in a subcommand is a usage error (exit 3) naming what exists,
+// never the group's help with exit 0; the group alone shows its help.
+func TestUnknownSubcommandsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		bad, names string
+	}{
+		{[]string{"fleet", "summry"}, "summry", "summary"},
+		{[]string{"user", "list"}, "list", "add"},
+		{[]string{"bogus"}, "bogus", "serve"},
+		{[]string{"device", "rm", "dev_x"}, "rm", "retire"},
+	} {
+		var out, errb bytes.Buffer
+		code := cli.Run(context.Background(), tc.args, &out, &errb)
+		if code != 3 || !strings.Contains(errb.String(), `unknown command "`+tc.bad+`"`) || !strings.Contains(errb.String(), tc.names) || out.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 3, nothing on stdout, the command and what exists named", tc.args, code, out.String(), errb.String())
+		}
+	}
+	if out, code := run(t, "fleet"); code != 0 || !strings.Contains(out, "summary") {
+		t.Errorf("fleet alone: exit %d, want 0 and its help:\n%s", code, out)
+	}
+}
