@@ -116,6 +116,15 @@ func (a *app) rootCommand() *cobra.Command {
 	// a check could not decide; error = the agent could not run.
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// An unknown command is the caller's to fix (exit 3), not an internal
+	// error; without one, the help.
+	root.Args = cobra.ArbitraryArgs
+	root.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		return usagef("unknown command %q (ward-agent --help lists them)", args[0])
+	}
 	root.AddCommand(a.checkCommand(), a.bundleCommand(), a.versionCommand(), a.enrollCommand(), a.runCommand(),
 		a.installCommand(), a.uninstallCommand(), a.startCommand(), a.stopCommand(), a.userStatusCommand(), a.daemonCommand(),
 		a.notifyCommand(), a.privacyCommand())

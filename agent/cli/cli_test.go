@@ -191,3 +191,14 @@ func TestBundleThenReplay(t *testing.T) {
 		}
 	}
 }
+
+// An unknown command is a usage error (exit 3), not an internal one.
+func TestUnknownCommandIsUsage(t *testing.T) {
+	code, _, stderr := run(t, "statuz")
+	if code != ExitUsage || !strings.Contains(stderr, `unknown command "statuz"`) {
+		t.Errorf("ward-agent statuz: exit %d, stderr %q; want %d naming it", code, stderr, ExitUsage)
+	}
+	if code, stdout, _ := run(t); code != ExitPass || !strings.Contains(stdout, "daemon") {
+		t.Errorf("ward-agent alone: exit %d, want its help listing the commands:\n%s", code, stdout)
+	}
+}
