@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wardhq/ward/collector/server/servertest"
+	"github.com/wardhq/ward/collector/store"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -55,5 +56,41 @@ func TestDevicesListCertificateExpiry(t *testing.T) {
 	}
 	if out, _ := run(t, "device", "show", "--data", c.DataDir, early, "--now", at(time.Hour)); !strings.Contains(out, "token create --rebind "+early) {
 		t.Errorf("device show of an expired certificate:\n%s", out)
+	}
+}
+
+// device revoke and token revoke are audited like the dashboard's; an
+// unknown id is a usage error.
+func TestRevokesAudited(t *testing.T) {
+	ctx := context.Background()
+	c := servertest.Start(t)
+	dev, _ := c.Enroll(ctx, c.Token("staff", 1, time.Hour), nil)
+	c.Token("staff", 1, time.Hour)
+	ts, err := c.Store().Tokens(ctx)
+	if err != nil || len(ts) == 0 {
+		t.Fatal(err)
+	}
+	if _, code := run(t, "device", "revoke", "--data", c.DataDir, dev); code != 0 {
+		t.Fatal("device revoke failed")
+	}
+	if _, code := run(t, "token", "revoke", "--data", c.DataDir, ts[0].ID); code != 0 {
+		t.Fatal("token revoke failed")
+	}
+	es, err := c.Store().(store.Dashboard).Audit(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range es {
+		got[e.Action] = e.Target
+	}
+	if got["device.revoke"] != dev || got["token.revoke"] != ts[0].ID {
+		t.Errorf("audit = %v, want device.revoke %s and token.revoke %s", got, dev, ts[0].ID)
+	}
+	if _, code := run(t, "device", "revoke", "--data", c.DataDir, "dev_none"); code != 3 {
+		t.Errorf("revoking an unknown device: exit %d, want 3", code)
+	}
+	if _, code := run(t, "token", "revoke", "--data", c.DataDir, "tok_none"); code != 3 {
+		t.Errorf("revoking an unknown token: exit %d, want 3", code)
 	}
 }

@@ -214,7 +214,12 @@ func (a *app) deviceCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.RevokeDevice(cmd.Context(), args[0], a.now()); err != nil {
+			if err := st.RevokeDevice(cmd.Context(), args[0], a.now()); errors.Is(err, store.ErrNotFound) {
+				return inputError{fmt.Errorf("no device %s", args[0])}
+			} else if err != nil {
+				return err
+			}
+			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "device.revoke", Target: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "revoked device %s\n", args[0])

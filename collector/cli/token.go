@@ -148,7 +148,12 @@ func (a *app) tokenCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.RevokeToken(cmd.Context(), args[0], a.now()); err != nil {
+			if err := st.RevokeToken(cmd.Context(), args[0], a.now()); errors.Is(err, store.ErrNotFound) {
+				return inputError{fmt.Errorf("no token %s", args[0])}
+			} else if err != nil {
+				return err
+			}
+			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "token.revoke", Target: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "revoked token %s\n", args[0])
