@@ -61,22 +61,30 @@ func reportWith(t *testing.T, c *servertest.Collector, cert tls.Certificate) cod
 	return status.Code(err)
 }
 
+// shortLived starts a collector issuing two-minute device certificates on
+// a settable clock and enrols one agent with it.
+func shortLived(t *testing.T) (*clock, *servertest.Collector, *enroll.Identity) {
+	t.Helper()
+	clk := &clock{t: time.Now()}
+	c := servertest.Start(t, func(cfg *server.Config) {
+		cfg.Now, cfg.DeviceCertLifetime = clk.Now, 2*time.Minute
+	})
+	id, err := enroll.Enroll(context.Background(), enroll.Options{Collector: c.Addr, Token: c.Token("field", 1, time.Hour), Fingerprint: c.Fingerprint,
+		StateDir: filepath.Join(t.TempDir(), "state"), Source: fixtureSource(t), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clk, c, id
+}
+
 // TestRenewalAcrossRestarts: with a two-minute device lifetime, the agent
 // renews at 2/3 of it, four times, while the collector restarts (once
 // between a renewal and its first use); each renewed certificate becomes
 // current when used and the one it replaced is refused from then on.
 func TestRenewalAcrossRestarts(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Now()}
-	c := servertest.Start(t, func(cfg *server.Config) {
-		cfg.Now, cfg.DeviceCertLifetime = clk.Now, 2*time.Minute
-	})
-	dir := filepath.Join(t.TempDir(), "state")
-	id, err := enroll.Enroll(ctx, enroll.Options{Collector: c.Addr, Token: c.Token("field", 1, time.Hour), Fingerprint: c.Fingerprint,
-		StateDir: dir, Source: fixtureSource(t), Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk, c, id := shortLived(t)
+	dir := id.Dir
 	if life := id.NotAfter().Sub(clk.Now()); life > 2*time.Minute || life < 119*time.Second {
 		t.Fatalf("certificate valid for %v from now, want the configured 2m", life)
 	}
@@ -165,22 +173,14 @@ func TestRenewalAcrossRestarts(t *testing.T) {
 // renew, and re-enrolled with one keeps its device id and history.
 func TestOfflinePastExpiryRebinds(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Now()}
-	c := servertest.Start(t, func(cfg *server.Config) {
-		cfg.Now, cfg.DeviceCertLifetime = clk.Now, 2*time.Minute
-	})
-	dir := filepath.Join(t.TempDir(), "state")
-	id, err := enroll.Enroll(ctx, enroll.Options{Collector: c.Addr, Token: c.Token("field", 1, time.Hour), Fingerprint: c.Fingerprint,
-		StateDir: dir, Source: fixtureSource(t), Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk, c, id := shortLived(t)
+	dir := id.Dir
 	ob, _ := outbox.Open(filepath.Join(dir, "outbox"), outbox.Options{})
 	clk.Add(3 * time.Minute) // offline past expiry
 	queueOne(t, ob, clk.Now())
 	cl, _ := report.Dial(id, nil)
 	cl.Now = clk.Now
-	_, err = cl.Deliver(ctx, ob, nil)
+	_, err := cl.Deliver(ctx, ob, nil)
 	cl.Close()
 	if !report.Permanent(err) || !strings.Contains(err.Error(), server.ExpiredCertificate) || !strings.Contains(err.Error(), "--rebind "+id.DeviceID) {
 		t.Fatalf("delivery with an expired certificate: %v, want a permanent error naming the re-bind command", err)
@@ -213,16 +213,8 @@ func TestOfflinePastExpiryRebinds(t *testing.T) {
 // with a key that matches its certificate, and the collector accepts it.
 func TestRenewalCrashLeavesLoadableIdentity(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Now()}
-	c := servertest.Start(t, func(cfg *server.Config) {
-		cfg.Now, cfg.DeviceCertLifetime = clk.Now, 2*time.Minute
-	})
-	dir := filepath.Join(t.TempDir(), "state")
-	id, err := enroll.Enroll(ctx, enroll.Options{Collector: c.Addr, Token: c.Token("field", 1, time.Hour), Fingerprint: c.Fingerprint,
-		StateDir: dir, Source: fixtureSource(t), Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk, c, id := shortLived(t)
+	dir := id.Dir
 	read := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
