@@ -33,10 +33,13 @@ func (s *Store) StartEpoch(ctx context.Context, deviceID string, now time.Time) 
 	return uint64(epoch), nil
 }
 
+// qEpoch reads a device's epoch.
+const qEpoch = `SELECT epoch, epoch_started_at, enrolled_at FROM devices WHERE id = ?`
+
 // Epoch implements store.Store.
 func (s *Store) Epoch(ctx context.Context, deviceID string) (store.Epoch, error) {
 	var epoch, started, enrolled int64
-	err := s.db.QueryRowContext(ctx, `SELECT epoch, epoch_started_at, enrolled_at FROM devices WHERE id = ?`, deviceID).Scan(&epoch, &started, &enrolled)
+	err := s.db.QueryRowContext(ctx, qEpoch, deviceID).Scan(&epoch, &started, &enrolled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Epoch{}, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
 	}
@@ -116,7 +119,7 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 	var epoch, lastEpoch, lastSeq, enrolled int64
 	var before deviceState
 	var lastSeen, revoked sql.NullInt64
-	err := tx.QueryRowContext(ctx, `SELECT epoch, last_epoch, last_sequence, enrolled_at, last_seen, revoked_at, grp, pass_n, fail_n, unknown_n FROM devices WHERE id = ?`, r.DeviceID).
+	err := tx.QueryRowContext(ctx, qReportDevice, r.DeviceID).
 		Scan(&epoch, &lastEpoch, &lastSeq, &enrolled, &lastSeen, &revoked, &before.Group, &before.Pass, &before.Fail, &before.Unknown)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("device %s: %w", r.DeviceID, store.ErrNotFound)
@@ -130,13 +133,13 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 		return false, fmt.Errorf("epoch %d, device is in %d: %w", r.Epoch, epoch, store.ErrEpochUnknown)
 	}
 	var hash []byte
-	err = tx.QueryRowContext(ctx, `SELECT content_hash FROM reports WHERE device_id = ? AND epoch = ? AND sequence = ?`, r.DeviceID, e, seq).Scan(&hash)
+	err = tx.QueryRowContext(ctx, qReportHash, r.DeviceID, e, seq).Scan(&hash)
 	switch {
 	case err == nil:
 		if len(hash) == 0 || len(r.ContentHash) == 0 || bytes.Equal(hash, r.ContentHash) {
 			// Already stored. A redelivery may carry a larger drop
 			// count (drops since the first attempt): keep the largest.
-			_, err := tx.ExecContext(ctx, `UPDATE reports SET dropped_total = max(dropped_total, ?) WHERE device_id = ? AND epoch = ? AND sequence = ?`,
+			_, err := tx.ExecContext(ctx, qReportDropped,
 				satInt64(r.DroppedTotal), r.DeviceID, e, seq)
 			return false, err
 		}
@@ -148,13 +151,13 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 	if e == lastEpoch && lastSeq > 0 {
 		// The newest report's epoch: its newest sequence is the top.
 		top = sql.NullInt64{Int64: lastSeq, Valid: true}
-	} else if err := tx.QueryRowContext(ctx, `SELECT max(sequence) FROM reports WHERE device_id = ? AND epoch = ?`, r.DeviceID, e).Scan(&top); err != nil {
+	} else if err := tx.QueryRowContext(ctx, qTopOfEpoch, r.DeviceID, e).Scan(&top); err != nil {
 		return false, err
 	}
 	if !top.Valid {
 		// The epoch's first report: an agent re-enrolled in place
 		// goes on numbering from its old outbox.
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(sequence), 0) FROM reports WHERE device_id = ?`, r.DeviceID).Scan(&top.Int64); err != nil {
+		if err := tx.QueryRowContext(ctx, qTopOfDevice, r.DeviceID).Scan(&top.Int64); err != nil {
 			return false, err
 		}
 	}
@@ -175,9 +178,7 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 		lead, _ := splitLead(facts)
 		facts, res = append([]byte{}, lead...), ""
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, qInsertReport,
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
 		r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
 	if err != nil {
@@ -189,7 +190,7 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 	if !newest {
 		// An older report arriving late, or one of an earlier
 		// enrolment: history only.
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = ? WHERE id = ?`, after.LastSeen, r.DeviceID); err != nil {
+		if _, err := tx.ExecContext(ctx, qDeviceSeen, after.LastSeen, r.DeviceID); err != nil {
 			return false, err
 		}
 		return true, deviceChanged(ctx, tx, r.DeviceID, before, after)
@@ -213,8 +214,7 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 		}
 	}
 	at := nanos(r.ObservedAt)
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = ?, last_epoch = ?, last_sequence = ?, pass_n = ?, fail_n = ?, unknown_n = ?,
-		states_at = ?, states_sequence = ? WHERE id = ?`,
+	if _, err := tx.ExecContext(ctx, qDeviceNewest,
 		after.LastSeen, e, seq, after.Pass, after.Fail, after.Unknown, at, seq, r.DeviceID); err != nil {
 		return false, err
 	}
@@ -223,6 +223,33 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 	}
 	return true, deviceChanged(ctx, tx, r.DeviceID, before, after)
 }
+
+// The statements of every report, by name so that
+// TestHotStatementsStayOnTheirDevice can check their query plans: each
+// reads and writes the rows of its own device only, whatever the
+// planner's statistics.
+const (
+	qReportDevice     = `SELECT epoch, last_epoch, last_sequence, enrolled_at, last_seen, revoked_at, grp, pass_n, fail_n, unknown_n FROM devices WHERE id = ?`
+	qReportHash       = `SELECT content_hash FROM reports WHERE device_id = ? AND epoch = ? AND sequence = ?`
+	qReportDropped    = `UPDATE reports SET dropped_total = max(dropped_total, ?) WHERE device_id = ? AND epoch = ? AND sequence = ?`
+	qTopOfEpoch       = `SELECT max(sequence) FROM reports WHERE device_id = ? AND epoch = ?`
+	qTopOfDevice      = `SELECT coalesce(max(sequence), 0) FROM reports WHERE device_id = ?`
+	qDeviceSeen       = `UPDATE devices SET last_seen = ? WHERE id = ?`
+	qDeleteRuleState  = `DELETE FROM rule_states WHERE device_id = ? AND rule_id = ?`
+	qInsertTransition = `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES (?, ?, ?, ?, ?, ?)`
+	qInsertReport     = `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
+		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qDeviceNewest = `UPDATE devices SET last_seen = ?, last_epoch = ?, last_sequence = ?, pass_n = ?, fail_n = ?, unknown_n = ?,
+		states_at = ?, states_sequence = ? WHERE id = ?`
+	qRuleStates = `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since
+		FROM rule_states INDEXED BY ` + ruleStatesPK + ` WHERE device_id = ?`
+	qUpsertRuleState = `INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (device_id, rule_id) DO UPDATE SET title = excluded.title, family = excluded.family, severity = excluded.severity,
+			collector = excluded.collector, agent = excluded.agent, observed = excluded.observed, expected = excluded.expected,
+			reason = excluded.reason, failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence`
+)
 
 // sentText is t as RFC 3339, which holds any timestamp an agent can send.
 func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -255,8 +282,7 @@ type ruleState struct {
 
 // ruleStates reads the device's latest state per rule.
 func ruleStates(ctx context.Context, tx *sql.Tx, deviceID string) (map[string]ruleState, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since
-		FROM rule_states INDEXED BY `+ruleStatesPK+` WHERE device_id = ?`, deviceID)
+	rows, err := tx.QueryContext(ctx, qRuleStates, deviceID)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +346,7 @@ func writeStates(ctx context.Context, tx *sql.Tx, r store.Report, prev, next map
 		if _, ok := next[id]; ok {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM rule_states WHERE device_id = ? AND rule_id = ?`, r.DeviceID, id); err != nil {
+		if _, err := tx.ExecContext(ctx, qDeleteRuleState, r.DeviceID, id); err != nil {
 			return err
 		}
 	}
@@ -329,7 +355,7 @@ func writeStates(ctx context.Context, tx *sql.Tx, r store.Report, prev, next map
 		st := next[res.RuleID]
 		p, seen := prev[res.RuleID]
 		if !seen || p.collector != st.collector {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES (?, ?, ?, ?, ?, ?)`,
+			if _, err := tx.ExecContext(ctx, qInsertTransition,
 				r.DeviceID, res.RuleID, string(p.collector), string(st.collector), at, seq); err != nil {
 				return err
 			}
@@ -337,11 +363,7 @@ func writeStates(ctx context.Context, tx *sql.Tx, r store.Report, prev, next map
 		if seen && p == st {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (device_id, rule_id) DO UPDATE SET title = excluded.title, family = excluded.family, severity = excluded.severity,
-			collector = excluded.collector, agent = excluded.agent, observed = excluded.observed, expected = excluded.expected,
-			reason = excluded.reason, failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence`,
+		if _, err := tx.ExecContext(ctx, qUpsertRuleState,
 			r.DeviceID, res.RuleID, st.title, st.family, st.severity, string(st.collector), string(st.agent), st.observed, st.expected, st.reason,
 			st.since, at, seq); err != nil {
 			return err

@@ -391,10 +391,13 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, now time.Time) erro
 	return nil
 }
 
+// qSerialRevoked looks a certificate serial up.
+const qSerialRevoked = `SELECT count(*) FROM revoked_serials WHERE serial = ?`
+
 // SerialRevoked implements store.Store.
 func (s *Store) SerialRevoked(ctx context.Context, serial string) (bool, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM revoked_serials WHERE serial = ?`, serial).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, qSerialRevoked, serial).Scan(&n); err != nil {
 		return false, fmt.Errorf("check serial: %w", err)
 	}
 	return n > 0, nil
@@ -402,9 +405,12 @@ func (s *Store) SerialRevoked(ctx context.Context, serial string) (bool, error) 
 
 // Reports: see reports.go.
 
+// qFailingSince reads a device's failing rules.
+const qFailingSince = `SELECT rule_id, failing_since FROM rule_states INDEXED BY ` + ruleStatesPK + ` WHERE device_id = ? AND failing_since IS NOT NULL`
+
 // FailingSince implements store.Store.
 func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]time.Time, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rule_id, failing_since FROM rule_states INDEXED BY `+ruleStatesPK+` WHERE device_id = ? AND failing_since IS NOT NULL`, deviceID)
+	rows, err := s.db.QueryContext(ctx, qFailingSince, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("failing since: %w", err)
 	}
