@@ -117,6 +117,10 @@ func (w *Writer[J]) Do(ctx context.Context, job J, size int) error {
 	}
 }
 
+// Queued is how many jobs wait for the writer (not counting the batch
+// it is committing), for metrics and tests.
+func (w *Writer[J]) Queued() int { return len(w.ch) }
+
 // Close runs the jobs already queued, then stops the writer. Do returns
 // ErrClosed afterwards.
 func (w *Writer[J]) Close() {
