@@ -182,7 +182,9 @@ func TestNoBusyUnderLoad(t *testing.T) {
 		})
 		wg.Go(func() {
 			_, err := s.Enroll(ctx, store.EnrollParams{TokenHash: hash, Now: now, NewID: fmt.Sprintf("new_%d", i)},
-				func(id string) (store.Issued, error) { return store.Issued{Serial: "n-" + id, NotAfter: now.Add(time.Hour)}, nil })
+				func(id string) (store.Issued, error) {
+					return store.Issued{Serial: "n-" + id, NotAfter: now.Add(time.Hour)}, nil
+				})
 			if err != nil {
 				errs <- err
 			}
