@@ -28,6 +28,7 @@ var hotStatements = map[string]string{
 	"qEpoch":            qEpoch,
 	"qSerialRevoked":    qSerialRevoked,
 	"deviceQuery":       deviceSelect + ` WHERE d.id = ?`,
+	"qReportState":      qReportState,
 }
 
 // TestHotStatementsStayOnTheirDevice reads the query plan of every hot

@@ -405,3 +405,39 @@ func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]stor
 	}
 	return out, rows.Err()
 }
+
+// qReportState reads a device's epoch and failing rules in one statement.
+const qReportState = `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since FROM devices d
+	LEFT JOIN rule_states r INDEXED BY ` + ruleStatesPK + ` ON r.device_id = d.id AND r.failing_since IS NOT NULL
+	WHERE d.id = ?`
+
+// ReportState implements store.ReportStateReader.
+func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportState, error) {
+	rows, err := s.db.QueryContext(ctx, qReportState, deviceID)
+	if err != nil {
+		return store.ReportState{}, fmt.Errorf("report state: %w", err)
+	}
+	defer rows.Close()
+	out := store.ReportState{FailingSince: map[string]time.Time{}}
+	found := false
+	for rows.Next() {
+		var epoch, started, enrolled int64
+		var rule sql.NullString
+		var since sql.NullInt64
+		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since); err != nil {
+			return store.ReportState{}, fmt.Errorf("report state: %w", err)
+		}
+		found = true
+		out.Epoch = store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}
+		if rule.Valid && since.Valid {
+			out.FailingSince[rule.String] = fromNanos(since.Int64)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.ReportState{}, fmt.Errorf("report state: %w", err)
+	}
+	if !found {
+		return store.ReportState{}, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
+	}
+	return out, nil
+}

@@ -27,7 +27,10 @@ type Store struct {
 	optimized chan struct{} // closed when optimizeLoop ends
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store             = (*Store)(nil)
+	_ store.ReportStateReader = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the database at path and migrates it to
 // the current schema; see OpenWith.
