@@ -47,7 +47,8 @@ type Client struct {
 
 	exhaustedSeq   uint64
 	exhaustedCount int
-	pace           pacer // the collector's allowed rate (drain.go)
+	pace           pacer     // the collector's allowed rate (drain.go)
+	wire           wireState // the report forms it takes (compact.go)
 }
 
 // Dial prepares a client for the identity's collector. It does not
@@ -93,7 +94,14 @@ func (c *Client) Report(ctx context.Context, r *wardv1.Report) (*wardv1.ReportRe
 func (c *Client) GetPolicy(ctx context.Context, name string, version int, hash string) (*wardv1.GetPolicyResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	return c.agent.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version), CurrentHash: hash})
+	resp, err := c.agent.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version), CurrentHash: hash})
+	if err == nil {
+		if resp.Changed {
+			name, version = resp.Name, int(resp.Version)
+		}
+		c.wire.learn(resp.CompactReports, name, int32(version))
+	}
+	return resp, err
 }
 
 // Deliver sends the queued reports oldest first until the queue is empty
