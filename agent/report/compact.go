@@ -66,13 +66,6 @@ func (w *wireState) learn(compact bool, policyName string, policyVersion int32) 
 	w.compact, w.policyName, w.policyVersion, w.policyKnown = compact, policyName, policyVersion, true
 }
 
-// forget drops the acknowledged base, so the next report goes in full.
-func (w *wireState) forget() {
-	w.mu.Lock()
-	w.base = nil
-	w.mu.Unlock()
-}
-
 // acked records that the collector acknowledged sent (a form of a
 // report as Wire made it): the facts and results it now holds, as the
 // base of the next report.
