@@ -24,6 +24,7 @@ import (
 	"github.com/wardhq/ward/agent/report/reporttest"
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/server/servertest"
+	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -385,5 +386,84 @@ func copyDir(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// namesPolicy reads the names of pending updates.
+const namesPolicy = `name: names
+version: 1
+rules:
+  - id: no-security-names
+    title: No pending update is a security update
+    family: patch_level
+    platforms: [linux]
+    require: patch.pending.all(u, !u.security)
+    expected: none
+    severity: high
+    remediation: {en: {linux: Update.}}
+`
+
+// TestPolicyThatReadsNamesGetsThem: the collector's policy reads the
+// pending updates' names while the agent's does not yet. The report the
+// agent sends without them is stored with that rule UNKNOWN (an empty
+// list would pass it); the agent fetches the new policy and its next
+// report carries the names and a real verdict.
+func TestPolicyThatReadsNamesGetsThem(t *testing.T) {
+	ctx := context.Background()
+	c := fastCollector(t)
+	id, state := reporttest.Enrolled(t, c, "staff")
+	s, err := New(Config{StateDir: state, Source: bundle(t, "linux-debian12-sandbox"), AgentVersion: "1.4.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.refreshPolicy(ctx); err != nil || s.current().Name != "baseline" {
+		t.Fatalf("policy %s, %v", s.current().Name, err)
+	}
+	if err := c.Store().SetPolicy(ctx, store.GroupPolicy{Group: "staff", Name: "names", Version: 1, Document: []byte(namesPolicy), UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	verdict := func(seq uint64) (store.RuleResult, int) {
+		t.Helper()
+		reps := c.Reports(id.DeviceID)
+		if len(reps) == 0 || reps[0].Sequence != seq {
+			t.Fatalf("newest stored report %v, want %d", reps, seq)
+		}
+		f := &wardv1.Facts{}
+		if err := proto.Unmarshal(reps[0].Facts, f); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reps[0].Results {
+			if r.RuleID == "no-security-names" {
+				return r, len(f.GetPatchLevel().GetPending())
+			}
+		}
+		t.Fatalf("report %d: no verdict for no-security-names: %+v", seq, reps[0].Results)
+		return store.RuleResult{}, 0
+	}
+
+	// A round as Run makes it: collect, then deliver (which follows a
+	// policy change the answer announces).
+	deliver := func() {
+		t.Helper()
+		if _, err := s.collect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.deliver(ctx); err != nil || n != 1 {
+			t.Fatalf("deliver: %d, %v", n, err)
+		}
+	}
+	deliver()
+	r, names := verdict(1)
+	if r.Collector != store.Unknown || names != 0 || !strings.Contains(r.Reason, "left patch.pending out") {
+		t.Errorf("report 1 without names: %s (%s), %d names stored; want UNKNOWN", r.Collector, r.Reason, names)
+	}
+	if s.current().Name != "names" {
+		t.Fatalf("the agent did not follow the collector's policy: %s", s.current().Name)
+	}
+	deliver()
+	r, names = verdict(2)
+	if r.Collector == store.Unknown || r.Collector != r.Agent || names != 143 {
+		t.Errorf("report 2 with names: collector %s, agent %s (%s), %d names stored; want a verdict on 143", r.Collector, r.Agent, r.Reason, names)
 	}
 }
