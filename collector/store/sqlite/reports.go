@@ -105,7 +105,7 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 	stored := false
 	err = s.write(ctx, len(r.Facts)+len(results), func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		stored, err = saveReport(ctx, tx, r, string(results))
+		stored, err = saveReport(ctx, ptx{tx, s}, r, string(results))
 		return err
 	})
 	if err != nil {
@@ -115,7 +115,7 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 }
 
 // saveReport is SaveReport's write, in the writer's transaction.
-func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string) (bool, error) {
+func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bool, error) {
 	var epoch, lastEpoch, lastSeq, enrolled int64
 	var before deviceState
 	var lastSeen, revoked sql.NullInt64
@@ -193,7 +193,7 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 		if _, err := tx.ExecContext(ctx, qDeviceSeen, after.LastSeen, r.DeviceID); err != nil {
 			return false, err
 		}
-		return true, deviceChanged(ctx, tx, r.DeviceID, before, after)
+		return true, deviceChanged(ctx, tx.Tx, r.DeviceID, before, after)
 	}
 	prev, err := ruleStates(ctx, tx, r.DeviceID)
 	if err != nil {
@@ -221,7 +221,7 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 	if err := writeStates(ctx, tx, r, prev, next); err != nil {
 		return false, err
 	}
-	return true, deviceChanged(ctx, tx, r.DeviceID, before, after)
+	return true, deviceChanged(ctx, tx.Tx, r.DeviceID, before, after)
 }
 
 // The statements of every report, by name so that
@@ -250,6 +250,10 @@ const (
 			collector = excluded.collector, agent = excluded.agent, observed = excluded.observed, expected = excluded.expected,
 			reason = excluded.reason, failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence`
 )
+
+// hotWrites are the statements of the writer that prepareHot prepares.
+var hotWrites = []string{qReportDevice, qReportHash, qReportDropped, qTopOfEpoch, qTopOfDevice, qInsertReport,
+	qSameAsNewest, qDeviceSeen, qDeviceNewest, qRuleStates, qDeleteRuleState, qInsertTransition, qUpsertRuleState}
 
 // sentText is t as RFC 3339, which holds any timestamp an agent can send.
 func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -281,7 +285,7 @@ type ruleState struct {
 }
 
 // ruleStates reads the device's latest state per rule.
-func ruleStates(ctx context.Context, tx *sql.Tx, deviceID string) (map[string]ruleState, error) {
+func ruleStates(ctx context.Context, tx ptx, deviceID string) (map[string]ruleState, error) {
 	rows, err := tx.QueryContext(ctx, qRuleStates, deviceID)
 	if err != nil {
 		return nil, err
@@ -340,7 +344,7 @@ func failing(states map[string]ruleState) map[string]int64 {
 // writeStates writes the rows of next that differ from prev, deletes
 // the rules the report no longer has, and records each change of the
 // collector's verdict as a transition at the report's ObservedAt.
-func writeStates(ctx context.Context, tx *sql.Tx, r store.Report, prev, next map[string]ruleState) error {
+func writeStates(ctx context.Context, tx ptx, r store.Report, prev, next map[string]ruleState) error {
 	at, seq := nanos(r.ObservedAt), int64(r.Sequence)
 	for id := range prev {
 		if _, ok := next[id]; ok {

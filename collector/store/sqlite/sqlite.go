@@ -20,6 +20,7 @@ type Store struct {
 	db     *sql.DB // reads: a bounded pool (Options.MaxReaders)
 	w      *sql.DB // the writer's one connection (writer.go)
 	writer *batch.Writer[job]
+	stmts  map[string]*sql.Stmt // prepared on w before the writer uses it, by query (writer.go)
 	path   string
 	health health
 
@@ -84,6 +85,7 @@ func (s *Store) Close() error {
 		<-s.optimized
 	}
 	s.writer.Close()
+	s.closeStmts()
 	return errors.Join(s.w.Close(), s.db.Close())
 }
 
