@@ -39,7 +39,7 @@ const qEpoch = `SELECT epoch, epoch_started_at, enrolled_at FROM devices WHERE i
 // Epoch implements store.Store.
 func (s *Store) Epoch(ctx context.Context, deviceID string) (store.Epoch, error) {
 	var epoch, started, enrolled int64
-	err := s.db.QueryRowContext(ctx, qEpoch, deviceID).Scan(&epoch, &started, &enrolled)
+	err := s.queryRow(ctx, qEpoch, deviceID).Scan(&epoch, &started, &enrolled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Epoch{}, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
 	}
@@ -417,7 +417,7 @@ const qReportState = `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_
 
 // ReportState implements store.ReportStateReader.
 func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportState, error) {
-	rows, err := s.db.QueryContext(ctx, qReportState, deviceID)
+	rows, err := s.query(ctx, qReportState, deviceID)
 	if err != nil {
 		return store.ReportState{}, fmt.Errorf("report state: %w", err)
 	}

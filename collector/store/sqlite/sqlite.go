@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -21,6 +22,7 @@ type Store struct {
 	w      *sql.DB // the writer's one connection (writer.go)
 	writer *batch.Writer[job]
 	stmts  map[string]*sql.Stmt // prepared on w before the writer uses it, by query (writer.go)
+	reads  sync.Map             // query → *sql.Stmt prepared on db (writer.go)
 	path   string
 	health health
 
@@ -354,7 +356,14 @@ func deviceQuery(ctx context.Context, q querier, id string) (store.Device, error
 
 // Device implements store.Store.
 func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
-	return deviceQuery(ctx, s.db, id)
+	return deviceQuery(ctx, preparedReads{s}, id)
+}
+
+// preparedReads is a querier whose statements are prepared (s.query).
+type preparedReads struct{ s *Store }
+
+func (p preparedReads) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return p.s.query(ctx, q, args...)
 }
 
 // Devices implements store.Store.
@@ -402,7 +411,7 @@ const qSerialRevoked = `SELECT count(*) FROM revoked_serials WHERE serial = ?`
 // SerialRevoked implements store.Store.
 func (s *Store) SerialRevoked(ctx context.Context, serial string) (bool, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, qSerialRevoked, serial).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, qSerialRevoked, serial).Scan(&n); err != nil {
 		return false, fmt.Errorf("check serial: %w", err)
 	}
 	return n > 0, nil
@@ -415,7 +424,7 @@ const qFailingSince = `SELECT rule_id, failing_since FROM rule_states INDEXED BY
 
 // FailingSince implements store.Store.
 func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]time.Time, error) {
-	rows, err := s.db.QueryContext(ctx, qFailingSince, deviceID)
+	rows, err := s.query(ctx, qFailingSince, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("failing since: %w", err)
 	}
@@ -512,7 +521,7 @@ func (s *Store) Policies(ctx context.Context) ([]store.GroupPolicy, error) {
 }
 
 func (s *Store) policies(ctx context.Context, where string, args ...any) ([]store.GroupPolicy, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT grp, name, version, document, updated_at FROM policies `+where, args...)
+	rows, err := s.query(ctx, `SELECT grp, name, version, document, updated_at FROM policies `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}

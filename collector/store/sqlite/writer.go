@@ -183,6 +183,46 @@ func (s *Store) closeStmts() {
 	for _, st := range s.stmts {
 		st.Close()
 	}
+	s.reads.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+}
+
+// readStmt is q prepared on the read pool (each connection prepares it
+// once, when it first runs it), for the reads of every report.
+func (s *Store) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.reads.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.reads.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// query is s.db.QueryContext, prepared.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.readStmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow is s.db.QueryRowContext, prepared when it can be (otherwise
+// the unprepared query reports the error).
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.readStmt(ctx, q)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // optimize runs PRAGMA optimize on the write connection, which keeps
