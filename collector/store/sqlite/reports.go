@@ -117,7 +117,7 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 // saveReport is SaveReport's write, in the writer's transaction.
 func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bool, error) {
 	var epoch, lastEpoch, lastSeq, enrolled int64
-	var before deviceState
+	before := deviceState{Exists: true}
 	var lastSeen, revoked sql.NullInt64
 	err := tx.QueryRowContext(ctx, qReportDevice, r.DeviceID).
 		Scan(&epoch, &lastEpoch, &lastSeq, &enrolled, &lastSeen, &revoked, &before.Group, &before.Pass, &before.Fail, &before.Unknown)
@@ -259,9 +259,12 @@ var hotWrites = []string{qReportDevice, qReportHash, qReportDropped, qTopOfEpoch
 func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // deviceState is what the fleet views derive from a device, before and
-// after a write: its status inputs and its failing rules (rule id →
-// failing_since, nanoseconds). LastSeen is 0 for never.
+// after a write: whether it exists, its status inputs and its failing
+// rules (rule id → failing_since, nanoseconds). LastSeen is 0 for never.
+// Failing is nil in both when the write did not touch the rules (a late
+// report: history only).
 type deviceState struct {
+	Exists               bool
 	Group                string
 	Revoked              bool
 	EnrolledAt, LastSeen int64
@@ -269,11 +272,72 @@ type deviceState struct {
 	Failing              map[string]int64
 }
 
-// deviceChanged is where a write hands a device's state before and
-// after it to what is maintained from it, in the same transaction.
-// Nothing is maintained yet.
+// deviceChanged is where every write that changes a device (SaveReport,
+// Enroll, RevokeDevice, RetireDevice) hands its state before and after
+// to what is maintained from it, in the same transaction. Nothing is
+// maintained yet.
 func deviceChanged(ctx context.Context, tx *sql.Tx, deviceID string, before, after deviceState) error {
 	return nil
+}
+
+// loadDeviceState reads a device's deviceState in tx (Exists false if
+// there is no such device).
+func loadDeviceState(ctx context.Context, tx *sql.Tx, deviceID string) (deviceState, error) {
+	st := deviceState{Exists: true}
+	var lastSeen, revoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT grp, enrolled_at, last_seen, revoked_at, pass_n, fail_n, unknown_n FROM devices WHERE id = ?`, deviceID).
+		Scan(&st.Group, &st.EnrolledAt, &lastSeen, &revoked, &st.Pass, &st.Fail, &st.Unknown)
+	if errors.Is(err, sql.ErrNoRows) {
+		return deviceState{}, nil
+	}
+	if err != nil {
+		return deviceState{}, err
+	}
+	st.LastSeen, st.Revoked = lastSeen.Int64, revoked.Valid
+	rows, err := tx.QueryContext(ctx, `SELECT rule_id, failing_since FROM rule_states INDEXED BY `+ruleStatesPK+` WHERE device_id = ? AND collector = 'FAIL'`, deviceID)
+	if err != nil {
+		return deviceState{}, err
+	}
+	defer rows.Close()
+	st.Failing = map[string]int64{}
+	for rows.Next() {
+		var id string
+		var since sql.NullInt64
+		if err := rows.Scan(&id, &since); err != nil {
+			return deviceState{}, err
+		}
+		st.Failing[id] = since.Int64
+	}
+	return st, rows.Err()
+}
+
+// revokeWith is RevokeDevice and RetireDevice: set, in SQL, the
+// device's revoked_at (and for retire, retired_at), revoke its
+// certificates and hand the change to deviceChanged.
+func revokeWith(ctx context.Context, tx *sql.Tx, id string, now time.Time, set string) error {
+	before, err := loadDeviceState(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if !before.Exists {
+		return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+	}
+	var serial string
+	if err := tx.QueryRowContext(ctx, `SELECT cert_serial FROM devices WHERE id = ?`, id).Scan(&serial); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET `+set+` WHERE id = ?`, nanos(now), id); err != nil {
+		return err
+	}
+	if err := dropPending(ctx, tx, id, now); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now)); err != nil {
+		return err
+	}
+	after := before
+	after.Revoked = true
+	return deviceChanged(ctx, tx, id, before, after)
 }
 
 // ruleState is one rule_states row as the write path compares it.

@@ -277,6 +277,10 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
 			return err
 		}
+		before, err := loadDeviceState(ctx, tx, deviceID)
+		if err != nil {
+			return err
+		}
 		i := p.Info
 		if out.Rebound {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, oldSerial, deviceID, nanos(p.Now)); err != nil {
@@ -295,6 +299,13 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 			return err
 		}
 		if out.Duplicates, err = auditEnrolment(ctx, tx, p, id, group, deviceID, oldSerial, out.RebindBy); err != nil {
+			return err
+		}
+		after, err := loadDeviceState(ctx, tx, deviceID)
+		if err != nil {
+			return err
+		}
+		if err := deviceChanged(ctx, tx, deviceID, before, after); err != nil {
 			return err
 		}
 		out.Device, err = deviceQuery(ctx, tx, deviceID)
@@ -382,22 +393,7 @@ func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
 // RevokeDevice implements store.Store.
 func (s *Store) RevokeDevice(ctx context.Context, id string, now time.Time) error {
 	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var serial string
-		err := tx.QueryRowContext(ctx, `SELECT cert_serial FROM devices WHERE id = ?`, id).Scan(&serial)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id); err != nil {
-			return err
-		}
-		if err := dropPending(ctx, tx, id, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now))
-		return err
+		return revokeWith(ctx, tx, id, now, `revoked_at = coalesce(revoked_at, ?1)`)
 	})
 	if err != nil {
 		return fmt.Errorf("revoke device: %w", err)
