@@ -54,6 +54,18 @@ type Writer[J any] struct {
 
 	mu     sync.RWMutex // held for reading while sending on ch
 	closed bool
+
+	batches, jobs atomic.Int64 // committed or failed, for Stats
+}
+
+// Stats counts the batches the writer has run and the jobs in them.
+type Stats struct {
+	Batches, Jobs int64
+}
+
+// Stats returns the writer's counts so far.
+func (w *Writer[J]) Stats() Stats {
+	return Stats{Batches: w.batches.Load(), Jobs: w.jobs.Load()}
 }
 
 // request states: queued, taken by the writer, abandoned by its caller.
@@ -182,6 +194,8 @@ func (w *Writer[J]) flush(batch []*request[J]) {
 		jobs[i] = r.job
 	}
 	errs, err := w.safeCommit(jobs)
+	w.batches.Add(1)
+	w.jobs.Add(int64(len(jobs)))
 	for i, r := range batch {
 		switch {
 		case err != nil:

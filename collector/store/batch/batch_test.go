@@ -211,3 +211,16 @@ func TestMaxBytesSplitsBatches(t *testing.T) {
 		t.Fatalf("batches %v: want [1 3 3 3] (300 bytes of 100-byte jobs each)", sizes)
 	}
 }
+
+func TestStatsCountBatchesAndJobs(t *testing.T) {
+	w := New(func(ctx context.Context, jobs []int) ([]error, error) { return make([]error, len(jobs)), nil }, Options{})
+	defer w.Close()
+	for i := range 3 {
+		if err := w.Do(context.Background(), i, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := w.Stats(); st.Batches != 3 || st.Jobs != 3 {
+		t.Fatalf("stats %+v after three lone jobs, want 3 batches of 1", st)
+	}
+}

@@ -100,6 +100,11 @@ func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, classify(err))
 	}
+	// The writer is idle until Open returns: the connection is free.
+	if err := s.prepareHot(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	// Statistics for what has changed since they were last gathered
 	// (0x10002: also tables not queried yet on this connection).
 	if err := s.optimize(ctx, "=0x10002"); err != nil {

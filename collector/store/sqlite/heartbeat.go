@@ -61,7 +61,7 @@ const qSameAsNewest = `SELECT h.epoch, h.sequence, h.facts, h.results FROM repor
 // sameAsNewest reports whether facts (less their collected_at, see
 // splitLead) and results equal those of the device's newest report
 // (epoch, sequence), and which report holds them.
-func sameAsNewest(ctx context.Context, tx *sql.Tx, deviceID string, epoch, sequence int64, facts []byte, results string) (sql.NullInt64, sql.NullInt64, bool, error) {
+func sameAsNewest(ctx context.Context, tx ptx, deviceID string, epoch, sequence int64, facts []byte, results string) (sql.NullInt64, sql.NullInt64, bool, error) {
 	var he, hs int64
 	var hf []byte
 	var hr string

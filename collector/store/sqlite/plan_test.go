@@ -29,6 +29,8 @@ var hotStatements = map[string]string{
 	"qSerialRevoked":    qSerialRevoked,
 	"deviceQuery":       deviceSelect + ` WHERE d.id = ?`,
 	"qReportState":      qReportState,
+	"qActiveWaivers":    qActiveWaivers,
+	"policy":            `SELECT grp, name, version, document, updated_at FROM policies WHERE grp = ?`,
 }
 
 // TestHotStatementsStayOnTheirDevice reads the query plan of every hot

@@ -95,22 +95,7 @@ func auditEnrolment(ctx context.Context, tx *sql.Tx, p store.EnrollParams, token
 // RetireDevice implements store.Store.
 func (s *Store) RetireDevice(ctx context.Context, id string, now time.Time) error {
 	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var serial string
-		err := tx.QueryRowContext(ctx, `SELECT cert_serial FROM devices WHERE id = ?`, id).Scan(&serial)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?), retired_at = coalesce(retired_at, ?) WHERE id = ?`, nanos(now), nanos(now), id); err != nil {
-			return err
-		}
-		if err := dropPending(ctx, tx, id, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now))
-		return err
+		return revokeWith(ctx, tx, id, now, `revoked_at = coalesce(revoked_at, ?1), retired_at = coalesce(retired_at, ?1)`)
 	})
 	if err != nil {
 		return fmt.Errorf("retire device: %w", err)

@@ -39,7 +39,7 @@ const qEpoch = `SELECT epoch, epoch_started_at, enrolled_at FROM devices WHERE i
 // Epoch implements store.Store.
 func (s *Store) Epoch(ctx context.Context, deviceID string) (store.Epoch, error) {
 	var epoch, started, enrolled int64
-	err := s.db.QueryRowContext(ctx, qEpoch, deviceID).Scan(&epoch, &started, &enrolled)
+	err := s.queryRow(ctx, qEpoch, deviceID).Scan(&epoch, &started, &enrolled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Epoch{}, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
 	}
@@ -105,7 +105,7 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 	stored := false
 	err = s.write(ctx, len(r.Facts)+len(results), func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		stored, err = saveReport(ctx, tx, r, string(results))
+		stored, err = saveReport(ctx, ptx{tx, s}, r, string(results))
 		return err
 	})
 	if err != nil {
@@ -115,9 +115,9 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 }
 
 // saveReport is SaveReport's write, in the writer's transaction.
-func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string) (bool, error) {
+func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bool, error) {
 	var epoch, lastEpoch, lastSeq, enrolled int64
-	var before deviceState
+	before := deviceState{Exists: true}
 	var lastSeen, revoked sql.NullInt64
 	err := tx.QueryRowContext(ctx, qReportDevice, r.DeviceID).
 		Scan(&epoch, &lastEpoch, &lastSeq, &enrolled, &lastSeen, &revoked, &before.Group, &before.Pass, &before.Fail, &before.Unknown)
@@ -193,7 +193,7 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 		if _, err := tx.ExecContext(ctx, qDeviceSeen, after.LastSeen, r.DeviceID); err != nil {
 			return false, err
 		}
-		return true, deviceChanged(ctx, tx, r.DeviceID, before, after)
+		return true, deviceChanged(ctx, tx.Tx, r.DeviceID, before, after)
 	}
 	prev, err := ruleStates(ctx, tx, r.DeviceID)
 	if err != nil {
@@ -221,7 +221,7 @@ func saveReport(ctx context.Context, tx *sql.Tx, r store.Report, results string)
 	if err := writeStates(ctx, tx, r, prev, next); err != nil {
 		return false, err
 	}
-	return true, deviceChanged(ctx, tx, r.DeviceID, before, after)
+	return true, deviceChanged(ctx, tx.Tx, r.DeviceID, before, after)
 }
 
 // The statements of every report, by name so that
@@ -251,13 +251,20 @@ const (
 			reason = excluded.reason, failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence`
 )
 
+// hotWrites are the statements of the writer that prepareHot prepares.
+var hotWrites = []string{qReportDevice, qReportHash, qReportDropped, qTopOfEpoch, qTopOfDevice, qInsertReport,
+	qSameAsNewest, qDeviceSeen, qDeviceNewest, qRuleStates, qDeleteRuleState, qInsertTransition, qUpsertRuleState}
+
 // sentText is t as RFC 3339, which holds any timestamp an agent can send.
 func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // deviceState is what the fleet views derive from a device, before and
-// after a write: its status inputs and its failing rules (rule id →
-// failing_since, nanoseconds). LastSeen is 0 for never.
+// after a write: whether it exists, its status inputs and its failing
+// rules (rule id → failing_since, nanoseconds). LastSeen is 0 for never.
+// Failing is nil in both when the write did not touch the rules (a late
+// report: history only).
 type deviceState struct {
+	Exists               bool
 	Group                string
 	Revoked              bool
 	EnrolledAt, LastSeen int64
@@ -265,11 +272,72 @@ type deviceState struct {
 	Failing              map[string]int64
 }
 
-// deviceChanged is where a write hands a device's state before and
-// after it to what is maintained from it, in the same transaction.
-// Nothing is maintained yet.
+// deviceChanged is where every write that changes a device (SaveReport,
+// Enroll, RevokeDevice, RetireDevice) hands its state before and after
+// to what is maintained from it, in the same transaction. Nothing is
+// maintained yet.
 func deviceChanged(ctx context.Context, tx *sql.Tx, deviceID string, before, after deviceState) error {
 	return nil
+}
+
+// loadDeviceState reads a device's deviceState in tx (Exists false if
+// there is no such device).
+func loadDeviceState(ctx context.Context, tx *sql.Tx, deviceID string) (deviceState, error) {
+	st := deviceState{Exists: true}
+	var lastSeen, revoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT grp, enrolled_at, last_seen, revoked_at, pass_n, fail_n, unknown_n FROM devices WHERE id = ?`, deviceID).
+		Scan(&st.Group, &st.EnrolledAt, &lastSeen, &revoked, &st.Pass, &st.Fail, &st.Unknown)
+	if errors.Is(err, sql.ErrNoRows) {
+		return deviceState{}, nil
+	}
+	if err != nil {
+		return deviceState{}, err
+	}
+	st.LastSeen, st.Revoked = lastSeen.Int64, revoked.Valid
+	rows, err := tx.QueryContext(ctx, `SELECT rule_id, failing_since FROM rule_states INDEXED BY `+ruleStatesPK+` WHERE device_id = ? AND collector = 'FAIL'`, deviceID)
+	if err != nil {
+		return deviceState{}, err
+	}
+	defer rows.Close()
+	st.Failing = map[string]int64{}
+	for rows.Next() {
+		var id string
+		var since sql.NullInt64
+		if err := rows.Scan(&id, &since); err != nil {
+			return deviceState{}, err
+		}
+		st.Failing[id] = since.Int64
+	}
+	return st, rows.Err()
+}
+
+// revokeWith is RevokeDevice and RetireDevice: set, in SQL, the
+// device's revoked_at (and for retire, retired_at), revoke its
+// certificates and hand the change to deviceChanged.
+func revokeWith(ctx context.Context, tx *sql.Tx, id string, now time.Time, set string) error {
+	before, err := loadDeviceState(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if !before.Exists {
+		return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+	}
+	var serial string
+	if err := tx.QueryRowContext(ctx, `SELECT cert_serial FROM devices WHERE id = ?`, id).Scan(&serial); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET `+set+` WHERE id = ?`, nanos(now), id); err != nil {
+		return err
+	}
+	if err := dropPending(ctx, tx, id, now); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now)); err != nil {
+		return err
+	}
+	after := before
+	after.Revoked = true
+	return deviceChanged(ctx, tx, id, before, after)
 }
 
 // ruleState is one rule_states row as the write path compares it.
@@ -281,7 +349,7 @@ type ruleState struct {
 }
 
 // ruleStates reads the device's latest state per rule.
-func ruleStates(ctx context.Context, tx *sql.Tx, deviceID string) (map[string]ruleState, error) {
+func ruleStates(ctx context.Context, tx ptx, deviceID string) (map[string]ruleState, error) {
 	rows, err := tx.QueryContext(ctx, qRuleStates, deviceID)
 	if err != nil {
 		return nil, err
@@ -340,7 +408,7 @@ func failing(states map[string]ruleState) map[string]int64 {
 // writeStates writes the rows of next that differ from prev, deletes
 // the rules the report no longer has, and records each change of the
 // collector's verdict as a transition at the report's ObservedAt.
-func writeStates(ctx context.Context, tx *sql.Tx, r store.Report, prev, next map[string]ruleState) error {
+func writeStates(ctx context.Context, tx ptx, r store.Report, prev, next map[string]ruleState) error {
 	at, seq := nanos(r.ObservedAt), int64(r.Sequence)
 	for id := range prev {
 		if _, ok := next[id]; ok {
@@ -413,7 +481,7 @@ const qReportState = `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_
 
 // ReportState implements store.ReportStateReader.
 func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportState, error) {
-	rows, err := s.db.QueryContext(ctx, qReportState, deviceID)
+	rows, err := s.query(ctx, qReportState, deviceID)
 	if err != nil {
 		return store.ReportState{}, fmt.Errorf("report state: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -20,6 +21,8 @@ type Store struct {
 	db     *sql.DB // reads: a bounded pool (Options.MaxReaders)
 	w      *sql.DB // the writer's one connection (writer.go)
 	writer *batch.Writer[job]
+	stmts  map[string]*sql.Stmt // prepared on w before the writer uses it, by query (writer.go)
+	reads  sync.Map             // query → *sql.Stmt prepared on db (writer.go)
 	path   string
 	health health
 
@@ -84,6 +87,7 @@ func (s *Store) Close() error {
 		<-s.optimized
 	}
 	s.writer.Close()
+	s.closeStmts()
 	return errors.Join(s.w.Close(), s.db.Close())
 }
 
@@ -273,6 +277,10 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
 			return err
 		}
+		before, err := loadDeviceState(ctx, tx, deviceID)
+		if err != nil {
+			return err
+		}
 		i := p.Info
 		if out.Rebound {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, oldSerial, deviceID, nanos(p.Now)); err != nil {
@@ -291,6 +299,13 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 			return err
 		}
 		if out.Duplicates, err = auditEnrolment(ctx, tx, p, id, group, deviceID, oldSerial, out.RebindBy); err != nil {
+			return err
+		}
+		after, err := loadDeviceState(ctx, tx, deviceID)
+		if err != nil {
+			return err
+		}
+		if err := deviceChanged(ctx, tx, deviceID, before, after); err != nil {
 			return err
 		}
 		out.Device, err = deviceQuery(ctx, tx, deviceID)
@@ -352,7 +367,14 @@ func deviceQuery(ctx context.Context, q querier, id string) (store.Device, error
 
 // Device implements store.Store.
 func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
-	return deviceQuery(ctx, s.db, id)
+	return deviceQuery(ctx, preparedReads{s}, id)
+}
+
+// preparedReads is a querier whose statements are prepared (s.query).
+type preparedReads struct{ s *Store }
+
+func (p preparedReads) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return p.s.query(ctx, q, args...)
 }
 
 // Devices implements store.Store.
@@ -371,22 +393,7 @@ func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
 // RevokeDevice implements store.Store.
 func (s *Store) RevokeDevice(ctx context.Context, id string, now time.Time) error {
 	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var serial string
-		err := tx.QueryRowContext(ctx, `SELECT cert_serial FROM devices WHERE id = ?`, id).Scan(&serial)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id); err != nil {
-			return err
-		}
-		if err := dropPending(ctx, tx, id, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now))
-		return err
+		return revokeWith(ctx, tx, id, now, `revoked_at = coalesce(revoked_at, ?1)`)
 	})
 	if err != nil {
 		return fmt.Errorf("revoke device: %w", err)
@@ -400,7 +407,7 @@ const qSerialRevoked = `SELECT count(*) FROM revoked_serials WHERE serial = ?`
 // SerialRevoked implements store.Store.
 func (s *Store) SerialRevoked(ctx context.Context, serial string) (bool, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, qSerialRevoked, serial).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, qSerialRevoked, serial).Scan(&n); err != nil {
 		return false, fmt.Errorf("check serial: %w", err)
 	}
 	return n > 0, nil
@@ -413,7 +420,7 @@ const qFailingSince = `SELECT rule_id, failing_since FROM rule_states INDEXED BY
 
 // FailingSince implements store.Store.
 func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]time.Time, error) {
-	rows, err := s.db.QueryContext(ctx, qFailingSince, deviceID)
+	rows, err := s.query(ctx, qFailingSince, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("failing since: %w", err)
 	}
@@ -510,7 +517,7 @@ func (s *Store) Policies(ctx context.Context) ([]store.GroupPolicy, error) {
 }
 
 func (s *Store) policies(ctx context.Context, where string, args ...any) ([]store.GroupPolicy, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT grp, name, version, document, updated_at FROM policies `+where, args...)
+	rows, err := s.query(ctx, `SELECT grp, name, version, document, updated_at FROM policies `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}

@@ -101,6 +101,62 @@ func (s *Store) commit(ctx context.Context, jobs []job) ([]error, error) {
 	return errs, nil
 }
 
+// prepareHot prepares the statements of every report on the write
+// connection, before the writer starts using it (a statement prepared
+// on the connection inside a transaction would wait for itself).
+func (s *Store) prepareHot(ctx context.Context) error {
+	for _, q := range hotWrites {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt is q as prepared by prepareHot, for tx (one of the writer's), or
+// nil.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	st, ok := s.stmts[q]
+	if !ok {
+		return nil
+	}
+	return tx.StmtContext(ctx, st)
+}
+
+// ptx is a writer's transaction whose hot statements (hotWrites) are
+// prepared once, on the one write connection, and reused: they are
+// parsed once, not once per report. Others run unprepared.
+type ptx struct {
+	*sql.Tx
+	s *Store
+}
+
+// ExecContext is sql.Tx's, prepared.
+func (t ptx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.s.stmt(ctx, t.Tx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, q, args...)
+}
+
+// QueryContext is sql.Tx's, prepared.
+func (t ptx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := t.s.stmt(ctx, t.Tx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, q, args...)
+}
+
+// QueryRowContext is sql.Tx's, prepared.
+func (t ptx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.s.stmt(ctx, t.Tx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, q, args...)
+}
+
 // runJob runs one job, turning a panic into its error.
 func runJob(ctx context.Context, tx *sql.Tx, j job) (err error) {
 	defer func() {
@@ -118,7 +174,55 @@ func (s *Store) startWriter(w *sql.DB) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	s.w = w
+	s.stmts = map[string]*sql.Stmt{}
 	s.writer = batch.New(s.commit, batch.Options{MaxJobs: maxBatchJobs, MaxBytes: maxBatchBytes})
+}
+
+// closeStmts closes the prepared statements, once the writer is done.
+func (s *Store) closeStmts() {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.reads.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+}
+
+// readStmt is q prepared on the read pool (each connection prepares it
+// once, when it first runs it), for the reads of every report.
+func (s *Store) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.reads.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.reads.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// query is s.db.QueryContext, prepared.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.readStmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow is s.db.QueryRowContext, prepared when it can be (otherwise
+// the unprepared query reports the error).
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.readStmt(ctx, q)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // optimize runs PRAGMA optimize on the write connection, which keeps
