@@ -195,7 +195,8 @@ type DeviceQuery struct {
 	StaleAfter time.Duration
 	// Status, if set, keeps devices with that status only.
 	Status DeviceStatus
-	// RuleID, if set, keeps devices whose latest verdict for it is FAIL.
+	// RuleID, if set, keeps the non-revoked devices whose latest verdict
+	// for it is FAIL.
 	RuleID string
 	Group  string
 	// OS matches os_name exactly.
@@ -232,7 +233,7 @@ type DevicePage struct {
 // DeviceCountBound is where ListDevices stops counting the matches of a
 // filter that has no maintained count, so a page never costs a count of
 // the whole fleet.
-const DeviceCountBound = 10_000
+const DeviceCountBound = 500
 
 // ErrBadCursor: DeviceQuery.After is not a cursor of this sort.
 var ErrBadCursor = errors.New("bad device list cursor")

@@ -15,12 +15,14 @@ import (
 
 var _ store.Dashboard = (*Store)(nil)
 
-// updateCounts refreshes the verdict counts kept on the device row.
+// updateCounts refreshes the verdict counts kept on the device row. The
+// unary + keeps SQLite (which has no statistics) from picking the verdict
+// index, which scans the whole fleet's rule states, over the primary key.
 func updateCounts(ctx context.Context, tx *sql.Tx, deviceID string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE devices SET
-		pass_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'PASS'),
-		fail_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'FAIL'),
-		unknown_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'UNKNOWN')
+		pass_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND +r.collector = 'PASS'),
+		fail_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND +r.collector = 'FAIL'),
+		unknown_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND +r.collector = 'UNKNOWN')
 		WHERE id = ?`, deviceID)
 	return err
 }

@@ -62,7 +62,7 @@ func (s *Store) freshCounts(ctx context.Context, cut int64, group string) (map[s
 	rows, err := s.db.QueryContext(ctx, `SELECT class, sum(n) FROM (
 		SELECT class, n FROM agg_seen WHERE width = ? AND bucket > ?`+g+`
 		UNION ALL SELECT class, n FROM agg_seen WHERE width = ? AND bucket > ? AND bucket < ?`+g+`
-		UNION ALL SELECT `+classExpr+`, 1 FROM devices d WHERE `+seenExpr+` >= ? AND `+seenExpr+` < ? AND d.revoked_at IS NULL`+strings.ReplaceAll(g, "grp", "d.grp")+`
+		UNION ALL SELECT `+classExpr+`, 1 FROM devices d WHERE `+seenExpr+` >= ? AND `+seenExpr+` < ? AND d.revoked_at IS NULL`+strings.ReplaceAll(g, "grp", "+d.grp")+`
 		) GROUP BY class`, args...)
 	if err != nil {
 		return nil, err
@@ -146,8 +146,8 @@ func (s *Store) failingCounts(ctx context.Context, cut int64, rule string) (map[
 	rows, err := s.db.QueryContext(ctx, `SELECT rule_id, sum(n) FROM (
 		SELECT rule_id, n FROM agg_rule_seen WHERE width = ? AND bucket > ?`+g+`
 		UNION ALL SELECT rule_id, n FROM agg_rule_seen WHERE width = ? AND bucket > ? AND bucket < ?`+g+`
-		UNION ALL SELECT r.rule_id, 1 FROM devices d JOIN rule_states r ON r.device_id = d.id
-			WHERE `+seenExpr+` >= ? AND `+seenExpr+` < ? AND d.revoked_at IS NULL AND r.collector = 'FAIL'`+strings.ReplaceAll(g, "rule_id", "r.rule_id")+`
+		UNION ALL SELECT r.rule_id, 1 FROM devices d CROSS JOIN rule_states r ON r.device_id = d.id
+			WHERE `+seenExpr+` >= ? AND `+seenExpr+` < ? AND d.revoked_at IS NULL AND +r.collector = 'FAIL'`+strings.ReplaceAll(g, "rule_id", "+r.rule_id")+`
 		) GROUP BY rule_id`, args...)
 	if err != nil {
 		return nil, err
@@ -411,7 +411,7 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 		return store.DevicePage{}, fmt.Errorf("list devices: unknown status %q", q.Status)
 	}
 	if q.RuleID != "" {
-		conds = append(conds, `EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.rule_id = ? AND r.collector = 'FAIL')`)
+		conds = append(conds, `d.revoked_at IS NULL AND EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.rule_id = ? AND r.collector = 'FAIL')`)
 		args = append(args, q.RuleID)
 	}
 	if q.Group != "" {
@@ -481,8 +481,8 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 }
 
 // deviceTotal counts the devices a query matches: from the aggregates
-// when its filters are only status and group, or a rule with the failing
-// status; otherwise up to store.DeviceCountBound.
+// when its filters are only status and group, or status and rule;
+// otherwise up to store.DeviceCountBound.
 func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []string, args []any) (int, bool, error) {
 	other := q.OS != "" || q.Search != "" || q.CertExpiring
 	switch {
@@ -496,12 +496,19 @@ func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []st
 			store.StatusUnknown: c.Unknown, store.StatusStale: c.Stale, store.StatusRevoked: c.Revoked,
 		}[q.Status]
 		return n, true, nil
-	case !other && q.Group == "" && q.Status == store.StatusFailing:
+	case !other && q.Group == "":
+		// A device failing a rule is failing or stale, never revoked.
+		var fresh, all int
 		c, err := s.failingCounts(ctx, staleCut(q.Now, q.StaleAfter), q.RuleID)
 		if err != nil {
 			return 0, false, err
 		}
-		return c[q.RuleID], true, nil
+		fresh = c[q.RuleID]
+		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM agg_rule_seen WHERE width = ? AND rule_id = ?`, hourNanos, q.RuleID).Scan(&all); err != nil {
+			return 0, false, err
+		}
+		n := map[store.DeviceStatus]int{"": all, store.StatusFailing: fresh, store.StatusStale: all - fresh}[q.Status]
+		return n, true, nil
 	}
 	where := ""
 	if len(conds) > 0 {

@@ -296,7 +296,9 @@ func checkViews(t *testing.T, s store.Dashboard, rng *rand.Rand, when string, no
 	for rule, n := range fail {
 		wantRules = append(wantRules, store.RuleCount{RuleID: rule, Title: simTitle(rule), Devices: n})
 	}
-	slices.SortFunc(wantRules, func(a, b store.RuleCount) int { return cmp.Or(cmp.Compare(b.Devices, a.Devices), cmp.Compare(a.RuleID, b.RuleID)) })
+	slices.SortFunc(wantRules, func(a, b store.RuleCount) int {
+		return cmp.Or(cmp.Compare(b.Devices, a.Devices), cmp.Compare(a.RuleID, b.RuleID))
+	})
 	rc, err := s.FailingByRule(ctx, now, staleAfter)
 	if err != nil {
 		t.Fatal(err)
@@ -384,7 +386,7 @@ func checkViews(t *testing.T, s store.Dashboard, rng *rand.Rand, when string, no
 			switch {
 			case q.Status != "" && d.Status(now, staleAfter) != q.Status,
 				q.Group != "" && d.Group != q.Group,
-				q.RuleID != "" && !failsRule,
+				q.RuleID != "" && (!failsRule || d.Revoked()),
 				q.OS != "" && d.OSName != q.OS,
 				q.Search != "" && !strings.Contains(strings.ToLower(d.Hostname), strings.ToLower(q.Search)),
 				q.CertExpiring && (d.Revoked() || d.CertNotAfter.After(now.Add(store.CertWarning))):
