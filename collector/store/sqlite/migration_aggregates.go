@@ -15,7 +15,9 @@ import (
 // The trend's history is replayed from the transitions in Go
 // (backfillTrend). The indexes serve keyset paging, one per sort; those
 // for staleness by last_seen alone are replaced by the buckets.
-const migrationAggregates = `CREATE TABLE agg_devices (
+const migrationAggregates = aggregatesTables + aggregatesBackfill + aggregatesIndexes
+
+const aggregatesTables = `CREATE TABLE agg_devices (
 		grp   TEXT NOT NULL,
 		class TEXT NOT NULL,
 		n     INTEGER NOT NULL,
@@ -55,8 +57,11 @@ const migrationAggregates = `CREATE TABLE agg_devices (
 		compliant INTEGER NOT NULL,
 		failing   INTEGER NOT NULL,
 		unknown   INTEGER NOT NULL
-	);
+	);`
 
+// aggregatesBackfill fills the counters from devices and rule_states
+// (the trend is backfillTrend's).
+const aggregatesBackfill = `
 	CREATE TEMP TABLE agg_backfill AS SELECT id, grp, coalesce(last_seen, enrolled_at) AS seen,
 		CASE WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN fail_n > 0 THEN 'failing' WHEN unknown_n > 0 OR pass_n = 0 THEN 'unknown' ELSE 'compliant' END AS class
 		FROM devices;
@@ -75,8 +80,9 @@ const migrationAggregates = `CREATE TABLE agg_devices (
 	INSERT INTO agg_failing_hours (grp, rule_id, hour, n)
 		SELECT grp, rule_id, (since - ((since % 3600000000000) + 3600000000000) % 3600000000000) / 3600000000000 AS h, count(*)
 		FROM agg_failing GROUP BY grp, rule_id, h;
-	DROP TABLE temp.agg_backfill;
+	DROP TABLE temp.agg_backfill;`
 
+const aggregatesIndexes = `
 	DROP INDEX devices_status;
 	DROP INDEX devices_last_seen;
 	DROP INDEX devices_hostname;
