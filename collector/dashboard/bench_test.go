@@ -149,12 +149,18 @@ func BenchmarkOverview(b *testing.B) {
 }
 
 func BenchmarkDeviceList(b *testing.B) {
-	h, c := benchFleet(b, benchDevices(b), 0)
+	h, c, st := benchFleetStore(b, benchDevices(b), 0)
+	// Page 101 of a rule's devices, reached by cursor as the Next links
+	// do (the cursor is found once, by offset).
+	p, err := st.ListDevices(context.Background(), store.DeviceQuery{Now: benchNow, StaleAfter: storetest.FleetStaleAfter, RuleID: "disk-encrypted", Limit: 1, Offset: 5049})
+	if err != nil || p.Next == "" {
+		b.Fatalf("cursor of page 101: %+v, %v", p, err)
+	}
 	for _, tc := range []struct{ name, query string }{
 		{"first-page", ""},
 		{"failing-sorted-by-last-seen", "status=failing&sort=-last_seen"},
 		{"group-os-search", "group=hq&os=" + url.QueryEscape("macOS") + "&q=host-0001"},
-		{"rule-page-100", "rule=disk-encrypted&offset=5000"},
+		{"rule-page-101-by-cursor", "rule=disk-encrypted&after=" + p.Next},
 		{"rule-failing", "rule=disk-encrypted&status=failing"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

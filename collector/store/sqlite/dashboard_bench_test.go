@@ -121,6 +121,12 @@ func BenchmarkDashboard(b *testing.B) {
 		name string
 		fn   func(*Store) error
 	}{
+		// The yardstick: one pass over the fleet, what every view cost
+		// before the aggregates.
+		{"yardstick-count-devices", func(s *Store) error {
+			var n int
+			return s.db.QueryRowContext(ctx, `SELECT count(*) FROM devices WHERE revoked_at IS NULL`).Scan(&n)
+		}},
 		{"overview", func(s *Store) error {
 			if _, err := s.FleetCounts(ctx, benchNow, stale); err != nil {
 				return err
