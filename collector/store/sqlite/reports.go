@@ -178,6 +178,11 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 		lead, _ := splitLead(facts)
 		facts, res = append([]byte{}, lead...), ""
 	}
+	// The device as the fleet views last counted it (aggregates.go).
+	snap, err := loadSnapshot(ctx, tx.Tx, r.DeviceID)
+	if err != nil {
+		return false, err
+	}
 	_, err = tx.ExecContext(ctx, qInsertReport,
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
 		r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
@@ -193,7 +198,7 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 		if _, err := tx.ExecContext(ctx, qDeviceSeen, after.LastSeen, r.DeviceID); err != nil {
 			return false, err
 		}
-		return true, deviceChanged(ctx, tx.Tx, r.DeviceID, before, after)
+		return true, trackAggregates(ctx, tx.Tx, snap, r.ObservedAt)
 	}
 	prev, err := ruleStates(ctx, tx, r.DeviceID)
 	if err != nil {
@@ -221,7 +226,7 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 	if err := writeStates(ctx, tx, r, prev, next); err != nil {
 		return false, err
 	}
-	return true, deviceChanged(ctx, tx.Tx, r.DeviceID, before, after)
+	return true, trackAggregates(ctx, tx.Tx, snap, r.ObservedAt)
 }
 
 // The statements of every report, by name so that
@@ -272,54 +277,15 @@ type deviceState struct {
 	Failing              map[string]int64
 }
 
-// deviceChanged is where every write that changes a device (SaveReport,
-// Enroll, RevokeDevice, RetireDevice) hands its state before and after
-// to what is maintained from it, in the same transaction. Nothing is
-// maintained yet.
-func deviceChanged(ctx context.Context, tx *sql.Tx, deviceID string, before, after deviceState) error {
-	return nil
-}
-
-// loadDeviceState reads a device's deviceState in tx (Exists false if
-// there is no such device).
-func loadDeviceState(ctx context.Context, tx *sql.Tx, deviceID string) (deviceState, error) {
-	st := deviceState{Exists: true}
-	var lastSeen, revoked sql.NullInt64
-	err := tx.QueryRowContext(ctx, `SELECT grp, enrolled_at, last_seen, revoked_at, pass_n, fail_n, unknown_n FROM devices WHERE id = ?`, deviceID).
-		Scan(&st.Group, &st.EnrolledAt, &lastSeen, &revoked, &st.Pass, &st.Fail, &st.Unknown)
-	if errors.Is(err, sql.ErrNoRows) {
-		return deviceState{}, nil
-	}
-	if err != nil {
-		return deviceState{}, err
-	}
-	st.LastSeen, st.Revoked = lastSeen.Int64, revoked.Valid
-	rows, err := tx.QueryContext(ctx, `SELECT rule_id, failing_since FROM rule_states INDEXED BY `+ruleStatesPK+` WHERE device_id = ? AND collector = 'FAIL'`, deviceID)
-	if err != nil {
-		return deviceState{}, err
-	}
-	defer rows.Close()
-	st.Failing = map[string]int64{}
-	for rows.Next() {
-		var id string
-		var since sql.NullInt64
-		if err := rows.Scan(&id, &since); err != nil {
-			return deviceState{}, err
-		}
-		st.Failing[id] = since.Int64
-	}
-	return st, rows.Err()
-}
-
 // revokeWith is RevokeDevice and RetireDevice: set, in SQL, the
 // device's revoked_at (and for retire, retired_at), revoke its
-// certificates and hand the change to deviceChanged.
+// certificates and update the fleet's aggregates.
 func revokeWith(ctx context.Context, tx *sql.Tx, id string, now time.Time, set string) error {
-	before, err := loadDeviceState(ctx, tx, id)
+	before, err := loadSnapshot(ctx, tx, id)
 	if err != nil {
 		return err
 	}
-	if !before.Exists {
+	if !before.exists {
 		return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
 	}
 	var serial string
@@ -335,9 +301,7 @@ func revokeWith(ctx context.Context, tx *sql.Tx, id string, now time.Time, set s
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now)); err != nil {
 		return err
 	}
-	after := before
-	after.Revoked = true
-	return deviceChanged(ctx, tx, id, before, after)
+	return trackAggregates(ctx, tx, before, now)
 }
 
 // ruleState is one rule_states row as the write path compares it.

@@ -61,6 +61,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, m); err != nil {
 				return fmt.Errorf("version %d: %w", version, err)
 			}
+			if step := migrationSteps[version]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return fmt.Errorf("version %d: %w", version, err)
+				}
+			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixNano())
 			return err
 		})
@@ -277,7 +282,7 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
 			return err
 		}
-		before, err := loadDeviceState(ctx, tx, deviceID)
+		before, err := loadSnapshot(ctx, tx, deviceID)
 		if err != nil {
 			return err
 		}
@@ -301,11 +306,7 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 		if out.Duplicates, err = auditEnrolment(ctx, tx, p, id, group, deviceID, oldSerial, out.RebindBy); err != nil {
 			return err
 		}
-		after, err := loadDeviceState(ctx, tx, deviceID)
-		if err != nil {
-			return err
-		}
-		if err := deviceChanged(ctx, tx, deviceID, before, after); err != nil {
+		if err := trackAggregates(ctx, tx, before, p.Now); err != nil {
 			return err
 		}
 		out.Device, err = deviceQuery(ctx, tx, deviceID)
