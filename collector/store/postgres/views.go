@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wardhq/ward/collector/store"
 )
 
@@ -140,15 +142,24 @@ func (s *Store) FailingByRule(ctx context.Context, now time.Time, staleAfter tim
 		return nil, fmt.Errorf("failing by rule: %w", err)
 	}
 	out := make([]store.RuleCount, 0, len(counts))
+	var titles pgx.Batch // one round trip for every rule's title
 	for id, n := range counts {
 		if n <= 0 {
 			continue
 		}
-		c := store.RuleCount{RuleID: id, Devices: n}
-		if err := s.pool.QueryRow(ctx, `SELECT title FROM rule_states WHERE rule_id = $1 AND collector = 'FAIL' LIMIT 1`, id).Scan(&c.Title); err != nil {
-			return nil, fmt.Errorf("failing by rule: title of %s: %w", id, err)
+		out = append(out, store.RuleCount{RuleID: id, Devices: n})
+		c := &out[len(out)-1]
+		titles.Queue(`SELECT title FROM rule_states WHERE rule_id = $1 AND collector = 'FAIL' LIMIT 1`, id).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&c.Title); err != nil {
+				return fmt.Errorf("title of %s: %w", c.RuleID, err)
+			}
+			return nil
+		})
+	}
+	if titles.Len() > 0 {
+		if err := s.pool.SendBatch(ctx, &titles).Close(); err != nil {
+			return nil, fmt.Errorf("failing by rule: %w", err)
 		}
-		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Devices != out[j].Devices {
@@ -174,6 +185,7 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 	var args []any
 	grace := map[[2]string]time.Duration{}
 	total := 0
+	var totals pgx.Batch // one round trip for every rule's count
 	for _, r := range rules {
 		key := [2]string{r.Group, r.RuleID}
 		if _, dup := grace[key]; dup {
@@ -182,16 +194,19 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 		grace[key] = r.Grace
 		cut := nanos(now.Add(-r.Grace))
 		h := floorDiv(cut, hourNanos)
-		var n int
-		err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = $1 AND rule_id = $2 AND hour < $3), 0)::bigint
+		totals.Queue(`SELECT coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = $1 AND rule_id = $2 AND hour < $3), 0)::bigint
 			+ (SELECT count(*) FROM agg_failing WHERE grp = $1 AND rule_id = $2 AND since >= $4 AND since <= $5)`,
-			r.Group, r.RuleID, h, bucketStart(h, hourNanos), cut).Scan(&n)
-		if err != nil {
-			return nil, 0, fmt.Errorf("past deadline: %w", err)
-		}
-		total += n
+			r.Group, r.RuleID, h, bucketStart(h, hourNanos), cut).QueryRow(func(row pgx.Row) error {
+			var n int
+			err := row.Scan(&n)
+			total += n
+			return err
+		})
 		parts = append(parts, `(SELECT grp, rule_id, since, device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ? ORDER BY since, device_id LIMIT ?)`)
 		args = append(args, r.Group, r.RuleID, cut, lim)
+	}
+	if err := s.pool.SendBatch(ctx, &totals).Close(); err != nil {
+		return nil, 0, fmt.Errorf("past deadline: %w", err)
 	}
 	rows, err := s.qm().Query(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, f.since
 		FROM (SELECT * FROM (`+strings.Join(parts, " UNION ALL ")+`) u ORDER BY since, device_id, rule_id LIMIT ?) f
