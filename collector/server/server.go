@@ -91,6 +91,10 @@ type Config struct {
 	GRPC GRPCOptions
 	// HTTP tunes the HTTP server (http.go); zero values take its defaults.
 	HTTP HTTPOptions
+	// CAKey, if set, keeps the CA in the store (store.Secrets), sealed
+	// with this key, shared by every collector on the store; otherwise
+	// the CA is in DataDir/pki (docs/multi-collector.md).
+	CAKey *pki.CAKey
 	// Web, if set, is given the store and serves every HTTP path that
 	// health and metrics do not (the dashboard).
 	Web func(store.Store) (http.Handler, error)
@@ -111,6 +115,8 @@ type Server struct {
 	policies  *policyCache
 	// clientPool holds the CAs whose device certificates are accepted.
 	clientPool *x509.CertPool
+	// shared is what this collector shares with the others on its store.
+	shared shared
 
 	grpc   *grpcFront
 	health *health.Server
@@ -170,31 +176,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	ran := ranBefore(cfg.DataDir) // before LoadOrCreate makes a CA
-	ca, created, err := pki.LoadOrCreate(cfg.DataDir, cfg.Now())
-	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
-	}
-	ca.DeviceLifetime = cfg.DeviceCertLifetime
-	s.ca, s.created = ca, created
-	s.clientPool = ca.ClientPool()
-	serverCerts, err := ca.ServerCerts(cfg.DataDir, cfg.Hostnames, cfg.ServerCertLifetime, cfg.Now)
-	if err != nil {
-		return nil, fmt.Errorf("server certificate: %w", err)
-	}
-	serverCerts.OnRenew = func(leaf *x509.Certificate, err error) {
-		if err != nil {
-			s.log.Error("server certificate renewal failed; retrying in a minute", "err", err)
-			return
-		}
-		s.log.Info("server certificate renewed", "serial", pki.SerialString(leaf.SerialNumber), "not_after", leaf.NotAfter)
-	}
-	s.tlsConfig = &tls.Config{
-		MinVersion: tls.VersionTLS13,
-		// Renewed at 2/3 of its lifetime by the handshake that finds it due.
-		GetCertificate: serverCerts.GetCertificate,
-		// Asked for, verified by the auth interceptor: see the package doc.
-		ClientAuth: tls.RequestClientCert,
-	}
 	s.store = cfg.Store
 	if s.store == nil {
 		path := filepath.Join(cfg.DataDir, DatabaseFile)
@@ -204,13 +185,23 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.store, s.ownsStore = st, true
 	}
+	if err := s.setUpPKI(); err != nil {
+		if s.ownsStore {
+			s.store.Close()
+		}
+		return nil, err
+	}
 	s.metrics = newMetrics()
 	s.limiter = newLimiters(cfg.RateLimit, cfg.RateBurst)
+	s.shared = sharedFor(s.store)
 	s.policies = newPolicyCache()
 
 	s.newGRPC()
 	s.CheckStoredPolicies(context.Background())
-	var web http.Handler
+	var (
+		web http.Handler
+		err error
+	)
 	if cfg.Web != nil {
 		if web, err = cfg.Web(s.store); err != nil {
 			if s.ownsStore {

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/wardhq/ward/collector/pki"
+	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/memshared"
+)
+
+// shared is what several collectors on one store share beyond the store's
+// own data (docs/multi-collector.md): the store's implementations when it
+// has them (PostgreSQL), this process's memory otherwise (SQLite serves one
+// collector).
+type shared struct {
+	limits  store.RateLimits
+	state   store.SharedState
+	changes store.Changes
+}
+
+func sharedFor(st store.Store) shared {
+	local := memshared.New(0)
+	sh := shared{limits: local, state: local, changes: local}
+	if l, ok := st.(store.RateLimits); ok {
+		sh.limits = l
+	}
+	if l, ok := st.(store.SharedState); ok {
+		sh.state = l
+	}
+	if l, ok := st.(store.Changes); ok {
+		sh.changes = l
+	}
+	return sh
+}
+
+// SharedState is where the dashboard keeps its sign-in backoff: the
+// store's when several collectors share it, else this process's memory.
+func (s *Server) SharedState() store.SharedState { return s.shared.state }
+
+// setUpPKI loads the CA (from the store with cfg.CAKey, else from
+// DataDir/pki, creating it on first start) and the server certificate.
+func (s *Server) setUpPKI() error {
+	cfg := s.cfg
+	ctx := context.Background()
+	sec, canShare := s.store.(store.Secrets)
+	var (
+		ca      *pki.Authority
+		created bool
+		err     error
+	)
+	switch {
+	case cfg.CAKey != nil && !canShare:
+		return errors.New("--ca-key-file: this store cannot share a CA between collectors (a SQLite file serves one collector, whose CA is in its data directory); drop the flag, or use PostgreSQL")
+	case cfg.CAKey != nil:
+		if own, err := pki.Load(cfg.DataDir, cfg.Now()); !errors.Is(err, pki.ErrNoCA) {
+			if err != nil {
+				return fmt.Errorf("load CA: %w", err)
+			}
+			return fmt.Errorf("%s holds a CA of its own (%s) while --ca-key-file keeps the CA in the store: move it in with ward-collector ca import, or move the directory's pki/ca.* aside", filepath.Join(cfg.DataDir, "pki"), own.Fingerprint())
+		}
+		if ca, created, err = pki.LoadOrCreateShared(ctx, sec, cfg.CAKey, cfg.Now(), 0); err != nil {
+			return fmt.Errorf("load the CA from the store: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Join(cfg.DataDir, "pki"), 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Join(cfg.DataDir, "pki"), err)
+		}
+	default:
+		if ca, created, err = pki.LoadOrCreate(cfg.DataDir, cfg.Now()); err != nil {
+			return fmt.Errorf("load CA: %w", err)
+		}
+		if canShare {
+			// No second CA may appear beside this one on a shared store.
+			if err := pki.ClaimFileCA(ctx, sec, ca); err != nil {
+				return fmt.Errorf("CA of %s: %w", cfg.DataDir, err)
+			}
+		}
+	}
+	ca.DeviceLifetime = cfg.DeviceCertLifetime
+	s.ca, s.created = ca, created
+	s.clientPool = ca.ClientPool()
+	// Each collector has its own server certificate (its own host names),
+	// signed by the CA they share.
+	serverCerts, err := ca.ServerCerts(cfg.DataDir, cfg.Hostnames, cfg.ServerCertLifetime, cfg.Now)
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	serverCerts.OnRenew = func(leaf *x509.Certificate, err error) {
+		if err != nil {
+			s.log.Error("server certificate renewal failed; retrying in a minute", "err", err)
+			return
+		}
+		s.log.Info("server certificate renewed", "serial", pki.SerialString(leaf.SerialNumber), "not_after", leaf.NotAfter)
+	}
+	s.tlsConfig = &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		// Renewed at 2/3 of its lifetime by the handshake that finds it due.
+		GetCertificate: serverCerts.GetCertificate,
+		// Asked for, verified by the auth interceptor: see the package doc.
+		ClientAuth: tls.RequestClientCert,
+	}
+	return nil
+}
