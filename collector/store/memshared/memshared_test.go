@@ -37,7 +37,9 @@ func TestPublish(t *testing.T) {
 	got := make(chan store.Change, 1)
 	listening := make(chan bool, 1)
 	done := make(chan error)
-	go func() { done <- s.SubscribeChanges(ctx, func(c store.Change) { got <- c }, func(b bool) { listening <- b }) }()
+	go func() {
+		done <- s.SubscribeChanges(ctx, func(c store.Change) { got <- c }, func(b bool) { listening <- b })
+	}()
 	if !<-listening {
 		t.Fatal("not listening")
 	}
