@@ -14,7 +14,7 @@ import (
 
 func (a *app) caCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "ca", Short: "Show or rotate the collector CA"}
-	cmd.AddCommand(a.caShowCommand(), a.caRotateCommand())
+	cmd.AddCommand(a.caShowCommand(), a.caRotateCommand(), a.caKeygenCommand())
 	return cmd
 }
 
@@ -168,4 +168,25 @@ func (a *app) loadCA(now time.Time) (*pki.Authority, error) {
 		return nil, inputError{fmt.Errorf("%w (run ward-collector serve --data %s first, or pass --data)", err, a.dataDir)}
 	}
 	return ca, err
+}
+
+func (a *app) caKeygenCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "keygen FILE",
+		Short: "Write a new CA key file (32 random bytes) for collectors that share a CA in the store",
+		Long: `keygen writes 32 random bytes, as hexadecimal, to FILE (mode 0600),
+refusing to overwrite one. Give the same file to every collector on the
+store (serve --ca-key-file or WARD_CA_KEY_FILE): the CA is sealed in the
+database under a key derived from it, and a collector with another file
+refuses to start (docs/multi-collector.md). Keep a copy with the
+database backups: without it the CA cannot be opened.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := pki.WriteCAKeyFile(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "wrote a CA key file to %s\n", args[0])
+			return nil
+		},
+	}
 }

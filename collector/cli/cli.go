@@ -111,6 +111,7 @@ func (a *app) serveCommand() *cobra.Command {
 		cfg             server.Config
 		logLevel        string
 		insecureCookies bool
+		caKeyFile       string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -130,6 +131,14 @@ start a new fleet with new-fleet (docs/durability.md).`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			cfg.DataDir = a.dataDir
+			if caKeyFile == "" {
+				caKeyFile = os.Getenv("WARD_CA_KEY_FILE")
+			}
+			if caKeyFile != "" {
+				if cfg.CAKey, err = pki.ReadCAKeyFile(caKeyFile); err != nil {
+					return inputError{err}
+				}
+			}
 			cfg.Logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 			if cfg.Web, err = a.webFor(&cfg, insecureCookies); err != nil {
 				return err
@@ -171,6 +180,7 @@ start a new fleet with new-fleet (docs/durability.md).`,
 	f.Var(lifetimeFlag{&cfg.ServerCertLifetime, time.Minute}, "server-cert-lifetime", "validity of its own server certificate, renewed at 2/3 of it while serving")
 	grpcFlags(f, &cfg.GRPC)
 	httpFlags(f, &cfg.HTTP)
+	f.StringVar(&caKeyFile, "ca-key-file", "", "keep the CA in the store, sealed with the 32-byte key in this file, shared by every collector on the store (ca keygen writes one; default $WARD_CA_KEY_FILE; docs/multi-collector.md)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&insecureCookies, "insecure-cookies", false, "dashboard cookies without Secure, for plain HTTP on a loopback --http-addr only (browsers other than Chromium refuse Secure cookies over http://127.0.0.1)")
 	return cmd

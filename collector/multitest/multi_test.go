@@ -1,0 +1,528 @@
+package multitest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/wardhq/ward/collector/pki"
+	"github.com/wardhq/ward/collector/store/postgres/pgtest"
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// collector is one `ward-collector serve` process.
+type collector struct {
+	cmd        *exec.Cmd
+	grpc, http string
+	ca         string // fingerprint it printed
+	stderr     *bytes.Buffer
+	exited     chan struct{}
+}
+
+// env is the test's fleet: the binary, the database, the CA key file.
+type env struct {
+	t       *testing.T
+	bin     string
+	store   string
+	keyFile string
+	admin   string // --data of the admin commands
+}
+
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ward-collector")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/wardhq/ward/collector/cmd/ward-collector").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ward-collector: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var listening = regexp.MustCompile(`^gRPC on (\S+), HTTP on (\S+) `)
+
+// start starts a collector on a data directory of its own and waits until
+// it listens.
+func (e *env) start(name string) *collector {
+	e.t.Helper()
+	dir := filepath.Join(e.t.TempDir(), name)
+	cmd := exec.Command(e.bin, "serve", "--data", dir, "--store", e.store, "--ca-key-file", e.keyFile,
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--hostname", "127.0.0.1", "--insecure-cookies", "--log-level", "warn")
+	c := &collector{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{w: c.stderr}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(c.exited) }()
+	e.t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-c.exited
+		if e.t.Failed() {
+			e.t.Logf("%s stderr:\n%s", name, c.stderr.String())
+		}
+	})
+	lines := bufio.NewScanner(out)
+	ready := make(chan error, 1)
+	go func() {
+		for lines.Scan() {
+			l := lines.Text()
+			if fp, ok := strings.CutPrefix(l, "CA fingerprint: "); ok {
+				c.ca = fp
+			}
+			if m := listening.FindStringSubmatch(l); m != nil {
+				c.grpc, c.http = m[1], m[2]
+				ready <- nil
+			}
+		}
+		ready <- errors.New("serve exited before listening")
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			<-c.exited
+			e.t.Fatalf("%s: %v\n%s", name, err, c.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		e.t.Fatalf("%s did not start in 30 s:\n%s", name, c.stderr.String())
+	}
+	return c
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// run runs an admin command against the shared store and returns stdout.
+func (e *env) run(args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, append(args, "--data", e.admin, "--store", e.store)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		e.t.Fatalf("ward-collector %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// agent is an enrolled device with its own gRPC connection through the
+// proxy, so the proxy spreads the agents over the collectors.
+type agent struct {
+	id    string
+	epoch uint64
+	cert  tls.Certificate
+	roots *x509.CertPool
+	conn  *grpc.ClientConn
+	cli   wardv1.AgentServiceClient
+
+	mu    sync.Mutex
+	acked map[uint64]time.Time // sequence → when acknowledged
+}
+
+// pinned is a TLS config for enrolment: the server's chain must hold the
+// CA with this fingerprint and the leaf must verify against it.
+func pinned(fp string) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		InsecureSkipVerify: true, // verified below against the pinned CA, as the agent does
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			for _, c := range cs.PeerCertificates[1:] {
+				if pki.Fingerprint(c.Raw) == fp {
+					roots := x509.NewCertPool()
+					roots.AddCert(c)
+					_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: "127.0.0.1"})
+					return err
+				}
+			}
+			return fmt.Errorf("no CA %s in the server's chain", fp)
+		},
+	}
+}
+
+func enrol(ctx context.Context, addr, fp, tok string, n int) (*agent, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ward-agent"}}, key)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(pinned(fp))))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	info := &wardv1.DeviceInfo{Hostname: fmt.Sprintf("laptop-%02d", n), Platform: "linux", OsName: "Debian GNU/Linux", OsVersion: "12",
+		Architecture: "amd64", AgentVersion: "test", MachineId: fmt.Sprintf("machine-%02d", n)}
+	resp, err := wardv1.NewEnrollmentServiceClient(conn).Enroll(ctx, &wardv1.EnrollRequest{Token: tok, CsrDer: csr, Device: info})
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := x509.ParseCertificate(resp.CertificateDer)
+	if err != nil {
+		return nil, err
+	}
+	a := &agent{id: resp.DeviceId, epoch: resp.Epoch, roots: x509.NewCertPool(), acked: map[uint64]time.Time{},
+		cert: tls.Certificate{Certificate: [][]byte{resp.CertificateDer}, PrivateKey: key, Leaf: leaf}}
+	for _, der := range resp.CaChainDer {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, err
+		}
+		a.roots.AddCert(c)
+	}
+	if a.conn, err = a.dial(addr); err != nil {
+		return nil, err
+	}
+	a.cli = wardv1.NewAgentServiceClient(a.conn)
+	return a, nil
+}
+
+func (a *agent) dial(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		MinVersion: tls.VersionTLS13, RootCAs: a.roots, ServerName: "127.0.0.1", Certificates: []tls.Certificate{a.cert}})))
+}
+
+func report(a *agent, seq uint64) *wardv1.ReportRequest {
+	now := timestamppb.Now()
+	return &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: seq, Epoch: a.epoch, CollectedAt: now, AgentVersion: "test",
+		PolicyName: "baseline", PolicyVersion: 1,
+		Facts: &wardv1.Facts{CollectedAt: now, Os: &wardv1.OSFacts{Platform: "linux", Name: "Debian GNU/Linux", Version: "12"}}}}
+}
+
+// send delivers one report as the agent does: retried (same epoch and
+// sequence) until acknowledged; a retry after a lost answer is
+// acknowledged as a duplicate. It fails only after 20 s.
+func (a *agent) send(ctx context.Context, seq uint64) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		resp, err := a.cli.Report(cctx, report(a, seq), grpc.WaitForReady(true))
+		cancel()
+		if err == nil {
+			if resp.AckedSequence != seq || resp.AckedEpoch != a.epoch {
+				return fmt.Errorf("report %d acknowledged as %d/%d", seq, resp.AckedEpoch, resp.AckedSequence)
+			}
+			a.mu.Lock()
+			a.acked[seq] = time.Now()
+			a.mu.Unlock()
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("report %d: %w", seq, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestThreeCollectorsOnePostgres(t *testing.T) {
+	e := &env{t: t, store: pgtest.URL(t), bin: build(t), admin: t.TempDir()}
+	e.keyFile = filepath.Join(t.TempDir(), "ca.key")
+	if err := pki.WriteCAKeyFile(e.keyFile); err != nil {
+		t.Fatal(err)
+	}
+	// Three collectors start at once: one creates the CA, the others load it.
+	cs := make([]*collector, 3)
+	var wg sync.WaitGroup
+	for i := range cs {
+		wg.Go(func() { cs[i] = e.start(fmt.Sprintf("collector-%d", i)) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i, c := range cs {
+		if c.ca == "" || c.ca != cs[0].ca {
+			t.Fatalf("collector %d has CA %q, collector 0 %q: not one CA", i, c.ca, cs[0].ca)
+		}
+	}
+	fp := cs[0].ca
+	backends := []string{cs[0].grpc, cs[1].grpc, cs[2].grpc}
+	lb := newProxy(t, backends)
+
+	tok := strings.TrimSpace(e.run("token", "create", "--group", "staff", "--uses", "100", "--ttl", "1h"))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const nAgents = 24
+	agents := make([]*agent, nAgents)
+	for i := range agents {
+		wg.Go(func() {
+			a, err := enrol(ctx, lb.addr(), fp, tok, i)
+			if err != nil {
+				t.Errorf("agent %d: enrol through the proxy: %v", i, err)
+				return
+			}
+			agents[i] = a
+			t.Cleanup(func() { a.conn.Close() })
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i := range backends {
+		if lb.accepted[i].Load() == 0 {
+			t.Fatalf("the proxy sent no enrolment to collector %d", i)
+		}
+	}
+
+	// Load: every agent reports in a loop; collector 1 is killed -9
+	// while they do.
+	stop := make(chan struct{})
+	var sendErrs sync.Map
+	for _, a := range agents {
+		wg.Go(func() {
+			for seq := uint64(1); ; seq++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := a.send(ctx, seq); err != nil {
+					sendErrs.Store(a.id, err)
+					return
+				}
+				time.Sleep(150 * time.Millisecond) // under the per-device rate limit
+			}
+		})
+	}
+	time.Sleep(4 * time.Second)
+	killedAt := time.Now()
+	if err := cs[1].cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	<-cs[1].exited
+	time.Sleep(5 * time.Second)
+	close(stop)
+	wg.Wait()
+	sendErrs.Range(func(k, v any) bool {
+		t.Errorf("agent %s: %v", k, v)
+		return true
+	})
+
+	// Every acknowledged report is stored exactly once, and every agent
+	// was served after the kill.
+	total := 0
+	for _, a := range agents {
+		after := 0
+		for _, at := range a.acked {
+			if at.After(killedAt.Add(time.Second)) {
+				after++
+			}
+		}
+		if after == 0 {
+			t.Errorf("agent %s: no report acknowledged after the kill", a.id)
+		}
+		stored := storedSequences(t, e, a.id)
+		seen := map[uint64]int{}
+		for _, s := range stored {
+			seen[s]++
+		}
+		for seq := range a.acked {
+			switch seen[seq] {
+			case 1:
+			case 0:
+				t.Errorf("agent %s: acknowledged report %d is not stored (lost)", a.id, seq)
+			default:
+				t.Errorf("agent %s: report %d stored %d times", a.id, seq, seen[seq])
+			}
+		}
+		for seq, n := range seen {
+			if _, ok := a.acked[seq]; !ok {
+				t.Errorf("agent %s: report %d stored but never acknowledged (%d times)", a.id, seq, n)
+			}
+		}
+		total += len(a.acked)
+	}
+	t.Logf("%d agents, %d reports acknowledged, %d enrolments and reports connections per collector %v", nAgents, total, lb.accepted[0].Load()+lb.accepted[1].Load()+lb.accepted[2].Load(),
+		[]int64{lb.accepted[0].Load(), lb.accepted[1].Load(), lb.accepted[2].Load()})
+
+	alive := []*collector{cs[0], cs[2]}
+	// A revocation made through the store reaches both live collectors
+	// within seconds.
+	victim := agents[0]
+	e.run("device", "revoke", victim.id)
+	for _, c := range alive {
+		eventually(t, 5*time.Second, func() error {
+			conn, err := victim.dial(c.grpc)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			_, err = wardv1.NewAgentServiceClient(conn).Report(cctx, report(victim, 100000))
+			if status.Code(err) != codes.PermissionDenied {
+				return fmt.Errorf("collector %s: revoked device's report: %v, want PermissionDenied", c.grpc, err)
+			}
+			return nil
+		})
+	}
+	// A policy set for the group is what every live collector answers with.
+	doc, err := os.ReadFile(filepath.Join("..", "..", "policies", "baseline.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = regexp.MustCompile(`(?m)^name: baseline$`).ReplaceAll(doc, []byte("name: staff-multi"))
+	pf := filepath.Join(t.TempDir(), "staff.yaml")
+	os.WriteFile(pf, doc, 0o600)
+	e.run("policy", "set", "--group", "staff", pf)
+	other := agents[1]
+	for _, c := range alive {
+		eventually(t, 5*time.Second, func() error {
+			conn, err := other.dial(c.grpc)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			resp, err := wardv1.NewAgentServiceClient(conn).GetPolicy(cctx, &wardv1.GetPolicyRequest{CurrentName: "baseline", CurrentVersion: 1})
+			if err != nil {
+				return err
+			}
+			if resp.Name != "staff-multi" {
+				return fmt.Errorf("collector %s answers with policy %q, want staff-multi", c.grpc, resp.Name)
+			}
+			return nil
+		})
+	}
+
+	// The dashboard: signed in on one collector, the session works on the
+	// other, and both show the same fleet.
+	out := e.run("user", "add", "--role", "admin", "amina")
+	pw := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out)
+	if pw == nil {
+		t.Fatalf("user add printed no password:\n%s", out)
+	}
+	jar, _ := cookiejar.New(nil) // cookies are per host, not per port: one session for both
+	web := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	signIn(t, web, cs[0].http, "amina", pw[1])
+	day := time.Now().UTC().Format(time.DateOnly)
+	var exports []string
+	for _, c := range alive {
+		resp, err := web.Get("http://" + c.http + "/export?format=csv&as_of=" + day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(agents[2].id)) {
+			t.Fatalf("collector %s: export with the session of collector 0: %s\n%.300s", c.http, resp.Status, body)
+		}
+		exports = append(exports, string(body))
+	}
+	if exports[0] != exports[1] {
+		t.Errorf("the two collectors export different fleets:\n%.500s\n---\n%.500s", exports[0], exports[1])
+	}
+	if n := strings.Count(exports[0], "\n") - 1; n < nAgents {
+		t.Errorf("the export has %d rows, want at least one per device (%d)", n, nAgents)
+	}
+}
+
+// storedSequences lists the device's stored report sequences through
+// the admin CLI.
+func storedSequences(t *testing.T, e *env, id string) []uint64 {
+	t.Helper()
+	return reportSequences(t, e, id)
+}
+
+func signIn(t *testing.T, c *http.Client, addr, user, password string) {
+	t.Helper()
+	resp, err := c.Get("http://" + addr + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token on the sign-in page:\n%.500s", body)
+	}
+	resp, err = c.PostForm("http://"+addr+"/login", url.Values{"user": {user}, "password": {password}, "csrf": {string(m[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.HasSuffix(resp.Request.URL.Path, "/login") {
+		t.Fatalf("sign in on %s: %s at %s", addr, resp.Status, resp.Request.URL)
+	}
+}
+
+func eventually(t *testing.T, within time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", within, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// reportSequences reads the device's stored report sequences straight
+// from the database, so that nothing of the collectors stands between
+// the test and what is stored.
+func reportSequences(t *testing.T, e *env, id string) []uint64 {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), `SELECT sequence FROM reports WHERE device_id = $1`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]uint64, len(seqs))
+	for i, s := range seqs {
+		out[i] = uint64(s)
+	}
+	return out
+}
