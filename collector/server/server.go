@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -117,6 +118,10 @@ type Server struct {
 	clientPool *x509.CertPool
 	// shared is what this collector shares with the others on its store.
 	shared shared
+	// listening is whether changes by other collectors are notified now.
+	listening atomic.Bool
+	changeMu  sync.Mutex
+	onChange  []func(store.Change)
 
 	grpc   *grpcFront
 	health *health.Server
@@ -127,7 +132,8 @@ type Server struct {
 	httpLis  net.Listener
 	serveErr chan error
 	stopped  bool
-	// stopPrune ends the prune loop; pruned is closed when it has.
+	// stopPrune ends the prune loop and the change subscription; pruned
+	// is closed when both have.
 	stopPrune context.CancelFunc
 	pruned    chan struct{}
 }
@@ -265,7 +271,13 @@ func (s *Server) Start() error {
 	s.serveErr = make(chan error, 2)
 	s.stopPrune, s.pruned = stopPrune, pruned
 	s.mu.Unlock()
-	go func() { defer close(pruned); s.pruneLoop(pctx) }()
+	go func() {
+		defer close(pruned)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.followChanges(pctx) })
+		s.pruneLoop(pctx)
+		wg.Wait()
+	}()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range []string{"ward.v1.EnrollmentService", "ward.v1.AgentService"} {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)

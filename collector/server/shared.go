@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store"
@@ -105,4 +106,68 @@ func (s *Server) setUpPKI() error {
 		ClientAuth: tls.RequestClientCert,
 	}
 	return nil
+}
+
+// CacheTTLListening and CacheTTLDeaf bound how long a cache of what
+// another collector may change (a device's identity, a policy) is
+// trusted: a while when changes are notified (store.Changes), since a
+// notification drops the entry at once, and a few seconds while the
+// subscription is down, when only the lifetime bounds how late a
+// revocation made elsewhere takes effect.
+const (
+	CacheTTLListening = time.Minute
+	CacheTTLDeaf      = 2 * time.Second
+)
+
+// CacheTTL is how long caches may trust an entry now.
+func (s *Server) CacheTTL() time.Duration {
+	if s.listening.Load() {
+		return CacheTTLListening
+	}
+	return CacheTTLDeaf
+}
+
+// OnChange registers f to be called with every change any collector on
+// the store makes (store.ChangeAll: drop everything), for the caches of
+// other packages (the dashboard). Register before Start.
+func (s *Server) OnChange(f func(store.Change)) {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	s.onChange = append(s.onChange, f)
+}
+
+// followChanges keeps the caches in step with what other collectors
+// change until ctx ends.
+func (s *Server) followChanges(ctx context.Context) {
+	err := s.shared.changes.SubscribeChanges(ctx, s.changed, func(ok bool) {
+		was := s.listening.Swap(ok)
+		switch {
+		case ok && !was:
+			s.log.Info("following changes made by other collectors")
+		case !ok && was && ctx.Err() == nil:
+			s.log.Warn("lost the change notifications of other collectors; caches trust entries for only a few seconds until they are back", "cache_ttl", CacheTTLDeaf)
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("change notifications ended", "err", err)
+	}
+	s.listening.Store(false)
+}
+
+func (s *Server) changed(c store.Change) {
+	switch c.Kind {
+	case store.ChangePolicy, store.ChangeAll:
+		s.policies.mu.Lock()
+		clear(s.policies.m)
+		s.policies.mu.Unlock()
+	case store.ChangeCA:
+		// The CA this collector signs with and accepts is loaded at start.
+		s.log.Warn("the CA in the store was rotated or imported by another collector; restart this collector to serve and sign with it")
+	}
+	s.changeMu.Lock()
+	fs := s.onChange
+	s.changeMu.Unlock()
+	for _, f := range fs {
+		f(c)
+	}
 }
