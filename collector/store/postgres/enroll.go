@@ -118,6 +118,11 @@ func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 		if out.Duplicates, err = auditEnrolment(ctx, tx, p, t.id, t.group, deviceID, oldSerial, out.RebindBy); err != nil {
 			return err
 		}
+		if out.Rebound { // its previous certificate is revoked
+			if err := NotifyChange(ctx, tx, store.Change{Kind: store.ChangeDevice, ID: deviceID}); err != nil {
+				return err
+			}
+		}
 		out.Device, err = deviceQuery(ctx, tx, deviceID)
 		return err
 	})
@@ -270,6 +275,9 @@ func (s *Store) PromoteCertificate(ctx context.Context, deviceID, serial string,
 		}
 		if _, err := tx.Exec(ctx, `UPDATE devices SET cert_serial = $1, cert_not_after = $2, next_cert_serial = NULL, next_cert_not_after = NULL WHERE id = $3`,
 			serial, *notAfter, deviceID); err != nil {
+			return err
+		}
+		if err := NotifyChange(ctx, tx, store.Change{Kind: store.ChangeDevice, ID: deviceID}); err != nil {
 			return err
 		}
 		return audit(ctx, tx, now, "device "+deviceID, "device.cert.promote", deviceID,

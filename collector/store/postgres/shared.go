@@ -20,7 +20,8 @@ import (
 // (store/shared.go, docs/multi-collector.md): the sealed CA, token buckets,
 // small records updated in turn, and notifications of changes.
 
-// SharedSchema creates the tables of Shared (idempotent).
+// SharedSchema creates the tables of Shared (idempotent); migration 002
+// holds the same for the Store.
 const SharedSchema = `
 CREATE TABLE IF NOT EXISTS shared_secrets (
 	name       text PRIMARY KEY,
@@ -53,10 +54,14 @@ const pruneEvery = time.Minute
 // store.Changes on a PostgreSQL database.
 type Shared struct {
 	pool *pgxpool.Pool
+}
 
+// The prune's state is per process: at most one prune per pruneEvery,
+// whichever database it is due on.
+var (
 	lastPrune atomic.Int64 // Unix nanoseconds
 	pruning   sync.Mutex
-}
+)
 
 var (
 	_ store.Secrets     = (*Shared)(nil)
@@ -189,15 +194,15 @@ func (s *Shared) UpdateState(ctx context.Context, key string, fn func([]byte) ([
 // maybePrune deletes full buckets and expired records at most once per
 // pruneEvery per process, in the background of the call that finds it due.
 func (s *Shared) maybePrune(now time.Time) {
-	last := s.lastPrune.Load()
-	if now.UnixNano()-last < int64(pruneEvery) || !s.lastPrune.CompareAndSwap(last, now.UnixNano()) {
+	last := lastPrune.Load()
+	if now.UnixNano()-last < int64(pruneEvery) || !lastPrune.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
 	go func() {
-		if !s.pruning.TryLock() {
+		if !pruning.TryLock() {
 			return
 		}
-		defer s.pruning.Unlock()
+		defer pruning.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		// Errors are left for the next round: a row kept longer is a full
