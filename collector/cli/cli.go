@@ -27,6 +27,9 @@ type app struct {
 	stdout, stderr io.Writer
 	dataDir        string
 	now            func() time.Time
+	// storeURL, when set, is a postgres:// store instead of --data's
+	// SQLite file (a stand-in until the store opener lands; store_flag.go).
+	storeURL string
 }
 
 // Run runs ward-collector with args (without the program name) and
@@ -84,6 +87,7 @@ func (a *app) root() *cobra.Command {
 	// A bad flag value is a usage error (exit 3), like any other input error.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return inputError{err} })
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
+	root.PersistentFlags().StringVar(&a.storeURL, "store", os.Getenv("WARD_STORE"), "postgres://… store shared by several collectors (default $WARD_STORE; empty: SQLite under --data)")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
 	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand())
 	return root
@@ -91,6 +95,9 @@ func (a *app) root() *cobra.Command {
 
 // open opens the data directory's store for an admin command.
 func (a *app) open(ctx context.Context) (store.Store, error) {
+	if a.storeURL != "" {
+		return openURL(ctx, a.storeURL, true)
+	}
 	path := filepath.Join(a.dataDir, server.DatabaseFile)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no collector database at %s (run ward-collector serve --data %s first, or pass --data): %w", path, a.dataDir, err)
@@ -140,6 +147,14 @@ start a new fleet with new-fleet (docs/durability.md).`,
 				}
 			}
 			cfg.Logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			if a.storeURL != "" {
+				st, err := openURL(cmd.Context(), a.storeURL, false)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				cfg.Store = st
+			}
 			if cfg.Web, err = a.webFor(&cfg, insecureCookies); err != nil {
 				return err
 			}

@@ -233,9 +233,10 @@ func report(a *agent, seq uint64) *wardv1.ReportRequest {
 // acknowledged as a duplicate. It fails only after 20 s.
 func (a *agent) send(ctx context.Context, seq uint64) error {
 	deadline := time.Now().Add(20 * time.Second)
+	req := report(a, seq) // a retry resends the same report, as the outbox does
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		resp, err := a.cli.Report(cctx, report(a, seq), grpc.WaitForReady(true))
+		resp, err := a.cli.Report(cctx, req, grpc.WaitForReady(true))
 		cancel()
 		if err == nil {
 			if resp.AckedSequence != seq || resp.AckedEpoch != a.epoch {
