@@ -17,7 +17,6 @@ type proxy struct {
 	mu       sync.Mutex
 	backends []string
 	next     atomic.Uint64
-	conns    sync.WaitGroup
 	accepted [8]atomic.Int64 // per backend index, for the log
 }
 

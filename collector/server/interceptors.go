@@ -265,15 +265,6 @@ func (l *limiters) announced() (float64, uint32) {
 	return 0.9 * float64(l.limit), uint32(burst)
 }
 
-// has reports whether key has a token left, without taking it (a key not
-// seen yet has a full bucket).
-func (l *limiters) has(key string) bool {
-	l.mu.Lock()
-	lim, ok := l.m[key]
-	l.mu.Unlock()
-	return !ok || lim.Tokens() >= 1
-}
-
 func (l *limiters) allow(key string) bool {
 	l.mu.Lock()
 	lim, ok := l.m[key]
