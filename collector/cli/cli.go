@@ -30,6 +30,8 @@ type app struct {
 	// storeURL, when set, is a postgres:// store instead of --data's
 	// SQLite file (a stand-in until the store opener lands; store_flag.go).
 	storeURL string
+	// caKeyFile opens the CA shared in the store (the ca commands).
+	caKeyFile string
 }
 
 // Run runs ward-collector with args (without the program name) and

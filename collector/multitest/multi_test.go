@@ -65,6 +65,10 @@ func build(t *testing.T) string {
 	return bin
 }
 
+// refusedBurst is each collector's allowance of refused enrolments per
+// address; shared, the three together allow no more.
+const refusedBurst = 4
+
 var listening = regexp.MustCompile(`^gRPC on (\S+), HTTP on (\S+) `)
 
 // start starts a collector on a data directory of its own and waits until
@@ -73,7 +77,8 @@ func (e *env) start(name string) *collector {
 	e.t.Helper()
 	dir := filepath.Join(e.t.TempDir(), name)
 	cmd := exec.Command(e.bin, "serve", "--data", dir, "--store", e.store, "--ca-key-file", e.keyFile,
-		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--hostname", "127.0.0.1", "--insecure-cookies", "--log-level", "warn")
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--hostname", "127.0.0.1", "--insecure-cookies", "--log-level", "warn",
+		"--enroll-refused-burst", fmt.Sprint(refusedBurst), "--enroll-refused-rate", "0.01")
 	c := &collector{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = &lockedWriter{w: c.stderr}
 	out, err := cmd.StdoutPipe()
@@ -149,6 +154,7 @@ type agent struct {
 	epoch uint64
 	cert  tls.Certificate
 	roots *x509.CertPool
+	chain []*x509.Certificate
 	conn  *grpc.ClientConn
 	cli   wardv1.AgentServiceClient
 
@@ -165,9 +171,12 @@ func pinned(fp string) *tls.Config {
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			for _, c := range cs.PeerCertificates[1:] {
 				if pki.Fingerprint(c.Raw) == fp {
-					roots := x509.NewCertPool()
+					roots, inter := x509.NewCertPool(), x509.NewCertPool()
 					roots.AddCert(c)
-					_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: "127.0.0.1"})
+					for _, i := range cs.PeerCertificates[1:] {
+						inter.AddCert(i) // a rotated CA's cross certificate
+					}
+					_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: "127.0.0.1"})
 					return err
 				}
 			}
@@ -208,12 +217,24 @@ func enrol(ctx context.Context, addr, fp, tok string, n int) (*agent, error) {
 			return nil, err
 		}
 		a.roots.AddCert(c)
+		a.chain = append(a.chain, c)
 	}
 	if a.conn, err = a.dial(addr); err != nil {
 		return nil, err
 	}
 	a.cli = wardv1.NewAgentServiceClient(a.conn)
 	return a, nil
+}
+
+// issuedBy reports whether the agent's certificate was signed by the CA
+// with this fingerprint (one of the chain it was sent).
+func (a *agent) issuedBy(fp string) bool {
+	for _, c := range a.chain {
+		if pki.Fingerprint(c.Raw) == fp {
+			return a.cert.Leaf.CheckSignatureFrom(c) == nil
+		}
+	}
+	return false
 }
 
 func (a *agent) dial(addr string) (*grpc.ClientConn, error) {
@@ -456,6 +477,76 @@ func TestThreeCollectorsOnePostgres(t *testing.T) {
 	}
 	if n := strings.Count(exports[0], "\n") - 1; n < nAgents {
 		t.Errorf("the export has %d rows, want at least one per device (%d)", n, nAgents)
+	}
+
+	// A collector given another CA key file refuses to start.
+	wrong := filepath.Join(t.TempDir(), "other.key")
+	if err := pki.WriteCAKeyFile(wrong); err != nil {
+		t.Fatal(err)
+	}
+	out4, err := exec.Command(e.bin, "serve", "--data", t.TempDir(), "--store", e.store, "--ca-key-file", wrong,
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out4), "not the one the CA in the store was sealed with") {
+		t.Errorf("serve with another CA key file: %v\n%s", err, out4)
+	}
+
+	// A CA rotation in the store reaches the live collectors: new
+	// enrolments get the new CA, agents that trust only the old one still
+	// verify the collectors (cross certificate) and are still accepted.
+	e.run("ca", "rotate", "--ca-key-file", e.keyFile)
+	next := regexp.MustCompile(`"fingerprint": "([^"]+)"`).FindStringSubmatch(e.run("ca", "show", "--json", "--ca-key-file", e.keyFile))
+	if next == nil || next[1] == fp {
+		t.Fatalf("ca show after the rotation: %v", next)
+	}
+	fresh, err := enrol(ctx, lb.addr(), fp, tok, 100) // pinned to the old CA: found in the chain
+	if err != nil {
+		t.Fatalf("enrol after the rotation: %v", err)
+	}
+	defer fresh.conn.Close()
+	for _, c := range alive {
+		eventually(t, 5*time.Second, func() error {
+			n, err := enrol(ctx, c.grpc, fp, tok, 101)
+			if err != nil {
+				return err
+			}
+			n.conn.Close()
+			if !n.issuedBy(next[1]) {
+				return fmt.Errorf("collector %s still signs with the old CA", c.grpc)
+			}
+			return nil
+		})
+		old := agents[3]
+		conn, err := old.dial(c.grpc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err = wardv1.NewAgentServiceClient(conn).GetPolicy(cctx, &wardv1.GetPolicyRequest{})
+		cancel()
+		conn.Close()
+		if err != nil {
+			t.Errorf("collector %s after the rotation: an agent trusting only the old CA: %v", c.grpc, err)
+		}
+	}
+
+	// Last, since it leaves this address throttled:
+	// Refused enrolments are counted once for all collectors: through the
+	// proxy (spread over both live collectors) the address has
+	// refusedBurst refusals in total, not refusedBurst per collector.
+	refused, throttled := 0, 0
+	for range 3 * refusedBurst {
+		_, err := enrol(ctx, lb.addr(), fp, "wrong-token-"+tok[:8], 99)
+		switch status.Code(err) {
+		case codes.ResourceExhausted:
+			throttled++
+		case codes.OK:
+			t.Fatal("a wrong token enrolled")
+		default:
+			refused++
+		}
+	}
+	if refused != refusedBurst || throttled != 2*refusedBurst {
+		t.Errorf("wrong tokens through two collectors: %d refused, %d throttled; want %d refused (one shared allowance), %d throttled", refused, throttled, refusedBurst, 2*refusedBurst)
 	}
 }
 

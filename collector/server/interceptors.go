@@ -171,7 +171,7 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	}
 	leaf := ti.State.PeerCertificates[0]
 	now := s.cfg.Now()
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.clientPool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.pki.Load().clientPool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,15 +106,15 @@ type Server struct {
 	log       *slog.Logger
 	store     store.Store
 	ownsStore bool
-	ca        *pki.Authority
+	// pki is the CA and the server certificate it signed, replaced as a
+	// whole when the CA in the store is rotated (shared.go).
+	pki       atomic.Pointer[pkiState]
 	created   bool
 	tlsConfig *tls.Config
 	limits    map[string]int
 	metrics   *metrics
 	limiter   *limiters
 	policies  *policyCache
-	// clientPool holds the CAs whose device certificates are accepted.
-	clientPool *x509.CertPool
 	// shared is what this collector shares with the others on its store.
 	shared shared
 	// listening is whether changes by other collectors are notified now.
@@ -221,10 +220,10 @@ func New(cfg Config) (*Server, error) {
 }
 
 // CAFingerprint is the CA's "sha256:<hex>" fingerprint agents pin.
-func (s *Server) CAFingerprint() string { return s.ca.Fingerprint() }
+func (s *Server) CAFingerprint() string { return s.authority().Fingerprint() }
 
 // CA is the collector's certificate authority.
-func (s *Server) CA() *pki.Authority { return s.ca }
+func (s *Server) CA() *pki.Authority { return s.authority() }
 
 // CACreated reports whether New created the CA (first start).
 func (s *Server) CACreated() bool { return s.created }

@@ -82,26 +82,17 @@ func (s *Server) setUpPKI() error {
 			}
 		}
 	}
-	ca.DeviceLifetime = cfg.DeviceCertLifetime
-	s.ca, s.created = ca, created
-	s.clientPool = ca.ClientPool()
-	// Each collector has its own server certificate (its own host names),
-	// signed by the CA they share.
-	serverCerts, err := ca.ServerCerts(cfg.DataDir, cfg.Hostnames, cfg.ServerCertLifetime, cfg.Now)
+	s.created = created
+	st, err := s.newPKIState(ca)
 	if err != nil {
-		return fmt.Errorf("server certificate: %w", err)
+		return err
 	}
-	serverCerts.OnRenew = func(leaf *x509.Certificate, err error) {
-		if err != nil {
-			s.log.Error("server certificate renewal failed; retrying in a minute", "err", err)
-			return
-		}
-		s.log.Info("server certificate renewed", "serial", pki.SerialString(leaf.SerialNumber), "not_after", leaf.NotAfter)
-	}
+	s.pki.Store(st)
 	s.tlsConfig = &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		// Renewed at 2/3 of its lifetime by the handshake that finds it due.
-		GetCertificate: serverCerts.GetCertificate,
+		// Renewed at 2/3 of its lifetime by the handshake that finds it
+		// due; the current CA's, after a rotation in the store.
+		GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return s.pki.Load().certs.GetCertificate(h) },
 		// Asked for, verified by the auth interceptor: see the package doc.
 		ClientAuth: tls.RequestClientCert,
 	}
@@ -160,9 +151,11 @@ func (s *Server) changed(c store.Change) {
 		s.policies.mu.Lock()
 		clear(s.policies.m)
 		s.policies.mu.Unlock()
-	case store.ChangeCA:
-		// The CA this collector signs with and accepts is loaded at start.
-		s.log.Warn("the CA in the store was rotated or imported by another collector; restart this collector to serve and sign with it")
+	}
+	if c.Kind == store.ChangeCA || c.Kind == store.ChangeAll {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.reloadCA(ctx, c.Kind == store.ChangeCA)
+		cancel()
 	}
 	s.changeMu.Lock()
 	fs := s.onChange
@@ -170,4 +163,64 @@ func (s *Server) changed(c store.Change) {
 	for _, f := range fs {
 		f(c)
 	}
+}
+
+// pkiState is the CA a collector signs with and the certificates it
+// accepts and presents.
+type pkiState struct {
+	ca *pki.Authority
+	// clientPool holds the CAs whose device certificates are accepted.
+	clientPool *x509.CertPool
+	certs      *pki.ServerCerts
+}
+
+func (s *Server) authority() *pki.Authority { return s.pki.Load().ca }
+
+// newPKIState loads (issuing it if needed) the server certificate of ca.
+// Each collector has its own server certificate (its own host names),
+// signed by the CA they share.
+func (s *Server) newPKIState(ca *pki.Authority) (*pkiState, error) {
+	ca.DeviceLifetime = s.cfg.DeviceCertLifetime
+	certs, err := ca.ServerCerts(s.cfg.DataDir, s.cfg.Hostnames, s.cfg.ServerCertLifetime, s.cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	certs.OnRenew = func(leaf *x509.Certificate, err error) {
+		if err != nil {
+			s.log.Error("server certificate renewal failed; retrying in a minute", "err", err)
+			return
+		}
+		s.log.Info("server certificate renewed", "serial", pki.SerialString(leaf.SerialNumber), "not_after", leaf.NotAfter)
+	}
+	return &pkiState{ca: ca, clientPool: ca.ClientPool(), certs: certs}, nil
+}
+
+// reloadCA loads the CA from the store again after another collector
+// (or ca rotate, ca import) changed it, and serves with it from the next
+// handshake on: a new server certificate signed by it, its device
+// certificates and the previous CAs' accepted. Connections open stay as
+// they are. On failure it keeps the CA it has.
+func (s *Server) reloadCA(ctx context.Context, announced bool) {
+	sec, ok := s.store.(store.Secrets)
+	if !ok || s.cfg.CAKey == nil {
+		if announced {
+			s.log.Warn("the CA in the store changed; this collector uses the CA of its data directory and keeps it")
+		}
+		return
+	}
+	ca, err := pki.LoadShared(ctx, sec, s.cfg.CAKey, s.cfg.Now())
+	if err != nil {
+		s.log.Error("reload the CA from the store; keeping the current one", "err", err)
+		return
+	}
+	if ca.Fingerprint() == s.authority().Fingerprint() && len(ca.Previous) == len(s.authority().Previous) {
+		return
+	}
+	st, err := s.newPKIState(ca)
+	if err != nil {
+		s.log.Error("server certificate of the reloaded CA; keeping the current CA", "err", err)
+		return
+	}
+	s.pki.Store(st)
+	s.log.Info("serving with the CA from the store", "ca_fingerprint", ca.Fingerprint(), "previous_cas", len(ca.Previous))
 }
