@@ -13,6 +13,7 @@ import (
 
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/storeopen"
 )
 
 func (a *app) caCommand() *cobra.Command {
@@ -215,11 +216,11 @@ database backups: without it the CA cannot be opened.`,
 }
 
 // sharedCA reports whether the ca commands work on the CA in the store.
-func (a *app) sharedCA() bool { return a.storeURL != "" && a.caKeyFile != "" }
+func (a *app) sharedCA() bool { return !storeopen.IsSQLite(a.spec()) && a.caKeyFile != "" }
 
 // secrets opens the store's secrets and the CA key file.
 func (a *app) secrets(ctx context.Context) (store.Secrets, *pki.CAKey, func(), error) {
-	if a.storeURL == "" || a.caKeyFile == "" {
+	if storeopen.IsSQLite(a.spec()) || a.caKeyFile == "" {
 		return nil, nil, nil, inputError{errors.New("the CA in the store needs --store and --ca-key-file (or WARD_STORE and WARD_CA_KEY_FILE)")}
 	}
 	key, err := pki.ReadCAKeyFile(a.caKeyFile)

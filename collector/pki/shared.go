@@ -37,11 +37,21 @@ const CAKeySize = 32
 // than the one this collector was given.
 var ErrWrongCAKey = errors.New("the CA key file is not the one the CA in the store was sealed with")
 
+// ErrFileCA: the store is used by a collector whose CA is in its data
+// directory (see ClaimFileCA).
+var ErrFileCA = errors.New("the store's CA is a file CA")
+
 // ErrCAExists: the store holds another CA than the one being imported.
 var ErrCAExists = errors.New("the store already holds another CA")
 
 // sealMagic starts a sealed value: format version 1.
 const sealMagic = "ward-sealed-1\x00"
+
+// fileMagic starts the record a collector with a file CA leaves in a
+// store that could share one: the fingerprint of its CA, so that no
+// collector creates a second CA beside it (and none with another file CA
+// joins it) until the CA is moved in with ImportShared.
+const fileMagic = "ward-file-ca-1\x00"
 
 // CAKey is the secret from a CA key file, ready to seal and open.
 type CAKey struct {
@@ -137,6 +147,9 @@ func (k *CAKey) seal(name string, plaintext []byte) []byte {
 
 // open decrypts what seal made of name's value.
 func (k *CAKey) open(name string, sealed []byte) ([]byte, error) {
+	if fp, ok := bytes.CutPrefix(sealed, []byte(fileMagic)); ok {
+		return nil, fmt.Errorf("%w: the collectors on this store use the CA of one data directory (%s), not a CA in the store: move it in with ward-collector ca import (docs/multi-collector.md)", ErrFileCA, fp)
+	}
 	rest, ok := bytes.CutPrefix(sealed, []byte(sealMagic))
 	if !ok {
 		return nil, fmt.Errorf("the store's %q record is not a sealed value of this Ward version", name)
@@ -291,9 +304,17 @@ func ImportShared(ctx context.Context, sec store.Secrets, key *CAKey, a *Authori
 	if err != nil {
 		return false, err
 	}
-	stored, created, err := sec.PutSecretIfAbsent(ctx, SecretCA, key.seal(SecretCA, doc))
+	sealed := key.seal(SecretCA, doc)
+	stored, created, err := sec.PutSecretIfAbsent(ctx, SecretCA, sealed)
 	if err != nil || created {
 		return created, err
+	}
+	if fp, ok := bytes.CutPrefix(stored, []byte(fileMagic)); ok {
+		if string(fp) != a.Fingerprint() && !a.wasCA(string(fp)) {
+			return false, fmt.Errorf("%w (the file CA %s of another data directory)", ErrCAExists, fp)
+		}
+		// The data directory's CA moves in: the store now holds it sealed.
+		return true, sec.ReplaceSecret(ctx, SecretCA, stored, sealed)
 	}
 	have, err := openCA(key, stored, now)
 	if err != nil {
@@ -383,4 +404,34 @@ func (a *Authority) rotated(now time.Time, caLifetime time.Duration) (*Authority
 		}
 	}
 	return next, nil
+}
+
+// ClaimFileCA records in a store that could be shared that its
+// collectors use a's file CA, and refuses (ErrFileCA, ErrCAExists) a store
+// whose collectors share a CA in the store or use another file CA. After a
+// file CA rotation the record follows the rotated CA.
+func ClaimFileCA(ctx context.Context, sec store.Secrets, a *Authority) error {
+	mine := []byte(fileMagic + a.Fingerprint())
+	stored, created, err := sec.PutSecretIfAbsent(ctx, SecretCA, mine)
+	if err != nil || created || bytes.Equal(stored, mine) {
+		return err
+	}
+	fp, ok := bytes.CutPrefix(stored, []byte(fileMagic))
+	if !ok {
+		return fmt.Errorf("%w: the collectors on this store share the CA sealed in it; start this one with --ca-key-file (the file they are given) and without a CA of its own", ErrCAExists)
+	}
+	if !a.wasCA(string(fp)) {
+		return fmt.Errorf("%w: its collectors use the file CA %s, this data directory has %s", ErrCAExists, fp, a.Fingerprint())
+	}
+	return sec.ReplaceSecret(ctx, SecretCA, stored, mine)
+}
+
+// wasCA reports whether fingerprint is one of a's previous CAs.
+func (a *Authority) wasCA(fingerprint string) bool {
+	for _, c := range append(a.Previous[:len(a.Previous):len(a.Previous)], a.ExpiredPrevious...) {
+		if Fingerprint(c.Raw) == fingerprint {
+			return true
+		}
+	}
+	return false
 }

@@ -192,3 +192,47 @@ func TestSharedCARotateAndImportExport(t *testing.T) {
 		t.Fatal("a stale compare-and-swap won")
 	}
 }
+
+func TestFileCAClaim(t *testing.T) {
+	ctx := context.Background()
+	sec := memshared.New(0)
+	dir := t.TempDir()
+	a, _, err := LoadOrCreate(dir, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ClaimFileCA(ctx, sec, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := ClaimFileCA(ctx, sec, a); err != nil {
+		t.Fatalf("the same file CA again: %v", err)
+	}
+	other, _, _ := LoadOrCreate(t.TempDir(), t0)
+	if err := ClaimFileCA(ctx, sec, other); !errors.Is(err, ErrCAExists) {
+		t.Fatalf("another file CA: %v, want ErrCAExists", err)
+	}
+	key := testKey(t)
+	if _, _, err := LoadOrCreateShared(ctx, sec, key, t0, 0); !errors.Is(err, ErrFileCA) {
+		t.Fatalf("a shared CA beside a file CA: %v, want ErrFileCA", err)
+	}
+	rotated, err := Rotate(dir, t1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ClaimFileCA(ctx, sec, rotated); err != nil {
+		t.Fatalf("the file CA after rotation: %v", err)
+	}
+	if _, err := ImportShared(ctx, sec, key, other, t1); !errors.Is(err, ErrCAExists) {
+		t.Fatalf("importing another CA over the file CA: %v", err)
+	}
+	if created, err := ImportShared(ctx, sec, key, rotated, t1); err != nil || !created {
+		t.Fatalf("importing the file CA: %v %v", created, err)
+	}
+	got, _, err := LoadOrCreateShared(ctx, sec, key, t1, 0)
+	if err != nil || got.Fingerprint() != rotated.Fingerprint() {
+		t.Fatalf("after import: %v, %v", got, err)
+	}
+	if err := ClaimFileCA(ctx, sec, rotated); !errors.Is(err, ErrCAExists) {
+		t.Fatalf("a file CA collector on a store with a sealed CA: %v", err)
+	}
+}

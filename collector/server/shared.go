@@ -65,6 +65,14 @@ func (s *Server) setUpPKI() error {
 			}
 			return fmt.Errorf("%s holds a CA of its own (%s) while --ca-key-file keeps the CA in the store: move it in with ward-collector ca import, or move the directory's pki/ca.* aside", filepath.Join(cfg.DataDir, "pki"), own.Fingerprint())
 		}
+		if _, err := pki.LoadShared(ctx, sec, cfg.CAKey, cfg.Now()); errors.Is(err, pki.ErrNoCA) {
+			// A store without a CA is a new fleet, unless this collector
+			// served before: then it is the wrong or a lost database.
+			if _, serr := os.Stat(filepath.Join(cfg.DataDir, "pki", "server.crt")); serr == nil {
+				return fmt.Errorf("the store holds no CA, but this collector served before (%s): wrong or lost database? Restore it (docs/durability.md), or move %s aside to start a new fleet",
+					filepath.Join(cfg.DataDir, "pki", "server.crt"), filepath.Join(cfg.DataDir, "pki"))
+			}
+		}
 		if ca, created, err = pki.LoadOrCreateShared(ctx, sec, cfg.CAKey, cfg.Now(), 0); err != nil {
 			return fmt.Errorf("load the CA from the store: %w", err)
 		}
