@@ -159,7 +159,9 @@ func (s *Server) streamAuthenticate(srv any, ss grpc.ServerStream, info *grpc.St
 // against the collector CA at the collector's time (an expired one gets
 // ExpiredCertificate as a status, not a failed handshake), neither it nor
 // its device revoked, and the device's current certificate (or its
-// pending renewed one, which this promotes).
+// pending renewed one, which this promotes). What it found is reused on
+// the same connection for Config.IdentityTTL (identities.go), so a
+// revocation refuses a kept connection's calls within that time.
 func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
@@ -171,6 +173,20 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	}
 	leaf := ti.State.PeerCertificates[0]
 	now := s.cfg.Now()
+	if dev, ok := s.ids.get(leaf); ok && !now.Before(leaf.NotBefore) && !now.After(leaf.NotAfter) {
+		return dev, nil
+	}
+	checked := time.Now()
+	dev, err := s.identifyLeaf(ctx, leaf, now)
+	if err != nil {
+		return store.Device{}, err
+	}
+	s.ids.put(leaf, dev, checked)
+	return dev, nil
+}
+
+// identifyLeaf is identify without the cache.
+func (s *Server) identifyLeaf(ctx context.Context, leaf *x509.Certificate, now time.Time) (store.Device, error) {
 	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.pki.Load().clientPool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		var inv x509.CertificateInvalidError

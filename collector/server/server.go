@@ -90,6 +90,10 @@ type Config struct {
 	// ServerCertLifetime is the validity of the server certificate it
 	// issues itself (default 1 year); it renews at 2/3 of it, while serving.
 	ServerCertLifetime time.Duration
+	// IdentityTTL is how long a connection's device identity is reused
+	// before the store is asked again whether its certificate or device
+	// was revoked (default DefaultIdentityTTL; negative: every call).
+	IdentityTTL time.Duration
 	// GRPC tunes the gRPC front (grpc.go); zero values take its defaults.
 	GRPC GRPCOptions
 	// HTTP tunes the HTTP server (http.go); zero values take its defaults.
@@ -118,6 +122,7 @@ type Server struct {
 	metrics   *metrics
 	limiter   *limiters
 	policies  *policyCache
+	ids       *identities
 	// shared is what this collector shares with the others on its store.
 	shared shared
 	// listening is whether changes by other collectors are notified now.
@@ -173,6 +178,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultRetention
 	}
+	if cfg.IdentityTTL == 0 {
+		cfg.IdentityTTL = DefaultIdentityTTL
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, limits: map[string]int{}}
 	for m, n := range DefaultLimits {
 		s.limits[m] = n
@@ -204,6 +212,7 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics()
 	s.limiter = newLimiters(cfg.RateLimit, cfg.RateBurst)
 	s.shared = sharedFor(s.store)
+	s.ids = newIdentities(cfg.IdentityTTL)
 	s.policies = newPolicyCache()
 
 	s.newGRPC()

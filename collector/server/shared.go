@@ -107,25 +107,6 @@ func (s *Server) setUpPKI() error {
 	return nil
 }
 
-// CacheTTLListening and CacheTTLDeaf bound how long a cache of what
-// another collector may change (a device's identity, a policy) is
-// trusted: a while when changes are notified (store.Changes), since a
-// notification drops the entry at once, and a few seconds while the
-// subscription is down, when only the lifetime bounds how late a
-// revocation made elsewhere takes effect.
-const (
-	CacheTTLListening = time.Minute
-	CacheTTLDeaf      = 2 * time.Second
-)
-
-// CacheTTL is how long caches may trust an entry now.
-func (s *Server) CacheTTL() time.Duration {
-	if s.listening.Load() {
-		return CacheTTLListening
-	}
-	return CacheTTLDeaf
-}
-
 // OnChange registers f to be called with every change any collector on
 // the store makes (store.ChangeAll: drop everything), for the caches of
 // other packages (the dashboard). Register before Start.
@@ -144,7 +125,7 @@ func (s *Server) followChanges(ctx context.Context) {
 		case ok && !was:
 			s.log.Info("following changes made by other collectors")
 		case !ok && was && ctx.Err() == nil:
-			s.log.Warn("lost the change notifications of other collectors; caches trust entries for only a few seconds until they are back", "cache_ttl", CacheTTLDeaf)
+			s.log.Warn("lost the change notifications of other collectors; until they are back, a change made elsewhere takes effect here after the caches' lifetime", "identity_ttl", s.cfg.IdentityTTL)
 		}
 	})
 	if err != nil && ctx.Err() == nil {
@@ -155,12 +136,13 @@ func (s *Server) followChanges(ctx context.Context) {
 
 func (s *Server) changed(c store.Change) {
 	switch c.Kind {
-	case store.ChangePolicy, store.ChangeAll:
-		s.policies.mu.Lock()
-		clear(s.policies.m)
-		s.policies.mu.Unlock()
-	}
-	if c.Kind == store.ChangeCA || c.Kind == store.ChangeAll {
+	case store.ChangeDevice:
+		s.ids.forget(c.ID)
+	case store.ChangePolicy:
+		s.clearPolicies()
+	case store.ChangeCA, store.ChangeAll:
+		s.ids.forgetAll()
+		s.clearPolicies()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s.reloadCA(ctx, c.Kind == store.ChangeCA)
 		cancel()
@@ -231,4 +213,31 @@ func (s *Server) reloadCA(ctx context.Context, announced bool) {
 	}
 	s.pki.Store(st)
 	s.log.Info("serving with the CA from the store", "ca_fingerprint", ca.Fingerprint(), "previous_cas", len(ca.Previous))
+}
+
+// forget drops the cached identities of a device (every connection of
+// it), so a change another collector made (a revocation, a re-bind, a
+// renewed certificate) is checked on the device's next call, not after
+// the cache's lifetime.
+func (c *identities) forget(deviceID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, id := range c.m {
+		if id.dev.ID == deviceID {
+			delete(c.m, k)
+		}
+	}
+}
+
+// forgetAll drops every cached identity.
+func (c *identities) forgetAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
+
+func (s *Server) clearPolicies() {
+	s.policies.mu.Lock()
+	clear(s.policies.m)
+	s.policies.mu.Unlock()
 }

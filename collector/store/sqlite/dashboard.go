@@ -15,26 +15,16 @@ import (
 
 var _ store.Dashboard = (*Store)(nil)
 
-// updateCounts refreshes the verdict counts kept on the device row.
-func updateCounts(ctx context.Context, tx *sql.Tx, deviceID string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE devices SET
-		pass_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'PASS'),
-		fail_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'FAIL'),
-		unknown_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'UNKNOWN')
-		WHERE id = ?`, deviceID)
-	return err
-}
-
 // Users.
 
 // CreateUser implements store.Dashboard.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO users (name, role, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+	n, err := s.exec(ctx, `INSERT INTO users (name, role, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 		u.Name, u.Role, u.Hash, nanos(u.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("user %s: %w", u.Name, store.ErrExists)
 	}
 	return nil
@@ -81,7 +71,7 @@ func (s *Store) users(ctx context.Context, where string, args ...any) ([]store.U
 // CreateSession implements store.Dashboard. It also deletes expired
 // sessions, so the table does not grow without bound.
 func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, nanos(se.CreatedAt)); err != nil {
 			return err
 		}
@@ -113,7 +103,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (stor
 
 // DeleteSession implements store.Dashboard.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
@@ -123,7 +113,7 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 
 // AddAudit implements store.Dashboard.
 func (s *Store) AddAudit(ctx context.Context, e store.AuditEntry) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
 		nanos(e.At), e.Actor, e.Action, e.Target, e.Detail)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -158,7 +148,7 @@ func (s *Store) Audit(ctx context.Context, limit int) ([]store.AuditEntry, error
 
 // CreateWaiver implements store.Dashboard.
 func (s *Store) CreateWaiver(ctx context.Context, w store.Waiver) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO waivers (id, device_id, grp, rule_id, reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO waivers (id, device_id, grp, rule_id, reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.ID, w.DeviceID, w.Group, w.RuleID, w.Reason, w.CreatedBy, nanos(w.CreatedAt), nanos(w.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("create waiver: %w", err)
@@ -189,11 +179,11 @@ func (s *Store) Waivers(ctx context.Context) ([]store.Waiver, error) {
 
 // RevokeWaiver implements store.Dashboard.
 func (s *Store) RevokeWaiver(ctx context.Context, id string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE waivers SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id)
+	n, err := s.exec(ctx, `UPDATE waivers SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id)
 	if err != nil {
 		return fmt.Errorf("revoke waiver: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("waiver %s: %w", id, store.ErrNotFound)
 	}
 	return nil

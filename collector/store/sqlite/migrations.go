@@ -145,4 +145,6 @@ var migrations = []string{
 	migrationHeartbeat,
 	// 8: certificate renewal (migration_renewal.go).
 	migrationRenewal,
+	// 9: only changed rule states written (migration_ingest.go).
+	migrationIngest,
 }

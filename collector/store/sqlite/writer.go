@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/wardhq/ward/collector/store/batch"
+)
+
+// Writes: every write of the store is a job of one writer (group
+// commit, collector/store/batch) on the store's one write connection.
+// Jobs queued while the writer was busy share one transaction and one
+// fsync; each runs under its own SAVEPOINT, so one job's error rolls
+// back that job alone. Nothing in this process waits for SQLite's write
+// lock, so it never answers SQLITE_BUSY (another process, such as an
+// admin command, is waited for up to busy_timeout). Reads go to a
+// bounded pool of other connections.
+
+// job is one write: fn runs inside the batch's transaction with the
+// writer's context (never a caller's: cancelling a statement inside a
+// transaction would make SQLite roll the whole batch back).
+type job func(ctx context.Context, tx *sql.Tx) error
+
+// Bounds of the store's pools and batches.
+const (
+	// DefaultReaders bounds the read pool.
+	DefaultReaders = 8
+	// maxBatchJobs and maxBatchBytes bound one write transaction.
+	maxBatchJobs  = 256
+	maxBatchBytes = 8 << 20
+	// DefaultOptimizeEvery is how often PRAGMA optimize runs.
+	DefaultOptimizeEvery = time.Hour
+)
+
+// tx runs fn as one job of the writer and returns once its batch
+// committed (nil) or with the error that kept it out of the database.
+func (s *Store) tx(ctx context.Context, fn job) error {
+	return s.write(ctx, 0, fn)
+}
+
+// write is tx for a job of about size bytes (its share of the batch
+// bound).
+func (s *Store) write(ctx context.Context, size int, fn job) error {
+	return s.writer.Do(ctx, fn, size)
+}
+
+// exec runs one write statement as a job and returns the rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// commit is the writer's batch.Commit: one IMMEDIATE transaction on the
+// write connection, a SAVEPOINT per job when there are several.
+func (s *Store) commit(ctx context.Context, jobs []job) ([]error, error) {
+	errs := make([]error, len(jobs))
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if len(jobs) == 1 {
+		if errs[0] = runJob(ctx, tx, jobs[0]); errs[0] != nil {
+			tx.Rollback()
+			return errs, nil
+		}
+	} else {
+		for i, j := range jobs {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT job`); err != nil {
+				tx.Rollback()
+				return nil, classify(err)
+			}
+			if errs[i] = runJob(ctx, tx, j); errs[i] != nil {
+				// A failed rollback to the savepoint means SQLite already
+				// rolled the transaction back (a full disk, an I/O
+				// error): the whole batch fails.
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO job`); err != nil {
+					tx.Rollback()
+					return nil, fmt.Errorf("%w (after a job failed: %w)", classify(err), errs[i])
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE job`); err != nil {
+				tx.Rollback()
+				return nil, classify(err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, classify(err)
+	}
+	return errs, nil
+}
+
+// runJob runs one job, turning a panic into its error.
+func runJob(ctx context.Context, tx *sql.Tx, j job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in store write: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return j(ctx, tx)
+}
+
+// startWriter opens the write connection and starts the writer.
+func (s *Store) startWriter(w *sql.DB) {
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	s.w = w
+	s.writer = batch.New(s.commit, batch.Options{MaxJobs: maxBatchJobs, MaxBytes: maxBatchBytes})
+}
+
+// optimize runs PRAGMA optimize on the write connection, which keeps
+// the planner's statistics (sqlite_stat1) current; analysis_limit (set
+// on every connection) bounds its work on a large database. The hot
+// statements do not depend on it: they name their index (see
+// TestHotStatementsStayOnTheirDevice).
+func (s *Store) optimize(ctx context.Context, mask string) error {
+	_, err := s.w.ExecContext(ctx, `PRAGMA optimize`+mask)
+	return err
+}
+
+// optimizeLoop runs optimize every every until the store closes.
+func (s *Store) optimizeLoop(every time.Duration) {
+	defer close(s.optimized)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			// A failure only leaves the statistics as they were.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			s.optimize(ctx, "")
+			cancel()
+		}
+	}
+}
