@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,14 +56,38 @@ type env struct {
 	admin   string // --data of the admin commands
 }
 
+// built is the ward-collector binary, built once for the package's tests.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
 func build(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ward-collector")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/wardhq/ward/collector/cmd/ward-collector").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ward-collector: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "ward-multitest-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "ward-collector")
+		out, err := exec.Command("go", "build", "-o", built.bin, "github.com/wardhq/ward/collector/cmd/ward-collector").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build ward-collector: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
 }
 
 // refusedBurst is each collector's allowance of refused enrolments per
@@ -71,14 +96,24 @@ const refusedBurst = 4
 
 var listening = regexp.MustCompile(`^gRPC on (\S+), HTTP on (\S+) `)
 
-// start starts a collector on a data directory of its own and waits until
-// it listens.
+// start starts a collector on a data directory of its own, sharing the
+// CA in the store, and waits until it listens.
 func (e *env) start(name string) *collector {
 	e.t.Helper()
-	dir := filepath.Join(e.t.TempDir(), name)
-	cmd := exec.Command(e.bin, "serve", "--data", dir, "--store", e.store, "--ca-key-file", e.keyFile,
+	return e.startWith(name, filepath.Join(e.t.TempDir(), name), "--ca-key-file", e.keyFile)
+}
+
+// serveArgs are the flags of serve every collector of the tests gets.
+func (e *env) serveArgs(dir string) []string {
+	return []string{"serve", "--data", dir, "--store", e.store,
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--hostname", "127.0.0.1", "--insecure-cookies", "--log-level", "warn",
-		"--enroll-refused-burst", fmt.Sprint(refusedBurst), "--enroll-refused-rate", "0.01")
+		"--enroll-refused-burst", fmt.Sprint(refusedBurst), "--enroll-refused-rate", "0.01"}
+}
+
+// startWith starts a collector on dir with more flags.
+func (e *env) startWith(name, dir string, more ...string) *collector {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, append(e.serveArgs(dir), more...)...)
 	c := &collector{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = &lockedWriter{w: c.stderr}
 	out, err := cmd.StdoutPipe()
@@ -96,6 +131,18 @@ func (e *env) start(name string) *collector {
 			e.t.Logf("%s stderr:\n%s", name, c.stderr.String())
 		}
 	})
+	return e.await(name, c, out)
+}
+
+// stop kills a collector and waits for it.
+func (c *collector) stop() {
+	c.cmd.Process.Kill()
+	<-c.exited
+}
+
+// await waits until c prints where it listens.
+func (e *env) await(name string, c *collector, out io.Reader) *collector {
+	e.t.Helper()
 	lines := bufio.NewScanner(out)
 	ready := make(chan error, 1)
 	go func() {
@@ -138,7 +185,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // run runs an admin command against the shared store and returns stdout.
 func (e *env) run(args ...string) string {
 	e.t.Helper()
-	cmd := exec.Command(e.bin, append(args, "--data", e.admin, "--store", e.store)...)
+	args = append(args, "--store", e.store)
+	if !slices.Contains(args, "--data") {
+		args = append(args, "--data", e.admin)
+	}
+	cmd := exec.Command(e.bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -276,6 +327,7 @@ func (a *agent) send(ctx context.Context, seq uint64) error {
 }
 
 func TestThreeCollectorsOnePostgres(t *testing.T) {
+	t.Parallel()
 	e := &env{t: t, store: pgtest.URL(t), bin: build(t), admin: t.TempDir()}
 	e.keyFile = filepath.Join(t.TempDir(), "ca.key")
 	if err := pki.WriteCAKeyFile(e.keyFile); err != nil {
@@ -617,4 +669,75 @@ func reportSequences(t *testing.T, e *env, id string) []uint64 {
 		out[i] = uint64(s)
 	}
 	return out
+}
+
+// refuse runs serve with args and wants it to exit with an error saying want.
+func (e *env) refuse(want string, args ...string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, e.bin, args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), want) {
+		e.t.Errorf("ward-collector %s: %v, want a refusal saying %q:\n%s", strings.Join(args, " "), err, want, out)
+	}
+}
+
+// TestMoveFileCAIn: a collector that ran on PostgreSQL with the CA in its
+// data directory moves the CA into the store (ca import); collectors with
+// the key file then share it, and the devices it enrolled report to them.
+// Meanwhile no second CA can appear beside the first.
+func TestMoveFileCAIn(t *testing.T) {
+	t.Parallel()
+	e := &env{t: t, store: pgtest.URL(t), bin: build(t), admin: t.TempDir()}
+	e.keyFile = filepath.Join(t.TempDir(), "ca.key")
+	if err := pki.WriteCAKeyFile(e.keyFile); err != nil {
+		t.Fatal(err)
+	}
+	first := filepath.Join(t.TempDir(), "first")
+	c := e.startWith("first", first)
+	fp := c.ca
+	tok := strings.TrimSpace(e.run("token", "create", "--group", "staff", "--uses", "5", "--ttl", "1h"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, err := enrol(ctx, c.grpc, fp, tok, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.conn.Close()
+	if err := a.send(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	// While the file CA is the fleet's, a collector with the key file
+	// would make a second CA: refused, as is another file CA.
+	e.refuse("ca import", append(e.serveArgs(filepath.Join(t.TempDir(), "early")), "--ca-key-file", e.keyFile)...)
+	e.refuse("use the file CA "+fp, e.serveArgs(filepath.Join(t.TempDir(), "other"))...)
+	c.stop()
+
+	if out := e.run("ca", "import", "--data", first, "--ca-key-file", e.keyFile); !strings.Contains(out, "imported CA "+fp) {
+		t.Fatalf("ca import:\n%s", out)
+	}
+	// The first data directory still holds the key: refused with the key file.
+	e.refuse("holds a CA of its own", append(e.serveArgs(first), "--ca-key-file", e.keyFile)...)
+	shared := e.start("shared")
+	if shared.ca != fp {
+		t.Fatalf("after ca import, a collector with the key file has CA %s, want the imported %s", shared.ca, fp)
+	}
+	b, err := a.dial(shared.grpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a.cli = wardv1.NewAgentServiceClient(b)
+	if err := a.send(ctx, 2); err != nil {
+		t.Fatalf("a device enrolled under the file CA, reporting to a collector with the imported CA: %v", err)
+	}
+	// And back: ca export writes the store's CA as a data directory's files.
+	back := t.TempDir()
+	if out := e.run("ca", "export", "--data", back, "--ca-key-file", e.keyFile); !strings.Contains(out, fp) {
+		t.Fatalf("ca export:\n%s", out)
+	}
+	ca, err := pki.Load(back, time.Now())
+	if err != nil || ca.Fingerprint() != fp {
+		t.Fatalf("the exported CA loads as %v, %v; want %s", ca, err, fp)
+	}
 }
