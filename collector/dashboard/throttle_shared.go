@@ -69,8 +69,8 @@ type knownRecord struct {
 	At   time.Time `json:"at"`
 }
 
-func (s sharedSignIns) update(ctx context.Context, user string, fn func(*throttle)) error {
-	return s.st.UpdateState(ctx, "signin:"+user, func(cur []byte) ([]byte, time.Time, error) {
+func (s sharedSignIns) update(ctx context.Context, now time.Time, user string, fn func(*throttle)) error {
+	return s.st.UpdateState(ctx, "signin:"+user, now, func(cur []byte) ([]byte, time.Time, error) {
 		t := newThrottle(s.maxFree, sharedUserEntries)
 		if cur != nil {
 			var rec throttleRecord
@@ -86,12 +86,12 @@ func (s sharedSignIns) update(ctx context.Context, user string, fn func(*throttl
 }
 
 func (s sharedSignIns) admit(ctx context.Context, now time.Time, user, addr string) (wait time.Duration, err error) {
-	err = s.update(ctx, user, func(t *throttle) { wait = t.admit(now, user, addr) })
+	err = s.update(ctx, now, user, func(t *throttle) { wait = t.admit(now, user, addr) })
 	return wait, err
 }
 
 func (s sharedSignIns) succeed(ctx context.Context, now time.Time, user, addr string) error {
-	return s.update(ctx, user, func(t *throttle) { t.succeed(now, user, addr) })
+	return s.update(ctx, now, user, func(t *throttle) { t.succeed(now, user, addr) })
 }
 
 // load puts the record into t, oldest first, so the order of use is kept.

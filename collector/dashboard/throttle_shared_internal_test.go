@@ -69,7 +69,7 @@ func TestSharedThrottleRecordIsBounded(t *testing.T) {
 		}
 	}
 	var n int
-	st.UpdateState(ctx, "signin:amina", func(cur []byte) ([]byte, time.Time, error) {
+	st.UpdateState(ctx, "signin:amina", now, func(cur []byte) ([]byte, time.Time, error) {
 		n = len(cur)
 		return cur, now.Add(time.Hour), nil
 	})

@@ -56,12 +56,12 @@ type RateLimits interface {
 // for state a token bucket does not express (the dashboard's sign-in
 // backoff per user).
 type SharedState interface {
-	// UpdateState calls fn with key's record (nil if none or expired) and
-	// stores what it returns (nil deletes the record) until expires, as one
-	// atomic step: no other UpdateState of key runs between the read and
-	// the write, in this process or another. An error from fn stores
-	// nothing and is returned.
-	UpdateState(ctx context.Context, key string, fn func(cur []byte) (next []byte, expires time.Time, err error)) error
+	// UpdateState calls fn with key's record (nil if none, or expired at
+	// now) and stores what it returns (nil deletes the record) until
+	// expires, as one atomic step: no other UpdateState of key runs
+	// between the read and the write, in this process or another. An
+	// error from fn stores nothing and is returned.
+	UpdateState(ctx context.Context, key string, now time.Time, fn func(cur []byte) (next []byte, expires time.Time, err error)) error
 }
 
 // ChangeKind says what changed.

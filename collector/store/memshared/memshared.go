@@ -123,10 +123,9 @@ func (s *Shared) evictTATs(now time.Time) {
 }
 
 // UpdateState implements store.SharedState; fn runs with the lock held.
-func (s *Shared) UpdateState(_ context.Context, key string, fn func([]byte) ([]byte, time.Time, error)) error {
+func (s *Shared) UpdateState(_ context.Context, key string, now time.Time, fn func([]byte) ([]byte, time.Time, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
 	var cur []byte
 	if r, ok := s.states[key]; ok && now.Before(r.expires) {
 		cur = r.v

@@ -159,17 +159,17 @@ RETURNING took, tat`, key, now.UnixNano(), int64(r.Every), int64(n), int64(r.Bur
 
 // UpdateState implements store.SharedState: the key's row is created if
 // missing and locked for the read, fn and the write.
-func (s *Shared) UpdateState(ctx context.Context, key string, fn func([]byte) ([]byte, time.Time, error)) error {
+func (s *Shared) UpdateState(ctx context.Context, key string, now time.Time, fn func([]byte) ([]byte, time.Time, error)) error {
 	s.maybePrune(time.Now())
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO shared_state (key, value, expires_at) VALUES ($1, '', 'epoch') ON CONFLICT (key) DO NOTHING`, key); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO shared_state (key, value, expires_at) VALUES ($1, '', '-infinity') ON CONFLICT (key) DO NOTHING`, key); err != nil {
 			return fmt.Errorf("shared state %s: %w", key, err)
 		}
 		var (
 			cur     []byte
 			expired bool
 		)
-		if err := tx.QueryRow(ctx, `SELECT value, expires_at <= now() FROM shared_state WHERE key = $1 FOR UPDATE`, key).Scan(&cur, &expired); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT value, expires_at <= $2 FROM shared_state WHERE key = $1 FOR UPDATE`, key, now).Scan(&cur, &expired); err != nil {
 			return fmt.Errorf("shared state %s: %w", key, err)
 		}
 		if expired {

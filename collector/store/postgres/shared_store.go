@@ -41,8 +41,8 @@ func (s *Store) TakeTokens(ctx context.Context, key string, r store.Rate, n int,
 }
 
 // UpdateState implements store.SharedState.
-func (s *Store) UpdateState(ctx context.Context, key string, fn func([]byte) ([]byte, time.Time, error)) error {
-	return s.shared().UpdateState(ctx, key, fn)
+func (s *Store) UpdateState(ctx context.Context, key string, now time.Time, fn func([]byte) ([]byte, time.Time, error)) error {
+	return s.shared().UpdateState(ctx, key, now, fn)
 }
 
 // SubscribeChanges implements store.Changes.

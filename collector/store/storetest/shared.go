@@ -196,7 +196,7 @@ func testStateAtomic(t *testing.T, hs []Shared) {
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Go(func() {
-			err := hs[i%len(hs)].UpdateState(ctx, "counter", func(cur []byte) ([]byte, time.Time, error) {
+			err := hs[i%len(hs)].UpdateState(ctx, "counter", time.Now(), func(cur []byte) ([]byte, time.Time, error) {
 				var n uint64
 				if len(cur) == 8 {
 					n = binary.BigEndian.Uint64(cur)
@@ -210,7 +210,7 @@ func testStateAtomic(t *testing.T, hs []Shared) {
 	}
 	wg.Wait()
 	var n uint64
-	err := hs[0].UpdateState(ctx, "counter", func(cur []byte) ([]byte, time.Time, error) {
+	err := hs[0].UpdateState(ctx, "counter", time.Now(), func(cur []byte) ([]byte, time.Time, error) {
 		n = binary.BigEndian.Uint64(cur)
 		return cur, expires, nil
 	})
@@ -218,11 +218,11 @@ func testStateAtomic(t *testing.T, hs []Shared) {
 		t.Fatalf("40 concurrent increments left %d (%v), want 40", n, err)
 	}
 	boom := errors.New("boom")
-	err = hs[1].UpdateState(ctx, "counter", func([]byte) ([]byte, time.Time, error) { return []byte("x"), expires, boom })
+	err = hs[1].UpdateState(ctx, "counter", time.Now(), func([]byte) ([]byte, time.Time, error) { return []byte("x"), expires, boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("UpdateState with a failing fn: %v, want its error", err)
 	}
-	if err := hs[2].UpdateState(ctx, "counter", func(cur []byte) ([]byte, time.Time, error) {
+	if err := hs[2].UpdateState(ctx, "counter", time.Now(), func(cur []byte) ([]byte, time.Time, error) {
 		if len(cur) != 8 {
 			t.Errorf("a failed update stored %q", cur)
 		}
@@ -230,7 +230,7 @@ func testStateAtomic(t *testing.T, hs []Shared) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := hs[0].UpdateState(ctx, "counter", func(cur []byte) ([]byte, time.Time, error) {
+	if err := hs[0].UpdateState(ctx, "counter", time.Now(), func(cur []byte) ([]byte, time.Time, error) {
 		if cur != nil {
 			t.Errorf("a deleted record reads %q", cur)
 		}
@@ -242,28 +242,34 @@ func testStateAtomic(t *testing.T, hs []Shared) {
 
 func testStateExpires(t *testing.T, hs []Shared) {
 	ctx := context.Background()
+	// Expiry is judged at the caller's now, not the backend's clock: the
+	// times here are months before the machine's.
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	set := func(v string, expires time.Time) {
 		t.Helper()
-		if err := hs[0].UpdateState(ctx, "k", func([]byte) ([]byte, time.Time, error) { return []byte(v), expires, nil }); err != nil {
+		if err := hs[0].UpdateState(ctx, "k", base, func([]byte) ([]byte, time.Time, error) { return []byte(v), expires, nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	read := func() (got []byte) {
+	read := func(at time.Time) (got []byte) {
 		t.Helper()
-		if err := hs[1].UpdateState(ctx, "k", func(cur []byte) ([]byte, time.Time, error) {
+		if err := hs[1].UpdateState(ctx, "k", at, func(cur []byte) ([]byte, time.Time, error) {
 			got = cur
-			return cur, time.Now().Add(time.Hour), nil
+			return cur, at.Add(time.Hour), nil
 		}); err != nil {
 			t.Fatal(err)
 		}
 		return got
 	}
-	set("old", time.Now().Add(-time.Second))
-	if got := read(); got != nil {
+	set("old", base.Add(-time.Second))
+	if got := read(base); got != nil {
 		t.Fatalf("an expired record reads %q, want nil", got)
 	}
-	set("new", time.Now().Add(time.Hour))
-	if got := read(); string(got) != "new" {
-		t.Fatalf("record reads %q, want new", got)
+	set("new", base.Add(time.Hour))
+	if got := read(base.Add(time.Minute)); string(got) != "new" {
+		t.Fatalf("record reads %q at a minute, want new", got)
+	}
+	if got := read(base.Add(3 * time.Hour)); got != nil {
+		t.Fatalf("record reads %q past its expiry, want nil", got)
 	}
 }
