@@ -141,7 +141,7 @@ func (s *Server) newGRPC() {
 		anonLis:          newConnListener(),
 		agentLis:         newConnListener(),
 		pending:          map[net.Conn]struct{}{},
-		enrolls:          newEnrollThrottle(o),
+		enrolls:          newEnrollThrottle(o, s.shared.limits, s.cfg.Now, s.log),
 		refusals:         newSampler(s.log, time.Minute, 5),
 	}
 	common := func(streams uint32) []grpc.ServerOption {

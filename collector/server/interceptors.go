@@ -187,7 +187,7 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 
 // identifyLeaf is identify without the cache.
 func (s *Server) identifyLeaf(ctx context.Context, leaf *x509.Certificate, now time.Time) (store.Device, error) {
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.clientPool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.pki.Load().clientPool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
@@ -279,15 +279,6 @@ func (l *limiters) announced() (float64, uint32) {
 		burst = 1
 	}
 	return 0.9 * float64(l.limit), uint32(burst)
-}
-
-// has reports whether key has a token left, without taking it (a key not
-// seen yet has a full bucket).
-func (l *limiters) has(key string) bool {
-	l.mu.Lock()
-	lim, ok := l.m[key]
-	l.mu.Unlock()
-	return !ok || lim.Tokens() >= 1
 }
 
 func (l *limiters) allow(key string) bool {

@@ -154,6 +154,7 @@ func (s *Store) CreateWaiver(ctx context.Context, w store.Waiver) error {
 	if err != nil {
 		return fmt.Errorf("create waiver: %w", err)
 	}
+	s.notifyAfter(ctx, store.Change{Kind: store.ChangeWaiver, ID: w.ID})
 	return nil
 }
 
@@ -187,6 +188,7 @@ func (s *Store) RevokeWaiver(ctx context.Context, id string, now time.Time) erro
 	if res.RowsAffected() == 0 {
 		return fmt.Errorf("waiver %s: %w", id, store.ErrNotFound)
 	}
+	s.notifyAfter(ctx, store.Change{Kind: store.ChangeWaiver, ID: id})
 	return nil
 }
 

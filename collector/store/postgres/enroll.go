@@ -188,6 +188,9 @@ func (s *Store) enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 			detail = "by re-bind token " + v.tokID + "; certificate " + oldSerial + " revoked"
 		}
 		w.Queue(auditQ, now, actor, "device.rebind", deviceID, detail)
+		// Other collectors drop the identity they cached for the revoked
+		// certificate (NotifyChange; delivered on commit).
+		w.Queue(`SELECT pg_notify($1, $2)`, ChangesChannel, string(store.ChangeDevice)+":"+deviceID)
 	} else {
 		w.Queue(`INSERT INTO devices (id, grp, hostname, platform, os_name, os_version, architecture, machine_id, agent_version, enrolled_at, cert_serial, cert_not_after)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,

@@ -502,6 +502,9 @@ func (s *Store) revoke(ctx context.Context, id string, now time.Time, retire boo
 				return err
 			}
 		}
+		if err := NotifyChange(ctx, tx, store.Change{Kind: store.ChangeDevice, ID: id}); err != nil {
+			return err
+		}
 		return revokeSerial(ctx, tx, serial, id, now)
 	})
 }
@@ -558,6 +561,7 @@ func (s *Store) SetPolicy(ctx context.Context, p store.GroupPolicy) error {
 	if err != nil {
 		return fmt.Errorf("set policy: %w", classify(err))
 	}
+	s.notifyAfter(ctx, store.Change{Kind: store.ChangePolicy, ID: p.Group})
 	return nil
 }
 
