@@ -14,8 +14,9 @@ import (
 // seen time, revocation, verdict counts or failing rules knows the device
 // before it (a snapshot, from what the write read under the device's row
 // lock) and after it, and queues the difference of the counters into its
-// own write batch, so they commit together. A counter row that comes to
-// zero is deleted by a statement later in the same batch.
+// own write batch, so they commit together. A counter row that a write
+// decreased is deleted, by a statement later in the same batch, if it came
+// to zero.
 //
 // Counter rows are locked in one order by every write (table by table,
 // keys sorted), after the device's row, so concurrent writes never
@@ -200,34 +201,42 @@ func queueAggregates(w *pgx.Batch, before, after snapshot, at time.Time) {
 	var zeros []func()
 	for _, k := range sortedKeys(d.dev, func(a, b devKey) int { return cmp.Or(cmp.Compare(a.grp, b.grp), cmp.Compare(a.class, b.class)) }) {
 		w.Queue(`INSERT INTO agg_devices (grp, class, n) VALUES ($1, $2, $3) ON CONFLICT (grp, class) DO UPDATE SET n = agg_devices.n + excluded.n`, k.grp, k.class, d.dev[k])
-		zeros = append(zeros, func() { w.Queue(`DELETE FROM agg_devices WHERE grp = $1 AND class = $2 AND n = 0`, k.grp, k.class) })
+		if d.dev[k] < 0 {
+			zeros = append(zeros, func() { w.Queue(`DELETE FROM agg_devices WHERE grp = $1 AND class = $2 AND n = 0`, k.grp, k.class) })
+		}
 	}
 	for _, k := range sortedKeys(d.seen, func(a, b seenKey) int {
 		return cmp.Or(cmp.Compare(a.width, b.width), cmp.Compare(a.bucket, b.bucket), cmp.Compare(a.grp, b.grp), cmp.Compare(a.class, b.class))
 	}) {
 		w.Queue(`INSERT INTO agg_seen (width, bucket, grp, class, n) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (width, bucket, grp, class) DO UPDATE SET n = agg_seen.n + excluded.n`,
 			k.width, k.bucket, k.grp, k.class, d.seen[k])
-		zeros = append(zeros, func() {
-			w.Queue(`DELETE FROM agg_seen WHERE width = $1 AND bucket = $2 AND grp = $3 AND class = $4 AND n = 0`, k.width, k.bucket, k.grp, k.class)
-		})
+		if d.seen[k] < 0 {
+			zeros = append(zeros, func() {
+				w.Queue(`DELETE FROM agg_seen WHERE width = $1 AND bucket = $2 AND grp = $3 AND class = $4 AND n = 0`, k.width, k.bucket, k.grp, k.class)
+			})
+		}
 	}
 	for _, k := range sortedKeys(d.rule, func(a, b ruleKey) int {
 		return cmp.Or(cmp.Compare(a.width, b.width), cmp.Compare(a.bucket, b.bucket), cmp.Compare(a.rule, b.rule))
 	}) {
 		w.Queue(`INSERT INTO agg_rule_seen (width, bucket, rule_id, n) VALUES ($1, $2, $3, $4) ON CONFLICT (width, bucket, rule_id) DO UPDATE SET n = agg_rule_seen.n + excluded.n`,
 			k.width, k.bucket, k.rule, d.rule[k])
-		zeros = append(zeros, func() {
-			w.Queue(`DELETE FROM agg_rule_seen WHERE width = $1 AND bucket = $2 AND rule_id = $3 AND n = 0`, k.width, k.bucket, k.rule)
-		})
+		if d.rule[k] < 0 {
+			zeros = append(zeros, func() {
+				w.Queue(`DELETE FROM agg_rule_seen WHERE width = $1 AND bucket = $2 AND rule_id = $3 AND n = 0`, k.width, k.bucket, k.rule)
+			})
+		}
 	}
 	for _, k := range sortedKeys(d.hour, func(a, b hourKey) int {
 		return cmp.Or(cmp.Compare(a.grp, b.grp), cmp.Compare(a.rule, b.rule), cmp.Compare(a.hour, b.hour))
 	}) {
 		w.Queue(`INSERT INTO agg_failing_hours (grp, rule_id, hour, n) VALUES ($1, $2, $3, $4) ON CONFLICT (grp, rule_id, hour) DO UPDATE SET n = agg_failing_hours.n + excluded.n`,
 			k.grp, k.rule, k.hour, d.hour[k])
-		zeros = append(zeros, func() {
-			w.Queue(`DELETE FROM agg_failing_hours WHERE grp = $1 AND rule_id = $2 AND hour = $3 AND n = 0`, k.grp, k.rule, k.hour)
-		})
+		if d.hour[k] < 0 {
+			zeros = append(zeros, func() {
+				w.Queue(`DELETE FROM agg_failing_hours WHERE grp = $1 AND rule_id = $2 AND hour = $3 AND n = 0`, k.grp, k.rule, k.hour)
+			})
+		}
 	}
 	for _, k := range sortedKeys(d.failing, func(a, b failKey) int {
 		return cmp.Or(cmp.Compare(a.grp, b.grp), cmp.Compare(a.rule, b.rule), cmp.Compare(a.since, b.since))

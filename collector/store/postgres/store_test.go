@@ -400,6 +400,11 @@ func TestAggregatesBackfill(t *testing.T) {
 	t.Log(kept)
 	s.Close()
 	db := connect(t, dsn)
+	var zeros int
+	if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM agg_devices WHERE n <= 0) + (SELECT count(*) FROM agg_seen WHERE n <= 0)
+		+ (SELECT count(*) FROM agg_rule_seen WHERE n <= 0) + (SELECT count(*) FROM agg_failing_hours WHERE n <= 0)`).Scan(&zeros); err != nil || zeros != 0 {
+		t.Errorf("%d counter rows at zero or below (%v): a counter that comes to zero is deleted", zeros, err)
+	}
 	for _, q := range []string{
 		`DROP TABLE agg_devices, agg_seen, agg_rule_seen, agg_failing, agg_failing_hours, agg_trend`,
 		`DELETE FROM schema_migrations WHERE version = 4`,
