@@ -21,12 +21,15 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/collector/server"
@@ -43,7 +46,7 @@ import (
 var (
 	idleConns   = flag.Int("idle-conns", 500, "BenchmarkIdleConnections: agent connections kept open")
 	soakReports = flag.Int("soak-reports", 20000, "BenchmarkSoak: reports to ingest")
-	soakDevices = flag.Int("soak-devices", 200, "BenchmarkSoak: devices reporting, each on its own kept connection")
+	soakDevices = flag.Int("soak-devices", 100, "BenchmarkSoak: devices reporting, each on its own kept connection")
 	idleProfile = flag.String("idle-heapprofile", "", "BenchmarkIdleConnections: write the heap profile of the idle collector to this file (with -memprofilerate 512, say)")
 )
 
@@ -147,26 +150,29 @@ func startAgents(b *testing.B, c *servertest.Collector, devices int) *agents {
 }
 
 // do sends a command and waits for its answer line.
-func (a *agents) do(b *testing.B, cmd, want string) {
+func (a *agents) do(b *testing.B, cmd, want string) string {
 	b.Helper()
 	if _, err := fmt.Fprintln(a.in, cmd); err != nil {
 		b.Fatalf("agents: send %q: %v", cmd, err)
 	}
-	a.await(b, want)
+	return a.await(b, want)
 }
 
-func (a *agents) await(b *testing.B, want string) {
+// await waits for the answer line starting with want and returns the
+// rest of it.
+func (a *agents) await(b *testing.B, want string) string {
 	b.Helper()
 	for a.out.Scan() {
 		line := a.out.Text()
-		if line == want {
-			return
+		if rest, ok := strings.CutPrefix(line, want); ok {
+			return strings.TrimSpace(rest)
 		}
 		if strings.HasPrefix(line, "error: ") {
 			b.Fatalf("agents: %s", line)
 		}
 	}
 	b.Fatalf("agents: exited before %q: %v", want, a.out.Err())
+	return ""
 }
 
 // BenchmarkIdleConnections measures what one idle agent connection costs
@@ -208,11 +214,12 @@ func BenchmarkSoak(b *testing.B) {
 	const steps = 10
 	var warm, peak memSample
 	start := time.Now()
+	var retries string
 	for i := range steps {
-		a.do(b, "report "+strconv.Itoa(n/steps), "reported")
+		retries = a.do(b, "report "+strconv.Itoa(n/steps), "reported")
 		s := sampleMem(b)
-		b.Logf("after %8d reports (%s): RSS %6d KiB, heap %6d KiB, goroutines %d",
-			(i+1)*(n/steps), time.Since(start).Round(time.Second), s.rss>>10, s.heap>>10, s.goroutines)
+		b.Logf("after %8d reports (%s): RSS %6d KiB, heap %6d KiB, goroutines %d, resent %s",
+			(i+1)*(n/steps), time.Since(start).Round(time.Second), s.rss>>10, s.heap>>10, s.goroutines, retries)
 		if i == 0 {
 			warm = s
 		}
@@ -269,15 +276,37 @@ func runAgents(addr, caHex, tok, devicesStr string, in io.Reader, say func(strin
 		return err
 	}
 	enrol := wardv1.NewEnrollmentServiceClient(anon)
-	facts := &wardv1.Facts{CollectedAt: timestamppb.Now(), Os: &wardv1.OSFacts{Platform: "linux", Name: "Debian GNU/Linux", Version: "12"}}
+	// Two rounds of facts in turn: a supported and an unsupported OS
+	// version, so every report changes a verdict.
+	facts := [2]*wardv1.Facts{
+		{CollectedAt: timestamppb.Now(), Os: &wardv1.OSFacts{Platform: "linux", Name: "Debian GNU/Linux", Version: "12"}},
+		{CollectedAt: timestamppb.Now(), Os: &wardv1.OSFacts{Platform: "linux", Name: "Debian GNU/Linux", Version: "9"}},
+	}
 	certs := make([]tls.Certificate, devices)
 	seqs := make([]uint64, devices)
+	// report sends device i's next report; like an agent's outbox, it
+	// sends the same report again after a refusal the collector may get
+	// over (a busy store), a few times.
+	var retries atomic.Int64
 	report := func(cl wardv1.AgentServiceClient, i int) error {
 		seqs[i]++
-		_, err := cl.Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{
-			Sequence: seqs[i], CollectedAt: timestamppb.Now(), AgentVersion: "test", PolicyName: "baseline", PolicyVersion: 1, Facts: facts,
-		}})
-		return err
+		req := &wardv1.ReportRequest{Report: &wardv1.Report{
+			Sequence: seqs[i], CollectedAt: timestamppb.Now(), AgentVersion: "test", PolicyName: "baseline", PolicyVersion: 1, Facts: facts[seqs[i]%2],
+		}}
+		for try := 0; ; try++ {
+			_, err := cl.Report(ctx, req)
+			switch status.Code(err) {
+			case codes.OK:
+				return nil
+			case codes.Internal, codes.Unavailable, codes.ResourceExhausted:
+				if try < 5 {
+					retries.Add(1)
+					time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+					continue
+				}
+			}
+			return err
+		}
 	}
 	for i := range certs {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -349,7 +378,7 @@ func runAgents(addr, caHex, tok, devicesStr string, in io.Reader, say func(strin
 					return err
 				}
 			}
-			say("reported")
+			say(fmt.Sprintf("reported %d", retries.Load()))
 		case "close":
 			for _, c := range conns {
 				c.Close()
