@@ -286,7 +286,7 @@ func runAgents(addr, caHex, tok, devicesStr string, in io.Reader, say func(strin
 	seqs := make([]uint64, devices)
 	// report sends device i's next report; like an agent's outbox, it
 	// sends the same report again after a refusal the collector may get
-	// over (a busy store), a few times.
+	// over (a busy store), for up to a minute.
 	var retries atomic.Int64
 	report := func(cl wardv1.AgentServiceClient, i int) error {
 		seqs[i]++
@@ -299,9 +299,9 @@ func runAgents(addr, caHex, tok, devicesStr string, in io.Reader, say func(strin
 			case codes.OK:
 				return nil
 			case codes.Internal, codes.Unavailable, codes.ResourceExhausted:
-				if try < 5 {
+				if try < 60 {
 					retries.Add(1)
-					time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+					time.Sleep(min(time.Duration(try+1)*100*time.Millisecond, time.Second))
 					continue
 				}
 			}
