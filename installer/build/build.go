@@ -132,7 +132,9 @@ func (b *builder) agent(ctx context.Context, goos, goarch string) (string, error
 		name += ".exe"
 	}
 	out := filepath.Join(b.tmp, name)
-	cmd := exec.CommandContext(ctx, "go", "build",
+	// Stripped (-s -w) and without build paths: the release binary that
+	// agent/cli's memory figures are measured on.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
 		"-ldflags", "-s -w -X main.version="+b.o.Version, "-o", out, "./agent/cmd/ward-agent")
 	cmd.Dir = b.repo
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
