@@ -485,3 +485,39 @@ func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Trans
 	}
 	return out, rows.Err()
 }
+
+var _ store.ReportStateReader = (*Store)(nil)
+
+// ReportState implements store.ReportStateReader: Epoch and FailingSince
+// in one round trip.
+func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportState, error) {
+	rows, err := s.pool.Query(ctx, `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since FROM devices d
+		LEFT JOIN rule_states r ON r.device_id = d.id AND r.failing_since IS NOT NULL
+		WHERE d.id = $1`, deviceID)
+	if err != nil {
+		return store.ReportState{}, fmt.Errorf("report state: %w", err)
+	}
+	defer rows.Close()
+	out := store.ReportState{FailingSince: map[string]time.Time{}}
+	found := false
+	for rows.Next() {
+		var epoch, started, enrolled int64
+		var rule *string
+		var since *int64
+		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since); err != nil {
+			return store.ReportState{}, fmt.Errorf("report state: %w", err)
+		}
+		found = true
+		out.Epoch = store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}
+		if rule != nil && since != nil {
+			out.FailingSince[*rule] = fromNanos(*since)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.ReportState{}, fmt.Errorf("report state: %w", err)
+	}
+	if !found {
+		return store.ReportState{}, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
+	}
+	return out, nil
+}

@@ -23,6 +23,7 @@ var ingestTests = []struct {
 	{"ConcurrentReportsOfOneDevice", testConcurrentOneDevice},
 	{"CancelledSaveIsUnambiguous", testCancelledSave},
 	{"EnrollSignsBeforeTheWrite", testEnrollSignsBeforeWrite},
+	{"ReportStateIsEpochAndFailingSince", testReportState},
 }
 
 // withRules is report(…) with the given rule ids and verdicts.
@@ -289,5 +290,57 @@ func testEnrollSignsBeforeWrite(t *testing.T, s store.Store) {
 	ts, _ := s.Tokens(context.Background())
 	if len(ts) != 1 || ts[0].UsesLeft != 1 {
 		t.Errorf("tokens = %+v, want one with 1 use left", ts)
+	}
+}
+
+// testReportState: a store's one-read ReportState answers what Epoch and
+// FailingSince answer, and ErrNotFound for no device.
+func testReportState(t *testing.T, s store.Store) {
+	r, ok := s.(store.ReportStateReader)
+	if !ok {
+		t.Skip("the store reads Epoch and FailingSince separately")
+	}
+	ctx := context.Background()
+	mkToken(t, s, "tok_a", "secret", "staff", 1, time.Hour)
+	mustEnroll(t, s, "secret", "dev_1", "")
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	for i, rules := range []map[string]store.Verdict{
+		{"rule-a": store.Fail, "rule-b": store.Pass},
+		{"rule-a": store.Fail, "rule-b": store.Fail, "rule-c": store.Unknown},
+	} {
+		if _, err := s.SaveReport(ctx, withRules("dev_1", uint64(i+1), at(i+1), rules)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := r.ReportState(ctx, "dev_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := s.Epoch(ctx, "dev_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	since, err := s.FailingSince(ctx, "dev_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Epoch.StartedAt.Equal(ep.StartedAt) || !got.Epoch.EnrolledAt.Equal(ep.EnrolledAt) || got.Epoch.Number != ep.Number {
+		t.Errorf("epoch %+v, Epoch says %+v", got.Epoch, ep)
+	}
+	if len(got.FailingSince) != 2 || len(since) != 2 {
+		t.Fatalf("failing since %v, FailingSince says %v; want rule-a and rule-b", got.FailingSince, since)
+	}
+	for id, t1 := range since {
+		if !got.FailingSince[id].Equal(t1) {
+			t.Errorf("%s failing since %v, FailingSince says %v", id, got.FailingSince[id], t1)
+		}
+	}
+	// Observed at collection (report: a second before receipt).
+	wantA, wantB := at(1).Add(-time.Second), at(2).Add(-time.Second)
+	if !got.FailingSince["rule-a"].Equal(wantA) || !got.FailingSince["rule-b"].Equal(wantB) {
+		t.Errorf("failing since %v; want rule-a at %v, rule-b at %v", got.FailingSince, wantA, wantB)
+	}
+	if _, err := r.ReportState(ctx, "dev_none"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("no device: %v, want ErrNotFound", err)
 	}
 }
