@@ -198,12 +198,13 @@ func (a *app) backup(cmd *cobra.Command, to, storeSpec string) error {
 		fmt.Fprintf(a.stdout, "  %-20s %10d bytes  %s  sha256:%s\n", f.Path, f.Size, f.Mode, f.SHA256)
 	}
 	if pg {
-		fmt.Fprintf(a.stdout, `the database is in PostgreSQL and is not in this backup; back it up now with pg_dump, for example:
-  pg_dump --format=custom --no-owner --file %s '%s'
-(one consistent snapshot, taken while the collectors serve). To restore: create an empty database
-and run pg_restore --exit-on-error --single-transaction --no-owner --dbname 'URL' %s,
-then restore --from %s for the PKI.
-`, filepath.Join(to, "ward.pgdump"), redact(storeSpec), filepath.Join(to, "ward.pgdump"), to)
+		dump := filepath.Join(to, "ward.pgdump")
+		fmt.Fprintf(a.stdout, `the database is in PostgreSQL, not in this backup: back it up now with pg_dump (one consistent snapshot, taken while collectors serve):
+  pg_dump --format=custom --no-owner --file %s %s
+to restore: create an empty database (createdb), then
+  pg_restore --exit-on-error --single-transaction --no-owner --dbname %s %s
+  ward-collector restore --from %s --data DATA
+`, shellQuote(dump), shellQuote(redact(storeSpec)), shellQuote(redact(storeSpec)), shellQuote(dump), shellQuote(to))
 		return nil
 	}
 	fmt.Fprintf(a.stdout, "schema version %d, %d devices, %d reports; integrity check ok\n", m.SchemaVersion, *m.Devices, *m.Reports)
@@ -359,6 +360,14 @@ func (a *app) restore(cmd *cobra.Command, from string, force bool) error {
 	}
 	fmt.Fprintf(a.stdout, "this is a PostgreSQL backup: only the PKI was restored; restore the database with pg_restore (docs/operations.md, \"Backups\") before you start the collector\n")
 	return nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // validBackupPath reports whether p is a path a backup may hold: ward.db

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"database/sql"
+	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -266,4 +269,81 @@ func pgCounts(t *testing.T, url string) map[string]int64 {
 		out[table] = n
 	}
 	return out
+}
+
+// TestBackupPostgres: with a PostgreSQL store, backup saves the PKI with a
+// manifest and prints the pg_dump and pg_restore commands; run as printed,
+// they carry the fleet into a new database, and restore puts the PKI into
+// a new data directory: a collector on both has the same CA and devices.
+func TestBackupPostgres(t *testing.T) {
+	for _, tool := range []string{"pg_dump", "pg_restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required under CI=true (apt-get install postgresql-client)", tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	c, _, _ := sqliteFleet(t)
+	if out, code := run(t, "store", "copy", "--from", c.DataDir, "--to", url); code != 0 {
+		t.Fatalf("store copy: %s", out)
+	}
+	bk := filepath.Join(t.TempDir(), "bk")
+	out, code := run(t, "backup", "--data", c.DataDir, "--store", url, "--to", bk)
+	if code != 0 {
+		t.Fatalf("backup: %s", out)
+	}
+	var m struct {
+		Store string
+		Files []struct{ Path string }
+	}
+	raw, _ := os.ReadFile(filepath.Join(bk, "manifest.json"))
+	if err := json.Unmarshal(raw, &m); err != nil || m.Store != "postgres" {
+		t.Fatalf("manifest: %v %s", err, raw)
+	}
+	for _, f := range m.Files {
+		if !strings.HasPrefix(f.Path, "pki/") {
+			t.Errorf("a PostgreSQL backup holds %s", f.Path)
+		}
+	}
+	dump := regexp.MustCompile(`(?m)^  (pg_dump .*)$`).FindStringSubmatch(out)
+	restore := regexp.MustCompile(`(?m)^  (pg_restore .*)$`).FindStringSubmatch(out)
+	if dump == nil || restore == nil || !strings.Contains(out, "ward-collector restore --from "+bk+" --data DATA") {
+		t.Fatalf("backup printed no pg_dump/pg_restore/restore guidance:\n%s", out)
+	}
+	sh := func(line string) {
+		t.Helper()
+		if out, err := exec.Command("sh", "-e", "-c", line).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+	}
+	sh(dump[1])
+	// Into a new, empty database, as printed.
+	newURL := pgtest.URL(t)
+	sh(strings.Replace(restore[1], "'"+url+"'", "'"+newURL+"'", 1))
+	data := filepath.Join(t.TempDir(), "data")
+	if out, code := run(t, "restore", "--from", bk, "--data", data); code != 0 || !strings.Contains(out, "only the PKI was restored") {
+		t.Fatalf("restore: exit %d\n%s", code, out)
+	}
+	pst, err := postgres.Open(ctx, newURL, postgres.Options{RequireFleet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pst.Close()
+	p := servertest.Start(t, func(cfg *server.Config) { cfg.DataDir, cfg.Store = data, pst })
+	if p.Fingerprint != c.Fingerprint {
+		t.Errorf("fingerprint %s, want %s", p.Fingerprint, c.Fingerprint)
+	}
+	src, err := sqlite.Open(ctx, filepath.Join(c.DataDir, server.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	d1, _ := src.Devices(ctx)
+	d2, err := pst.Devices(ctx)
+	if err != nil || !reflect.DeepEqual(d1, d2) || len(d1) != 3 {
+		t.Errorf("devices after pg_dump/pg_restore: %v\n%+v\n%+v", err, d1, d2)
+	}
 }
