@@ -133,6 +133,11 @@ func (a *app) backup(cmd *cobra.Command, to, storeSpec string) error {
 	if err != nil {
 		return err
 	}
+	// The directory backups go into (/var/backups/ward-collector) may not
+	// exist yet; it holds CA keys, so only its owner may enter it.
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(to)), 0o700); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	stage, err := os.MkdirTemp(filepath.Dir(filepath.Clean(to)), "."+filepath.Base(filepath.Clean(to))+".partial-")
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
