@@ -206,6 +206,47 @@ func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return tx.Commit(ctx)
 }
 
+// pipeline is a transaction on one connection whose statements are sent
+// in batches, each batch one round trip (pgx pipelines it). The hot
+// writes (SaveReport, Enroll) take two: read under the row locks, then
+// write and commit.
+type pipeline struct {
+	conn      *pgxpool.Conn
+	committed bool
+}
+
+func (s *Store) pipeline(ctx context.Context) (*pipeline, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{conn: conn}, nil
+}
+
+// send sends b; the first batch of a pipeline begins with BEGIN.
+func (p *pipeline) send(ctx context.Context, b *pgx.Batch) error {
+	return p.conn.SendBatch(ctx, b).Close()
+}
+
+// commit sends b followed by COMMIT: nil means committed.
+func (p *pipeline) commit(ctx context.Context, b *pgx.Batch) error {
+	b.Queue(`COMMIT`)
+	if err := p.send(ctx, b); err != nil {
+		return err
+	}
+	p.committed = true
+	return nil
+}
+
+// close rolls back what was not committed and releases the connection
+// (which the pool destroys if it is still inside a transaction).
+func (p *pipeline) close(ctx context.Context) {
+	if !p.committed {
+		p.conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+	}
+	p.conn.Release()
+}
+
 // Close stops the background health check and closes the pool.
 func (s *Store) Close() error {
 	s.health.stop()

@@ -103,7 +103,14 @@ func (s *Store) RetireDevice(ctx context.Context, id string, now time.Time) erro
 		if err != nil {
 			return err
 		}
+		before, err := loadSnapshot(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?), retired_at = coalesce(retired_at, ?) WHERE id = ?`, nanos(now), nanos(now), id); err != nil {
+			return err
+		}
+		if err := trackAggregates(ctx, tx, before, now); err != nil {
 			return err
 		}
 		if err := dropPending(ctx, tx, id, now); err != nil {

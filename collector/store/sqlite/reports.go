@@ -102,6 +102,10 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 		if err != nil {
 			return err
 		}
+		before, err := loadSnapshot(ctx, tx, r.DeviceID)
+		if err != nil {
+			return err
+		}
 		e, seq := int64(r.Epoch), int64(r.Sequence)
 		if e > epoch {
 			return fmt.Errorf("epoch %d, device is in %d: %w", r.Epoch, epoch, store.ErrEpochUnknown)
@@ -162,14 +166,19 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 		if !newest {
 			// An older report arriving late, or one of an earlier
 			// enrolment: history only.
-			_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?`, nanos(r.ReceivedAt), r.DeviceID)
-			return err
+			if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?`, nanos(r.ReceivedAt), r.DeviceID); err != nil {
+				return err
+			}
+			return trackAggregates(ctx, tx, before, r.ObservedAt)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?), last_epoch = ?, last_sequence = ? WHERE id = ?`,
 			nanos(r.ReceivedAt), e, seq, r.DeviceID); err != nil {
 			return err
 		}
-		return updateStates(ctx, tx, r, fromNanos(enrolled))
+		if err := updateStates(ctx, tx, r, fromNanos(enrolled)); err != nil {
+			return err
+		}
+		return trackAggregates(ctx, tx, before, r.ObservedAt)
 	})
 	if err != nil {
 		return false, fmt.Errorf("save report: %w", err)

@@ -49,6 +49,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, m); err != nil {
 				return fmt.Errorf("version %d: %w", version, err)
 			}
+			if step := migrationSteps[version]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return fmt.Errorf("version %d: %w", version, err)
+				}
+			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixNano())
 			return err
 		})
@@ -231,6 +236,10 @@ func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 			return fmt.Errorf("sign certificate: %w", err)
 		}
 		out.Issued = issued
+		before, err := loadSnapshot(ctx, tx, deviceID)
+		if err != nil {
+			return err
+		}
 		i := p.Info
 		if out.Rebound {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, oldSerial, deviceID, nanos(p.Now)); err != nil {
@@ -249,6 +258,9 @@ func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 			return err
 		}
 		if out.Duplicates, err = auditEnrolment(ctx, tx, p, id, group, deviceID, oldSerial, out.RebindBy); err != nil {
+			return err
+		}
+		if err := trackAggregates(ctx, tx, before, p.Now); err != nil {
 			return err
 		}
 		out.Device, err = deviceQuery(ctx, tx, deviceID)
@@ -333,7 +345,14 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, now time.Time) erro
 		if err != nil {
 			return err
 		}
+		before, err := loadSnapshot(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id); err != nil {
+			return err
+		}
+		if err := trackAggregates(ctx, tx, before, now); err != nil {
 			return err
 		}
 		if err := dropPending(ctx, tx, id, now); err != nil {
