@@ -353,6 +353,17 @@ func TestRestoreRefusesDamagedBackups(t *testing.T) {
 		os.Remove(filepath.Join(dmg, "pki", "ca.key"))
 		restoreRefused(t, dmg, target, "pki/ca.key")
 	})
+	t.Run("newer collector", func(t *testing.T) {
+		dmg := copyDir(t, bk)
+		p := filepath.Join(dmg, "manifest.json")
+		raw, _ := os.ReadFile(p)
+		var m map[string]any
+		json.Unmarshal(raw, &m)
+		m["schema_version"], m["collector_version"] = 999, "9.9.9"
+		raw, _ = json.Marshal(m)
+		os.WriteFile(p, raw, 0o600)
+		restoreRefused(t, dmg, target, "was made by collector 9.9.9 at schema version 999, newer than this collector's")
+	})
 	// A damaged database page under a manifest rewritten to match: the
 	// hashes agree, SQLite's integrity check does not.
 	t.Run("integrity", func(t *testing.T) {

@@ -514,8 +514,8 @@ func scanServe(t *testing.T, cmd *exec.Cmd) (fingerprint, addr string) {
 // TestContainerfile checks what can be checked without a container
 // engine: every file the build stage copies from the context exists, the
 // image runs as a non-root user with the data directory its CMD serves
-// from as a volume, and the build stage's go build command, run here,
-// makes a static binary (no interpreter, no shared libraries: the final
+// from as a volume, and the build stage's go build command, run here on a
+// tree holding only what the stage copies, makes a static binary (no interpreter, no shared libraries: the final
 // stage is empty) that runs and reports the version it was given.
 func TestContainerfile(t *testing.T) {
 	repo, err := repoRoot()
@@ -538,7 +538,7 @@ func TestContainerfile(t *testing.T) {
 			stages = append(stages, strings.Join(f[1:], " "))
 		case "COPY":
 			if !strings.HasPrefix(f[1], "--from=") {
-				copies = append(copies, f[1:len(f)-1])
+				copies = append(copies, f[1:])
 			}
 		case "RUN":
 			if strings.Contains(line, "go build") {
@@ -555,10 +555,31 @@ func TestContainerfile(t *testing.T) {
 	if len(stages) != 2 || !strings.HasSuffix(stages[0], " AS build") || stages[1] != "scratch" {
 		t.Errorf("stages = %q, want a build stage and scratch", stages)
 	}
+	// The build stage sees only what it copies: make that tree.
+	ctx := t.TempDir()
 	for _, c := range copies {
-		for _, src := range c {
-			if _, err := os.Stat(filepath.Join(repo, src)); err != nil {
+		dest := c[len(c)-1]
+		for _, src := range c[:len(c)-1] {
+			from := filepath.Join(repo, src)
+			st, err := os.Stat(from)
+			if err != nil {
 				t.Errorf("COPY %s: %v", src, err)
+				continue
+			}
+			to := filepath.Join(ctx, dest)
+			if !st.IsDir() && strings.HasSuffix(dest, "/") {
+				to = filepath.Join(to, filepath.Base(src))
+			}
+			if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if st.IsDir() {
+				if err := os.MkdirAll(to, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				cmdOut(t, "cp", "-a", strings.TrimSuffix(from, "/")+"/.", to+"/")
+			} else {
+				cmdOut(t, "cp", "-a", from, to)
 			}
 		}
 	}
@@ -591,7 +612,7 @@ func TestContainerfile(t *testing.T) {
 	}
 	args = append(args, "-o", bin, m[3])
 	gb := exec.Command("go", args...)
-	gb.Dir = repo
+	gb.Dir = ctx
 	gb.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := gb.CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
