@@ -276,7 +276,7 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 	if err := s.qm().QueryRow(ctx, `SELECT count(*) FROM (`+union+`) u`, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("past deadline: %w", err)
 	}
-	rows, err := s.qm().Query(ctx, `SELECT id, hostname, grp, rule_id, title, since FROM (`+union+`) u ORDER BY since, id LIMIT ?`, append(args, limit)...)
+	rows, err := s.qm().Query(ctx, `SELECT id, hostname, grp, rule_id, title, since FROM (`+union+`) u ORDER BY since, id, rule_id LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("past deadline: %w", err)
 	}
@@ -313,93 +313,10 @@ func (s *Store) Groups(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-// ListDevices implements store.Dashboard.
-func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) ([]store.Device, int, error) {
-	var conds []string
-	var args []any
-	cut := staleCut(q.Now, q.StaleAfter)
-	switch q.Status {
-	case "":
-	case store.StatusRevoked:
-		conds = append(conds, `d.revoked_at IS NOT NULL`)
-	case store.StatusStale:
-		conds = append(conds, `d.revoked_at IS NULL AND coalesce(d.last_seen, d.enrolled_at) < ?`)
-		args = append(args, cut)
-	case store.StatusFailing:
-		conds = append(conds, `d.revoked_at IS NULL AND coalesce(d.last_seen, d.enrolled_at) >= ? AND d.fail_n > 0`)
-		args = append(args, cut)
-	case store.StatusUnknown:
-		conds = append(conds, `d.revoked_at IS NULL AND coalesce(d.last_seen, d.enrolled_at) >= ? AND d.fail_n = 0 AND (d.unknown_n > 0 OR d.pass_n = 0)`)
-		args = append(args, cut)
-	case store.StatusCompliant:
-		conds = append(conds, `d.revoked_at IS NULL AND coalesce(d.last_seen, d.enrolled_at) >= ? AND d.fail_n = 0 AND d.unknown_n = 0 AND d.pass_n > 0`)
-		args = append(args, cut)
-	default:
-		return nil, 0, fmt.Errorf("list devices: unknown status %q", q.Status)
-	}
-	if q.RuleID != "" {
-		conds = append(conds, `d.id IN (SELECT device_id FROM rule_states WHERE rule_id = ? AND collector = 'FAIL')`)
-		args = append(args, q.RuleID)
-	}
-	if q.Group != "" {
-		conds = append(conds, `d.grp = ?`)
-		args = append(args, q.Group)
-	}
-	if q.OS != "" {
-		conds = append(conds, `d.os_name = ?`)
-		args = append(args, q.OS)
-	}
-	if q.CertExpiring {
-		conds = append(conds, `d.revoked_at IS NULL AND d.cert_not_after <= ?`)
-		args = append(args, nanos(q.Now.Add(store.CertWarning)))
-	}
-	if q.Search != "" {
-		conds = append(conds, `d.hostname ILIKE ? ESCAPE '\'`)
-		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
-		args = append(args, "%"+esc+"%")
-	}
-	where := ""
-	if len(conds) > 0 {
-		where = ` WHERE ` + strings.Join(conds, " AND ")
-	}
-	var total int
-	if err := s.qm().QueryRow(ctx, `SELECT count(*) FROM devices d`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("list devices: %w", err)
-	}
-	key, dir := strings.TrimPrefix(q.Sort, "-"), "ASC"
-	if strings.HasPrefix(q.Sort, "-") {
-		dir = "DESC"
-	}
-	var order string
-	switch key {
-	case "", store.SortHostname:
-		order = `lower(d.hostname) ` + dir + `, d.id`
-	case store.SortLastSeen:
-		order = `d.last_seen ` + dir + nullsLow(dir) + `, d.id`
-	case store.SortGroup:
-		order = `d.grp ` + dir + `, lower(d.hostname), d.id`
-	case store.SortFail:
-		order = `d.fail_n ` + dir + `, lower(d.hostname), d.id`
-	default:
-		return nil, 0, fmt.Errorf("list devices: unknown sort %q", q.Sort)
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	rows, err := s.qm().Query(ctx, deviceSelect+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, max(q.Offset, 0))...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list devices: %w", err)
-	}
-	ds, err := scanDevices(rows)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list devices: %w", err)
-	}
-	return ds, total, nil
-}
-
 // Trend implements store.Dashboard. It replays the transitions in time
-// order, keeping per device its counts of PASS, FAIL and UNKNOWN rules.
+// order, keeping per device its counts of PASS, FAIL and UNKNOWN rules; a
+// revoked device counts until the day of its revocation
+// (docs/storage.md, "Trend semantics").
 func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.TrendPoint, error) {
 	if days <= 0 {
 		return nil, nil
@@ -407,14 +324,18 @@ func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.Tren
 	y, m, d := to.UTC().Date()
 	end := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1)
 	start := end.AddDate(0, 0, -days)
-	rows, err := s.qm().Query(ctx, `SELECT t.device_id, t.from_v, t.to_v, t.at FROM transitions t JOIN devices d ON d.id = t.device_id
-		WHERE t.at < ? AND d.revoked_at IS NULL ORDER BY t.at, t.id`, nanos(end))
+	rows, err := s.qm().Query(ctx, `SELECT t.device_id, t.from_v, t.to_v, t.at, d.revoked_at FROM transitions t JOIN devices d ON d.id = t.device_id
+		WHERE t.at < ? AND (d.revoked_at IS NULL OR d.revoked_at >= ?) ORDER BY t.at, t.id`, nanos(end), nanos(start.AddDate(0, 0, 1)))
 	if err != nil {
 		return nil, fmt.Errorf("trend: %w", err)
 	}
 	defer rows.Close()
-	type counts struct{ pass, fail, unknown int }
+	type counts struct {
+		pass, fail, unknown int
+		revoked             *int64
+	}
 	per := map[string]*counts{}
+	var revoked []*counts
 	var compliant, failing, unknown int
 	class := func(c *counts) *int {
 		switch {
@@ -439,14 +360,28 @@ func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.Tren
 	next := start.AddDate(0, 0, 1)
 	flush := func(before int64) {
 		for len(out) < days && nanos(next) <= before {
-			out = append(out, store.TrendPoint{Day: next.AddDate(0, 0, -1), Compliant: compliant, Failing: failing, Unknown: unknown})
+			p := store.TrendPoint{Day: next.AddDate(0, 0, -1), Compliant: compliant, Failing: failing, Unknown: unknown}
+			for _, c := range revoked {
+				if *c.revoked < nanos(next) {
+					switch class(c) {
+					case &compliant:
+						p.Compliant--
+					case &failing:
+						p.Failing--
+					default:
+						p.Unknown--
+					}
+				}
+			}
+			out = append(out, p)
 			next = next.AddDate(0, 0, 1)
 		}
 	}
 	for rows.Next() {
 		var dev, from, toV string
 		var at int64
-		if err := rows.Scan(&dev, &from, &toV, &at); err != nil {
+		var rev *int64
+		if err := rows.Scan(&dev, &from, &toV, &at, &rev); err != nil {
 			return nil, fmt.Errorf("trend: %w", err)
 		}
 		flush(at)
@@ -454,8 +389,11 @@ func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.Tren
 		if ok {
 			*class(c)--
 		} else {
-			c = &counts{}
+			c = &counts{revoked: rev}
 			per[dev] = c
+			if rev != nil {
+				revoked = append(revoked, c)
+			}
 		}
 		bump(c, from, -1)
 		bump(c, toV, 1)
@@ -573,14 +511,6 @@ func (s *Store) StateAsOf(ctx context.Context, t time.Time, fn func(store.StateR
 		}
 	}
 	return nil
-}
-
-// nullsLow sorts NULLs as SQLite does, below every value.
-func nullsLow(dir string) string {
-	if dir == "DESC" {
-		return " NULLS LAST"
-	}
-	return " NULLS FIRST"
 }
 
 // qmarks runs SQL written with ? placeholders, numbering them $1, $2, …
