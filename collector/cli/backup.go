@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store/sqlite"
+	"github.com/wardhq/ward/collector/store/storeopen"
 )
 
 // Backups (docs/operations.md, "Backups"). A backup is a directory: the
@@ -60,25 +60,14 @@ type file struct {
 	SHA256 string `json:"sha256"`
 }
 
-// postgresSpec reports whether a --store value names PostgreSQL.
+// postgresSpec reports whether a store spec names PostgreSQL.
 func postgresSpec(spec string) bool {
-	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
-}
-
-// redact hides the password of a postgres:// URL for printing.
-func redact(spec string) string {
-	u, err := url.Parse(spec)
-	if err != nil || u.User == nil {
-		return spec
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "PASSWORD")
-	}
-	return strings.Replace(u.String(), ":PASSWORD@", ":…@", 1)
+	kind, err := storeopen.Kind(spec)
+	return err == nil && kind == "postgres"
 }
 
 func (a *app) backupCommand() *cobra.Command {
-	var to, storeSpec string
+	var to string
 	cmd := &cobra.Command{
 		Use:   "backup --to DIR",
 		Short: "Copy the database and the PKI to a new directory, consistently, while the collector serves",
@@ -100,23 +89,19 @@ restore --from DIR puts a backup into an empty data directory.`,
 			if to == "" {
 				return inputError{errors.New("--to DIR is required")}
 			}
-			if storeSpec == "" {
-				storeSpec = os.Getenv("WARD_STORE")
-			}
-			return a.backup(cmd, to, storeSpec)
+			return a.backup(cmd, to, a.spec())
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "new directory to write the backup to")
-	cmd.Flags().StringVar(&storeSpec, "store", "", "the collector's store when it is not the SQLite file under --data: postgres://… (default $WARD_STORE)")
 	return cmd
 }
 
 func (a *app) backup(cmd *cobra.Command, to, storeSpec string) error {
 	ctx := cmd.Context()
-	pg := postgresSpec(storeSpec)
-	if storeSpec != "" && !pg && !strings.HasPrefix(storeSpec, "sqlite:") {
-		return inputError{fmt.Errorf("--store %q: want postgres://… (or leave it out for the SQLite file under --data)", redact(storeSpec))}
+	if _, err := storeopen.Kind(storeSpec); err != nil {
+		return inputError{err}
 	}
+	pg := postgresSpec(storeSpec)
 	if err := checkNewDir(to); err != nil {
 		return err
 	}
@@ -209,7 +194,7 @@ func (a *app) backup(cmd *cobra.Command, to, storeSpec string) error {
 to restore: create an empty database (createdb), then
   pg_restore --exit-on-error --single-transaction --no-owner --dbname %s %s
   ward-collector restore --from %s --data DATA
-`, shellQuote(dump), shellQuote(redact(storeSpec)), shellQuote(redact(storeSpec)), shellQuote(dump), shellQuote(to))
+`, shellQuote(dump), shellQuote(storeopen.Describe(storeSpec)), shellQuote(storeopen.Describe(storeSpec)), shellQuote(dump), shellQuote(to))
 		return nil
 	}
 	fmt.Fprintf(a.stdout, "schema version %d, %d devices, %d reports; integrity check ok\n", m.SchemaVersion, *m.Devices, *m.Reports)

@@ -16,6 +16,7 @@ import (
 	"github.com/wardhq/ward/collector/store/postgres"
 	"github.com/wardhq/ward/collector/store/sqlite"
 	"github.com/wardhq/ward/collector/store/storecopy"
+	"github.com/wardhq/ward/collector/store/storeopen"
 )
 
 func (a *app) storeCommand() *cobra.Command {
@@ -64,7 +65,7 @@ was. The PKI stays in the data directory: serve --data DATA --store URL.`,
 				return inputError{errors.New("--from postgres://…: only SQLite → PostgreSQL is supported")}
 			}
 			if !postgresSpec(to) {
-				return inputError{fmt.Errorf("--to %s: want a postgres:// URL", redact(to))}
+				return inputError{fmt.Errorf("--to %s: want a postgres:// URL", storeopen.Describe(to))}
 			}
 			path, err := sqliteSpec(from)
 			if err != nil {
@@ -100,6 +101,10 @@ was. The PKI stays in the data directory: serve --data DATA --store URL.`,
 				tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "TABLE\tSQLITE ROWS\tPOSTGRES ROWS\tSQLITE SHA-256\tPOSTGRES SHA-256\t")
 				for _, t := range tables {
+					if t.Skipped {
+						fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\tskipped: derived, PostgreSQL keeps its own\n", t.Name, t.SourceRows)
+						continue
+					}
 					mark := "ok"
 					if !t.OK() {
 						mark = "DIFFERENT"
@@ -111,11 +116,14 @@ was. The PKI stays in the data directory: serve --data DATA --store URL.`,
 			if err != nil {
 				return err
 			}
-			var rows int64
+			var rows, n int64
 			for _, t := range tables {
-				rows += t.SourceRows
+				if !t.Skipped {
+					rows += t.SourceRows
+					n++
+				}
 			}
-			fmt.Fprintf(a.stdout, "copied %d rows in %d tables from %s to %s; every count and hash matches\n", rows, len(tables), path, redact(to))
+			fmt.Fprintf(a.stdout, "copied %d rows in %d tables from %s to %s; every count and hash matches\n", rows, n, path, storeopen.Describe(to))
 			fmt.Fprintf(a.stdout, "the PKI stays in %s: serve with --data %s --store URL\n", filepath.Join(filepath.Dir(path), "pki"), filepath.Dir(path))
 			return nil
 		},

@@ -34,6 +34,14 @@ import (
 // record (each has its own numbering) and the health probe's row.
 var perBackend = map[string]bool{"schema_migrations": true, "health_probe": true}
 
+// derived reports whether a SQLite table holds only what can be computed
+// again from the others: the dashboard's aggregates (agg_*, kept on write
+// from devices, rule states and transitions; docs/storage.md). Such a
+// table is copied when the target has it and skipped when it does not:
+// then the target derives its own (PostgreSQL answers the same queries
+// from its indexes). Any other table the target lacks fails the copy.
+func derived(table string) bool { return strings.HasPrefix(table, "agg_") }
+
 // Table is one table's outcome.
 type Table struct {
 	Name string
@@ -42,10 +50,15 @@ type Table struct {
 	SourceRows, TargetRows int64
 	// SourceHash and TargetHash are the table hashes (hex) of both sides.
 	SourceHash, TargetHash string
+	// Skipped is set for a derived table the target does not have: not
+	// copied, and nothing is lost (see derived).
+	Skipped bool
 }
 
 // OK reports whether both sides agree.
-func (t Table) OK() bool { return t.SourceRows == t.TargetRows && t.SourceHash == t.TargetHash }
+func (t Table) OK() bool {
+	return t.Skipped || (t.SourceRows == t.TargetRows && t.SourceHash == t.TargetHash)
+}
 
 // ErrNotEmpty means the target already holds rows: a copy only goes into
 // an empty (freshly migrated) database.
@@ -60,9 +73,10 @@ var ErrMismatch = errors.New("copy does not match the source")
 var ErrSourceChanged = errors.New("the SQLite database changed during the copy")
 
 // SQLiteToPostgres copies every table of src (a SQLite database at the
-// current schema) into dst (a PostgreSQL database migrated to the
+// current schema), derived ones the target lacks aside, into dst (a PostgreSQL database migrated to the
 // mirroring schema and otherwise empty) in one transaction on dst, and
-// returns every table's counts and hashes, in copy order. dst is left as
+// returns every table's counts and hashes, in copy order, then the
+// skipped ones. dst is left as
 // it was unless every table matches. src is read in one read transaction;
 // a commit to it by anyone else meanwhile fails the copy with
 // ErrSourceChanged.
@@ -98,7 +112,16 @@ func SQLiteToPostgres(ctx context.Context, src *sql.DB, dst *pgx.Conn) ([]Table,
 		return nil, err
 	}
 	plans := make([]plan, 0, len(names))
+	var skipped []Table
 	for _, name := range names {
+		if _, ok := target[name]; !ok && derived(name) {
+			var n int64
+			if err := stx.QueryRowContext(ctx, `SELECT count(*) FROM "`+name+`"`).Scan(&n); err != nil {
+				return nil, fmt.Errorf("sqlite: %s: %w", name, err)
+			}
+			skipped = append(skipped, Table{Name: name, SourceRows: n, Skipped: true})
+			continue
+		}
 		p, err := planTable(ctx, stx, name, target)
 		if err != nil {
 			return nil, err
@@ -117,6 +140,7 @@ func SQLiteToPostgres(ctx context.Context, src *sql.DB, dst *pgx.Conn) ([]Table,
 		}
 		out = append(out, t)
 	}
+	out = append(out, skipped...)
 	if err := stx.Commit(); err != nil {
 		return out, fmt.Errorf("sqlite: %w", err)
 	}
