@@ -107,6 +107,13 @@ func (a *app) backup(cmd *cobra.Command, to, storeSpec string) error {
 	}
 	now := a.now().UTC()
 	ca, err := pki.Load(a.dataDir, now)
+	if errors.Is(err, pki.ErrNoCA) && pg {
+		// Several collectors keep the CA in the database, its key
+		// encrypted with a key file (docs/multi-collector.md): then
+		// pg_dump holds the CA and the key file is the operator's.
+		return inputError{fmt.Errorf("%w in %s: if the CA is in the PostgreSQL store, back the database up with pg_dump --format=custom --no-owner --file FILE %s and keep the CA key file (--ca-key-file) apart from it",
+			err, filepath.Join(a.dataDir, "pki"), shellQuote(storeopen.Describe(storeSpec)))}
+	}
 	if errors.Is(err, pki.ErrNoCA) {
 		return inputError{fmt.Errorf("%w (no collector has run with --data %s)", err, a.dataDir)}
 	}

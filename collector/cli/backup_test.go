@@ -436,3 +436,19 @@ func TestRestoreTarget(t *testing.T) {
 func cliRun(args []string, stdout, stderr io.Writer) int {
 	return cli.Run(context.Background(), args, stdout, stderr)
 }
+
+// TestBackupWithoutCA: backup refuses a data directory without a CA,
+// and with a PostgreSQL store says where the CA then is.
+func TestBackupWithoutCA(t *testing.T) {
+	empty := t.TempDir()
+	var out, errb strings.Builder
+	if code := cliRun([]string{"backup", "--data", empty, "--to", filepath.Join(t.TempDir(), "bk")}, &out, &errb); code != 3 || !strings.Contains(errb.String(), "no collector CA") {
+		t.Errorf("exit %d, %q", code, errb.String())
+	}
+	errb.Reset()
+	url := "postgres://ward@db.example.org/ward"
+	if code := cliRun([]string{"backup", "--data", empty, "--store", url, "--to", filepath.Join(t.TempDir(), "bk")}, &out, &errb); code != 3 ||
+		!strings.Contains(errb.String(), "pg_dump --format=custom --no-owner --file FILE "+url) || !strings.Contains(errb.String(), "--ca-key-file") {
+		t.Errorf("exit %d, %q", code, errb.String())
+	}
+}
