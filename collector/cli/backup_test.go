@@ -67,22 +67,38 @@ func TestBackupUnderLoadRestoreAndServe(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var retries atomic.Int64
 	errs := make(chan error, devices)
 	for _, d := range devs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for seq := uint64(1); ; seq++ {
+			// Like an agent's outbox, a report that was not acknowledged
+			// is sent again (the SQLite store before group commit can
+			// answer SQLITE_BUSY under this load); ten refusals in a row
+			// fail the test.
+			failed := 0
+			var req *wardv1.ReportRequest
+			for seq := uint64(1); ; {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				if _, err := d.agent.Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: seq, CollectedAt: timestamppb.Now(), Facts: reportFacts(seq)}}); err != nil {
-					errs <- fmt.Errorf("device %s report %d: %w", d.id, seq, err)
-					return
+				if req == nil { // a retry resends the same report
+					req = &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: seq, CollectedAt: timestamppb.Now(), Facts: reportFacts(seq)}}
 				}
+				if _, err := d.agent.Report(ctx, req); err != nil {
+					retries.Add(1)
+					if failed++; failed == 10 {
+						errs <- fmt.Errorf("device %s report %d: %w", d.id, seq, err)
+						return
+					}
+					continue
+				}
+				failed, req = 0, nil
 				d.acked.Store(seq)
+				seq++
 			}
 		}()
 	}
@@ -124,7 +140,7 @@ func TestBackupUnderLoadRestoreAndServe(t *testing.T) {
 	for i := range devs {
 		total += during[i] - before[i]
 	}
-	t.Logf("%d reports stored before the backup, %d acknowledged while it ran", sum(before), total)
+	t.Logf("%d reports stored before the backup, %d acknowledged while it ran; %d sent again after an error", sum(before), total, retries.Load())
 
 	// The manifest: every file's hash, the key's mode.
 	var m struct {
