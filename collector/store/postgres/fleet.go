@@ -241,14 +241,37 @@ func where(conds []string) string {
 	return ` WHERE ` + strings.Join(conds, " AND ")
 }
 
-// deviceTotal counts the devices a query matches: exactly for status,
-// group and rule filters, up to store.DeviceCountBound with others.
+// deviceTotal counts the devices a query matches: from the aggregates
+// when its filters are only status and group, or status and rule;
+// otherwise up to store.DeviceCountBound.
 func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []string, args []any) (int, bool, error) {
-	var n int
-	if q.OS == "" && q.Search == "" && !q.CertExpiring {
-		err := s.qm().QueryRow(ctx, `SELECT count(*) FROM devices d`+where(conds), args...).Scan(&n)
-		return n, true, err
+	other := q.OS != "" || q.Search != "" || q.CertExpiring
+	switch {
+	case !other && q.RuleID == "":
+		c, err := s.fleetCounts(ctx, q.Now, q.StaleAfter, q.Group)
+		if err != nil {
+			return 0, false, err
+		}
+		n := map[store.DeviceStatus]int{
+			"": c.Devices + c.Revoked, store.StatusCompliant: c.Compliant, store.StatusFailing: c.Failing,
+			store.StatusUnknown: c.Unknown, store.StatusStale: c.Stale, store.StatusRevoked: c.Revoked,
+		}[q.Status]
+		return n, true, nil
+	case !other && q.Group == "":
+		// A device failing a rule is failing or stale, never revoked.
+		c, err := s.failingCounts(ctx, staleCut(q.Now, q.StaleAfter), q.RuleID)
+		if err != nil {
+			return 0, false, err
+		}
+		fresh := c[q.RuleID]
+		var all int
+		if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM agg_rule_seen WHERE width = $1 AND rule_id = $2`, hourNanos, q.RuleID).Scan(&all); err != nil {
+			return 0, false, err
+		}
+		n := map[store.DeviceStatus]int{"": all, store.StatusFailing: fresh, store.StatusStale: all - fresh}[q.Status]
+		return n, true, nil
 	}
+	var n int
 	err := s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM devices d`+where(conds)+` LIMIT ?) bounded`, append(args, store.DeviceCountBound)...).Scan(&n)
 	return n, n < store.DeviceCountBound, err
 }

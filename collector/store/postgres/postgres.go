@@ -477,6 +477,19 @@ func (s *Store) revoke(ctx context.Context, id string, now time.Time, retire boo
 		if err != nil {
 			return err
 		}
+		before, err := loadSnapshot(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		after := before
+		after.class = classRevoked
+		var w pgx.Batch
+		queueAggregates(&w, before, after, now)
+		if w.Len() > 0 {
+			if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+				return err
+			}
+		}
 		q := `UPDATE devices SET revoked_at = coalesce(revoked_at, $1), next_cert_serial = NULL, next_cert_not_after = NULL WHERE id = $2`
 		if retire {
 			q = `UPDATE devices SET revoked_at = coalesce(revoked_at, $1), retired_at = coalesce(retired_at, $1), next_cert_serial = NULL, next_cert_not_after = NULL WHERE id = $2`

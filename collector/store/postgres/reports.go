@@ -112,6 +112,10 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 	var (
 		found                               bool
 		epoch, lastEpoch, lastSeq, enrolled int64
+		grp                                 string
+		revoked, lastSeen                   *int64
+		passN, failN, unknownN              int
+		newestAt                            int64
 		existing                            [][]byte
 		top                                 int64
 		he, hs                              int64
@@ -122,11 +126,11 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 		rb                                  pgx.Batch
 	)
 	rb.Queue(`BEGIN`)
-	rb.Queue(`SELECT epoch, last_epoch, last_sequence, enrolled_at FROM devices WHERE id = $1 FOR UPDATE`, r.DeviceID).
+	rb.Queue(`SELECT epoch, last_epoch, last_sequence, enrolled_at, grp, revoked_at, last_seen, pass_n, fail_n, unknown_n FROM devices WHERE id = $1 FOR UPDATE`, r.DeviceID).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				found = true
-				if err := rows.Scan(&epoch, &lastEpoch, &lastSeq, &enrolled); err != nil {
+				if err := rows.Scan(&epoch, &lastEpoch, &lastSeq, &enrolled, &grp, &revoked, &lastSeen, &passN, &failN, &unknownN); err != nil {
 					return err
 				}
 			}
@@ -142,13 +146,13 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 	// re-enrolled in place goes on numbering from its outbox.
 	rb.Queue(`SELECT coalesce((SELECT max(sequence) FROM reports WHERE device_id = $1 AND epoch = $2), (SELECT max(sequence) FROM reports WHERE device_id = $1), 0)`,
 		r.DeviceID, e).QueryRow(func(row pgx.Row) error { return row.Scan(&top) })
-	rb.Queue(`SELECT h.epoch, h.sequence, h.facts, h.results FROM devices d
+	rb.Queue(`SELECT h.epoch, h.sequence, h.facts, h.results, p.observed_at FROM devices d
 		JOIN reports p ON p.device_id = d.id AND p.epoch = d.last_epoch AND p.sequence = d.last_sequence
 		JOIN reports h ON h.device_id = p.device_id AND h.epoch = coalesce(p.facts_epoch, p.epoch) AND h.sequence = coalesce(p.facts_sequence, p.sequence)
 		WHERE d.id = $1`, r.DeviceID).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				if err := rows.Scan(&he, &hs, &hf, &hr); err != nil {
+				if err := rows.Scan(&he, &hs, &hf, &hr, &newestAt); err != nil {
 					return err
 				}
 				haveNewest = true
@@ -212,19 +216,45 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
 		r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
+	// The device for the aggregates, before and after.
+	before := snapshot{id: r.DeviceID, exists: true, group: grp, class: classOf(revoked != nil, passN, failN, unknownN), seen: enrolled, states: len(prev)}
+	if lastSeen != nil {
+		before.seen = *lastSeen
+	}
+	if len(prev) > 0 {
+		before.stateAt = newestAt
+	}
+	for id, p := range prev {
+		if p.collector == string(store.Fail) {
+			if before.failing == nil {
+				before.failing = map[string]*int64{}
+			}
+			before.failing[id] = p.since
+		}
+	}
+	after := before
+	after.seen = nanos(r.ReceivedAt)
+	if lastSeen != nil {
+		after.seen = max(*lastSeen, after.seen)
+	} else {
+		after.seen = max(0, after.seen)
+	}
 	if newest := e == epoch && (e > lastEpoch || seq > lastSeq); !newest {
 		// An older report arriving late, or one of an earlier
 		// enrolment: history only.
 		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1) WHERE id = $2`, nanos(r.ReceivedAt), r.DeviceID)
 	} else {
-		counts, err := queueStates(&w, r, prev, fromNanos(enrolled))
+		counts, failing, err := queueStates(&w, r, prev, fromNanos(enrolled))
 		if err != nil {
 			return false, err
 		}
 		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1), last_epoch = $2, last_sequence = $3,
 			pass_n = $4, fail_n = $5, unknown_n = $6 WHERE id = $7`,
 			nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], r.DeviceID)
+		after.class = classOf(revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
+		after.states, after.failing = len(r.Results), failing
 	}
+	queueAggregates(&w, before, after, r.ObservedAt)
 	if err := pl.commit(ctx, &w); err != nil {
 		return false, err
 	}
@@ -246,15 +276,17 @@ func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // upserted, those of rules the report no longer has are deleted, and
 // each change of the collector's verdict is a transition. A failing_since
 // carried over is never before enrolled nor after ObservedAt. It returns
-// the device's verdict counts under the new state.
-func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enrolled time.Time) (map[store.Verdict]int, error) {
+// the device's verdict counts under the new state and its failing rules
+// with their failing_since.
+func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enrolled time.Time) (map[store.Verdict]int, map[string]*int64, error) {
 	at := nanos(r.ObservedAt)
 	seq := int64(r.Sequence)
 	counts := map[store.Verdict]int{}
+	failing := map[string]*int64{}
 	seen := make(map[string]bool, len(r.Results))
 	for _, res := range r.Results {
 		if seen[res.RuleID] {
-			return nil, fmt.Errorf("rule %s appears twice in the report", res.RuleID)
+			return nil, nil, fmt.Errorf("rule %s appears twice in the report", res.RuleID)
 		}
 		seen[res.RuleID] = true
 		counts[res.Collector]++
@@ -266,6 +298,7 @@ func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enroll
 				v = min(max(*p.since, nanos(enrolled)), at)
 			}
 			since = &v
+			failing[res.RuleID] = since
 		}
 		if !had || p.collector != string(res.Collector) {
 			w.Queue(`INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -292,7 +325,7 @@ func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enroll
 	if len(gone) > 0 {
 		w.Queue(`DELETE FROM rule_states WHERE device_id = $1 AND rule_id = ANY($2)`, r.DeviceID, gone)
 	}
-	return counts, nil
+	return counts, failing, nil
 }
 
 func sameState(a, b prevState) bool {
