@@ -33,7 +33,8 @@ type Options struct {
 	Out string
 	// Arch is the Go architecture of the Linux and Windows packages.
 	Arch string
-	// Formats: deb, rpm, msi, macos.
+	// Formats: deb, rpm, msi, macos (the agent's), collector-deb,
+	// collector-rpm.
 	Formats []string
 	// SignCert and SignKey sign the MSI with osslsigncode.
 	SignCert, SignKey string
@@ -82,6 +83,10 @@ func Build(ctx context.Context, o Options) ([]string, error) {
 			paths = []string{p}
 		case "macos":
 			paths, err = b.macos(ctx)
+		case "collector-deb", "collector-rpm":
+			var p string
+			p, err = b.collectorLinux(ctx, strings.TrimPrefix(f, "collector-"))
+			paths = []string{p}
 		default:
 			err = fmt.Errorf("unknown format %q", f)
 		}
