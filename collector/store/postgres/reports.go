@@ -249,8 +249,8 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 			return false, err
 		}
 		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1), last_epoch = $2, last_sequence = $3,
-			pass_n = $4, fail_n = $5, unknown_n = $6 WHERE id = $7`,
-			nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], r.DeviceID)
+			pass_n = $4, fail_n = $5, unknown_n = $6, states_at = $7, states_sequence = $3 WHERE id = $8`,
+			nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], nanos(r.ObservedAt), r.DeviceID)
 		after.class = classOf(revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
 		after.states, after.failing = len(r.Results), failing
 	}
@@ -441,7 +441,7 @@ func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]t
 // (SaveReport leaves unchanged rows as they are).
 func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleState, error) {
 	rows, err := s.pool.Query(ctx, `SELECT r.rule_id, r.title, r.family, r.severity, r.collector, r.agent, r.observed, r.expected, r.reason, r.failing_since,
-		coalesce(p.observed_at, r.updated_at), coalesce(p.sequence, r.sequence)
+		coalesce(d.states_at, p.observed_at, r.updated_at), coalesce(d.states_sequence, p.sequence, r.sequence)
 		FROM rule_states r JOIN devices d ON d.id = r.device_id
 		LEFT JOIN reports p ON p.device_id = d.id AND p.epoch = d.last_epoch AND p.sequence = d.last_sequence
 		WHERE r.device_id = $1 ORDER BY r.rule_id`, deviceID)
