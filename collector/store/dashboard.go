@@ -222,8 +222,9 @@ type DeviceQuery struct {
 type DevicePage struct {
 	Devices []Device
 	// Total is how many devices match. It is exact when TotalExact is
-	// set; otherwise the filter has no maintained count and counting stops
-	// at DeviceCountBound: "DeviceCountBound or more".
+	// set; otherwise the filter has no maintained count, counting stopped
+	// (at DeviceCountBound matches, or after a bounded number of devices
+	// looked at) and Total is a lower bound: "Total or more".
 	Total      int
 	TotalExact bool
 	// Next is the cursor of the following page, empty on the last one.
@@ -231,8 +232,8 @@ type DevicePage struct {
 }
 
 // DeviceCountBound is where ListDevices stops counting the matches of a
-// filter that has no maintained count, so a page never costs a count of
-// the whole fleet.
+// filter that has no maintained count (it also looks at no more than
+// 20,000 devices), so a page never costs a count of the whole fleet.
 const DeviceCountBound = 500
 
 // ErrBadCursor: DeviceQuery.After is not a cursor of this sort.

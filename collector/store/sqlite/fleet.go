@@ -510,16 +510,22 @@ func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []st
 		n := map[store.DeviceStatus]int{"": all, store.StatusFailing: fresh, store.StatusStale: all - fresh}[q.Status]
 		return n, true, nil
 	}
-	where := ""
-	if len(conds) > 0 {
-		where = ` WHERE ` + strings.Join(conds, " AND ")
-	}
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM devices d`+where+` LIMIT ?)`, append(args, store.DeviceCountBound)...).Scan(&n); err != nil {
+	// At most countScan devices are looked at: a filter that matches few
+	// would otherwise walk the whole fleet to count them.
+	var n, scanned int
+	err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(m), 0), count(*) FROM (SELECT CASE WHEN `+strings.Join(conds, " AND ")+` THEN 1 ELSE 0 END AS m FROM devices d LIMIT ?)`,
+		append(args, countScan)...).Scan(&n, &scanned)
+	if err != nil {
 		return 0, false, err
 	}
-	return n, n < store.DeviceCountBound, nil
+	if n >= store.DeviceCountBound {
+		return store.DeviceCountBound, false, nil
+	}
+	return n, scanned < countScan, nil
 }
+
+// countScan bounds the devices a count without an aggregate looks at.
+const countScan = 20_000
 
 // Trend implements store.Dashboard, from agg_trend: one row per UTC day
 // on which the fleet changed, a day without a row standing as the latest

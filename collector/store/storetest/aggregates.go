@@ -398,14 +398,14 @@ func checkViews(t *testing.T, s store.Dashboard, rng *rand.Rand, when string, no
 			store.SortGroup, "-" + store.SortGroup, store.SortFail, "-" + store.SortFail} {
 			q.Sort = sortKey
 			slices.SortFunc(match, lessDevice(sortKey))
-			checkList(t, s, fmt.Sprintf("%s: ListDevices(%+v)", when, q), q, match)
+			checkList(t, s, tr, fmt.Sprintf("%s: ListDevices(%+v)", when, q), q, match)
 		}
 	}
 }
 
 // checkList pages through a query by cursor and compares every page, the
 // total and the Offset path with the brute-force match.
-func checkList(t *testing.T, s store.Dashboard, what string, q store.DeviceQuery, match []store.Device) {
+func checkList(t *testing.T, s store.Dashboard, tr truth, what string, q store.DeviceQuery, match []store.Device) {
 	t.Helper()
 	ctx := context.Background()
 	var ids []string
@@ -414,7 +414,7 @@ func checkList(t *testing.T, s store.Dashboard, what string, q store.DeviceQuery
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if p.TotalExact && p.Total != len(match) || !p.TotalExact && (p.Total != store.DeviceCountBound || len(match) < store.DeviceCountBound) {
+		if p.TotalExact && p.Total != len(match) || !p.TotalExact && (p.Total > len(match) || p.Total > store.DeviceCountBound || len(match) < store.DeviceCountBound && len(tr.devs) < 20_000) {
 			t.Fatalf("%s: total %d (exact %v), want %d", what, p.Total, p.TotalExact, len(match))
 		}
 		if len(p.Devices) > q.Limit || (p.Next != "" && len(p.Devices) != q.Limit) {
