@@ -1,0 +1,147 @@
+package loadgen_test
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wardhq/ward/agent/enroll"
+	"github.com/wardhq/ward/collector/loadgen"
+	"github.com/wardhq/ward/collector/server"
+	"github.com/wardhq/ward/collector/server/servertest"
+	"github.com/wardhq/ward/policies"
+)
+
+const bundles = "../../agent/testdata/bundles"
+
+// unthrottled lifts the collector's enrolment throttle and per-device
+// rate limit: a load generator on one address is not a flood.
+func unthrottled(cfg *server.Config) {
+	cfg.GRPC.EnrollRate, cfg.GRPC.EnrollBurst = rate.Inf, 1
+	cfg.GRPC.EnrollTotalRate, cfg.GRPC.EnrollTotalBurst = rate.Inf, 1
+	cfg.RateLimit = rate.Inf
+}
+
+// TestBenchAgainstCollector runs the whole load generator, in both modes,
+// against a real collector (gRPC over TLS, SQLite) and the ceiling, and
+// checks the figures are consistent with the store.
+func TestBenchAgainstCollector(t *testing.T) {
+	c := servertest.Start(t, unthrottled)
+	const devices = 12
+	for _, mode := range []loadgen.Mode{loadgen.Kept, loadgen.Fresh} {
+		t.Run(string(mode), func(t *testing.T) {
+			s, err := loadgen.Bench(context.Background(), loadgen.Config{
+				Addr: c.Addr, Fingerprint: c.Fingerprint, Token: c.Token("default", devices, time.Hour),
+				Devices: devices, EnrollConcurrency: 4, Bundles: bundles,
+				Run:     loadgen.RunConfig{Mode: mode, Concurrency: 4, Duration: 1500 * time.Millisecond},
+				Ceiling: true,
+				Stored:  func(context.Context) (loadgen.Stored, error) { return loadgen.OpenSQLite(c.DataDir) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			loadgen.WriteTable(&b, []*loadgen.Summary{s})
+			t.Logf("\n%s", b.String())
+			if e := s.Enrolment; e.Enrolled != devices || e.Errors != nil || e.PerSec <= 0 || e.KeySeconds <= 0 {
+				t.Errorf("enrolment %+v", e)
+			}
+			if s.Policy != "baseline v1" || len(s.Bundles) != 12 {
+				t.Errorf("policy %q, bundles %v", s.Policy, s.Bundles)
+			}
+			w, ceil := s.Ward, s.Ceiling
+			// Every device reported more than one round (so flipping
+			// devices changed state) and nothing failed.
+			if w.Acknowledged < 3*devices || w.Errors != nil || ceil.Acknowledged == 0 || ceil.Errors != nil {
+				t.Fatalf("ward %+v, ceiling %+v", w, ceil)
+			}
+			v := s.Verify
+			if v == nil || !v.OK || v.Acknowledged != w.Acknowledged || v.Stored != w.Acknowledged || v.Missing+v.Duplicated+v.Unexpected+v.InDoubt != 0 {
+				t.Fatalf("verification %+v, acknowledged %d", v, w.Acknowledged)
+			}
+			if got := w.PerSec / ceil.PerSec; math.Abs(s.Ratio-got) > 1e-9 || s.Ratio <= 0 {
+				t.Errorf("ratio %v, want %v", s.Ratio, got)
+			}
+			// Bytes: at least the report itself crosses the wire; fresh
+			// connections add two certificate chains per report.
+			p, err := loadgen.LoadPayloads(context.Background(), bundles, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pol, _ := policies.Embedded("baseline")
+			p.Evaluate(context.Background(), pol, time.Now())
+			smallest := math.MaxInt
+			for i := range 12 {
+				smallest = min(smallest, proto.Size(p.Request(i, 1, 1, time.Now())))
+			}
+			if w.SentPerReport < float64(smallest) || w.BytesPerReport > 20*float64(smallest)+8000 {
+				t.Errorf("%.0f B sent, %.0f B in all per report; the smallest request is %d B", w.SentPerReport, w.BytesPerReport, smallest)
+			}
+			if mode == loadgen.Fresh {
+				if w.Connections != w.Acknowledged || w.BytesPerReport < ceil.BytesPerReport/2 {
+					t.Errorf("fresh: %d connections for %d reports", w.Connections, w.Acknowledged)
+				}
+			} else if w.Connections != 0 {
+				t.Errorf("kept: %d connections opened while measuring", w.Connections)
+			}
+		})
+	}
+	// The flipping devices' verdicts changed: the store recorded
+	// transitions beyond the first verdicts.
+	devs, err := c.Store().Devices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := 0
+	for _, d := range devs {
+		tr, err := c.Store().Transitions(context.Background(), d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tr) > len(pol(t).Rules) {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Errorf("no device's verdicts changed over %d devices", len(devs))
+	}
+}
+
+func pol(t *testing.T) *policies.Policy {
+	p, err := policies.Embedded("baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestEnrollWrongFingerprint: a collector whose CA is not the pinned one
+// enrols nothing.
+func TestEnrollWrongFingerprint(t *testing.T) {
+	c := servertest.Start(t, unthrottled)
+	p, err := loadgen.LoadPayloads(context.Background(), bundles, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, err := loadgen.NewDevices(context.Background(), 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, res, err := loadgen.Enroll(context.Background(), loadgen.EnrollConfig{
+		Addr: c.Addr, Fingerprint: "sha256:" + strings.Repeat("ab", 32),
+		Token: c.Token("default", 2, time.Hour), Concurrency: 1, Payloads: p,
+	}, devs)
+	if err == nil || len(got) != 0 || res.Enrolled != 0 || res.Errors["Unavailable"] != 2 {
+		t.Fatalf("enrolled %d, result %+v, err %v", len(got), res, err)
+	}
+	// gRPC reports a failed handshake as Unavailable, with the pin's
+	// reason in the message.
+	if !strings.Contains(err.Error(), enroll.ErrWrongCA.Error()) {
+		t.Errorf("err %v, want it to say %q", err, enroll.ErrWrongCA)
+	}
+}

@@ -1,0 +1,394 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+)
+
+// Mode is how devices arrive.
+type Mode string
+
+// Arrival modes.
+const (
+	// Kept: each device on its own mTLS connection, made before the clock
+	// starts and kept, as a daemon between rounds.
+	Kept Mode = "kept"
+	// Fresh: a new connection per report, TLS handshake included, as
+	// agents that report hourly arrive.
+	Fresh Mode = "fresh"
+)
+
+// ParseMode checks a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case Kept, Fresh:
+		return m, nil
+	}
+	return "", fmt.Errorf("mode %q: want kept or fresh", s)
+}
+
+// Call limits, as agent/report sets them.
+const (
+	maxSend = 1 << 20
+	maxRecv = 2 << 20
+)
+
+// Target is a server devices report to: the collector, or the no-op
+// ceiling.
+type Target struct {
+	// Name labels the results ("ward", "ceiling").
+	Name string
+	// Addr is HOST:PORT; the server certificate must name HOST.
+	Addr string
+	// Roots verify the server: the pinned collector CA.
+	Roots *x509.CertPool
+	// cert is a device's client certificate for this target (DER).
+	cert func(*Device) []byte
+}
+
+// WardTarget is the collector at addr, verified against ca, devices
+// presenting the certificates it issued them.
+func WardTarget(addr string, ca *x509.Certificate) Target {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return Target{Name: "ward", Addr: addr, Roots: pool, cert: func(d *Device) []byte { return d.cert }}
+}
+
+// tlsConfig is device d's mutual-TLS configuration for t, as the agent's
+// (enroll.Identity.TLSConfig): TLS 1.3, the pinned CA as the only root.
+func tlsConfig(t Target, d *Device) *tls.Config {
+	host, _, _ := net.SplitHostPort(t.Addr)
+	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: t.Roots, ServerName: host,
+		Certificates: []tls.Certificate{d.clientCert(t.cert(d))}}
+}
+
+// RunConfig is one measured run.
+type RunConfig struct {
+	Mode Mode
+	// Rate is the target of reports per second in total; 0 sends flat
+	// out, bounded by Concurrency.
+	Rate float64
+	// Concurrency is how many reports are in flight at most.
+	Concurrency int
+	// Duration is how long reports are started; calls in flight at its
+	// end are waited for and counted.
+	Duration time.Duration
+	// Timeout bounds each call (agent/report's DefaultCallTimeout, 15 s,
+	// if 0).
+	Timeout time.Duration
+}
+
+// RunResult is what one run measured. Latency is from the moment a
+// report was due (at a target rate: its scheduled time, so a queue shows)
+// to its acknowledgement.
+type RunResult struct {
+	Target      string  `json:"target"`
+	Mode        Mode    `json:"mode"`
+	Rate        float64 `json:"target_rate"`
+	Devices     int     `json:"devices"`
+	Concurrency int     `json:"concurrency"`
+	Seconds     float64 `json:"seconds"`
+	// Acknowledged counts reports the server acknowledged (their
+	// sequence), PerSec them per second.
+	Acknowledged int64   `json:"acknowledged"`
+	PerSec       float64 `json:"reports_per_second"`
+	P50ms        float64 `json:"p50_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
+	// Errors counts failed calls by gRPC code.
+	Errors map[string]int64 `json:"errors,omitempty"`
+	// Bytes sent and received on the wire below TLS in the measured part
+	// (fresh mode: handshakes included), and their sum per acknowledged
+	// report.
+	BytesSent      int64   `json:"bytes_sent"`
+	BytesReceived  int64   `json:"bytes_received"`
+	BytesPerReport float64 `json:"bytes_per_report"`
+	SentPerReport  float64 `json:"sent_per_report"`
+	// Connections counts TCP connections opened in the measured part.
+	Connections int64 `json:"connections"`
+
+	// devices is each device's outcome, for Verify.
+	devices []deviceRun
+}
+
+// deviceRun is a device's state in a run: the next sequence, the last
+// acknowledged one, and the report it is trying to deliver.
+type deviceRun struct {
+	next, acked uint64
+	// pending is the collected_at of the report being delivered (zero:
+	// none); unsure says its last attempt failed in a way that may have
+	// stored it.
+	pending time.Time
+	unsure  bool
+}
+
+// Run sends reports of devs to t for cfg.Duration and measures them. Each
+// device numbers its reports 1, 2, … in its epoch, one in flight at a
+// time, and delivers a failed one again, unchanged, before the next, as
+// the agent's outbox does.
+func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConfig) (*RunResult, error) {
+	if len(devs) == 0 {
+		return nil, errors.New("no devices")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	cfg.Concurrency = max(cfg.Concurrency, 1)
+	if _, _, err := net.SplitHostPort(t.Addr); err != nil {
+		return nil, fmt.Errorf("address %q: want HOST:PORT", t.Addr)
+	}
+	w := &wire{}
+	tlsFor := func(d *Device) *tls.Config { return tlsConfig(t, d) }
+	var err error
+	opts := []grpc.DialOption{
+		grpc.WithContextDialer(w.dial),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSend), grpc.MaxCallRecvMsgSize(maxRecv), grpc.WaitForReady(true)),
+	}
+	var conns []*grpc.ClientConn
+	if cfg.Mode == Kept {
+		conns, err = connectAll(ctx, t.Addr, devs, tlsFor, opts, cfg)
+		defer func() {
+			for _, c := range conns {
+				if c != nil {
+					c.Close()
+				}
+			}
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	runs := make([]deviceRun, len(devs))
+	for i := range runs {
+		runs[i].next = 1
+	}
+	send := func(i int) error {
+		d, r := devs[i], &runs[i]
+		if r.pending.IsZero() {
+			r.pending = time.Now()
+		}
+		seq := r.next
+		conn := (*grpc.ClientConn)(nil)
+		if conns != nil {
+			conn = conns[i]
+		} else {
+			c, err := grpc.NewClient(t.Addr, append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tlsFor(d))))...)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			conn = c
+		}
+		callCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+		resp, err := wardv1.NewAgentServiceClient(conn).Report(callCtx, p.Request(i, d.Epoch, seq, r.pending))
+		if err == nil && (resp.AckedSequence != seq || (resp.AckedEpoch != 0 && resp.AckedEpoch != d.Epoch)) {
+			err = fmt.Errorf("%w: sent epoch %d sequence %d, acknowledged epoch %d sequence %d",
+				errWrongAck, d.Epoch, seq, resp.AckedEpoch, resp.AckedSequence)
+		}
+		if err != nil {
+			r.unsure = r.unsure || mayBeStored(err)
+			return err
+		}
+		r.acked, r.next, r.pending, r.unsure = seq, seq+1, time.Time{}, false
+		return nil
+	}
+
+	sent0, received0 := w.snapshot()
+	dials0 := w.dials.Load()
+	idle := make(chan int, len(devs))
+	for i := range devs {
+		idle <- i
+	}
+	start := time.Now()
+	end := start.Add(cfg.Duration)
+	var jobs chan time.Time
+	if cfg.Rate > 0 {
+		jobs = make(chan time.Time, cfg.Concurrency)
+		go schedule(ctx, jobs, start, end, cfg.Rate)
+	}
+	lat := make([][]time.Duration, cfg.Concurrency)
+	errs := make([]map[string]int64, cfg.Concurrency)
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	for wi := range cfg.Concurrency {
+		errs[wi] = map[string]int64{}
+		wg.Go(func() {
+			for {
+				var due time.Time
+				if jobs != nil {
+					at, ok := <-jobs
+					if !ok {
+						return
+					}
+					due = at
+				} else {
+					due = time.Now()
+					if !due.Before(end) || ctx.Err() != nil {
+						return
+					}
+				}
+				i := <-idle
+				err := send(i)
+				idle <- i
+				if err != nil {
+					errs[wi][errorName(err)]++
+					continue
+				}
+				acked.Add(1)
+				lat[wi] = append(lat[wi], time.Since(due))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// Kept connections are closed after the counters are read: closing
+	// is not part of a report.
+	sent, received := w.snapshot()
+	res := &RunResult{
+		Target: t.Name, Mode: cfg.Mode, Rate: cfg.Rate, Devices: len(devs), Concurrency: cfg.Concurrency,
+		Seconds: elapsed.Seconds(), Acknowledged: acked.Load(), PerSec: float64(acked.Load()) / elapsed.Seconds(),
+		BytesSent: sent - sent0, BytesReceived: received - received0, Connections: w.dials.Load() - dials0,
+		devices: runs,
+	}
+	if res.Acknowledged > 0 {
+		res.BytesPerReport = float64(res.BytesSent+res.BytesReceived) / float64(res.Acknowledged)
+		res.SentPerReport = float64(res.BytesSent) / float64(res.Acknowledged)
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	res.P50ms, res.P99ms, res.MaxMs = ms(quantile(all, 0.50)), ms(quantile(all, 0.99)), ms(quantile(all, 1))
+	for _, m := range errs {
+		for k, v := range m {
+			if res.Errors == nil {
+				res.Errors = map[string]int64{}
+			}
+			res.Errors[k] += v
+		}
+	}
+	return res, ctx.Err()
+}
+
+// errWrongAck: the server acknowledged another report than the one sent.
+var errWrongAck = errors.New("wrong acknowledgement")
+
+// errorName is how a failed call is counted: its gRPC code, or WrongAck.
+func errorName(err error) string {
+	if errors.Is(err, errWrongAck) {
+		return "WrongAck"
+	}
+	return codeName(err)
+}
+
+// mayBeStored reports whether a failed call may have been stored all the
+// same (the answer was lost, or the server failed after storing): only
+// refusals before anything is written are known not to be.
+func mayBeStored(err error) bool {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.ResourceExhausted, codes.Unauthenticated, codes.PermissionDenied,
+		codes.AlreadyExists, codes.FailedPrecondition, codes.Unimplemented:
+		return false
+	}
+	return true
+}
+
+// connectAll opens a connection per device, cfg.Concurrency at a time,
+// and waits until each is ready (handshake done).
+func connectAll(ctx context.Context, addr string, devs []*Device, tlsFor func(*Device) *tls.Config, opts []grpc.DialOption, cfg RunConfig) ([]*grpc.ClientConn, error) {
+	conns := make([]*grpc.ClientConn, len(devs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, cfg.Concurrency)
+	for w := range cfg.Concurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(devs) || errs[w] != nil {
+					return
+				}
+				c, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tlsFor(devs[i]))))...)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				conns[i] = c
+				if err := ready(ctx, c, cfg.Timeout); err != nil {
+					errs[w] = fmt.Errorf("connect device %s: %w", devs[i].ID, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return conns, errors.Join(errs...)
+}
+
+// ready connects c and waits until it is ready, for at most timeout.
+func ready(ctx context.Context, c *grpc.ClientConn, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c.Connect()
+	for s := c.GetState(); s != connectivity.Ready; s = c.GetState() {
+		if !c.WaitForStateChange(ctx, s) {
+			return fmt.Errorf("not ready within %s (%s)", timeout, s)
+		}
+	}
+	return nil
+}
+
+// schedule sends on jobs the times reports are due at rate per second
+// from start until end, and closes it. When the workers fall behind, due
+// times pile up in the past rather than being skipped, so latency counts
+// the wait.
+func schedule(ctx context.Context, jobs chan<- time.Time, start, end time.Time, rate float64) {
+	defer close(jobs)
+	every := time.Duration(float64(time.Second) / rate)
+	for n := int64(0); ; n++ {
+		at := start.Add(time.Duration(n) * every)
+		if !at.Before(end) {
+			return
+		}
+		if d := time.Until(at); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		select {
+		case jobs <- at:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// quantile is the q-quantile of sorted (nearest rank), 0 if empty.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
