@@ -15,7 +15,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	need=()
-	for pair in nft:nftables cryptsetup:cryptsetup-bin iptables-save:iptables iptables-nft-restore:iptables ipset:ipset ip:iproute2 chromium:chromium wixl:wixl msiinfo:msitools rpm:rpm dbus-daemon:dbus notify-send:libnotify-bin; do
+	for pair in nft:nftables cryptsetup:cryptsetup-bin iptables-save:iptables iptables-nft-restore:iptables ipset:ipset ip:iproute2 chromium:chromium wixl:wixl msiinfo:msitools rpm:rpm dbus-daemon:dbus notify-send:libnotify-bin pg_ctlcluster:postgresql; do
 		command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 	done
 	# The notification test's server (agent/notify/testdata/notifyd.py).
@@ -25,6 +25,22 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 	fi
+fi
+
+# The PostgreSQL store's tests (collector/store/postgres/pgtest) need a
+# server: Debian's cluster, started here (there is no systemd), with a
+# superuser role for this user over the socket. Without one they fail
+# under CI=true and are skipped otherwise.
+if [ "$(id -u)" = 0 ] && [ -z "${WARD_TEST_POSTGRES:-}" ] && command -v pg_ctlcluster >/dev/null; then
+	pgver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+	[ -d "/etc/postgresql/$pgver/main" ] || pg_createcluster "$pgver" main >/dev/null
+	if ! pg_ctlcluster "$pgver" main status >/dev/null 2>&1; then
+		step "start PostgreSQL $pgver"
+		pg_ctlcluster "$pgver" main start
+	fi
+	runuser -u postgres -- psql -qAtc "SELECT 1 FROM pg_roles WHERE rolname = '$(id -un)'" | grep -q 1 ||
+		runuser -u postgres -- createuser --superuser "$(id -un)"
+	export WARD_TEST_POSTGRES="host=/var/run/postgresql dbname=postgres"
 fi
 
 step "tools"

@@ -19,13 +19,14 @@ import (
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
-	"github.com/wardhq/ward/collector/store/sqlite"
+	"github.com/wardhq/ward/collector/store/storeopen"
 )
 
 // app is what every command shares.
 type app struct {
 	stdout, stderr io.Writer
 	dataDir        string
+	storeSpec      string // --store; "" falls back to $WARD_STORE
 	now            func() time.Time
 }
 
@@ -84,20 +85,40 @@ func (a *app) root() *cobra.Command {
 	// A bad flag value is a usage error (exit 3), like any other input error.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return inputError{err} })
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
+	root.PersistentFlags().StringVar(&a.storeSpec, "store", "", "the store: sqlite (the data directory's "+server.DatabaseFile+") or a postgres:// URL (default $"+storeopen.Env+", else sqlite); the PKI stays in --data")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
 	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand())
 	return root
 }
 
-// open opens the data directory's store for an admin command.
+// spec is the store spec: --store, else $WARD_STORE, else "" (sqlite).
+func (a *app) spec() string {
+	if a.storeSpec != "" {
+		return a.storeSpec
+	}
+	return os.Getenv(storeopen.Env)
+}
+
+// open opens the collector's store for an admin command.
 func (a *app) open(ctx context.Context) (store.Store, error) {
+	spec := a.spec()
+	if _, err := storeopen.Kind(spec); err != nil {
+		return nil, inputError{err}
+	}
+	if !storeopen.IsSQLite(spec) {
+		st, err := storeopen.Open(ctx, spec, a.dataDir, true)
+		if errors.Is(err, store.ErrEmpty) {
+			return nil, fmt.Errorf("no collector fleet in %s (run ward-collector serve --store with it first): %w", storeopen.Describe(spec), err)
+		}
+		return st, err
+	}
 	path := filepath.Join(a.dataDir, server.DatabaseFile)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no collector database at %s (run ward-collector serve --data %s first, or pass --data): %w", path, a.dataDir, err)
 	}
 	// The file exists, so the collector has run: an empty one is a lost
 	// fleet, not one to create here (docs/durability.md).
-	return sqlite.OpenWith(ctx, path, sqlite.Options{RequireFleet: true})
+	return storeopen.Open(ctx, spec, a.dataDir, true)
 }
 
 func (a *app) printJSON(v any) error {
@@ -121,7 +142,11 @@ On first start it creates the collector CA (ECDSA P-256) and a server
 certificate for --hostname under --data/pki, and prints the CA fingerprint
 that agents pin at enrolment. Once the CA exists, serve refuses to start
 on a missing, empty or corrupt ward.db and says how to restore it, or to
-start a new fleet with new-fleet (docs/durability.md).`,
+start a new fleet with new-fleet (docs/durability.md).
+
+With --store postgres://… (or WARD_STORE) the fleet is in that PostgreSQL
+database instead of ward.db; the PKI stays in --data. Once the CA exists,
+serve refuses a database without the collector's tables.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -130,6 +155,10 @@ start a new fleet with new-fleet (docs/durability.md).`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			cfg.DataDir = a.dataDir
+			cfg.StoreSpec = a.spec()
+			if _, err := storeopen.Kind(cfg.StoreSpec); err != nil {
+				return inputError{err}
+			}
 			cfg.Logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 			if cfg.Web, err = a.webFor(&cfg, insecureCookies); err != nil {
 				return err
@@ -142,6 +171,9 @@ start a new fleet with new-fleet (docs/durability.md).`,
 				fmt.Fprintf(a.stdout, "created collector CA in %s\n", filepath.Join(a.dataDir, "pki"))
 			}
 			fmt.Fprintf(a.stdout, "CA fingerprint: %s\n", srv.CAFingerprint())
+			if !storeopen.IsSQLite(cfg.StoreSpec) {
+				fmt.Fprintf(a.stdout, "store: %s\n", storeopen.Describe(cfg.StoreSpec))
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if err := srv.Start(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/sqlite"
+	"github.com/wardhq/ward/collector/store/storeopen"
 )
 
 // newFleetCommand sets a lost database aside and starts an empty fleet.
@@ -30,10 +31,16 @@ the collector, but every device, report, token and user is gone: create an
 admin user and tokens again, and every agent must enrol again.
 
 It refuses a database that holds a fleet and passes its integrity check.
-Stop the collector first.`,
+Stop the collector first.
+
+With --store postgres://…, there is nothing to set aside: it creates the
+collector's tables in that database, which must hold none yet.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if spec := a.spec(); !storeopen.IsSQLite(spec) {
+				return a.newPostgresFleet(cmd, spec)
+			}
 			path := filepath.Join(a.dataDir, server.DatabaseFile)
 			st, err := sqlite.OpenWith(ctx, path, sqlite.Options{RequireFleet: true})
 			if err == nil {
@@ -65,4 +72,27 @@ Stop the collector first.`,
 			return nil
 		},
 	}
+}
+
+// newPostgresFleet creates the collector's tables in an empty PostgreSQL
+// database, refusing one that already has them.
+func (a *app) newPostgresFleet(cmd *cobra.Command, spec string) error {
+	ctx := cmd.Context()
+	where := storeopen.Describe(spec)
+	st, err := storeopen.Open(ctx, spec, a.dataDir, true)
+	if err == nil {
+		st.Close()
+		return fmt.Errorf("%s holds the collector's tables: new-fleet only starts a fleet in an empty database", where)
+	}
+	if !errors.Is(err, store.ErrEmpty) {
+		return err
+	}
+	if st, err = storeopen.Open(ctx, spec, a.dataDir, false); err != nil {
+		return err
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "created an empty fleet in %s; the CA in %s is kept: create a user and tokens, then enrol every agent again\n", where, filepath.Join(a.dataDir, "pki"))
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/storeopen"
 )
 
 // ranBefore reports whether the collector has run in dataDir before:
@@ -31,6 +32,19 @@ func refuseStart(dataDir, path string, ran bool, err error) error {
 		"To restore it: stop the collector, copy the latest good backup to %s, delete %s-wal and %s-shm if present, and start again. "+
 		"To start a new, empty fleet on purpose (the CA is kept; every agent must enrol again): ward-collector new-fleet --data %s. "+
 		"See docs/durability.md", err, why, path, path, path, dataDir)
+}
+
+// refuseStartPostgres is refuseStart for a PostgreSQL store: there is no
+// file to restore or set aside, only the database the spec names.
+func refuseStartPostgres(dataDir, spec string, err error) error {
+	if !errors.Is(err, store.ErrEmpty) {
+		return err
+	}
+	return fmt.Errorf("refusing to start: %w; %s shows this collector has run before, so its fleet (devices, reports, tokens, users) was in %s. "+
+		"Point --store at the database that holds it, or restore that database from its latest backup (pg_restore) and start again. "+
+		"To start a new, empty fleet on purpose (the CA is kept; every agent must enrol again), create its tables first: "+
+		"ward-collector new-fleet --data %s --store URL. See docs/durability.md",
+		err, filepath.Join(dataDir, "pki", "ca.key"), storeopen.Describe(spec), dataDir)
 }
 
 // notReady is /readyz's short reason for a failed store health check;

@@ -20,7 +20,7 @@ import (
 
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store"
-	"github.com/wardhq/ward/collector/store/sqlite"
+	"github.com/wardhq/ward/collector/store/storeopen"
 )
 
 // Full method names.
@@ -47,7 +47,7 @@ const DefaultServerCertLifetime = pki.DefaultServerLifetime
 const defaultLimit = 64 << 10
 
 // DatabaseFile is the SQLite file's name under the data directory.
-const DatabaseFile = "ward.db"
+const DatabaseFile = storeopen.SQLiteFile
 
 // Config configures a Server. Zero fields take the documented defaults.
 type Config struct {
@@ -64,8 +64,11 @@ type Config struct {
 	Interval time.Duration
 	// Logger receives the logs (default slog.Default()).
 	Logger *slog.Logger
-	// Store replaces the SQLite store under DataDir; the caller closes it.
+	// Store replaces the store StoreSpec names; the caller closes it.
 	Store store.Store
+	// StoreSpec names the store (see package storeopen): "" or "sqlite"
+	// for DataDir's SQLite file, a postgres:// URL for PostgreSQL.
+	StoreSpec string
 	// Limits overrides DefaultLimits per full method name.
 	Limits map[string]int
 	// RateLimit and RateBurst bound each device's AgentService calls
@@ -197,10 +200,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.store = cfg.Store
 	if s.store == nil {
-		path := filepath.Join(cfg.DataDir, DatabaseFile)
-		st, err := sqlite.OpenWith(context.Background(), path, sqlite.Options{RequireFleet: ran})
+		st, err := storeopen.Open(context.Background(), cfg.StoreSpec, cfg.DataDir, ran)
 		if err != nil {
-			return nil, refuseStart(cfg.DataDir, path, ran, err)
+			if !storeopen.IsSQLite(cfg.StoreSpec) {
+				return nil, refuseStartPostgres(cfg.DataDir, cfg.StoreSpec, err)
+			}
+			return nil, refuseStart(cfg.DataDir, filepath.Join(cfg.DataDir, DatabaseFile), ran, err)
 		}
 		s.store, s.ownsStore = st, true
 	}

@@ -45,8 +45,13 @@ type Store interface {
 	// and p.ProvenSerial is its current, unrevoked certificate. The
 	// machine id never selects a device; a new device that shares its
 	// group and machine id with others lists them in Duplicates. sign is
-	// called inside the transaction with the chosen device id; if it
-	// fails nothing is written. A re-bound device's previous certificate
+	// called with the chosen device id, before the write transaction
+	// when a read-only look-up has picked it (so no certificate is signed
+	// while the store holds its locks), and again inside the transaction
+	// if that resolves another device id (a concurrent re-bind or
+	// revocation); a certificate signed for an enrolment that then fails
+	// is neither stored nor returned. If sign fails nothing is written.
+	// A re-bound device's previous certificate
 	// serial is revoked. Each enrolment, re-bind and likely duplicate is
 	// written to the audit log in the same transaction. Token problems are
 	// ErrTokenInvalid, ErrTokenExpired, ErrTokenUsedUp or ErrTokenRevoked.

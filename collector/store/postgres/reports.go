@@ -1,0 +1,443 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wardhq/ward/collector/store"
+)
+
+// Reports, identified by (device, epoch, sequence): see
+// docs/enrolment.md, "Report identity and clocks".
+
+// StartEpoch implements store.Store.
+func (s *Store) StartEpoch(ctx context.Context, deviceID string, now time.Time) (uint64, error) {
+	var epoch int64
+	err := s.pool.QueryRow(ctx, `UPDATE devices SET epoch = epoch + 1, epoch_started_at = $1 WHERE id = $2 RETURNING epoch`, nanos(now), deviceID).Scan(&epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("start epoch: device %s: %w", deviceID, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("start epoch: %w", classify(err))
+	}
+	return uint64(epoch), nil
+}
+
+// Epoch implements store.Store.
+func (s *Store) Epoch(ctx context.Context, deviceID string) (store.Epoch, error) {
+	var epoch, started, enrolled int64
+	err := s.pool.QueryRow(ctx, `SELECT epoch, epoch_started_at, enrolled_at FROM devices WHERE id = $1`, deviceID).Scan(&epoch, &started, &enrolled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Epoch{}, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Epoch{}, fmt.Errorf("epoch: %w", err)
+	}
+	return store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}, nil
+}
+
+// DroppedTotal implements store.Store.
+func (s *Store) DroppedTotal(ctx context.Context, deviceID string) (uint64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(m), 0)::bigint FROM (SELECT max(dropped_total) AS m FROM reports WHERE device_id = $1 GROUP BY epoch) per_epoch`, deviceID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("dropped total: %w", err)
+	}
+	return uint64(n), nil
+}
+
+// LastSequence implements store.Store.
+func (s *Store) LastSequence(ctx context.Context, deviceID string, epoch uint64) (uint64, error) {
+	var last int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(sequence), 0) FROM reports WHERE device_id = $1 AND epoch = $2`, deviceID, satInt64(epoch)).Scan(&last)
+	if err != nil {
+		return 0, fmt.Errorf("last sequence: %w", err)
+	}
+	return uint64(last), nil
+}
+
+// prevState is a rule state as SaveReport compares it.
+type prevState struct {
+	title, family, severity, collector, agent, observed, expected, reason string
+	since                                                                 *int64
+}
+
+// SaveReport implements store.Store. It takes the device's row lock
+// (SELECT … FOR UPDATE), so reports of one device are stored one at a
+// time and of different devices in parallel; everything it reads after
+// the lock is sent in one round trip, and everything it writes in
+// another. Verdict counts come from the results in hand, and only rule
+// states that changed are written.
+func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
+	if r.Sequence == 0 || r.Sequence > store.MaxSequence || r.Epoch > store.MaxSequence {
+		return false, fmt.Errorf("save report: sequence %d: %w", r.Sequence, store.ErrSequenceRange)
+	}
+	results, err := json.Marshal(r.Results)
+	if err != nil {
+		return false, fmt.Errorf("save report: %w", err)
+	}
+	if r.ObservedAt.IsZero() {
+		// A caller that vouches for no time: collection, never later
+		// than receipt.
+		r.ObservedAt = r.CollectedAt
+		if r.ObservedAt.IsZero() || r.ObservedAt.After(r.ReceivedAt) {
+			r.ObservedAt = r.ReceivedAt
+		}
+	}
+	stored := false
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var epoch, lastEpoch, lastSeq, enrolled int64
+		err := tx.QueryRow(ctx, `SELECT epoch, last_epoch, last_sequence, enrolled_at FROM devices WHERE id = $1 FOR UPDATE`, r.DeviceID).
+			Scan(&epoch, &lastEpoch, &lastSeq, &enrolled)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("device %s: %w", r.DeviceID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		e, seq := int64(r.Epoch), int64(r.Sequence)
+		if e > epoch {
+			return fmt.Errorf("epoch %d, device is in %d: %w", r.Epoch, epoch, store.ErrEpochUnknown)
+		}
+		newest := e == epoch && (e > lastEpoch || seq > lastSeq)
+
+		// Reads, one round trip: the report already stored under this
+		// identity, the sequence bound, the newest report's facts and
+		// results (for a heartbeat) and the rule states.
+		var (
+			existing        [][]byte
+			top             int64
+			he, hs          int64
+			hf              []byte
+			hr              string
+			haveNewest      bool
+			prev            = map[string]prevState{}
+			batch           pgx.Batch
+			deviceAndReport = []any{r.DeviceID, e, seq}
+		)
+		batch.Queue(`SELECT coalesce(content_hash, '') FROM reports WHERE device_id = $1 AND epoch = $2 AND sequence = $3`, deviceAndReport...).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				existing, err = pgx.CollectRows(rows, pgx.RowTo[[]byte])
+				return err
+			})
+		// The epoch's first report bounds by the whole history: an
+		// agent re-enrolled in place goes on numbering from its outbox.
+		batch.Queue(`SELECT coalesce((SELECT max(sequence) FROM reports WHERE device_id = $1 AND epoch = $2), (SELECT max(sequence) FROM reports WHERE device_id = $1), 0)`,
+			r.DeviceID, e).QueryRow(func(row pgx.Row) error { return row.Scan(&top) })
+		batch.Queue(`SELECT h.epoch, h.sequence, h.facts, h.results FROM reports p
+			JOIN reports h ON h.device_id = p.device_id AND h.epoch = coalesce(p.facts_epoch, p.epoch) AND h.sequence = coalesce(p.facts_sequence, p.sequence)
+			WHERE p.device_id = $1 AND p.epoch = $2 AND p.sequence = $3`, r.DeviceID, lastEpoch, lastSeq).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					if err := rows.Scan(&he, &hs, &hf, &hr); err != nil {
+						return err
+					}
+					haveNewest = true
+				}
+				return rows.Err()
+			})
+		if newest {
+			batch.Queue(`SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since FROM rule_states WHERE device_id = $1`, r.DeviceID).
+				Query(func(rows pgx.Rows) error {
+					for rows.Next() {
+						var id string
+						var p prevState
+						if err := rows.Scan(&id, &p.title, &p.family, &p.severity, &p.collector, &p.agent, &p.observed, &p.expected, &p.reason, &p.since); err != nil {
+							return err
+						}
+						prev[id] = p
+					}
+					return rows.Err()
+				})
+		}
+		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+			return err
+		}
+		if len(existing) > 0 {
+			if hash := existing[0]; len(hash) == 0 || len(r.ContentHash) == 0 || bytes.Equal(hash, r.ContentHash) {
+				// Already stored. A redelivery may carry a larger drop
+				// count (drops since the first attempt): keep the largest.
+				_, err := tx.Exec(ctx, `UPDATE reports SET dropped_total = greatest(dropped_total, $1) WHERE device_id = $2 AND epoch = $3 AND sequence = $4`,
+					satInt64(r.DroppedTotal), r.DeviceID, e, seq)
+				return err
+			}
+			return fmt.Errorf("epoch %d sequence %d: %w", r.Epoch, r.Sequence, store.ErrReportConflict)
+		}
+		if seq > top+store.MaxSequenceJump {
+			return fmt.Errorf("sequence %d is more than %d past %d: %w", r.Sequence, store.MaxSequenceJump, top, store.ErrSequenceRange)
+		}
+
+		facts, res := r.Facts, string(results)
+		if facts == nil {
+			facts = []byte{}
+		}
+		var refE, refS *int64
+		if haveNewest {
+			_, hrest := splitLead(hf)
+			_, rest := splitLead(facts)
+			if hr == res && bytes.Equal(hrest, rest) {
+				// A heartbeat: its own collected_at, the rest of the
+				// newest report's facts and its results by reference.
+				lead, _ := splitLead(facts)
+				facts, res, refE, refS = append([]byte{}, lead...), "", &he, &hs
+			}
+		}
+		var w pgx.Batch
+		w.Queue(`INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
+			agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
+			r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
+		if !newest {
+			// An older report arriving late, or one of an earlier
+			// enrolment: history only.
+			w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1) WHERE id = $2`, nanos(r.ReceivedAt), r.DeviceID)
+		} else {
+			counts, err := queueStates(&w, r, prev, fromNanos(enrolled))
+			if err != nil {
+				return err
+			}
+			w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1), last_epoch = $2, last_sequence = $3,
+				pass_n = $4, fail_n = $5, unknown_n = $6 WHERE id = $7`,
+				nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], r.DeviceID)
+		}
+		if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+			return err
+		}
+		stored = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("save report: %w", classify(err))
+	}
+	return stored, nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sentText is t as RFC 3339, which holds any timestamp an agent can send.
+func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// queueStates queues the writes that make the device's latest state per
+// rule the report's, at its ObservedAt: rule states that changed are
+// upserted, those of rules the report no longer has are deleted, and
+// each change of the collector's verdict is a transition. A failing_since
+// carried over is never before enrolled nor after ObservedAt. It returns
+// the device's verdict counts under the new state.
+func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enrolled time.Time) (map[store.Verdict]int, error) {
+	at := nanos(r.ObservedAt)
+	seq := int64(r.Sequence)
+	counts := map[store.Verdict]int{}
+	seen := make(map[string]bool, len(r.Results))
+	for _, res := range r.Results {
+		if seen[res.RuleID] {
+			return nil, fmt.Errorf("rule %s appears twice in the report", res.RuleID)
+		}
+		seen[res.RuleID] = true
+		counts[res.Collector]++
+		p, had := prev[res.RuleID]
+		var since *int64
+		if res.Collector == store.Fail {
+			v := at
+			if had && p.collector == string(store.Fail) && p.since != nil {
+				v = min(max(*p.since, nanos(enrolled)), at)
+			}
+			since = &v
+		}
+		if !had || p.collector != string(res.Collector) {
+			w.Queue(`INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES ($1, $2, $3, $4, $5, $6)`,
+				r.DeviceID, res.RuleID, p.collector, string(res.Collector), at, seq)
+		}
+		next := prevState{res.Title, res.Family, res.Severity, string(res.Collector), string(res.Agent), res.Observed, res.Expected, res.Reason, since}
+		if had && sameState(p, next) {
+			continue
+		}
+		w.Queue(`INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			ON CONFLICT (device_id, rule_id) DO UPDATE SET title = excluded.title, family = excluded.family, severity = excluded.severity,
+			collector = excluded.collector, agent = excluded.agent, observed = excluded.observed, expected = excluded.expected, reason = excluded.reason,
+			failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence`,
+			r.DeviceID, res.RuleID, res.Title, res.Family, res.Severity, string(res.Collector), string(res.Agent), res.Observed, res.Expected, res.Reason,
+			since, at, seq)
+	}
+	var gone []string
+	for id := range prev {
+		if !seen[id] {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		w.Queue(`DELETE FROM rule_states WHERE device_id = $1 AND rule_id = ANY($2)`, r.DeviceID, gone)
+	}
+	return counts, nil
+}
+
+func sameState(a, b prevState) bool {
+	sameSince := (a.since == nil) == (b.since == nil) && (a.since == nil || *a.since == *b.since)
+	a.since, b.since = nil, nil
+	return a == b && sameSince
+}
+
+// Heartbeats: a report whose facts (less their collected_at) and results
+// equal its device's newest report's is stored with only its own
+// collected_at as facts, empty results, and a reference
+// (facts_epoch, facts_sequence) to the report that holds the rest, as in
+// the SQLite store. Reads join the holder (heartbeatJoin) and put the
+// report together with whole.
+
+// splitLead cuts facts (wardv1.Facts, deterministic wire format) after
+// their leading field when it is field 1, collected_at, with a one-byte
+// length: what differs between otherwise unchanged reports.
+func splitLead(facts []byte) (lead, rest []byte) {
+	if len(facts) == 0 || facts[0] != 0x0a {
+		return nil, facts
+	}
+	n := 2
+	if len(facts) >= 2 {
+		if facts[1] >= 0x80 {
+			return nil, facts
+		}
+		n += int(facts[1])
+	}
+	n = min(n, len(facts))
+	return facts[:n], facts[n:]
+}
+
+// heartbeatJoin joins the holder h of the reports row p's facts.
+const heartbeatJoin = ` LEFT JOIN reports h ON p.facts_epoch IS NOT NULL AND h.device_id = p.device_id AND h.epoch = p.facts_epoch AND h.sequence = p.facts_sequence`
+
+// whole is a report's facts and results, its own or, for a heartbeat
+// (ref), its own leading field followed by the rest of the holder's
+// facts, and the holder's results ("null" when the holder is gone).
+func whole(ref bool, facts []byte, results string, hfacts []byte, hresults *string) ([]byte, string) {
+	if !ref {
+		return facts, results
+	}
+	if hresults == nil {
+		return facts, "null"
+	}
+	_, rest := splitLead(hfacts)
+	return append(append([]byte{}, facts...), rest...), *hresults
+}
+
+// Reports implements store.Store.
+func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]store.Report, error) {
+	q := `SELECT p.device_id, p.epoch, p.sequence, p.received_at, p.collected_at, p.collected_at_sent, p.observed_at, p.clock_suspect, p.content_hash,
+		p.agent_version, p.policy_name, p.policy_version, p.dropped_reports, p.facts, p.results, p.facts_epoch IS NOT NULL, h.facts, h.results
+		FROM reports p` + heartbeatJoin + ` WHERE p.device_id = $1 ORDER BY p.epoch DESC, p.sequence DESC`
+	args := []any{deviceID}
+	if limit > 0 {
+		q += ` LIMIT $2`
+		args = append(args, limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list reports: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Report
+	for rows.Next() {
+		var r store.Report
+		var epoch, seq, dropped, received, collected, observed, suspect int64
+		var sent, results string
+		var ref bool
+		var hfacts []byte
+		var hresults *string
+		if err := rows.Scan(&r.DeviceID, &epoch, &seq, &received, &collected, &sent, &observed, &suspect, &r.ContentHash,
+			&r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &r.Facts, &results, &ref, &hfacts, &hresults); err != nil {
+			return nil, fmt.Errorf("list reports: %w", err)
+		}
+		r.Epoch, r.Sequence, r.DroppedReports, r.ClockSuspect = uint64(epoch), uint64(seq), uint64(dropped), suspect != 0
+		r.ReceivedAt, r.CollectedAt, r.ObservedAt = fromNanos(received), fromNanos(collected), fromNanos(observed)
+		if t, err := time.Parse(time.RFC3339Nano, sent); err == nil {
+			r.CollectedAt = t.UTC()
+		}
+		r.Facts, results = whole(ref, r.Facts, results, hfacts, hresults)
+		if err := json.Unmarshal([]byte(results), &r.Results); err != nil {
+			return nil, fmt.Errorf("list reports: decode results: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// FailingSince implements store.Store.
+func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `SELECT rule_id, failing_since FROM rule_states WHERE device_id = $1 AND failing_since IS NOT NULL`, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("failing since: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var since int64
+		if err := rows.Scan(&id, &since); err != nil {
+			return nil, fmt.Errorf("failing since: %w", err)
+		}
+		out[id] = fromNanos(since)
+	}
+	return out, rows.Err()
+}
+
+// RuleStates implements store.Store. Every rule state is as of the
+// device's newest report, which it reports as UpdatedAt and Sequence
+// (SaveReport leaves unchanged rows as they are).
+func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleState, error) {
+	rows, err := s.pool.Query(ctx, `SELECT r.rule_id, r.title, r.family, r.severity, r.collector, r.agent, r.observed, r.expected, r.reason, r.failing_since,
+		coalesce(p.observed_at, r.updated_at), coalesce(p.sequence, r.sequence)
+		FROM rule_states r JOIN devices d ON d.id = r.device_id
+		LEFT JOIN reports p ON p.device_id = d.id AND p.epoch = d.last_epoch AND p.sequence = d.last_sequence
+		WHERE r.device_id = $1 ORDER BY r.rule_id`, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("rule states: %w", err)
+	}
+	defer rows.Close()
+	var out []store.RuleState
+	for rows.Next() {
+		var st store.RuleState
+		var coll, agent string
+		var since *int64
+		var updated, seq int64
+		if err := rows.Scan(&st.RuleID, &st.Title, &st.Family, &st.Severity, &coll, &agent, &st.Observed, &st.Expected, &st.Reason, &since, &updated, &seq); err != nil {
+			return nil, fmt.Errorf("rule states: %w", err)
+		}
+		st.Collector, st.Agent = store.Verdict(coll), store.Verdict(agent)
+		st.FailingSince, st.UpdatedAt, st.Sequence = fromNull(since), fromNanos(updated), uint64(seq)
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// Transitions implements store.Store.
+func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Transition, error) {
+	rows, err := s.pool.Query(ctx, `SELECT device_id, rule_id, from_v, to_v, at, sequence FROM transitions WHERE device_id = $1 ORDER BY id`, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("transitions: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Transition
+	for rows.Next() {
+		var t store.Transition
+		var from, to string
+		var at, seq int64
+		if err := rows.Scan(&t.DeviceID, &t.RuleID, &from, &to, &at, &seq); err != nil {
+			return nil, fmt.Errorf("transitions: %w", err)
+		}
+		t.From, t.To, t.At, t.Sequence = store.Verdict(from), store.Verdict(to), fromNanos(at), uint64(seq)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
