@@ -30,6 +30,9 @@ type Config struct {
 	Run RunConfig
 	// Ceiling also measures the no-op ceiling with the same loop.
 	Ceiling bool
+	// StartCeiling starts it with its CA in dir (default StartCeiling,
+	// in this process).
+	StartCeiling func(dir string) (*Ceiling, error)
 	// Stored opens the collector's store to verify it (nil: not verified).
 	Stored func(context.Context) (Stored, error)
 	// Progress receives a line per phase (nil: none).
@@ -108,7 +111,11 @@ func Bench(ctx context.Context, cfg Config) (*Summary, error) {
 			return s, err
 		}
 		defer os.RemoveAll(dir)
-		c, err := StartCeiling(dir)
+		start := cfg.StartCeiling
+		if start == nil {
+			start = StartCeiling
+		}
+		c, err := start(dir)
 		if err != nil {
 			return s, err
 		}

@@ -21,27 +21,67 @@ import (
 // gRPC server must, and acknowledges it at once. Driven by the same
 // client loop with the same payloads, it is what this machine's TLS,
 // HTTP/2 and protobuf allow; Ward's throughput is quoted as a share of it.
+//
+// In the same process as the client loop it shares that process's
+// threads, while the collector has a process of its own: on a machine
+// other work also loads, the operating system then gives the Ward run
+// more CPU than the ceiling run. ward-loadgen therefore serves it from a
+// child process (ServeCeiling, AttachCeiling); StartCeiling serves it in
+// process, for tests.
 type Ceiling struct {
 	// Addr is where it listens (127.0.0.1:port).
 	Addr string
 	ca   *pki.Authority
-	srv  *grpc.Server
+	stop func()
 }
 
-// StartCeiling starts the ceiling on 127.0.0.1 with a throwaway CA in dir.
+// StartCeiling starts the ceiling in this process on 127.0.0.1, with a
+// throwaway CA in dir.
 func StartCeiling(dir string) (*Ceiling, error) {
-	now := time.Now()
-	ca, _, err := pki.LoadOrCreate(dir, now)
+	c, srv, err := listenCeiling(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.stop = srv.Stop
+	return c, nil
+}
+
+// ServeCeiling serves the ceiling on 127.0.0.1 with a throwaway CA in
+// dir, calls ready with its address, and serves until ctx ends.
+func ServeCeiling(ctx context.Context, dir string, ready func(addr string)) error {
+	c, srv, err := listenCeiling(dir)
+	if err != nil {
+		return err
+	}
+	ready(c.Addr)
+	<-ctx.Done()
+	srv.Stop()
+	return nil
+}
+
+// AttachCeiling is the ceiling another process serves at addr with its
+// CA in dir (ServeCeiling); stop ends that process.
+func AttachCeiling(dir, addr string, stop func()) (*Ceiling, error) {
+	ca, err := pki.Load(dir, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("ceiling CA: %w", err)
 	}
+	return &Ceiling{Addr: addr, ca: ca, stop: stop}, nil
+}
+
+func listenCeiling(dir string) (*Ceiling, *grpc.Server, error) {
+	now := time.Now()
+	ca, _, err := pki.LoadOrCreate(dir, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ceiling CA: %w", err)
+	}
 	cert, err := ca.ServerCert(dir, []string{"127.0.0.1", "localhost"}, now)
 	if err != nil {
-		return nil, fmt.Errorf("ceiling server certificate: %w", err)
+		return nil, nil, fmt.Errorf("ceiling server certificate: %w", err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("ceiling: %w", err)
+		return nil, nil, fmt.Errorf("ceiling: %w", err)
 	}
 	// The collector asks for a certificate in the handshake and verifies
 	// the chain to its CA in an interceptor; verifying in the handshake
@@ -55,7 +95,7 @@ func StartCeiling(dir string) (*Ceiling, error) {
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)), grpc.MaxRecvMsgSize(maxSend))
 	wardv1.RegisterAgentServiceServer(srv, noop{})
 	go srv.Serve(lis)
-	return &Ceiling{Addr: lis.Addr().String(), ca: ca, srv: srv}, nil
+	return &Ceiling{Addr: lis.Addr().String(), ca: ca}, srv, nil
 }
 
 // Target issues every device a certificate of the ceiling's CA for the
@@ -73,7 +113,11 @@ func (c *Ceiling) Target(devs []*Device) (Target, error) {
 }
 
 // Stop stops the ceiling.
-func (c *Ceiling) Stop() { c.srv.Stop() }
+func (c *Ceiling) Stop() {
+	if c.stop != nil {
+		c.stop()
+	}
+}
 
 type noop struct {
 	wardv1.UnimplementedAgentServiceServer

@@ -14,6 +14,8 @@ import (
 	"github.com/wardhq/ward/collector/loadgen"
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/server/servertest"
+	"github.com/wardhq/ward/collector/store/postgres"
+	"github.com/wardhq/ward/collector/store/postgres/pgtest"
 	"github.com/wardhq/ward/policies"
 )
 
@@ -38,7 +40,7 @@ func TestBenchAgainstCollector(t *testing.T) {
 			s, err := loadgen.Bench(context.Background(), loadgen.Config{
 				Addr: c.Addr, Fingerprint: c.Fingerprint, Token: c.Token("default", devices, time.Hour),
 				Devices: devices, EnrollConcurrency: 4, Bundles: bundles,
-				Run:     loadgen.RunConfig{Mode: mode, Concurrency: 4, Duration: 1500 * time.Millisecond},
+				Run:     loadgen.RunConfig{Mode: mode, Concurrency: 4, Duration: time.Second},
 				Ceiling: true,
 				Stored:  func(context.Context) (loadgen.Stored, error) { return loadgen.OpenSQLite(c.DataDir) },
 			})
@@ -143,5 +145,42 @@ func TestEnrollWrongFingerprint(t *testing.T) {
 	// reason in the message.
 	if !strings.Contains(err.Error(), enroll.ErrWrongCA.Error()) {
 		t.Errorf("err %v, want it to say %q", err, enroll.ErrWrongCA)
+	}
+}
+
+// TestBenchPostgres: the same against a collector on PostgreSQL, verified
+// through a read-only connection to its database.
+func TestBenchPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	st, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := servertest.Start(t, unthrottled, func(cfg *server.Config) { cfg.Store = st })
+	const devices = 8
+	s, err := loadgen.Bench(context.Background(), loadgen.Config{
+		Addr: c.Addr, Fingerprint: c.Fingerprint, Token: c.Token("default", devices, time.Hour),
+		Devices: devices, EnrollConcurrency: 4, Bundles: bundles,
+		Run:    loadgen.RunConfig{Mode: loadgen.Kept, Concurrency: 4, Duration: time.Second},
+		Stored: func(ctx context.Context) (loadgen.Stored, error) { return loadgen.Open(ctx, url, "") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Enrolment.Enrolled != devices || s.Ward.Errors != nil || s.Ward.Acknowledged < devices || s.Ceiling != nil {
+		t.Fatalf("enrolment %+v, ward %+v", s.Enrolment, s.Ward)
+	}
+	if v := s.Verify; v == nil || !v.OK || v.Stored != s.Ward.Acknowledged || v.Acknowledged != s.Ward.Acknowledged {
+		t.Fatalf("verification %+v, acknowledged %d", v, s.Ward.Acknowledged)
+	}
+	// A device of another fleet has nothing stored.
+	ro, err := loadgen.OpenPostgres(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if n, err := ro.Sequences(context.Background(), "dev_elsewhere", 1); err != nil || len(n) != 0 {
+		t.Errorf("sequences of no device: %v %v", n, err)
 	}
 }

@@ -104,9 +104,13 @@ type RunResult struct {
 	Rate        float64 `json:"target_rate"`
 	Devices     int     `json:"devices"`
 	Concurrency int     `json:"concurrency"`
-	Seconds     float64 `json:"seconds"`
+	// Seconds is the run's wall time: Duration and the wait for the
+	// calls in flight at its end.
+	Seconds float64 `json:"seconds"`
 	// Acknowledged counts reports the server acknowledged (their
-	// sequence), PerSec them per second.
+	// sequence), calls still in flight at the end of Duration included.
+	// PerSec is those acknowledged within Duration, per second of it: the
+	// wait for the last calls is not part of the rate.
 	Acknowledged int64   `json:"acknowledged"`
 	PerSec       float64 `json:"reports_per_second"`
 	P50ms        float64 `json:"p50_ms"`
@@ -226,7 +230,7 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 	}
 	lat := make([][]time.Duration, cfg.Concurrency)
 	errs := make([]map[string]int64, cfg.Concurrency)
-	var acked atomic.Int64
+	var acked, inWindow atomic.Int64
 	var wg sync.WaitGroup
 	for wi := range cfg.Concurrency {
 		errs[wi] = map[string]int64{}
@@ -253,7 +257,11 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 					continue
 				}
 				acked.Add(1)
-				lat[wi] = append(lat[wi], time.Since(due))
+				done := time.Now()
+				if !done.After(end) {
+					inWindow.Add(1)
+				}
+				lat[wi] = append(lat[wi], done.Sub(due))
 			}
 		})
 	}
@@ -264,7 +272,7 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 	sent, received := w.snapshot()
 	res := &RunResult{
 		Target: t.Name, Mode: cfg.Mode, Rate: cfg.Rate, Devices: len(devs), Concurrency: cfg.Concurrency,
-		Seconds: elapsed.Seconds(), Acknowledged: acked.Load(), PerSec: float64(acked.Load()) / elapsed.Seconds(),
+		Seconds: elapsed.Seconds(), Acknowledged: acked.Load(), PerSec: float64(inWindow.Load()) / cfg.Duration.Seconds(),
 		BytesSent: sent - sent0, BytesReceived: received - received0, Connections: w.dials.Load() - dials0,
 		devices: runs,
 	}

@@ -3,15 +3,17 @@ package loadgen
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
+	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/wardhq/ward/collector/server"
-	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/postgres"
+	"github.com/wardhq/ward/collector/store/storeopen"
 )
 
 // Stored lists what a store holds for a device in an epoch.
@@ -58,28 +60,49 @@ func (s sqliteStored) Sequences(ctx context.Context, deviceID string, epoch uint
 
 func (s sqliteStored) Close() error { return s.db.Close() }
 
-// FromStore lists through any store.Store (its Reports; slower, since it
-// reads whole reports). Close closes st.
-func FromStore(st store.Store) Stored { return storeStored{st} }
-
-type storeStored struct{ st store.Store }
-
-func (s storeStored) Sequences(ctx context.Context, deviceID string, epoch uint64) ([]uint64, error) {
-	rs, err := s.st.Reports(ctx, deviceID, 0)
+// Open opens the store spec names, as ward-collector's --store does ("" or
+// "sqlite": the SQLite file in dataDir; a postgres:// URL), read-only.
+func Open(ctx context.Context, spec, dataDir string) (Stored, error) {
+	kind, err := storeopen.Kind(spec)
 	if err != nil {
 		return nil, err
 	}
-	var out []uint64
-	for _, r := range rs {
-		if r.Epoch == epoch {
-			out = append(out, r.Sequence)
-		}
+	if kind == "sqlite" {
+		return OpenSQLite(dataDir)
 	}
-	slices.Sort(out)
-	return out, nil
+	return OpenPostgres(ctx, spec)
 }
 
-func (s storeStored) Close() error { return s.st.Close() }
+// OpenPostgres connects to the collector's PostgreSQL database with
+// every transaction read-only.
+func OpenPostgres(ctx context.Context, dsn string) (Stored, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", storeopen.Describe(dsn), errors.New(postgres.Redact(err.Error(), dsn)))
+	}
+	cfg.RuntimeParams["default_transaction_read_only"] = "on"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %s", storeopen.Describe(dsn), postgres.Redact(err.Error(), dsn))
+	}
+	return pgStored{conn}, nil
+}
+
+type pgStored struct{ conn *pgx.Conn }
+
+func (s pgStored) Sequences(ctx context.Context, deviceID string, epoch uint64) ([]uint64, error) {
+	rows, err := s.conn.Query(ctx, `SELECT sequence FROM reports WHERE device_id = $1 AND epoch = $2 ORDER BY sequence`, deviceID, int64(epoch))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint64, error) {
+		var n int64
+		err := r.Scan(&n)
+		return uint64(n), err
+	})
+}
+
+func (s pgStored) Close() error { return s.conn.Close(context.Background()) }
 
 // Verification compares what the devices of a run had acknowledged with
 // what the store holds. Every acknowledged report must be stored exactly

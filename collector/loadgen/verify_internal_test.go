@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardhq/ward/collector/store/postgres/pgtest"
 	"github.com/wardhq/ward/policies"
 )
 
@@ -99,5 +100,20 @@ func TestFlipped(t *testing.T) {
 	}
 	if p.Request(0, 1, 3, testNow).Report.Facts != p.bundleOf(0).variants[0].facts {
 		t.Error("device 0 flipped")
+	}
+}
+
+// TestPostgresReadOnly: the verifying connection cannot change the
+// database it verifies.
+func TestPostgresReadOnly(t *testing.T) {
+	url := pgtest.URL(t)
+	st, err := OpenPostgres(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, err = st.(pgStored).conn.Exec(context.Background(), `CREATE TABLE written (x int)`)
+	if err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("a write on the verifying connection: %v", err)
 	}
 }
