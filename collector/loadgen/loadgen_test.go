@@ -34,7 +34,7 @@ func unthrottled(cfg *server.Config) {
 // checks the figures are consistent with the store.
 func TestBenchAgainstCollector(t *testing.T) {
 	c := servertest.Start(t, unthrottled)
-	const devices = 12
+	const devices = 8
 	for _, mode := range []loadgen.Mode{loadgen.Kept, loadgen.Fresh} {
 		t.Run(string(mode), func(t *testing.T) {
 			s, err := loadgen.Bench(context.Background(), loadgen.Config{

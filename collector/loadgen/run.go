@@ -193,7 +193,7 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 		if conns != nil {
 			conn = conns[i]
 		} else {
-			c, err := grpc.NewClient(t.Addr, append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tlsFor(d))))...)
+			c, err := dialDevice(t.Addr, opts, tlsFor(d))
 			if err != nil {
 				return err
 			}
@@ -331,7 +331,7 @@ func connectAll(ctx context.Context, addr string, devs []*Device, tlsFor func(*D
 				if i >= len(devs) || errs[w] != nil {
 					return
 				}
-				c, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tlsFor(devs[i]))))...)
+				c, err := dialDevice(addr, opts, tlsFor(devs[i]))
 				if err != nil {
 					errs[w] = err
 					return
@@ -346,6 +346,12 @@ func connectAll(ctx context.Context, addr string, devs []*Device, tlsFor func(*D
 	}
 	wg.Wait()
 	return conns, errors.Join(errs...)
+}
+
+// dialDevice prepares a connection to addr with opts and a device's TLS
+// configuration.
+func dialDevice(addr string, opts []grpc.DialOption, cfg *tls.Config) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, slices.Concat(opts, []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))})...)
 }
 
 // ready connects c and waits until it is ready, for at most timeout.
