@@ -80,6 +80,7 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 		vars[paramsVar+"."+name] = v
 	}
 	platform := facts.GetOs().GetPlatform()
+	omitted := omittedFacts(facts)
 	ev := &evaluation{ctx: ctx, left: maxDocumentCost}
 	results := make([]Result, 0, len(p.Rules))
 	for i := range p.Rules {
@@ -107,6 +108,12 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 		}
 		if why := ev.stopped(); why != "" {
 			res.Status, res.Reason = StatusUnknown, why
+			results = append(results, res)
+			continue
+		}
+		if i := slices.IndexFunc(omitted, r.readsFact); i >= 0 {
+			// Facts the agent left out are unknown, never an empty list.
+			res.Status, res.Reason = StatusUnknown, fmt.Sprintf("the agent left %s out of its report: the policy it evaluated does not read it", omitted[i])
 			results = append(results, res)
 			continue
 		}

@@ -98,6 +98,8 @@ type Rule struct {
 	Line int
 
 	when, require, observed cel.Program
+	// reads are the facts the expressions read (reads.go).
+	reads []string
 }
 
 //go:embed baseline.yaml high-risk.yaml
@@ -174,6 +176,8 @@ type decoder struct {
 	// overBudget is true once it went over maxDocumentCost.
 	cost       uint64
 	overBudget bool
+	// reads collects the fact reads of the rule being decoded.
+	reads []string
 }
 
 func (d *decoder) at(line, col int, format string, args ...any) {
@@ -463,6 +467,7 @@ var ruleKeys = []string{"id", "title", "family", "platforms", "when", "require",
 
 func (d *decoder) rule(n ast.Node, i int) *Rule {
 	where := fmt.Sprintf("rules[%d]", i)
+	d.reads = nil
 	fields := d.mapping(n, where)
 	if fields == nil {
 		return nil
@@ -540,6 +545,8 @@ func (d *decoder) rule(n ast.Node, i int) *Rule {
 		r.Observed = d.str(v.Value, where+": observed")
 		r.observed = d.compile(v.Value, r.Observed, where+": observed", cel.StringType)
 	}
+	slices.Sort(d.reads)
+	r.reads, d.reads = slices.Compact(d.reads), nil
 	return r
 }
 
@@ -697,6 +704,7 @@ func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Prog
 		d.celIssues(iss, what, line, col)
 		return nil
 	}
+	d.reads = append(d.reads, exprReads(parsed)...)
 	if !d.checkParamUses(parsed, what, line, col) {
 		return nil
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +26,10 @@ func (a *app) privacyCommand() *cobra.Command {
 		Use:   "privacy",
 		Short: "Show exactly what Ward sends to your organisation (the last report)",
 		Long: `privacy prints the last report the Ward service prepared for your
-organisation: the results and every fact, exactly as sent. Only root and the
+organisation: the results and every fact, exactly as sent (in the compact
+form the collector takes: results without texts, pending updates by count and
+fingerprint when the policy reads no names, and facts unchanged since the last
+report by their fingerprint). Only root and the
 people logged in at this computer (not over SSH) can read it; on Linux
 without systemd-logind, only root. It exits 2 when it may not read it.`,
 		Args: args(cobra.NoArgs),
@@ -52,7 +56,19 @@ without systemd-logind, only root. It exits 2 when it may not read it.`,
 			fmt.Fprintf(w, "\n%s\n", i18n.T(lang, "privacy.results"))
 			for _, res := range r.GetResults() {
 				st := strings.TrimPrefix(res.GetStatus().String(), "RESULT_STATUS_")
-				fmt.Fprintf(w, "  %-8s %s: %s\n", st, res.GetRuleId(), oneLine(res.GetObserved(), 90))
+				if obs := res.GetObserved(); obs != "" {
+					fmt.Fprintf(w, "  %-8s %s: %s\n", st, res.GetRuleId(), oneLine(obs, 90))
+				} else {
+					fmt.Fprintf(w, "  %-8s %s\n", st, res.GetRuleId())
+				}
+			}
+			if r.GetResultsAsBase() {
+				fmt.Fprintln(w, i18n.T(lang, "privacy.results_same"))
+			}
+			if r.GetFacts() == nil && len(r.GetBaseFacts()) > 0 {
+				// An unchanged round (docs/enrolment.md, "Report size").
+				fmt.Fprintf(w, "\n%s\n", i18n.T(lang, "privacy.facts_same", "digest", "sha256:"+hex.EncodeToString(r.GetBaseFacts())))
+				return nil
 			}
 			raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(r.GetFacts())
 			if err != nil {

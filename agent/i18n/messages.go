@@ -171,6 +171,18 @@ var messages = map[string]map[string]string{
 		"es": "Datos de este portátil, exactamente como se envían:",
 		"ar": "معلومات عن هذا الحاسوب، كما تُرسل تمامًا:",
 	},
+	"privacy.results_same": {
+		"en": "  The same results as in the last report your organisation received.",
+		"fr": "  Les mêmes résultats que dans le dernier rapport reçu par votre organisation.",
+		"es": "  Los mismos resultados que en el último informe que recibió su organización.",
+		"ar": "  النتائج نفسها كما في آخر تقرير تلقّته مؤسستك.",
+	},
+	"privacy.facts_same": {
+		"en": "Facts about this laptop: unchanged since the last report your organisation received, so only their fingerprint is sent: {digest}",
+		"fr": "Faits sur cet ordinateur : inchangés depuis le dernier rapport reçu par votre organisation, seule leur empreinte est envoyée : {digest}",
+		"es": "Datos de este portátil: sin cambios desde el último informe que recibió su organización, así que solo se envía su huella: {digest}",
+		"ar": "معلومات عن هذا الحاسوب: لم تتغير منذ آخر تقرير تلقّته مؤسستك، لذلك تُرسل بصمتها فقط: {digest}",
+	},
 	"privacy.none": {
 		"en": "Ward has not prepared a report on this laptop yet, so nothing has been sent.",
 		"fr": "Ward n'a encore préparé aucun rapport sur cet ordinateur : rien n'a été envoyé.",

@@ -239,7 +239,7 @@ func TestStatusFilesPerUser(t *testing.T) {
 
 	sessions := newSessions(t, deskUID)
 	srv.Desktop = sessions.users
-	srv.Publish(testPolicy, nil, testReport(5), nil)
+	srv.Publish(testPolicy, nil, testReport(5), nil, nil)
 
 	fileIs(t, dir, true, 0o755, 0)
 	fileIs(t, filepath.Join(dir, StatusFile), false, 0o600, 0)
@@ -264,7 +264,7 @@ func TestStatusFilesPerUser(t *testing.T) {
 	}
 
 	// The next round rewrites the copy.
-	srv.Publish(testPolicy, nil, testReport(6), nil)
+	srv.Publish(testPolicy, nil, testReport(6), nil, nil)
 	if r, err := LastReport(own); err != nil || r.GetSequence() != 6 {
 		t.Errorf("the copy after the next round: sequence %d, %v; want 6", r.GetSequence(), err)
 	}
@@ -307,7 +307,7 @@ func TestSocketAnswersOnlyRootAndDesktopUsers(t *testing.T) {
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
-	srv.Publish(testPolicy, nil, testReport(9), nil)
+	srv.Publish(testPolicy, nil, testReport(9), nil, nil)
 	waitFor(t, "the socket", func() bool {
 		_, origin, err := Read(context.Background(), dir)
 		return err == nil && origin == FromService

@@ -25,7 +25,7 @@ func TestPublishNamesEnrolment(t *testing.T) {
 	}
 	srv.StateDir = state
 	pol := &policies.Policy{Name: "baseline", Version: 1}
-	srv.Publish(pol, nil, &wardv1.Report{CollectedAt: timestamppb.New(time.Now())}, nil)
+	srv.Publish(pol, nil, &wardv1.Report{CollectedAt: timestamppb.New(time.Now())}, nil, nil)
 	st, origin, err := Read(context.Background(), dir)
 	if err != nil || origin != FromFile {
 		t.Fatalf("Read = %v, %v", origin, err)

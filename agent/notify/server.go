@@ -108,10 +108,13 @@ func NewServer(dir string, log *slog.Logger) (*Server, error) {
 
 // Publish implements the service's status hook: it makes one round's
 // results, with the device's waivers, the published Status and keeps the
-// report for ward-agent privacy, both readable only by the service (mode
-// 0600), and gives each desktop user a copy. Failures to write the files
-// are logged: the socket still serves.
-func (s *Server) Publish(pol *policies.Policy, results []policies.Result, r *wardv1.Report, waivers []Waiver) {
+// report as sent (sent; r itself when nil) for ward-agent privacy, both
+// readable only by the service (mode 0600), and gives each desktop user a
+// copy. Failures to write the files are logged: the socket still serves.
+func (s *Server) Publish(pol *policies.Policy, results []policies.Result, r, sent *wardv1.Report, waivers []Waiver) {
+	if sent == nil {
+		sent = r
+	}
 	st := NewStatus(pol, r.GetFacts().GetOs().GetPlatform(), results, r.GetCollectedAt().AsTime())
 	st.ApplyWaivers(waivers)
 	if s.StateDir != "" {
@@ -126,7 +129,7 @@ func (s *Server) Publish(pol *policies.Policy, results []policies.Result, r *war
 		s.log.Warn("cannot encode status", "err", err)
 		return
 	}
-	rep, rerr := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(r)
+	rep, rerr := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(sent)
 	s.mu.Lock()
 	s.doc = doc
 	if rerr == nil {

@@ -47,7 +47,8 @@ type Client struct {
 
 	exhaustedSeq   uint64
 	exhaustedCount int
-	pace           pacer // the collector's allowed rate (drain.go)
+	pace           pacer     // the collector's allowed rate (drain.go)
+	wire           wireState // the report forms it takes (compact.go)
 }
 
 // Dial prepares a client for the identity's collector. It does not
@@ -71,6 +72,10 @@ func dialConn(id *enroll.Identity) (*grpc.ClientConn, error) {
 		// instead of failing on the last failed attempt.
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSend), grpc.MaxCallRecvMsgSize(maxRecv), grpc.WaitForReady(true)),
 		grpc.WithChainUnaryInterceptor(keepLastSequence),
+		// Static 64 KiB windows, as gRPC starts with: no bandwidth-delay
+		// pings after each answer (39 to 52 bytes a round on the wire,
+		// docs/enrolment.md "Report size") for messages this small.
+		grpc.WithStaticStreamWindowSize(64<<10),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("collector %s: %w", id.Collector, err)
@@ -93,7 +98,14 @@ func (c *Client) Report(ctx context.Context, r *wardv1.Report) (*wardv1.ReportRe
 func (c *Client) GetPolicy(ctx context.Context, name string, version int, hash string) (*wardv1.GetPolicyResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	return c.agent.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version), CurrentHash: hash})
+	resp, err := c.agent.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version), CurrentHash: hash})
+	if err == nil {
+		if resp.Changed {
+			name, version = resp.Name, int(resp.Version)
+		}
+		c.wire.learn(resp.CompactReports, name, int32(version))
+	}
+	return resp, err
 }
 
 // Deliver sends the queued reports oldest first until the queue is empty

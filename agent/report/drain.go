@@ -13,19 +13,33 @@ import (
 
 // send delivers one queued report: it waits for the rate the collector
 // allows this device, says how long the report has waited in the outbox,
-// and learns the allowed rate from the answer.
+// sends it in the form the collector takes (compact.go), and learns the
+// allowed rate and the collector's forms from the answer.
 func (c *Client) send(ctx context.Context, e outbox.Entry) (*wardv1.ReportResponse, error) {
 	if err := c.pace.wait(ctx); err != nil {
 		return nil, err
 	}
-	req := &wardv1.ReportRequest{Report: e.Report, QueuedMillis: queuedMillis(e.Queued, time.Now())}
+	queued := queuedMillis(e.Queued, time.Now())
+	sent := c.Wire(e.Report)
+	resp, err := c.call(ctx, &wardv1.ReportRequest{Report: sent, QueuedMillis: queued})
+	if err != nil && c.wire.refused(sent, e.Report, err) {
+		c.log.Info("collector did not take the compact report; sending it in full", "sequence", e.Sequence(), "err", err)
+		sent = c.Wire(e.Report)
+		resp, err = c.call(ctx, &wardv1.ReportRequest{Report: sent, QueuedMillis: queued})
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.pace.follow(resp.GetRatePerSecond(), resp.GetBurst())
+	c.wire.learn(resp.GetCompactReports(), resp.GetPolicyName(), resp.GetPolicyVersion())
+	c.wire.acked(sent)
+	return resp, nil
+}
+
+func (c *Client) call(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.ReportResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	resp, err := c.agent.Report(ctx, req)
-	if err == nil {
-		c.pace.follow(resp.GetRatePerSecond(), resp.GetBurst())
-	}
-	return resp, err
+	return c.agent.Report(ctx, req, c.compactCallOptions(req)...)
 }
 
 // queuedMillis is how long a report written at queued has waited by now;

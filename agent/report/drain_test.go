@@ -64,7 +64,11 @@ func (s *rateServer) Report(_ context.Context, req *wardv1.ReportRequest) (*ward
 	}
 	resp := &wardv1.ReportResponse{AckedSequence: req.GetReport().GetSequence()}
 	if s.advertise {
-		resp.RatePerSecond, resp.Burst = float64(s.lim.Limit()), uint32(s.lim.Burst())
+		// Announced with the collector's slack (collector/server's
+		// limiters.announced): an agent pacing at exactly the enforced
+		// rate is refused whenever scheduling delays one send and not
+		// the next, as on a loaded machine.
+		resp.RatePerSecond, resp.Burst = 0.9*float64(s.lim.Limit()), uint32(max(s.lim.Burst()-1, 1))
 	}
 	return resp, nil
 }

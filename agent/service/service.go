@@ -76,9 +76,11 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// StatusPublisher shows a round's results to the device's users.
+// StatusPublisher shows a round's results to the device's users. sent
+// is r in the form it would be sent to the collector now (for ward-agent
+// privacy).
 type StatusPublisher interface {
-	Publish(pol *policies.Policy, results []policies.Result, r *wardv1.Report, waivers []notify.Waiver)
+	Publish(pol *policies.Policy, results []policies.Result, r, sent *wardv1.Report, waivers []notify.Waiver)
 }
 
 // Service is an enrolled agent's collect-evaluate-report loop.
@@ -279,6 +281,12 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 		// not evaluated, so this round is neither queued nor shown.
 		return 0, err
 	}
+	if p := facts.GetPatchLevel(); p != nil && !pol.ReadsFact(policies.PendingNames) {
+		// The policy reads no name of a pending update: they may stay
+		// on the device, only their digest goes (docs/enrolment.md,
+		// "Report size").
+		p.PendingDigest = policies.PendingDigest(p.Pending)
+	}
 	if next := nextFailingSince(since, results); !maps.Equal(next, since) {
 		if err := s.saveFailingSince(next); err != nil {
 			s.log.Warn("cannot record failing-since", "err", err)
@@ -308,7 +316,7 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 				ws = append(ws, notify.Waiver{RuleID: w.RuleID, Reason: w.Reason, ExpiresAt: w.ExpiresAt})
 			}
 		}
-		s.cfg.Status.Publish(pol, results, r, ws)
+		s.cfg.Status.Publish(pol, results, r, s.client.Wire(r), ws)
 	}
 	s.log.Info("report queued", "sequence", seq, "policy", pol.Name, "policy_version", pol.Version, "waiting", s.ob.Len())
 	return seq, nil

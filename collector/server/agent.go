@@ -38,6 +38,9 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	// What this collector's schema does not know is neither hashed nor
 	// stored (docs/durability.md, "Retention").
 	discardUnknown(rep.ProtoReflect())
+	if err := s.expandReport(ctx, dev.ID, rep); err != nil {
+		return nil, err
+	}
 	if err := validateReport(rep); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid report: %v", err)
 	}
@@ -139,6 +142,8 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		PolicyHash:    s.policyHash(ctx, dev, pol),
 		RatePerSecond: rps,
 		Burst:         burst,
+
+		CompactReports: compactReports, // compact.go
 	}, nil
 }
 

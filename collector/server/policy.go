@@ -163,13 +163,13 @@ func (a *agent) GetPolicy(ctx context.Context, req *wardv1.GetPolicyRequest) (*w
 	hash := ContentHash(pol.name, pol.version, pol.document, ws)
 	if req.CurrentHash != "" {
 		if req.CurrentHash == hash {
-			return &wardv1.GetPolicyResponse{Changed: false}, nil
+			return &wardv1.GetPolicyResponse{Changed: false, CompactReports: compactReports}, nil
 		}
 	} else if req.CurrentName == pol.name && int(req.CurrentVersion) == pol.version {
-		return &wardv1.GetPolicyResponse{Changed: false}, nil
+		return &wardv1.GetPolicyResponse{Changed: false, CompactReports: compactReports}, nil
 	}
 	return &wardv1.GetPolicyResponse{Changed: true, Name: pol.name, Version: int32(pol.version), Document: pol.document,
-		ContentHash: hash, Waivers: ws}, nil
+		ContentHash: hash, Waivers: ws, CompactReports: compactReports}, nil
 }
 
 // policyHash is the content hash the device's GetPolicy answers with now,

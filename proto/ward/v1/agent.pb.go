@@ -477,7 +477,18 @@ type Report struct {
 	Epoch uint64 `protobuf:"varint,9,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// DroppedTotal counts every report this agent dropped or quarantined in
 	// this epoch, cumulatively, so redelivery never counts one twice.
-	DroppedTotal  uint64 `protobuf:"varint,10,opt,name=dropped_total,json=droppedTotal,proto3" json:"dropped_total,omitempty"`
+	DroppedTotal uint64 `protobuf:"varint,10,opt,name=dropped_total,json=droppedTotal,proto3" json:"dropped_total,omitempty"`
+	// BaseFacts, when set, stands for facts: they are those of the last
+	// report the collector acknowledged, whose facts digest (SHA-256 of the
+	// facts less collected_at, deterministic wire format) this is, with
+	// collected_at as this report's. facts is then unset. Only sent to a
+	// collector that announced compact_reports (docs/enrolment.md, "Report
+	// size"); one that no longer holds those facts answers
+	// FAILED_PRECONDITION and the agent sends the report in full.
+	BaseFacts []byte `protobuf:"bytes,11,opt,name=base_facts,json=baseFacts,proto3" json:"base_facts,omitempty"`
+	// ResultsAsBase, with base_facts, stands for results: the agent's
+	// verdicts are those of that last acknowledged report.
+	ResultsAsBase bool `protobuf:"varint,12,opt,name=results_as_base,json=resultsAsBase,proto3" json:"results_as_base,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -582,6 +593,20 @@ func (x *Report) GetDroppedTotal() uint64 {
 	return 0
 }
 
+func (x *Report) GetBaseFacts() []byte {
+	if x != nil {
+		return x.BaseFacts
+	}
+	return nil
+}
+
+func (x *Report) GetResultsAsBase() bool {
+	if x != nil {
+		return x.ResultsAsBase
+	}
+	return false
+}
+
 type ReportRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Report *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
@@ -650,9 +675,13 @@ type ReportResponse struct {
 	Burst         uint32  `protobuf:"varint,6,opt,name=burst,proto3" json:"burst,omitempty"`
 	// PolicyHash is GetPolicyResponse.content_hash for the device now; the
 	// agent fetches when it differs from its own.
-	PolicyHash    string `protobuf:"bytes,7,opt,name=policy_hash,json=policyHash,proto3" json:"policy_hash,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PolicyHash string `protobuf:"bytes,7,opt,name=policy_hash,json=policyHash,proto3" json:"policy_hash,omitempty"`
+	// CompactReports says the collector takes the compact report forms
+	// (docs/enrolment.md, "Report size"): results without texts, pending
+	// updates as a digest, base_facts and gzip-compressed requests.
+	CompactReports bool `protobuf:"varint,8,opt,name=compact_reports,json=compactReports,proto3" json:"compact_reports,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ReportResponse) Reset() {
@@ -732,6 +761,13 @@ func (x *ReportResponse) GetPolicyHash() string {
 		return x.PolicyHash
 	}
 	return ""
+}
+
+func (x *ReportResponse) GetCompactReports() bool {
+	if x != nil {
+		return x.CompactReports
+	}
+	return false
 }
 
 type GetPolicyRequest struct {
@@ -870,9 +906,12 @@ type GetPolicyResponse struct {
 	// ("sha256:…"); the agent sends it back as current_hash.
 	ContentHash string `protobuf:"bytes,5,opt,name=content_hash,json=contentHash,proto3" json:"content_hash,omitempty"`
 	// Waivers are the device's active waivers.
-	Waivers       []*Waiver `protobuf:"bytes,6,rep,name=waivers,proto3" json:"waivers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Waivers []*Waiver `protobuf:"bytes,6,rep,name=waivers,proto3" json:"waivers,omitempty"`
+	// CompactReports is ReportResponse.compact_reports, set whether or not
+	// the policy changed.
+	CompactReports bool `protobuf:"varint,7,opt,name=compact_reports,json=compactReports,proto3" json:"compact_reports,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetPolicyResponse) Reset() {
@@ -945,6 +984,13 @@ func (x *GetPolicyResponse) GetWaivers() []*Waiver {
 		return x.Waivers
 	}
 	return nil
+}
+
+func (x *GetPolicyResponse) GetCompactReports() bool {
+	if x != nil {
+		return x.CompactReports
+	}
+	return false
 }
 
 type RenewRequest struct {
@@ -1108,7 +1154,7 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12?\n" +
 	"\rfailing_since\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\ffailingSince\x126\n" +
 	"\bdeadline\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\x89\x03\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\xd0\x03\n" +
 	"\x06Report\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12=\n" +
 	"\fcollected_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcollectedAt\x12#\n" +
@@ -1121,10 +1167,13 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\x0fdropped_reports\x18\b \x01(\x04R\x0edroppedReports\x12\x14\n" +
 	"\x05epoch\x18\t \x01(\x04R\x05epoch\x12#\n" +
 	"\rdropped_total\x18\n" +
-	" \x01(\x04R\fdroppedTotal\"]\n" +
+	" \x01(\x04R\fdroppedTotal\x12\x1d\n" +
+	"\n" +
+	"base_facts\x18\v \x01(\fR\tbaseFacts\x12&\n" +
+	"\x0fresults_as_base\x18\f \x01(\bR\rresultsAsBase\"]\n" +
 	"\rReportRequest\x12'\n" +
 	"\x06report\x18\x01 \x01(\v2\x0f.ward.v1.ReportR\x06report\x12#\n" +
-	"\rqueued_millis\x18\x02 \x01(\x04R\fqueuedMillis\"\xff\x01\n" +
+	"\rqueued_millis\x18\x02 \x01(\x04R\fqueuedMillis\"\xa8\x02\n" +
 	"\x0eReportResponse\x12%\n" +
 	"\x0eacked_sequence\x18\x01 \x01(\x04R\rackedSequence\x12\x1f\n" +
 	"\vpolicy_name\x18\x02 \x01(\tR\n" +
@@ -1135,7 +1184,8 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\x0frate_per_second\x18\x05 \x01(\x01R\rratePerSecond\x12\x14\n" +
 	"\x05burst\x18\x06 \x01(\rR\x05burst\x12\x1f\n" +
 	"\vpolicy_hash\x18\a \x01(\tR\n" +
-	"policyHash\"\x81\x01\n" +
+	"policyHash\x12'\n" +
+	"\x0fcompact_reports\x18\b \x01(\bR\x0ecompactReports\"\x81\x01\n" +
 	"\x10GetPolicyRequest\x12!\n" +
 	"\fcurrent_name\x18\x01 \x01(\tR\vcurrentName\x12'\n" +
 	"\x0fcurrent_version\x18\x02 \x01(\x05R\x0ecurrentVersion\x12!\n" +
@@ -1144,14 +1194,15 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xc5\x01\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xee\x01\n" +
 	"\x11GetPolicyResponse\x12\x18\n" +
 	"\achanged\x18\x01 \x01(\bR\achanged\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x05R\aversion\x12\x1a\n" +
 	"\bdocument\x18\x04 \x01(\fR\bdocument\x12!\n" +
 	"\fcontent_hash\x18\x05 \x01(\tR\vcontentHash\x12)\n" +
-	"\awaivers\x18\x06 \x03(\v2\x0f.ward.v1.WaiverR\awaivers\"'\n" +
+	"\awaivers\x18\x06 \x03(\v2\x0f.ward.v1.WaiverR\awaivers\x12'\n" +
+	"\x0fcompact_reports\x18\a \x01(\bR\x0ecompactReports\"'\n" +
 	"\fRenewRequest\x12\x17\n" +
 	"\acsr_der\x18\x01 \x01(\fR\x06csrDer\"\xd0\x01\n" +
 	"\rRenewResponse\x12'\n" +

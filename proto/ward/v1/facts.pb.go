@@ -793,8 +793,13 @@ type PatchFacts struct {
 	MetadataRefreshedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=metadata_refreshed_at,json=metadataRefreshedAt,proto3" json:"metadata_refreshed_at,omitempty"`
 	RebootRequired      *bool                  `protobuf:"varint,8,opt,name=reboot_required,json=rebootRequired,proto3,oneof" json:"reboot_required,omitempty"`
 	AutomaticUpdates    *bool                  `protobuf:"varint,9,opt,name=automatic_updates,json=automaticUpdates,proto3,oneof" json:"automatic_updates,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// PendingDigest, when set with pending empty, says the agent left the
+	// list out because its policy reads no part of it: SHA-256 over the
+	// entries' deterministic encodings, sorted, each preceded by its length
+	// as a uvarint. A rule that reads pending is then UNKNOWN, never PASS.
+	PendingDigest []byte `protobuf:"bytes,10,opt,name=pending_digest,json=pendingDigest,proto3" json:"pending_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PatchFacts) Reset() {
@@ -888,6 +893,13 @@ func (x *PatchFacts) GetAutomaticUpdates() bool {
 		return *x.AutomaticUpdates
 	}
 	return false
+}
+
+func (x *PatchFacts) GetPendingDigest() []byte {
+	if x != nil {
+		return x.PendingDigest
+	}
+	return nil
 }
 
 // FirewallProfile is one profile (Windows Domain/Private/Public) or the
@@ -1368,7 +1380,7 @@ const file_ward_v1_facts_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
 	"\bsecurity\x18\x03 \x01(\bR\bsecurity\x12)\n" +
-	"\x10restart_required\x18\x04 \x01(\bR\x0frestartRequired\"\xda\x04\n" +
+	"\x10restart_required\x18\x04 \x01(\bR\x0frestartRequired\"\x81\x05\n" +
 	"\n" +
 	"PatchFacts\x123\n" +
 	"\n" +
@@ -1381,7 +1393,9 @@ const file_ward_v1_facts_proto_rawDesc = "" +
 	"\x18last_update_installed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x15lastUpdateInstalledAt\x12N\n" +
 	"\x15metadata_refreshed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x13metadataRefreshedAt\x12,\n" +
 	"\x0freboot_required\x18\b \x01(\bH\x02R\x0erebootRequired\x88\x01\x01\x120\n" +
-	"\x11automatic_updates\x18\t \x01(\bH\x03R\x10automaticUpdates\x88\x01\x01B\x12\n" +
+	"\x11automatic_updates\x18\t \x01(\bH\x03R\x10automaticUpdates\x88\x01\x01\x12%\n" +
+	"\x0epending_digest\x18\n" +
+	" \x01(\fR\rpendingDigestB\x12\n" +
 	"\x10_pending_updatesB\x1b\n" +
 	"\x19_pending_security_updatesB\x12\n" +
 	"\x10_reboot_requiredB\x14\n" +
