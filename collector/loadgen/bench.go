@@ -26,7 +26,8 @@ type Config struct {
 	EnrollConcurrency int
 	// Bundles is the directory of replay bundles (agent/testdata/bundles).
 	Bundles string
-	// Run is the measured run; Duration 0 only enrols.
+	// Run is the measured run; with neither Duration nor Rounds, Bench
+	// only enrols.
 	Run RunConfig
 	// Ceiling also measures the no-op ceiling with the same loop.
 	Ceiling bool
@@ -91,13 +92,14 @@ func Bench(ctx context.Context, cfg Config) (*Summary, error) {
 		say("%d of %d devices enrolled (errors %s); going on with them", s.Enrolment.Enrolled, cfg.Devices, errorsText(s.Enrolment.Errors))
 	}
 	ward := WardTarget(cfg.Addr, s.Enrolment.CA)
-	pol, err := fetchPolicy(ctx, ward, devs[0])
+	pol, compact, err := fetchPolicy(ctx, ward, devs[0])
 	if err != nil {
 		return s, err
 	}
+	ward.Compact = compact
 	s.Policy = fmt.Sprintf("%s v%d", pol.Name, pol.Version)
 	payloads.Evaluate(ctx, pol, now)
-	if cfg.Run.Duration <= 0 {
+	if cfg.Run.Duration <= 0 && cfg.Run.Rounds <= 0 {
 		return s, nil
 	}
 
@@ -152,23 +154,27 @@ func Bench(ctx context.Context, cfg Config) (*Summary, error) {
 }
 
 // fetchPolicy asks the collector for the policy of the devices' group,
-// as the agent does on its first round.
-func fetchPolicy(ctx context.Context, t Target, d *Device) (*policies.Policy, error) {
+// as the agent does on its first round, and whether it takes compact
+// report forms.
+func fetchPolicy(ctx context.Context, t Target, d *Device) (*policies.Policy, bool, error) {
 	conn, err := grpc.NewClient(t.Addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig(t, d))))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	resp, err := wardv1.NewAgentServiceClient(conn).GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentHash: "none"})
 	if err != nil {
-		return nil, fmt.Errorf("fetch policy: %w", err)
+		return nil, false, fmt.Errorf("fetch policy: %w", err)
 	}
+	var pol *policies.Policy
 	if len(resp.Document) == 0 {
-		return policies.Embedded(resp.Name)
+		pol, err = policies.Embedded(resp.Name)
+	} else {
+		pol, err = policies.Parse("policy.yaml", resp.Document)
 	}
-	return policies.Parse("policy.yaml", resp.Document)
+	return pol, resp.CompactReports, err
 }
 
 func rateText(r float64) string {

@@ -17,8 +17,8 @@ import (
 // Ceiling is the no-op yardstick: an in-process gRPC server with the
 // collector's mTLS setup (a CA and certificates from collector/pki, so
 // the same ECDSA P-256 keys; TLS 1.3; a client certificate verified
-// against the CA) whose AgentService.Report decodes the request, as any
-// gRPC server must, and acknowledges it at once. Driven by the same
+// against the CA) whose AgentService.Report decodes (and decompresses) the
+// request, as any gRPC server must, and acknowledges it at once. Driven by the same
 // client loop with the same payloads, it is what this machine's TLS,
 // HTTP/2 and protobuf allow; Ward's throughput is quoted as a share of it.
 //
@@ -109,7 +109,7 @@ func (c *Ceiling) Target(devs []*Device) (Target, error) {
 		}
 		d.ceilingCert = der
 	}
-	return Target{Name: "ceiling", Addr: c.Addr, Roots: c.ca.Pool(), cert: func(d *Device) []byte { return d.ceilingCert }}, nil
+	return Target{Name: "ceiling", Addr: c.Addr, Roots: c.ca.Pool(), Compact: true, cert: func(d *Device) []byte { return d.ceilingCert }}, nil
 }
 
 // Stop stops the ceiling.
@@ -125,5 +125,7 @@ type noop struct {
 
 func (noop) Report(_ context.Context, req *wardv1.ReportRequest) (*wardv1.ReportResponse, error) {
 	r := req.GetReport()
-	return &wardv1.ReportResponse{AckedSequence: r.GetSequence(), AckedEpoch: r.GetEpoch()}, nil
+	// It takes the compact forms the collector takes, so that the same
+	// loop sends it the same bytes.
+	return &wardv1.ReportResponse{AckedSequence: r.GetSequence(), AckedEpoch: r.GetEpoch(), CompactReports: true}, nil
 }

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -42,10 +43,33 @@ type bundlePayload struct {
 	variants [2]variant
 }
 
+// variant is one state of a bundle in each report form (agent/report's
+// compact.go): facts and results as the agent keeps them, sent to a
+// collector that takes no compact form; and for one that does, the facts
+// without the pending updates' names when the policy reads none (their
+// digest instead), the results without texts, and the facts' digest, by
+// which an unchanged round names them.
 type variant struct {
-	facts   *wardv1.Facts
-	results []*wardv1.RuleResult
+	facts          *wardv1.Facts
+	results        []*wardv1.RuleResult
+	compactFacts   *wardv1.Facts
+	compactResults []*wardv1.RuleResult
+	digest         []byte
 }
+
+// Form is the form a report is sent in.
+type Form int8
+
+// Report forms.
+const (
+	// Legacy: the whole report, to a collector without compact forms.
+	Legacy Form = iota
+	// Full: facts and verdicts in compact form.
+	Full
+	// Unchanged: the facts and verdicts of the report acknowledged last,
+	// named by the facts' digest.
+	Unchanged
+)
 
 // LoadPayloads replays every bundle under dir (agent/testdata/bundles)
 // through agent/collect at now, as TestMake*Bundles do, and makes each
@@ -76,15 +100,46 @@ func LoadPayloads(ctx context.Context, dir string, now time.Time) (*Payloads, er
 }
 
 // Evaluate evaluates every payload against pol at now, as the agent
-// does before it reports, and sends the results with the facts.
+// does before it reports, and makes its compact forms as agent/service
+// and agent/report do for a collector whose policy is pol.
 func (p *Payloads) Evaluate(ctx context.Context, pol *policies.Policy, now time.Time) {
 	p.policy = pol
 	for i := range p.bundles {
 		for j := range p.bundles[i].variants {
 			v := &p.bundles[i].variants[j]
 			v.results = ruleResults(policies.Evaluate(ctx, pol, v.facts, policies.Options{Now: now}))
+			v.compactFacts = v.facts
+			if pl := v.facts.GetPatchLevel(); len(pl.GetPending()) > 0 && !pol.ReadsFact(policies.PendingNames) {
+				v.compactFacts = proto.CloneOf(v.facts)
+				v.compactFacts.PatchLevel.PendingDigest = policies.PendingDigest(pl.GetPending())
+				v.compactFacts.PatchLevel.Pending = nil
+			}
+			v.compactResults = make([]*wardv1.RuleResult, len(v.results))
+			for k, r := range v.results {
+				v.compactResults[k] = &wardv1.RuleResult{RuleId: r.RuleId, Status: r.Status}
+			}
+			v.digest = policies.FactsDigest(v.compactFacts)
 		}
 	}
+}
+
+// sameFacts reports whether device i's report seq has the facts of its
+// variant base (-1: none), so it can be sent Unchanged.
+func (p *Payloads) sameFacts(i int, seq uint64, base int8) bool {
+	if base < 0 {
+		return false
+	}
+	vs := &p.bundleOf(i).variants
+	return bytes.Equal(vs[base].digest, vs[variantOf(i, seq)].digest)
+}
+
+// variantOf is the state device i reports in its report seq: 0 as
+// captured, 1 flipped.
+func variantOf(i int, seq uint64) int8 {
+	if flips(i) && (seq/FlipEvery)%2 == 1 {
+		return 1
+	}
+	return 0
 }
 
 // Bundles names the bundles, in the order devices are assigned them.
@@ -108,25 +163,29 @@ func (p *Payloads) bundleOf(i int) *bundlePayload { return &p.bundles[i%len(p.bu
 func flips(i int) bool { return i%4 == 1 }
 
 // Request is device i's report number seq of the given epoch, collected
-// at at. It is the same for the same arguments, so a retry after an
-// unknown outcome is the same report (the collector acknowledges it as a
-// duplicate instead of refusing a conflict).
-func (p *Payloads) Request(i int, epoch, seq uint64, at time.Time) *wardv1.ReportRequest {
-	b := p.bundleOf(i)
-	v := &b.variants[0]
-	if flips(i) && (seq/FlipEvery)%2 == 1 {
-		v = &b.variants[1]
-	}
-	return &wardv1.ReportRequest{Report: &wardv1.Report{
+// at at, in form. It stands for the same report for the same i, epoch,
+// seq and at in any form, so a retry after an unknown outcome is the same
+// report (the collector acknowledges it as a duplicate instead of
+// refusing a conflict).
+func (p *Payloads) Request(i int, epoch, seq uint64, at time.Time, form Form) *wardv1.ReportRequest {
+	v := &p.bundleOf(i).variants[variantOf(i, seq)]
+	r := &wardv1.Report{
 		Sequence:      seq,
 		Epoch:         epoch,
 		CollectedAt:   timestamppb.New(at),
 		AgentVersion:  agentVersion,
 		PolicyName:    p.policy.Name,
 		PolicyVersion: int32(p.policy.Version),
-		Facts:         v.facts,
-		Results:       v.results,
-	}}
+	}
+	switch form {
+	case Legacy:
+		r.Facts, r.Results = v.facts, v.results
+	case Full:
+		r.Facts, r.Results = v.compactFacts, v.compactResults
+	case Unchanged:
+		r.BaseFacts, r.ResultsAsBase = v.digest, true
+	}
+	return &wardv1.ReportRequest{Report: r}
 }
 
 // deviceInfo is what a device of these facts says about itself at

@@ -17,7 +17,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -59,6 +61,10 @@ type Target struct {
 	Addr string
 	// Roots verify the server: the pinned collector CA.
 	Roots *x509.CertPool
+	// Compact says the server announced the compact report forms before
+	// the first report (GetPolicyResponse.compact_reports); each answer
+	// says it again.
+	Compact bool
 	// cert is a device's client certificate for this target (DER).
 	cert func(*Device) []byte
 }
@@ -90,6 +96,10 @@ type RunConfig struct {
 	// Duration is how long reports are started; calls in flight at its
 	// end are waited for and counted.
 	Duration time.Duration
+	// Rounds, instead of Duration, runs until every device had this many
+	// reports acknowledged (flat out only), so that a test's counts do
+	// not depend on the machine's speed.
+	Rounds int
 	// Timeout bounds each call (agent/report's DefaultCallTimeout, 15 s,
 	// if 0).
 	Timeout time.Duration
@@ -127,6 +137,10 @@ type RunResult struct {
 	SentPerReport  float64 `json:"sent_per_report"`
 	// Connections counts TCP connections opened in the measured part.
 	Connections int64 `json:"connections"`
+	// Unchanged counts reports sent as unchanged rounds (by their facts'
+	// digest), Resent those the server then asked for in full.
+	Unchanged int64 `json:"unchanged"`
+	Resent    int64 `json:"resent_in_full"`
 
 	// devices is each device's outcome, for Verify.
 	devices []deviceRun
@@ -136,6 +150,11 @@ type RunResult struct {
 // acknowledged one, and the report it is trying to deliver.
 type deviceRun struct {
 	next, acked uint64
+	// compact: the server takes compact forms; base is the variant of
+	// the report it acknowledged last in compact form (-1: none), what an
+	// Unchanged report names.
+	compact bool
+	base    int8
 	// pending is the collected_at of the report being delivered (zero:
 	// none); unsure says its last attempt failed in a way that may have
 	// stored it.
@@ -155,6 +174,12 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 		cfg.Timeout = 15 * time.Second
 	}
 	cfg.Concurrency = max(cfg.Concurrency, 1)
+	switch {
+	case cfg.Rounds > 0 && cfg.Rate > 0:
+		return nil, errors.New("rounds are run flat out, not at a rate")
+	case cfg.Rounds <= 0 && cfg.Duration <= 0:
+		return nil, errors.New("a run needs a duration or rounds")
+	}
 	if _, _, err := net.SplitHostPort(t.Addr); err != nil {
 		return nil, fmt.Errorf("address %q: want HOST:PORT", t.Addr)
 	}
@@ -181,8 +206,9 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 	}
 	runs := make([]deviceRun, len(devs))
 	for i := range runs {
-		runs[i].next = 1
+		runs[i].next, runs[i].compact, runs[i].base = 1, t.Compact, -1
 	}
+	var unchanged, resent atomic.Int64
 	send := func(i int) error {
 		d, r := devs[i], &runs[i]
 		if r.pending.IsZero() {
@@ -200,9 +226,27 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 			defer c.Close()
 			conn = c
 		}
+		client := wardv1.NewAgentServiceClient(conn)
+		form := Legacy
+		if r.compact {
+			form = Full
+			if p.sameFacts(i, seq, r.base) {
+				form = Unchanged
+			}
+		}
 		callCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
-		resp, err := wardv1.NewAgentServiceClient(conn).Report(callCtx, p.Request(i, d.Epoch, seq, r.pending))
+		resp, err := report(callCtx, client, p.Request(i, d.Epoch, seq, r.pending, form), r.compact)
+		if form == Unchanged {
+			unchanged.Add(1)
+		}
+		if form == Unchanged && status.Code(err) == codes.FailedPrecondition {
+			// The collector no longer holds those facts as the newest:
+			// the agent sends the report in full at once.
+			resent.Add(1)
+			r.base, form = -1, Full
+			resp, err = report(callCtx, client, p.Request(i, d.Epoch, seq, r.pending, form), r.compact)
+		}
 		if err == nil && (resp.AckedSequence != seq || (resp.AckedEpoch != 0 && resp.AckedEpoch != d.Epoch)) {
 			err = fmt.Errorf("%w: sent epoch %d sequence %d, acknowledged epoch %d sequence %d",
 				errWrongAck, d.Epoch, seq, resp.AckedEpoch, resp.AckedSequence)
@@ -212,6 +256,10 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 			return err
 		}
 		r.acked, r.next, r.pending, r.unsure = seq, seq+1, time.Time{}, false
+		r.compact, r.base = resp.CompactReports, -1
+		if form != Legacy && r.compact {
+			r.base = variantOf(i, seq)
+		}
 		return nil
 	}
 
@@ -223,6 +271,11 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 	}
 	start := time.Now()
 	end := start.Add(cfg.Duration)
+	var left atomic.Int64 // devices yet to make their Rounds
+	if cfg.Rounds > 0 {
+		end = start.Add(100 * 365 * 24 * time.Hour)
+		left.Store(int64(len(devs)))
+	}
 	var jobs chan time.Time
 	if cfg.Rate > 0 {
 		jobs = make(chan time.Time, cfg.Concurrency)
@@ -249,9 +302,18 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 						return
 					}
 				}
-				i := <-idle
+				i, ok := <-idle
+				if !ok {
+					return // every device made its rounds
+				}
 				err := send(i)
-				idle <- i
+				if cfg.Rounds > 0 && runs[i].acked >= uint64(cfg.Rounds) {
+					if left.Add(-1) == 0 {
+						close(idle)
+					}
+				} else {
+					idle <- i
+				}
 				if err != nil {
 					errs[wi][errorName(err)]++
 					continue
@@ -267,13 +329,18 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	window := cfg.Duration
+	if cfg.Rounds > 0 {
+		window = elapsed
+	}
 	// Kept connections are closed after the counters are read: closing
 	// is not part of a report.
 	sent, received := w.snapshot()
 	res := &RunResult{
 		Target: t.Name, Mode: cfg.Mode, Rate: cfg.Rate, Devices: len(devs), Concurrency: cfg.Concurrency,
-		Seconds: elapsed.Seconds(), Acknowledged: acked.Load(), PerSec: float64(inWindow.Load()) / cfg.Duration.Seconds(),
+		Seconds: elapsed.Seconds(), Acknowledged: acked.Load(), PerSec: float64(inWindow.Load()) / window.Seconds(),
 		BytesSent: sent - sent0, BytesReceived: received - received0, Connections: w.dials.Load() - dials0,
+		Unchanged: unchanged.Load(), Resent: resent.Load(),
 		devices: runs,
 	}
 	if res.Acknowledged > 0 {
@@ -292,6 +359,27 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 		}
 	}
 	return res, ctx.Err()
+}
+
+// gzipAbove is the encoded size above which a report to a server that
+// takes compact forms is compressed, as agent/report compresses it.
+const gzipAbove = 512
+
+func init() {
+	// agent/report's level: the collector's CPU per report matters more
+	// than the last bytes.
+	if err := gzip.SetLevel(1); err != nil {
+		panic(err)
+	}
+}
+
+// report makes the call as agent/report does: compressed when compact
+// and large.
+func report(ctx context.Context, c wardv1.AgentServiceClient, req *wardv1.ReportRequest, compact bool) (*wardv1.ReportResponse, error) {
+	if compact && proto.Size(req) > gzipAbove {
+		return c.Report(ctx, req, grpc.UseCompressor(gzip.Name))
+	}
+	return c.Report(ctx, req)
 }
 
 // errWrongAck: the server acknowledged another report than the one sent.

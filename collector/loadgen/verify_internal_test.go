@@ -93,12 +93,12 @@ func TestFlipped(t *testing.T) {
 	// Device 1 flips: sequences 1-2 as captured, 3-5 flipped, 6 again.
 	p.policy = &policiesStub
 	for seq, want := range map[uint64]bool{1: false, 2: false, 3: true, 5: true, 6: false} {
-		got := p.Request(1, 1, seq, testNow).Report.Facts == p.bundleOf(1).variants[1].facts
+		got := p.Request(1, 1, seq, testNow, Legacy).Report.Facts == p.bundleOf(1).variants[1].facts
 		if got != want {
 			t.Errorf("sequence %d flipped %v, want %v", seq, got, want)
 		}
 	}
-	if p.Request(0, 1, 3, testNow).Report.Facts != p.bundleOf(0).variants[0].facts {
+	if p.Request(0, 1, 3, testNow, Legacy).Report.Facts != p.bundleOf(0).variants[0].facts {
 		t.Error("device 0 flipped")
 	}
 }
