@@ -12,6 +12,12 @@
 // evaluates before reporting. One device in four flips every FlipEvery
 // reports, so verdicts change and the collector records transitions.
 //
+// Reports go in the forms the agent sends (agent/report's compact.go) to
+// a collector that announces compact_reports: results without texts, the
+// pending updates as a digest where the policy reads no names, an
+// unchanged round by its facts' digest, gzip above 512 bytes; so bytes
+// per report are the agent's.
+//
 // Each device numbers its reports 1, 2, … in its enrolment epoch with one
 // in flight, and after a failure delivers the same report again before
 // the next, as the agent's outbox does; so every report is new to the
@@ -19,8 +25,8 @@
 // allows only the one report per device whose answer was lost.
 //
 // The yardstick is the Ceiling: the same client loop, payloads and mode
-// against an in-process gRPC server with the collector's mTLS setup whose
-// Report acknowledges at once. Figures are quoted as a share of it,
+// against a gRPC server with the collector's mTLS setup whose Report
+// acknowledges at once (in a process of its own under ward-loadgen). Figures are quoted as a share of it,
 // measured in the same run, because the machine's speed is not constant
 // (other processes share its cores).
 package loadgen
