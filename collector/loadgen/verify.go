@@ -177,9 +177,9 @@ func Verify(ctx context.Context, st Stored, devs []*Device, run *RunResult) (Ver
 			}
 		}
 	}
-	if v.Acknowledged != run.Acknowledged {
-		problem("the run counted %d acknowledgements, the devices %d", run.Acknowledged, v.Acknowledged)
+	if acked := run.Acknowledged + run.Warmup; v.Acknowledged != acked {
+		problem("the run counted %d acknowledgements, the devices %d", acked, v.Acknowledged)
 	}
-	v.OK = v.Missing == 0 && v.Duplicated == 0 && v.Unexpected == 0 && v.Acknowledged == run.Acknowledged
+	v.OK = v.Missing == 0 && v.Duplicated == 0 && v.Unexpected == 0 && v.Acknowledged == run.Acknowledged+run.Warmup
 	return v, nil
 }

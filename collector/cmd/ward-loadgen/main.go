@@ -76,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.Run.Rate, "rate", 0, "reports per second in total; 0: flat out, bounded by --concurrency")
 	fs.IntVar(&cfg.Run.Concurrency, "concurrency", 64, "reports in flight at most")
 	fs.DurationVar(&cfg.Run.Duration, "duration", 20*time.Second, "how long reports are sent; 0 only enrols")
+	fs.BoolVar(&cfg.Run.Warmup, "warmup", true, "send every device's first report before the clock starts (so both targets measure steady-state rounds)")
 	fs.IntVar(&cfg.Run.Rounds, "rounds", 0, "instead of --duration: run flat out until every device had this many reports acknowledged")
 	fs.DurationVar(&cfg.Run.Timeout, "timeout", 15*time.Second, "bound of each report call")
 	fs.BoolVar(&cfg.Ceiling, "ceiling", true, "also measure the no-op gRPC ceiling with the same loop and payloads")
