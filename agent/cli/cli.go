@@ -63,6 +63,9 @@ type app struct {
 	// layout is where install puts the agent (install.DefaultLayout);
 	// tests replace it.
 	layout install.Layout
+	// releaseMemory returns freed memory to the OS after a daemon round
+	// (nil: debug.FreeOSMemory); tests replace it.
+	releaseMemory func()
 }
 
 // Main runs ward-agent with args and returns the process exit code.

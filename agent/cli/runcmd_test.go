@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,5 +101,35 @@ func TestEnrollThenRun(t *testing.T) {
 	}
 	if reps := c.Reports(id.DeviceID); len(reps) != 1 {
 		t.Fatalf("collector stored %d reports, want 1", len(reps))
+	}
+}
+
+// The daemon gives the round's memory back to the OS once the round's
+// delivery attempt is over, so between rounds it holds its live heap only.
+func TestDaemonReleasesMemoryAfterDelivery(t *testing.T) {
+	c := servertest.Start(t)
+	id, dir := reporttest.Enrolled(t, c, "staff")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stored := make(chan int, 10)
+	var stdout, stderr bytes.Buffer
+	a := &app{version: "test", stdout: &stdout, stderr: &stderr, newSource: func() check.Source { return replayed(t) },
+		releaseMemory: func() { stored <- len(c.Reports(id.DeviceID)) }}
+	log := slog.New(slog.NewTextHandler(&stderr, nil))
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx, log, dir, t.TempDir(), time.Hour, nil) }()
+	select {
+	case n := <-stored:
+		if n != 1 {
+			t.Fatalf("memory released with %d reports stored, want after the round's report (1)", n)
+		}
+	case err := <-done:
+		t.Fatalf("serve ended before releasing memory: %v; log: %s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no memory release within 30 s of the first round; log: %s", stderr.String())
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("serve: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -136,9 +137,20 @@ Without a service manager, run it in the background with:
 func (a *app) serve(ctx context.Context, log *slog.Logger, state, statusDir string, interval time.Duration, ep *daemon.Endpoint) error {
 	pub, stopStatus := startStatus(ctx, statusDir, state, log)
 	defer stopStatus()
-	var delivered func(service.Delivery)
-	if ep != nil {
-		delivered = func(d service.Delivery) { ep.Update(func(i *daemon.Info) { i.LastDelivery = &d }) }
+	// After each delivery attempt, the round is over: what it allocated
+	// (facts, the evaluation, the encoded report) is garbage, and the
+	// daemon gives those pages back to the OS at once, not minutes later
+	// as the runtime's scavenger would, so that between rounds (most of
+	// an hour) it holds its live heap only.
+	release := a.releaseMemory
+	if release == nil {
+		release = debug.FreeOSMemory
+	}
+	delivered := func(d service.Delivery) {
+		if ep != nil {
+			ep.Update(func(i *daemon.Info) { i.LastDelivery = &d })
+		}
+		release()
 	}
 	for {
 		svc, err := service.New(service.Config{

@@ -28,6 +28,8 @@ type app struct {
 	dataDir        string
 	storeSpec      string // --store; "" falls back to $WARD_STORE
 	now            func() time.Time
+	// caKeyFile opens the CA shared in the store (the ca commands).
+	caKeyFile string
 }
 
 // Run runs ward-collector with args (without the program name) and
@@ -87,7 +89,7 @@ func (a *app) root() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().StringVar(&a.storeSpec, "store", "", "the store: sqlite (the data directory's "+server.DatabaseFile+") or a postgres:// URL (default $"+storeopen.Env+", else sqlite); the PKI stays in --data")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
-	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand())
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand(), a.versionCommand(), a.backupCommand(), a.restoreCommand(), a.storeCommand())
 	return root
 }
 
@@ -132,6 +134,7 @@ func (a *app) serveCommand() *cobra.Command {
 		cfg             server.Config
 		logLevel        string
 		insecureCookies bool
+		caKeyFile       string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -159,6 +162,14 @@ serve refuses a database without the collector's tables.`,
 			if _, err := storeopen.Kind(cfg.StoreSpec); err != nil {
 				return inputError{err}
 			}
+			if caKeyFile == "" {
+				caKeyFile = os.Getenv("WARD_CA_KEY_FILE")
+			}
+			if caKeyFile != "" {
+				if cfg.CAKey, err = pki.ReadCAKeyFile(caKeyFile); err != nil {
+					return inputError{err}
+				}
+			}
 			cfg.Logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 			if cfg.Web, err = a.webFor(&cfg, insecureCookies); err != nil {
 				return err
@@ -167,7 +178,9 @@ serve refuses a database without the collector's tables.`,
 			if err != nil {
 				return err
 			}
-			if srv.CACreated() {
+			if srv.CACreated() && cfg.CAKey != nil {
+				fmt.Fprintln(a.stdout, "created the collector CA in the store, shared by every collector given the same --ca-key-file")
+			} else if srv.CACreated() {
 				fmt.Fprintf(a.stdout, "created collector CA in %s\n", filepath.Join(a.dataDir, "pki"))
 			}
 			fmt.Fprintf(a.stdout, "CA fingerprint: %s\n", srv.CAFingerprint())
@@ -203,6 +216,7 @@ serve refuses a database without the collector's tables.`,
 	f.Var(lifetimeFlag{&cfg.ServerCertLifetime, time.Minute}, "server-cert-lifetime", "validity of its own server certificate, renewed at 2/3 of it while serving")
 	grpcFlags(f, &cfg.GRPC)
 	httpFlags(f, &cfg.HTTP)
+	f.StringVar(&caKeyFile, "ca-key-file", "", "keep the CA in the store, sealed with the 32-byte key in this file, shared by every collector on the store (ca keygen writes one; default $WARD_CA_KEY_FILE; docs/multi-collector.md)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&insecureCookies, "insecure-cookies", false, "dashboard cookies without Secure, for plain HTTP on a loopback --http-addr only (browsers other than Chromium refuse Secure cookies over http://127.0.0.1)")
 	return cmd

@@ -330,6 +330,15 @@ func orDash(s string) string {
 	return s
 }
 
+func (a *app) printSummary(s Summary, asJSON bool, staleAfter time.Duration) error {
+	if asJSON {
+		return a.printJSON(s)
+	}
+	fmt.Fprintf(a.stdout, "devices    %d\ncompliant  %d\nfailing    %d\nunknown    %d\nstale      %d (no report for %s)\nrevoked    %d\n",
+		s.Devices, s.Compliant, s.Failing, s.Unknown, s.Stale, staleAfter, s.Revoked)
+	return nil
+}
+
 // Summary is the --json document of fleet summary.
 type Summary struct {
 	Devices   int `json:"devices"`
@@ -358,12 +367,22 @@ func (a *app) fleetCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			s := Summary{StaleAfter: int64((3 * interval).Seconds())}
+			now := a.now()
+			if d, ok := st.(store.Dashboard); ok {
+				// From the store's maintained counts, not a pass over
+				// every device.
+				c, err := d.FleetCounts(cmd.Context(), now, 3*interval)
+				if err != nil {
+					return err
+				}
+				s.Devices, s.Compliant, s.Failing, s.Unknown, s.Stale, s.Revoked = c.Devices, c.Compliant, c.Failing, c.Unknown, c.Stale, c.Revoked
+				return a.printSummary(s, asJSON, 3*interval)
+			}
 			ds, err := st.Devices(cmd.Context())
 			if err != nil {
 				return err
 			}
-			s := Summary{StaleAfter: int64((3 * interval).Seconds())}
-			now := a.now()
 			for _, d := range ds {
 				switch d.Status(now, 3*interval) {
 				case store.StatusCompliant:
@@ -379,12 +398,7 @@ func (a *app) fleetCommand() *cobra.Command {
 				}
 			}
 			s.Devices = len(ds) - s.Revoked
-			if asJSON {
-				return a.printJSON(s)
-			}
-			fmt.Fprintf(a.stdout, "devices    %d\ncompliant  %d\nfailing    %d\nunknown    %d\nstale      %d (no report for %s)\nrevoked    %d\n",
-				s.Devices, s.Compliant, s.Failing, s.Unknown, s.Stale, 3*interval, s.Revoked)
-			return nil
+			return a.printSummary(s, asJSON, 3*interval)
 		},
 	}
 	summary.Flags().BoolVar(&asJSON, "json", false, "print as JSON")

@@ -167,7 +167,12 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		h.render(w, r, "login", page{Title: "Sign in", CSRF: c.Value, Error: msg, Form: map[string]string{"user": name}})
 	}
-	if wait := h.throttle.admit(now, name, addr); wait > 0 {
+	wait, err := h.throttle.admit(r.Context(), now, name, addr)
+	if err != nil {
+		h.serverError(w, r, err) // unknown is not admitted
+		return
+	}
+	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		log.Warn("sign-in throttled", "retry_after_s", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -189,7 +194,10 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnauthorized, "Wrong user name or password.")
 		return
 	}
-	h.throttle.succeed(now, name, addr)
+	if err := h.throttle.succeed(r.Context(), now, name, addr); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	id := randomToken(32)
 	se := store.Session{IDHash: hashID(id), User: u.Name, CSRF: randomToken(24), CreatedAt: now, ExpiresAt: now.Add(h.cfg.SessionTTL)}
 	if err := h.st.CreateSession(r.Context(), se); err != nil {

@@ -3,7 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"github.com/wardhq/ward/collector/dashboard"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/sqlite"
+	"github.com/wardhq/ward/collector/store/storetest"
 )
 
 // benchDevices is the fleet size of the benchmarks: 100k by default,
@@ -34,12 +34,16 @@ func benchDevices(b *testing.B) int {
 	return 100_000
 }
 
-var benchRules = []string{"disk-encrypted", "firewall-on", "os-supported", "patches-recent", "screen-lock"}
+// benchNow is the time the benchmark fleet is built and served at.
+var benchNow = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 
-// benchFleet builds a database of n devices in bulk (one transaction of
-// plain INSERTs into the store's own schema: enrolling 100k devices one by
-// one through the gRPC path would take longer than the benchmark) and
-// returns the dashboard's handler and a signed-in admin's cookie.
+// benchFleet builds a database of n devices through the store's own
+// Enroll and SaveReport (storetest.BuildFleet; no bulk load, no ANALYZE,
+// so the benchmark reads what a real collector has) and returns the
+// dashboard's handler and a signed-in admin's cookie. Fleets of 10,000
+// devices or more are built once and cached in the temporary directory
+// by schema version and size (the store's own benchmark shares the
+// cache); each benchmark works on a copy.
 func benchFleet(b *testing.B, n int, cacheFor time.Duration) (http.Handler, *http.Cookie) {
 	h, c, _ := benchFleetStore(b, n, cacheFor)
 	return h, c
@@ -49,83 +53,70 @@ func benchFleetStore(b testing.TB, n int, cacheFor time.Duration) (http.Handler,
 	b.Helper()
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "ward.db")
+	build := func(path string) {
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		if err := storetest.BuildFleet(ctx, st, n, benchNow, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n < 10_000 {
+		build(path)
+	} else {
+		cached := filepath.Join(os.TempDir(), fmt.Sprintf("ward-bench-dashboard-v%d-%d.db", sqlite.SchemaVersion(), n))
+		if _, err := os.Stat(cached); err != nil {
+			build(cached + ".building")
+			if err := os.Rename(cached+".building", cached); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := copyFile(path, cached); err != nil {
+			b.Fatal(err)
+		}
+	}
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	now := time.Now().UTC()
-	tx, err := db.Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	insDev, _ := tx.Prepare(`INSERT INTO devices (id, grp, hostname, platform, os_name, os_version, architecture, machine_id, agent_version, enrolled_at, last_seen, cert_serial, cert_not_after, last_sequence, pass_n, fail_n, unknown_n)
-		VALUES (?, ?, ?, 'linux', ?, '12', 'amd64', '', '1.0', ?, ?, ?, ?, 1, ?, ?, ?)`)
-	insRule, _ := tx.Prepare(`INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
-		VALUES (?, ?, ?, 'os', 'high', ?, ?, 'observed', 'expected', '', ?, ?, 1)`)
-	insTrans, _ := tx.Prepare(`INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES (?, ?, '', ?, ?, 1)`)
-	insRep, _ := tx.Prepare(`INSERT INTO reports (device_id, sequence, received_at, collected_at, agent_version, policy_name, policy_version, dropped_reports, facts, results)
-		VALUES (?, 1, ?, ?, '1.0', 'baseline', 1, 0, x'', '[]')`)
-	groups := []string{"field", "hq", "partners", "board"}
-	oses := []string{"Debian GNU/Linux", "Windows 11 Pro", "macOS"}
-	for i := range n {
-		id := fmt.Sprintf("dev_%08d", i)
-		seen := now.Add(-time.Duration(i%240) * time.Minute) // some stale
-		enrolled := now.AddDate(0, 0, -(i % 90))
-		var pass, fail, unknown int
-		for j, r := range benchRules {
-			v := "PASS"
-			var since any
-			switch {
-			case (i+j)%17 == 0:
-				v, since = "FAIL", enrolled.UnixNano()
-				fail++
-			case (i+j)%23 == 0:
-				v = "UNKNOWN"
-				unknown++
-			default:
-				pass++
-			}
-			if _, err := insRule.Exec(id, r, r, v, v, since, seen.UnixNano()); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := insTrans.Exec(id, r, v, enrolled.UnixNano()); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if _, err := insDev.Exec(id, groups[i%len(groups)], fmt.Sprintf("host-%06d", i), oses[i%len(oses)], enrolled.UnixNano(), seen.UnixNano(),
-			fmt.Sprint(i), now.AddDate(1, 0, 0).UnixNano(), pass, fail, unknown); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := insRep.Exec(id, seen.UnixNano(), seen.UnixNano()); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := db.Exec(`ANALYZE`); err != nil {
-		b.Fatal(err)
-	}
+	// The session outlives both benchNow and the wall clock, which the
+	// fuzz tests' dashboard uses.
+	now := benchNow
 	hash, _ := dashboard.HashPassword("benchmark-password")
 	if err := st.CreateUser(ctx, store.User{Name: "bench", Role: store.RoleAdmin, Hash: hash, CreatedAt: now}); err != nil {
 		b.Fatal(err)
 	}
 	sid := "benchmark-session-id"
 	h := sha256.Sum256([]byte(sid))
-	if err := st.CreateSession(ctx, store.Session{IDHash: h[:], User: "bench", CSRF: "x", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	if err := st.CreateSession(ctx, store.Session{IDHash: h[:], User: "bench", CSRF: "x", CreatedAt: now, ExpiresAt: now.AddDate(100, 0, 0)}); err != nil {
 		b.Fatal(err)
 	}
-	handler, err := dashboard.New(dashboard.Config{Store: st, StaleAfter: 3 * time.Hour, CacheFor: cacheFor, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	handler, err := dashboard.New(dashboard.Config{Store: st, StaleAfter: storetest.FleetStaleAfter, CacheFor: cacheFor, Now: func() time.Time { return benchNow },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return handler, &http.Cookie{Name: "__Host-ward_session", Value: sid}, st
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func render(b *testing.B, h http.Handler, c *http.Cookie, target string) {
@@ -158,12 +149,19 @@ func BenchmarkOverview(b *testing.B) {
 }
 
 func BenchmarkDeviceList(b *testing.B) {
-	h, c := benchFleet(b, benchDevices(b), 0)
+	h, c, st := benchFleetStore(b, benchDevices(b), 0)
+	// Page 101 of a rule's devices, reached by cursor as the Next links
+	// do (the cursor is found once, by offset).
+	p, err := st.ListDevices(context.Background(), store.DeviceQuery{Now: benchNow, StaleAfter: storetest.FleetStaleAfter, RuleID: "disk-encrypted", Limit: 1, Offset: 5049})
+	if err != nil || p.Next == "" {
+		b.Fatalf("cursor of page 101: %+v, %v", p, err)
+	}
 	for _, tc := range []struct{ name, query string }{
 		{"first-page", ""},
 		{"failing-sorted-by-last-seen", "status=failing&sort=-last_seen"},
 		{"group-os-search", "group=hq&os=" + url.QueryEscape("macOS") + "&q=host-0001"},
-		{"rule-page-100", "rule=disk-encrypted&offset=5000"},
+		{"rule-page-101-by-cursor", "rule=disk-encrypted&after=" + p.Next},
+		{"rule-failing", "rule=disk-encrypted&status=failing"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {

@@ -57,7 +57,7 @@ type handler struct {
 	st       store.Dashboard
 	log      *slog.Logger
 	pages    map[string]*template.Template
-	throttle *throttle
+	throttle signIns
 	mux      *http.ServeMux
 	cache    cache
 	parsed   parsedPolicies
@@ -130,7 +130,11 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &handler{cfg: cfg, st: st, log: cfg.Logger, throttle: newThrottle(cfg.MaxFailedLogins, throttleEntries), pages: map[string]*template.Template{}}
+	h := &handler{cfg: cfg, st: st, log: cfg.Logger, throttle: localSignIns{newThrottle(cfg.MaxFailedLogins, throttleEntries)}, pages: map[string]*template.Template{}}
+	if ss, ok := st.(store.SharedState); ok {
+		// Several collectors may share the store: so does the throttle.
+		h.throttle = sharedSignIns{st: ss, maxFree: cfg.MaxFailedLogins}
+	}
 	if err := h.parse(); err != nil {
 		return nil, err
 	}

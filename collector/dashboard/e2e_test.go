@@ -217,10 +217,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#apply")),
 		chromedp.WaitVisible(chromedp.CSS("#filtered")),
 	)
-	page, total, err := f.st.ListDevices(bg, store.DeviceQuery{Now: time.Now(), StaleAfter: staleAfter, Status: store.StatusFailing, Group: "hq"})
+	p, err := f.st.ListDevices(bg, store.DeviceQuery{Now: time.Now(), StaleAfter: staleAfter, Status: store.StatusFailing, Group: "hq"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	page, total := p.Devices, p.Total
 	if n := number(t, ctx, "#total"); n != total || total == 0 {
 		t.Fatalf("device list shows %d, store has %d", n, total)
 	}

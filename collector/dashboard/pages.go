@@ -261,12 +261,14 @@ func ago(d time.Duration) string {
 }
 
 type devicesData struct {
-	Query    url.Values
-	Rows     []deviceRow
-	Total    int
-	Offset   int
-	Next     int
-	Prev     int
+	Query url.Values
+	Rows  []deviceRow
+	// Total is "N" or, for a filter the store has no count for, "N+".
+	Total string
+	// Next is the cursor of the next page, empty on the last; Paged says
+	// this is not the first page.
+	Next     string
+	Paged    bool
 	Groups   []string
 	Rules    []string
 	Statuses []store.DeviceStatus
@@ -280,7 +282,7 @@ func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 	dq := store.DeviceQuery{
 		Now: now, StaleAfter: h.cfg.StaleAfter,
 		Status: store.DeviceStatus(q.Get("status")), RuleID: q.Get("rule"), Group: q.Get("group"), OS: q.Get("os"),
-		Search: q.Get("q"), Sort: q.Get("sort"), Limit: pageSize, Offset: max(atoi(q.Get("offset"), 0), 0),
+		Search: q.Get("q"), Sort: q.Get("sort"), Limit: pageSize, After: q.Get("after"), Offset: max(atoi(q.Get("offset"), 0), 0),
 		CertExpiring: q.Get("cert") == "expiring",
 	}
 	statuses := []store.DeviceStatus{store.StatusCompliant, store.StatusFailing, store.StatusUnknown, store.StatusStale, store.StatusRevoked}
@@ -292,12 +294,22 @@ func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 	default:
 		dq.Sort = ""
 	}
-	ds, total, err := h.st.ListDevices(ctx, dq)
+	p, err := h.st.ListDevices(ctx, dq)
+	if errors.Is(err, store.ErrBadCursor) {
+		// A cursor from another sort, or edited: the first page.
+		q.Del("after")
+		dq.After = ""
+		p, err = h.st.ListDevices(ctx, dq)
+	}
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	d := devicesData{Query: q, Total: total, Offset: dq.Offset, Statuses: statuses, Prev: -1, Next: -1}
+	d := devicesData{Query: q, Total: strconv.Itoa(p.Total), Next: p.Next, Paged: dq.After != "" || dq.Offset > 0, Statuses: statuses}
+	if !p.TotalExact {
+		d.Total += "+"
+	}
+	d.Query.Del("offset")
 	var filters []string
 	for _, kv := range [][2]string{{"status", string(dq.Status)}, {"failing rule", dq.RuleID}, {"group", dq.Group}, {"OS", dq.OS}, {"hostname contains", dq.Search}, {"certificate", map[bool]string{true: "expiring within 14 days"}[dq.CertExpiring]}} {
 		if kv[1] != "" {
@@ -305,14 +317,8 @@ func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Filtered = strings.Join(filters, ", ")
-	for _, dev := range ds {
+	for _, dev := range p.Devices {
 		d.Rows = append(d.Rows, newDeviceRow(dev, now, h.cfg.StaleAfter))
-	}
-	if dq.Offset > 0 {
-		d.Prev = max(dq.Offset-pageSize, 0)
-	}
-	if dq.Offset+pageSize < total {
-		d.Next = dq.Offset + pageSize
 	}
 	if d.Groups, err = h.st.Groups(ctx); err != nil {
 		h.serverError(w, r, err)

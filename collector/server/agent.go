@@ -52,11 +52,12 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		s.log.Error("load group policy", "group", dev.Group, "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
 	}
-	ep, err := s.store.Epoch(ctx, dev.ID)
+	st, err := s.reportState(ctx, dev.ID)
 	if err != nil {
-		s.log.Error("load epoch", "device_id", dev.ID, "err", err)
+		s.log.Error("load epoch and failing_since", "device_id", dev.ID, "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
 	}
+	ep, since := st.Epoch, st.FailingSince
 	epoch := rep.Epoch
 	if epoch == 0 {
 		// An agent whose enrolment predates epochs: its current one.
@@ -64,11 +65,6 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	}
 	if epoch > ep.Number {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid report: epoch %d is not one this device was given (current %d)", epoch, ep.Number)
-	}
-	since, err := s.store.FailingSince(ctx, dev.ID)
-	if err != nil {
-		s.log.Error("load failing_since", "device_id", dev.ID, "err", err)
-		return nil, status.Error(codes.Internal, "internal error")
 	}
 	now := s.cfg.Now().UTC()
 	for id, t := range since {
@@ -145,6 +141,23 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 
 		CompactReports: compactReports, // compact.go
 	}, nil
+}
+
+// reportState reads the device's epoch and failing_since, in one call
+// when the store can.
+func (s *Server) reportState(ctx context.Context, deviceID string) (store.ReportState, error) {
+	if r, ok := s.store.(store.ReportStateReader); ok {
+		return r.ReportState(ctx, deviceID)
+	}
+	ep, err := s.store.Epoch(ctx, deviceID)
+	if err != nil {
+		return store.ReportState{}, err
+	}
+	since, err := s.store.FailingSince(ctx, deviceID)
+	if err != nil {
+		return store.ReportState{}, err
+	}
+	return store.ReportState{Epoch: ep, FailingSince: since}, nil
 }
 
 // storeTimeout bounds storing an evaluated report once its caller is gone.

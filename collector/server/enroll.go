@@ -88,7 +88,7 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (_ *
 		ProvenDevice: proven.deviceID,
 		ProvenSerial: proven.serial,
 	}, func(deviceID string) (store.Issued, error) {
-		der, serial, notAfter, err := s.ca.SignDevice(csr, deviceID, now)
+		der, serial, notAfter, err := s.authority().SignDevice(csr, deviceID, now)
 		if err != nil {
 			return store.Issued{}, err
 		}
@@ -127,7 +127,7 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (_ *
 	return &wardv1.EnrollResponse{
 		DeviceId:       res.Device.ID,
 		CertificateDer: res.Issued.DER,
-		CaChainDer:     s.ca.Chain(),
+		CaChainDer:     s.authority().Chain(),
 		Group:          res.Device.Group,
 		NotAfter:       timestamppb.New(res.Issued.NotAfter),
 		Epoch:          epoch,
@@ -193,7 +193,7 @@ func (e *enrollment) checkProof(req *wardv1.EnrollRequest) (provenCert, error) {
 	if !ok {
 		return provenCert{}, status.Error(codes.PermissionDenied, "rebind_proof does not verify with the previous certificate's key over this csr_der")
 	}
-	if !e.s.ca.Issued(cert) {
+	if !e.s.authority().Issued(cert) {
 		return provenCert{}, nil
 	}
 	return provenCert{deviceID: cert.Subject.CommonName, serial: pki.SerialString(cert.SerialNumber)}, nil

@@ -159,7 +159,9 @@ func (s *Server) streamAuthenticate(srv any, ss grpc.ServerStream, info *grpc.St
 // against the collector CA at the collector's time (an expired one gets
 // ExpiredCertificate as a status, not a failed handshake), neither it nor
 // its device revoked, and the device's current certificate (or its
-// pending renewed one, which this promotes).
+// pending renewed one, which this promotes). What it found is reused on
+// the same connection for Config.IdentityTTL (identities.go), so a
+// revocation refuses a kept connection's calls within that time.
 func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
@@ -171,7 +173,21 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	}
 	leaf := ti.State.PeerCertificates[0]
 	now := s.cfg.Now()
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.clientPool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if dev, ok := s.ids.get(leaf); ok && !now.Before(leaf.NotBefore) && !now.After(leaf.NotAfter) {
+		return dev, nil
+	}
+	checked := time.Now()
+	dev, err := s.identifyLeaf(ctx, leaf, now)
+	if err != nil {
+		return store.Device{}, err
+	}
+	s.ids.put(leaf, dev, checked)
+	return dev, nil
+}
+
+// identifyLeaf is identify without the cache.
+func (s *Server) identifyLeaf(ctx context.Context, leaf *x509.Certificate, now time.Time) (store.Device, error) {
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.pki.Load().clientPool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
@@ -263,15 +279,6 @@ func (l *limiters) announced() (float64, uint32) {
 		burst = 1
 	}
 	return 0.9 * float64(l.limit), uint32(burst)
-}
-
-// has reports whether key has a token left, without taking it (a key not
-// seen yet has a full bucket).
-func (l *limiters) has(key string) bool {
-	l.mu.Lock()
-	lim, ok := l.m[key]
-	l.mu.Unlock()
-	return !ok || lim.Tokens() >= 1
 }
 
 func (l *limiters) allow(key string) bool {

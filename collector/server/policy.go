@@ -32,15 +32,24 @@ type groupPolicy struct {
 	parsed   *policies.Policy
 }
 
-// policyCache keeps parsed policies by document hash, so a report costs a
-// small store read, not a parse; a policy set by the admin CLI while the
-// server runs is picked up on the next call.
+// policyCache keeps each group's parsed policy with its document hash, so
+// a report costs a small store read, not a parse; a policy set by the
+// admin CLI while the server runs is picked up on the next call and
+// replaces the group's entry. It holds one policy per group that has one
+// set, never a superseded revision: a parsed policy holds some 400 KB
+// (the baseline), and a collector whose policies are edited over years
+// would otherwise grow with every edit, up to 256 revisions.
 type policyCache struct {
 	mu sync.Mutex
-	m  map[[32]byte]*policies.Policy
+	m  map[string]cachedPolicy // by group
 }
 
-func newPolicyCache() *policyCache { return &policyCache{m: map[[32]byte]*policies.Policy{}} }
+type cachedPolicy struct {
+	hash [32]byte
+	p    *policies.Policy
+}
+
+func newPolicyCache() *policyCache { return &policyCache{m: map[string]cachedPolicy{}} }
 
 // CheckStoredPolicies loads every group's stored policy once at start and
 // logs, as an error, each that no longer loads (stored before a limit this
@@ -74,21 +83,19 @@ func (s *Server) policyFor(ctx context.Context, group string) (groupPolicy, erro
 	}
 	key := sha256.Sum256(gp.Document)
 	s.policies.mu.Lock()
-	p, ok := s.policies.m[key]
+	c, ok := s.policies.m[group]
 	s.policies.mu.Unlock()
-	if !ok {
-		p, err = policies.Parse("group "+group, gp.Document)
+	if !ok || c.hash != key {
+		p, err := policies.Parse("group "+group, gp.Document)
 		if err != nil {
 			return groupPolicy{}, fmt.Errorf("stored policy of group %q: %w", group, err)
 		}
+		c = cachedPolicy{hash: key, p: p}
 		s.policies.mu.Lock()
-		if len(s.policies.m) > 256 {
-			clear(s.policies.m)
-		}
-		s.policies.m[key] = p
+		s.policies.m[group] = c
 		s.policies.mu.Unlock()
 	}
-	return groupPolicy{name: gp.Name, version: gp.Version, document: gp.Document, parsed: p}, nil
+	return groupPolicy{name: gp.Name, version: gp.Version, document: gp.Document, parsed: c.p}, nil
 }
 
 // maxEvalTime bounds the evaluation of one report. The policy's cost

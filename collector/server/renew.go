@@ -34,7 +34,7 @@ func (a *agent) Renew(ctx context.Context, req *wardv1.RenewRequest) (*wardv1.Re
 	}
 	now := s.cfg.Now()
 	issued, err := s.store.RenewCertificate(ctx, dev.ID, dev.CertSerial, func() (store.Issued, error) {
-		der, serial, notAfter, err := s.ca.SignDevice(csr, dev.ID, now)
+		der, serial, notAfter, err := s.authority().SignDevice(csr, dev.ID, now)
 		if err != nil {
 			return store.Issued{}, err
 		}
@@ -57,7 +57,7 @@ func (a *agent) Renew(ctx context.Context, req *wardv1.RenewRequest) (*wardv1.Re
 	return &wardv1.RenewResponse{
 		CertificateDer: issued.DER,
 		NotAfter:       timestamppb.New(issued.NotAfter),
-		CaChainDer:     s.ca.Chain(),
+		CaChainDer:     s.authority().Chain(),
 		RenewAfter:     timestamppb.New(pki.RenewAt(cert.NotBefore, cert.NotAfter)),
 	}, nil
 }

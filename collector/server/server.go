@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -90,10 +90,18 @@ type Config struct {
 	// ServerCertLifetime is the validity of the server certificate it
 	// issues itself (default 1 year); it renews at 2/3 of it, while serving.
 	ServerCertLifetime time.Duration
+	// IdentityTTL is how long a connection's device identity is reused
+	// before the store is asked again whether its certificate or device
+	// was revoked (default DefaultIdentityTTL; negative: every call).
+	IdentityTTL time.Duration
 	// GRPC tunes the gRPC front (grpc.go); zero values take its defaults.
 	GRPC GRPCOptions
 	// HTTP tunes the HTTP server (http.go); zero values take its defaults.
 	HTTP HTTPOptions
+	// CAKey, if set, keeps the CA in the store (store.Secrets), sealed
+	// with this key, shared by every collector on the store; otherwise
+	// the CA is in DataDir/pki (docs/multi-collector.md).
+	CAKey *pki.CAKey
 	// Web, if set, is given the store and serves every HTTP path that
 	// health and metrics do not (the dashboard).
 	Web func(store.Store) (http.Handler, error)
@@ -105,15 +113,22 @@ type Server struct {
 	log       *slog.Logger
 	store     store.Store
 	ownsStore bool
-	ca        *pki.Authority
+	// pki is the CA and the server certificate it signed, replaced as a
+	// whole when the CA in the store is rotated (shared.go).
+	pki       atomic.Pointer[pkiState]
 	created   bool
 	tlsConfig *tls.Config
 	limits    map[string]int
 	metrics   *metrics
 	limiter   *limiters
 	policies  *policyCache
-	// clientPool holds the CAs whose device certificates are accepted.
-	clientPool *x509.CertPool
+	ids       *identities
+	// shared is what this collector shares with the others on its store.
+	shared shared
+	// listening is whether changes by other collectors are notified now.
+	listening atomic.Bool
+	changeMu  sync.Mutex
+	onChange  []func(store.Change)
 
 	grpc   *grpcFront
 	health *health.Server
@@ -124,7 +139,8 @@ type Server struct {
 	httpLis  net.Listener
 	serveErr chan error
 	stopped  bool
-	// stopPrune ends the prune loop; pruned is closed when it has.
+	// stopPrune ends the prune loop and the change subscription; pruned
+	// is closed when both have.
 	stopPrune context.CancelFunc
 	pruned    chan struct{}
 }
@@ -162,6 +178,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultRetention
 	}
+	if cfg.IdentityTTL == 0 {
+		cfg.IdentityTTL = DefaultIdentityTTL
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, limits: map[string]int{}}
 	for m, n := range DefaultLimits {
 		s.limits[m] = n
@@ -173,31 +192,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	ran := ranBefore(cfg.DataDir) // before LoadOrCreate makes a CA
-	ca, created, err := pki.LoadOrCreate(cfg.DataDir, cfg.Now())
-	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
-	}
-	ca.DeviceLifetime = cfg.DeviceCertLifetime
-	s.ca, s.created = ca, created
-	s.clientPool = ca.ClientPool()
-	serverCerts, err := ca.ServerCerts(cfg.DataDir, cfg.Hostnames, cfg.ServerCertLifetime, cfg.Now)
-	if err != nil {
-		return nil, fmt.Errorf("server certificate: %w", err)
-	}
-	serverCerts.OnRenew = func(leaf *x509.Certificate, err error) {
-		if err != nil {
-			s.log.Error("server certificate renewal failed; retrying in a minute", "err", err)
-			return
-		}
-		s.log.Info("server certificate renewed", "serial", pki.SerialString(leaf.SerialNumber), "not_after", leaf.NotAfter)
-	}
-	s.tlsConfig = &tls.Config{
-		MinVersion: tls.VersionTLS13,
-		// Renewed at 2/3 of its lifetime by the handshake that finds it due.
-		GetCertificate: serverCerts.GetCertificate,
-		// Asked for, verified by the auth interceptor: see the package doc.
-		ClientAuth: tls.RequestClientCert,
-	}
 	s.store = cfg.Store
 	if s.store == nil {
 		st, err := storeopen.Open(context.Background(), cfg.StoreSpec, cfg.DataDir, ran)
@@ -209,13 +203,24 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.store, s.ownsStore = st, true
 	}
+	if err := s.setUpPKI(); err != nil {
+		if s.ownsStore {
+			s.store.Close()
+		}
+		return nil, err
+	}
 	s.metrics = newMetrics()
 	s.limiter = newLimiters(cfg.RateLimit, cfg.RateBurst)
+	s.shared = sharedFor(s.store)
+	s.ids = newIdentities(cfg.IdentityTTL)
 	s.policies = newPolicyCache()
 
 	s.newGRPC()
 	s.CheckStoredPolicies(context.Background())
-	var web http.Handler
+	var (
+		web http.Handler
+		err error
+	)
 	if cfg.Web != nil {
 		if web, err = cfg.Web(s.store); err != nil {
 			if s.ownsStore {
@@ -229,10 +234,10 @@ func New(cfg Config) (*Server, error) {
 }
 
 // CAFingerprint is the CA's "sha256:<hex>" fingerprint agents pin.
-func (s *Server) CAFingerprint() string { return s.ca.Fingerprint() }
+func (s *Server) CAFingerprint() string { return s.authority().Fingerprint() }
 
 // CA is the collector's certificate authority.
-func (s *Server) CA() *pki.Authority { return s.ca }
+func (s *Server) CA() *pki.Authority { return s.authority() }
 
 // CACreated reports whether New created the CA (first start).
 func (s *Server) CACreated() bool { return s.created }
@@ -279,7 +284,13 @@ func (s *Server) Start() error {
 	s.serveErr = make(chan error, 2)
 	s.stopPrune, s.pruned = stopPrune, pruned
 	s.mu.Unlock()
-	go func() { defer close(pruned); s.pruneLoop(pctx) }()
+	go func() {
+		defer close(pruned)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.followChanges(pctx) })
+		s.pruneLoop(pctx)
+		wg.Wait()
+	}()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range []string{"ward.v1.EnrollmentService", "ward.v1.AgentService"} {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/wardhq/ward/collector/store"
 )
 
 // maxEnrollSources bounds the per-source enrolment buckets.
@@ -26,33 +28,73 @@ const maxEnrollSources = 10_000
 // request) tightly, since they are what guessing and flooding are made of,
 // and all attempts loosely, as a bound on the work, so that a whole office
 // enrolling at once behind one address (a rollout) is not refused.
+//
+// The refusals are counted in store.RateLimits, which several collectors
+// on one database share: a guesser spreading its attempts over the
+// collectors behind a load balancer gets no more than from one. The work
+// bound stays in this process's memory, since what it protects is this
+// process (each collector bounds its own work; docs/multi-collector.md).
 type enrollThrottle struct {
 	sources *limiters
 	total   *rate.Limiter
 	// refused are charged after a refusal; an attempt is admitted only
-	// while its source, and the collector as a whole, have a refusal left.
-	refused      *limiters
-	refusedTotal *rate.Limiter
+	// while its source, and the collectors as a whole, have a refusal left.
+	shared                store.RateLimits
+	refused, refusedTotal store.Rate
+	refusedLimit          rate.Limit // for the retry hint
+	unlimited             bool       // EnrollRefusedRate is rate.Inf
+	now                   func() time.Time
+	log                   *slog.Logger
 }
 
-func newEnrollThrottle(o *GRPCOptions) *enrollThrottle {
+// sharedTimeout bounds each look at the shared refusal counts, made before
+// the request is read.
+const sharedTimeout = 2 * time.Second
+
+func newEnrollThrottle(o *GRPCOptions, shared store.RateLimits, now func() time.Time, log *slog.Logger) *enrollThrottle {
 	l := newLimiters(o.EnrollRate, o.EnrollBurst)
 	l.max = maxEnrollSources
-	r := newLimiters(o.EnrollRefusedRate, o.EnrollRefusedBurst)
-	r.max = maxEnrollSources
-	return &enrollThrottle{sources: l, total: rate.NewLimiter(o.EnrollTotalRate, o.EnrollTotalBurst),
-		refused: r, refusedTotal: rate.NewLimiter(10*o.EnrollRefusedRate, 10*o.EnrollRefusedBurst)}
+	t := &enrollThrottle{sources: l, total: rate.NewLimiter(o.EnrollTotalRate, o.EnrollTotalBurst),
+		shared: shared, refusedLimit: o.EnrollRefusedRate, unlimited: math.IsInf(float64(o.EnrollRefusedRate), 1), now: now, log: log}
+	if !t.unlimited {
+		every := time.Duration(float64(time.Second) / float64(o.EnrollRefusedRate))
+		t.refused = store.Rate{Every: every, Burst: o.EnrollRefusedBurst}
+		t.refusedTotal = store.Rate{Every: every / 10, Burst: 10 * o.EnrollRefusedBurst}
+	}
+	return t
 }
 
-// allow returns nil, or a RESOURCE_EXHAUSTED status saying when to retry.
-// A source over its own limit does not use up the total.
+// Keys of the shared refusal buckets.
+const (
+	refusedKeyPrefix = "enroll-refused:"
+	refusedTotalKey  = "enroll-refused-total"
+)
+
+// allow returns nil, or a RESOURCE_EXHAUSTED status saying when to retry
+// (UNAVAILABLE when the shared counts cannot be read). A source over its
+// own limit does not use up the total.
 func (t *enrollThrottle) allow(ctx context.Context) error {
 	key := sourceKey(ctx)
-	if !t.refused.has(key) {
-		return retryLater("too many refused enrolment attempts from this address", t.refused.limit)
-	}
-	if t.refusedTotal.Tokens() < 1 {
-		return retryLater("too many refused enrolment attempts at this collector", t.refusedTotal.Limit())
+	if !t.unlimited {
+		ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+		defer cancel()
+		now := t.now()
+		ok, _, err := t.shared.TakeTokens(ctx, refusedKeyPrefix+key, t.refused, 0, now)
+		if err == nil && !ok {
+			return retryLater("too many refused enrolment attempts from this address", t.refusedLimit)
+		}
+		if err == nil {
+			ok, _, err = t.shared.TakeTokens(ctx, refusedTotalKey, t.refusedTotal, 0, now)
+			if err == nil && !ok {
+				return retryLater("too many refused enrolment attempts at this collector", 10*t.refusedLimit)
+			}
+		}
+		if err != nil {
+			// Unknown is not admitted: without the counts a guesser
+			// would be unbounded.
+			t.log.Error("read the enrolment refusal counts", "err", err)
+			return status.Error(codes.Unavailable, "enrolment is unavailable for a moment: retry")
+		}
 	}
 	if !t.sources.allow(key) {
 		return retryLater("too many enrolment attempts from this address", t.sources.limit)
@@ -65,8 +107,17 @@ func (t *enrollThrottle) allow(ctx context.Context) error {
 
 // refusedOne charges a refused attempt to its source and the total.
 func (t *enrollThrottle) refusedOne(ctx context.Context) {
-	t.refused.allow(sourceKey(ctx))
-	t.refusedTotal.Allow()
+	if t.unlimited {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedTimeout)
+	defer cancel()
+	now := t.now()
+	for key, r := range map[string]store.Rate{refusedKeyPrefix + sourceKey(ctx): t.refused, refusedTotalKey: t.refusedTotal} {
+		if _, _, err := t.shared.TakeTokens(ctx, key, r, 1, now); err != nil {
+			t.log.Error("count a refused enrolment attempt", "err", err)
+		}
+	}
 }
 
 // retryLater is RESOURCE_EXHAUSTED with a retry hint (in the message and

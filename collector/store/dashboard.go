@@ -52,8 +52,9 @@ type Dashboard interface {
 	PastDeadline(ctx context.Context, rules []DeadlineRule, now time.Time, limit int) ([]Overdue, int, error)
 	// Groups lists the groups that have devices.
 	Groups(ctx context.Context) ([]string, error)
-	// ListDevices filters, sorts and pages devices in the database.
-	ListDevices(ctx context.Context, q DeviceQuery) ([]Device, int, error)
+	// ListDevices filters, sorts and pages devices in the database: the
+	// page after q.After (keyset paging), or at q.Offset without a cursor.
+	ListDevices(ctx context.Context, q DeviceQuery) (DevicePage, error)
 	// Trend classifies the fleet's devices at the end of each of days
 	// days ending with the day of to (UTC days), from the transitions.
 	Trend(ctx context.Context, to time.Time, days int) ([]TrendPoint, error)
@@ -194,7 +195,8 @@ type DeviceQuery struct {
 	StaleAfter time.Duration
 	// Status, if set, keeps devices with that status only.
 	Status DeviceStatus
-	// RuleID, if set, keeps devices whose latest verdict for it is FAIL.
+	// RuleID, if set, keeps the non-revoked devices whose latest verdict
+	// for it is FAIL.
 	RuleID string
 	Group  string
 	// OS matches os_name exactly.
@@ -205,10 +207,37 @@ type DeviceQuery struct {
 	// expires within CertWarning of Now.
 	CertExpiring bool
 	// Sort is a Sort* key, "-" prefixed for descending (default hostname).
-	Sort   string
-	Limit  int
+	// Ties are broken by id, in the same direction.
+	Sort  string
+	Limit int
+	// After is DevicePage.Next of the previous page: the next page starts
+	// after that device. A cursor is tied to its Sort (ErrBadCursor with
+	// another), not to the filters.
+	After string
+	// Offset skips devices, without a cursor; it costs what it skips.
 	Offset int
 }
+
+// DevicePage is one page of ListDevices.
+type DevicePage struct {
+	Devices []Device
+	// Total is how many devices match. It is exact when TotalExact is
+	// set; otherwise the filter has no maintained count, counting stopped
+	// (at DeviceCountBound matches, or after a bounded number of devices
+	// looked at) and Total is a lower bound: "Total or more".
+	Total      int
+	TotalExact bool
+	// Next is the cursor of the following page, empty on the last one.
+	Next string
+}
+
+// DeviceCountBound is where ListDevices stops counting the matches of a
+// filter that has no maintained count (it also looks at no more than
+// 20,000 devices), so a page never costs a count of the whole fleet.
+const DeviceCountBound = 500
+
+// ErrBadCursor: DeviceQuery.After is not a cursor of this sort.
+var ErrBadCursor = errors.New("bad device list cursor")
 
 // TrendPoint is the fleet at the end of a UTC day, from stored history.
 // Staleness is not part of history: a device counts with its last verdicts.

@@ -33,7 +33,8 @@ type Options struct {
 	Out string
 	// Arch is the Go architecture of the Linux and Windows packages.
 	Arch string
-	// Formats: deb, rpm, msi, macos.
+	// Formats: deb, rpm, msi, macos (the agent's), collector-deb,
+	// collector-rpm.
 	Formats []string
 	// SignCert and SignKey sign the MSI with osslsigncode.
 	SignCert, SignKey string
@@ -82,6 +83,10 @@ func Build(ctx context.Context, o Options) ([]string, error) {
 			paths = []string{p}
 		case "macos":
 			paths, err = b.macos(ctx)
+		case "collector-deb", "collector-rpm":
+			var p string
+			p, err = b.collectorLinux(ctx, strings.TrimPrefix(f, "collector-"))
+			paths = []string{p}
 		default:
 			err = fmt.Errorf("unknown format %q", f)
 		}
@@ -132,7 +137,9 @@ func (b *builder) agent(ctx context.Context, goos, goarch string) (string, error
 		name += ".exe"
 	}
 	out := filepath.Join(b.tmp, name)
-	cmd := exec.CommandContext(ctx, "go", "build",
+	// Stripped (-s -w) and without build paths: the release binary that
+	// agent/cli's memory figures are measured on.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
 		"-ldflags", "-s -w -X main.version="+b.o.Version, "-o", out, "./agent/cmd/ward-agent")
 	cmd.Dir = b.repo
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)

@@ -61,6 +61,9 @@ func TestMain(m *testing.M) {
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
+	if collectorDir != "" {
+		os.RemoveAll(collectorDir)
+	}
 	os.Exit(code)
 }
 

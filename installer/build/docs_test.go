@@ -26,11 +26,17 @@ var testMarker = regexp.MustCompile(`^<!-- test: ([a-z0-9-]+) -->$`)
 // of docs/install.md.
 func installDoc(t *testing.T) []docBlock {
 	t.Helper()
+	return docBlocks(t, "install.md")
+}
+
+// docBlocks parses the code blocks of docs/NAME.
+func docBlocks(t *testing.T, name string) []docBlock {
+	t.Helper()
 	repo, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(repo, "docs", "install.md"))
+	f, err := os.Open(filepath.Join(repo, "docs", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,11 @@
 //
 // Tables: tokens, devices, revoked_serials, reports, rule_states,
 // transitions, policies, users, sessions (its column "user" is quoted:
-// a reserved word in PostgreSQL), audit, waivers, health_probe, and
-// schema_migrations (per backend, not copied). A copy that inserts
+// a reserved word in PostgreSQL), audit, waivers, health_probe, the
+// dashboard's aggregates agg_devices, agg_seen, agg_rule_seen,
+// agg_failing, agg_failing_hours and agg_trend (SQLite's version 9,
+// docs/storage.md; kept on write here too, so a copy stays consistent),
+// and schema_migrations (per backend, not copied). A copy that inserts
 // transitions and audit rows with their ids must then move each identity
 // past them: SELECT setval(pg_get_serial_sequence('audit', 'id'), max(id))
 // FROM audit (and the same for transitions). SQLite's COLLATE NOCASE
@@ -41,10 +44,18 @@
 // a report locks its device's row (SELECT … FOR UPDATE), so one device's
 // reports are stored one at a time and different devices' in parallel;
 // an enrolment locks its token's row, and a re-bind the device's. Enroll
-// signs the certificate before its write transaction. Migrations are
-// numbered files (migrations/NNN_*.sql, embedded) applied in one
-// transaction under pg_advisory_xact_lock, so collectors starting
-// together migrate once.
+// signs the certificate before its write transaction. SaveReport and
+// Enroll each take two pipelined round trips: one begins the transaction,
+// takes the row locks and reads; the other writes (state, history,
+// aggregates, audit) and commits. The aggregates' counter rows are
+// locked in one order by every write; the current minute's agg_seen row
+// of a group and class is taken by every report of it, so concurrent
+// reports of one group queue there for each other's commit.
+//
+// Migrations are numbered files (migrations/NNN_*.sql, embedded) applied
+// in one transaction under pg_advisory_xact_lock, so collectors starting
+// together migrate once; every version the database lacks is applied in
+// order, so numbers added on different branches need no renumbering.
 //
 // # Health
 //

@@ -12,194 +12,208 @@ import (
 	"github.com/wardhq/ward/collector/store"
 )
 
-// enrolToken is the token row an enrolment reads.
-type enrolToken struct {
-	id, group, rebindDevice string
+// enrolView is what an enrolment decides on: the token, the device a
+// re-bind token names, the device a proof names (if it is the proven
+// certificate's, in the token's group, unrevoked) and a new device's
+// likely duplicates.
+type enrolView struct {
+	tokFound             bool
+	tokID, group, rebind string
+	hash                 []byte
+	usesLeft, expires    int64
+	tokRevoked           *int64
+
+	rebindFound   bool
+	rebindSerial  string
+	rebindRevoked *int64
+
+	provenSerial *string
+	dups         []string
 }
 
-// usableToken looks the token of p up (with lock, holding its row until
-// the transaction ends) and says why it cannot enrol
-// (store.ErrTokenInvalid, Revoked, Expired, UsedUp), if so.
-func usableToken(ctx context.Context, q querier, p store.EnrollParams, lock bool) (enrolToken, error) {
-	var (
-		t        enrolToken
-		hash     []byte
-		usesLeft int64
-		expires  int64
-		revoked  *int64
-	)
-	query := `SELECT id, hash, grp, uses_left, expires_at, revoked_at, rebind_device FROM tokens WHERE hash = $1`
+// queueEnrolReads queues the reads of an enrolment into b. With lock, the
+// token row and the device to re-bind are locked (FOR UPDATE, token
+// first) until the transaction ends, and the likely duplicates are read.
+// Every device look-up goes through the token row, so one round trip
+// reads it all.
+func queueEnrolReads(b *pgx.Batch, p store.EnrollParams, lock bool, v *enrolView) {
+	forUpdate := ""
 	if lock {
-		query += ` FOR UPDATE`
+		forUpdate = ` FOR UPDATE`
 	}
-	err := q.QueryRow(ctx, query, p.TokenHash).Scan(&t.id, &hash, &t.group, &usesLeft, &expires, &revoked, &t.rebindDevice)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !constantTimeEqual(hash, p.TokenHash)) {
-		return enrolToken{}, store.ErrTokenInvalid
+	b.Queue(`SELECT id, hash, grp, uses_left, expires_at, revoked_at, rebind_device FROM tokens WHERE hash = $1`+forUpdate, p.TokenHash).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				v.tokFound = true
+				if err := rows.Scan(&v.tokID, &v.hash, &v.group, &v.usesLeft, &v.expires, &v.tokRevoked, &v.rebind); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+	b.Queue(`SELECT cert_serial, revoked_at FROM devices WHERE id = (SELECT rebind_device FROM tokens WHERE hash = $1 AND rebind_device <> '')`+forUpdate, p.TokenHash).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				v.rebindFound = true
+				if err := rows.Scan(&v.rebindSerial, &v.rebindRevoked); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+	if p.ProvenDevice != "" && p.ProvenSerial != "" {
+		b.Queue(`SELECT cert_serial FROM devices
+			WHERE id = $2 AND grp = (SELECT grp FROM tokens WHERE hash = $1) AND revoked_at IS NULL AND cert_serial = $3
+			AND NOT EXISTS (SELECT 1 FROM revoked_serials WHERE serial = $3)`+forUpdate, p.TokenHash, p.ProvenDevice, p.ProvenSerial).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var serial string
+					if err := rows.Scan(&serial); err != nil {
+						return err
+					}
+					v.provenSerial = &serial
+				}
+				return rows.Err()
+			})
 	}
-	if err != nil {
-		return enrolToken{}, err
+	if lock && p.Info.MachineID != "" {
+		b.Queue(`SELECT id FROM devices WHERE grp = (SELECT grp FROM tokens WHERE hash = $1) AND machine_id = $2 AND id <> $3 AND revoked_at IS NULL ORDER BY enrolled_at, id`,
+			p.TokenHash, p.Info.MachineID, p.NewID).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				v.dups, err = pgx.CollectRows(rows, pgx.RowTo[string])
+				return err
+			})
 	}
+}
+
+// target says why the token cannot enrol (store.ErrTokenInvalid,
+// Revoked, Expired, UsedUp), if so, and otherwise picks the device: the
+// one a re-bind token names (store.ErrRebindTarget if it is revoked or
+// gone), the one a proof names when it is that device's current,
+// unrevoked certificate in the token's group, else p.NewID. It returns
+// the device's current serial and what re-binds it (empty: a new
+// device). The machine id is never consulted: anyone can send it.
+func (v *enrolView) target(p store.EnrollParams) (id, serial, by string, err error) {
 	switch {
-	case revoked != nil:
-		return enrolToken{}, store.ErrTokenRevoked
-	case !p.Now.Before(fromNanos(expires)):
-		return enrolToken{}, store.ErrTokenExpired
-	case usesLeft <= 0:
-		return enrolToken{}, store.ErrTokenUsedUp
+	case !v.tokFound || !constantTimeEqual(v.hash, p.TokenHash):
+		return "", "", "", store.ErrTokenInvalid
+	case v.tokRevoked != nil:
+		return "", "", "", store.ErrTokenRevoked
+	case !p.Now.Before(fromNanos(v.expires)):
+		return "", "", "", store.ErrTokenExpired
+	case v.usesLeft <= 0:
+		return "", "", "", store.ErrTokenUsedUp
+	case v.rebind != "":
+		if !v.rebindFound || v.rebindRevoked != nil {
+			return "", "", "", store.ErrRebindTarget
+		}
+		return v.rebind, v.rebindSerial, store.RebindByToken, nil
+	case v.provenSerial != nil:
+		return p.ProvenDevice, *v.provenSerial, store.RebindByProof, nil
 	}
-	return t, nil
+	return p.NewID, "", "", nil
 }
 
 // Enroll implements store.Store. The token and the device to re-bind are
-// looked up read-only first, so a refused token takes no lock and the
-// certificate is signed before the write transaction; the transaction
-// locks the token row and the re-bound device's row, checks both again,
-// and signs once more only if the device it resolves is another one (a
-// re-bind raced with a revocation or another re-bind). A certificate
-// signed for an enrolment that then fails is neither stored nor returned.
+// read first without a transaction, so a refused token takes no lock and
+// the certificate is signed before any lock is taken. Then two round
+// trips: one begins the transaction, locks the token row and the
+// re-bound device's row and reads them again; the other writes, audits
+// and commits. sign is called again in between only if the device id
+// resolved under the locks is another (a re-bind raced with a revocation
+// or another re-bind). A certificate signed for an enrolment that then
+// fails is neither stored nor returned.
 func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(string) (store.Issued, error)) (store.Enrolment, error) {
-	t, err := usableToken(ctx, s.pool, p, false)
-	if err != nil {
-		return store.Enrolment{}, fmt.Errorf("enroll: %w", err)
-	}
-	signedFor, _, by, err := rebindTarget(ctx, s.pool, p, t.group, t.rebindDevice, false)
-	if err != nil {
-		return store.Enrolment{}, fmt.Errorf("enroll: %w", err)
-	}
-	if by == "" {
-		signedFor = p.NewID
-	}
-	issued, err := sign(signedFor)
-	if err != nil {
-		return store.Enrolment{}, fmt.Errorf("enroll: sign certificate: %w", err)
-	}
-	var out store.Enrolment
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		t, err := usableToken(ctx, tx, p, true)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = $1`, t.id); err != nil {
-			return err
-		}
-		deviceID, oldSerial, by, err := rebindTarget(ctx, tx, p, t.group, t.rebindDevice, true)
-		if err != nil {
-			return err
-		}
-		if by != "" {
-			out.Rebound, out.RebindBy = true, by
-		} else {
-			deviceID = p.NewID
-		}
-		if deviceID != signedFor {
-			if issued, err = sign(deviceID); err != nil {
-				return fmt.Errorf("sign certificate: %w", err)
-			}
-		}
-		out.Issued = issued
-		i := p.Info
-		if out.Rebound {
-			if err := revokeSerial(ctx, tx, oldSerial, deviceID, p.Now); err != nil {
-				return err
-			}
-			if err := dropPending(ctx, tx, deviceID, p.Now); err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, `UPDATE devices SET hostname = $1, platform = $2, os_name = $3, os_version = $4, architecture = $5, agent_version = $6, cert_serial = $7, cert_not_after = $8 WHERE id = $9`,
-				i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.AgentVersion, issued.Serial, nanos(issued.NotAfter), deviceID)
-		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO devices (id, grp, hostname, platform, os_name, os_version, architecture, machine_id, agent_version, enrolled_at, cert_serial, cert_not_after)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-				deviceID, t.group, i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.MachineID, i.AgentVersion, nanos(p.Now), issued.Serial, nanos(issued.NotAfter))
-		}
-		if err != nil {
-			return err
-		}
-		if out.Duplicates, err = auditEnrolment(ctx, tx, p, t.id, t.group, deviceID, oldSerial, out.RebindBy); err != nil {
-			return err
-		}
-		out.Device, err = deviceQuery(ctx, tx, deviceID)
-		return err
-	})
+	out, err := s.enroll(ctx, p, sign)
 	if err != nil {
 		return store.Enrolment{}, fmt.Errorf("enroll: %w", classify(err))
 	}
 	return out, nil
 }
 
-// rebindTarget picks the device an enrolment re-binds, with its current
-// certificate serial and what re-binds it (store.RebindByToken or
-// store.RebindByProof); by is empty when a new device is to be created.
-// A re-bind token names its device; a proof names a device certificate,
-// which re-binds only when it is the device's current, unrevoked one in
-// the token's group. The machine id is never consulted: anyone can send
-// it. With lock, the device's row is locked until the transaction ends.
-func rebindTarget(ctx context.Context, q querier, p store.EnrollParams, group, tokenDevice string, lock bool) (id, serial, by string, err error) {
-	forUpdate := ""
-	if lock {
-		forUpdate = ` FOR UPDATE`
+func (s *Store) enroll(ctx context.Context, p store.EnrollParams, sign func(string) (store.Issued, error)) (store.Enrolment, error) {
+	var pre enrolView
+	var rb pgx.Batch
+	queueEnrolReads(&rb, p, false, &pre)
+	if err := s.pool.SendBatch(ctx, &rb).Close(); err != nil {
+		return store.Enrolment{}, err
 	}
-	if tokenDevice != "" {
-		var revoked *int64
-		err := q.QueryRow(ctx, `SELECT cert_serial, revoked_at FROM devices WHERE id = $1`+forUpdate, tokenDevice).Scan(&serial, &revoked)
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && revoked != nil) {
-			return "", "", "", store.ErrRebindTarget
-		}
-		if err != nil {
-			return "", "", "", err
-		}
-		return tokenDevice, serial, store.RebindByToken, nil
-	}
-	if p.ProvenDevice == "" || p.ProvenSerial == "" {
-		return "", "", "", nil
-	}
-	err = q.QueryRow(ctx, `SELECT cert_serial FROM devices
-		WHERE id = $1 AND grp = $2 AND revoked_at IS NULL AND cert_serial = $3
-		AND NOT EXISTS (SELECT 1 FROM revoked_serials WHERE serial = $3)`+forUpdate,
-		p.ProvenDevice, group, p.ProvenSerial).Scan(&serial)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", "", "", nil
-	}
+	signedFor, _, _, err := pre.target(p)
 	if err != nil {
-		return "", "", "", err
+		return store.Enrolment{}, err
 	}
-	return p.ProvenDevice, serial, store.RebindByProof, nil
-}
+	issued, err := sign(signedFor)
+	if err != nil {
+		return store.Enrolment{}, fmt.Errorf("sign certificate: %w", err)
+	}
 
-// auditEnrolment writes what an enrolment did to the audit log and returns
-// a new device's likely duplicates: the other non-revoked devices of its
-// group with its non-empty machine id.
-func auditEnrolment(ctx context.Context, tx pgx.Tx, p store.EnrollParams, tokenID, group, deviceID, oldSerial, by string) ([]string, error) {
-	add := func(action, detail string) error {
-		return audit(ctx, tx, p.Now, "token "+tokenID, action, deviceID, detail)
-	}
-	switch by {
-	case store.RebindByToken:
-		return nil, add("device.rebind", "by re-bind token "+tokenID+"; certificate "+oldSerial+" revoked")
-	case store.RebindByProof:
-		return nil, add("device.rebind", "by proof of its key (certificate "+oldSerial+", now revoked)")
-	}
-	if err := add("device.enrol", "new device in group "+group); err != nil {
-		return nil, err
-	}
-	if p.Info.MachineID == "" {
-		return nil, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT id FROM devices WHERE grp = $1 AND machine_id = $2 AND id <> $3 AND revoked_at IS NULL ORDER BY enrolled_at, id`,
-		group, p.Info.MachineID, deviceID)
+	pl, err := s.pipeline(ctx)
 	if err != nil {
-		return nil, err
+		return store.Enrolment{}, err
 	}
-	dups, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	defer pl.close(ctx)
+	var v enrolView
+	var lb pgx.Batch
+	lb.Queue(`BEGIN`)
+	queueEnrolReads(&lb, p, true, &v)
+	if err := pl.send(ctx, &lb); err != nil {
+		return store.Enrolment{}, err
+	}
+	deviceID, oldSerial, by, err := v.target(p)
 	if err != nil {
-		return nil, err
+		return store.Enrolment{}, err
 	}
-	if len(dups) > 0 {
-		if err := add("device.duplicate", "same machine id and group as "+strings.Join(dups, ", ")); err != nil {
-			return nil, err
+	if deviceID != signedFor {
+		if issued, err = sign(deviceID); err != nil {
+			return store.Enrolment{}, fmt.Errorf("sign certificate: %w", err)
 		}
 	}
-	return dups, nil
+	out := store.Enrolment{Issued: issued, Rebound: by != "", RebindBy: by}
+	now, i := nanos(p.Now), p.Info
+	var w pgx.Batch
+	w.Queue(`UPDATE tokens SET uses_left = uses_left - 1 WHERE id = $1`, v.tokID)
+	auditQ := `INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)`
+	actor := "token " + v.tokID
+	if out.Rebound {
+		// The previous certificate and any pending renewal are revoked.
+		w.Queue(`INSERT INTO revoked_serials (serial, device_id, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (serial) DO NOTHING`, oldSerial, deviceID, now)
+		w.Queue(`INSERT INTO revoked_serials (serial, device_id, revoked_at) SELECT next_cert_serial, id, $2 FROM devices WHERE id = $1 AND next_cert_serial IS NOT NULL
+			ON CONFLICT (serial) DO NOTHING`, deviceID, now)
+		w.Queue(`UPDATE devices SET hostname = $1, platform = $2, os_name = $3, os_version = $4, architecture = $5, agent_version = $6, cert_serial = $7, cert_not_after = $8,
+			next_cert_serial = NULL, next_cert_not_after = NULL WHERE id = $9`,
+			i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.AgentVersion, issued.Serial, nanos(issued.NotAfter), deviceID)
+		detail := "by proof of its key (certificate " + oldSerial + ", now revoked)"
+		if by == store.RebindByToken {
+			detail = "by re-bind token " + v.tokID + "; certificate " + oldSerial + " revoked"
+		}
+		w.Queue(auditQ, now, actor, "device.rebind", deviceID, detail)
+		// Other collectors drop the identity they cached for the revoked
+		// certificate (NotifyChange; delivered on commit).
+		w.Queue(`SELECT pg_notify($1, $2)`, ChangesChannel, string(store.ChangeDevice)+":"+deviceID)
+	} else {
+		w.Queue(`INSERT INTO devices (id, grp, hostname, platform, os_name, os_version, architecture, machine_id, agent_version, enrolled_at, cert_serial, cert_not_after)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			deviceID, v.group, i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.MachineID, i.AgentVersion, now, issued.Serial, nanos(issued.NotAfter))
+		w.Queue(auditQ, now, actor, "device.enrol", deviceID, "new device in group "+v.group)
+		queueAggregates(&w, snapshot{id: deviceID}, snapshot{id: deviceID, exists: true, group: v.group, class: classOf(false, 0, 0, 0), seen: now}, p.Now)
+		if len(v.dups) > 0 {
+			// Likely the same machine enrolled again.
+			out.Duplicates = v.dups
+			w.Queue(auditQ, now, actor, "device.duplicate", deviceID, "same machine id and group as "+strings.Join(v.dups, ", "))
+		}
+	}
+	w.Queue(deviceSelect+` WHERE d.id = $1`, deviceID).Query(func(rows pgx.Rows) error {
+		ds, err := scanDevices(rows)
+		if err == nil && len(ds) == 1 {
+			out.Device = ds[0]
+		}
+		return err
+	})
+	if err := pl.commit(ctx, &w); err != nil {
+		return store.Enrolment{}, err
+	}
+	return out, nil
 }
 
 // RenewCertificate implements store.Store. sign is called inside the
@@ -278,23 +292,5 @@ func (s *Store) PromoteCertificate(ctx context.Context, deviceID, serial string,
 	if err != nil && !errors.Is(err, store.ErrNotCurrent) {
 		return fmt.Errorf("promote certificate: %w", classify(err))
 	}
-	return err
-}
-
-// dropPending revokes and forgets a device's pending renewed certificate,
-// as every re-bind, revocation and retirement must.
-func dropPending(ctx context.Context, tx pgx.Tx, deviceID string, now time.Time) error {
-	var next *string
-	err := tx.QueryRow(ctx, `SELECT next_cert_serial FROM devices WHERE id = $1`, deviceID).Scan(&next)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && next == nil) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := revokeSerial(ctx, tx, *next, deviceID, now); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `UPDATE devices SET next_cert_serial = NULL, next_cert_not_after = NULL WHERE id = $1`, deviceID)
 	return err
 }

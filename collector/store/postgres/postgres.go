@@ -60,35 +60,48 @@ const migrationLock = 0x77617264
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migrations returns the migration scripts in version order: file
-// NNN_name.sql brings the schema to version NNN. Never edit a released
-// migration: add a file.
-func migrations() []string {
+// migration is one embedded schema change: file NNN_name.sql is
+// version NNN. Never edit a released migration: add a file.
+type migration struct {
+	version int
+	sql     string
+}
+
+// migrations returns the migrations in version order. Versions need not
+// be consecutive (branches that each add one merge without renumbering):
+// open applies every version the database lacks, in order.
+func migrations() []migration {
 	ents, err := migrationFiles.ReadDir("migrations")
 	if err != nil {
 		panic(err)
 	}
-	names := make([]string, 0, len(ents))
+	var out []migration
 	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	out := make([]string, 0, len(names))
-	for i, n := range names {
-		if want := fmt.Sprintf("%03d_", i+1); !strings.HasPrefix(n, want) {
-			panic("postgres: migration " + n + " is out of sequence, want " + want + "…")
+		var v int
+		if _, err := fmt.Sscanf(e.Name(), "%03d_", &v); err != nil || v <= 0 {
+			panic("postgres: migration " + e.Name() + " is not named NNN_name.sql")
 		}
-		b, err := migrationFiles.ReadFile(path.Join("migrations", n))
+		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
 		if err != nil {
 			panic(err)
 		}
-		out = append(out, string(b))
+		out = append(out, migration{v, string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			panic(fmt.Sprintf("postgres: two migrations are version %d", out[i].version))
+		}
 	}
 	return out
 }
 
-// SchemaVersion is the schema version this build migrates to.
-func SchemaVersion() int { return len(migrations()) }
+// SchemaVersion is the schema version this build migrates to: its
+// newest migration's.
+func SchemaVersion() int {
+	ms := migrations()
+	return ms[len(ms)-1].version
+}
 
 // Open connects to the database named by dsn (a libpq URL or keyword
 // string), refuses it as opts say, and migrates it to the current schema.
@@ -173,18 +186,29 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 			return err
 		}
-		var newest int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
 			return err
 		}
-		if newest > len(ms) {
-			return fmt.Errorf("database schema version %d is newer than this collector's %d", newest, len(ms))
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			return err
 		}
-		for v := newest + 1; v <= len(ms); v++ {
-			if _, err := tx.Exec(ctx, ms[v-1]); err != nil {
-				return fmt.Errorf("migrate to version %d: %w", v, err)
+		done := map[int]bool{}
+		for _, v := range applied {
+			done[v] = true
+			if v > ms[len(ms)-1].version {
+				return fmt.Errorf("database schema version %d is newer than this collector's %d", v, ms[len(ms)-1].version)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, time.Now().UnixNano()); err != nil {
+		}
+		for _, m := range ms {
+			if done[m.version] {
+				continue
+			}
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", m.version, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.version, time.Now().UnixNano()); err != nil {
 				return err
 			}
 		}
@@ -204,6 +228,47 @@ func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// pipeline is a transaction on one connection whose statements are sent
+// in batches, each batch one round trip (pgx pipelines it). The hot
+// writes (SaveReport, Enroll) take two: read under the row locks, then
+// write and commit.
+type pipeline struct {
+	conn      *pgxpool.Conn
+	committed bool
+}
+
+func (s *Store) pipeline(ctx context.Context) (*pipeline, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{conn: conn}, nil
+}
+
+// send sends b; the first batch of a pipeline begins with BEGIN.
+func (p *pipeline) send(ctx context.Context, b *pgx.Batch) error {
+	return p.conn.SendBatch(ctx, b).Close()
+}
+
+// commit sends b followed by COMMIT: nil means committed.
+func (p *pipeline) commit(ctx context.Context, b *pgx.Batch) error {
+	b.Queue(`COMMIT`)
+	if err := p.send(ctx, b); err != nil {
+		return err
+	}
+	p.committed = true
+	return nil
+}
+
+// close rolls back what was not committed and releases the connection
+// (which the pool destroys if it is still inside a transaction).
+func (p *pipeline) close(ctx context.Context) {
+	if !p.committed {
+		p.conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+	}
+	p.conn.Release()
 }
 
 // Close stops the background health check and closes the pool.
@@ -412,6 +477,19 @@ func (s *Store) revoke(ctx context.Context, id string, now time.Time, retire boo
 		if err != nil {
 			return err
 		}
+		before, err := loadSnapshot(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		after := before
+		after.class = classRevoked
+		var w pgx.Batch
+		queueAggregates(&w, before, after, now)
+		if w.Len() > 0 {
+			if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+				return err
+			}
+		}
 		q := `UPDATE devices SET revoked_at = coalesce(revoked_at, $1), next_cert_serial = NULL, next_cert_not_after = NULL WHERE id = $2`
 		if retire {
 			q = `UPDATE devices SET revoked_at = coalesce(revoked_at, $1), retired_at = coalesce(retired_at, $1), next_cert_serial = NULL, next_cert_not_after = NULL WHERE id = $2`
@@ -423,6 +501,9 @@ func (s *Store) revoke(ctx context.Context, id string, now time.Time, retire boo
 			if err := revokeSerial(ctx, tx, *next, id, now); err != nil {
 				return err
 			}
+		}
+		if err := NotifyChange(ctx, tx, store.Change{Kind: store.ChangeDevice, ID: id}); err != nil {
+			return err
 		}
 		return revokeSerial(ctx, tx, serial, id, now)
 	})
@@ -480,6 +561,7 @@ func (s *Store) SetPolicy(ctx context.Context, p store.GroupPolicy) error {
 	if err != nil {
 		return fmt.Errorf("set policy: %w", classify(err))
 	}
+	s.notifyAfter(ctx, store.Change{Kind: store.ChangePolicy, ID: p.Group})
 	return nil
 }
 

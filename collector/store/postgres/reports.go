@@ -68,19 +68,31 @@ type prevState struct {
 	since                                                                 *int64
 }
 
-// SaveReport implements store.Store. It takes the device's row lock
-// (SELECT … FOR UPDATE), so reports of one device are stored one at a
-// time and of different devices in parallel; everything it reads after
-// the lock is sent in one round trip, and everything it writes in
-// another. Verdict counts come from the results in hand, and only rule
-// states that changed are written.
+// SaveReport implements store.Store in two round trips. The first
+// begins the transaction, takes the device's row lock (SELECT … FOR
+// UPDATE), so reports of one device are stored one at a time and of
+// different devices in parallel, and reads what the decision needs: the
+// report already stored under this identity, the sequence bound, the
+// newest report's facts and results (for a heartbeat) and the rule
+// states. Each of those statements runs after the lock is held and sees
+// what was committed before it. The second writes and commits. Verdict
+// counts come from the results in hand, and only rule states that
+// changed are written.
 func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
+	stored, err := s.saveReport(ctx, r)
+	if err != nil {
+		return false, fmt.Errorf("save report: %w", classify(err))
+	}
+	return stored, nil
+}
+
+func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 	if r.Sequence == 0 || r.Sequence > store.MaxSequence || r.Epoch > store.MaxSequence {
-		return false, fmt.Errorf("save report: sequence %d: %w", r.Sequence, store.ErrSequenceRange)
+		return false, fmt.Errorf("sequence %d: %w", r.Sequence, store.ErrSequenceRange)
 	}
 	results, err := json.Marshal(r.Results)
 	if err != nil {
-		return false, fmt.Errorf("save report: %w", err)
+		return false, err
 	}
 	if r.ObservedAt.IsZero() {
 		// A caller that vouches for no time: collection, never later
@@ -90,134 +102,163 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 			r.ObservedAt = r.ReceivedAt
 		}
 	}
-	stored := false
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		var epoch, lastEpoch, lastSeq, enrolled int64
-		err := tx.QueryRow(ctx, `SELECT epoch, last_epoch, last_sequence, enrolled_at FROM devices WHERE id = $1 FOR UPDATE`, r.DeviceID).
-			Scan(&epoch, &lastEpoch, &lastSeq, &enrolled)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("device %s: %w", r.DeviceID, store.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		e, seq := int64(r.Epoch), int64(r.Sequence)
-		if e > epoch {
-			return fmt.Errorf("epoch %d, device is in %d: %w", r.Epoch, epoch, store.ErrEpochUnknown)
-		}
-		newest := e == epoch && (e > lastEpoch || seq > lastSeq)
-
-		// Reads, one round trip: the report already stored under this
-		// identity, the sequence bound, the newest report's facts and
-		// results (for a heartbeat) and the rule states.
-		var (
-			existing        [][]byte
-			top             int64
-			he, hs          int64
-			hf              []byte
-			hr              string
-			haveNewest      bool
-			prev            = map[string]prevState{}
-			batch           pgx.Batch
-			deviceAndReport = []any{r.DeviceID, e, seq}
-		)
-		batch.Queue(`SELECT coalesce(content_hash, '') FROM reports WHERE device_id = $1 AND epoch = $2 AND sequence = $3`, deviceAndReport...).
-			Query(func(rows pgx.Rows) error {
-				var err error
-				existing, err = pgx.CollectRows(rows, pgx.RowTo[[]byte])
-				return err
-			})
-		// The epoch's first report bounds by the whole history: an
-		// agent re-enrolled in place goes on numbering from its outbox.
-		batch.Queue(`SELECT coalesce((SELECT max(sequence) FROM reports WHERE device_id = $1 AND epoch = $2), (SELECT max(sequence) FROM reports WHERE device_id = $1), 0)`,
-			r.DeviceID, e).QueryRow(func(row pgx.Row) error { return row.Scan(&top) })
-		batch.Queue(`SELECT h.epoch, h.sequence, h.facts, h.results FROM reports p
-			JOIN reports h ON h.device_id = p.device_id AND h.epoch = coalesce(p.facts_epoch, p.epoch) AND h.sequence = coalesce(p.facts_sequence, p.sequence)
-			WHERE p.device_id = $1 AND p.epoch = $2 AND p.sequence = $3`, r.DeviceID, lastEpoch, lastSeq).
-			Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					if err := rows.Scan(&he, &hs, &hf, &hr); err != nil {
-						return err
-					}
-					haveNewest = true
-				}
-				return rows.Err()
-			})
-		if newest {
-			batch.Queue(`SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since FROM rule_states WHERE device_id = $1`, r.DeviceID).
-				Query(func(rows pgx.Rows) error {
-					for rows.Next() {
-						var id string
-						var p prevState
-						if err := rows.Scan(&id, &p.title, &p.family, &p.severity, &p.collector, &p.agent, &p.observed, &p.expected, &p.reason, &p.since); err != nil {
-							return err
-						}
-						prev[id] = p
-					}
-					return rows.Err()
-				})
-		}
-		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
-			return err
-		}
-		if len(existing) > 0 {
-			if hash := existing[0]; len(hash) == 0 || len(r.ContentHash) == 0 || bytes.Equal(hash, r.ContentHash) {
-				// Already stored. A redelivery may carry a larger drop
-				// count (drops since the first attempt): keep the largest.
-				_, err := tx.Exec(ctx, `UPDATE reports SET dropped_total = greatest(dropped_total, $1) WHERE device_id = $2 AND epoch = $3 AND sequence = $4`,
-					satInt64(r.DroppedTotal), r.DeviceID, e, seq)
-				return err
-			}
-			return fmt.Errorf("epoch %d sequence %d: %w", r.Epoch, r.Sequence, store.ErrReportConflict)
-		}
-		if seq > top+store.MaxSequenceJump {
-			return fmt.Errorf("sequence %d is more than %d past %d: %w", r.Sequence, store.MaxSequenceJump, top, store.ErrSequenceRange)
-		}
-
-		facts, res := r.Facts, string(results)
-		if facts == nil {
-			facts = []byte{}
-		}
-		var refE, refS *int64
-		if haveNewest {
-			_, hrest := splitLead(hf)
-			_, rest := splitLead(facts)
-			if hr == res && bytes.Equal(hrest, rest) {
-				// A heartbeat: its own collected_at, the rest of the
-				// newest report's facts and its results by reference.
-				lead, _ := splitLead(facts)
-				facts, res, refE, refS = append([]byte{}, lead...), "", &he, &hs
-			}
-		}
-		var w pgx.Batch
-		w.Queue(`INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-			agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-			r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
-			r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
-		if !newest {
-			// An older report arriving late, or one of an earlier
-			// enrolment: history only.
-			w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1) WHERE id = $2`, nanos(r.ReceivedAt), r.DeviceID)
-		} else {
-			counts, err := queueStates(&w, r, prev, fromNanos(enrolled))
-			if err != nil {
-				return err
-			}
-			w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1), last_epoch = $2, last_sequence = $3,
-				pass_n = $4, fail_n = $5, unknown_n = $6 WHERE id = $7`,
-				nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], r.DeviceID)
-		}
-		if err := tx.SendBatch(ctx, &w).Close(); err != nil {
-			return err
-		}
-		stored = true
-		return nil
-	})
+	pl, err := s.pipeline(ctx)
 	if err != nil {
-		return false, fmt.Errorf("save report: %w", classify(err))
+		return false, err
 	}
-	return stored, nil
+	defer pl.close(ctx)
+
+	e, seq := int64(r.Epoch), int64(r.Sequence)
+	var (
+		found                               bool
+		epoch, lastEpoch, lastSeq, enrolled int64
+		grp                                 string
+		revoked, lastSeen                   *int64
+		passN, failN, unknownN              int
+		newestAt                            int64
+		existing                            [][]byte
+		top                                 int64
+		he, hs                              int64
+		hf                                  []byte
+		hr                                  string
+		haveNewest                          bool
+		prev                                = map[string]prevState{}
+		rb                                  pgx.Batch
+	)
+	rb.Queue(`BEGIN`)
+	rb.Queue(`SELECT epoch, last_epoch, last_sequence, enrolled_at, grp, revoked_at, last_seen, pass_n, fail_n, unknown_n FROM devices WHERE id = $1 FOR UPDATE`, r.DeviceID).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				found = true
+				if err := rows.Scan(&epoch, &lastEpoch, &lastSeq, &enrolled, &grp, &revoked, &lastSeen, &passN, &failN, &unknownN); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+	rb.Queue(`SELECT coalesce(content_hash, '') FROM reports WHERE device_id = $1 AND epoch = $2 AND sequence = $3`, r.DeviceID, e, seq).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			existing, err = pgx.CollectRows(rows, pgx.RowTo[[]byte])
+			return err
+		})
+	// The epoch's first report bounds by the whole history: an agent
+	// re-enrolled in place goes on numbering from its outbox.
+	rb.Queue(`SELECT coalesce((SELECT max(sequence) FROM reports WHERE device_id = $1 AND epoch = $2), (SELECT max(sequence) FROM reports WHERE device_id = $1), 0)`,
+		r.DeviceID, e).QueryRow(func(row pgx.Row) error { return row.Scan(&top) })
+	rb.Queue(`SELECT h.epoch, h.sequence, h.facts, h.results, p.observed_at FROM devices d
+		JOIN reports p ON p.device_id = d.id AND p.epoch = d.last_epoch AND p.sequence = d.last_sequence
+		JOIN reports h ON h.device_id = p.device_id AND h.epoch = coalesce(p.facts_epoch, p.epoch) AND h.sequence = coalesce(p.facts_sequence, p.sequence)
+		WHERE d.id = $1`, r.DeviceID).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				if err := rows.Scan(&he, &hs, &hf, &hr, &newestAt); err != nil {
+					return err
+				}
+				haveNewest = true
+			}
+			return rows.Err()
+		})
+	rb.Queue(`SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since FROM rule_states WHERE device_id = $1`, r.DeviceID).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id string
+				var p prevState
+				if err := rows.Scan(&id, &p.title, &p.family, &p.severity, &p.collector, &p.agent, &p.observed, &p.expected, &p.reason, &p.since); err != nil {
+					return err
+				}
+				prev[id] = p
+			}
+			return rows.Err()
+		})
+	if err := pl.send(ctx, &rb); err != nil {
+		return false, err
+	}
+	if !found {
+		return false, fmt.Errorf("device %s: %w", r.DeviceID, store.ErrNotFound)
+	}
+	if e > epoch {
+		return false, fmt.Errorf("epoch %d, device is in %d: %w", r.Epoch, epoch, store.ErrEpochUnknown)
+	}
+	if len(existing) > 0 {
+		if hash := existing[0]; len(hash) == 0 || len(r.ContentHash) == 0 || bytes.Equal(hash, r.ContentHash) {
+			// Already stored. A redelivery may carry a larger drop count
+			// (drops since the first attempt): keep the largest.
+			var w pgx.Batch
+			w.Queue(`UPDATE reports SET dropped_total = greatest(dropped_total, $1) WHERE device_id = $2 AND epoch = $3 AND sequence = $4`,
+				satInt64(r.DroppedTotal), r.DeviceID, e, seq)
+			return false, pl.commit(ctx, &w)
+		}
+		return false, fmt.Errorf("epoch %d sequence %d: %w", r.Epoch, r.Sequence, store.ErrReportConflict)
+	}
+	if seq > top+store.MaxSequenceJump {
+		return false, fmt.Errorf("sequence %d is more than %d past %d: %w", r.Sequence, store.MaxSequenceJump, top, store.ErrSequenceRange)
+	}
+
+	facts, res := r.Facts, string(results)
+	if facts == nil {
+		facts = []byte{}
+	}
+	var refE, refS *int64
+	if haveNewest {
+		_, hrest := splitLead(hf)
+		_, rest := splitLead(facts)
+		if hr == res && bytes.Equal(hrest, rest) {
+			// A heartbeat: its own collected_at, the rest of the newest
+			// report's facts and its results by reference.
+			lead, _ := splitLead(facts)
+			facts, res, refE, refS = append([]byte{}, lead...), "", &he, &hs
+		}
+	}
+	var w pgx.Batch
+	w.Queue(`INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
+		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
+		r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
+	// The device for the aggregates, before and after.
+	before := snapshot{id: r.DeviceID, exists: true, group: grp, class: classOf(revoked != nil, passN, failN, unknownN), seen: enrolled, states: len(prev)}
+	if lastSeen != nil {
+		before.seen = *lastSeen
+	}
+	if len(prev) > 0 {
+		before.stateAt = newestAt
+	}
+	for id, p := range prev {
+		if p.collector == string(store.Fail) {
+			if before.failing == nil {
+				before.failing = map[string]*int64{}
+			}
+			before.failing[id] = p.since
+		}
+	}
+	after := before
+	after.seen = nanos(r.ReceivedAt)
+	if lastSeen != nil {
+		after.seen = max(*lastSeen, after.seen)
+	} else {
+		after.seen = max(0, after.seen)
+	}
+	if newest := e == epoch && (e > lastEpoch || seq > lastSeq); !newest {
+		// An older report arriving late, or one of an earlier
+		// enrolment: history only.
+		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1) WHERE id = $2`, nanos(r.ReceivedAt), r.DeviceID)
+	} else {
+		counts, failing, err := queueStates(&w, r, prev, fromNanos(enrolled))
+		if err != nil {
+			return false, err
+		}
+		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1), last_epoch = $2, last_sequence = $3,
+			pass_n = $4, fail_n = $5, unknown_n = $6, states_at = $7, states_sequence = $3 WHERE id = $8`,
+			nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], nanos(r.ObservedAt), r.DeviceID)
+		after.class = classOf(revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
+		after.states, after.failing = len(r.Results), failing
+	}
+	queueAggregates(&w, before, after, r.ObservedAt)
+	if err := pl.commit(ctx, &w); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func boolInt(b bool) int64 {
@@ -235,15 +276,17 @@ func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // upserted, those of rules the report no longer has are deleted, and
 // each change of the collector's verdict is a transition. A failing_since
 // carried over is never before enrolled nor after ObservedAt. It returns
-// the device's verdict counts under the new state.
-func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enrolled time.Time) (map[store.Verdict]int, error) {
+// the device's verdict counts under the new state and its failing rules
+// with their failing_since.
+func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enrolled time.Time) (map[store.Verdict]int, map[string]*int64, error) {
 	at := nanos(r.ObservedAt)
 	seq := int64(r.Sequence)
 	counts := map[store.Verdict]int{}
+	failing := map[string]*int64{}
 	seen := make(map[string]bool, len(r.Results))
 	for _, res := range r.Results {
 		if seen[res.RuleID] {
-			return nil, fmt.Errorf("rule %s appears twice in the report", res.RuleID)
+			return nil, nil, fmt.Errorf("rule %s appears twice in the report", res.RuleID)
 		}
 		seen[res.RuleID] = true
 		counts[res.Collector]++
@@ -255,6 +298,7 @@ func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enroll
 				v = min(max(*p.since, nanos(enrolled)), at)
 			}
 			since = &v
+			failing[res.RuleID] = since
 		}
 		if !had || p.collector != string(res.Collector) {
 			w.Queue(`INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -281,7 +325,7 @@ func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enroll
 	if len(gone) > 0 {
 		w.Queue(`DELETE FROM rule_states WHERE device_id = $1 AND rule_id = ANY($2)`, r.DeviceID, gone)
 	}
-	return counts, nil
+	return counts, failing, nil
 }
 
 func sameState(a, b prevState) bool {
@@ -397,7 +441,7 @@ func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]t
 // (SaveReport leaves unchanged rows as they are).
 func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleState, error) {
 	rows, err := s.pool.Query(ctx, `SELECT r.rule_id, r.title, r.family, r.severity, r.collector, r.agent, r.observed, r.expected, r.reason, r.failing_since,
-		coalesce(p.observed_at, r.updated_at), coalesce(p.sequence, r.sequence)
+		coalesce(d.states_at, p.observed_at, r.updated_at), coalesce(d.states_sequence, p.sequence, r.sequence)
 		FROM rule_states r JOIN devices d ON d.id = r.device_id
 		LEFT JOIN reports p ON p.device_id = d.id AND p.epoch = d.last_epoch AND p.sequence = d.last_sequence
 		WHERE r.device_id = $1 ORDER BY r.rule_id`, deviceID)
@@ -440,4 +484,40 @@ func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Trans
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+var _ store.ReportStateReader = (*Store)(nil)
+
+// ReportState implements store.ReportStateReader: Epoch and FailingSince
+// in one round trip.
+func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportState, error) {
+	rows, err := s.pool.Query(ctx, `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since FROM devices d
+		LEFT JOIN rule_states r ON r.device_id = d.id AND r.failing_since IS NOT NULL
+		WHERE d.id = $1`, deviceID)
+	if err != nil {
+		return store.ReportState{}, fmt.Errorf("report state: %w", err)
+	}
+	defer rows.Close()
+	out := store.ReportState{FailingSince: map[string]time.Time{}}
+	found := false
+	for rows.Next() {
+		var epoch, started, enrolled int64
+		var rule *string
+		var since *int64
+		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since); err != nil {
+			return store.ReportState{}, fmt.Errorf("report state: %w", err)
+		}
+		found = true
+		out.Epoch = store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}
+		if rule != nil && since != nil {
+			out.FailingSince[*rule] = fromNanos(*since)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.ReportState{}, fmt.Errorf("report state: %w", err)
+	}
+	if !found {
+		return store.ReportState{}, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
+	}
+	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/postgres"
 	"github.com/wardhq/ward/collector/store/postgres/pgtest"
+	"github.com/wardhq/ward/collector/store/storetest"
 )
 
 func connect(t *testing.T, dsn string) *pgx.Conn {
@@ -50,8 +51,8 @@ func TestMigratesOnceConcurrently(t *testing.T) {
 	if err := connect(t, dsn).QueryRow(context.Background(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &newest); err != nil {
 		t.Fatal(err)
 	}
-	if n != postgres.SchemaVersion() || newest != postgres.SchemaVersion() {
-		t.Errorf("schema_migrations: %d rows, newest %d; want %d", n, newest, postgres.SchemaVersion())
+	if n != len(postgres.Migrations()) || newest != postgres.SchemaVersion() {
+		t.Errorf("schema_migrations: %d rows, newest %d; want %d, %d", n, newest, len(postgres.Migrations()), postgres.SchemaVersion())
 	}
 }
 
@@ -352,5 +353,75 @@ func TestCountsMatchRuleStates(t *testing.T) {
 		if p != wp || f != wf || u != wu {
 			t.Errorf("after report %d: counts %d/%d/%d, rule states %d/%d/%d", seq, p, f, u, wp, wf, wu)
 		}
+	}
+}
+
+// Migration 004 fills the aggregates from the devices and rule states it
+// finds: the views read the same after it as they did when the writes
+// kept them.
+func TestAggregatesBackfill(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := storetest.BuildFleet(ctx, s, 300, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	views := func(s *postgres.Store) string {
+		t.Helper()
+		c, err := s.FleetCounts(ctx, now, storetest.FleetStaleAfter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := s.FailingByRule(ctx, now, storetest.FleetStaleAfter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rules []store.DeadlineRule
+		for _, g := range storetest.FleetGroups {
+			for _, r := range storetest.FleetRules {
+				rules = append(rules, store.DeadlineRule{Group: g, RuleID: r})
+			}
+		}
+		od, n, err := s.PastDeadline(ctx, rules, now, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: storetest.FleetStaleAfter, Status: store.StatusFailing, Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%+v %+v %d %v %d %v", c, rc, n, od, p.Total, p.TotalExact)
+	}
+	kept := views(s)
+	t.Log(kept)
+	s.Close()
+	db := connect(t, dsn)
+	var zeros int
+	if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM agg_devices WHERE n <= 0) + (SELECT count(*) FROM agg_seen WHERE n <= 0)
+		+ (SELECT count(*) FROM agg_rule_seen WHERE n <= 0) + (SELECT count(*) FROM agg_failing_hours WHERE n <= 0)`).Scan(&zeros); err != nil || zeros != 0 {
+		t.Errorf("%d counter rows at zero or below (%v): a counter that comes to zero is deleted", zeros, err)
+	}
+	for _, q := range []string{
+		`DROP TABLE agg_devices, agg_seen, agg_rule_seen, agg_failing, agg_failing_hours, agg_trend`,
+		`DELETE FROM schema_migrations WHERE version = 4`,
+	} {
+		if _, err := db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err = postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := views(s); got != kept {
+		t.Errorf("after the backfill:\n%s\nkept on write:\n%s", got, kept)
+	}
+	if !strings.Contains(kept, "Failing:") || strings.Contains(kept, "Devices:0 ") {
+		t.Errorf("the fleet is empty: %s", kept)
 	}
 }

@@ -15,26 +15,16 @@ import (
 
 var _ store.Dashboard = (*Store)(nil)
 
-// updateCounts refreshes the verdict counts kept on the device row.
-func updateCounts(ctx context.Context, tx *sql.Tx, deviceID string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE devices SET
-		pass_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'PASS'),
-		fail_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'FAIL'),
-		unknown_n = (SELECT count(*) FROM rule_states r WHERE r.device_id = devices.id AND r.collector = 'UNKNOWN')
-		WHERE id = ?`, deviceID)
-	return err
-}
-
 // Users.
 
 // CreateUser implements store.Dashboard.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO users (name, role, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+	n, err := s.exec(ctx, `INSERT INTO users (name, role, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 		u.Name, u.Role, u.Hash, nanos(u.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("user %s: %w", u.Name, store.ErrExists)
 	}
 	return nil
@@ -81,7 +71,7 @@ func (s *Store) users(ctx context.Context, where string, args ...any) ([]store.U
 // CreateSession implements store.Dashboard. It also deletes expired
 // sessions, so the table does not grow without bound.
 func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, nanos(se.CreatedAt)); err != nil {
 			return err
 		}
@@ -113,7 +103,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (stor
 
 // DeleteSession implements store.Dashboard.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
@@ -123,7 +113,7 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 
 // AddAudit implements store.Dashboard.
 func (s *Store) AddAudit(ctx context.Context, e store.AuditEntry) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
 		nanos(e.At), e.Actor, e.Action, e.Target, e.Detail)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -158,7 +148,7 @@ func (s *Store) Audit(ctx context.Context, limit int) ([]store.AuditEntry, error
 
 // CreateWaiver implements store.Dashboard.
 func (s *Store) CreateWaiver(ctx context.Context, w store.Waiver) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO waivers (id, device_id, grp, rule_id, reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO waivers (id, device_id, grp, rule_id, reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.ID, w.DeviceID, w.Group, w.RuleID, w.Reason, w.CreatedBy, nanos(w.CreatedAt), nanos(w.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("create waiver: %w", err)
@@ -189,296 +179,17 @@ func (s *Store) Waivers(ctx context.Context) ([]store.Waiver, error) {
 
 // RevokeWaiver implements store.Dashboard.
 func (s *Store) RevokeWaiver(ctx context.Context, id string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE waivers SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id)
+	n, err := s.exec(ctx, `UPDATE waivers SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id)
 	if err != nil {
 		return fmt.Errorf("revoke waiver: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("waiver %s: %w", id, store.ErrNotFound)
 	}
 	return nil
 }
 
-// Fleet views.
-
-// statusExpr is Device.Status in SQL; its two parameters are
-// now - staleAfter (nanoseconds) and nothing else.
-const statusExpr = `CASE
-	WHEN d.revoked_at IS NOT NULL THEN 'revoked'
-	WHEN coalesce(d.last_seen, d.enrolled_at) < ? THEN 'stale'
-	WHEN d.fail_n > 0 THEN 'failing'
-	WHEN d.unknown_n > 0 OR d.pass_n = 0 THEN 'unknown'
-	ELSE 'compliant' END`
-
-func staleCut(now time.Time, staleAfter time.Duration) int64 { return nanos(now.Add(-staleAfter)) }
-
-// FleetCounts implements store.Dashboard.
-func (s *Store) FleetCounts(ctx context.Context, now time.Time, staleAfter time.Duration) (store.FleetCounts, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+statusExpr+` AS st, count(*) FROM devices d GROUP BY st`, staleCut(now, staleAfter))
-	if err != nil {
-		return store.FleetCounts{}, fmt.Errorf("fleet counts: %w", err)
-	}
-	defer rows.Close()
-	var c store.FleetCounts
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return store.FleetCounts{}, fmt.Errorf("fleet counts: %w", err)
-		}
-		switch store.DeviceStatus(st) {
-		case store.StatusCompliant:
-			c.Compliant = n
-		case store.StatusFailing:
-			c.Failing = n
-		case store.StatusUnknown:
-			c.Unknown = n
-		case store.StatusStale:
-			c.Stale = n
-		case store.StatusRevoked:
-			c.Revoked = n
-		}
-	}
-	c.Devices = c.Compliant + c.Failing + c.Unknown + c.Stale
-	return c, rows.Err()
-}
-
-// FailingByRule implements store.Dashboard.
-func (s *Store) FailingByRule(ctx context.Context, now time.Time, staleAfter time.Duration) ([]store.RuleCount, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT r.rule_id, max(r.title), count(*) AS n FROM rule_states r JOIN devices d ON d.id = r.device_id
-		WHERE r.collector = 'FAIL' AND d.revoked_at IS NULL AND coalesce(d.last_seen, d.enrolled_at) >= ?
-		GROUP BY r.rule_id ORDER BY n DESC, r.rule_id`, staleCut(now, staleAfter))
-	if err != nil {
-		return nil, fmt.Errorf("failing by rule: %w", err)
-	}
-	defer rows.Close()
-	var out []store.RuleCount
-	for rows.Next() {
-		var c store.RuleCount
-		if err := rows.Scan(&c.RuleID, &c.Title, &c.Devices); err != nil {
-			return nil, fmt.Errorf("failing by rule: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
-// PastDeadline implements store.Dashboard.
-func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, now time.Time, limit int) ([]store.Overdue, int, error) {
-	if len(rules) == 0 {
-		return nil, 0, nil
-	}
-	// One indexed range per (group, rule), joined by UNION ALL: an OR of
-	// them would make SQLite scan every rule state.
-	var parts []string
-	var args []any
-	grace := map[[2]string]time.Duration{}
-	for _, r := range rules {
-		parts = append(parts, `SELECT d.id AS id, d.hostname AS hostname, d.grp AS grp, r.rule_id AS rule_id, r.title AS title, r.failing_since AS since
-			FROM rule_states r JOIN devices d ON d.id = r.device_id
-			WHERE r.rule_id = ? AND r.collector = 'FAIL' AND r.failing_since <= ? AND d.grp = ? AND d.revoked_at IS NULL`)
-		args = append(args, r.RuleID, nanos(now.Add(-r.Grace)), r.Group)
-		grace[[2]string{r.Group, r.RuleID}] = r.Grace
-	}
-	union := strings.Join(parts, " UNION ALL ")
-	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (`+union+`)`, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("past deadline: %w", err)
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, hostname, grp, rule_id, title, since FROM (`+union+`) ORDER BY since, id LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("past deadline: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Overdue
-	for rows.Next() {
-		var o store.Overdue
-		var since int64
-		if err := rows.Scan(&o.DeviceID, &o.Hostname, &o.Group, &o.RuleID, &o.Title, &since); err != nil {
-			return nil, 0, fmt.Errorf("past deadline: %w", err)
-		}
-		o.FailingSince = fromNanos(since)
-		o.Deadline = o.FailingSince.Add(grace[[2]string{o.Group, o.RuleID}])
-		out = append(out, o)
-	}
-	return out, total, rows.Err()
-}
-
-// Groups implements store.Dashboard.
-func (s *Store) Groups(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT grp FROM devices ORDER BY grp`)
-	if err != nil {
-		return nil, fmt.Errorf("groups: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var g string
-		if err := rows.Scan(&g); err != nil {
-			return nil, fmt.Errorf("groups: %w", err)
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
-}
-
-const listSelect = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
-	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence, d.pass_n, d.fail_n, d.unknown_n, coalesce(d.next_cert_serial, '') FROM devices d`
-
-// ListDevices implements store.Dashboard.
-func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) ([]store.Device, int, error) {
-	var conds []string
-	var args []any
-	cut := staleCut(q.Now, q.StaleAfter)
-	switch q.Status {
-	case "":
-	case store.StatusRevoked:
-		conds = append(conds, `d.revoked_at IS NOT NULL`)
-	case store.StatusStale:
-		conds = append(conds, `d.revoked_at IS NULL AND coalesce(d.last_seen, d.enrolled_at) < ?`)
-		args = append(args, cut)
-	case store.StatusFailing:
-		conds = append(conds, `d.revoked_at IS NULL AND coalesce(d.last_seen, d.enrolled_at) >= ? AND d.fail_n > 0`)
-		args = append(args, cut)
-	case store.StatusUnknown:
-		conds = append(conds, `d.revoked_at IS NULL AND coalesce(d.last_seen, d.enrolled_at) >= ? AND d.fail_n = 0 AND (d.unknown_n > 0 OR d.pass_n = 0)`)
-		args = append(args, cut)
-	case store.StatusCompliant:
-		conds = append(conds, `d.revoked_at IS NULL AND coalesce(d.last_seen, d.enrolled_at) >= ? AND d.fail_n = 0 AND d.unknown_n = 0 AND d.pass_n > 0`)
-		args = append(args, cut)
-	default:
-		return nil, 0, fmt.Errorf("list devices: unknown status %q", q.Status)
-	}
-	if q.RuleID != "" {
-		conds = append(conds, `d.id IN (SELECT device_id FROM rule_states WHERE rule_id = ? AND collector = 'FAIL')`)
-		args = append(args, q.RuleID)
-	}
-	if q.Group != "" {
-		conds = append(conds, `d.grp = ?`)
-		args = append(args, q.Group)
-	}
-	if q.OS != "" {
-		conds = append(conds, `d.os_name = ?`)
-		args = append(args, q.OS)
-	}
-	if q.CertExpiring {
-		conds = append(conds, `d.revoked_at IS NULL AND d.cert_not_after <= ?`)
-		args = append(args, nanos(q.Now.Add(store.CertWarning)))
-	}
-	if q.Search != "" {
-		conds = append(conds, `d.hostname LIKE ? ESCAPE '\'`)
-		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
-		args = append(args, "%"+esc+"%")
-	}
-	where := ""
-	if len(conds) > 0 {
-		where = ` WHERE ` + strings.Join(conds, " AND ")
-	}
-	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM devices d`+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("list devices: %w", err)
-	}
-	key, dir := strings.TrimPrefix(q.Sort, "-"), "ASC"
-	if strings.HasPrefix(q.Sort, "-") {
-		dir = "DESC"
-	}
-	var order string
-	switch key {
-	case "", store.SortHostname:
-		order = `d.hostname COLLATE NOCASE ` + dir + `, d.id`
-	case store.SortLastSeen:
-		order = `d.last_seen ` + dir + `, d.id`
-	case store.SortGroup:
-		order = `d.grp ` + dir + `, d.hostname COLLATE NOCASE, d.id`
-	case store.SortFail:
-		order = `d.fail_n ` + dir + `, d.hostname COLLATE NOCASE, d.id`
-	default:
-		return nil, 0, fmt.Errorf("list devices: unknown sort %q", q.Sort)
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	rows, err := s.db.QueryContext(ctx, listSelect+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, max(q.Offset, 0))...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list devices: %w", err)
-	}
-	ds, err := scanDevices(rows)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list devices: %w", err)
-	}
-	return ds, total, nil
-}
-
-// Trend implements store.Dashboard. It replays the transitions in time
-// order, keeping per device its counts of PASS, FAIL and UNKNOWN rules.
-func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.TrendPoint, error) {
-	if days <= 0 {
-		return nil, nil
-	}
-	y, m, d := to.UTC().Date()
-	end := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1)
-	start := end.AddDate(0, 0, -days)
-	rows, err := s.db.QueryContext(ctx, `SELECT t.device_id, t.from_v, t.to_v, t.at FROM transitions t JOIN devices d ON d.id = t.device_id
-		WHERE t.at < ? AND d.revoked_at IS NULL ORDER BY t.at, t.id`, nanos(end))
-	if err != nil {
-		return nil, fmt.Errorf("trend: %w", err)
-	}
-	defer rows.Close()
-	type counts struct{ pass, fail, unknown int }
-	per := map[string]*counts{}
-	var compliant, failing, unknown int
-	class := func(c *counts) *int {
-		switch {
-		case c.fail > 0:
-			return &failing
-		case c.unknown > 0 || c.pass == 0:
-			return &unknown
-		}
-		return &compliant
-	}
-	bump := func(c *counts, v string, by int) {
-		switch store.Verdict(v) {
-		case store.Pass:
-			c.pass += by
-		case store.Fail:
-			c.fail += by
-		case store.Unknown:
-			c.unknown += by
-		}
-	}
-	out := make([]store.TrendPoint, 0, days)
-	next := start.AddDate(0, 0, 1)
-	flush := func(before int64) {
-		for len(out) < days && nanos(next) <= before {
-			out = append(out, store.TrendPoint{Day: next.AddDate(0, 0, -1), Compliant: compliant, Failing: failing, Unknown: unknown})
-			next = next.AddDate(0, 0, 1)
-		}
-	}
-	for rows.Next() {
-		var dev, from, toV string
-		var at int64
-		if err := rows.Scan(&dev, &from, &toV, &at); err != nil {
-			return nil, fmt.Errorf("trend: %w", err)
-		}
-		flush(at)
-		c, ok := per[dev]
-		if ok {
-			*class(c)--
-		} else {
-			c = &counts{}
-			per[dev] = c
-		}
-		bump(c, from, -1)
-		bump(c, toV, 1)
-		*class(c)++
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("trend: %w", err)
-	}
-	flush(nanos(end))
-	return out, nil
-}
+// Fleet views: see fleet.go.
 
 // LatestFacts implements store.Dashboard.
 func (s *Store) LatestFacts(ctx context.Context, group string, fn func(store.LatestFacts) error) error {

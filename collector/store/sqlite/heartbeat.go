@@ -52,16 +52,20 @@ func resultsOf(p string) string {
 		`.device_id AND h.epoch = ` + p + `.facts_epoch AND h.sequence = ` + p + `.facts_sequence), 'null') END`
 }
 
+// qSameAsNewest reads the facts and results of a report, through the
+// reference of a heartbeat.
+const qSameAsNewest = `SELECT h.epoch, h.sequence, h.facts, h.results FROM reports p
+	JOIN reports h ON h.device_id = p.device_id AND h.epoch = coalesce(p.facts_epoch, p.epoch) AND h.sequence = coalesce(p.facts_sequence, p.sequence)
+	WHERE p.device_id = ? AND p.epoch = ? AND p.sequence = ?`
+
 // sameAsNewest reports whether facts (less their collected_at, see
 // splitLead) and results equal those of the device's newest report
 // (epoch, sequence), and which report holds them.
-func sameAsNewest(ctx context.Context, tx *sql.Tx, deviceID string, epoch, sequence int64, facts []byte, results string) (sql.NullInt64, sql.NullInt64, bool, error) {
+func sameAsNewest(ctx context.Context, tx ptx, deviceID string, epoch, sequence int64, facts []byte, results string) (sql.NullInt64, sql.NullInt64, bool, error) {
 	var he, hs int64
 	var hf []byte
 	var hr string
-	err := tx.QueryRowContext(ctx, `SELECT h.epoch, h.sequence, h.facts, h.results FROM reports p
-		JOIN reports h ON h.device_id = p.device_id AND h.epoch = coalesce(p.facts_epoch, p.epoch) AND h.sequence = coalesce(p.facts_sequence, p.sequence)
-		WHERE p.device_id = ? AND p.epoch = ? AND p.sequence = ?`, deviceID, epoch, sequence).Scan(&he, &hs, &hf, &hr)
+	err := tx.QueryRowContext(ctx, qSameAsNewest, deviceID, epoch, sequence).Scan(&he, &hs, &hf, &hr)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sql.NullInt64{}, sql.NullInt64{}, false, nil
 	}

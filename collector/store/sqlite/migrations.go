@@ -1,5 +1,10 @@
 package sqlite
 
+import (
+	"context"
+	"database/sql"
+)
+
 // migrations are applied in order; migration i brings the schema to
 // version i+1. Never edit a released migration: append a new one.
 var migrations = []string{
@@ -145,4 +150,14 @@ var migrations = []string{
 	migrationHeartbeat,
 	// 8: certificate renewal (migration_renewal.go).
 	migrationRenewal,
+	// 9: only changed rule states written (migration_ingest.go).
+	migrationIngest,
+	// 10: the dashboard's aggregates, kept on write (migration_aggregates.go).
+	migrationAggregates,
+}
+
+// migrationSteps are Go steps run after a version's SQL, in the same
+// transaction, for backfills SQL alone does not express well.
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+	10: backfillTrend,
 }

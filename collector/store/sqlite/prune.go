@@ -41,7 +41,7 @@ func (s *Store) PruneReports(ctx context.Context, before time.Time) (int, error)
 	for _, dev := range devices {
 		for {
 			n := 0
-			err := s.tx(ctx, func(tx *sql.Tx) error {
+			err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 				var err error
 				n, err = pruneOnce(ctx, tx, dev, nanos(before))
 				return err

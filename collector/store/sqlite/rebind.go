@@ -17,7 +17,7 @@ import (
 // A re-bind token names its device; a proof names a device certificate,
 // which re-binds only when it is the device's current, unrevoked one in
 // the token's group. The machine id is never consulted: anyone can send it.
-func rebindTarget(ctx context.Context, tx *sql.Tx, p store.EnrollParams, group, tokenDevice string) (id, serial, by string, err error) {
+func rebindTarget(ctx context.Context, tx rowQuerier, p store.EnrollParams, group, tokenDevice string) (id, serial, by string, err error) {
 	if tokenDevice != "" {
 		var revoked sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT cert_serial, revoked_at FROM devices WHERE id = ?`, tokenDevice).Scan(&serial, &revoked)
@@ -94,23 +94,8 @@ func auditEnrolment(ctx context.Context, tx *sql.Tx, p store.EnrollParams, token
 
 // RetireDevice implements store.Store.
 func (s *Store) RetireDevice(ctx context.Context, id string, now time.Time) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var serial string
-		err := tx.QueryRowContext(ctx, `SELECT cert_serial FROM devices WHERE id = ?`, id).Scan(&serial)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?), retired_at = coalesce(retired_at, ?) WHERE id = ?`, nanos(now), nanos(now), id); err != nil {
-			return err
-		}
-		if err := dropPending(ctx, tx, id, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now))
-		return err
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return revokeWith(ctx, tx, id, now, `revoked_at = coalesce(revoked_at, ?1), retired_at = coalesce(retired_at, ?1)`)
 	})
 	if err != nil {
 		return fmt.Errorf("retire device: %w", err)
@@ -122,7 +107,7 @@ func (s *Store) RetireDevice(ctx context.Context, id string, now time.Time) erro
 func (s *Store) Duplicates(ctx context.Context) ([]store.DuplicateSet, error) {
 	rows, err := s.db.QueryContext(ctx, deviceSelect+` WHERE d.revoked_at IS NULL AND d.machine_id != '' AND EXISTS (
 		SELECT 1 FROM devices o WHERE o.grp = d.grp AND o.machine_id = d.machine_id AND o.id != d.id AND o.revoked_at IS NULL)
-		GROUP BY d.id ORDER BY d.grp, d.machine_id, d.enrolled_at, d.id`)
+		ORDER BY d.grp, d.machine_id, d.enrolled_at, d.id`)
 	if err != nil {
 		return nil, fmt.Errorf("duplicates: %w", err)
 	}

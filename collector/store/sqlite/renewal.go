@@ -13,7 +13,7 @@ import (
 // RenewCertificate implements store.Store.
 func (s *Store) RenewCertificate(ctx context.Context, deviceID, currentSerial string, sign func() (store.Issued, error), now time.Time) (store.Issued, error) {
 	var issued store.Issued
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var serial string
 		var next sql.NullString
 		var revoked sql.NullInt64
@@ -53,7 +53,7 @@ func (s *Store) RenewCertificate(ctx context.Context, deviceID, currentSerial st
 
 // PromoteCertificate implements store.Store.
 func (s *Store) PromoteCertificate(ctx context.Context, deviceID, serial string, now time.Time) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var old string
 		var next sql.NullString
 		var notAfter sql.NullInt64

@@ -19,7 +19,7 @@ import (
 // StartEpoch implements store.Store.
 func (s *Store) StartEpoch(ctx context.Context, deviceID string, now time.Time) (uint64, error) {
 	var epoch int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE devices SET epoch = epoch + 1, epoch_started_at = ? WHERE id = ? RETURNING epoch`,
 			nanos(now), deviceID).Scan(&epoch)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -33,10 +33,13 @@ func (s *Store) StartEpoch(ctx context.Context, deviceID string, now time.Time) 
 	return uint64(epoch), nil
 }
 
+// qEpoch reads a device's epoch.
+const qEpoch = `SELECT epoch, epoch_started_at, enrolled_at FROM devices WHERE id = ?`
+
 // Epoch implements store.Store.
 func (s *Store) Epoch(ctx context.Context, deviceID string) (store.Epoch, error) {
 	var epoch, started, enrolled int64
-	err := s.db.QueryRowContext(ctx, `SELECT epoch, epoch_started_at, enrolled_at FROM devices WHERE id = ?`, deviceID).Scan(&epoch, &started, &enrolled)
+	err := s.queryRow(ctx, qEpoch, deviceID).Scan(&epoch, &started, &enrolled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Epoch{}, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
 	}
@@ -74,10 +77,18 @@ func (s *Store) LastSequence(ctx context.Context, deviceID string, epoch uint64)
 	return uint64(last), nil
 }
 
-// SaveReport implements store.Store.
+// SaveReport implements store.Store. It is a job of the store's writer
+// (group commit): it returns once the batch holding it committed.
 func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 	if r.Sequence == 0 || r.Sequence > store.MaxSequence || r.Epoch > store.MaxSequence {
 		return false, fmt.Errorf("save report: sequence %d: %w", r.Sequence, store.ErrSequenceRange)
+	}
+	seen := make(map[string]bool, len(r.Results))
+	for _, res := range r.Results {
+		if seen[res.RuleID] {
+			return false, fmt.Errorf("save report: rule %q has two results", res.RuleID)
+		}
+		seen[res.RuleID] = true
 	}
 	results, err := json.Marshal(r.Results)
 	if err != nil {
@@ -92,84 +103,10 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 		}
 	}
 	stored := false
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var epoch, lastEpoch, lastSeq, enrolled int64
-		err := tx.QueryRowContext(ctx, `SELECT epoch, last_epoch, last_sequence, enrolled_at FROM devices WHERE id = ?`, r.DeviceID).
-			Scan(&epoch, &lastEpoch, &lastSeq, &enrolled)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("device %s: %w", r.DeviceID, store.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		e, seq := int64(r.Epoch), int64(r.Sequence)
-		if e > epoch {
-			return fmt.Errorf("epoch %d, device is in %d: %w", r.Epoch, epoch, store.ErrEpochUnknown)
-		}
-		var hash []byte
-		err = tx.QueryRowContext(ctx, `SELECT content_hash FROM reports WHERE device_id = ? AND epoch = ? AND sequence = ?`, r.DeviceID, e, seq).Scan(&hash)
-		switch {
-		case err == nil:
-			if len(hash) == 0 || len(r.ContentHash) == 0 || bytes.Equal(hash, r.ContentHash) {
-				// Already stored. A redelivery may carry a larger drop
-				// count (drops since the first attempt): keep the largest.
-				_, err := tx.ExecContext(ctx, `UPDATE reports SET dropped_total = max(dropped_total, ?) WHERE device_id = ? AND epoch = ? AND sequence = ?`,
-					satInt64(r.DroppedTotal), r.DeviceID, e, seq)
-				return err
-			}
-			return fmt.Errorf("epoch %d sequence %d: %w", r.Epoch, r.Sequence, store.ErrReportConflict)
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
-		var top sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT max(sequence) FROM reports WHERE device_id = ? AND epoch = ?`, r.DeviceID, e).Scan(&top); err != nil {
-			return err
-		}
-		if !top.Valid {
-			// The epoch's first report: an agent re-enrolled in place
-			// goes on numbering from its old outbox.
-			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(sequence), 0) FROM reports WHERE device_id = ?`, r.DeviceID).Scan(&top.Int64); err != nil {
-				return err
-			}
-		}
-		if seq > top.Int64+store.MaxSequenceJump {
-			return fmt.Errorf("sequence %d is more than %d past %d: %w", r.Sequence, store.MaxSequenceJump, top.Int64, store.ErrSequenceRange)
-		}
-		facts, res := r.Facts, string(results)
-		if facts == nil {
-			facts = []byte{}
-		}
-		refE, refS, same, err := sameAsNewest(ctx, tx, r.DeviceID, lastEpoch, lastSeq, facts, res)
-		if err != nil {
-			return err
-		}
-		if same {
-			// A heartbeat: its own collected_at, the rest of the newest
-			// report's facts and its results by reference.
-			lead, _ := splitLead(facts)
-			facts, res = append([]byte{}, lead...), ""
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-			agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
-			r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
-		if err != nil {
-			return err
-		}
-		stored = true
-		newest := e == epoch && (e > lastEpoch || seq > lastSeq)
-		if !newest {
-			// An older report arriving late, or one of an earlier
-			// enrolment: history only.
-			_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?`, nanos(r.ReceivedAt), r.DeviceID)
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?), last_epoch = ?, last_sequence = ? WHERE id = ?`,
-			nanos(r.ReceivedAt), e, seq, r.DeviceID); err != nil {
-			return err
-		}
-		return updateStates(ctx, tx, r, fromNanos(enrolled))
+	err = s.write(ctx, len(r.Facts)+len(results), func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		stored, err = saveReport(ctx, ptx{tx, s}, r, string(results))
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("save report: %w", err)
@@ -177,66 +114,294 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 	return stored, nil
 }
 
+// saveReport is SaveReport's write, in the writer's transaction.
+func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bool, error) {
+	var epoch, lastEpoch, lastSeq, enrolled int64
+	before := deviceState{Exists: true}
+	var lastSeen, revoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, qReportDevice, r.DeviceID).
+		Scan(&epoch, &lastEpoch, &lastSeq, &enrolled, &lastSeen, &revoked, &before.Group, &before.Pass, &before.Fail, &before.Unknown)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("device %s: %w", r.DeviceID, store.ErrNotFound)
+	}
+	if err != nil {
+		return false, err
+	}
+	before.EnrolledAt, before.LastSeen, before.Revoked = enrolled, lastSeen.Int64, revoked.Valid
+	e, seq := int64(r.Epoch), int64(r.Sequence)
+	if e > epoch {
+		return false, fmt.Errorf("epoch %d, device is in %d: %w", r.Epoch, epoch, store.ErrEpochUnknown)
+	}
+	var hash []byte
+	err = tx.QueryRowContext(ctx, qReportHash, r.DeviceID, e, seq).Scan(&hash)
+	switch {
+	case err == nil:
+		if len(hash) == 0 || len(r.ContentHash) == 0 || bytes.Equal(hash, r.ContentHash) {
+			// Already stored. A redelivery may carry a larger drop
+			// count (drops since the first attempt): keep the largest.
+			_, err := tx.ExecContext(ctx, qReportDropped,
+				satInt64(r.DroppedTotal), r.DeviceID, e, seq)
+			return false, err
+		}
+		return false, fmt.Errorf("epoch %d sequence %d: %w", r.Epoch, r.Sequence, store.ErrReportConflict)
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, err
+	}
+	var top sql.NullInt64
+	if e == lastEpoch && lastSeq > 0 {
+		// The newest report's epoch: its newest sequence is the top.
+		top = sql.NullInt64{Int64: lastSeq, Valid: true}
+	} else if err := tx.QueryRowContext(ctx, qTopOfEpoch, r.DeviceID, e).Scan(&top); err != nil {
+		return false, err
+	}
+	if !top.Valid {
+		// The epoch's first report: an agent re-enrolled in place
+		// goes on numbering from its old outbox.
+		if err := tx.QueryRowContext(ctx, qTopOfDevice, r.DeviceID).Scan(&top.Int64); err != nil {
+			return false, err
+		}
+	}
+	if seq > top.Int64+store.MaxSequenceJump {
+		return false, fmt.Errorf("sequence %d is more than %d past %d: %w", r.Sequence, store.MaxSequenceJump, top.Int64, store.ErrSequenceRange)
+	}
+	facts, res := r.Facts, results
+	if facts == nil {
+		facts = []byte{}
+	}
+	refE, refS, same, err := sameAsNewest(ctx, tx, r.DeviceID, lastEpoch, lastSeq, facts, res)
+	if err != nil {
+		return false, err
+	}
+	if same {
+		// A heartbeat: its own collected_at, the rest of the newest
+		// report's facts and its results by reference.
+		lead, _ := splitLead(facts)
+		facts, res = append([]byte{}, lead...), ""
+	}
+	// The device as the fleet views last counted it (aggregates.go).
+	snap, err := loadSnapshot(ctx, tx.Tx, r.DeviceID)
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, qInsertReport,
+		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
+		r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
+	if err != nil {
+		return false, err
+	}
+	after := before
+	after.LastSeen = max(before.LastSeen, nanos(r.ReceivedAt))
+	newest := e == epoch && (e > lastEpoch || seq > lastSeq)
+	if !newest {
+		// An older report arriving late, or one of an earlier
+		// enrolment: history only.
+		if _, err := tx.ExecContext(ctx, qDeviceSeen, after.LastSeen, r.DeviceID); err != nil {
+			return false, err
+		}
+		return true, trackAggregates(ctx, tx.Tx, snap, r.ObservedAt)
+	}
+	prev, err := ruleStates(ctx, tx, r.DeviceID)
+	if err != nil {
+		return false, err
+	}
+	before.Failing = failing(prev)
+	next := nextStates(prev, r, enrolled)
+	after.Failing = failing(next)
+	after.Pass, after.Fail, after.Unknown = 0, 0, 0
+	for _, st := range next {
+		switch st.collector {
+		case store.Pass:
+			after.Pass++
+		case store.Fail:
+			after.Fail++
+		case store.Unknown:
+			after.Unknown++
+		}
+	}
+	at := nanos(r.ObservedAt)
+	if _, err := tx.ExecContext(ctx, qDeviceNewest,
+		after.LastSeen, e, seq, after.Pass, after.Fail, after.Unknown, at, seq, r.DeviceID); err != nil {
+		return false, err
+	}
+	if err := writeStates(ctx, tx, r, prev, next); err != nil {
+		return false, err
+	}
+	return true, trackAggregates(ctx, tx.Tx, snap, r.ObservedAt)
+}
+
+// The statements of every report, by name so that
+// TestHotStatementsStayOnTheirDevice can check their query plans: each
+// reads and writes the rows of its own device only, whatever the
+// planner's statistics.
+const (
+	qReportDevice     = `SELECT epoch, last_epoch, last_sequence, enrolled_at, last_seen, revoked_at, grp, pass_n, fail_n, unknown_n FROM devices WHERE id = ?`
+	qReportHash       = `SELECT content_hash FROM reports WHERE device_id = ? AND epoch = ? AND sequence = ?`
+	qReportDropped    = `UPDATE reports SET dropped_total = max(dropped_total, ?) WHERE device_id = ? AND epoch = ? AND sequence = ?`
+	qTopOfEpoch       = `SELECT max(sequence) FROM reports WHERE device_id = ? AND epoch = ?`
+	qTopOfDevice      = `SELECT coalesce(max(sequence), 0) FROM reports WHERE device_id = ?`
+	qDeviceSeen       = `UPDATE devices SET last_seen = ? WHERE id = ?`
+	qDeleteRuleState  = `DELETE FROM rule_states WHERE device_id = ? AND rule_id = ?`
+	qInsertTransition = `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES (?, ?, ?, ?, ?, ?)`
+	qInsertReport     = `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
+		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qDeviceNewest = `UPDATE devices SET last_seen = ?, last_epoch = ?, last_sequence = ?, pass_n = ?, fail_n = ?, unknown_n = ?,
+		states_at = ?, states_sequence = ? WHERE id = ?`
+	qRuleStates = `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since
+		FROM rule_states INDEXED BY ` + ruleStatesPK + ` WHERE device_id = ?`
+	qUpsertRuleState = `INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (device_id, rule_id) DO UPDATE SET title = excluded.title, family = excluded.family, severity = excluded.severity,
+			collector = excluded.collector, agent = excluded.agent, observed = excluded.observed, expected = excluded.expected,
+			reason = excluded.reason, failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence`
+)
+
+// hotWrites are the statements of the writer that prepareHot prepares.
+var hotWrites = []string{qReportDevice, qReportHash, qReportDropped, qTopOfEpoch, qTopOfDevice, qInsertReport,
+	qSameAsNewest, qDeviceSeen, qDeviceNewest, qRuleStates, qDeleteRuleState, qInsertTransition, qUpsertRuleState}
+
 // sentText is t as RFC 3339, which holds any timestamp an agent can send.
 func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// updateStates replaces the device's latest state per rule with the
-// report's and records each change of the collector's verdict, at the
-// report's ObservedAt. A failing_since carried over is never before
-// enrolled nor after ObservedAt.
-func updateStates(ctx context.Context, tx *sql.Tx, r store.Report, enrolled time.Time) error {
-	prev := map[string]struct {
-		v     store.Verdict
-		since sql.NullInt64
-	}{}
-	rows, err := tx.QueryContext(ctx, `SELECT rule_id, collector, failing_since FROM rule_states WHERE device_id = ?`, r.DeviceID)
+// deviceState is what the fleet views derive from a device, before and
+// after a write: whether it exists, its status inputs and its failing
+// rules (rule id → failing_since, nanoseconds). LastSeen is 0 for never.
+// Failing is nil in both when the write did not touch the rules (a late
+// report: history only).
+type deviceState struct {
+	Exists               bool
+	Group                string
+	Revoked              bool
+	EnrolledAt, LastSeen int64
+	Pass, Fail, Unknown  int
+	Failing              map[string]int64
+}
+
+// revokeWith is RevokeDevice and RetireDevice: set, in SQL, the
+// device's revoked_at (and for retire, retired_at), revoke its
+// certificates and update the fleet's aggregates.
+func revokeWith(ctx context.Context, tx *sql.Tx, id string, now time.Time, set string) error {
+	before, err := loadSnapshot(ctx, tx, id)
 	if err != nil {
 		return err
 	}
+	if !before.exists {
+		return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+	}
+	var serial string
+	if err := tx.QueryRowContext(ctx, `SELECT cert_serial FROM devices WHERE id = ?`, id).Scan(&serial); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET `+set+` WHERE id = ?`, nanos(now), id); err != nil {
+		return err
+	}
+	if err := dropPending(ctx, tx, id, now); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now)); err != nil {
+		return err
+	}
+	return trackAggregates(ctx, tx, before, now)
+}
+
+// ruleState is one rule_states row as the write path compares it.
+type ruleState struct {
+	title, family, severity    string
+	collector, agent           store.Verdict
+	observed, expected, reason string
+	since                      sql.NullInt64
+}
+
+// ruleStates reads the device's latest state per rule.
+func ruleStates(ctx context.Context, tx ptx, deviceID string) (map[string]ruleState, error) {
+	rows, err := tx.QueryContext(ctx, qRuleStates, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]ruleState{}
 	for rows.Next() {
 		var id string
-		var v string
-		var since sql.NullInt64
-		if err := rows.Scan(&id, &v, &since); err != nil {
-			rows.Close()
-			return err
+		var st ruleState
+		if err := rows.Scan(&id, &st.title, &st.family, &st.severity, &st.collector, &st.agent, &st.observed, &st.expected, &st.reason, &st.since); err != nil {
+			return nil, err
 		}
-		prev[id] = struct {
-			v     store.Verdict
-			since sql.NullInt64
-		}{store.Verdict(v), since}
+		out[id] = st
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
+	return out, rows.Err()
+}
+
+// ruleStatesPK is the index of rule_states' primary key (device_id,
+// rule_id). The per-device statements name it: without statistics the
+// planner may prefer an index led by the verdict and scan every
+// device's rule states.
+const ruleStatesPK = `sqlite_autoindex_rule_states_1`
+
+// nextStates is the device's state per rule after the report r: its
+// results, failing_since set at ObservedAt on the first FAIL, kept while
+// failing (never before enrolled nor after ObservedAt), cleared
+// otherwise.
+func nextStates(prev map[string]ruleState, r store.Report, enrolled int64) map[string]ruleState {
 	at := nanos(r.ObservedAt)
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rule_states WHERE device_id = ?`, r.DeviceID); err != nil {
-		return err
-	}
+	next := make(map[string]ruleState, len(r.Results))
 	for _, res := range r.Results {
-		p, seen := prev[res.RuleID]
-		since := sql.NullInt64{}
+		st := ruleState{title: res.Title, family: res.Family, severity: res.Severity, collector: res.Collector, agent: res.Agent,
+			observed: res.Observed, expected: res.Expected, reason: res.Reason}
 		if res.Collector == store.Fail {
-			since = sql.NullInt64{Int64: at, Valid: true}
-			if seen && p.v == store.Fail && p.since.Valid {
-				since.Int64 = min(max(p.since.Int64, nanos(enrolled)), at)
+			st.since = sql.NullInt64{Int64: at, Valid: true}
+			if p, ok := prev[res.RuleID]; ok && p.collector == store.Fail && p.since.Valid {
+				st.since.Int64 = min(max(p.since.Int64, enrolled), at)
 			}
 		}
-		if !seen || p.v != res.Collector {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES (?, ?, ?, ?, ?, ?)`,
-				r.DeviceID, res.RuleID, string(p.v), string(res.Collector), at, int64(r.Sequence)); err != nil {
+		next[res.RuleID] = st
+	}
+	return next
+}
+
+// failing is the rules failing in states, with their failing_since.
+func failing(states map[string]ruleState) map[string]int64 {
+	out := map[string]int64{}
+	for id, st := range states {
+		if st.collector == store.Fail {
+			out[id] = st.since.Int64
+		}
+	}
+	return out
+}
+
+// writeStates writes the rows of next that differ from prev, deletes
+// the rules the report no longer has, and records each change of the
+// collector's verdict as a transition at the report's ObservedAt.
+func writeStates(ctx context.Context, tx ptx, r store.Report, prev, next map[string]ruleState) error {
+	at, seq := nanos(r.ObservedAt), int64(r.Sequence)
+	for id := range prev {
+		if _, ok := next[id]; ok {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, qDeleteRuleState, r.DeviceID, id); err != nil {
+			return err
+		}
+	}
+	// In the report's order, so transitions keep the order they had.
+	for _, res := range r.Results {
+		st := next[res.RuleID]
+		p, seen := prev[res.RuleID]
+		if !seen || p.collector != st.collector {
+			if _, err := tx.ExecContext(ctx, qInsertTransition,
+				r.DeviceID, res.RuleID, string(p.collector), string(st.collector), at, seq); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.DeviceID, res.RuleID, res.Title, res.Family, res.Severity, string(res.Collector), string(res.Agent), res.Observed, res.Expected, res.Reason,
-			since, at, int64(r.Sequence)); err != nil {
+		if seen && p == st {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, qUpsertRuleState,
+			r.DeviceID, res.RuleID, st.title, st.family, st.severity, string(st.collector), string(st.agent), st.observed, st.expected, st.reason,
+			st.since, at, seq); err != nil {
 			return err
 		}
 	}
-	return updateCounts(ctx, tx, r.DeviceID)
+	return nil
 }
 
 // Reports implements store.Store.
@@ -271,4 +436,40 @@ func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]stor
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// qReportState reads a device's epoch and failing rules in one statement.
+const qReportState = `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since FROM devices d
+	LEFT JOIN rule_states r INDEXED BY ` + ruleStatesPK + ` ON r.device_id = d.id AND r.failing_since IS NOT NULL
+	WHERE d.id = ?`
+
+// ReportState implements store.ReportStateReader.
+func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportState, error) {
+	rows, err := s.query(ctx, qReportState, deviceID)
+	if err != nil {
+		return store.ReportState{}, fmt.Errorf("report state: %w", err)
+	}
+	defer rows.Close()
+	out := store.ReportState{FailingSince: map[string]time.Time{}}
+	found := false
+	for rows.Next() {
+		var epoch, started, enrolled int64
+		var rule sql.NullString
+		var since sql.NullInt64
+		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since); err != nil {
+			return store.ReportState{}, fmt.Errorf("report state: %w", err)
+		}
+		found = true
+		out.Epoch = store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}
+		if rule.Valid && since.Valid {
+			out.FailingSince[rule.String] = fromNanos(since.Int64)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.ReportState{}, fmt.Errorf("report state: %w", err)
+	}
+	if !found {
+		return store.ReportState{}, fmt.Errorf("device %s: %w", deviceID, store.ErrNotFound)
+	}
+	return out, nil
 }

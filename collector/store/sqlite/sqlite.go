@@ -7,21 +7,33 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/batch"
 )
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
-	db     *sql.DB
+	db     *sql.DB // reads: a bounded pool (Options.MaxReaders)
+	w      *sql.DB // the writer's one connection (writer.go)
+	writer *batch.Writer[job]
+	stmts  map[string]*sql.Stmt // prepared on w before the writer uses it, by query (writer.go)
+	reads  sync.Map             // query → *sql.Stmt prepared on db (writer.go)
 	path   string
 	health health
+
+	closing   chan struct{} // closed by Close
+	optimized chan struct{} // closed when optimizeLoop ends
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store             = (*Store)(nil)
+	_ store.ReportStateReader = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the database at path and migrates it to
 // the current schema; see OpenWith.
@@ -33,12 +45,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func SchemaVersion() int { return len(migrations) }
 
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	if _, err := s.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return err
 	}
 	for i, m := range migrations {
 		version := i + 1
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
 				return err
@@ -48,6 +60,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			if _, err := tx.ExecContext(ctx, m); err != nil {
 				return fmt.Errorf("version %d: %w", version, err)
+			}
+			if step := migrationSteps[version]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return fmt.Errorf("version %d: %w", version, err)
+				}
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixNano())
 			return err
@@ -66,22 +83,17 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
-// Close stops the background health check and closes the database.
+// Close stops the background health check and statistics, runs the
+// writes already queued and closes the database.
 func (s *Store) Close() error {
 	s.health.stop()
-	return s.db.Close()
+	if s.closing != nil {
+		close(s.closing)
+		<-s.optimized
+	}
+	s.writer.Close()
+	s.closeStmts()
+	return errors.Join(s.w.Close(), s.db.Close())
 }
 
 // Ping checks the database answers.
@@ -121,7 +133,7 @@ func fromNull(n sql.NullInt64) *time.Time {
 
 // CreateToken implements store.Store.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (id, hash, grp, uses, uses_left, created_at, expires_at, rebind_device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO tokens (id, hash, grp, uses, uses_left, created_at, expires_at, rebind_device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.Hash, t.Group, t.Uses, t.UsesLeft, nanos(t.CreatedAt), nanos(t.ExpiresAt), t.RebindDevice)
 	if err != nil {
 		return fmt.Errorf("create token: %w", err)
@@ -152,11 +164,11 @@ func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
 
 // RevokeToken implements store.Store.
 func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id)
+	n, err := s.exec(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id)
 	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("token %s: %w", id, store.ErrNotFound)
 	}
 	return nil
@@ -169,9 +181,7 @@ type enrolToken struct {
 
 // usableToken looks the token of p up and says why it cannot enrol
 // (store.ErrTokenInvalid, Revoked, Expired, UsedUp), if so.
-func usableToken(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, p store.EnrollParams) (enrolToken, error) {
+func usableToken(ctx context.Context, q rowQuerier, p store.EnrollParams) (enrolToken, error) {
 	var (
 		t        enrolToken
 		hash     []byte
@@ -198,39 +208,84 @@ func usableToken(ctx context.Context, q interface {
 	return t, nil
 }
 
-// Enroll implements store.Store. The token is looked up read-only first,
-// so a wrong, expired, used-up or revoked one is refused without taking
-// the write lock (every transaction here begins IMMEDIATE); the write
-// transaction then checks it again.
+// Enroll implements store.Store. The token is looked up, and the device
+// picked, read-only first, so a wrong, expired, used-up or revoked token
+// is refused without a write, and the certificate is signed before the
+// write: no signature is made while the writer holds the write lock. The
+// write transaction (a job of the store's writer) then checks the token
+// again; when it picks another device than the read did (a re-bind
+// target revoked meanwhile), the certificate is signed again for it.
 func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(string) (store.Issued, error)) (store.Enrolment, error) {
-	if _, err := usableToken(ctx, s.db, p); err != nil {
+	t, err := usableToken(ctx, s.db, p)
+	if err != nil {
 		return store.Enrolment{}, fmt.Errorf("enroll: %w", err)
 	}
+	deviceID, _, by, err := rebindTarget(ctx, s.db, p, t.group, t.rebindDevice)
+	if err != nil {
+		return store.Enrolment{}, fmt.Errorf("enroll: %w", err)
+	}
+	if by == "" {
+		deviceID = p.NewID
+	}
+	for range maxResign + 1 {
+		issued, err := sign(deviceID)
+		if err != nil {
+			return store.Enrolment{}, fmt.Errorf("enroll: sign certificate: %w", err)
+		}
+		out, picked, err := s.enrollWith(ctx, p, deviceID, issued)
+		if errors.Is(err, errResign) {
+			deviceID = picked
+			continue
+		}
+		if err != nil {
+			return store.Enrolment{}, fmt.Errorf("enroll: %w", err)
+		}
+		return out, nil
+	}
+	return store.Enrolment{}, fmt.Errorf("enroll: the device to enrol changed %d times while signing", maxResign+1)
+}
+
+// errResign: the write transaction picked another device than the
+// certificate was signed for.
+var errResign = errors.New("device changed while signing")
+
+// maxResign bounds how often Enroll signs again for a device that changed.
+const maxResign = 3
+
+// enrollWith is Enroll's write transaction with the certificate signed
+// for deviceID; errResign (and the device it picked) when that is not
+// the device the transaction picks.
+func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID string, issued store.Issued) (store.Enrolment, string, error) {
 	var out store.Enrolment
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	var picked string
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		t, err := usableToken(ctx, tx, p)
 		if err != nil {
 			return err
 		}
 		id, group, rebindDevice := t.id, t.group, t.rebindDevice
+		target, oldSerial, by, err := rebindTarget(ctx, tx, p, group, rebindDevice)
+		if err != nil {
+			return err
+		}
+		if by == "" {
+			target = p.NewID
+		}
+		if target != deviceID {
+			picked = target
+			return errResign
+		}
+		out = store.Enrolment{Issued: issued}
+		if by != "" {
+			out.Rebound, out.RebindBy = true, by
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
 			return err
 		}
-
-		deviceID, oldSerial, by, err := rebindTarget(ctx, tx, p, group, rebindDevice)
+		before, err := loadSnapshot(ctx, tx, deviceID)
 		if err != nil {
 			return err
 		}
-		if by != "" {
-			out.Rebound, out.RebindBy = true, by
-		} else {
-			deviceID = p.NewID
-		}
-		issued, err := sign(deviceID)
-		if err != nil {
-			return fmt.Errorf("sign certificate: %w", err)
-		}
-		out.Issued = issued
 		i := p.Info
 		if out.Rebound {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, oldSerial, deviceID, nanos(p.Now)); err != nil {
@@ -251,13 +306,13 @@ func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 		if out.Duplicates, err = auditEnrolment(ctx, tx, p, id, group, deviceID, oldSerial, out.RebindBy); err != nil {
 			return err
 		}
+		if err := trackAggregates(ctx, tx, before, p.Now); err != nil {
+			return err
+		}
 		out.Device, err = deviceQuery(ctx, tx, deviceID)
 		return err
 	})
-	if err != nil {
-		return store.Enrolment{}, fmt.Errorf("enroll: %w", err)
-	}
-	return out, nil
+	return out, picked, err
 }
 
 // Devices.
@@ -266,10 +321,17 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// rowQuerier is a *sql.DB or a *sql.Tx, for a lookup of one row.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// deviceSelect reads the verdict counts SaveReport keeps on the device
+// row (from the results in hand, never by counting rule states).
 const deviceSelect = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
 	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence,
-	coalesce(sum(r.collector = 'PASS'), 0), coalesce(sum(r.collector = 'FAIL'), 0), coalesce(sum(r.collector = 'UNKNOWN'), 0), coalesce(d.next_cert_serial, '')
-	FROM devices d LEFT JOIN rule_states r ON r.device_id = d.id`
+	d.pass_n, d.fail_n, d.unknown_n, coalesce(d.next_cert_serial, '')
+	FROM devices d`
 
 func scanDevices(rows *sql.Rows) ([]store.Device, error) {
 	defer rows.Close()
@@ -290,7 +352,7 @@ func scanDevices(rows *sql.Rows) ([]store.Device, error) {
 }
 
 func deviceQuery(ctx context.Context, q querier, id string) (store.Device, error) {
-	rows, err := q.QueryContext(ctx, deviceSelect+` WHERE d.id = ? GROUP BY d.id`, id)
+	rows, err := q.QueryContext(ctx, deviceSelect+` WHERE d.id = ?`, id)
 	if err != nil {
 		return store.Device{}, err
 	}
@@ -306,12 +368,19 @@ func deviceQuery(ctx context.Context, q querier, id string) (store.Device, error
 
 // Device implements store.Store.
 func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
-	return deviceQuery(ctx, s.db, id)
+	return deviceQuery(ctx, preparedReads{s}, id)
+}
+
+// preparedReads is a querier whose statements are prepared (s.query).
+type preparedReads struct{ s *Store }
+
+func (p preparedReads) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return p.s.query(ctx, q, args...)
 }
 
 // Devices implements store.Store.
 func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
-	rows, err := s.db.QueryContext(ctx, deviceSelect+` GROUP BY d.id ORDER BY d.id`)
+	rows, err := s.db.QueryContext(ctx, deviceSelect+` ORDER BY d.id`)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -324,23 +393,8 @@ func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
 
 // RevokeDevice implements store.Store.
 func (s *Store) RevokeDevice(ctx context.Context, id string, now time.Time) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var serial string
-		err := tx.QueryRowContext(ctx, `SELECT cert_serial FROM devices WHERE id = ?`, id).Scan(&serial)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(now), id); err != nil {
-			return err
-		}
-		if err := dropPending(ctx, tx, id, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, serial, id, nanos(now))
-		return err
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return revokeWith(ctx, tx, id, now, `revoked_at = coalesce(revoked_at, ?1)`)
 	})
 	if err != nil {
 		return fmt.Errorf("revoke device: %w", err)
@@ -348,10 +402,13 @@ func (s *Store) RevokeDevice(ctx context.Context, id string, now time.Time) erro
 	return nil
 }
 
+// qSerialRevoked looks a certificate serial up.
+const qSerialRevoked = `SELECT count(*) FROM revoked_serials WHERE serial = ?`
+
 // SerialRevoked implements store.Store.
 func (s *Store) SerialRevoked(ctx context.Context, serial string) (bool, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM revoked_serials WHERE serial = ?`, serial).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, qSerialRevoked, serial).Scan(&n); err != nil {
 		return false, fmt.Errorf("check serial: %w", err)
 	}
 	return n > 0, nil
@@ -359,9 +416,12 @@ func (s *Store) SerialRevoked(ctx context.Context, serial string) (bool, error) 
 
 // Reports: see reports.go.
 
+// qFailingSince reads a device's failing rules.
+const qFailingSince = `SELECT rule_id, failing_since FROM rule_states INDEXED BY ` + ruleStatesPK + ` WHERE device_id = ? AND failing_since IS NOT NULL`
+
 // FailingSince implements store.Store.
 func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]time.Time, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rule_id, failing_since FROM rule_states WHERE device_id = ? AND failing_since IS NOT NULL`, deviceID)
+	rows, err := s.query(ctx, qFailingSince, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("failing since: %w", err)
 	}
@@ -380,8 +440,12 @@ func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]t
 
 // RuleStates implements store.Store.
 func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleState, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence
-		FROM rule_states WHERE device_id = ? ORDER BY rule_id`, deviceID)
+	// Every rule state of a device was set by its newest report, whose
+	// time and sequence the device row keeps (only changed rows are
+	// rewritten).
+	rows, err := s.db.QueryContext(ctx, `SELECT r.rule_id, r.title, r.family, r.severity, r.collector, r.agent, r.observed, r.expected, r.reason, r.failing_since,
+		coalesce(d.states_at, r.updated_at), coalesce(d.states_sequence, r.sequence)
+		FROM rule_states r INDEXED BY `+ruleStatesPK+` JOIN devices d ON d.id = r.device_id WHERE r.device_id = ? ORDER BY r.rule_id`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("rule states: %w", err)
 	}
@@ -427,7 +491,7 @@ func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Trans
 
 // SetPolicy implements store.Store.
 func (s *Store) SetPolicy(ctx context.Context, p store.GroupPolicy) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO policies (grp, name, version, document, updated_at) VALUES (?, ?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO policies (grp, name, version, document, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (grp) DO UPDATE SET name = excluded.name, version = excluded.version, document = excluded.document, updated_at = excluded.updated_at`,
 		p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt))
 	if err != nil {
@@ -454,7 +518,7 @@ func (s *Store) Policies(ctx context.Context) ([]store.GroupPolicy, error) {
 }
 
 func (s *Store) policies(ctx context.Context, where string, args ...any) ([]store.GroupPolicy, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT grp, name, version, document, updated_at FROM policies `+where, args...)
+	rows, err := s.query(ctx, `SELECT grp, name, version, document, updated_at FROM policies `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}

@@ -20,6 +20,7 @@ func RunDashboardConformance(t *testing.T, newStore func() store.Dashboard) {
 		{"WaiversExpireOnTheirOwn", testWaivers},
 		{"FleetViewsMatchDeviceStatus", testFleetViews},
 		{"TrendAndStateAsOf", testHistory},
+		{"AggregatesMatchBruteForce", testAggregates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,10 +174,11 @@ func testFleetViews(t *testing.T, s store.Dashboard) {
 			t.Errorf("stale after %s: FleetCounts = %+v, want %+v", staleAfter, c, want)
 		}
 		for _, st := range []store.DeviceStatus{store.StatusCompliant, store.StatusFailing, store.StatusUnknown, store.StatusStale, store.StatusRevoked} {
-			page, total, err := s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: staleAfter, Status: st})
+			p, err := s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: staleAfter, Status: st})
 			if err != nil {
 				t.Fatal(err)
 			}
+			page, total := p.Devices, p.Total
 			for _, d := range page {
 				if got := d.Status(now, staleAfter); got != st {
 					t.Errorf("ListDevices(status %s) returned %s with status %s", st, d.ID, got)
@@ -191,15 +193,18 @@ func testFleetViews(t *testing.T, s store.Dashboard) {
 	if err != nil || len(rc) != 1 || rc[0].RuleID != "rule-1" || rc[0].Devices != 1 {
 		t.Fatalf("FailingByRule = %+v, %v (the revoked device must not count)", rc, err)
 	}
-	page, total, err := s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: stale, RuleID: "rule-1", Status: store.StatusFailing})
+	p, err := s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: stale, RuleID: "rule-1", Status: store.StatusFailing})
+	page, total := p.Devices, p.Total
 	if err != nil || total != 1 || page[0].ID != "b-fail" || page[0].Fail != 1 || page[0].Pass != 1 {
 		t.Fatalf("ListDevices(rule-1) = %+v, %d, %v", page, total, err)
 	}
-	page, total, err = s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: stale, Search: "UNKNOWN", Group: "field", OS: "Debian"})
+	p, err = s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: stale, Search: "UNKNOWN", Group: "field", OS: "Debian"})
+	page, total = p.Devices, p.Total
 	if err != nil || total != 1 || page[0].ID != "c-unknown" {
 		t.Fatalf("ListDevices(search) = %+v, %d, %v", page, total, err)
 	}
-	page, total, err = s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: stale, Sort: "-" + store.SortHostname, Limit: 2, Offset: 1})
+	p, err = s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: stale, Sort: "-" + store.SortHostname, Limit: 2, Offset: 1})
+	page, total = p.Devices, p.Total
 	if err != nil || total != 5 || len(page) != 2 || page[0].ID != "d-silent" || page[1].ID != "c-unknown" {
 		t.Fatalf("ListDevices(sort, page) = %+v, %d, %v", page, total, err)
 	}

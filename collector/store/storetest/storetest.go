@@ -36,6 +36,7 @@ func RunConformance(t *testing.T, newStore func() store.Store) {
 		{"CertificateRenewal", testRenewal},
 	}
 	tests = append(tests, reportIdentityTests...)
+	tests = append(tests, ingestTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore()

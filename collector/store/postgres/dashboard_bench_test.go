@@ -1,0 +1,176 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/postgres"
+	"github.com/wardhq/ward/collector/store/postgres/pgtest"
+	"github.com/wardhq/ward/collector/store/storetest"
+)
+
+// benchNow is the time a benchmark fleet is built and queried at, fixed
+// so that a kept database gives the same answers on every run.
+var benchNow = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+
+// benchFleetDSN returns a database of n devices built by
+// storetest.BuildFleet through this store's Enroll, SaveReport and
+// RevokeDevice (no ANALYZE beyond what autovacuum does), kept on the test
+// server as ward_bench_dashboard_v<schema>_<n> so a rerun starts at once
+// (drop it to rebuild). WARD_BENCH_DEVICES sets n (default 10,000: the
+// build runs at the ingest path's speed).
+func benchFleetDSN(b *testing.B) (string, int) {
+	b.Helper()
+	n := 10_000
+	if s := os.Getenv("WARD_BENCH_DEVICES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	pgtest.DSN(b) // skips, or fails under CI=true, without a server
+	cfg, err := pgx.ParseConfig(pgtest.Server())
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("ward_bench_dashboard_v%d_%d", postgres.SchemaVersion(), n)
+	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, name)
+	if cfg.Password != "" {
+		dsn += " password=" + cfg.Password
+	}
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		b.Fatal(err)
+	}
+	if exists {
+		return dsn, n
+	}
+	building := name + "_building"
+	admin.Exec(ctx, `DROP DATABASE IF EXISTS `+building+` WITH (FORCE)`)
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+building); err != nil {
+		b.Fatal(err)
+	}
+	s, err := postgres.Open(ctx, fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable password=%s", cfg.Host, cfg.Port, cfg.User, building, cfg.Password), postgres.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := storetest.BuildFleet(ctx, s, n, benchNow, nil); err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	b.Logf("built %d devices through Enroll and SaveReport in %s (%s per device)", n, time.Since(start).Round(time.Second), time.Since(start)/time.Duration(n))
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+building+` RENAME TO `+name); err != nil {
+		b.Fatal(err)
+	}
+	return dsn, n
+}
+
+// BenchmarkDashboard measures the dashboard's queries on a fleet built
+// through the ingest path, as sqlite's BenchmarkDashboard does: warm, on
+// one open store, and cold, each run on a store (pool) opened for it
+// (the server's shared buffers stay warm).
+func BenchmarkDashboard(b *testing.B) {
+	dsn, n := benchFleetDSN(b)
+	ctx := context.Background()
+	stale := storetest.FleetStaleAfter
+	var deadlines []store.DeadlineRule
+	for _, g := range storetest.FleetGroups {
+		for _, r := range storetest.FleetRules {
+			deadlines = append(deadlines, store.DeadlineRule{Group: g, RuleID: r, Grace: 24 * time.Hour})
+		}
+	}
+	open := func(b *testing.B) *postgres.Store {
+		s, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	list := func(q store.DeviceQuery) func(*postgres.Store) error {
+		q.Now, q.StaleAfter, q.Limit = benchNow, stale, 50
+		return func(s *postgres.Store) error {
+			p, err := s.ListDevices(ctx, q)
+			if err == nil && len(p.Devices) == 0 {
+				err = fmt.Errorf("no devices for %+v", q)
+			}
+			return err
+		}
+	}
+	s := open(b)
+	mid, err := s.ListDevices(ctx, store.DeviceQuery{Now: benchNow, StaleAfter: stale, Limit: 1, Offset: n / 2})
+	if err != nil || mid.Next == "" {
+		b.Fatalf("middle cursor: %+v, %v", mid, err)
+	}
+	s.Close()
+	queries := []struct {
+		name string
+		fn   func(*postgres.Store) error
+	}{
+		{"overview", func(s *postgres.Store) error {
+			if _, err := s.FleetCounts(ctx, benchNow, stale); err != nil {
+				return err
+			}
+			if _, err := s.FailingByRule(ctx, benchNow, stale); err != nil {
+				return err
+			}
+			if _, _, err := s.PastDeadline(ctx, deadlines, benchNow, 50); err != nil {
+				return err
+			}
+			_, err := s.Trend(ctx, benchNow, 30)
+			return err
+		}},
+		{"FleetCounts", func(s *postgres.Store) error { _, err := s.FleetCounts(ctx, benchNow, stale); return err }},
+		{"PastDeadline", func(s *postgres.Store) error { _, _, err := s.PastDeadline(ctx, deadlines, benchNow, 50); return err }},
+		{"list/hostname", list(store.DeviceQuery{})},
+		{"list/hostname-after-middle", list(store.DeviceQuery{After: mid.Next})},
+		{"list/-last_seen", list(store.DeviceQuery{Sort: "-last_seen"})},
+		{"list/-fail", list(store.DeviceQuery{Sort: "-fail"})},
+		{"list/status-failing-by-last_seen", list(store.DeviceQuery{Status: store.StatusFailing, Sort: "-last_seen"})},
+		{"list/rule-failing", list(store.DeviceQuery{RuleID: "disk-encrypted", Status: store.StatusFailing})},
+		{"list/search", list(store.DeviceQuery{Search: "host-0001"})},
+	}
+	b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+		for _, q := range queries {
+			b.Run("warm/"+q.name, func(b *testing.B) {
+				s := open(b)
+				defer s.Close()
+				if err := q.fn(s); err != nil {
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					if err := q.fn(s); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("cold/"+q.name, func(b *testing.B) {
+				for range b.N {
+					b.StopTimer()
+					s := open(b)
+					b.StartTimer()
+					err := q.fn(s)
+					b.StopTimer()
+					s.Close()
+					b.StartTimer()
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	})
+}

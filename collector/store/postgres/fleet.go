@@ -1,0 +1,277 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/wardhq/ward/collector/store"
+)
+
+// Device lists: keyset paging (docs/storage.md, "Device lists"). Each
+// sort has an index that walks it (migrations 001 and 003), so a page
+// reads its own rows and the planner, which has statistics here, stops
+// after them.
+
+// sortCol is one column of a device list's order.
+type sortCol struct {
+	expr string
+	desc bool
+	num  bool
+	val  func(store.Device) string // the cursor's value of a device
+}
+
+// asciiLower is lower() of a TEXT COLLATE "C" value: ASCII letters only,
+// as SQLite's NOCASE.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// sortCols is the order of a sort key, ties broken by id.
+func sortCols(sortKey string) ([]sortCol, error) {
+	key, desc := strings.TrimPrefix(sortKey, "-"), strings.HasPrefix(sortKey, "-")
+	host := func(desc bool) sortCol {
+		return sortCol{expr: `lower(d.hostname)`, desc: desc, val: func(d store.Device) string { return asciiLower(d.Hostname) }}
+	}
+	id := func(desc bool) sortCol {
+		return sortCol{expr: `d.id`, desc: desc, val: func(d store.Device) string { return d.ID }}
+	}
+	switch key {
+	case "", store.SortHostname:
+		return []sortCol{host(desc), id(desc)}, nil
+	case store.SortLastSeen:
+		seen := sortCol{expr: `coalesce(d.last_seen, d.enrolled_at)`, desc: desc, num: true, val: func(d store.Device) string {
+			t := d.EnrolledAt
+			if d.LastSeen != nil {
+				t = *d.LastSeen
+			}
+			return strconv.FormatInt(nanos(t), 10)
+		}}
+		return []sortCol{seen, id(desc)}, nil
+	case store.SortGroup:
+		return []sortCol{{expr: `d.grp`, desc: desc, val: func(d store.Device) string { return d.Group }}, host(false), id(false)}, nil
+	case store.SortFail:
+		fail := sortCol{expr: `d.fail_n`, desc: desc, num: true, val: func(d store.Device) string { return strconv.Itoa(d.Fail) }}
+		return []sortCol{fail, host(false), id(false)}, nil
+	}
+	return nil, fmt.Errorf("unknown sort %q", sortKey)
+}
+
+// Cursors are base64url of a JSON array: the sort, then the sort
+// columns' values of the page's last device (as the SQLite store's).
+func encodeCursor(sortKey string, cols []sortCol, d store.Device) string {
+	vals := []string{sortKey}
+	for _, c := range cols {
+		vals = append(vals, c.val(d))
+	}
+	b, _ := json.Marshal(vals)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(cursor, sortKey string, cols []sortCol) ([]any, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	var vals []string
+	if err == nil {
+		err = json.Unmarshal(b, &vals)
+	}
+	if err != nil || len(vals) != len(cols)+1 || vals[0] != sortKey {
+		return nil, store.ErrBadCursor
+	}
+	out := make([]any, len(cols))
+	for i, c := range cols {
+		out[i] = vals[i+1]
+		if c.num {
+			n, err := strconv.ParseInt(vals[i+1], 10, 64)
+			if err != nil {
+				return nil, store.ErrBadCursor
+			}
+			out[i] = n
+		}
+	}
+	return out, nil
+}
+
+// after is the condition "after the cursor's device" in the order of
+// cols: a row comparison where the directions agree, else spelled out,
+// led by a range on the first column so the index scan starts there.
+func after(cols []sortCol, vals []any) (string, []any) {
+	op := func(c sortCol) string {
+		if c.desc {
+			return "<"
+		}
+		return ">"
+	}
+	same := true
+	for _, c := range cols[1:] {
+		same = same && c.desc == cols[0].desc
+	}
+	if same {
+		var exprs, ps []string
+		for _, c := range cols {
+			exprs, ps = append(exprs, c.expr), append(ps, "?")
+		}
+		return `(` + strings.Join(exprs, ", ") + `) ` + op(cols[0]) + ` (` + strings.Join(ps, ", ") + `)`, vals
+	}
+	var ors []string
+	var args []any
+	for i, c := range cols {
+		var ands []string
+		for j := range i {
+			ands = append(ands, cols[j].expr+` = ?`)
+			args = append(args, vals[j])
+		}
+		ands = append(ands, c.expr+` `+op(c)+` ?`)
+		args = append(args, vals[i])
+		ors = append(ors, `(`+strings.Join(ands, " AND ")+`)`)
+	}
+	return cols[0].expr + ` ` + op(cols[0]) + `= ? AND (` + strings.Join(ors, " OR ") + `)`, append([]any{vals[0]}, args...)
+}
+
+// ListDevices implements store.Dashboard: the page after q.After, or at
+// q.Offset without a cursor. The total is exact for the filters the
+// dashboard's overview links to (none, status, group, rule), and counted
+// up to store.DeviceCountBound for the others.
+func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
+	cols, err := sortCols(q.Sort)
+	if err != nil {
+		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+	}
+	const seen = `coalesce(d.last_seen, d.enrolled_at)`
+	var conds []string
+	var args []any
+	cut := staleCut(q.Now, q.StaleAfter)
+	switch q.Status {
+	case "":
+	case store.StatusRevoked:
+		conds = append(conds, `d.revoked_at IS NOT NULL`)
+	case store.StatusStale:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` < ?`)
+		args = append(args, cut)
+	case store.StatusFailing:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ? AND d.fail_n > 0`)
+		args = append(args, cut)
+	case store.StatusUnknown:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ? AND d.fail_n = 0 AND (d.unknown_n > 0 OR d.pass_n = 0)`)
+		args = append(args, cut)
+	case store.StatusCompliant:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ? AND d.fail_n = 0 AND d.unknown_n = 0 AND d.pass_n > 0`)
+		args = append(args, cut)
+	default:
+		return store.DevicePage{}, fmt.Errorf("list devices: unknown status %q", q.Status)
+	}
+	if q.RuleID != "" {
+		conds = append(conds, `d.revoked_at IS NULL AND EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.rule_id = ? AND r.collector = 'FAIL')`)
+		args = append(args, q.RuleID)
+	}
+	if q.Group != "" {
+		conds = append(conds, `d.grp = ?`)
+		args = append(args, q.Group)
+	}
+	if q.OS != "" {
+		conds = append(conds, `d.os_name = ?`)
+		args = append(args, q.OS)
+	}
+	if q.CertExpiring {
+		conds = append(conds, `d.revoked_at IS NULL AND d.cert_not_after <= ?`)
+		args = append(args, nanos(q.Now.Add(store.CertWarning)))
+	}
+	if q.Search != "" {
+		conds = append(conds, `d.hostname ILIKE ? ESCAPE '\'`)
+		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
+		args = append(args, "%"+esc+"%")
+	}
+	filter := append([]string(nil), conds...)
+	filterArgs := append([]any(nil), args...)
+	if q.After != "" {
+		vals, err := decodeCursor(q.After, q.Sort, cols)
+		if err != nil {
+			return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+		}
+		c, a := after(cols, vals)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	var order []string
+	for _, c := range cols {
+		dir := " ASC"
+		if c.desc {
+			dir = " DESC"
+		}
+		order = append(order, c.expr+dir)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	offset := 0
+	if q.After == "" {
+		offset = max(q.Offset, 0)
+	}
+	rows, err := s.qm().Query(ctx, deviceSelect+where(conds)+` ORDER BY `+strings.Join(order, ", ")+` LIMIT ? OFFSET ?`, append(args, limit+1, offset)...)
+	if err != nil {
+		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+	}
+	ds, err := scanDevices(rows)
+	if err != nil {
+		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+	}
+	page := store.DevicePage{Devices: ds}
+	if len(ds) > limit {
+		page.Devices = ds[:limit]
+		page.Next = encodeCursor(q.Sort, cols, ds[limit-1])
+	}
+	if page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs); err != nil {
+		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+	}
+	return page, nil
+}
+
+func where(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return ` WHERE ` + strings.Join(conds, " AND ")
+}
+
+// deviceTotal counts the devices a query matches: from the aggregates
+// when its filters are only status and group, or status and rule;
+// otherwise up to store.DeviceCountBound.
+func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []string, args []any) (int, bool, error) {
+	other := q.OS != "" || q.Search != "" || q.CertExpiring
+	switch {
+	case !other && q.RuleID == "":
+		c, err := s.fleetCounts(ctx, q.Now, q.StaleAfter, q.Group)
+		if err != nil {
+			return 0, false, err
+		}
+		n := map[store.DeviceStatus]int{
+			"": c.Devices + c.Revoked, store.StatusCompliant: c.Compliant, store.StatusFailing: c.Failing,
+			store.StatusUnknown: c.Unknown, store.StatusStale: c.Stale, store.StatusRevoked: c.Revoked,
+		}[q.Status]
+		return n, true, nil
+	case !other && q.Group == "":
+		// A device failing a rule is failing or stale, never revoked.
+		c, err := s.failingCounts(ctx, staleCut(q.Now, q.StaleAfter), q.RuleID)
+		if err != nil {
+			return 0, false, err
+		}
+		fresh := c[q.RuleID]
+		var all int
+		if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM agg_rule_seen WHERE width = $1 AND rule_id = $2`, hourNanos, q.RuleID).Scan(&all); err != nil {
+			return 0, false, err
+		}
+		n := map[store.DeviceStatus]int{"": all, store.StatusFailing: fresh, store.StatusStale: all - fresh}[q.Status]
+		return n, true, nil
+	}
+	var n int
+	err := s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM devices d`+where(conds)+` LIMIT ?) bounded`, append(args, store.DeviceCountBound)...).Scan(&n)
+	return n, n < store.DeviceCountBound, err
+}

@@ -1,0 +1,572 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardhq/ward/collector/store"
+)
+
+// The fleet views read the aggregates aggregates.go keeps
+// (docs/storage.md). Staleness depends on the time of the query, so
+// counts are kept per bucket of seen time: a query sums the whole hour
+// buckets after the stale cut, the minute buckets of the cut's hour after
+// its minute, and counts the devices of the cut's own minute exactly from
+// the devices_seen index.
+
+func staleCut(now time.Time, staleAfter time.Duration) int64 { return nanos(now.Add(-staleAfter)) }
+
+// cutRanges are the bucket bounds of a stale cut: hour buckets after
+// hour, minute buckets in (minute, minuteEnd), and devices seen in
+// [cut, exactEnd).
+type cutRanges struct {
+	cut, hour, minute, minuteEnd, exactEnd int64
+}
+
+// bucketStart is the first nanosecond of bucket b of width w, saturated.
+func bucketStart(b, w int64) int64 {
+	if b <= math.MinInt64/w {
+		return math.MinInt64
+	}
+	return b * w
+}
+
+func rangesOf(cut int64) cutRanges {
+	r := cutRanges{cut: cut, hour: floorDiv(cut, hourNanos), minute: floorDiv(cut, minuteNanos)}
+	r.minuteEnd = (r.hour + 1) * (hourNanos / minuteNanos)
+	r.exactEnd = math.MaxInt64
+	if r.minute < math.MaxInt64/minuteNanos {
+		r.exactEnd = (r.minute + 1) * minuteNanos
+	}
+	return r
+}
+
+// freshCounts counts the non-revoked devices seen at or after cut, by
+// class, in group (every group when empty).
+func (s *Store) freshCounts(ctx context.Context, cut int64, group string) (map[string]int, error) {
+	r := rangesOf(cut)
+	g, ga := "", []any{}
+	if group != "" {
+		g, ga = ` AND grp = ?`, []any{group}
+	}
+	args := append([]any{hourNanos, r.hour}, ga...)
+	args = append(append(args, minuteNanos, r.minute, r.minuteEnd), ga...)
+	args = append(append(args, r.cut, r.exactEnd), ga...)
+	rows, err := s.db.QueryContext(ctx, `SELECT class, sum(n) FROM (
+		SELECT class, n FROM agg_seen WHERE width = ? AND bucket > ?`+g+`
+		UNION ALL SELECT class, n FROM agg_seen WHERE width = ? AND bucket > ? AND bucket < ?`+g+`
+		UNION ALL SELECT `+classExpr+`, 1 FROM devices d WHERE `+seenExpr+` >= ? AND `+seenExpr+` < ? AND d.revoked_at IS NULL`+strings.ReplaceAll(g, "grp", "+d.grp")+`
+		) GROUP BY class`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var class string
+		var n int
+		if err := rows.Scan(&class, &n); err != nil {
+			return nil, err
+		}
+		out[class] = n
+	}
+	return out, rows.Err()
+}
+
+// classTotals counts the devices by class, in group (every group when
+// empty).
+func (s *Store) classTotals(ctx context.Context, group string) (map[string]int, error) {
+	q, args := `SELECT class, sum(n) FROM agg_devices GROUP BY class`, []any{}
+	if group != "" {
+		q, args = `SELECT class, sum(n) FROM agg_devices WHERE grp = ? GROUP BY class`, []any{group}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var class string
+		var n int
+		if err := rows.Scan(&class, &n); err != nil {
+			return nil, err
+		}
+		out[class] = n
+	}
+	return out, rows.Err()
+}
+
+// fleetCounts is FleetCounts for one group, or all when group is empty.
+func (s *Store) fleetCounts(ctx context.Context, now time.Time, staleAfter time.Duration, group string) (store.FleetCounts, error) {
+	tot, err := s.classTotals(ctx, group)
+	if err != nil {
+		return store.FleetCounts{}, err
+	}
+	fresh, err := s.freshCounts(ctx, staleCut(now, staleAfter), group)
+	if err != nil {
+		return store.FleetCounts{}, err
+	}
+	c := store.FleetCounts{
+		Compliant: fresh[classCompliant], Failing: fresh[classFailing], Unknown: fresh[classUnknown],
+		Revoked: tot[classRevoked],
+		Devices: tot[classCompliant] + tot[classFailing] + tot[classUnknown],
+	}
+	c.Stale = c.Devices - c.Compliant - c.Failing - c.Unknown
+	return c, nil
+}
+
+// FleetCounts implements store.Dashboard.
+func (s *Store) FleetCounts(ctx context.Context, now time.Time, staleAfter time.Duration) (store.FleetCounts, error) {
+	c, err := s.fleetCounts(ctx, now, staleAfter, "")
+	if err != nil {
+		return store.FleetCounts{}, fmt.Errorf("fleet counts: %w", err)
+	}
+	return c, nil
+}
+
+// failingCounts counts per rule the non-revoked devices seen at or after
+// cut that fail it; only rule when it is not empty.
+func (s *Store) failingCounts(ctx context.Context, cut int64, rule string) (map[string]int, error) {
+	r := rangesOf(cut)
+	g, ga := "", []any{}
+	if rule != "" {
+		g, ga = ` AND rule_id = ?`, []any{rule}
+	}
+	args := append([]any{hourNanos, r.hour}, ga...)
+	args = append(append(args, minuteNanos, r.minute, r.minuteEnd), ga...)
+	args = append(append(args, r.cut, r.exactEnd), ga...)
+	rows, err := s.db.QueryContext(ctx, `SELECT rule_id, sum(n) FROM (
+		SELECT rule_id, n FROM agg_rule_seen WHERE width = ? AND bucket > ?`+g+`
+		UNION ALL SELECT rule_id, n FROM agg_rule_seen WHERE width = ? AND bucket > ? AND bucket < ?`+g+`
+		UNION ALL SELECT r.rule_id, 1 FROM devices d CROSS JOIN rule_states r ON r.device_id = d.id
+			WHERE `+seenExpr+` >= ? AND `+seenExpr+` < ? AND d.revoked_at IS NULL AND +r.collector = 'FAIL'`+strings.ReplaceAll(g, "rule_id", "+r.rule_id")+`
+		) GROUP BY rule_id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}
+
+// FailingByRule implements store.Dashboard. A rule's title is that of one
+// of its failing states.
+func (s *Store) FailingByRule(ctx context.Context, now time.Time, staleAfter time.Duration) ([]store.RuleCount, error) {
+	counts, err := s.failingCounts(ctx, staleCut(now, staleAfter), "")
+	if err != nil {
+		return nil, fmt.Errorf("failing by rule: %w", err)
+	}
+	out := make([]store.RuleCount, 0, len(counts))
+	for id, n := range counts {
+		if n <= 0 {
+			continue
+		}
+		c := store.RuleCount{RuleID: id, Devices: n}
+		if err := s.db.QueryRowContext(ctx, `SELECT title FROM rule_states WHERE rule_id = ? AND collector = 'FAIL' LIMIT 1`, id).Scan(&c.Title); err != nil {
+			return nil, fmt.Errorf("failing by rule: title of %s: %w", id, err)
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Devices != out[j].Devices {
+			return out[i].Devices > out[j].Devices
+		}
+		return out[i].RuleID < out[j].RuleID
+	})
+	return out, nil
+}
+
+// PastDeadline implements store.Dashboard, from agg_failing (the FAIL
+// states of non-revoked devices by group, rule and failing_since) and
+// agg_failing_hours (their counts per hour of failing_since).
+func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, now time.Time, limit int) ([]store.Overdue, int, error) {
+	if len(rules) == 0 {
+		return nil, 0, nil
+	}
+	if limit <= 0 {
+		limit = -1
+	}
+	// One indexed range per (group, rule), each already ordered and
+	// limited, joined by UNION ALL: the outer sort sees at most limit rows
+	// of each.
+	var parts []string
+	var args []any
+	grace := map[[2]string]time.Duration{}
+	total := 0
+	for _, r := range rules {
+		key := [2]string{r.Group, r.RuleID}
+		if _, dup := grace[key]; dup {
+			continue
+		}
+		grace[key] = r.Grace
+		cut := nanos(now.Add(-r.Grace))
+		h := floorDiv(cut, hourNanos)
+		var n int
+		err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = ?1 AND rule_id = ?2 AND hour < ?3), 0)
+			+ (SELECT count(*) FROM agg_failing WHERE grp = ?1 AND rule_id = ?2 AND since >= ?4 AND since <= ?5)`,
+			r.Group, r.RuleID, h, bucketStart(h, hourNanos), cut).Scan(&n)
+		if err != nil {
+			return nil, 0, fmt.Errorf("past deadline: %w", err)
+		}
+		total += n
+		parts = append(parts, `SELECT * FROM (SELECT grp, rule_id, since, device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ? ORDER BY since, device_id LIMIT ?)`)
+		args = append(args, r.Group, r.RuleID, cut, limit)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, f.since
+		FROM (SELECT * FROM (`+strings.Join(parts, " UNION ALL ")+`) ORDER BY since, device_id LIMIT ?) f
+		JOIN devices d ON d.id = f.device_id JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id
+		ORDER BY f.since, f.device_id`, append(args, limit)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("past deadline: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Overdue
+	for rows.Next() {
+		var o store.Overdue
+		var since int64
+		if err := rows.Scan(&o.DeviceID, &o.Hostname, &o.Group, &o.RuleID, &o.Title, &since); err != nil {
+			return nil, 0, fmt.Errorf("past deadline: %w", err)
+		}
+		o.FailingSince = fromNanos(since)
+		o.Deadline = o.FailingSince.Add(grace[[2]string{o.Group, o.RuleID}])
+		out = append(out, o)
+	}
+	return out, total, rows.Err()
+}
+
+// Groups implements store.Dashboard.
+func (s *Store) Groups(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT grp FROM agg_devices GROUP BY grp ORDER BY grp`)
+	if err != nil {
+		return nil, fmt.Errorf("groups: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, fmt.Errorf("groups: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+const listSelect = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
+	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence, d.pass_n, d.fail_n, d.unknown_n, coalesce(d.next_cert_serial, '') FROM devices d`
+
+// sortCol is one column of a device list's order.
+type sortCol struct {
+	expr string
+	desc bool
+	num  bool
+	val  func(store.Device) string // the cursor's value of a device
+}
+
+// sortCols is the order of a sort key; each has an index that walks it
+// (migration_aggregates.go), so a page reads only its own rows.
+func sortCols(sortKey string) ([]sortCol, error) {
+	key, desc := strings.TrimPrefix(sortKey, "-"), strings.HasPrefix(sortKey, "-")
+	host := func(desc bool) sortCol {
+		return sortCol{expr: `d.hostname COLLATE NOCASE`, desc: desc, val: func(d store.Device) string { return d.Hostname }}
+	}
+	id := func(desc bool) sortCol {
+		return sortCol{expr: `d.id`, desc: desc, val: func(d store.Device) string { return d.ID }}
+	}
+	switch key {
+	case "", store.SortHostname:
+		return []sortCol{host(desc), id(desc)}, nil
+	case store.SortLastSeen:
+		seen := sortCol{expr: seenExpr, desc: desc, num: true, val: func(d store.Device) string {
+			t := d.EnrolledAt
+			if d.LastSeen != nil {
+				t = *d.LastSeen
+			}
+			return strconv.FormatInt(nanos(t), 10)
+		}}
+		return []sortCol{seen, id(desc)}, nil
+	case store.SortGroup:
+		return []sortCol{{expr: `d.grp`, desc: desc, val: func(d store.Device) string { return d.Group }}, host(false), id(false)}, nil
+	case store.SortFail:
+		fail := sortCol{expr: `d.fail_n`, desc: desc, num: true, val: func(d store.Device) string { return strconv.Itoa(d.Fail) }}
+		return []sortCol{fail, host(false), id(false)}, nil
+	}
+	return nil, fmt.Errorf("unknown sort %q", sortKey)
+}
+
+// Cursors are base64url of a JSON array: the sort, then the sort
+// columns' values of the page's last device.
+func encodeCursor(sortKey string, cols []sortCol, d store.Device) string {
+	vals := []string{sortKey}
+	for _, c := range cols {
+		vals = append(vals, c.val(d))
+	}
+	b, _ := json.Marshal(vals)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(cursor, sortKey string, cols []sortCol) ([]any, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	var vals []string
+	if err == nil {
+		err = json.Unmarshal(b, &vals)
+	}
+	if err != nil || len(vals) != len(cols)+1 || vals[0] != sortKey {
+		return nil, store.ErrBadCursor
+	}
+	out := make([]any, len(cols))
+	for i, c := range cols {
+		out[i] = vals[i+1]
+		if c.num {
+			n, err := strconv.ParseInt(vals[i+1], 10, 64)
+			if err != nil {
+				return nil, store.ErrBadCursor
+			}
+			out[i] = n
+		}
+	}
+	return out, nil
+}
+
+// after is the condition "after the cursor's device" in the order of
+// cols: a row-by-row comparison spelled out, since the directions may
+// differ, led by a range on the first column so the index starts there.
+func after(cols []sortCol, vals []any) (string, []any) {
+	op := func(c sortCol) string {
+		if c.desc {
+			return "<"
+		}
+		return ">"
+	}
+	var ors []string
+	var args []any
+	for i, c := range cols {
+		var ands []string
+		for j := range i {
+			ands = append(ands, cols[j].expr+` = ?`)
+			args = append(args, vals[j])
+		}
+		ands = append(ands, c.expr+` `+op(c)+` ?`)
+		args = append(args, vals[i])
+		ors = append(ors, `(`+strings.Join(ands, " AND ")+`)`)
+	}
+	return cols[0].expr + ` ` + op(cols[0]) + `= ? AND (` + strings.Join(ors, " OR ") + `)`, append([]any{vals[0]}, args...)
+}
+
+// ListDevices implements store.Dashboard. Filters on columns other than
+// the sort's are written so that SQLite cannot pick their index (a unary
+// +): it walks the sort's index and stops at the page's end, instead of
+// sorting every match.
+func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
+	cols, err := sortCols(q.Sort)
+	if err != nil {
+		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+	}
+	key := strings.TrimPrefix(q.Sort, "-")
+	plain := func(expr string, indexed bool) string {
+		if indexed {
+			return expr
+		}
+		return `+` + expr
+	}
+	bySeen := key == store.SortLastSeen
+	byHost := key == "" || key == store.SortHostname || key == store.SortGroup
+	seen := plain(seenExpr, bySeen)
+	var conds []string
+	var args []any
+	cut := staleCut(q.Now, q.StaleAfter)
+	switch q.Status {
+	case "":
+	case store.StatusRevoked:
+		conds = append(conds, `d.revoked_at IS NOT NULL`)
+	case store.StatusStale:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` < ?`)
+		args = append(args, cut)
+	case store.StatusFailing:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ? AND `+plain(`d.fail_n`, key == store.SortFail)+` > 0`)
+		args = append(args, cut)
+	case store.StatusUnknown:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ? AND +d.fail_n = 0 AND (d.unknown_n > 0 OR d.pass_n = 0)`)
+		args = append(args, cut)
+	case store.StatusCompliant:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ? AND +d.fail_n = 0 AND d.unknown_n = 0 AND d.pass_n > 0`)
+		args = append(args, cut)
+	default:
+		return store.DevicePage{}, fmt.Errorf("list devices: unknown status %q", q.Status)
+	}
+	if q.RuleID != "" {
+		conds = append(conds, `d.revoked_at IS NULL AND EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.rule_id = ? AND r.collector = 'FAIL')`)
+		args = append(args, q.RuleID)
+	}
+	if q.Group != "" {
+		conds = append(conds, plain(`d.grp`, byHost)+` = ?`)
+		args = append(args, q.Group)
+	}
+	if q.OS != "" {
+		conds = append(conds, plain(`d.os_name`, byHost && q.Group == "")+` = ?`)
+		args = append(args, q.OS)
+	}
+	if q.CertExpiring {
+		conds = append(conds, `d.revoked_at IS NULL AND +d.cert_not_after <= ?`)
+		args = append(args, nanos(q.Now.Add(store.CertWarning)))
+	}
+	if q.Search != "" {
+		conds = append(conds, `d.hostname LIKE ? ESCAPE '\'`)
+		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
+		args = append(args, "%"+esc+"%")
+	}
+	filter := append([]string(nil), conds...)
+	filterArgs := append([]any(nil), args...)
+	if q.After != "" {
+		vals, err := decodeCursor(q.After, q.Sort, cols)
+		if err != nil {
+			return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+		}
+		c, a := after(cols, vals)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = ` WHERE ` + strings.Join(conds, " AND ")
+	}
+	var order []string
+	for _, c := range cols {
+		dir := " ASC"
+		if c.desc {
+			dir = " DESC"
+		}
+		order = append(order, c.expr+dir)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	offset := 0
+	if q.After == "" {
+		offset = max(q.Offset, 0)
+	}
+	rows, err := s.db.QueryContext(ctx, listSelect+where+` ORDER BY `+strings.Join(order, ", ")+` LIMIT ? OFFSET ?`, append(args, limit+1, offset)...)
+	if err != nil {
+		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+	}
+	ds, err := scanDevices(rows)
+	if err != nil {
+		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+	}
+	page := store.DevicePage{Devices: ds}
+	if len(ds) > limit {
+		page.Devices = ds[:limit]
+		page.Next = encodeCursor(q.Sort, cols, ds[limit-1])
+	}
+	if page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs); err != nil {
+		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+	}
+	return page, nil
+}
+
+// deviceTotal counts the devices a query matches: from the aggregates
+// when its filters are only status and group, or status and rule;
+// otherwise up to store.DeviceCountBound.
+func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []string, args []any) (int, bool, error) {
+	other := q.OS != "" || q.Search != "" || q.CertExpiring
+	switch {
+	case !other && q.RuleID == "":
+		c, err := s.fleetCounts(ctx, q.Now, q.StaleAfter, q.Group)
+		if err != nil {
+			return 0, false, err
+		}
+		n := map[store.DeviceStatus]int{
+			"": c.Devices + c.Revoked, store.StatusCompliant: c.Compliant, store.StatusFailing: c.Failing,
+			store.StatusUnknown: c.Unknown, store.StatusStale: c.Stale, store.StatusRevoked: c.Revoked,
+		}[q.Status]
+		return n, true, nil
+	case !other && q.Group == "":
+		// A device failing a rule is failing or stale, never revoked.
+		var fresh, all int
+		c, err := s.failingCounts(ctx, staleCut(q.Now, q.StaleAfter), q.RuleID)
+		if err != nil {
+			return 0, false, err
+		}
+		fresh = c[q.RuleID]
+		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM agg_rule_seen WHERE width = ? AND rule_id = ?`, hourNanos, q.RuleID).Scan(&all); err != nil {
+			return 0, false, err
+		}
+		n := map[store.DeviceStatus]int{"": all, store.StatusFailing: fresh, store.StatusStale: all - fresh}[q.Status]
+		return n, true, nil
+	}
+	// At most countScan devices are looked at: a filter that matches few
+	// would otherwise walk the whole fleet to count them.
+	var n, scanned int
+	err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(m), 0), count(*) FROM (SELECT CASE WHEN `+strings.Join(conds, " AND ")+` THEN 1 ELSE 0 END AS m FROM devices d LIMIT ?)`,
+		append(args, countScan)...).Scan(&n, &scanned)
+	if err != nil {
+		return 0, false, err
+	}
+	if n >= store.DeviceCountBound {
+		return store.DeviceCountBound, false, nil
+	}
+	return n, scanned < countScan, nil
+}
+
+// countScan bounds the devices a count without an aggregate looks at.
+const countScan = 20_000
+
+// Trend implements store.Dashboard, from agg_trend: one row per UTC day
+// on which the fleet changed, a day without a row standing as the latest
+// before it.
+func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.TrendPoint, error) {
+	if days <= 0 {
+		return nil, nil
+	}
+	y, m, d := to.UTC().Date()
+	first := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1-days)
+	firstDay := floorDiv(nanos(first), dayNanos)
+	lastDay := firstDay + int64(days) - 1
+	rows, err := s.db.QueryContext(ctx, `SELECT day, compliant, failing, unknown FROM agg_trend
+		WHERE day <= ?2 AND day >= coalesce((SELECT max(day) FROM agg_trend WHERE day <= ?1), ?1) ORDER BY day`, firstDay, lastDay)
+	if err != nil {
+		return nil, fmt.Errorf("trend: %w", err)
+	}
+	defer rows.Close()
+	type row struct {
+		day int64
+		p   store.TrendPoint
+	}
+	var rs []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.day, &r.p.Compliant, &r.p.Failing, &r.p.Unknown); err != nil {
+			return nil, fmt.Errorf("trend: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("trend: %w", err)
+	}
+	out := make([]store.TrendPoint, days)
+	var cur store.TrendPoint
+	for i := range out {
+		for len(rs) > 0 && rs[0].day <= firstDay+int64(i) {
+			cur, rs = rs[0].p, rs[1:]
+		}
+		cur.Day = first.AddDate(0, 0, i)
+		out[i] = cur
+	}
+	return out, nil
+}
