@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/wardhq/ward/collector/store/aggregate"
 )
 
 // The dashboard's aggregates (docs/storage.md), kept on write as the
@@ -24,46 +25,6 @@ import (
 // updated by every report of their group and class: concurrent reports
 // queue there until each commits.
 
-// Bucket widths and the day, in nanoseconds.
-const (
-	minuteNanos = int64(time.Minute)
-	hourNanos   = int64(time.Hour)
-	dayNanos    = int64(24 * time.Hour)
-)
-
-// bucketWidths are the widths agg_seen and agg_rule_seen keep.
-var bucketWidths = [...]int64{minuteNanos, hourNanos}
-
-// floorDiv is a / b rounded down (b > 0), as the migration's SQL does.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b < 0 {
-		q--
-	}
-	return q
-}
-
-// Device classes: the status a device has when it is not stale.
-const (
-	classCompliant = "compliant"
-	classFailing   = "failing"
-	classUnknown   = "unknown"
-	classRevoked   = "revoked"
-)
-
-// classOf is a device's class from its row.
-func classOf(revoked bool, pass, fail, unknown int) string {
-	switch {
-	case revoked:
-		return classRevoked
-	case fail > 0:
-		return classFailing
-	case unknown > 0 || pass == 0:
-		return classUnknown
-	}
-	return classCompliant
-}
-
 // snapshot is what the aggregates know of one device.
 type snapshot struct {
 	id      string
@@ -78,7 +39,7 @@ type snapshot struct {
 
 // trendClass is the class the trend counts the device in, "" for none.
 func (s snapshot) trendClass() string {
-	if !s.exists || s.class == classRevoked || s.states == 0 {
+	if !s.exists || s.class == aggregate.ClassRevoked || s.states == 0 {
 		return ""
 	}
 	return s.class
@@ -98,7 +59,7 @@ func loadSnapshot(ctx context.Context, tx pgx.Tx, id string) (snapshot, error) {
 	if err != nil {
 		return s, err
 	}
-	s.exists, s.class = true, classOf(revoked != nil, pass, fail, unknown)
+	s.exists, s.class = true, aggregate.ClassOf(revoked != nil, pass, fail, unknown)
 	rows, err := tx.Query(ctx, `SELECT rule_id, collector, failing_since FROM rule_states WHERE device_id = $1`, id)
 	if err != nil {
 		return s, err
@@ -159,11 +120,11 @@ func (d *aggDelta) add(s snapshot, sign int) {
 		return
 	}
 	d.dev[devKey{s.group, s.class}] += sign
-	if s.class == classRevoked {
+	if s.class == aggregate.ClassRevoked {
 		return
 	}
-	for _, w := range bucketWidths {
-		b := floorDiv(s.seen, w)
+	for _, w := range aggregate.BucketWidths {
+		b := aggregate.FloorDiv(s.seen, w)
 		d.seen[seenKey{w, b, s.group, s.class}] += sign
 		for rule := range s.failing {
 			d.rule[ruleKey{w, b, rule}] += sign
@@ -174,7 +135,7 @@ func (d *aggDelta) add(s snapshot, sign int) {
 			continue
 		}
 		d.failing[failKey{s.group, rule, *since}] += sign
-		d.hour[hourKey{s.group, rule, floorDiv(*since, hourNanos)}] += sign
+		d.hour[hourKey{s.group, rule, aggregate.FloorDiv(*since, aggregate.HourNanos)}] += sign
 	}
 }
 
@@ -254,7 +215,7 @@ func queueAggregates(w *pgx.Batch, before, after snapshot, at time.Time) {
 	if from == to {
 		return
 	}
-	day := floorDiv(max(nanos(at), before.stateAt), dayNanos)
+	day := aggregate.FloorDiv(max(nanos(at), before.stateAt), aggregate.DayNanos)
 	// The day's row starts as the day before it stood; every row from the
 	// day on takes the change (locked in day order first).
 	w.Queue(`INSERT INTO agg_trend (day, compliant, failing, unknown)
@@ -262,7 +223,7 @@ func queueAggregates(w *pgx.Batch, before, after snapshot, at time.Time) {
 		FROM (SELECT 1) one LEFT JOIN agg_trend t ON t.day = (SELECT max(day) FROM agg_trend WHERE day < $1)
 		ON CONFLICT (day) DO NOTHING`, day)
 	var c [3]int
-	for i, class := range [...]string{classCompliant, classFailing, classUnknown} {
+	for i, class := range [...]string{aggregate.ClassCompliant, aggregate.ClassFailing, aggregate.ClassUnknown} {
 		if class == from {
 			c[i]--
 		}

@@ -2,27 +2,18 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/aggregate"
 )
 
 // Device lists: keyset paging (docs/storage.md, "Device lists"). Each
 // sort has an index that walks it (migrations 001 and 003), so a page
 // reads its own rows and the planner, which has statistics here, stops
 // after them.
-
-// sortCol is one column of a device list's order.
-type sortCol struct {
-	expr string
-	desc bool
-	num  bool
-	val  func(store.Device) string // the cursor's value of a device
-}
 
 // asciiLower is lower() of a TEXT COLLATE "C" value: ASCII letters only,
 // as SQLite's NOCASE.
@@ -37,87 +28,53 @@ func asciiLower(s string) string {
 }
 
 // sortCols is the order of a sort key, ties broken by id.
-func sortCols(sortKey string) ([]sortCol, error) {
+func sortCols(sortKey string) ([]aggregate.SortCol, error) {
 	key, desc := strings.TrimPrefix(sortKey, "-"), strings.HasPrefix(sortKey, "-")
-	host := func(desc bool) sortCol {
-		return sortCol{expr: `lower(d.hostname)`, desc: desc, val: func(d store.Device) string { return asciiLower(d.Hostname) }}
+	host := func(desc bool) aggregate.SortCol {
+		return aggregate.SortCol{Expr: `lower(d.hostname)`, Desc: desc, Val: func(d store.Device) string { return asciiLower(d.Hostname) }}
 	}
-	id := func(desc bool) sortCol {
-		return sortCol{expr: `d.id`, desc: desc, val: func(d store.Device) string { return d.ID }}
+	id := func(desc bool) aggregate.SortCol {
+		return aggregate.SortCol{Expr: `d.id`, Desc: desc, Val: func(d store.Device) string { return d.ID }}
 	}
 	switch key {
 	case "", store.SortHostname:
-		return []sortCol{host(desc), id(desc)}, nil
+		return []aggregate.SortCol{host(desc), id(desc)}, nil
 	case store.SortLastSeen:
-		seen := sortCol{expr: `coalesce(d.last_seen, d.enrolled_at)`, desc: desc, num: true, val: func(d store.Device) string {
+		seen := aggregate.SortCol{Expr: `coalesce(d.last_seen, d.enrolled_at)`, Desc: desc, Num: true, Val: func(d store.Device) string {
 			t := d.EnrolledAt
 			if d.LastSeen != nil {
 				t = *d.LastSeen
 			}
 			return strconv.FormatInt(nanos(t), 10)
 		}}
-		return []sortCol{seen, id(desc)}, nil
+		return []aggregate.SortCol{seen, id(desc)}, nil
 	case store.SortGroup:
-		return []sortCol{{expr: `d.grp`, desc: desc, val: func(d store.Device) string { return d.Group }}, host(false), id(false)}, nil
+		return []aggregate.SortCol{{Expr: `d.grp`, Desc: desc, Val: func(d store.Device) string { return d.Group }}, host(false), id(false)}, nil
 	case store.SortFail:
-		fail := sortCol{expr: `d.fail_n`, desc: desc, num: true, val: func(d store.Device) string { return strconv.Itoa(d.Fail) }}
-		return []sortCol{fail, host(false), id(false)}, nil
+		fail := aggregate.SortCol{Expr: `d.fail_n`, Desc: desc, Num: true, Val: func(d store.Device) string { return strconv.Itoa(d.Fail) }}
+		return []aggregate.SortCol{fail, host(false), id(false)}, nil
 	}
 	return nil, fmt.Errorf("unknown sort %q", sortKey)
-}
-
-// Cursors are base64url of a JSON array: the sort, then the sort
-// columns' values of the page's last device (as the SQLite store's).
-func encodeCursor(sortKey string, cols []sortCol, d store.Device) string {
-	vals := []string{sortKey}
-	for _, c := range cols {
-		vals = append(vals, c.val(d))
-	}
-	b, _ := json.Marshal(vals)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(cursor, sortKey string, cols []sortCol) ([]any, error) {
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	var vals []string
-	if err == nil {
-		err = json.Unmarshal(b, &vals)
-	}
-	if err != nil || len(vals) != len(cols)+1 || vals[0] != sortKey {
-		return nil, store.ErrBadCursor
-	}
-	out := make([]any, len(cols))
-	for i, c := range cols {
-		out[i] = vals[i+1]
-		if c.num {
-			n, err := strconv.ParseInt(vals[i+1], 10, 64)
-			if err != nil {
-				return nil, store.ErrBadCursor
-			}
-			out[i] = n
-		}
-	}
-	return out, nil
 }
 
 // after is the condition "after the cursor's device" in the order of
 // cols: a row comparison where the directions agree, else spelled out,
 // led by a range on the first column so the index scan starts there.
-func after(cols []sortCol, vals []any) (string, []any) {
-	op := func(c sortCol) string {
-		if c.desc {
+func after(cols []aggregate.SortCol, vals []any) (string, []any) {
+	op := func(c aggregate.SortCol) string {
+		if c.Desc {
 			return "<"
 		}
 		return ">"
 	}
 	same := true
 	for _, c := range cols[1:] {
-		same = same && c.desc == cols[0].desc
+		same = same && c.Desc == cols[0].Desc
 	}
 	if same {
 		var exprs, ps []string
 		for _, c := range cols {
-			exprs, ps = append(exprs, c.expr), append(ps, "?")
+			exprs, ps = append(exprs, c.Expr), append(ps, "?")
 		}
 		return `(` + strings.Join(exprs, ", ") + `) ` + op(cols[0]) + ` (` + strings.Join(ps, ", ") + `)`, vals
 	}
@@ -126,14 +83,14 @@ func after(cols []sortCol, vals []any) (string, []any) {
 	for i, c := range cols {
 		var ands []string
 		for j := range i {
-			ands = append(ands, cols[j].expr+` = ?`)
+			ands = append(ands, cols[j].Expr+` = ?`)
 			args = append(args, vals[j])
 		}
-		ands = append(ands, c.expr+` `+op(c)+` ?`)
+		ands = append(ands, c.Expr+` `+op(c)+` ?`)
 		args = append(args, vals[i])
 		ors = append(ors, `(`+strings.Join(ands, " AND ")+`)`)
 	}
-	return cols[0].expr + ` ` + op(cols[0]) + `= ? AND (` + strings.Join(ors, " OR ") + `)`, append([]any{vals[0]}, args...)
+	return cols[0].Expr + ` ` + op(cols[0]) + `= ? AND (` + strings.Join(ors, " OR ") + `)`, append([]any{vals[0]}, args...)
 }
 
 // ListDevices implements store.Dashboard: the page after q.After, or at
@@ -192,7 +149,7 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	filter := append([]string(nil), conds...)
 	filterArgs := append([]any(nil), args...)
 	if q.After != "" {
-		vals, err := decodeCursor(q.After, q.Sort, cols)
+		vals, err := aggregate.DecodeCursor(q.After, q.Sort, cols)
 		if err != nil {
 			return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 		}
@@ -202,10 +159,10 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	var order []string
 	for _, c := range cols {
 		dir := " ASC"
-		if c.desc {
+		if c.Desc {
 			dir = " DESC"
 		}
-		order = append(order, c.expr+dir)
+		order = append(order, c.Expr+dir)
 	}
 	limit := q.Limit
 	if limit <= 0 {
@@ -226,7 +183,7 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	page := store.DevicePage{Devices: ds}
 	if len(ds) > limit {
 		page.Devices = ds[:limit]
-		page.Next = encodeCursor(q.Sort, cols, ds[limit-1])
+		page.Next = aggregate.EncodeCursor(q.Sort, cols, ds[limit-1])
 	}
 	if page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs); err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
@@ -265,7 +222,7 @@ func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []st
 		}
 		fresh := c[q.RuleID]
 		var all int
-		if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM agg_rule_seen WHERE width = $1 AND rule_id = $2`, hourNanos, q.RuleID).Scan(&all); err != nil {
+		if err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM agg_rule_seen WHERE width = $1 AND rule_id = $2`, aggregate.HourNanos, q.RuleID).Scan(&all); err != nil {
 			return 0, false, err
 		}
 		n := map[store.DeviceStatus]int{"": all, store.StatusFailing: fresh, store.StatusStale: all - fresh}[q.Status]

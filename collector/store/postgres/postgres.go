@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/aggregate"
 )
 
 // Store is a store.Store on one PostgreSQL database.
@@ -482,7 +483,7 @@ func (s *Store) revoke(ctx context.Context, id string, now time.Time, retire boo
 			return err
 		}
 		after := before
-		after.class = classRevoked
+		after.class = aggregate.ClassRevoked
 		var w pgx.Batch
 		queueAggregates(&w, before, after, now)
 		if w.Len() > 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/aggregate"
 )
 
 // Reports, identified by (device, epoch, sequence): see
@@ -217,7 +218,7 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
 		r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
 	// The device for the aggregates, before and after.
-	before := snapshot{id: r.DeviceID, exists: true, group: grp, class: classOf(revoked != nil, passN, failN, unknownN), seen: enrolled, states: len(prev)}
+	before := snapshot{id: r.DeviceID, exists: true, group: grp, class: aggregate.ClassOf(revoked != nil, passN, failN, unknownN), seen: enrolled, states: len(prev)}
 	if lastSeen != nil {
 		before.seen = *lastSeen
 	}
@@ -251,7 +252,7 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1), last_epoch = $2, last_sequence = $3,
 			pass_n = $4, fail_n = $5, unknown_n = $6, states_at = $7, states_sequence = $3 WHERE id = $8`,
 			nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], nanos(r.ObservedAt), r.DeviceID)
-		after.class = classOf(revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
+		after.class = aggregate.ClassOf(revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
 		after.states, after.failing = len(r.Results), failing
 	}
 	queueAggregates(&w, before, after, r.ObservedAt)

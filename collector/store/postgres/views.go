@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
@@ -11,37 +10,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/aggregate"
 )
 
 // Fleet views from the aggregates (docs/storage.md, "Why buckets"): a
 // count at the stale cut sums the hour buckets after the cut's hour, the
 // minute buckets of that hour after the cut's minute, and counts the
 // devices of the cut's own minute exactly (the devices_seen index).
-
-// cutRanges are the bucket bounds of a stale cut: hour buckets after
-// hour, minute buckets in (minute, minuteEnd), and devices seen in
-// [cut, exactEnd).
-type cutRanges struct {
-	cut, hour, minute, minuteEnd, exactEnd int64
-}
-
-// bucketStart is the first nanosecond of bucket b of width w, saturated.
-func bucketStart(b, w int64) int64 {
-	if b <= math.MinInt64/w {
-		return math.MinInt64
-	}
-	return b * w
-}
-
-func rangesOf(cut int64) cutRanges {
-	r := cutRanges{cut: cut, hour: floorDiv(cut, hourNanos), minute: floorDiv(cut, minuteNanos)}
-	r.minuteEnd = (r.hour + 1) * (hourNanos / minuteNanos)
-	r.exactEnd = math.MaxInt64
-	if r.minute < math.MaxInt64/minuteNanos {
-		r.exactEnd = (r.minute + 1) * minuteNanos
-	}
-	return r
-}
 
 const classExpr = `CASE WHEN d.revoked_at IS NOT NULL THEN 'revoked' WHEN d.fail_n > 0 THEN 'failing'
 	WHEN d.unknown_n > 0 OR d.pass_n = 0 THEN 'unknown' ELSE 'compliant' END`
@@ -68,14 +43,14 @@ func (s *Store) counts(ctx context.Context, q string, args ...any) (map[string]i
 // freshCounts counts the non-revoked devices seen at or after cut, by
 // class, in group (every group when empty).
 func (s *Store) freshCounts(ctx context.Context, cut int64, group string) (map[string]int, error) {
-	r := rangesOf(cut)
+	r := aggregate.RangesOf(cut)
 	g, ga := "", []any{}
 	if group != "" {
 		g, ga = ` AND grp = ?`, []any{group}
 	}
-	args := append([]any{hourNanos, r.hour}, ga...)
-	args = append(append(args, minuteNanos, r.minute, r.minuteEnd), ga...)
-	args = append(append(args, r.cut, r.exactEnd), ga...)
+	args := append([]any{aggregate.HourNanos, r.Hour}, ga...)
+	args = append(append(args, aggregate.MinuteNanos, r.Minute, r.MinuteEnd), ga...)
+	args = append(append(args, r.Cut, r.ExactEnd), ga...)
 	return s.counts(ctx, `SELECT class, sum(n)::bigint FROM (
 		SELECT class, n FROM agg_seen WHERE width = ? AND bucket > ?`+g+`
 		UNION ALL SELECT class, n FROM agg_seen WHERE width = ? AND bucket > ? AND bucket < ?`+g+`
@@ -97,13 +72,7 @@ func (s *Store) fleetCounts(ctx context.Context, now time.Time, staleAfter time.
 	if err != nil {
 		return store.FleetCounts{}, err
 	}
-	c := store.FleetCounts{
-		Compliant: fresh[classCompliant], Failing: fresh[classFailing], Unknown: fresh[classUnknown],
-		Revoked: tot[classRevoked],
-		Devices: tot[classCompliant] + tot[classFailing] + tot[classUnknown],
-	}
-	c.Stale = c.Devices - c.Compliant - c.Failing - c.Unknown
-	return c, nil
+	return aggregate.FleetCounts(tot, fresh), nil
 }
 
 // FleetCounts implements store.Dashboard.
@@ -118,14 +87,14 @@ func (s *Store) FleetCounts(ctx context.Context, now time.Time, staleAfter time.
 // failingCounts counts per rule the non-revoked devices seen at or after
 // cut that fail it; only rule when it is not empty.
 func (s *Store) failingCounts(ctx context.Context, cut int64, rule string) (map[string]int, error) {
-	r := rangesOf(cut)
+	r := aggregate.RangesOf(cut)
 	g, ga := "", []any{}
 	if rule != "" {
 		g, ga = ` AND rule_id = ?`, []any{rule}
 	}
-	args := append([]any{hourNanos, r.hour}, ga...)
-	args = append(append(args, minuteNanos, r.minute, r.minuteEnd), ga...)
-	args = append(append(args, r.cut, r.exactEnd), ga...)
+	args := append([]any{aggregate.HourNanos, r.Hour}, ga...)
+	args = append(append(args, aggregate.MinuteNanos, r.Minute, r.MinuteEnd), ga...)
+	args = append(append(args, r.Cut, r.ExactEnd), ga...)
 	return s.counts(ctx, `SELECT rule_id, sum(n)::bigint FROM (
 		SELECT rule_id, n FROM agg_rule_seen WHERE width = ? AND bucket > ?`+g+`
 		UNION ALL SELECT rule_id, n FROM agg_rule_seen WHERE width = ? AND bucket > ? AND bucket < ?`+g+`
@@ -193,10 +162,10 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 		}
 		grace[key] = r.Grace
 		cut := nanos(now.Add(-r.Grace))
-		h := floorDiv(cut, hourNanos)
+		h := aggregate.FloorDiv(cut, aggregate.HourNanos)
 		totals.Queue(`SELECT coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = $1 AND rule_id = $2 AND hour < $3), 0)::bigint
 			+ (SELECT count(*) FROM agg_failing WHERE grp = $1 AND rule_id = $2 AND since >= $4 AND since <= $5)`,
-			r.Group, r.RuleID, h, bucketStart(h, hourNanos), cut).QueryRow(func(row pgx.Row) error {
+			r.Group, r.RuleID, h, aggregate.BucketStart(h, aggregate.HourNanos), cut).QueryRow(func(row pgx.Row) error {
 			var n int
 			err := row.Scan(&n)
 			total += n
@@ -253,7 +222,7 @@ func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.Tren
 	}
 	y, m, d := to.UTC().Date()
 	first := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1-days)
-	firstDay := floorDiv(nanos(first), dayNanos)
+	firstDay := aggregate.FloorDiv(nanos(first), aggregate.DayNanos)
 	lastDay := firstDay + int64(days) - 1
 	rows, err := s.pool.Query(ctx, `SELECT day, compliant, failing, unknown FROM agg_trend
 		WHERE day <= $2 AND day >= coalesce((SELECT max(day) FROM agg_trend WHERE day <= $1), $1) ORDER BY day`, firstDay, lastDay)

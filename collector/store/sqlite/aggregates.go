@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/wardhq/ward/collector/store/aggregate"
 )
 
 // The dashboard's aggregates (docs/storage.md) are kept on write: every
@@ -13,35 +15,6 @@ import (
 // (loadSnapshot) and hands it to trackAggregates after it, in the same
 // transaction, which adds the difference to the counters. A write that
 // changes none of these costs two reads.
-
-// Bucket widths and the day, in nanoseconds.
-const (
-	minuteNanos = int64(time.Minute)
-	hourNanos   = int64(time.Hour)
-	dayNanos    = int64(24 * time.Hour)
-)
-
-// bucketWidths are the widths agg_seen and agg_rule_seen keep: hours to
-// sum whole, minutes for the hour the stale cut falls in.
-var bucketWidths = [...]int64{minuteNanos, hourNanos}
-
-// floorDiv is a / b rounded down (b > 0), as the migration's SQL does.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b < 0 {
-		q--
-	}
-	return q
-}
-
-// Device classes as the aggregates keep them: the status a device has
-// when it is not stale.
-const (
-	classCompliant = "compliant"
-	classFailing   = "failing"
-	classUnknown   = "unknown"
-	classRevoked   = "revoked"
-)
 
 // classExpr is a device row's class in SQL, over the alias d.
 const classExpr = `CASE WHEN d.revoked_at IS NOT NULL THEN 'revoked' WHEN d.fail_n > 0 THEN 'failing'
@@ -108,7 +81,7 @@ func loadSnapshot(ctx context.Context, tx *sql.Tx, id string) (deviceSnapshot, e
 // trendClass is the class the trend counts the device in, "" for none: a
 // revoked device, or one without a verdict yet.
 func (s deviceSnapshot) trendClass() string {
-	if !s.exists || s.class == classRevoked || s.states == 0 {
+	if !s.exists || s.class == aggregate.ClassRevoked || s.states == 0 {
 		return ""
 	}
 	return s.class
@@ -150,11 +123,11 @@ func (d *aggDelta) add(s deviceSnapshot, sign int) {
 		return
 	}
 	d.dev[devKey{s.group, s.class}] += sign
-	if s.class == classRevoked {
+	if s.class == aggregate.ClassRevoked {
 		return
 	}
-	for _, w := range bucketWidths {
-		b := floorDiv(s.seen, w)
+	for _, w := range aggregate.BucketWidths {
+		b := aggregate.FloorDiv(s.seen, w)
 		d.seen[seenKey{w, b, s.group, s.class}] += sign
 		for rule := range s.failing {
 			d.rule[ruleKey{w, b, rule}] += sign
@@ -165,7 +138,7 @@ func (d *aggDelta) add(s deviceSnapshot, sign int) {
 			continue
 		}
 		d.failing[failKey{s.group, rule, since.Int64}] += sign
-		d.hour[hourKey{s.group, rule, floorDiv(since.Int64, hourNanos)}] += sign
+		d.hour[hourKey{s.group, rule, aggregate.FloorDiv(since.Int64, aggregate.HourNanos)}] += sign
 	}
 }
 
@@ -228,7 +201,7 @@ func applyAggregates(ctx context.Context, tx *sql.Tx, before, after deviceSnapsh
 	if from == to {
 		return nil
 	}
-	day := floorDiv(max(nanos(at), before.stateAt), dayNanos)
+	day := aggregate.FloorDiv(max(nanos(at), before.stateAt), aggregate.DayNanos)
 	// The day's row starts as the day before it stood; every row from the
 	// day on takes the change.
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO agg_trend (day, compliant, failing, unknown)
@@ -237,7 +210,7 @@ func applyAggregates(ctx context.Context, tx *sql.Tx, before, after deviceSnapsh
 		return err
 	}
 	var c [3]int
-	for i, class := range [...]string{classCompliant, classFailing, classUnknown} {
+	for i, class := range [...]string{aggregate.ClassCompliant, aggregate.ClassFailing, aggregate.ClassUnknown} {
 		if class == from {
 			c[i]--
 		}

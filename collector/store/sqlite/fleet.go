@@ -2,16 +2,14 @@ package sqlite
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/aggregate"
 )
 
 // The fleet views read the aggregates aggregates.go keeps
@@ -23,42 +21,17 @@ import (
 
 func staleCut(now time.Time, staleAfter time.Duration) int64 { return nanos(now.Add(-staleAfter)) }
 
-// cutRanges are the bucket bounds of a stale cut: hour buckets after
-// hour, minute buckets in (minute, minuteEnd), and devices seen in
-// [cut, exactEnd).
-type cutRanges struct {
-	cut, hour, minute, minuteEnd, exactEnd int64
-}
-
-// bucketStart is the first nanosecond of bucket b of width w, saturated.
-func bucketStart(b, w int64) int64 {
-	if b <= math.MinInt64/w {
-		return math.MinInt64
-	}
-	return b * w
-}
-
-func rangesOf(cut int64) cutRanges {
-	r := cutRanges{cut: cut, hour: floorDiv(cut, hourNanos), minute: floorDiv(cut, minuteNanos)}
-	r.minuteEnd = (r.hour + 1) * (hourNanos / minuteNanos)
-	r.exactEnd = math.MaxInt64
-	if r.minute < math.MaxInt64/minuteNanos {
-		r.exactEnd = (r.minute + 1) * minuteNanos
-	}
-	return r
-}
-
 // freshCounts counts the non-revoked devices seen at or after cut, by
 // class, in group (every group when empty).
 func (s *Store) freshCounts(ctx context.Context, cut int64, group string) (map[string]int, error) {
-	r := rangesOf(cut)
+	r := aggregate.RangesOf(cut)
 	g, ga := "", []any{}
 	if group != "" {
 		g, ga = ` AND grp = ?`, []any{group}
 	}
-	args := append([]any{hourNanos, r.hour}, ga...)
-	args = append(append(args, minuteNanos, r.minute, r.minuteEnd), ga...)
-	args = append(append(args, r.cut, r.exactEnd), ga...)
+	args := append([]any{aggregate.HourNanos, r.Hour}, ga...)
+	args = append(append(args, aggregate.MinuteNanos, r.Minute, r.MinuteEnd), ga...)
+	args = append(append(args, r.Cut, r.ExactEnd), ga...)
 	rows, err := s.db.QueryContext(ctx, `SELECT class, sum(n) FROM (
 		SELECT class, n FROM agg_seen WHERE width = ? AND bucket > ?`+g+`
 		UNION ALL SELECT class, n FROM agg_seen WHERE width = ? AND bucket > ? AND bucket < ?`+g+`
@@ -114,13 +87,7 @@ func (s *Store) fleetCounts(ctx context.Context, now time.Time, staleAfter time.
 	if err != nil {
 		return store.FleetCounts{}, err
 	}
-	c := store.FleetCounts{
-		Compliant: fresh[classCompliant], Failing: fresh[classFailing], Unknown: fresh[classUnknown],
-		Revoked: tot[classRevoked],
-		Devices: tot[classCompliant] + tot[classFailing] + tot[classUnknown],
-	}
-	c.Stale = c.Devices - c.Compliant - c.Failing - c.Unknown
-	return c, nil
+	return aggregate.FleetCounts(tot, fresh), nil
 }
 
 // FleetCounts implements store.Dashboard.
@@ -135,14 +102,14 @@ func (s *Store) FleetCounts(ctx context.Context, now time.Time, staleAfter time.
 // failingCounts counts per rule the non-revoked devices seen at or after
 // cut that fail it; only rule when it is not empty.
 func (s *Store) failingCounts(ctx context.Context, cut int64, rule string) (map[string]int, error) {
-	r := rangesOf(cut)
+	r := aggregate.RangesOf(cut)
 	g, ga := "", []any{}
 	if rule != "" {
 		g, ga = ` AND rule_id = ?`, []any{rule}
 	}
-	args := append([]any{hourNanos, r.hour}, ga...)
-	args = append(append(args, minuteNanos, r.minute, r.minuteEnd), ga...)
-	args = append(append(args, r.cut, r.exactEnd), ga...)
+	args := append([]any{aggregate.HourNanos, r.Hour}, ga...)
+	args = append(append(args, aggregate.MinuteNanos, r.Minute, r.MinuteEnd), ga...)
+	args = append(append(args, r.Cut, r.ExactEnd), ga...)
 	rows, err := s.db.QueryContext(ctx, `SELECT rule_id, sum(n) FROM (
 		SELECT rule_id, n FROM agg_rule_seen WHERE width = ? AND bucket > ?`+g+`
 		UNION ALL SELECT rule_id, n FROM agg_rule_seen WHERE width = ? AND bucket > ? AND bucket < ?`+g+`
@@ -216,11 +183,11 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 		}
 		grace[key] = r.Grace
 		cut := nanos(now.Add(-r.Grace))
-		h := floorDiv(cut, hourNanos)
+		h := aggregate.FloorDiv(cut, aggregate.HourNanos)
 		var n int
 		err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = ?1 AND rule_id = ?2 AND hour < ?3), 0)
 			+ (SELECT count(*) FROM agg_failing WHERE grp = ?1 AND rule_id = ?2 AND since >= ?4 AND since <= ?5)`,
-			r.Group, r.RuleID, h, bucketStart(h, hourNanos), cut).Scan(&n)
+			r.Group, r.RuleID, h, aggregate.BucketStart(h, aggregate.HourNanos), cut).Scan(&n)
 		if err != nil {
 			return nil, 0, fmt.Errorf("past deadline: %w", err)
 		}
@@ -271,85 +238,43 @@ func (s *Store) Groups(ctx context.Context) ([]string, error) {
 const listSelect = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
 	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence, d.pass_n, d.fail_n, d.unknown_n, coalesce(d.next_cert_serial, '') FROM devices d`
 
-// sortCol is one column of a device list's order.
-type sortCol struct {
-	expr string
-	desc bool
-	num  bool
-	val  func(store.Device) string // the cursor's value of a device
-}
-
 // sortCols is the order of a sort key; each has an index that walks it
 // (migration_aggregates.go), so a page reads only its own rows.
-func sortCols(sortKey string) ([]sortCol, error) {
+func sortCols(sortKey string) ([]aggregate.SortCol, error) {
 	key, desc := strings.TrimPrefix(sortKey, "-"), strings.HasPrefix(sortKey, "-")
-	host := func(desc bool) sortCol {
-		return sortCol{expr: `d.hostname COLLATE NOCASE`, desc: desc, val: func(d store.Device) string { return d.Hostname }}
+	host := func(desc bool) aggregate.SortCol {
+		return aggregate.SortCol{Expr: `d.hostname COLLATE NOCASE`, Desc: desc, Val: func(d store.Device) string { return d.Hostname }}
 	}
-	id := func(desc bool) sortCol {
-		return sortCol{expr: `d.id`, desc: desc, val: func(d store.Device) string { return d.ID }}
+	id := func(desc bool) aggregate.SortCol {
+		return aggregate.SortCol{Expr: `d.id`, Desc: desc, Val: func(d store.Device) string { return d.ID }}
 	}
 	switch key {
 	case "", store.SortHostname:
-		return []sortCol{host(desc), id(desc)}, nil
+		return []aggregate.SortCol{host(desc), id(desc)}, nil
 	case store.SortLastSeen:
-		seen := sortCol{expr: seenExpr, desc: desc, num: true, val: func(d store.Device) string {
+		seen := aggregate.SortCol{Expr: seenExpr, Desc: desc, Num: true, Val: func(d store.Device) string {
 			t := d.EnrolledAt
 			if d.LastSeen != nil {
 				t = *d.LastSeen
 			}
 			return strconv.FormatInt(nanos(t), 10)
 		}}
-		return []sortCol{seen, id(desc)}, nil
+		return []aggregate.SortCol{seen, id(desc)}, nil
 	case store.SortGroup:
-		return []sortCol{{expr: `d.grp`, desc: desc, val: func(d store.Device) string { return d.Group }}, host(false), id(false)}, nil
+		return []aggregate.SortCol{{Expr: `d.grp`, Desc: desc, Val: func(d store.Device) string { return d.Group }}, host(false), id(false)}, nil
 	case store.SortFail:
-		fail := sortCol{expr: `d.fail_n`, desc: desc, num: true, val: func(d store.Device) string { return strconv.Itoa(d.Fail) }}
-		return []sortCol{fail, host(false), id(false)}, nil
+		fail := aggregate.SortCol{Expr: `d.fail_n`, Desc: desc, Num: true, Val: func(d store.Device) string { return strconv.Itoa(d.Fail) }}
+		return []aggregate.SortCol{fail, host(false), id(false)}, nil
 	}
 	return nil, fmt.Errorf("unknown sort %q", sortKey)
-}
-
-// Cursors are base64url of a JSON array: the sort, then the sort
-// columns' values of the page's last device.
-func encodeCursor(sortKey string, cols []sortCol, d store.Device) string {
-	vals := []string{sortKey}
-	for _, c := range cols {
-		vals = append(vals, c.val(d))
-	}
-	b, _ := json.Marshal(vals)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(cursor, sortKey string, cols []sortCol) ([]any, error) {
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	var vals []string
-	if err == nil {
-		err = json.Unmarshal(b, &vals)
-	}
-	if err != nil || len(vals) != len(cols)+1 || vals[0] != sortKey {
-		return nil, store.ErrBadCursor
-	}
-	out := make([]any, len(cols))
-	for i, c := range cols {
-		out[i] = vals[i+1]
-		if c.num {
-			n, err := strconv.ParseInt(vals[i+1], 10, 64)
-			if err != nil {
-				return nil, store.ErrBadCursor
-			}
-			out[i] = n
-		}
-	}
-	return out, nil
 }
 
 // after is the condition "after the cursor's device" in the order of
 // cols: a row-by-row comparison spelled out, since the directions may
 // differ, led by a range on the first column so the index starts there.
-func after(cols []sortCol, vals []any) (string, []any) {
-	op := func(c sortCol) string {
-		if c.desc {
+func after(cols []aggregate.SortCol, vals []any) (string, []any) {
+	op := func(c aggregate.SortCol) string {
+		if c.Desc {
 			return "<"
 		}
 		return ">"
@@ -359,14 +284,14 @@ func after(cols []sortCol, vals []any) (string, []any) {
 	for i, c := range cols {
 		var ands []string
 		for j := range i {
-			ands = append(ands, cols[j].expr+` = ?`)
+			ands = append(ands, cols[j].Expr+` = ?`)
 			args = append(args, vals[j])
 		}
-		ands = append(ands, c.expr+` `+op(c)+` ?`)
+		ands = append(ands, c.Expr+` `+op(c)+` ?`)
 		args = append(args, vals[i])
 		ors = append(ors, `(`+strings.Join(ands, " AND ")+`)`)
 	}
-	return cols[0].expr + ` ` + op(cols[0]) + `= ? AND (` + strings.Join(ors, " OR ") + `)`, append([]any{vals[0]}, args...)
+	return cols[0].Expr + ` ` + op(cols[0]) + `= ? AND (` + strings.Join(ors, " OR ") + `)`, append([]any{vals[0]}, args...)
 }
 
 // ListDevices implements store.Dashboard. Filters on columns other than
@@ -434,7 +359,7 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	filter := append([]string(nil), conds...)
 	filterArgs := append([]any(nil), args...)
 	if q.After != "" {
-		vals, err := decodeCursor(q.After, q.Sort, cols)
+		vals, err := aggregate.DecodeCursor(q.After, q.Sort, cols)
 		if err != nil {
 			return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 		}
@@ -448,10 +373,10 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	var order []string
 	for _, c := range cols {
 		dir := " ASC"
-		if c.desc {
+		if c.Desc {
 			dir = " DESC"
 		}
-		order = append(order, c.expr+dir)
+		order = append(order, c.Expr+dir)
 	}
 	limit := q.Limit
 	if limit <= 0 {
@@ -472,7 +397,7 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	page := store.DevicePage{Devices: ds}
 	if len(ds) > limit {
 		page.Devices = ds[:limit]
-		page.Next = encodeCursor(q.Sort, cols, ds[limit-1])
+		page.Next = aggregate.EncodeCursor(q.Sort, cols, ds[limit-1])
 	}
 	if page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs); err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
@@ -504,7 +429,7 @@ func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []st
 			return 0, false, err
 		}
 		fresh = c[q.RuleID]
-		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM agg_rule_seen WHERE width = ? AND rule_id = ?`, hourNanos, q.RuleID).Scan(&all); err != nil {
+		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM agg_rule_seen WHERE width = ? AND rule_id = ?`, aggregate.HourNanos, q.RuleID).Scan(&all); err != nil {
 			return 0, false, err
 		}
 		n := map[store.DeviceStatus]int{"": all, store.StatusFailing: fresh, store.StatusStale: all - fresh}[q.Status]
@@ -536,7 +461,7 @@ func (s *Store) Trend(ctx context.Context, to time.Time, days int) ([]store.Tren
 	}
 	y, m, d := to.UTC().Date()
 	first := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1-days)
-	firstDay := floorDiv(nanos(first), dayNanos)
+	firstDay := aggregate.FloorDiv(nanos(first), aggregate.DayNanos)
 	lastDay := firstDay + int64(days) - 1
 	rows, err := s.db.QueryContext(ctx, `SELECT day, compliant, failing, unknown FROM agg_trend
 		WHERE day <= ?2 AND day >= coalesce((SELECT max(day) FROM agg_trend WHERE day <= ?1), ?1) ORDER BY day`, firstDay, lastDay)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"time"
+
+	"github.com/wardhq/ward/collector/store/aggregate"
 )
 
 // migrationAggregates adds the dashboard's aggregates, kept on write by
@@ -163,7 +165,7 @@ func backfillTrend(ctx context.Context, tx *sql.Tx) error {
 			bump(c, to, 1)
 			tot[class(c)]++
 		}
-		day := floorDiv(at, dayNanos)
+		day := aggregate.FloorDiv(at, aggregate.DayNanos)
 		if n := len(out); n > 0 && out[n-1].day == day {
 			out[n-1].tot = tot
 		} else {
@@ -192,7 +194,7 @@ func backfillTrend(ctx context.Context, tx *sql.Tx) error {
 	if err := cur.Err(); err != nil {
 		return err
 	}
-	today := floorDiv(time.Now().UnixNano(), dayNanos)
+	today := aggregate.FloorDiv(time.Now().UnixNano(), aggregate.DayNanos)
 	if n := len(out); n > 0 && out[n-1].day >= today {
 		out[n-1].tot = now
 	} else if n > 0 || now != [3]int{} {
