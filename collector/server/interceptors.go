@@ -173,29 +173,61 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	}
 	leaf := ti.State.PeerCertificates[0]
 	now := s.cfg.Now()
-	if dev, ok := s.ids.get(leaf); ok && !now.Before(leaf.NotBefore) && !now.After(leaf.NotAfter) {
+	dev, chain, ok := s.ids.get(leaf)
+	if ok && !now.Before(leaf.NotBefore) && !now.After(leaf.NotAfter) {
 		return dev, nil
 	}
 	checked := time.Now()
-	dev, err := s.identifyLeaf(ctx, leaf, now)
+	dev, chain, err := s.identifyLeaf(ctx, leaf, now, chain)
 	if err != nil {
 		return store.Device{}, err
 	}
-	s.ids.put(leaf, dev, checked)
+	s.ids.put(leaf, dev, chain, checked)
 	return dev, nil
 }
 
-// identifyLeaf is identify without the cache.
-func (s *Server) identifyLeaf(ctx context.Context, leaf *x509.Certificate, now time.Time) (store.Device, error) {
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.pki.Load().clientPool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+// identifyLeaf is identify without the cache of devices. The chain is
+// verified again unless chain (how this connection's certificate was
+// verified before) still covers it: same roots, every certificate
+// still valid. It returns the chain as verified.
+func (s *Server) identifyLeaf(ctx context.Context, leaf *x509.Certificate, now time.Time, chain verified) (store.Device, verified, error) {
+	pool := s.pki.Load().clientPool
+	if !chain.covers(pool, now) {
+		var err error
+		if chain, err = verifyChain(leaf, pool, now); err != nil {
+			return store.Device{}, verified{}, err
+		}
+	}
+	dev, err := s.identifyDevice(ctx, leaf, now)
+	return dev, chain, err
+}
+
+// verifyChain verifies leaf as a client certificate against pool at now.
+func verifyChain(leaf *x509.Certificate, pool *x509.CertPool, now time.Time) (verified, error) {
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
-			return store.Device{}, status.Errorf(codes.Unauthenticated, "%s: client certificate is not valid at %s (valid %s to %s): re-enrol with a re-bind token (ward-collector token create --rebind %s)",
+			return verified{}, status.Errorf(codes.Unauthenticated, "%s: client certificate is not valid at %s (valid %s to %s): re-enrol with a re-bind token (ward-collector token create --rebind %s)",
 				ExpiredCertificate, now.UTC().Format(time.RFC3339), leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339), leaf.Subject.CommonName)
 		}
-		return store.Device{}, status.Error(codes.Unauthenticated, "client certificate was not issued by this collector's CA")
+		return verified{}, status.Error(codes.Unauthenticated, "client certificate was not issued by this collector's CA")
 	}
+	v := verified{pool: pool, from: leaf.NotBefore, through: leaf.NotAfter}
+	for _, c := range chains[0] {
+		if c.NotBefore.After(v.from) {
+			v.from = c.NotBefore
+		}
+		if c.NotAfter.Before(v.through) {
+			v.through = c.NotAfter
+		}
+	}
+	return v, nil
+}
+
+// identifyDevice checks, in the store, that leaf (verified) and its
+// device are not revoked and leaf is the device's certificate.
+func (s *Server) identifyDevice(ctx context.Context, leaf *x509.Certificate, now time.Time) (store.Device, error) {
 	id, serial := leaf.Subject.CommonName, pki.SerialString(leaf.SerialNumber)
 	revoked, err := s.store.SerialRevoked(ctx, serial)
 	if err != nil {

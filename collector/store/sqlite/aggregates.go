@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/wardhq/ward/collector/store/aggregate"
@@ -23,6 +25,14 @@ const classExpr = `CASE WHEN d.revoked_at IS NOT NULL THEN 'revoked' WHEN d.fail
 // seenExpr is the time a device's staleness runs from.
 const seenExpr = `coalesce(d.last_seen, d.enrolled_at)`
 
+// writeQuerier is what the aggregates run their statements on: a *sql.Tx, or
+// the writer's ptx, which runs the hot ones prepared.
+type writeQuerier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
 // deviceSnapshot is what the aggregates know of one device.
 type deviceSnapshot struct {
 	id      string
@@ -39,13 +49,13 @@ type deviceSnapshot struct {
 
 // loadSnapshot reads the device's snapshot; a missing device has
 // exists unset.
-func loadSnapshot(ctx context.Context, tx *sql.Tx, id string) (deviceSnapshot, error) {
+func loadSnapshot(ctx context.Context, tx writeQuerier, id string) (deviceSnapshot, error) {
 	s := deviceSnapshot{id: id}
 	// states_at: since SaveReport writes only the rule states that
 	// changed, the rows' updated_at can be older than the report that
 	// last set them all (migration_ingest.go).
 	var statesAt sql.NullInt64
-	err := tx.QueryRowContext(ctx, `SELECT d.grp, `+classExpr+`, `+seenExpr+`, d.states_at FROM devices d WHERE d.id = ?`, id).Scan(&s.group, &s.class, &s.seen, &statesAt)
+	err := tx.QueryRowContext(ctx, qSnapshotDevice, id).Scan(&s.group, &s.class, &s.seen, &statesAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, nil
 	}
@@ -54,7 +64,7 @@ func loadSnapshot(ctx context.Context, tx *sql.Tx, id string) (deviceSnapshot, e
 	}
 	s.exists = true
 	s.stateAt = statesAt.Int64
-	rows, err := tx.QueryContext(ctx, `SELECT rule_id, collector, failing_since, updated_at FROM rule_states INDEXED BY `+ruleStatesPK+` WHERE device_id = ?`, id)
+	rows, err := tx.QueryContext(ctx, qSnapshotStates, id)
 	if err != nil {
 		return s, err
 	}
@@ -103,18 +113,64 @@ type (
 		hour      int64
 	}
 	failKey struct {
-		grp, rule string
-		since     int64
+		grp, rule, device string
+		since             int64
 	}
 )
 
-// aggDelta is the change of every counter a write makes.
+// aggDelta is the change of every counter writes make: of one write, or
+// of every job of a batch (see aggregatesFor).
 type aggDelta struct {
 	dev     map[devKey]int
 	seen    map[seenKey]int
 	rule    map[ruleKey]int
 	hour    map[hourKey]int
 	failing map[failKey]int
+	// trend is the change of the trend's classes from a day on.
+	trend map[int64][3]int
+}
+
+func newAggDelta() *aggDelta {
+	return &aggDelta{dev: map[devKey]int{}, seen: map[seenKey]int{}, rule: map[ruleKey]int{}, hour: map[hourKey]int{},
+		failing: map[failKey]int{}, trend: map[int64][3]int{}}
+}
+
+// merge adds o's changes to d's.
+func (d *aggDelta) merge(o *aggDelta) {
+	mergeInto(d.dev, o.dev)
+	mergeInto(d.seen, o.seen)
+	mergeInto(d.rule, o.rule)
+	mergeInto(d.hour, o.hour)
+	mergeInto(d.failing, o.failing)
+	for day, c := range o.trend {
+		t := d.trend[day]
+		for i := range c {
+			t[i] += c[i]
+		}
+		d.trend[day] = t
+	}
+}
+
+func mergeInto[K comparable](dst, src map[K]int) {
+	for k, n := range src {
+		dst[k] += n
+	}
+}
+
+// empty reports whether d changes nothing.
+func (d *aggDelta) empty() bool {
+	return len(d.dev)+len(d.seen)+len(d.rule)+len(d.hour)+len(d.failing)+len(d.trend) == 0
+}
+
+// aggregatesKey is the context key of a job's aggDelta.
+type aggregatesKey struct{}
+
+// withAggregates is ctx for a job whose aggregate changes collect in d,
+// for its batch to write once (commit) instead of each write on its own:
+// the reports of a batch mostly move the same few counters (the current
+// minute's bucket of their group, say).
+func withAggregates(ctx context.Context, d *aggDelta) context.Context {
+	return context.WithValue(ctx, aggregatesKey{}, d)
 }
 
 // add adds the snapshot's contribution to every counter, times sign.
@@ -137,7 +193,7 @@ func (d *aggDelta) add(s deviceSnapshot, sign int) {
 		if !since.Valid {
 			continue
 		}
-		d.failing[failKey{s.group, rule, since.Int64}] += sign
+		d.failing[failKey{s.group, rule, s.id, since.Int64}] += sign
 		d.hour[hourKey{s.group, rule, aggregate.FloorDiv(since.Int64, aggregate.HourNanos)}] += sign
 	}
 }
@@ -147,7 +203,7 @@ func (d *aggDelta) add(s deviceSnapshot, sign int) {
 // now. at is when the change happened (a report's ObservedAt, or the
 // time of a revocation): the trend counts it from that day, or from the
 // device's previous change if that was later.
-func trackAggregates(ctx context.Context, tx *sql.Tx, before deviceSnapshot, at time.Time) error {
+func trackAggregates(ctx context.Context, tx writeQuerier, before deviceSnapshot, at time.Time) error {
 	after, err := loadSnapshot(ctx, tx, before.id)
 	if err != nil {
 		return err
@@ -156,32 +212,53 @@ func trackAggregates(ctx context.Context, tx *sql.Tx, before deviceSnapshot, at 
 }
 
 // applyAggregates adds the difference between two snapshots of a device
-// to the aggregates.
-func applyAggregates(ctx context.Context, tx *sql.Tx, before, after deviceSnapshot, at time.Time) error {
-	d := aggDelta{dev: map[devKey]int{}, seen: map[seenKey]int{}, rule: map[ruleKey]int{}, hour: map[hourKey]int{}, failing: map[failKey]int{}}
+// to the aggregates: to its job's aggDelta when the job has one
+// (withAggregates), otherwise to the tables at once.
+func applyAggregates(ctx context.Context, tx writeQuerier, before, after deviceSnapshot, at time.Time) error {
+	d, batched := ctx.Value(aggregatesKey{}).(*aggDelta)
+	if !batched {
+		d = newAggDelta()
+	}
 	d.add(before, -1)
 	d.add(after, 1)
+	if from, to := before.trendClass(), after.trendClass(); from != to {
+		day := aggregate.FloorDiv(max(nanos(at), before.stateAt), aggregate.DayNanos)
+		c := d.trend[day]
+		for i, class := range [...]string{aggregate.ClassCompliant, aggregate.ClassFailing, aggregate.ClassUnknown} {
+			if class == from {
+				c[i]--
+			}
+			if class == to {
+				c[i]++
+			}
+		}
+		d.trend[day] = c
+	}
+	if batched {
+		return nil
+	}
+	return writeAggregates(ctx, tx, d)
+}
+
+// writeAggregates adds d to the aggregate tables.
+func writeAggregates(ctx context.Context, tx writeQuerier, d *aggDelta) error {
 	for k, n := range d.dev {
-		if err := bump(ctx, tx, n, `INSERT INTO agg_devices (grp, class, n) VALUES (?, ?, ?) ON CONFLICT (grp, class) DO UPDATE SET n = n + excluded.n RETURNING n`,
-			`DELETE FROM agg_devices WHERE grp = ? AND class = ?`, k.grp, k.class); err != nil {
+		if err := bump(ctx, tx, n, qBumpDevices, qDropDevices, k.grp, k.class); err != nil {
 			return err
 		}
 	}
 	for k, n := range d.seen {
-		if err := bump(ctx, tx, n, `INSERT INTO agg_seen (width, bucket, grp, class, n) VALUES (?, ?, ?, ?, ?) ON CONFLICT (width, bucket, grp, class) DO UPDATE SET n = n + excluded.n RETURNING n`,
-			`DELETE FROM agg_seen WHERE width = ? AND bucket = ? AND grp = ? AND class = ?`, k.width, k.bucket, k.grp, k.class); err != nil {
+		if err := bump(ctx, tx, n, qBumpSeen, qDropSeen, k.width, k.bucket, k.grp, k.class); err != nil {
 			return err
 		}
 	}
 	for k, n := range d.rule {
-		if err := bump(ctx, tx, n, `INSERT INTO agg_rule_seen (width, bucket, rule_id, n) VALUES (?, ?, ?, ?) ON CONFLICT (width, bucket, rule_id) DO UPDATE SET n = n + excluded.n RETURNING n`,
-			`DELETE FROM agg_rule_seen WHERE width = ? AND bucket = ? AND rule_id = ?`, k.width, k.bucket, k.rule); err != nil {
+		if err := bump(ctx, tx, n, qBumpRuleSeen, qDropRuleSeen, k.width, k.bucket, k.rule); err != nil {
 			return err
 		}
 	}
 	for k, n := range d.hour {
-		if err := bump(ctx, tx, n, `INSERT INTO agg_failing_hours (grp, rule_id, hour, n) VALUES (?, ?, ?, ?) ON CONFLICT (grp, rule_id, hour) DO UPDATE SET n = n + excluded.n RETURNING n`,
-			`DELETE FROM agg_failing_hours WHERE grp = ? AND rule_id = ? AND hour = ?`, k.grp, k.rule, k.hour); err != nil {
+		if err := bump(ctx, tx, n, qBumpFailingHours, qDropFailingHours, k.grp, k.rule, k.hour); err != nil {
 			return err
 		}
 	}
@@ -189,42 +266,36 @@ func applyAggregates(ctx context.Context, tx *sql.Tx, before, after deviceSnapsh
 		var err error
 		switch {
 		case n > 0:
-			_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO agg_failing (grp, rule_id, since, device_id) VALUES (?, ?, ?, ?)`, k.grp, k.rule, k.since, before.id)
+			_, err = tx.ExecContext(ctx, qAddFailing, k.grp, k.rule, k.since, k.device)
 		case n < 0:
-			_, err = tx.ExecContext(ctx, `DELETE FROM agg_failing WHERE grp = ? AND rule_id = ? AND since = ? AND device_id = ?`, k.grp, k.rule, k.since, before.id)
+			_, err = tx.ExecContext(ctx, qDropFailing, k.grp, k.rule, k.since, k.device)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	from, to := before.trendClass(), after.trendClass()
-	if from == to {
-		return nil
-	}
-	day := aggregate.FloorDiv(max(nanos(at), before.stateAt), aggregate.DayNanos)
-	// The day's row starts as the day before it stood; every row from the
-	// day on takes the change.
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO agg_trend (day, compliant, failing, unknown)
-		SELECT ?1, coalesce(t.compliant, 0), coalesce(t.failing, 0), coalesce(t.unknown, 0)
-		FROM (SELECT 1) LEFT JOIN agg_trend t ON t.day = (SELECT max(day) FROM agg_trend WHERE day < ?1)`, day); err != nil {
-		return err
-	}
-	var c [3]int
-	for i, class := range [...]string{aggregate.ClassCompliant, aggregate.ClassFailing, aggregate.ClassUnknown} {
-		if class == from {
-			c[i]--
+	// Day by day, oldest first: the day's row starts as the day before it
+	// stood; every row from the day on takes the change. (In any order
+	// the rows would end the same; merged per day, a batch writes each
+	// day once.)
+	for _, day := range slices.Sorted(maps.Keys(d.trend)) {
+		c := d.trend[day]
+		if _, err := tx.ExecContext(ctx, qTrendDay, day); err != nil {
+			return err
 		}
-		if class == to {
-			c[i]++
+		if c == [3]int{} {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, qTrendShift, c[0], c[1], c[2], day); err != nil {
+			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE agg_trend SET compliant = compliant + ?, failing = failing + ?, unknown = unknown + ? WHERE day >= ?`, c[0], c[1], c[2], day)
-	return err
+	return nil
 }
 
 // bump adds n to the counter row upsert names (its key args, then n), and
 // deletes the row when it comes to zero, so old buckets do not pile up.
-func bump(ctx context.Context, tx *sql.Tx, n int, upsert, del string, key ...any) error {
+func bump(ctx context.Context, tx writeQuerier, n int, upsert, del string, key ...any) error {
 	if n == 0 {
 		return nil
 	}
@@ -238,3 +309,27 @@ func bump(ctx context.Context, tx *sql.Tx, n int, upsert, del string, key ...any
 	_, err := tx.ExecContext(ctx, del, key...)
 	return err
 }
+
+// The statements of the aggregates, prepared on the writer (hotWrites).
+const (
+	qSnapshotDevice   = `SELECT d.grp, ` + classExpr + `, ` + seenExpr + `, d.states_at FROM devices d WHERE d.id = ?`
+	qSnapshotStates   = `SELECT rule_id, collector, failing_since, updated_at FROM rule_states INDEXED BY ` + ruleStatesPK + ` WHERE device_id = ?`
+	qBumpDevices      = `INSERT INTO agg_devices (grp, class, n) VALUES (?, ?, ?) ON CONFLICT (grp, class) DO UPDATE SET n = n + excluded.n RETURNING n`
+	qDropDevices      = `DELETE FROM agg_devices WHERE grp = ? AND class = ?`
+	qBumpSeen         = `INSERT INTO agg_seen (width, bucket, grp, class, n) VALUES (?, ?, ?, ?, ?) ON CONFLICT (width, bucket, grp, class) DO UPDATE SET n = n + excluded.n RETURNING n`
+	qDropSeen         = `DELETE FROM agg_seen WHERE width = ? AND bucket = ? AND grp = ? AND class = ?`
+	qBumpRuleSeen     = `INSERT INTO agg_rule_seen (width, bucket, rule_id, n) VALUES (?, ?, ?, ?) ON CONFLICT (width, bucket, rule_id) DO UPDATE SET n = n + excluded.n RETURNING n`
+	qDropRuleSeen     = `DELETE FROM agg_rule_seen WHERE width = ? AND bucket = ? AND rule_id = ?`
+	qBumpFailingHours = `INSERT INTO agg_failing_hours (grp, rule_id, hour, n) VALUES (?, ?, ?, ?) ON CONFLICT (grp, rule_id, hour) DO UPDATE SET n = n + excluded.n RETURNING n`
+	qDropFailingHours = `DELETE FROM agg_failing_hours WHERE grp = ? AND rule_id = ? AND hour = ?`
+	qAddFailing       = `INSERT OR IGNORE INTO agg_failing (grp, rule_id, since, device_id) VALUES (?, ?, ?, ?)`
+	qDropFailing      = `DELETE FROM agg_failing WHERE grp = ? AND rule_id = ? AND since = ? AND device_id = ?`
+	qTrendDay         = `INSERT OR IGNORE INTO agg_trend (day, compliant, failing, unknown)
+		SELECT ?1, coalesce(t.compliant, 0), coalesce(t.failing, 0), coalesce(t.unknown, 0)
+		FROM (SELECT 1) LEFT JOIN agg_trend t ON t.day = (SELECT max(day) FROM agg_trend WHERE day < ?1)`
+	qTrendShift = `UPDATE agg_trend SET compliant = compliant + ?, failing = failing + ?, unknown = unknown + ? WHERE day >= ?`
+)
+
+// aggregateWrites are the statements above.
+var aggregateWrites = []string{qSnapshotDevice, qSnapshotStates, qBumpDevices, qDropDevices, qBumpSeen, qDropSeen, qBumpRuleSeen, qDropRuleSeen,
+	qBumpFailingHours, qDropFailingHours, qAddFailing, qDropFailing, qTrendDay, qTrendShift}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/aggregate"
 )
 
 // Reports, identified by (device, epoch, sequence): see
@@ -118,9 +120,9 @@ func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
 func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bool, error) {
 	var epoch, lastEpoch, lastSeq, enrolled int64
 	before := deviceState{Exists: true}
-	var lastSeen, revoked sql.NullInt64
+	var lastSeen, revoked, statesAt sql.NullInt64
 	err := tx.QueryRowContext(ctx, qReportDevice, r.DeviceID).
-		Scan(&epoch, &lastEpoch, &lastSeq, &enrolled, &lastSeen, &revoked, &before.Group, &before.Pass, &before.Fail, &before.Unknown)
+		Scan(&epoch, &lastEpoch, &lastSeq, &enrolled, &lastSeen, &revoked, &before.Group, &before.Pass, &before.Fail, &before.Unknown, &statesAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("device %s: %w", r.DeviceID, store.ErrNotFound)
 	}
@@ -178,10 +180,17 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 		lead, _ := splitLead(facts)
 		facts, res = append([]byte{}, lead...), ""
 	}
-	// The device as the fleet views last counted it (aggregates.go).
-	snap, err := loadSnapshot(ctx, tx.Tx, r.DeviceID)
+	prev, prevUpdated, err := ruleStates(ctx, tx, r.DeviceID)
 	if err != nil {
 		return false, err
+	}
+	// The device as the fleet views last counted it (aggregates.go),
+	// from what was read above; so is the snapshot after the write.
+	snap := deviceSnapshot{id: r.DeviceID, exists: true, group: before.Group,
+		class: aggregate.ClassOf(before.Revoked, before.Pass, before.Fail, before.Unknown),
+		seen:  cmp.Or(before.LastSeen, enrolled), states: len(prev), stateAt: statesAt.Int64, failing: failingSnapshot(prev)}
+	for _, u := range prevUpdated {
+		snap.stateAt = max(snap.stateAt, u)
 	}
 	_, err = tx.ExecContext(ctx, qInsertReport,
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
@@ -198,11 +207,9 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 		if _, err := tx.ExecContext(ctx, qDeviceSeen, after.LastSeen, r.DeviceID); err != nil {
 			return false, err
 		}
-		return true, trackAggregates(ctx, tx.Tx, snap, r.ObservedAt)
-	}
-	prev, err := ruleStates(ctx, tx, r.DeviceID)
-	if err != nil {
-		return false, err
+		now := snap
+		now.seen = after.LastSeen
+		return true, applyAggregates(ctx, tx, snap, now, r.ObservedAt)
 	}
 	before.Failing = failing(prev)
 	next := nextStates(prev, r, enrolled)
@@ -226,7 +233,16 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 	if err := writeStates(ctx, tx, r, prev, next); err != nil {
 		return false, err
 	}
-	return true, trackAggregates(ctx, tx.Tx, snap, r.ObservedAt)
+	now := deviceSnapshot{id: r.DeviceID, exists: true, group: before.Group,
+		class: aggregate.ClassOf(before.Revoked, after.Pass, after.Fail, after.Unknown),
+		seen:  after.LastSeen, states: len(next), stateAt: at, failing: failingSnapshot(next)}
+	for id, p := range prev {
+		if st, ok := next[id]; ok && st == p {
+			// Kept as it was, with its updated_at.
+			now.stateAt = max(now.stateAt, prevUpdated[id])
+		}
+	}
+	return true, applyAggregates(ctx, tx, snap, now, r.ObservedAt)
 }
 
 // The statements of every report, by name so that
@@ -234,7 +250,7 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 // reads and writes the rows of its own device only, whatever the
 // planner's statistics.
 const (
-	qReportDevice     = `SELECT epoch, last_epoch, last_sequence, enrolled_at, last_seen, revoked_at, grp, pass_n, fail_n, unknown_n FROM devices WHERE id = ?`
+	qReportDevice     = `SELECT epoch, last_epoch, last_sequence, enrolled_at, last_seen, revoked_at, grp, pass_n, fail_n, unknown_n, states_at FROM devices WHERE id = ?`
 	qReportHash       = `SELECT content_hash FROM reports WHERE device_id = ? AND epoch = ? AND sequence = ?`
 	qReportDropped    = `UPDATE reports SET dropped_total = max(dropped_total, ?) WHERE device_id = ? AND epoch = ? AND sequence = ?`
 	qTopOfEpoch       = `SELECT max(sequence) FROM reports WHERE device_id = ? AND epoch = ?`
@@ -247,7 +263,7 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qDeviceNewest = `UPDATE devices SET last_seen = ?, last_epoch = ?, last_sequence = ?, pass_n = ?, fail_n = ?, unknown_n = ?,
 		states_at = ?, states_sequence = ? WHERE id = ?`
-	qRuleStates = `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since
+	qRuleStates = `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at
 		FROM rule_states INDEXED BY ` + ruleStatesPK + ` WHERE device_id = ?`
 	qUpsertRuleState = `INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -259,6 +275,9 @@ const (
 // hotWrites are the statements of the writer that prepareHot prepares.
 var hotWrites = []string{qReportDevice, qReportHash, qReportDropped, qTopOfEpoch, qTopOfDevice, qInsertReport,
 	qSameAsNewest, qDeviceSeen, qDeviceNewest, qRuleStates, qDeleteRuleState, qInsertTransition, qUpsertRuleState}
+
+// writerStatements are every statement prepareHot prepares.
+var writerStatements = append(append(append([]string{}, hotWrites...), aggregateWrites...), qSavepoint, qRollbackTo, qRelease)
 
 // sentText is t as RFC 3339, which holds any timestamp an agent can send.
 func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -312,23 +331,40 @@ type ruleState struct {
 	since                      sql.NullInt64
 }
 
-// ruleStates reads the device's latest state per rule.
-func ruleStates(ctx context.Context, tx ptx, deviceID string) (map[string]ruleState, error) {
+// ruleStates reads the device's latest state per rule, and when each
+// row was written (updated_at).
+func ruleStates(ctx context.Context, tx ptx, deviceID string) (map[string]ruleState, map[string]int64, error) {
 	rows, err := tx.QueryContext(ctx, qRuleStates, deviceID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	out := map[string]ruleState{}
+	out, updated := map[string]ruleState{}, map[string]int64{}
 	for rows.Next() {
 		var id string
 		var st ruleState
-		if err := rows.Scan(&id, &st.title, &st.family, &st.severity, &st.collector, &st.agent, &st.observed, &st.expected, &st.reason, &st.since); err != nil {
-			return nil, err
+		var at int64
+		if err := rows.Scan(&id, &st.title, &st.family, &st.severity, &st.collector, &st.agent, &st.observed, &st.expected, &st.reason, &st.since, &at); err != nil {
+			return nil, nil, err
 		}
-		out[id] = st
+		out[id], updated[id] = st, at
 	}
-	return out, rows.Err()
+	return out, updated, rows.Err()
+}
+
+// failingSnapshot is the rules of states whose verdict is FAIL, with
+// failing_since, as loadSnapshot reads them; nil for none.
+func failingSnapshot(states map[string]ruleState) map[string]sql.NullInt64 {
+	var out map[string]sql.NullInt64
+	for id, st := range states {
+		if st.collector == store.Fail {
+			if out == nil {
+				out = map[string]sql.NullInt64{}
+			}
+			out[id] = st.since
+		}
+	}
+	return out
 }
 
 // ruleStatesPK is the index of rule_states' primary key (device_id,
@@ -404,14 +440,29 @@ func writeStates(ctx context.Context, tx ptx, r store.Report, prev, next map[str
 	return nil
 }
 
+// qReports lists a device's reports, newest first.
+var qReports = `SELECT device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
+	agent_version, policy_name, policy_version, dropped_reports, ` + factsOf("p") + `, ` + resultsOf("p") + `
+	FROM reports p WHERE device_id = ? ORDER BY epoch DESC, sequence DESC`
+
+// qNewestReport is a device's newest report.
+var qNewestReport = qReports + ` LIMIT 1`
+
 // Reports implements store.Store.
 func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]store.Report, error) {
-	if limit <= 0 {
-		limit = -1
+	var rows *sql.Rows
+	var err error
+	if limit == 1 {
+		// The newest report, which every compact report is expanded
+		// from (collector/server, expandReport): prepared, and with no
+		// bound LIMIT for the planner to reconsider.
+		rows, err = s.query(ctx, qNewestReport, deviceID)
+	} else {
+		if limit <= 0 {
+			limit = -1
+		}
+		rows, err = s.db.QueryContext(ctx, qReports+` LIMIT ?`, deviceID, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-		agent_version, policy_name, policy_version, dropped_reports, `+factsOf("p")+`, `+resultsOf("p")+`
-		FROM reports p WHERE device_id = ? ORDER BY epoch DESC, sequence DESC LIMIT ?`, deviceID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list reports: %w", err)
 	}

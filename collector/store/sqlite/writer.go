@@ -62,37 +62,58 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 }
 
 // commit is the writer's batch.Commit: one IMMEDIATE transaction on the
-// write connection, a SAVEPOINT per job when there are several.
+// write connection, a SAVEPOINT per job when there are several. The
+// aggregate counters the jobs change are written once, after the last
+// job (aggregates.go): a job that fails adds nothing to them.
 func (s *Store) commit(ctx context.Context, jobs []job) ([]error, error) {
 	errs := make([]error, len(jobs))
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, classify(err)
 	}
+	p := ptx{tx, s}
+	agg := newAggDelta()
+	ok := 0
 	if len(jobs) == 1 {
-		if errs[0] = runJob(ctx, tx, jobs[0]); errs[0] != nil {
+		if errs[0] = runJob(withAggregates(ctx, agg), tx, jobs[0]); errs[0] != nil {
 			tx.Rollback()
 			return errs, nil
 		}
+		ok++
 	} else {
 		for i, j := range jobs {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT job`); err != nil {
+			if _, err := p.ExecContext(ctx, qSavepoint); err != nil {
 				tx.Rollback()
 				return nil, classify(err)
 			}
-			if errs[i] = runJob(ctx, tx, j); errs[i] != nil {
+			jobAgg := newAggDelta()
+			if errs[i] = runJob(withAggregates(ctx, jobAgg), tx, j); errs[i] != nil {
 				// A failed rollback to the savepoint means SQLite already
 				// rolled the transaction back (a full disk, an I/O
 				// error): the whole batch fails.
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO job`); err != nil {
+				if _, err := p.ExecContext(ctx, qRollbackTo); err != nil {
 					tx.Rollback()
 					return nil, fmt.Errorf("%w (after a job failed: %w)", classify(err), errs[i])
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE job`); err != nil {
+			if _, err := p.ExecContext(ctx, qRelease); err != nil {
 				tx.Rollback()
 				return nil, classify(err)
 			}
+			if errs[i] == nil {
+				agg.merge(jobAgg)
+				ok++
+			}
+		}
+	}
+	if ok == 0 {
+		tx.Rollback()
+		return errs, nil
+	}
+	if !agg.empty() {
+		if err := writeAggregates(ctx, p, agg); err != nil {
+			tx.Rollback()
+			return nil, fmt.Errorf("aggregates: %w", classify(err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -101,11 +122,18 @@ func (s *Store) commit(ctx context.Context, jobs []job) ([]error, error) {
 	return errs, nil
 }
 
+// The statements around each job of a batch.
+const (
+	qSavepoint  = `SAVEPOINT job`
+	qRollbackTo = `ROLLBACK TO job`
+	qRelease    = `RELEASE job`
+)
+
 // prepareHot prepares the statements of every report on the write
 // connection, before the writer starts using it (a statement prepared
 // on the connection inside a transaction would wait for itself).
 func (s *Store) prepareHot(ctx context.Context) error {
-	for _, q := range hotWrites {
+	for _, q := range writerStatements {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", q, err)
