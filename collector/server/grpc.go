@@ -167,7 +167,7 @@ func (s *Server) newGRPC() {
 	f.anon = grpc.NewServer(append(common(anonymousStreams),
 		grpc.MaxRecvMsgSize(maxAnon+1024), grpc.InTapHandle(s.anonymousTap))...)
 	f.agent = grpc.NewServer(append(common(agentStreams),
-		grpc.MaxRecvMsgSize(maxAgent+1024), grpc.InTapHandle(s.agentTap))...)
+		grpc.MaxRecvMsgSize(maxAgent+1024), grpc.InTapHandle(s.agentTap), grpc.StatsHandler(connTagger{}))...)
 	wardv1.RegisterEnrollmentServiceServer(f.anon, &enrollment{s: s})
 	wardv1.RegisterAgentServiceServer(f.agent, &agent{s: s})
 	s.health = health.NewServer()

@@ -173,16 +173,16 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	}
 	leaf := ti.State.PeerCertificates[0]
 	now := s.cfg.Now()
-	dev, chain, ok := s.ids.get(leaf)
+	dev, chain, ok := s.ids.get(ctx, leaf)
 	if ok && !now.Before(leaf.NotBefore) && !now.After(leaf.NotAfter) {
 		return dev, nil
 	}
-	checked := time.Now()
+	checked, mark := time.Now(), s.ids.mark()
 	dev, chain, err := s.identifyLeaf(ctx, leaf, now, chain)
 	if err != nil {
 		return store.Device{}, err
 	}
-	s.ids.put(leaf, dev, chain, checked)
+	s.ids.put(ctx, leaf, dev, chain, checked, mark)
 	return dev, nil
 }
 

@@ -215,27 +215,6 @@ func (s *Server) reloadCA(ctx context.Context, announced bool) {
 	s.log.Info("serving with the CA from the store", "ca_fingerprint", ca.Fingerprint(), "previous_cas", len(ca.Previous))
 }
 
-// forget drops the cached identities of a device (every connection of
-// it), so a change another collector made (a revocation, a re-bind, a
-// renewed certificate) is checked on the device's next call, not after
-// the cache's lifetime.
-func (c *identities) forget(deviceID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, id := range c.m {
-		if id.dev.ID == deviceID {
-			delete(c.m, k)
-		}
-	}
-}
-
-// forgetAll drops every cached identity.
-func (c *identities) forgetAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	clear(c.m)
-}
-
 func (s *Server) clearPolicies() {
 	s.policies.mu.Lock()
 	clear(s.policies.m)
