@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -101,17 +102,71 @@ type (
 		hour      int64
 	}
 	failKey struct {
-		grp, rule string
-		since     int64
+		grp, rule, device string
+		since             int64
 	}
 )
 
+// aggDelta is the change of every counter writes make: of one write, or
+// of a batch of reports (commitBatch).
 type aggDelta struct {
 	dev     map[devKey]int
 	seen    map[seenKey]int
 	rule    map[ruleKey]int
 	hour    map[hourKey]int
 	failing map[failKey]int
+	// trend is the change of the trend's classes from a day on.
+	trend map[int64][3]int
+}
+
+func newAggDelta() *aggDelta {
+	return &aggDelta{dev: map[devKey]int{}, seen: map[seenKey]int{}, rule: map[ruleKey]int{}, hour: map[hourKey]int{},
+		failing: map[failKey]int{}, trend: map[int64][3]int{}}
+}
+
+// merge adds o's changes to d's.
+func (d *aggDelta) merge(o *aggDelta) {
+	mergeInto(d.dev, o.dev)
+	mergeInto(d.seen, o.seen)
+	mergeInto(d.rule, o.rule)
+	mergeInto(d.hour, o.hour)
+	mergeInto(d.failing, o.failing)
+	for day, c := range o.trend {
+		t := d.trend[day]
+		for i := range c {
+			t[i] += c[i]
+		}
+		d.trend[day] = t
+	}
+}
+
+func mergeInto[K comparable](dst, src map[K]int) {
+	for k, n := range src {
+		dst[k] += n
+	}
+}
+
+// change adds the difference between before and after (the same device)
+// to d. at is when the change happened: the trend counts it from that
+// day, or from the device's previous change if that was later.
+func (d *aggDelta) change(before, after snapshot, at time.Time) {
+	d.add(before, -1)
+	d.add(after, 1)
+	from, to := before.trendClass(), after.trendClass()
+	if from == to {
+		return
+	}
+	day := aggregate.FloorDiv(max(nanos(at), before.stateAt), aggregate.DayNanos)
+	c := d.trend[day]
+	for i, class := range [...]string{aggregate.ClassCompliant, aggregate.ClassFailing, aggregate.ClassUnknown} {
+		if class == from {
+			c[i]--
+		}
+		if class == to {
+			c[i]++
+		}
+	}
+	d.trend[day] = c
 }
 
 // add adds the snapshot's contribution to every counter, times sign.
@@ -134,7 +189,7 @@ func (d *aggDelta) add(s snapshot, sign int) {
 		if since == nil {
 			continue
 		}
-		d.failing[failKey{s.group, rule, *since}] += sign
+		d.failing[failKey{s.group, rule, s.id, *since}] += sign
 		d.hour[hourKey{s.group, rule, aggregate.FloorDiv(*since, aggregate.HourNanos)}] += sign
 	}
 }
@@ -156,9 +211,13 @@ func sortedKeys[K comparable](m map[K]int, cmpKey func(a, b K) int) []K {
 // the trend counts it from that day, or from the device's previous
 // change if that was later.
 func queueAggregates(w *pgx.Batch, before, after snapshot, at time.Time) {
-	d := aggDelta{dev: map[devKey]int{}, seen: map[seenKey]int{}, rule: map[ruleKey]int{}, hour: map[hourKey]int{}, failing: map[failKey]int{}}
-	d.add(before, -1)
-	d.add(after, 1)
+	d := newAggDelta()
+	d.change(before, after, at)
+	queueDelta(w, d)
+}
+
+// queueDelta queues into w the statements that add d to the aggregates.
+func queueDelta(w *pgx.Batch, d *aggDelta) {
 	var zeros []func()
 	for _, k := range sortedKeys(d.dev, func(a, b devKey) int { return cmp.Or(cmp.Compare(a.grp, b.grp), cmp.Compare(a.class, b.class)) }) {
 		w.Queue(`INSERT INTO agg_devices (grp, class, n) VALUES ($1, $2, $3) ON CONFLICT (grp, class) DO UPDATE SET n = agg_devices.n + excluded.n`, k.grp, k.class, d.dev[k])
@@ -200,37 +259,30 @@ func queueAggregates(w *pgx.Batch, before, after snapshot, at time.Time) {
 		}
 	}
 	for _, k := range sortedKeys(d.failing, func(a, b failKey) int {
-		return cmp.Or(cmp.Compare(a.grp, b.grp), cmp.Compare(a.rule, b.rule), cmp.Compare(a.since, b.since))
+		return cmp.Or(cmp.Compare(a.grp, b.grp), cmp.Compare(a.rule, b.rule), cmp.Compare(a.since, b.since), cmp.Compare(a.device, b.device))
 	}) {
 		if d.failing[k] > 0 {
-			w.Queue(`INSERT INTO agg_failing (grp, rule_id, since, device_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, k.grp, k.rule, k.since, before.id)
+			w.Queue(`INSERT INTO agg_failing (grp, rule_id, since, device_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, k.grp, k.rule, k.since, k.device)
 		} else {
-			w.Queue(`DELETE FROM agg_failing WHERE grp = $1 AND rule_id = $2 AND since = $3 AND device_id = $4`, k.grp, k.rule, k.since, before.id)
+			w.Queue(`DELETE FROM agg_failing WHERE grp = $1 AND rule_id = $2 AND since = $3 AND device_id = $4`, k.grp, k.rule, k.since, k.device)
 		}
 	}
 	for _, z := range zeros {
 		z()
 	}
-	from, to := before.trendClass(), after.trendClass()
-	if from == to {
-		return
-	}
-	day := aggregate.FloorDiv(max(nanos(at), before.stateAt), aggregate.DayNanos)
-	// The day's row starts as the day before it stood; every row from the
-	// day on takes the change (locked in day order first).
-	w.Queue(`INSERT INTO agg_trend (day, compliant, failing, unknown)
-		SELECT $1, coalesce(t.compliant, 0), coalesce(t.failing, 0), coalesce(t.unknown, 0)
-		FROM (SELECT 1) one LEFT JOIN agg_trend t ON t.day = (SELECT max(day) FROM agg_trend WHERE day < $1)
-		ON CONFLICT (day) DO NOTHING`, day)
-	var c [3]int
-	for i, class := range [...]string{aggregate.ClassCompliant, aggregate.ClassFailing, aggregate.ClassUnknown} {
-		if class == from {
-			c[i]--
+	// Day by day, oldest first: the day's row starts as the day before
+	// it stood; every row from the day on takes the change (locked in
+	// day order first).
+	for _, day := range slices.Sorted(maps.Keys(d.trend)) {
+		w.Queue(`INSERT INTO agg_trend (day, compliant, failing, unknown)
+			SELECT $1, coalesce(t.compliant, 0), coalesce(t.failing, 0), coalesce(t.unknown, 0)
+			FROM (SELECT 1) one LEFT JOIN agg_trend t ON t.day = (SELECT max(day) FROM agg_trend WHERE day < $1)
+			ON CONFLICT (day) DO NOTHING`, day)
+		c := d.trend[day]
+		if c == [3]int{} {
+			continue
 		}
-		if class == to {
-			c[i]++
-		}
+		w.Queue(`SELECT 1 FROM agg_trend WHERE day >= $1 ORDER BY day FOR UPDATE`, day)
+		w.Queue(`UPDATE agg_trend SET compliant = compliant + $1, failing = failing + $2, unknown = unknown + $3 WHERE day >= $4`, c[0], c[1], c[2], day)
 	}
-	w.Queue(`SELECT 1 FROM agg_trend WHERE day >= $1 ORDER BY day FOR UPDATE`, day)
-	w.Queue(`UPDATE agg_trend SET compliant = compliant + $1, failing = failing + $2, unknown = unknown + $3 WHERE day >= $4`, c[0], c[1], c[2], day)
 }

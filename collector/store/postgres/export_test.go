@@ -8,3 +8,9 @@ func Migrations() []int {
 	}
 	return vs
 }
+
+// ReportBatches is the report writer's counts, for tests.
+func (s *Store) ReportBatches() (batches, jobs int64) {
+	st := s.reports.Stats()
+	return st.Batches, st.Jobs
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/aggregate"
+	"github.com/wardhq/ward/collector/store/batch"
 )
 
 // Store is a store.Store on one PostgreSQL database.
@@ -25,6 +26,8 @@ type Store struct {
 	pool   *pgxpool.Pool
 	where  string // the database, for messages: never the password
 	health health
+	// reports is the writer of reports (group commit, commitReports).
+	reports *batch.Writer[*reportJob]
 }
 
 var (
@@ -132,8 +135,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres %s: %w", where, classify(err))
 	}
 	s.health.init(s, opts.CheckEvery)
+	s.reports = batch.New(s.commitReports, batch.Options{MaxJobs: maxBatchReports, MaxBytes: maxBatchBytes})
 	return s, nil
 }
+
+// maxBatchReports and maxBatchBytes bound one transaction of reports.
+const (
+	maxBatchReports = 256
+	maxBatchBytes   = 8 << 20
+)
 
 // Describe names a database for messages: user, host, port and name.
 func Describe(c *pgx.ConnConfig) string {
@@ -274,6 +284,7 @@ func (p *pipeline) close(ctx context.Context) {
 
 // Close stops the background health check and closes the pool.
 func (s *Store) Close() error {
+	s.reports.Close()
 	s.health.stop()
 	s.pool.Close()
 	return nil

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,20 +82,19 @@ type prevState struct {
 // counts come from the results in hand, and only rule states that
 // changed are written.
 func (s *Store) SaveReport(ctx context.Context, r store.Report) (bool, error) {
-	stored, err := s.saveReport(ctx, r)
-	if err != nil {
-		return false, fmt.Errorf("save report: %w", classify(err))
-	}
-	return stored, nil
-}
-
-func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 	if r.Sequence == 0 || r.Sequence > store.MaxSequence || r.Epoch > store.MaxSequence {
-		return false, fmt.Errorf("sequence %d: %w", r.Sequence, store.ErrSequenceRange)
+		return false, fmt.Errorf("save report: sequence %d: %w", r.Sequence, store.ErrSequenceRange)
+	}
+	seen := make(map[string]bool, len(r.Results))
+	for _, res := range r.Results {
+		if seen[res.RuleID] {
+			return false, fmt.Errorf("save report: rule %q has two results", res.RuleID)
+		}
+		seen[res.RuleID] = true
 	}
 	results, err := json.Marshal(r.Results)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("save report: %w", err)
 	}
 	if r.ObservedAt.IsZero() {
 		// A caller that vouches for no time: collection, never later
@@ -103,35 +104,180 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 			r.ObservedAt = r.ReceivedAt
 		}
 	}
+	j := &reportJob{r: r, results: string(results)}
+	if err := s.reports.Do(ctx, j, len(r.Facts)+len(results)); err != nil {
+		return false, fmt.Errorf("save report: %w", classify(err))
+	}
+	return j.stored, nil
+}
+
+// reportJob is one SaveReport for the store's report writer.
+type reportJob struct {
+	r       store.Report
+	results string // r.Results as JSON
+	stored  bool   // set by the commit: false for a redelivery
+}
+
+// Reports are written by one writer per store (collector/store/batch,
+// docs/ingest.md): the reports that queued while it committed the last
+// batch share one transaction. Its rounds each hold a device once, in
+// the order of device ids (the order every write locks devices in); a
+// device with several reports in the batch has its later ones in later
+// rounds, which see the earlier ones' writes. A round is two round
+// trips: the reads of all its reports under their devices' row locks,
+// then the writes of all of them. The aggregate counters the batch
+// changes are written once, at its end, just before COMMIT, so the hot
+// counter rows are locked for the shortest time. A report refused for
+// its own reasons (a conflict, an unknown device, a sequence out of
+// range) writes nothing and the others go on. If the database refuses
+// any statement, or the commit's outcome is unknown, the batch is
+// rolled back and every report of it is written again in a transaction
+// of its own (saveReport), so one report the database will not take
+// costs its batch its speed, never its reports; a report that did
+// commit is found as already stored.
+
+// commitReports is the report writer's batch.Commit.
+func (s *Store) commitReports(ctx context.Context, jobs []*reportJob) ([]error, error) {
+	errs, err := s.commitBatch(ctx, jobs)
+	if err == nil {
+		return errs, nil
+	}
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	for i, j := range jobs {
+		j.stored, errs[i] = s.saveReport(ctx, j.r, j.results)
+	}
+	return errs, nil
+}
+
+// commitBatch writes jobs in one transaction; a non-nil error means
+// none of them were (or it is not known whether they were) written.
+func (s *Store) commitBatch(ctx context.Context, jobs []*reportJob) ([]error, error) {
+	errs := make([]error, len(jobs))
+	pl, err := s.pipeline(ctx)
+	if err != nil {
+		return errs, err
+	}
+	defer pl.close(ctx)
+	agg := newAggDelta()
+	pending := make([]int, len(jobs))
+	for i := range pending {
+		pending[i] = i
+	}
+	begun := false
+	for len(pending) > 0 {
+		var round, later []int
+		in := map[string]bool{}
+		for _, i := range pending {
+			if id := jobs[i].r.DeviceID; in[id] {
+				later = append(later, i)
+			} else {
+				in[id] = true
+				round = append(round, i)
+			}
+		}
+		slices.SortFunc(round, func(a, b int) int { return cmp.Compare(jobs[a].r.DeviceID, jobs[b].r.DeviceID) })
+		var rb pgx.Batch
+		if !begun {
+			rb.Queue(`BEGIN`)
+			begun = true
+		}
+		reads := make([]reportReads, len(round))
+		for k, i := range round {
+			queueReportReads(&rb, jobs[i].r, &reads[k])
+		}
+		if err := pl.send(ctx, &rb); err != nil {
+			return errs, err
+		}
+		var w pgx.Batch
+		for k, i := range round {
+			// A report's writes join the round's only if it is written
+			// at all: a refused one leaves nothing behind.
+			var jw pgx.Batch
+			d := newAggDelta()
+			stored, err := queueReportWrites(&jw, jobs[i].r, jobs[i].results, &reads[k], d)
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			jobs[i].stored = stored
+			w.QueuedQueries = append(w.QueuedQueries, jw.QueuedQueries...)
+			agg.merge(d)
+		}
+		if w.Len() > 0 {
+			if err := pl.send(ctx, &w); err != nil {
+				return errs, err
+			}
+		}
+		pending = later
+	}
+	var fin pgx.Batch
+	queueDelta(&fin, agg)
+	if err := pl.commit(ctx, &fin); err != nil {
+		return errs, err
+	}
+	return errs, nil
+}
+
+// saveReport writes one report in a transaction of its own: two round
+// trips, the reads under the device's row lock, then the writes and
+// COMMIT.
+func (s *Store) saveReport(ctx context.Context, r store.Report, results string) (bool, error) {
 	pl, err := s.pipeline(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer pl.close(ctx)
-
-	e, seq := int64(r.Epoch), int64(r.Sequence)
-	var (
-		found                               bool
-		epoch, lastEpoch, lastSeq, enrolled int64
-		grp                                 string
-		revoked, lastSeen                   *int64
-		passN, failN, unknownN              int
-		newestAt                            int64
-		existing                            [][]byte
-		top                                 int64
-		he, hs                              int64
-		hf                                  []byte
-		hr                                  string
-		haveNewest                          bool
-		prev                                = map[string]prevState{}
-		rb                                  pgx.Batch
-	)
+	var rb pgx.Batch
 	rb.Queue(`BEGIN`)
+	var rd reportReads
+	queueReportReads(&rb, r, &rd)
+	if err := pl.send(ctx, &rb); err != nil {
+		return false, err
+	}
+	var w pgx.Batch
+	d := newAggDelta()
+	stored, err := queueReportWrites(&w, r, results, &rd, d)
+	if err != nil {
+		return false, err
+	}
+	queueDelta(&w, d)
+	if err := pl.commit(ctx, &w); err != nil {
+		return false, err
+	}
+	return stored, nil
+}
+
+// reportReads is what a report's write reads, under its device's row
+// lock: the device, a report already stored under the report's
+// identity, the sequence bound, the newest report's facts and results
+// (for a heartbeat) and the rule states.
+type reportReads struct {
+	found                               bool
+	epoch, lastEpoch, lastSeq, enrolled int64
+	grp                                 string
+	revoked, lastSeen                   *int64
+	passN, failN, unknownN              int
+	newestAt                            int64
+	existing                            [][]byte
+	top                                 int64
+	he, hs                              int64
+	hf                                  []byte
+	hr                                  string
+	haveNewest                          bool
+	prev                                map[string]prevState
+}
+
+// queueReportReads queues into rb the reads of r's write, into rd.
+func queueReportReads(rb *pgx.Batch, r store.Report, rd *reportReads) {
+	e, seq := int64(r.Epoch), int64(r.Sequence)
+	rd.prev = map[string]prevState{}
 	rb.Queue(`SELECT epoch, last_epoch, last_sequence, enrolled_at, grp, revoked_at, last_seen, pass_n, fail_n, unknown_n FROM devices WHERE id = $1 FOR UPDATE`, r.DeviceID).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				found = true
-				if err := rows.Scan(&epoch, &lastEpoch, &lastSeq, &enrolled, &grp, &revoked, &lastSeen, &passN, &failN, &unknownN); err != nil {
+				rd.found = true
+				if err := rows.Scan(&rd.epoch, &rd.lastEpoch, &rd.lastSeq, &rd.enrolled, &rd.grp, &rd.revoked, &rd.lastSeen, &rd.passN, &rd.failN, &rd.unknownN); err != nil {
 					return err
 				}
 			}
@@ -140,23 +286,23 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 	rb.Queue(`SELECT coalesce(content_hash, '') FROM reports WHERE device_id = $1 AND epoch = $2 AND sequence = $3`, r.DeviceID, e, seq).
 		Query(func(rows pgx.Rows) error {
 			var err error
-			existing, err = pgx.CollectRows(rows, pgx.RowTo[[]byte])
+			rd.existing, err = pgx.CollectRows(rows, pgx.RowTo[[]byte])
 			return err
 		})
 	// The epoch's first report bounds by the whole history: an agent
 	// re-enrolled in place goes on numbering from its outbox.
 	rb.Queue(`SELECT coalesce((SELECT max(sequence) FROM reports WHERE device_id = $1 AND epoch = $2), (SELECT max(sequence) FROM reports WHERE device_id = $1), 0)`,
-		r.DeviceID, e).QueryRow(func(row pgx.Row) error { return row.Scan(&top) })
+		r.DeviceID, e).QueryRow(func(row pgx.Row) error { return row.Scan(&rd.top) })
 	rb.Queue(`SELECT h.epoch, h.sequence, h.facts, h.results, p.observed_at FROM devices d
 		JOIN reports p ON p.device_id = d.id AND p.epoch = d.last_epoch AND p.sequence = d.last_sequence
 		JOIN reports h ON h.device_id = p.device_id AND h.epoch = coalesce(p.facts_epoch, p.epoch) AND h.sequence = coalesce(p.facts_sequence, p.sequence)
 		WHERE d.id = $1`, r.DeviceID).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				if err := rows.Scan(&he, &hs, &hf, &hr, &newestAt); err != nil {
+				if err := rows.Scan(&rd.he, &rd.hs, &rd.hf, &rd.hr, &rd.newestAt); err != nil {
 					return err
 				}
-				haveNewest = true
+				rd.haveNewest = true
 			}
 			return rows.Err()
 		})
@@ -168,64 +314,68 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 				if err := rows.Scan(&id, &p.title, &p.family, &p.severity, &p.collector, &p.agent, &p.observed, &p.expected, &p.reason, &p.since); err != nil {
 					return err
 				}
-				prev[id] = p
+				rd.prev[id] = p
 			}
 			return rows.Err()
 		})
-	if err := pl.send(ctx, &rb); err != nil {
-		return false, err
-	}
-	if !found {
+}
+
+// queueReportWrites checks r against what queueReportReads read and
+// queues its writes into w and its change of the aggregates into d. It
+// returns whether r is stored anew (false: a redelivery, whose larger
+// drop count is still kept), or the error that refuses it.
+func queueReportWrites(w *pgx.Batch, r store.Report, results string, rd *reportReads, d *aggDelta) (bool, error) {
+	e, seq := int64(r.Epoch), int64(r.Sequence)
+	if !rd.found {
 		return false, fmt.Errorf("device %s: %w", r.DeviceID, store.ErrNotFound)
 	}
-	if e > epoch {
-		return false, fmt.Errorf("epoch %d, device is in %d: %w", r.Epoch, epoch, store.ErrEpochUnknown)
+	if e > rd.epoch {
+		return false, fmt.Errorf("epoch %d, device is in %d: %w", r.Epoch, rd.epoch, store.ErrEpochUnknown)
 	}
-	if len(existing) > 0 {
-		if hash := existing[0]; len(hash) == 0 || len(r.ContentHash) == 0 || bytes.Equal(hash, r.ContentHash) {
+	if len(rd.existing) > 0 {
+		if hash := rd.existing[0]; len(hash) == 0 || len(r.ContentHash) == 0 || bytes.Equal(hash, r.ContentHash) {
 			// Already stored. A redelivery may carry a larger drop count
 			// (drops since the first attempt): keep the largest.
-			var w pgx.Batch
 			w.Queue(`UPDATE reports SET dropped_total = greatest(dropped_total, $1) WHERE device_id = $2 AND epoch = $3 AND sequence = $4`,
 				satInt64(r.DroppedTotal), r.DeviceID, e, seq)
-			return false, pl.commit(ctx, &w)
+			return false, nil
 		}
 		return false, fmt.Errorf("epoch %d sequence %d: %w", r.Epoch, r.Sequence, store.ErrReportConflict)
 	}
-	if seq > top+store.MaxSequenceJump {
-		return false, fmt.Errorf("sequence %d is more than %d past %d: %w", r.Sequence, store.MaxSequenceJump, top, store.ErrSequenceRange)
+	if seq > rd.top+store.MaxSequenceJump {
+		return false, fmt.Errorf("sequence %d is more than %d past %d: %w", r.Sequence, store.MaxSequenceJump, rd.top, store.ErrSequenceRange)
 	}
 
-	facts, res := r.Facts, string(results)
+	facts, res := r.Facts, results
 	if facts == nil {
 		facts = []byte{}
 	}
 	var refE, refS *int64
-	if haveNewest {
-		_, hrest := splitLead(hf)
+	if rd.haveNewest {
+		_, hrest := splitLead(rd.hf)
 		_, rest := splitLead(facts)
-		if hr == res && bytes.Equal(hrest, rest) {
+		if rd.hr == res && bytes.Equal(hrest, rest) {
 			// A heartbeat: its own collected_at, the rest of the newest
 			// report's facts and its results by reference.
 			lead, _ := splitLead(facts)
+			he, hs := rd.he, rd.hs
 			facts, res, refE, refS = append([]byte{}, lead...), "", &he, &hs
 		}
 	}
-	var w pgx.Batch
 	w.Queue(`INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
 		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
 		r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
 	// The device for the aggregates, before and after.
-	before := snapshot{id: r.DeviceID, exists: true, group: grp, class: aggregate.ClassOf(revoked != nil, passN, failN, unknownN), seen: enrolled, states: len(prev)}
-	if lastSeen != nil {
-		before.seen = *lastSeen
+	before := snapshot{id: r.DeviceID, exists: true, group: rd.grp, class: aggregate.ClassOf(rd.revoked != nil, rd.passN, rd.failN, rd.unknownN), seen: rd.enrolled, states: len(rd.prev)}
+	if rd.lastSeen != nil {
+		before.seen = *rd.lastSeen
 	}
-	if len(prev) > 0 {
-		before.stateAt = newestAt
+	if len(rd.prev) > 0 {
+		before.stateAt = rd.newestAt
 	}
-	for id, p := range prev {
+	for id, p := range rd.prev {
 		if p.collector == string(store.Fail) {
 			if before.failing == nil {
 				before.failing = map[string]*int64{}
@@ -235,30 +385,27 @@ func (s *Store) saveReport(ctx context.Context, r store.Report) (bool, error) {
 	}
 	after := before
 	after.seen = nanos(r.ReceivedAt)
-	if lastSeen != nil {
-		after.seen = max(*lastSeen, after.seen)
+	if rd.lastSeen != nil {
+		after.seen = max(*rd.lastSeen, after.seen)
 	} else {
 		after.seen = max(0, after.seen)
 	}
-	if newest := e == epoch && (e > lastEpoch || seq > lastSeq); !newest {
+	if newest := e == rd.epoch && (e > rd.lastEpoch || seq > rd.lastSeq); !newest {
 		// An older report arriving late, or one of an earlier
 		// enrolment: history only.
 		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1) WHERE id = $2`, nanos(r.ReceivedAt), r.DeviceID)
 	} else {
-		counts, failing, err := queueStates(&w, r, prev, fromNanos(enrolled))
+		counts, failing, err := queueStates(w, r, rd.prev, fromNanos(rd.enrolled))
 		if err != nil {
 			return false, err
 		}
 		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1), last_epoch = $2, last_sequence = $3,
 			pass_n = $4, fail_n = $5, unknown_n = $6, states_at = $7, states_sequence = $3 WHERE id = $8`,
 			nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], nanos(r.ObservedAt), r.DeviceID)
-		after.class = aggregate.ClassOf(revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
+		after.class = aggregate.ClassOf(rd.revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
 		after.states, after.failing = len(r.Results), failing
 	}
-	queueAggregates(&w, before, after, r.ObservedAt)
-	if err := pl.commit(ctx, &w); err != nil {
-		return false, err
-	}
+	d.change(before, after, r.ObservedAt)
 	return true, nil
 }
 
