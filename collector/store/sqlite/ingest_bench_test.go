@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -108,10 +110,23 @@ func benchReport(id string, seq uint64) store.Report {
 }
 
 // BenchmarkSaveReportFleet is one SaveReport at a time, round robin over
-// the first 64 devices, in stores of 1,000 and 100,000 devices: the cost
-// per report must not grow with the fleet.
+// the first 64 devices, in stores of 1,000 and 100,000 devices (or the
+// sizes WARD_BENCH_FLEETS lists, comma-separated: the curve up to 1M is
+// "1000,10000,100000,1000000"): the cost per report must not grow with
+// the fleet.
 func BenchmarkSaveReportFleet(b *testing.B) {
-	for _, n := range []int{1000, 100000} {
+	sizes := []int{1000, 100000}
+	if env := os.Getenv("WARD_BENCH_FLEETS"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 64 {
+				b.Fatalf("WARD_BENCH_FLEETS: %q is not a fleet size of at least 64", f)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
 			s := fleetStore(b, n)
 			ctx := context.Background()
