@@ -29,6 +29,7 @@ import (
 	"github.com/wardhq/ward/agent/check/osinfo"
 	"github.com/wardhq/ward/agent/outbox"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // DefaultTimeout bounds an enrolment call.
@@ -122,7 +123,7 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 		Token: opts.Token, CsrDer: csr, Device: info,
 		PreviousCertificateDer: prevCert, RebindProof: proof,
 	}
-	resp, err := enrollWithRetry(ctx, wardv1.NewEnrollmentServiceClient(conn), req, opts)
+	resp, err := enrollWithRetry(ctx, wardv1grpc.NewEnrollmentServiceClient(conn), req, opts)
 	if err != nil {
 		return nil, callError(opts.Collector, pin, err)
 	}
@@ -192,7 +193,7 @@ func DescribeDevice(ctx context.Context, src check.Source, agentVersion string) 
 // address), after the delay it asks for, until opts.RetryFor has passed.
 // A refused call did nothing on the collector, so calling again cannot
 // enrol twice; no other failure is retried.
-func enrollWithRetry(ctx context.Context, c wardv1.EnrollmentServiceClient, req *wardv1.EnrollRequest, opts Options) (*wardv1.EnrollResponse, error) {
+func enrollWithRetry(ctx context.Context, c wardv1grpc.EnrollmentServiceClient, req *wardv1.EnrollRequest, opts Options) (*wardv1.EnrollResponse, error) {
 	deadline := opts.Now().Add(opts.RetryFor)
 	for attempt := 0; ; attempt++ {
 		callCtx, cancel := context.WithTimeout(ctx, opts.Timeout)

@@ -16,6 +16,7 @@ import (
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/outbox"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // Call limits.
@@ -34,7 +35,7 @@ const (
 // Client talks to the collector as the enrolled device.
 type Client struct {
 	conn  *grpc.ClientConn
-	agent wardv1.AgentServiceClient
+	agent wardv1grpc.AgentServiceClient
 	log   *slog.Logger
 	epoch uint64 // the enrolment's (identity.go)
 	// CallTimeout bounds each call (default DefaultCallTimeout).
@@ -61,7 +62,7 @@ func Dial(id *enroll.Identity, log *slog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, agent: wardv1.NewAgentServiceClient(conn), log: log, epoch: id.Epoch,
+	return &Client{conn: conn, agent: wardv1grpc.NewAgentServiceClient(conn), log: log, epoch: id.Epoch,
 		CallTimeout: DefaultCallTimeout, Now: time.Now, id: id}, nil
 }
 

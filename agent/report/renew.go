@@ -6,6 +6,7 @@ import (
 
 	"github.com/wardhq/ward/agent/enroll"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // Identity is the identity the client calls with: after a renewal, the
@@ -57,7 +58,7 @@ func (c *Client) Renew(ctx context.Context) error {
 		return err
 	}
 	old := c.conn
-	c.conn, c.agent, c.id = conn, wardv1.NewAgentServiceClient(conn), next
+	c.conn, c.agent, c.id = conn, wardv1grpc.NewAgentServiceClient(conn), next
 	old.Close()
 	c.log.Info("certificate renewed", "not_after", next.NotAfter(), "renew_at", next.RenewAt(), "ca", enroll.Fingerprint(next.CA.Raw))
 	return nil

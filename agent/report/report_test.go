@@ -19,6 +19,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 func TestBackoff(t *testing.T) {
@@ -211,7 +212,7 @@ func TestPolicyFetchAndCache(t *testing.T) {
 
 // policyServer serves a fixed GetPolicy answer over mutual TLS.
 type policyServer struct {
-	wardv1.UnimplementedAgentServiceServer
+	wardv1grpc.UnimplementedAgentServiceServer
 	resp *wardv1.GetPolicyResponse
 }
 
