@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -245,7 +246,7 @@ func TestDroppedTotalThroughRedelivery(t *testing.T) {
 	for i := range 5 { // identical verdicts: 2 and 3 are compacted away
 		ob.Append(reportAt(i))
 	}
-	if _, err := cl.Deliver(context.Background(), ob, nil); status.Code(errorsCause(err)) != codes.Unavailable {
+	if _, err := cl.Deliver(context.Background(), ob, nil); connect.CodeOf(err) != connect.CodeUnavailable {
 		t.Fatalf("first delivery: %v, want the lost answer", err)
 	}
 	if _, err := cl.Deliver(context.Background(), ob, nil); err != nil {
