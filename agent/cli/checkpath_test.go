@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -21,11 +22,9 @@ var checkPath = []string{
 }
 
 // The check path links none of the service parts (enrolment, delivery,
-// installer, service manager, notifications, CLI framework), and gRPC
-// only through proto/ward/v1's generated service stubs: every package
-// linked is initialised and paged in on every run, and gRPC alone costs a
-// check about 5 MiB of RSS (see doc.go). Once the stubs live in their own
-// package, the check path has no gRPC at all; this test then forbids it.
+// installer, service manager, notifications, CLI framework) and no gRPC:
+// every package linked is initialised and paged in on every run (see
+// doc.go).
 func TestCheckPathImports(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -45,10 +44,13 @@ func TestCheckPathImports(t *testing.T) {
 		"github.com/wardhq/ward/agent/notify",
 		"github.com/wardhq/ward/agent/outbox",
 		"github.com/wardhq/ward/agent/report",
+		"github.com/wardhq/ward/agent/rpc",
 		"github.com/wardhq/ward/agent/service",
 		"github.com/wardhq/ward/collector",
 		"github.com/kardianos/service",
 		"github.com/spf13/cobra",
+		"connectrpc.com/connect",
+		"github.com/wardhq/ward/proto/ward/v1/wardv1grpc",
 		"github.com/goreleaser",
 	}
 	var deps int
@@ -60,11 +62,12 @@ func TestCheckPathImports(t *testing.T) {
 				t.Errorf("the check path links %s", pkg)
 			}
 		}
-		if pkg == "github.com/wardhq/ward/proto/ward/v1" || isGRPC(pkg) {
+		if isGRPC(pkg) {
+			t.Errorf("the check path links %s", pkg)
 			continue
 		}
 		if i := slices.IndexFunc(strings.Fields(imports), isGRPC); i >= 0 {
-			t.Errorf("%s imports %s; on the check path only proto/ward/v1's service stubs may import gRPC", pkg, strings.Fields(imports)[i])
+			t.Errorf("%s imports %s", pkg, strings.Fields(imports)[i])
 		}
 	}
 	if deps < len(checkPath) {
@@ -74,4 +77,33 @@ func TestCheckPathImports(t *testing.T) {
 
 func isGRPC(pkg string) bool {
 	return pkg == "google.golang.org/grpc" || strings.HasPrefix(pkg, "google.golang.org/grpc/")
+}
+
+// No command of ward-agent links grpc-go, the daemon's delivery included:
+// it calls the collector through agent/rpc (connect's gRPC protocol over
+// net/http), since grpc-go's packages alone were about 5 MiB of every
+// command's peak RSS.
+func TestAgentLinksNoGRPC(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to list imports: %v", err)
+	}
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		cmd := exec.Command(goTool, "list", "-deps", "./agent/cmd/ward-agent")
+		cmd.Dir = "../.."
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "CGO_ENABLED=0")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list (%s): %v", goos, err)
+		}
+		pkgs := strings.Fields(string(out))
+		if !slices.Contains(pkgs, "github.com/wardhq/ward/agent/rpc") {
+			t.Fatalf("%s: ward-agent does not link agent/rpc; go list printed:\n%s", goos, out)
+		}
+		for _, p := range pkgs {
+			if isGRPC(p) || p == "github.com/wardhq/ward/proto/ward/v1/wardv1grpc" {
+				t.Errorf("%s: ward-agent links %s", goos, p)
+			}
+		}
+	}
 }

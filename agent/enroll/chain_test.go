@@ -19,12 +19,13 @@ import (
 
 	"github.com/wardhq/ward/agent/enroll"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // chainServer is a minimal real enrolment server over TLS 1.3 that
 // presents its CA in the chain, as the pin requires.
 type chainServer struct {
-	wardv1.UnimplementedEnrollmentServiceServer
+	wardv1grpc.UnimplementedEnrollmentServiceServer
 	ca    *x509.Certificate
 	caKey *ecdsa.PrivateKey
 	got   *wardv1.EnrollRequest
@@ -80,7 +81,7 @@ func startChainServer(t *testing.T) (addr string, caDER []byte, s *chainServer) 
 		Certificates: []tls.Certificate{{Certificate: [][]byte{srvDER, caDER}, PrivateKey: srvKey}},
 	})))
 	s = &chainServer{ca: ca, caKey: caKey}
-	wardv1.RegisterEnrollmentServiceServer(g, s)
+	wardv1grpc.RegisterEnrollmentServiceServer(g, s)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)
 	return lis.Addr().String(), caDER, s

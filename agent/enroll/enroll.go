@@ -19,15 +19,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
 
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/check/osinfo"
 	"github.com/wardhq/ward/agent/outbox"
+	"github.com/wardhq/ward/agent/rpc"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -106,10 +104,7 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	}
 
 	pin := &pinner{want: fp, serverName: host}
-	conn, err := grpc.NewClient(opts.Collector, grpc.WithTransportCredentials(credentials.NewTLS(pin.tlsConfig())))
-	if err != nil {
-		return nil, fmt.Errorf("collector %s: %w", opts.Collector, err)
-	}
+	conn := rpc.Dial(opts.Collector, pin.tlsConfig())
 	defer conn.Close()
 	// An identity already in the state directory (a re-install over it, or
 	// enroll run again) proves this is the same device: the collector
@@ -122,7 +117,7 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 		Token: opts.Token, CsrDer: csr, Device: info,
 		PreviousCertificateDer: prevCert, RebindProof: proof,
 	}
-	resp, err := enrollWithRetry(ctx, wardv1.NewEnrollmentServiceClient(conn), req, opts)
+	resp, err := enrollWithRetry(ctx, rpc.NewEnrollmentClient(conn), req, opts)
 	if err != nil {
 		return nil, callError(opts.Collector, pin, err)
 	}
@@ -192,21 +187,21 @@ func DescribeDevice(ctx context.Context, src check.Source, agentVersion string) 
 // address), after the delay it asks for, until opts.RetryFor has passed.
 // A refused call did nothing on the collector, so calling again cannot
 // enrol twice; no other failure is retried.
-func enrollWithRetry(ctx context.Context, c wardv1.EnrollmentServiceClient, req *wardv1.EnrollRequest, opts Options) (*wardv1.EnrollResponse, error) {
+func enrollWithRetry(ctx context.Context, c *rpc.EnrollmentClient, req *wardv1.EnrollRequest, opts Options) (*wardv1.EnrollResponse, error) {
 	deadline := opts.Now().Add(opts.RetryFor)
 	for attempt := 0; ; attempt++ {
 		callCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		resp, err := c.Enroll(callCtx, req)
 		cancel()
-		st, _ := status.FromError(err)
-		if err == nil || st.Code() != codes.ResourceExhausted {
+		var ce *connect.Error
+		if err == nil || !errors.As(err, &ce) || ce.Code() != connect.CodeResourceExhausted {
 			return resp, err
 		}
-		wait := retryDelay(st, attempt)
+		wait := retryDelay(ce, attempt)
 		if opts.Now().Add(wait).After(deadline) {
 			return nil, err
 		}
-		opts.Log.Info("collector is throttling enrolments; trying again", "after", wait, "reason", st.Message())
+		opts.Log.Info("collector is throttling enrolments; trying again", "after", wait, "reason", ce.Message())
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -220,10 +215,14 @@ func enrollWithRetry(ctx context.Context, c wardv1.EnrollmentServiceClient, req 
 // retryDelay is the collector's RetryInfo delay, or 1 s doubling per
 // attempt up to 30 s, plus up to a quarter more at random so that many
 // agents refused together do not come back together.
-func retryDelay(st *status.Status, attempt int) time.Duration {
+func retryDelay(ce *connect.Error, attempt int) time.Duration {
 	d := time.Second << min(attempt, 5)
-	for _, det := range st.Details() {
-		if ri, ok := det.(*errdetails.RetryInfo); ok && ri.GetRetryDelay().AsDuration() > 0 {
+	for _, det := range ce.Details() {
+		v, err := det.Value()
+		if err != nil {
+			continue
+		}
+		if ri, ok := v.(*errdetails.RetryInfo); ok && ri.GetRetryDelay().AsDuration() > 0 {
 			d = ri.GetRetryDelay().AsDuration()
 		}
 	}
@@ -236,18 +235,21 @@ func callError(addr string, pin *pinner, err error) error {
 	if pin.err != nil {
 		return fmt.Errorf("collector %s: %w", addr, pin.err)
 	}
-	st, _ := status.FromError(err)
-	switch st.Code() {
-	case codes.PermissionDenied:
-		return fmt.Errorf("collector %s refused the enrolment token: %s", addr, st.Message())
-	case codes.InvalidArgument:
-		return fmt.Errorf("collector %s refused the enrolment request: %s", addr, st.Message())
-	case codes.Unavailable:
-		return fmt.Errorf("cannot reach collector %s: %s", addr, st.Message())
-	case codes.DeadlineExceeded:
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("enrolment with collector %s failed: %w", addr, err)
+	}
+	switch ce.Code() {
+	case connect.CodePermissionDenied:
+		return fmt.Errorf("collector %s refused the enrolment token: %s", addr, ce.Message())
+	case connect.CodeInvalidArgument:
+		return fmt.Errorf("collector %s refused the enrolment request: %s", addr, ce.Message())
+	case connect.CodeUnavailable:
+		return fmt.Errorf("cannot reach collector %s: %s", addr, ce.Message())
+	case connect.CodeDeadlineExceeded:
 		return fmt.Errorf("collector %s did not answer in time", addr)
 	}
-	return fmt.Errorf("enrolment with collector %s failed: %s: %s", addr, st.Code(), st.Message())
+	return fmt.Errorf("enrolment with collector %s failed: %s: %s", addr, ce.Code(), ce.Message())
 }
 
 // accept checks the collector's answer: a device id, the pinned CA in the

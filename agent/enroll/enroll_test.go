@@ -17,6 +17,7 @@ import (
 	"github.com/wardhq/ward/agent/source"
 	"github.com/wardhq/ward/collector/server/servertest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // fixtureSource is the live Source reading files from a small tree: the
@@ -80,7 +81,7 @@ func TestEnrollThenCallWithMTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	resp, err := wardv1.NewAgentServiceClient(conn).GetPolicy(ctx, &wardv1.GetPolicyRequest{})
+	resp, err := wardv1grpc.NewAgentServiceClient(conn).GetPolicy(ctx, &wardv1.GetPolicyRequest{})
 	if err != nil {
 		t.Fatalf("GetPolicy over mTLS: %v", err)
 	}

@@ -40,7 +40,8 @@ type pinner struct {
 	want       []byte
 	serverName string
 	// ca is the pinned CA once a handshake succeeded; err the last
-	// failure, kept because gRPC reports handshake errors as Unavailable.
+	// failure, kept because a failed call reports handshake errors as
+	// Unavailable.
 	ca  *x509.Certificate
 	err error
 }

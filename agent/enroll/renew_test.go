@@ -23,6 +23,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/token"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // clock is a settable clock shared by the collector and the agent, so a
@@ -56,7 +57,7 @@ var directSeq uint64 = 1000
 func reportWith(t *testing.T, c *servertest.Collector, cert tls.Certificate) codes.Code {
 	t.Helper()
 	directSeq++
-	_, err := wardv1.NewAgentServiceClient(c.Dial(&cert)).Report(context.Background(), &wardv1.ReportRequest{Report: &wardv1.Report{
+	_, err := wardv1grpc.NewAgentServiceClient(c.Dial(&cert)).Report(context.Background(), &wardv1.ReportRequest{Report: &wardv1.Report{
 		Sequence: directSeq, CollectedAt: timestamppb.Now(), Facts: &wardv1.Facts{}}})
 	return status.Code(err)
 }

@@ -7,14 +7,12 @@ import (
 	"log/slog"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/outbox"
+	"github.com/wardhq/ward/agent/rpc"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -33,8 +31,8 @@ const (
 
 // Client talks to the collector as the enrolled device.
 type Client struct {
-	conn  *grpc.ClientConn
-	agent wardv1.AgentServiceClient
+	conn  *rpc.Conn
+	agent agentService
 	log   *slog.Logger
 	epoch uint64 // the enrolment's (identity.go)
 	// CallTimeout bounds each call (default DefaultCallTimeout).
@@ -57,40 +55,47 @@ func Dial(id *enroll.Identity, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := dialConn(id)
-	if err != nil {
-		return nil, err
+	if id.Collector == "" {
+		return nil, errors.New("identity names no collector")
 	}
-	return &Client{conn: conn, agent: wardv1.NewAgentServiceClient(conn), log: log, epoch: id.Epoch,
+	conn, agent := dialConn(id)
+	return &Client{conn: conn, agent: agent, log: log, epoch: id.Epoch,
 		CallTimeout: DefaultCallTimeout, Now: time.Now, id: id}, nil
 }
 
-func dialConn(id *enroll.Identity) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(id.Collector,
-		grpc.WithTransportCredentials(credentials.NewTLS(id.TLSConfig())),
-		// WaitForReady: a call waits (up to CallTimeout) for a connection
-		// instead of failing on the last failed attempt.
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxSend), grpc.MaxCallRecvMsgSize(maxRecv), grpc.WaitForReady(true)),
-		grpc.WithChainUnaryInterceptor(keepLastSequence),
-		// Static 64 KiB windows, as gRPC starts with: no bandwidth-delay
-		// pings after each answer (39 to 52 bytes a round on the wire,
-		// docs/enrolment.md "Report size") for messages this small.
-		grpc.WithStaticStreamWindowSize(64<<10),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("collector %s: %w", id.Collector, err)
-	}
-	return conn, nil
+// agentService is AgentService's methods.
+type agentService struct {
+	report    *rpc.Unary[wardv1.ReportRequest, wardv1.ReportResponse]
+	getPolicy *rpc.Unary[wardv1.GetPolicyRequest, wardv1.GetPolicyResponse]
+	renew     *rpc.Unary[wardv1.RenewRequest, wardv1.RenewResponse]
 }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// dialConn prepares calls to the identity's collector over mutual TLS.
+// HTTP/2's stream windows stay at their static 64 KiB, as gRPC starts
+// with: no bandwidth-delay pings after each answer (39 to 52 bytes a
+// round on the wire, docs/enrolment.md "Report size") for messages this
+// small.
+func dialConn(id *enroll.Identity) (*rpc.Conn, agentService) {
+	conn := rpc.Dial(id.Collector, id.TLSConfig())
+	l := rpc.Limits{MaxSend: maxSend, MaxRecv: maxRecv}
+	return conn, agentService{
+		report:    rpc.NewUnary[wardv1.ReportRequest, wardv1.ReportResponse](conn, rpc.MethodReport, rpc.Limits{MaxSend: maxSend, MaxRecv: maxRecv, GzipAbove: gzipAbove}),
+		getPolicy: rpc.NewUnary[wardv1.GetPolicyRequest, wardv1.GetPolicyResponse](conn, rpc.MethodGetPolicy, l),
+		renew:     rpc.NewUnary[wardv1.RenewRequest, wardv1.RenewResponse](conn, rpc.MethodRenew, l),
+	}
+}
 
-// Report sends one report.
+// Close closes the idle connections.
+func (c *Client) Close() error {
+	c.conn.Close()
+	return nil
+}
+
+// Report sends one report, uncompressed.
 func (c *Client) Report(ctx context.Context, r *wardv1.Report) (*wardv1.ReportResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	return c.agent.Report(ctx, &wardv1.ReportRequest{Report: r})
+	return c.reportCall(ctx, &wardv1.ReportRequest{Report: r}, false)
 }
 
 // GetPolicy asks for the device's policy and waivers, which come back
@@ -98,7 +103,7 @@ func (c *Client) Report(ctx context.Context, r *wardv1.Report) (*wardv1.ReportRe
 func (c *Client) GetPolicy(ctx context.Context, name string, version int, hash string) (*wardv1.GetPolicyResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	resp, err := c.agent.GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version), CurrentHash: hash})
+	resp, _, err := c.agent.getPolicy.Call(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version), CurrentHash: hash}, false)
 	if err == nil {
 		if resp.Changed {
 			name, version = resp.Name, int(resp.Version)
@@ -115,9 +120,6 @@ func (c *Client) GetPolicy(ctx context.Context, name string, version int, hash s
 // the collector acknowledged.
 func (c *Client) Deliver(ctx context.Context, ob *outbox.Outbox, onAck func(*wardv1.ReportResponse)) (int, error) {
 	sent := 0
-	// The caller paces retries with Backoff: gRPC's own reconnect
-	// backoff must not hold this attempt back.
-	c.conn.ResetConnectBackoff()
 	c.renewIfDue(ctx)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -166,10 +168,10 @@ func (c *Client) Deliver(ctx context.Context, ob *outbox.Outbox, onAck func(*war
 // refused reports whether err means the collector will never take this
 // report, so that retrying it would block the queue forever.
 func (c *Client) refused(seq uint64, r *wardv1.Report, err error) bool {
-	switch status.Code(err) {
-	case codes.InvalidArgument:
+	switch connect.CodeOf(err) {
+	case connect.CodeInvalidArgument:
 		return true
-	case codes.ResourceExhausted:
+	case connect.CodeResourceExhausted:
 		if proto.Size(r) > maxSend {
 			return true
 		}
@@ -188,12 +190,12 @@ func Permanent(err error) bool {
 	if err == nil {
 		return false
 	}
-	var se interface{ GRPCStatus() *status.Status }
-	if !errors.As(err, &se) {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
 		return false
 	}
-	switch se.GRPCStatus().Code() {
-	case codes.Unauthenticated, codes.PermissionDenied:
+	switch ce.Code() {
+	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
 		return true
 	}
 	return false

@@ -5,10 +5,7 @@ import (
 	"slices"
 	"sync"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/encoding/gzip"
-	"google.golang.org/grpc/status"
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wardhq/ward/policies"
@@ -23,16 +20,8 @@ import (
 // gzipAbove is the encoded size above which a request is compressed: a
 // full report (about 0.7 to 1.8 KB) shrinks by a third to a half, while an
 // unchanged round (about 100 bytes) would grow by gzip's 18-byte frame.
+// Level 1 (agent/rpc): the collector's CPU per report matters more.
 const gzipAbove = 512
-
-func init() {
-	// The collector's CPU per report matters more than the last few
-	// bytes: level 1 is within 5 % of the default level's size on the
-	// bundles in agent/testdata.
-	if err := gzip.SetLevel(1); err != nil {
-		panic(err)
-	}
-}
 
 // wireState is what the client knows of the collector's side.
 type wireState struct {
@@ -101,11 +90,11 @@ func (w *wireState) refused(sent, r *wardv1.Report, err error) bool {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	switch status.Code(err) {
-	case codes.FailedPrecondition:
+	switch connect.CodeOf(err) {
+	case connect.CodeFailedPrecondition:
 		w.base = nil
 		return true
-	case codes.InvalidArgument, codes.Unimplemented:
+	case connect.CodeInvalidArgument, connect.CodeUnimplemented:
 		w.compact, w.base = false, nil
 		return true
 	}
@@ -155,16 +144,13 @@ func (w *wireState) full(r *wardv1.Report) *wardv1.Report {
 	return c
 }
 
-// compactCallOptions compresses a large request to a collector that
-// takes compact forms (it registered gzip).
-func (c *Client) compactCallOptions(req *wardv1.ReportRequest) []grpc.CallOption {
+// compress reports whether requests go compressed (when larger than
+// gzipAbove): to a collector that takes compact forms (it registered
+// gzip).
+func (c *Client) compress() bool {
 	c.wire.mu.Lock()
-	compact := c.wire.compact
-	c.wire.mu.Unlock()
-	if compact && proto.Size(req) > gzipAbove {
-		return []grpc.CallOption{grpc.UseCompressor(gzip.Name)}
-	}
-	return nil
+	defer c.wire.mu.Unlock()
+	return c.wire.compact
 }
 
 // textless reports whether results carry only rule ids and verdicts, as

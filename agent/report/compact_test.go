@@ -16,13 +16,14 @@ import (
 	"github.com/wardhq/ward/agent/report"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // formServer is a collector's Report that answers as an older collector
 // does (no compact_reports; a report without facts is invalid) on the
 // calls old says, and records every request.
 type formServer struct {
-	wardv1.UnimplementedAgentServiceServer
+	wardv1grpc.UnimplementedAgentServiceServer
 	old func(call int) bool
 
 	mu    sync.Mutex

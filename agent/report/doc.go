@@ -1,7 +1,8 @@
-// Package report is the enrolled agent's gRPC client: it delivers queued
-// reports to the collector over mutual TLS, in sequence order, deleting
-// each from the outbox when the collector acknowledges it, and keeps the
-// device's policy in step with the collector's.
+// Package report is the enrolled agent's client of the collector's
+// AgentService (gRPC, called through agent/rpc): it delivers queued reports
+// to the collector over mutual TLS, in sequence order, deleting each from
+// the outbox when the collector acknowledges it, and keeps the device's
+// policy in step with the collector's.
 //
 // Failed calls are classified: a report the collector refuses as invalid
 // (InvalidArgument), or as too large, is quarantined so that it never

@@ -39,7 +39,7 @@ func (c *Client) send(ctx context.Context, e outbox.Entry) (*wardv1.ReportRespon
 func (c *Client) call(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.ReportResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	return c.agent.Report(ctx, req, c.compactCallOptions(req)...)
+	return c.reportCall(ctx, req, c.compress())
 }
 
 // queuedMillis is how long a report written at queued has waited by now;

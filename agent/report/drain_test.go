@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -29,13 +30,14 @@ import (
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/server/servertest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // rateServer is a collector's Report over real mutual TLS that limits the
 // device as the collector does (ResourceExhausted past the bucket) and
 // records what it received.
 type rateServer struct {
-	wardv1.UnimplementedAgentServiceServer
+	wardv1grpc.UnimplementedAgentServiceServer
 	lim *rate.Limiter
 	// advertise says whether answers carry the allowed rate.
 	advertise bool
@@ -75,7 +77,7 @@ func (s *rateServer) Report(_ context.Context, req *wardv1.ReportRequest) (*ward
 
 // startServer runs s on a real TLS 1.3 gRPC server and returns an
 // identity that trusts it.
-func startServer(t *testing.T, s wardv1.AgentServiceServer) *enroll.Identity {
+func startServer(t *testing.T, s wardv1grpc.AgentServiceServer) *enroll.Identity {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, IsCA: true,
@@ -96,7 +98,7 @@ func startServer(t *testing.T, s wardv1.AgentServiceServer) *enroll.Identity {
 	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13,
 		Certificates: []tls.Certificate{leaf(2, x509.ExtKeyUsageServerAuth)},
 		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pool})))
-	wardv1.RegisterAgentServiceServer(g, s)
+	wardv1grpc.RegisterAgentServiceServer(g, s)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +246,7 @@ func TestDroppedTotalThroughRedelivery(t *testing.T) {
 	for i := range 5 { // identical verdicts: 2 and 3 are compacted away
 		ob.Append(reportAt(i))
 	}
-	if _, err := cl.Deliver(context.Background(), ob, nil); status.Code(errorsCause(err)) != codes.Unavailable {
+	if _, err := cl.Deliver(context.Background(), ob, nil); connect.CodeOf(err) != connect.CodeUnavailable {
 		t.Fatalf("first delivery: %v, want the lost answer", err)
 	}
 	if _, err := cl.Deliver(context.Background(), ob, nil); err != nil {

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wardhq/ward/agent/outbox"
@@ -22,30 +19,32 @@ import (
 const lastSequenceTrailer = "ward-last-sequence"
 
 // lastSequenceError is a refused call that came with the collector's
-// last sequence. It keeps the call's status.
+// last sequence. It keeps the call's error (and so its code).
 type lastSequenceError struct {
 	err  error
 	last uint64
 }
 
-func (e *lastSequenceError) Error() string              { return e.err.Error() }
-func (e *lastSequenceError) Unwrap() error              { return e.err }
-func (e *lastSequenceError) GRPCStatus() *status.Status { return status.Convert(e.err) }
+func (e *lastSequenceError) Error() string { return e.err.Error() }
+func (e *lastSequenceError) Unwrap() error { return e.err }
 
-// keepLastSequence is a unary interceptor: a failed call whose trailer
-// names the collector's last sequence returns a *lastSequenceError.
-func keepLastSequence(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	var md metadata.MD
-	err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Trailer(&md))...)
+// reportCall calls Report: a failed call whose trailer names the
+// collector's last sequence returns a *lastSequenceError.
+func (c *Client) reportCall(ctx context.Context, req *wardv1.ReportRequest, compress bool) (*wardv1.ReportResponse, error) {
+	resp, _, err := c.agent.report.Call(ctx, req, compress)
 	if err == nil {
-		return nil
+		return resp, nil
 	}
-	if v := md.Get(lastSequenceTrailer); len(v) == 1 {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return nil, err
+	}
+	if v := ce.Meta().Values(lastSequenceTrailer); len(v) == 1 {
 		if last, perr := strconv.ParseUint(v[0], 10, 64); perr == nil {
-			return &lastSequenceError{err: err, last: last}
+			return nil, &lastSequenceError{err: err, last: last}
 		}
 	}
-	return err
+	return nil, err
 }
 
 // renumber recovers from the collector's AlreadyExists: it holds another
@@ -55,7 +54,7 @@ func keepLastSequence(ctx context.Context, method string, req, reply any, cc *gr
 // (a crash in between sends it twice under two sequences; it never loses
 // it). It reports whether it renumbered e.
 func (c *Client) renumber(ob *outbox.Outbox, e outbox.Entry, err error) (bool, error) {
-	if status.Code(err) != codes.AlreadyExists {
+	if connect.CodeOf(err) != connect.CodeAlreadyExists {
 		return false, nil
 	}
 	var le *lastSequenceError

@@ -41,7 +41,7 @@ func (c *Client) Renew(ctx context.Context) error {
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	resp, err := c.agent.Renew(callCtx, &wardv1.RenewRequest{CsrDer: r.CSR})
+	resp, _, err := c.agent.renew.Call(callCtx, &wardv1.RenewRequest{CsrDer: r.CSR}, false)
 	if err != nil {
 		return fmt.Errorf("renew certificate: %w", err)
 	}
@@ -52,12 +52,9 @@ func (c *Client) Renew(ctx context.Context) error {
 	if err := enroll.SaveRenewal(c.id.Dir, next); err != nil {
 		return err
 	}
-	conn, err := dialConn(next)
-	if err != nil {
-		return err
-	}
+	conn, agent := dialConn(next)
 	old := c.conn
-	c.conn, c.agent, c.id = conn, wardv1.NewAgentServiceClient(conn), next
+	c.conn, c.agent, c.id = conn, agent, next
 	old.Close()
 	c.log.Info("certificate renewed", "not_after", next.NotAfter(), "renew_at", next.RenewAt(), "ca", enroll.Fingerprint(next.CA.Raw))
 	return nil

@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/agent/outbox"
@@ -19,6 +18,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 func TestBackoff(t *testing.T) {
@@ -125,7 +125,7 @@ func TestUnavailableKeepsQueue(t *testing.T) {
 	defer cl.Close()
 	cl.CallTimeout = 2 * time.Second
 	n, err := cl.Deliver(ctx, ob, nil)
-	if code := status.Code(errorsCause(err)); n != 0 || (code != codes.Unavailable && code != codes.DeadlineExceeded) || report.Permanent(err) {
+	if code := connect.CodeOf(err); n != 0 || (code != connect.CodeUnavailable && code != connect.CodeDeadlineExceeded) || report.Permanent(err) {
 		t.Fatalf("Deliver to a stopped collector = %d, %v; want 0 and Unavailable or DeadlineExceeded", n, err)
 	}
 	if got := ob.Sequences(); !slices.Equal(got, []uint64{1, 2}) {
@@ -138,21 +138,6 @@ func TestUnavailableKeepsQueue(t *testing.T) {
 	if got := storedSequences(c, id.DeviceID); !slices.Equal(got, []uint64{1, 2}) {
 		t.Errorf("collector stored %v, want [1 2]", got)
 	}
-}
-
-// errorsCause unwraps to the gRPC status error.
-func errorsCause(err error) error {
-	for err != nil {
-		if _, ok := status.FromError(err); ok {
-			return err
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		err = u.Unwrap()
-	}
-	return nil
 }
 
 func TestRevokedIsPermanent(t *testing.T) {
@@ -211,7 +196,7 @@ func TestPolicyFetchAndCache(t *testing.T) {
 
 // policyServer serves a fixed GetPolicy answer over mutual TLS.
 type policyServer struct {
-	wardv1.UnimplementedAgentServiceServer
+	wardv1grpc.UnimplementedAgentServiceServer
 	resp *wardv1.GetPolicyResponse
 }
 

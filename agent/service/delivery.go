@@ -6,8 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"connectrpc.com/connect"
 )
 
 // Delivery is one attempt to deliver the outbox: what the service
@@ -31,16 +30,15 @@ func Explain(err error, addr string) string {
 	if err == nil {
 		return ""
 	}
-	var se interface{ GRPCStatus() *status.Status }
-	if !errors.As(err, &se) {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
 		return err.Error()
 	}
-	st := se.GRPCStatus()
-	msg := st.Message()
-	switch st.Code() {
-	case codes.PermissionDenied, codes.Unauthenticated:
+	msg := ce.Message()
+	switch ce.Code() {
+	case connect.CodePermissionDenied, connect.CodeUnauthenticated:
 		return fmt.Sprintf("the collector refused this device's certificate (%s); enrol it again with ward-agent install --reenroll", msg)
-	case codes.Unavailable, codes.DeadlineExceeded:
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded:
 		switch {
 		case strings.Contains(msg, "remote error: tls:"):
 			return fmt.Sprintf("the collector at %s refused this device's certificate in the TLS handshake (%s); enrol it again with ward-agent install --reenroll", addr, tlsCause(msg))
@@ -53,12 +51,12 @@ func Explain(err error, addr string) string {
 				return fmt.Sprintf("collector unreachable at %s: %s", addr, cause)
 			}
 		}
-		if st.Code() == codes.DeadlineExceeded {
+		if ce.Code() == connect.CodeDeadlineExceeded {
 			return fmt.Sprintf("collector unreachable at %s: no answer in time", addr)
 		}
 		return fmt.Sprintf("collector unreachable at %s: %s", addr, msg)
 	}
-	return fmt.Sprintf("the collector at %s answered %s: %s", addr, st.Code(), msg)
+	return fmt.Sprintf("the collector at %s answered %s: %s", addr, ce.Code(), msg)
 }
 
 // tlsCause is the TLS or X.509 part of a gRPC transport message.

@@ -49,7 +49,7 @@ func TestDeliveryProblemInPlainWords(t *testing.T) {
 		}
 		d := onceDelivery(t, dir)
 		want := "the collector refused this device's certificate (client certificate was revoked); enrol it again with ward-agent install --reenroll"
-		if d.Problem != want || d.Delivered != 0 || d.Waiting != 1 || !regexp.MustCompile(`PermissionDenied`).MatchString(d.Detail) {
+		if d.Problem != want || d.Delivered != 0 || d.Waiting != 1 || !regexp.MustCompile(`permission_denied`).MatchString(d.Detail) {
 			t.Errorf("delivery = %+v, want problem %q", d, want)
 		}
 	})

@@ -24,6 +24,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // fastReports lets a test's devices report as fast as they can.
@@ -57,13 +58,13 @@ func TestBackupUnderLoadRestoreAndServe(t *testing.T) {
 	type dev struct {
 		id    string
 		cert  tls.Certificate
-		agent wardv1.AgentServiceClient
+		agent wardv1grpc.AgentServiceClient
 		acked atomic.Uint64 // highest acknowledged sequence
 	}
 	devs := make([]*dev, devices)
 	for i := range devs {
 		id, cert := c.Enroll(ctx, tok, nil)
-		devs[i] = &dev{id: id, cert: cert, agent: wardv1.NewAgentServiceClient(c.Dial(&cert))}
+		devs[i] = &dev{id: id, cert: cert, agent: wardv1grpc.NewAgentServiceClient(c.Dial(&cert))}
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -221,7 +222,7 @@ func TestBackupUnderLoadRestoreAndServe(t *testing.T) {
 	// restored collector, and its next report is stored.
 	d := devs[1]
 	next := uint64(len(r.Reports(d.id))) + 1
-	agent := wardv1.NewAgentServiceClient(r.Dial(&d.cert))
+	agent := wardv1grpc.NewAgentServiceClient(r.Dial(&d.cert))
 	if _, err := agent.Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: next, CollectedAt: timestamppb.Now(), Facts: reportFacts(next)}}); err != nil {
 		t.Fatalf("report to the restored collector: %v", err)
 	}
@@ -244,7 +245,7 @@ func backupOf(t *testing.T) (data, bk, fingerprint string) {
 	ctx := context.Background()
 	c := servertest.Start(t)
 	id, cert := c.Enroll(ctx, c.Token("staff", 1, time.Hour), nil)
-	if _, err := wardv1.NewAgentServiceClient(c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: 1, CollectedAt: timestamppb.Now(), Facts: reportFacts(1)}}); err != nil {
+	if _, err := wardv1grpc.NewAgentServiceClient(c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: 1, CollectedAt: timestamppb.Now(), Facts: reportFacts(1)}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Reports(id)) != 1 {

@@ -15,6 +15,7 @@ import (
 	"github.com/wardhq/ward/agent/source"
 	"github.com/wardhq/ward/collector/server/servertest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // TestCARotateEndToEnd: a real collector, ca rotate between a stop and a
@@ -53,7 +54,7 @@ func TestCARotateEndToEnd(t *testing.T) {
 			return err
 		}
 		defer conn.Close()
-		_, err = wardv1.NewAgentServiceClient(conn).GetPolicy(ctx, &wardv1.GetPolicyRequest{})
+		_, err = wardv1grpc.NewAgentServiceClient(conn).GetPolicy(ctx, &wardv1.GetPolicyRequest{})
 		return err
 	}
 	if err := call(oldCA, &before); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/wardhq/ward/collector/cli"
 	"github.com/wardhq/ward/collector/server/servertest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 func run(t *testing.T, args ...string) (string, int) {
@@ -55,7 +56,7 @@ func TestFleetSummaryAfterEnrolAndReport(t *testing.T) {
 		DiskEncryption: &wardv1.DiskEncryptionFacts{Collection: &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}, Volumes: []*wardv1.Volume{{MountPoint: "/", System: true, Encrypted: &f}}},
 		Firewall:       &wardv1.FirewallFacts{Collection: &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}},
 	}
-	_, err := wardv1.NewAgentServiceClient(c.Dial(&failingCert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: 1, CollectedAt: timestamppb.Now(), Facts: facts}})
+	_, err := wardv1grpc.NewAgentServiceClient(c.Dial(&failingCert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: 1, CollectedAt: timestamppb.Now(), Facts: facts}})
 	if err != nil {
 		t.Fatal(err)
 	}

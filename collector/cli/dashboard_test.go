@@ -17,6 +17,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 func runIn(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -71,7 +72,7 @@ func TestExportNowAndAsOf(t *testing.T) {
 		Os:             &wardv1.OSFacts{Collection: ok, Platform: "linux", Name: "Debian GNU/Linux", Id: "debian", Version: "12"},
 		DiskEncryption: &wardv1.DiskEncryptionFacts{Collection: ok, Volumes: []*wardv1.Volume{{MountPoint: "/", System: true, Encrypted: &f}}},
 	}
-	if _, err := wardv1.NewAgentServiceClient(c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{
+	if _, err := wardv1grpc.NewAgentServiceClient(c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{
 		Sequence: 1, CollectedAt: timestamppb.Now(), PolicyName: "baseline", PolicyVersion: 1, Facts: facts}}); err != nil {
 		t.Fatal(err)
 	}

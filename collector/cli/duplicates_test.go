@@ -14,6 +14,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 func TestDuplicatesRetireAndRebindToken(t *testing.T) {
@@ -61,7 +62,7 @@ func TestDuplicatesRetireAndRebindToken(t *testing.T) {
 	if after := sumOf(); after.Devices != before.Devices-1 {
 		t.Errorf("fleet devices %d → %d, want one fewer", before.Devices, after.Devices)
 	}
-	_, err := wardv1.NewAgentServiceClient(c.Dial(&firstCert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: 1}})
+	_, err := wardv1grpc.NewAgentServiceClient(c.Dial(&firstCert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: 1}})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Errorf("retired device's certificate: %v, want PERMISSION_DENIED", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardhq/ward/collector/server/servertest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // TestExportCSVNeutralisesFormulas: a hostname chosen by whoever enrols
@@ -28,7 +29,7 @@ func TestExportCSVNeutralisesFormulas(t *testing.T) {
 		Os:             &wardv1.OSFacts{Collection: &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}, Platform: "linux", Name: "Debian GNU/Linux", Id: "debian", Version: "12"},
 		DiskEncryption: &wardv1.DiskEncryptionFacts{Collection: &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}, Volumes: []*wardv1.Volume{{MountPoint: "/", System: true, Encrypted: &f}}},
 	}
-	if _, err := wardv1.NewAgentServiceClient(c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: 1, CollectedAt: timestamppb.Now(), Facts: facts}}); err != nil {
+	if _, err := wardv1grpc.NewAgentServiceClient(c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: 1, CollectedAt: timestamppb.Now(), Facts: facts}}); err != nil {
 		t.Fatal(err)
 	}
 	out, code := run(t, "export", "--data", c.DataDir, "--format", "csv")

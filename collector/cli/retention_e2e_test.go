@@ -12,6 +12,7 @@ import (
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/server/servertest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // TestExportAsOfUnchangedByPruning: reports a day apart over 30 days,
@@ -25,7 +26,7 @@ func TestExportAsOfUnchangedByPruning(t *testing.T) {
 	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
 	c := servertest.Start(t, func(cfg *server.Config) { cfg.Now, cfg.Retention = clock, 10*24*time.Hour })
 	id, cert := c.Enroll(ctx, c.Token("staff", 1, time.Hour), nil)
-	client := wardv1.NewAgentServiceClient(c.Dial(&cert))
+	client := wardv1grpc.NewAgentServiceClient(c.Dial(&cert))
 	start := clock()
 	ok := &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}
 	for i := range 30 {

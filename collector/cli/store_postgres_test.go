@@ -28,6 +28,7 @@ import (
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store/postgres/pgtest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // lockedBuffer is an output the serving goroutine writes while the test reads.
@@ -167,7 +168,7 @@ func TestServeStorePostgres(t *testing.T) {
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ward-agent"}}, key)
-	resp, err := wardv1.NewEnrollmentServiceClient(dial(nil)).Enroll(ctx, &wardv1.EnrollRequest{Token: tok.Token, CsrDer: csr,
+	resp, err := wardv1grpc.NewEnrollmentServiceClient(dial(nil)).Enroll(ctx, &wardv1.EnrollRequest{Token: tok.Token, CsrDer: csr,
 		Device: &wardv1.DeviceInfo{Hostname: "pg-laptop", Platform: "linux", OsName: "Debian GNU/Linux", OsVersion: "12", Architecture: "amd64", AgentVersion: "test"}})
 	if err != nil {
 		t.Fatalf("enrol: %v", err)
@@ -180,7 +181,7 @@ func TestServeStorePostgres(t *testing.T) {
 		DiskEncryption: &wardv1.DiskEncryptionFacts{Collection: &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}, Volumes: []*wardv1.Volume{{MountPoint: "/", System: true, Encrypted: &f}}},
 		Firewall:       &wardv1.FirewallFacts{Collection: &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}},
 	}
-	ack, err := wardv1.NewAgentServiceClient(dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Epoch: resp.Epoch, Sequence: 1, CollectedAt: timestamppb.Now(), Facts: facts}})
+	ack, err := wardv1grpc.NewAgentServiceClient(dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Epoch: resp.Epoch, Sequence: 1, CollectedAt: timestamppb.Now(), Facts: facts}})
 	if err != nil {
 		t.Fatalf("report: %v", err)
 	}

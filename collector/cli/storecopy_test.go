@@ -24,6 +24,7 @@ import (
 	"github.com/wardhq/ward/collector/store/postgres/pgtest"
 	"github.com/wardhq/ward/collector/store/sqlite"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // sqliteFleet makes a stopped SQLite collector with three devices (one
@@ -40,7 +41,7 @@ func sqliteFleet(t *testing.T) (*servertest.Collector, []string, map[string]tls.
 	for i := 0; i < 3; i++ {
 		id, cert := c.Enroll(ctx, tok, nil)
 		ids = append(ids, id)
-		a := wardv1.NewAgentServiceClient(c.Dial(&cert))
+		a := wardv1grpc.NewAgentServiceClient(c.Dial(&cert))
 		certs[id] = cert
 		for seq := uint64(1); seq <= uint64(4+i); seq++ {
 			if _, err := a.Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: seq, CollectedAt: timestamppb.Now(), Facts: reportFacts(seq)}}); err != nil {
@@ -194,7 +195,7 @@ func TestStoreCopySQLiteToPostgres(t *testing.T) {
 	id := ids[1]
 	n := len(p.Reports(id))
 	cert := certs[id]
-	a := wardv1.NewAgentServiceClient(p.Dial(&cert))
+	a := wardv1grpc.NewAgentServiceClient(p.Dial(&cert))
 	seq := uint64(n + 1)
 	if _, err := a.Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{Sequence: seq, CollectedAt: timestamppb.Now(), Facts: reportFacts(seq)}}); err != nil {
 		t.Fatalf("report to the PostgreSQL collector: %v", err)

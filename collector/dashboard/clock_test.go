@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // A report dated by a wrong agent clock is flagged on the device page;
@@ -17,7 +18,7 @@ func TestDevicePageFlagsAgentClock(t *testing.T) {
 	ctx := context.Background()
 	f := startFleet(t)
 	id, cert := f.c.Enroll(ctx, f.c.Token("field", 1, time.Hour), nil)
-	_, err := wardv1.NewAgentServiceClient(f.c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{
+	_, err := wardv1grpc.NewAgentServiceClient(f.c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{
 		Sequence: 1, CollectedAt: timestamppb.New(time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)), AgentVersion: "test",
 		PolicyName: "baseline", PolicyVersion: 1, Facts: &wardv1.Facts{Os: &wardv1.OSFacts{Platform: "linux"}},
 	}})

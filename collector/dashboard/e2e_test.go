@@ -27,6 +27,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 const staleAfter = 3 * time.Hour
@@ -83,7 +84,7 @@ func startFleetServer(t *testing.T, so func(*server.Config), opts ...func(*dashb
 		id, cert := c.Enroll(ctx, c.Token(s.group, 1, time.Hour), &wardv1.DeviceInfo{
 			Hostname: s.host, Platform: s.platform, OsName: s.osName, OsVersion: "1", Architecture: "amd64", AgentVersion: "test", MachineId: s.host,
 		})
-		_, err = wardv1.NewAgentServiceClient(c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{
+		_, err = wardv1grpc.NewAgentServiceClient(c.Dial(&cert)).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{
 			Sequence: 1, CollectedAt: timestamppb.Now(), AgentVersion: "test", PolicyName: "baseline", PolicyVersion: 1, Facts: facts,
 		}})
 		if err != nil {

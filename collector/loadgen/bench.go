@@ -14,6 +14,7 @@ import (
 
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // Config is one ward-loadgen run.
@@ -164,7 +165,7 @@ func fetchPolicy(ctx context.Context, t Target, d *Device) (*policies.Policy, bo
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	resp, err := wardv1.NewAgentServiceClient(conn).GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentHash: "none"})
+	resp, err := wardv1grpc.NewAgentServiceClient(conn).GetPolicy(ctx, &wardv1.GetPolicyRequest{CurrentHash: "none"})
 	if err != nil {
 		return nil, false, fmt.Errorf("fetch policy: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardhq/ward/collector/pki"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // Ceiling is the no-op yardstick: an in-process gRPC server with the
@@ -93,7 +94,7 @@ func listenCeiling(dir string) (*Ceiling, *grpc.Server, error) {
 		ClientCAs:    ca.ClientPool(),
 	}
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)), grpc.MaxRecvMsgSize(maxSend))
-	wardv1.RegisterAgentServiceServer(srv, noop{})
+	wardv1grpc.RegisterAgentServiceServer(srv, noop{})
 	go srv.Serve(lis)
 	return &Ceiling{Addr: lis.Addr().String(), ca: ca}, srv, nil
 }
@@ -120,7 +121,7 @@ func (c *Ceiling) Stop() {
 }
 
 type noop struct {
-	wardv1.UnimplementedAgentServiceServer
+	wardv1grpc.UnimplementedAgentServiceServer
 }
 
 func (noop) Report(_ context.Context, req *wardv1.ReportRequest) (*wardv1.ReportResponse, error) {

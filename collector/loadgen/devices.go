@@ -23,6 +23,7 @@ import (
 
 	"github.com/wardhq/ward/agent/enroll"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // Device is one simulated agent: its key, its certificates and its
@@ -202,7 +203,7 @@ func enrollOne(ctx context.Context, cfg EnrollConfig, tlsCfg *tls.Config, d *Dev
 	info.Hostname = fmt.Sprintf("loadgen-%06d", i)
 	info.MachineId = machineID()
 	req := &wardv1.EnrollRequest{Token: cfg.Token, CsrDer: d.csr, Device: info}
-	client := wardv1.NewEnrollmentServiceClient(conn)
+	client := wardv1grpc.NewEnrollmentServiceClient(conn)
 	deadline := time.Now().Add(cfg.RetryFor)
 	var throttled int64
 	for {

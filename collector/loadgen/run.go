@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // Mode is how devices arrive.
@@ -231,7 +232,7 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 			defer c.Close()
 			conn = c
 		}
-		client := wardv1.NewAgentServiceClient(conn)
+		client := wardv1grpc.NewAgentServiceClient(conn)
 		form := Legacy
 		if r.compact {
 			form = Full
@@ -405,7 +406,7 @@ func init() {
 
 // report makes the call as agent/report does: compressed when compact
 // and large.
-func report(ctx context.Context, c wardv1.AgentServiceClient, req *wardv1.ReportRequest, compact bool) (*wardv1.ReportResponse, error) {
+func report(ctx context.Context, c wardv1grpc.AgentServiceClient, req *wardv1.ReportRequest, compact bool) (*wardv1.ReportResponse, error) {
 	if compact && proto.Size(req) > gzipAbove {
 		return c.Report(ctx, req, grpc.UseCompressor(gzip.Name))
 	}

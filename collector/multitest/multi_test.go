@@ -36,6 +36,7 @@ import (
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store/postgres/pgtest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // collector is one `ward-collector serve` process.
@@ -207,7 +208,7 @@ type agent struct {
 	roots *x509.CertPool
 	chain []*x509.Certificate
 	conn  *grpc.ClientConn
-	cli   wardv1.AgentServiceClient
+	cli   wardv1grpc.AgentServiceClient
 
 	mu      sync.Mutex
 	acked   map[uint64]time.Time // sequence → when acknowledged
@@ -253,7 +254,7 @@ func enrol(ctx context.Context, addr, fp, tok string, n int) (*agent, error) {
 	defer conn.Close()
 	info := &wardv1.DeviceInfo{Hostname: fmt.Sprintf("laptop-%02d", n), Platform: "linux", OsName: "Debian GNU/Linux", OsVersion: "12",
 		Architecture: "amd64", AgentVersion: "test", MachineId: fmt.Sprintf("machine-%02d", n)}
-	resp, err := wardv1.NewEnrollmentServiceClient(conn).Enroll(ctx, &wardv1.EnrollRequest{Token: tok, CsrDer: csr, Device: info})
+	resp, err := wardv1grpc.NewEnrollmentServiceClient(conn).Enroll(ctx, &wardv1.EnrollRequest{Token: tok, CsrDer: csr, Device: info})
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +275,7 @@ func enrol(ctx context.Context, addr, fp, tok string, n int) (*agent, error) {
 	if a.conn, err = a.dial(addr); err != nil {
 		return nil, err
 	}
-	a.cli = wardv1.NewAgentServiceClient(a.conn)
+	a.cli = wardv1grpc.NewAgentServiceClient(a.conn)
 	return a, nil
 }
 
@@ -468,7 +469,7 @@ func TestThreeCollectorsOnePostgres(t *testing.T) {
 			defer conn.Close()
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			_, err = wardv1.NewAgentServiceClient(conn).Report(cctx, report(victim, 100000))
+			_, err = wardv1grpc.NewAgentServiceClient(conn).Report(cctx, report(victim, 100000))
 			if status.Code(err) != codes.PermissionDenied {
 				return fmt.Errorf("collector %s: revoked device's report: %v, want PermissionDenied", c.grpc, err)
 			}
@@ -494,7 +495,7 @@ func TestThreeCollectorsOnePostgres(t *testing.T) {
 			defer conn.Close()
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			resp, err := wardv1.NewAgentServiceClient(conn).GetPolicy(cctx, &wardv1.GetPolicyRequest{CurrentName: "baseline", CurrentVersion: 1})
+			resp, err := wardv1grpc.NewAgentServiceClient(conn).GetPolicy(cctx, &wardv1.GetPolicyRequest{CurrentName: "baseline", CurrentVersion: 1})
 			if err != nil {
 				return err
 			}
@@ -578,7 +579,7 @@ func TestThreeCollectorsOnePostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		_, err = wardv1.NewAgentServiceClient(conn).GetPolicy(cctx, &wardv1.GetPolicyRequest{})
+		_, err = wardv1grpc.NewAgentServiceClient(conn).GetPolicy(cctx, &wardv1.GetPolicyRequest{})
 		cancel()
 		conn.Close()
 		if err != nil {
@@ -732,7 +733,7 @@ func TestMoveFileCAIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	a.cli = wardv1.NewAgentServiceClient(b)
+	a.cli = wardv1grpc.NewAgentServiceClient(b)
 	if err := a.send(ctx, 2); err != nil {
 		t.Fatalf("a device enrolled under the file CA, reporting to a collector with the imported CA: %v", err)
 	}

@@ -16,14 +16,15 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 type agent struct {
-	wardv1.UnimplementedAgentServiceServer
+	wardv1grpc.UnimplementedAgentServiceServer
 	s *Server
 }
 
-// Report implements wardv1.AgentServiceServer. The device is the one the
+// Report implements wardv1grpc.AgentServiceServer. The device is the one the
 // client certificate names; the report is re-evaluated against the
 // group's policy and stored once per (device, epoch, sequence), with the
 // times the collector vouches for (see docs/enrolment.md, "Report

@@ -16,6 +16,7 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/token"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // Field bounds for enrolment requests.
@@ -43,11 +44,11 @@ func RebindDigest(csrDER []byte) []byte {
 }
 
 type enrollment struct {
-	wardv1.UnimplementedEnrollmentServiceServer
+	wardv1grpc.UnimplementedEnrollmentServiceServer
 	s *Server
 }
 
-// Enroll implements wardv1.EnrollmentServiceServer; see docs/enrolment.md.
+// Enroll implements wardv1grpc.EnrollmentServiceServer; see docs/enrolment.md.
 func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (_ *wardv1.EnrollResponse, err error) {
 	s := e.s
 	defer func() {

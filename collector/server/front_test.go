@@ -32,6 +32,7 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/sqlite"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // openReport opens a Report stream and sends its headers but no message:
@@ -127,7 +128,7 @@ func TestAnonymousExposure(t *testing.T) {
 		}
 		// Enrolment over a connection with a certificate is refused with a
 		// reason; an agent enrols without one.
-		_, err = wardv1.NewEnrollmentServiceClient(c.Dial(&cert)).Enroll(ctx, &wardv1.EnrollRequest{Token: "x", CsrDer: []byte{1}})
+		_, err = wardv1grpc.NewEnrollmentServiceClient(c.Dial(&cert)).Enroll(ctx, &wardv1.EnrollRequest{Token: "x", CsrDer: []byte{1}})
 		wantCode(t, err, codes.FailedPrecondition)
 	}
 }
@@ -201,7 +202,7 @@ func TestEnrolThrottledPerSource(t *testing.T) {
 	c := servertest.Start(t, func(cfg *server.Config) {
 		cfg.GRPC.EnrollRate, cfg.GRPC.EnrollBurst = 0.01, 3
 	})
-	client := wardv1.NewEnrollmentServiceClient(c.Dial(nil))
+	client := wardv1grpc.NewEnrollmentServiceClient(c.Dial(nil))
 	for i := range 3 {
 		_, err := client.Enroll(ctx, &wardv1.EnrollRequest{Token: "wrong", CsrDer: []byte{1}})
 		if status.Code(err) == codes.ResourceExhausted {
@@ -222,7 +223,7 @@ func TestEnrolThrottledInTotal(t *testing.T) {
 		cfg.GRPC.EnrollRate = rate.Inf
 		cfg.GRPC.EnrollTotalRate, cfg.GRPC.EnrollTotalBurst = 0.5, 2
 	})
-	client := wardv1.NewEnrollmentServiceClient(c.Dial(nil))
+	client := wardv1grpc.NewEnrollmentServiceClient(c.Dial(nil))
 	for range 2 {
 		client.Enroll(ctx, &wardv1.EnrollRequest{Token: "wrong", CsrDer: []byte{1}})
 	}
@@ -292,7 +293,7 @@ func TestEnrolRefusalsLoggedSampled(t *testing.T) {
 		cfg.Logger = slog.New(rec)
 		cfg.GRPC.EnrollRate, cfg.GRPC.EnrollTotalRate, cfg.GRPC.EnrollRefusedRate = rate.Inf, rate.Inf, rate.Inf
 	})
-	client := wardv1.NewEnrollmentServiceClient(c.Dial(nil))
+	client := wardv1grpc.NewEnrollmentServiceClient(c.Dial(nil))
 	for range 40 {
 		_, err := client.Enroll(ctx, &wardv1.EnrollRequest{Token: "wrong", CsrDer: []byte{1}})
 		wantCode(t, err, codes.InvalidArgument) // a bad CSR
@@ -401,7 +402,7 @@ func TestEnrolRefusedAttemptsThrottled(t *testing.T) {
 			t.Fatalf("enrolment %d of an office: %v", i+1, err)
 		}
 	}
-	client := wardv1.NewEnrollmentServiceClient(c.Dial(nil))
+	client := wardv1grpc.NewEnrollmentServiceClient(c.Dial(nil))
 	for i := range 3 {
 		_, err := client.Enroll(ctx, &wardv1.EnrollRequest{Token: "wrong", CsrDer: []byte{1}})
 		if code := status.Code(err); code == codes.ResourceExhausted {

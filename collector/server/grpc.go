@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
-	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // GRPCOptions tunes the gRPC front. Zero fields take the documented
@@ -168,8 +168,8 @@ func (s *Server) newGRPC() {
 		grpc.MaxRecvMsgSize(maxAnon+1024), grpc.InTapHandle(s.anonymousTap))...)
 	f.agent = grpc.NewServer(append(common(agentStreams),
 		grpc.MaxRecvMsgSize(maxAgent+1024), grpc.InTapHandle(s.agentTap), grpc.StatsHandler(connTagger{}))...)
-	wardv1.RegisterEnrollmentServiceServer(f.anon, &enrollment{s: s})
-	wardv1.RegisterAgentServiceServer(f.agent, &agent{s: s})
+	wardv1grpc.RegisterEnrollmentServiceServer(f.anon, &enrollment{s: s})
+	wardv1grpc.RegisterAgentServiceServer(f.agent, &agent{s: s})
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(f.anon, s.health)
 	healthpb.RegisterHealthServer(f.agent, s.health)

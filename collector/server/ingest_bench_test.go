@@ -17,6 +17,7 @@ import (
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/server/servertest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // BenchmarkReportKeptConnections is 64 enrolled devices reporting at
@@ -34,10 +35,10 @@ func BenchmarkReportKeptConnections(b *testing.B) {
 	facts := collect.All(ctx, rec, m.CreatedAt)
 	const devices = 64
 	tok := c.Token("staff", devices, time.Hour)
-	clients := make([]wardv1.AgentServiceClient, devices)
+	clients := make([]wardv1grpc.AgentServiceClient, devices)
 	for i := range clients {
 		_, cert := c.Enroll(ctx, tok, nil)
-		clients[i] = wardv1.NewAgentServiceClient(c.Dial(&cert))
+		clients[i] = wardv1grpc.NewAgentServiceClient(c.Dial(&cert))
 	}
 	var next, failed atomic.Int64
 	b.SetParallelism(max(1, devices/runtime.GOMAXPROCS(0)))

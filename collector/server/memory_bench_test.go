@@ -35,6 +35,7 @@ import (
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/server/servertest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // Memory measurements of the collector (issue 13, item 7). The agents run
@@ -275,7 +276,7 @@ func runAgents(addr, caHex, tok, devicesStr string, in io.Reader, say func(strin
 	if err != nil {
 		return err
 	}
-	enrol := wardv1.NewEnrollmentServiceClient(anon)
+	enrol := wardv1grpc.NewEnrollmentServiceClient(anon)
 	// Two rounds of facts in turn: a supported and an unsupported OS
 	// version, so every report changes a verdict.
 	facts := [2]*wardv1.Facts{
@@ -288,7 +289,7 @@ func runAgents(addr, caHex, tok, devicesStr string, in io.Reader, say func(strin
 	// sends the same report again after a refusal the collector may get
 	// over (a busy store), for up to a minute.
 	var retries atomic.Int64
-	report := func(cl wardv1.AgentServiceClient, i int) error {
+	report := func(cl wardv1grpc.AgentServiceClient, i int) error {
 		seqs[i]++
 		req := &wardv1.ReportRequest{Report: &wardv1.Report{
 			Sequence: seqs[i], CollectedAt: timestamppb.Now(), AgentVersion: "test", PolicyName: "baseline", PolicyVersion: 1, Facts: facts[seqs[i]%2],
@@ -327,7 +328,7 @@ func runAgents(addr, caHex, tok, devicesStr string, in io.Reader, say func(strin
 		if err != nil {
 			return err
 		}
-		if err := report(wardv1.NewAgentServiceClient(conn), i); err != nil {
+		if err := report(wardv1grpc.NewAgentServiceClient(conn), i); err != nil {
 			return fmt.Errorf("first report of device %d: %w", i, err)
 		}
 		conn.Close()
@@ -335,7 +336,7 @@ func runAgents(addr, caHex, tok, devicesStr string, in io.Reader, say func(strin
 	anon.Close()
 	say("enrolled")
 	var conns []*grpc.ClientConn
-	var clients []wardv1.AgentServiceClient
+	var clients []wardv1grpc.AgentServiceClient
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		cmd, arg, _ := strings.Cut(sc.Text(), " ")
@@ -346,7 +347,7 @@ func runAgents(addr, caHex, tok, devicesStr string, in io.Reader, say func(strin
 				if err != nil {
 					return err
 				}
-				cl := wardv1.NewAgentServiceClient(conn)
+				cl := wardv1grpc.NewAgentServiceClient(conn)
 				if err := report(cl, i); err != nil {
 					return fmt.Errorf("report of device %d: %w", i, err)
 				}

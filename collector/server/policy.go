@@ -141,7 +141,7 @@ func (s *Server) defaultPolicy() (groupPolicy, error) {
 // policies.Embedded(name). TODO: send the bytes once policies exports them.
 func embeddedDocument(string) []byte { return nil }
 
-// GetPolicy implements wardv1.AgentServiceServer: the group's policy
+// GetPolicy implements wardv1grpc.AgentServiceServer: the group's policy
 // document and the device's active waivers, only when their content hash
 // differs from the agent's (an older agent, which sends no hash, is
 // compared by name and version).

@@ -23,6 +23,7 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/token"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // attempt is one enrolment as an agent (or an attacker) would send it.
@@ -62,7 +63,7 @@ func (a attempt) do(t *testing.T, c *servertest.Collector) (*wardv1.EnrollRespon
 		}
 		req.PreviousCertificateDer, req.RebindProof = a.prev.Certificate[0], proof
 	}
-	resp, err := wardv1.NewEnrollmentServiceClient(c.Dial(nil)).Enroll(context.Background(), req)
+	resp, err := wardv1grpc.NewEnrollmentServiceClient(c.Dial(nil)).Enroll(context.Background(), req)
 	if err != nil {
 		return nil, tls.Certificate{}, err
 	}
@@ -248,7 +249,7 @@ func TestRebindProofRefusals(t *testing.T) {
 	t.Run("half a proof", func(t *testing.T) {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-		_, err := wardv1.NewEnrollmentServiceClient(c.Dial(nil)).Enroll(ctx, &wardv1.EnrollRequest{
+		_, err := wardv1grpc.NewEnrollmentServiceClient(c.Dial(nil)).Enroll(ctx, &wardv1.EnrollRequest{
 			Token: c.Token("staff", 1, time.Hour), CsrDer: csr, Device: laptop("x", "m-1"), PreviousCertificateDer: vcert.Certificate[0],
 		})
 		wantCode(t, err, codes.InvalidArgument)

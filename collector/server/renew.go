@@ -14,7 +14,7 @@ import (
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
-// Renew implements wardv1.AgentServiceServer: a new certificate for a new
+// Renew implements wardv1grpc.AgentServiceServer: a new certificate for a new
 // key of the calling device, pending until first used (see identify).
 // Only the device's current certificate may renew, so a stolen pending
 // certificate cannot extend itself, and a re-bound or revoked device's

@@ -32,6 +32,7 @@ import (
 	"github.com/wardhq/ward/collector/token"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // bundleFacts replays a captured support bundle through the real collectors.
@@ -54,8 +55,8 @@ func simpleFacts() *wardv1.Facts {
 	return &wardv1.Facts{CollectedAt: timestamppb.Now(), Os: &wardv1.OSFacts{Platform: "linux", Name: "Debian GNU/Linux", Version: "12"}}
 }
 
-func agentClient(c *servertest.Collector, cert *tls.Certificate) wardv1.AgentServiceClient {
-	return wardv1.NewAgentServiceClient(c.Dial(cert))
+func agentClient(c *servertest.Collector, cert *tls.Certificate) wardv1grpc.AgentServiceClient {
+	return wardv1grpc.NewAgentServiceClient(c.Dial(cert))
 }
 
 func wantCode(t *testing.T, err error, want codes.Code) {
@@ -182,7 +183,7 @@ func TestEnrolRejectsBadCSR(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	p384, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
 	for name, csr := range map[string][]byte{"garbage": []byte("not a csr"), "p384": p384} {
-		_, err := wardv1.NewEnrollmentServiceClient(c.Dial(nil)).Enroll(ctx, &wardv1.EnrollRequest{Token: tok, CsrDer: csr})
+		_, err := wardv1grpc.NewEnrollmentServiceClient(c.Dial(nil)).Enroll(ctx, &wardv1.EnrollRequest{Token: tok, CsrDer: csr})
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%s: %v, want InvalidArgument", name, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/wardhq/ward/collector/store/postgres"
 	"github.com/wardhq/ward/collector/store/postgres/pgtest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // TestRevocationElsewhereReachesTheIdentityCache: with the identity cache
@@ -43,7 +44,7 @@ func TestRevocationElsewhereReachesTheIdentityCache(t *testing.T) {
 	a := servertest.Start(t, func(c *server.Config) { c.Store, c.CAKey, c.IdentityTTL = open(), key, time.Hour })
 	b := open() // the other collector's store
 	id, cert := a.Enroll(ctx, a.Token("staff", 1, time.Hour), nil)
-	cli := wardv1.NewAgentServiceClient(a.Dial(&cert))
+	cli := wardv1grpc.NewAgentServiceClient(a.Dial(&cert))
 	if _, err := cli.GetPolicy(ctx, &wardv1.GetPolicyRequest{}); err != nil {
 		t.Fatal(err) // the identity is cached now
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/token"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
+	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
 // Collector is a collector running for a test.
@@ -187,7 +188,7 @@ func (c *Collector) TryEnroll(ctx context.Context, tok string, info *wardv1.Devi
 	if info == nil {
 		info = &wardv1.DeviceInfo{Hostname: "test-host", Platform: "linux", OsName: "Debian GNU/Linux", OsVersion: "12", Architecture: "amd64", AgentVersion: "test"}
 	}
-	resp, err := wardv1.NewEnrollmentServiceClient(c.Dial(nil)).Enroll(ctx, &wardv1.EnrollRequest{Token: tok, CsrDer: csr, Device: info})
+	resp, err := wardv1grpc.NewEnrollmentServiceClient(c.Dial(nil)).Enroll(ctx, &wardv1.EnrollRequest{Token: tok, CsrDer: csr, Device: info})
 	if err != nil {
 		return nil, tls.Certificate{}, err
 	}

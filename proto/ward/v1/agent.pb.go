@@ -1216,13 +1216,7 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\x19RESULT_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RESULT_STATUS_PASS\x10\x01\x12\x16\n" +
 	"\x12RESULT_STATUS_FAIL\x10\x02\x12\x19\n" +
-	"\x15RESULT_STATUS_UNKNOWN\x10\x032N\n" +
-	"\x11EnrollmentService\x129\n" +
-	"\x06Enroll\x12\x16.ward.v1.EnrollRequest\x1a\x17.ward.v1.EnrollResponse2\xc5\x01\n" +
-	"\fAgentService\x129\n" +
-	"\x06Report\x12\x16.ward.v1.ReportRequest\x1a\x17.ward.v1.ReportResponse\x12B\n" +
-	"\tGetPolicy\x12\x19.ward.v1.GetPolicyRequest\x1a\x1a.ward.v1.GetPolicyResponse\x126\n" +
-	"\x05Renew\x12\x15.ward.v1.RenewRequest\x1a\x16.ward.v1.RenewResponseB-Z+github.com/wardhq/ward/proto/ward/v1;wardv1b\x06proto3"
+	"\x15RESULT_STATUS_UNKNOWN\x10\x03B-Z+github.com/wardhq/ward/proto/ward/v1;wardv1b\x06proto3"
 
 var (
 	file_ward_v1_agent_proto_rawDescOnce sync.Once
@@ -1269,16 +1263,8 @@ var file_ward_v1_agent_proto_depIdxs = []int32{
 	9,  // 10: ward.v1.GetPolicyResponse.waivers:type_name -> ward.v1.Waiver
 	13, // 11: ward.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
 	13, // 12: ward.v1.RenewResponse.renew_after:type_name -> google.protobuf.Timestamp
-	2,  // 13: ward.v1.EnrollmentService.Enroll:input_type -> ward.v1.EnrollRequest
-	6,  // 14: ward.v1.AgentService.Report:input_type -> ward.v1.ReportRequest
-	8,  // 15: ward.v1.AgentService.GetPolicy:input_type -> ward.v1.GetPolicyRequest
-	11, // 16: ward.v1.AgentService.Renew:input_type -> ward.v1.RenewRequest
-	3,  // 17: ward.v1.EnrollmentService.Enroll:output_type -> ward.v1.EnrollResponse
-	7,  // 18: ward.v1.AgentService.Report:output_type -> ward.v1.ReportResponse
-	10, // 19: ward.v1.AgentService.GetPolicy:output_type -> ward.v1.GetPolicyResponse
-	12, // 20: ward.v1.AgentService.Renew:output_type -> ward.v1.RenewResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -1298,7 +1284,7 @@ func file_ward_v1_agent_proto_init() {
 			NumEnums:      1,
 			NumMessages:   12,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   0,
 		},
 		GoTypes:           file_ward_v1_agent_proto_goTypes,
 		DependencyIndexes: file_ward_v1_agent_proto_depIdxs,

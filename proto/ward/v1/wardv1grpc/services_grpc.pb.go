@@ -2,12 +2,13 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.0
 // - protoc             (unknown)
-// source: ward/v1/agent.proto
+// source: ward/v1/services.proto
 
-package wardv1
+package wardv1grpc
 
 import (
 	context "context"
+	v1 "github.com/wardhq/ward/proto/ward/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -30,7 +31,7 @@ const (
 // signing request into a device certificate. It is served with server-auth
 // TLS only: the agent has no certificate yet.
 type EnrollmentServiceClient interface {
-	Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error)
+	Enroll(ctx context.Context, in *v1.EnrollRequest, opts ...grpc.CallOption) (*v1.EnrollResponse, error)
 }
 
 type enrollmentServiceClient struct {
@@ -41,9 +42,9 @@ func NewEnrollmentServiceClient(cc grpc.ClientConnInterface) EnrollmentServiceCl
 	return &enrollmentServiceClient{cc}
 }
 
-func (c *enrollmentServiceClient) Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error) {
+func (c *enrollmentServiceClient) Enroll(ctx context.Context, in *v1.EnrollRequest, opts ...grpc.CallOption) (*v1.EnrollResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(EnrollResponse)
+	out := new(v1.EnrollResponse)
 	err := c.cc.Invoke(ctx, EnrollmentService_Enroll_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -59,7 +60,7 @@ func (c *enrollmentServiceClient) Enroll(ctx context.Context, in *EnrollRequest,
 // signing request into a device certificate. It is served with server-auth
 // TLS only: the agent has no certificate yet.
 type EnrollmentServiceServer interface {
-	Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error)
+	Enroll(context.Context, *v1.EnrollRequest) (*v1.EnrollResponse, error)
 	mustEmbedUnimplementedEnrollmentServiceServer()
 }
 
@@ -70,7 +71,7 @@ type EnrollmentServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedEnrollmentServiceServer struct{}
 
-func (UnimplementedEnrollmentServiceServer) Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error) {
+func (UnimplementedEnrollmentServiceServer) Enroll(context.Context, *v1.EnrollRequest) (*v1.EnrollResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Enroll not implemented")
 }
 func (UnimplementedEnrollmentServiceServer) mustEmbedUnimplementedEnrollmentServiceServer() {}
@@ -95,7 +96,7 @@ func RegisterEnrollmentServiceServer(s grpc.ServiceRegistrar, srv EnrollmentServ
 }
 
 func _EnrollmentService_Enroll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(EnrollRequest)
+	in := new(v1.EnrollRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -107,7 +108,7 @@ func _EnrollmentService_Enroll_Handler(srv interface{}, ctx context.Context, dec
 		FullMethod: EnrollmentService_Enroll_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(EnrollmentServiceServer).Enroll(ctx, req.(*EnrollRequest))
+		return srv.(EnrollmentServiceServer).Enroll(ctx, req.(*v1.EnrollRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -125,7 +126,7 @@ var EnrollmentService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "ward/v1/agent.proto",
+	Metadata: "ward/v1/services.proto",
 }
 
 const (
@@ -141,12 +142,12 @@ const (
 // AgentService is what an enrolled agent calls, over mutual TLS. The
 // device's identity is its client certificate, never a field of a message.
 type AgentServiceClient interface {
-	Report(ctx context.Context, in *ReportRequest, opts ...grpc.CallOption) (*ReportResponse, error)
-	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
+	Report(ctx context.Context, in *v1.ReportRequest, opts ...grpc.CallOption) (*v1.ReportResponse, error)
+	GetPolicy(ctx context.Context, in *v1.GetPolicyRequest, opts ...grpc.CallOption) (*v1.GetPolicyResponse, error)
 	// Renew issues a new certificate for a new key of the calling device.
 	// The calling certificate stays valid until the new one is first used,
 	// then it is revoked (docs/enrolment.md, "Certificate renewal").
-	Renew(ctx context.Context, in *RenewRequest, opts ...grpc.CallOption) (*RenewResponse, error)
+	Renew(ctx context.Context, in *v1.RenewRequest, opts ...grpc.CallOption) (*v1.RenewResponse, error)
 }
 
 type agentServiceClient struct {
@@ -157,9 +158,9 @@ func NewAgentServiceClient(cc grpc.ClientConnInterface) AgentServiceClient {
 	return &agentServiceClient{cc}
 }
 
-func (c *agentServiceClient) Report(ctx context.Context, in *ReportRequest, opts ...grpc.CallOption) (*ReportResponse, error) {
+func (c *agentServiceClient) Report(ctx context.Context, in *v1.ReportRequest, opts ...grpc.CallOption) (*v1.ReportResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReportResponse)
+	out := new(v1.ReportResponse)
 	err := c.cc.Invoke(ctx, AgentService_Report_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -167,9 +168,9 @@ func (c *agentServiceClient) Report(ctx context.Context, in *ReportRequest, opts
 	return out, nil
 }
 
-func (c *agentServiceClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error) {
+func (c *agentServiceClient) GetPolicy(ctx context.Context, in *v1.GetPolicyRequest, opts ...grpc.CallOption) (*v1.GetPolicyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetPolicyResponse)
+	out := new(v1.GetPolicyResponse)
 	err := c.cc.Invoke(ctx, AgentService_GetPolicy_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -177,9 +178,9 @@ func (c *agentServiceClient) GetPolicy(ctx context.Context, in *GetPolicyRequest
 	return out, nil
 }
 
-func (c *agentServiceClient) Renew(ctx context.Context, in *RenewRequest, opts ...grpc.CallOption) (*RenewResponse, error) {
+func (c *agentServiceClient) Renew(ctx context.Context, in *v1.RenewRequest, opts ...grpc.CallOption) (*v1.RenewResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RenewResponse)
+	out := new(v1.RenewResponse)
 	err := c.cc.Invoke(ctx, AgentService_Renew_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -194,12 +195,12 @@ func (c *agentServiceClient) Renew(ctx context.Context, in *RenewRequest, opts .
 // AgentService is what an enrolled agent calls, over mutual TLS. The
 // device's identity is its client certificate, never a field of a message.
 type AgentServiceServer interface {
-	Report(context.Context, *ReportRequest) (*ReportResponse, error)
-	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
+	Report(context.Context, *v1.ReportRequest) (*v1.ReportResponse, error)
+	GetPolicy(context.Context, *v1.GetPolicyRequest) (*v1.GetPolicyResponse, error)
 	// Renew issues a new certificate for a new key of the calling device.
 	// The calling certificate stays valid until the new one is first used,
 	// then it is revoked (docs/enrolment.md, "Certificate renewal").
-	Renew(context.Context, *RenewRequest) (*RenewResponse, error)
+	Renew(context.Context, *v1.RenewRequest) (*v1.RenewResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -210,13 +211,13 @@ type AgentServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedAgentServiceServer struct{}
 
-func (UnimplementedAgentServiceServer) Report(context.Context, *ReportRequest) (*ReportResponse, error) {
+func (UnimplementedAgentServiceServer) Report(context.Context, *v1.ReportRequest) (*v1.ReportResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Report not implemented")
 }
-func (UnimplementedAgentServiceServer) GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error) {
+func (UnimplementedAgentServiceServer) GetPolicy(context.Context, *v1.GetPolicyRequest) (*v1.GetPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPolicy not implemented")
 }
-func (UnimplementedAgentServiceServer) Renew(context.Context, *RenewRequest) (*RenewResponse, error) {
+func (UnimplementedAgentServiceServer) Renew(context.Context, *v1.RenewRequest) (*v1.RenewResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Renew not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
@@ -241,7 +242,7 @@ func RegisterAgentServiceServer(s grpc.ServiceRegistrar, srv AgentServiceServer)
 }
 
 func _AgentService_Report_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ReportRequest)
+	in := new(v1.ReportRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -253,13 +254,13 @@ func _AgentService_Report_Handler(srv interface{}, ctx context.Context, dec func
 		FullMethod: AgentService_Report_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).Report(ctx, req.(*ReportRequest))
+		return srv.(AgentServiceServer).Report(ctx, req.(*v1.ReportRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_GetPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetPolicyRequest)
+	in := new(v1.GetPolicyRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -271,13 +272,13 @@ func _AgentService_GetPolicy_Handler(srv interface{}, ctx context.Context, dec f
 		FullMethod: AgentService_GetPolicy_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).GetPolicy(ctx, req.(*GetPolicyRequest))
+		return srv.(AgentServiceServer).GetPolicy(ctx, req.(*v1.GetPolicyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AgentService_Renew_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RenewRequest)
+	in := new(v1.RenewRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -289,7 +290,7 @@ func _AgentService_Renew_Handler(srv interface{}, ctx context.Context, dec func(
 		FullMethod: AgentService_Renew_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AgentServiceServer).Renew(ctx, req.(*RenewRequest))
+		return srv.(AgentServiceServer).Renew(ctx, req.(*v1.RenewRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -315,5 +316,5 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "ward/v1/agent.proto",
+	Metadata: "ward/v1/services.proto",
 }
