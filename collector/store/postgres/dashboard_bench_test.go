@@ -21,18 +21,26 @@ import (
 var benchNow = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 
 // benchFleetDSN returns a database of n devices built by
-// storetest.BuildFleet through this store's Enroll, SaveReport and
-// RevokeDevice (no ANALYZE beyond what autovacuum does), kept on the test
-// server as ward_bench_dashboard_v<schema>_<n> so a rerun starts at once
-// (drop it to rebuild). WARD_BENCH_DEVICES sets n (default 10,000: the
-// build runs at the ingest path's speed).
+// storetest.BuildFleetParallel through this store's Enroll, SaveReport
+// and RevokeDevice (no ANALYZE beyond what autovacuum does), kept on the
+// test server as ward_bench_dashboard_v<schema>_<n> so a rerun starts at
+// once (drop it to rebuild). When only an older schema's fleet is there,
+// it is copied (CREATE DATABASE … TEMPLATE) and the copy opened, which
+// migrates it as a collector's upgrade would. WARD_BENCH_DEVICES sets n
+// (default 10,000), WARD_BENCH_WORKERS the devices built at once
+// (default 8: the store is built as a collector serving many devices
+// fills it). The build's sessions run with synchronous_commit off (as
+// sqlite's builds with synchronous OFF): the build is not what is
+// measured.
 func benchFleetDSN(b *testing.B) (string, int) {
 	b.Helper()
-	n := 10_000
-	if s := os.Getenv("WARD_BENCH_DEVICES"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatal(err)
+	n, workers := 10_000, 8
+	for env, p := range map[string]*int{"WARD_BENCH_DEVICES": &n, "WARD_BENCH_WORKERS": &workers} {
+		if s := os.Getenv(env); s != "" {
+			var err error
+			if *p, err = strconv.Atoi(s); err != nil {
+				b.Fatalf("%s: %v", env, err)
+			}
 		}
 	}
 	ctx := context.Background()
@@ -46,37 +54,67 @@ func benchFleetDSN(b *testing.B) (string, int) {
 		b.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	name := fmt.Sprintf("ward_bench_dashboard_v%d_%d", postgres.SchemaVersion(), n)
-	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, name)
-	if cfg.Password != "" {
-		dsn += " password=" + cfg.Password
+	dsnOf := func(db string) string {
+		dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cfg.Host, cfg.Port, cfg.User, db)
+		if cfg.Password != "" {
+			dsn += " password=" + cfg.Password
+		}
+		return dsn
 	}
-	var exists bool
-	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		b.Fatal(err)
+	nameOf := func(v int) string { return fmt.Sprintf("ward_bench_dashboard_v%d_%d", v, n) }
+	exists := func(db string) bool {
+		var ok bool
+		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&ok); err != nil {
+			b.Fatal(err)
+		}
+		return ok
 	}
-	if exists {
-		return dsn, n
+	name := nameOf(postgres.SchemaVersion())
+	if exists(name) {
+		return dsnOf(name), n
 	}
 	building := name + "_building"
 	admin.Exec(ctx, `DROP DATABASE IF EXISTS `+building+` WITH (FORCE)`)
+	start := time.Now()
+	for v := postgres.SchemaVersion() - 1; v > 0; v-- {
+		if !exists(nameOf(v)) {
+			continue
+		}
+		if _, err := admin.Exec(ctx, `CREATE DATABASE `+building+` TEMPLATE `+nameOf(v)); err != nil {
+			b.Fatal(err)
+		}
+		s, err := postgres.Open(ctx, dsnOf(building), postgres.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+		b.Logf("copied %s and migrated it to schema %d in %s", nameOf(v), postgres.SchemaVersion(), time.Since(start).Round(time.Second))
+		if _, err := admin.Exec(ctx, `ALTER DATABASE `+building+` RENAME TO `+name); err != nil {
+			b.Fatal(err)
+		}
+		return dsnOf(name), n
+	}
 	if _, err := admin.Exec(ctx, `CREATE DATABASE `+building); err != nil {
 		b.Fatal(err)
 	}
-	s, err := postgres.Open(ctx, fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable password=%s", cfg.Host, cfg.Port, cfg.User, building, cfg.Password), postgres.Options{})
+	s, err := postgres.Open(ctx, dsnOf(building)+" options='-c synchronous_commit=off'", postgres.Options{MaxConns: int32(workers) + 2})
 	if err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
-	if err := storetest.BuildFleet(ctx, s, n, benchNow, nil); err != nil {
+	err = storetest.BuildFleetParallel(ctx, s, n, benchNow, workers, func(done int) {
+		if done%50_000 == 0 {
+			b.Logf("built %d devices in %s", done, time.Since(start).Round(time.Second))
+		}
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	s.Close()
-	b.Logf("built %d devices through Enroll and SaveReport in %s (%s per device)", n, time.Since(start).Round(time.Second), time.Since(start)/time.Duration(n))
+	b.Logf("built %d devices through Enroll and SaveReport in %s (%s per device, %d at once)", n, time.Since(start).Round(time.Second), time.Since(start)/time.Duration(n), workers)
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+building+` RENAME TO `+name); err != nil {
 		b.Fatal(err)
 	}
-	return dsn, n
+	return dsnOf(name), n
 }
 
 // BenchmarkDashboard measures the dashboard's queries on a fleet built
