@@ -148,16 +148,31 @@ func BenchmarkDashboard(b *testing.B) {
 			return err
 		}
 	}
+	// A cursor deep into the list: the page after device n/2. n is what
+	// the database holds (a fleet whose build was stopped holds fewer).
 	s := open(b)
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM devices`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
 	mid, err := s.ListDevices(ctx, store.DeviceQuery{Now: benchNow, StaleAfter: stale, Limit: 1, Offset: n / 2})
 	if err != nil || mid.Next == "" {
 		b.Fatalf("middle cursor: %+v, %v", mid, err)
+	}
+	midSeen, err := s.ListDevices(ctx, store.DeviceQuery{Now: benchNow, StaleAfter: stale, Limit: 1, Offset: n / 2, Sort: "-" + store.SortLastSeen})
+	if err != nil || midSeen.Next == "" {
+		b.Fatalf("middle cursor: %+v, %v", midSeen, err)
 	}
 	s.Close()
 	queries := []struct {
 		name string
 		fn   func(*postgres.Store) error
 	}{
+		// The yardstick: one pass over the fleet, what every view cost
+		// before the aggregates.
+		{"yardstick-count-devices", func(s *postgres.Store) error {
+			var n int
+			return s.Pool().QueryRow(ctx, `SELECT count(*) FROM devices WHERE revoked_at IS NULL`).Scan(&n)
+		}},
 		{"overview", func(s *postgres.Store) error {
 			if _, err := s.FleetCounts(ctx, benchNow, stale); err != nil {
 				return err
@@ -172,14 +187,42 @@ func BenchmarkDashboard(b *testing.B) {
 			return err
 		}},
 		{"FleetCounts", func(s *postgres.Store) error { _, err := s.FleetCounts(ctx, benchNow, stale); return err }},
-		{"PastDeadline", func(s *postgres.Store) error { _, _, err := s.PastDeadline(ctx, deadlines, benchNow, 50); return err }},
+		{"FailingByRule", func(s *postgres.Store) error { _, err := s.FailingByRule(ctx, benchNow, stale); return err }},
+		{"PastDeadline", func(s *postgres.Store) error {
+			od, total, err := s.PastDeadline(ctx, deadlines, benchNow, 50)
+			if err == nil && (len(od) != min(50, total) || total == 0) {
+				err = fmt.Errorf("past deadline: %d rows of %d", len(od), total)
+			}
+			return err
+		}},
+		{"Trend30", func(s *postgres.Store) error { _, err := s.Trend(ctx, benchNow, 30); return err }},
+		{"Trend90", func(s *postgres.Store) error { _, err := s.Trend(ctx, benchNow, 90); return err }},
+		{"Groups", func(s *postgres.Store) error { _, err := s.Groups(ctx); return err }},
 		{"list/hostname", list(store.DeviceQuery{})},
+		{"list/-hostname", list(store.DeviceQuery{Sort: "-hostname"})},
 		{"list/hostname-after-middle", list(store.DeviceQuery{After: mid.Next})},
+		{"list/last_seen", list(store.DeviceQuery{Sort: "last_seen"})},
 		{"list/-last_seen", list(store.DeviceQuery{Sort: "-last_seen"})},
+		{"list/-last_seen-after-middle", list(store.DeviceQuery{Sort: "-last_seen", After: midSeen.Next})},
+		{"list/group", list(store.DeviceQuery{Sort: "group"})},
+		{"list/-group", list(store.DeviceQuery{Sort: "-group"})},
+		{"list/fail", list(store.DeviceQuery{Sort: "fail"})},
 		{"list/-fail", list(store.DeviceQuery{Sort: "-fail"})},
 		{"list/status-failing-by-last_seen", list(store.DeviceQuery{Status: store.StatusFailing, Sort: "-last_seen"})},
+		{"list/status-compliant", list(store.DeviceQuery{Status: store.StatusCompliant})},
+		{"list/status-stale", list(store.DeviceQuery{Status: store.StatusStale})},
+		{"list/status-revoked", list(store.DeviceQuery{Status: store.StatusRevoked})},
+		{"list/group-hq", list(store.DeviceQuery{Group: "hq"})},
+		{"list/group-hq-by-last_seen", list(store.DeviceQuery{Group: "hq", Sort: "-last_seen"})},
 		{"list/rule-failing", list(store.DeviceQuery{RuleID: "disk-encrypted", Status: store.StatusFailing})},
+		{"list/rule", list(store.DeviceQuery{RuleID: "disk-encrypted"})},
+		{"list/os", list(store.DeviceQuery{OS: "macOS"})},
+		{"list/cert-expiring", list(store.DeviceQuery{CertExpiring: true})},
 		{"list/search", list(store.DeviceQuery{Search: "host-0001"})},
+		{"list/search-one", list(store.DeviceQuery{Search: fmt.Sprintf("host-%06d", n*3/4)})},
+		{"list/search-many", list(store.DeviceQuery{Search: "st-0"})},
+		{"list/group-os-search", list(store.DeviceQuery{Group: "hq", OS: "macOS", Search: "host-0001"})},
+		{"list/group-os-search-by-last_seen", list(store.DeviceQuery{Group: "hq", OS: "macOS", Search: "host-0001", Sort: "-last_seen"})},
 	}
 	b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
 		for _, q := range queries {

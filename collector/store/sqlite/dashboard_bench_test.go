@@ -224,7 +224,10 @@ func BenchmarkDashboard(b *testing.B) {
 		{"list/os", list(store.DeviceQuery{OS: "macOS"})},
 		{"list/cert-expiring", list(store.DeviceQuery{CertExpiring: true})},
 		{"list/search", list(store.DeviceQuery{Search: "host-0001"})},
+		{"list/search-one", list(store.DeviceQuery{Search: fmt.Sprintf("host-%06d", n*3/4)})},
+		{"list/search-many", list(store.DeviceQuery{Search: "st-0"})},
 		{"list/group-os-search", list(store.DeviceQuery{Group: "hq", OS: "macOS", Search: "host-0001"})},
+		{"list/group-os-search-by-last_seen", list(store.DeviceQuery{Group: "hq", OS: "macOS", Search: "host-0001", Sort: "-last_seen"})},
 	}
 	b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
 		for _, q := range queries {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -239,11 +240,10 @@ func (s *Store) Groups(ctx context.Context) ([]string, error) {
 const listColumns = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
 	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence, d.pass_n, d.fail_n, d.unknown_n, coalesce(d.next_cert_serial, '')`
 
-// fromSearched reads the devices whose hostnames the trigram index
-// (migration_search.go) finds for an FTS5 query, in that order: the
-// CROSS JOINs keep SQLite from walking a sort index instead.
-const fromSearched = ` FROM (SELECT i.device_id FROM devices_search CROSS JOIN device_search_ids i ON i.n = devices_search.rowid WHERE devices_search MATCH ?) c
-	CROSS JOIN devices d ON d.id = c.device_id`
+// fromSearched reads the devices of a JSON array of ids (a search's
+// candidates), by primary key: the CROSS JOIN keeps SQLite from walking
+// a sort index instead.
+const fromSearched = ` FROM json_each(?) c CROSS JOIN devices d ON d.id = c.value`
 
 // searchCandidates is how many devices a hostname search may find in the
 // trigram index for a list to be read from them and sorted; a search
@@ -263,19 +263,33 @@ func searchPhrase(search string) string {
 	return `"` + strings.ReplaceAll(search, `"`, `""`) + `"`
 }
 
-// searched reports whether q's hostname search finds at most
-// searchCandidates devices in the trigram index, and its phrase if so.
+// searched returns, as a JSON array, the devices whose hostnames the
+// trigram index (migration_search.go) finds for q's search when there
+// are at most searchCandidates of them (few); the index is read once.
 func (s *Store) searched(ctx context.Context, q store.DeviceQuery) (string, bool, error) {
 	phrase := searchPhrase(q.Search)
 	if phrase == "" {
 		return "", false, nil
 	}
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM devices_search WHERE devices_search MATCH ? LIMIT ?)`, phrase, searchCandidates+1).Scan(&n)
+	rows, err := s.db.QueryContext(ctx, `SELECT i.device_id FROM devices_search CROSS JOIN device_search_ids i ON i.n = devices_search.rowid
+		WHERE devices_search MATCH ? LIMIT ?`, phrase, searchCandidates+1)
 	if err != nil {
 		return "", false, err
 	}
-	return phrase, n <= searchCandidates, nil
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", false, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil || len(ids) > searchCandidates {
+		return "", false, err
+	}
+	b, err := json.Marshal(append([]string{}, ids...))
+	return string(b), err == nil, err
 }
 
 // sortCols is the order of a sort key; each has an index that walks it
@@ -398,13 +412,13 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
 		args = append(args, "%"+esc+"%")
 	}
-	phrase, few, err := s.searched(ctx, q)
+	candidates, few, err := s.searched(ctx, q)
 	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
 	from, fromArgs := ` FROM devices d`, []any(nil)
 	if few {
-		from, fromArgs = fromSearched, []any{phrase}
+		from, fromArgs = fromSearched, []any{candidates}
 	}
 	filter := append([]string(nil), conds...)
 	filterArgs := append([]any(nil), args...)
