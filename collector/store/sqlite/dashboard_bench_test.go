@@ -228,6 +228,13 @@ func BenchmarkDashboard(b *testing.B) {
 		{"list/search-many", list(store.DeviceQuery{Search: "st-0"})},
 		{"list/group-os-search", list(store.DeviceQuery{Group: "hq", OS: "macOS", Search: "host-0001"})},
 		{"list/group-os-search-by-last_seen", list(store.DeviceQuery{Group: "hq", OS: "macOS", Search: "host-0001", Sort: "-last_seen"})},
+		// The same without the trigram index, as before version 11: the
+		// walk of the sort index to its end.
+		{"list/group-os-search-walk", func(s *Store) error {
+			defer func(n int) { searchCandidates = n }(searchCandidates)
+			searchCandidates = 0
+			return list(store.DeviceQuery{Group: "hq", OS: "macOS", Search: "host-0001"})(s)
+		}},
 	}
 	b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
 		for _, q := range queries {
