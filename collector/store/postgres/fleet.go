@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/aggregate"
@@ -93,16 +96,49 @@ func after(cols []aggregate.SortCol, vals []any) (string, []any) {
 	return cols[0].Expr + ` ` + op(cols[0]) + `= ? AND (` + strings.Join(ors, " OR ") + `)`, append([]any{vals[0]}, args...)
 }
 
+// searchCandidates is how many devices a hostname search may find in
+// device_hostnames for a list to be read from them and sorted; a search
+// that finds more is common enough for the sort index's walk to meet a
+// page of matches soon. A variable so tests can take both paths.
+var searchCandidates = 2000
+
+// searched returns the devices whose hostnames match q's search when
+// there are at most searchCandidates of them (few), found through the
+// trigram index of migration 006 (or a scan of device_hostnames that
+// stops at the bound, where the planner expects many). A search shorter
+// than a trigram is not looked up: the index cannot narrow it.
+func (s *Store) searched(ctx context.Context, pattern string, search string) ([]string, bool, error) {
+	if utf8.RuneCountInString(search) < 3 {
+		return nil, false, nil
+	}
+	rows, err := s.qm().Query(ctx, `SELECT device_id FROM device_hostnames WHERE hostname ILIKE ? ESCAPE '\' LIMIT ?`, pattern, searchCandidates+1)
+	if err != nil {
+		return nil, false, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, false, err
+	}
+	if len(ids) > searchCandidates {
+		return nil, false, nil
+	}
+	return ids, true, nil
+}
+
 // ListDevices implements store.Dashboard: the page after q.After, or at
 // q.Offset without a cursor. The total is exact for the filters the
 // dashboard's overview links to (none, status, group, rule), and counted
-// up to store.DeviceCountBound for the others.
+// up to store.DeviceCountBound for the others. A hostname search that
+// finds few devices (searched) reads and sorts those, by primary key:
+// a filter matching fewer devices than a page would otherwise walk the
+// sort index to its end.
 func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
 	cols, err := sortCols(q.Sort)
 	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
 	const seen = `coalesce(d.last_seen, d.enrolled_at)`
+	searchedFew := false
 	var conds []string
 	var args []any
 	cut := staleCut(q.Now, q.StaleAfter)
@@ -144,7 +180,17 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	if q.Search != "" {
 		conds = append(conds, `d.hostname ILIKE ? ESCAPE '\'`)
 		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
-		args = append(args, "%"+esc+"%")
+		pattern := "%" + esc + "%"
+		args = append(args, pattern)
+		ids, few, err := s.searched(ctx, pattern, q.Search)
+		if err != nil {
+			return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+		}
+		if few {
+			conds = append(conds, `d.id = ANY(?)`)
+			args = append(args, ids)
+			searchedFew = true
+		}
 	}
 	filter := append([]string(nil), conds...)
 	filterArgs := append([]any(nil), args...)
@@ -185,7 +231,14 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 		page.Devices = ds[:limit]
 		page.Next = aggregate.EncodeCursor(q.Sort, cols, ds[limit-1])
 	}
-	if page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs); err != nil {
+	if searchedFew {
+		// Every candidate is looked at: exact up to the bound.
+		err = s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM devices d`+where(filter)+` LIMIT ?) bounded`, append(filterArgs, store.DeviceCountBound)...).Scan(&page.Total)
+		page.TotalExact = page.Total < store.DeviceCountBound
+	} else {
+		page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs)
+	}
+	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
 	return page, nil

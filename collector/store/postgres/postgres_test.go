@@ -30,3 +30,14 @@ func TestDashboardConformance(t *testing.T) {
 func TestRetentionConformance(t *testing.T) {
 	storetest.RunRetentionConformance(t, func() store.Dashboard { return open(t) })
 }
+
+// TestSearchConformance runs the search suite with the trigram index's
+// path taken for searches that find up to 2,000 devices (the default)
+// and up to 2 (most searches walk the sort index instead).
+func TestSearchConformance(t *testing.T) {
+	t.Run("default", func(t *testing.T) { storetest.RunSearchConformance(t, func() store.Dashboard { return open(t) }) })
+	t.Run("few-candidates", func(t *testing.T) {
+		defer postgres.SetSearchCandidates(2)()
+		storetest.RunSearchConformance(t, func() store.Dashboard { return open(t) })
+	})
+}

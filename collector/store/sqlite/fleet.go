@@ -2,11 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/aggregate"
@@ -235,8 +237,60 @@ func (s *Store) Groups(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-const listSelect = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
-	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence, d.pass_n, d.fail_n, d.unknown_n, coalesce(d.next_cert_serial, '') FROM devices d`
+const listColumns = `SELECT d.id, d.grp, d.hostname, d.platform, d.os_name, d.os_version, d.architecture, d.machine_id, d.agent_version,
+	d.enrolled_at, d.last_seen, d.cert_serial, d.cert_not_after, d.revoked_at, d.last_sequence, d.pass_n, d.fail_n, d.unknown_n, coalesce(d.next_cert_serial, '')`
+
+// fromSearched reads the devices of a JSON array of ids (a search's
+// candidates), by primary key: the CROSS JOIN keeps SQLite from walking
+// a sort index instead.
+const fromSearched = ` FROM json_each(?) c CROSS JOIN devices d ON d.id = c.value`
+
+// searchCandidates is how many devices a hostname search may find in the
+// trigram index for a list to be read from them and sorted; a search
+// that finds more is common enough for the sort index's walk to meet a
+// page of matches soon. A variable so tests can take both paths.
+var searchCandidates = 2000
+
+// searchPhrase is the FTS5 query that finds, among others, every
+// hostname containing search as SQLite's LIKE compares (ASCII case
+// folded; the trigram tokenizer folds more, and the LIKE still applied
+// to its devices drops the rest), or "" when the index cannot answer:
+// a trigram needs three characters.
+func searchPhrase(search string) string {
+	if utf8.RuneCountInString(search) < 3 {
+		return ""
+	}
+	return `"` + strings.ReplaceAll(search, `"`, `""`) + `"`
+}
+
+// searched returns, as a JSON array, the devices whose hostnames the
+// trigram index (migration_search.go) finds for q's search when there
+// are at most searchCandidates of them (few); the index is read once.
+func (s *Store) searched(ctx context.Context, q store.DeviceQuery) (string, bool, error) {
+	phrase := searchPhrase(q.Search)
+	if phrase == "" {
+		return "", false, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT i.device_id FROM devices_search CROSS JOIN device_search_ids i ON i.n = devices_search.rowid
+		WHERE devices_search MATCH ? LIMIT ?`, phrase, searchCandidates+1)
+	if err != nil {
+		return "", false, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", false, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil || len(ids) > searchCandidates {
+		return "", false, err
+	}
+	b, err := json.Marshal(append([]string{}, ids...))
+	return string(b), err == nil, err
+}
 
 // sortCols is the order of a sort key; each has an index that walks it
 // (migration_aggregates.go), so a page reads only its own rows.
@@ -297,7 +351,9 @@ func after(cols []aggregate.SortCol, vals []any) (string, []any) {
 // ListDevices implements store.Dashboard. Filters on columns other than
 // the sort's are written so that SQLite cannot pick their index (a unary
 // +): it walks the sort's index and stops at the page's end, instead of
-// sorting every match.
+// sorting every match. A hostname search that the trigram index answers
+// with few devices reads and sorts those instead: a filter matching
+// fewer devices than a page would walk the sort index to its end.
 func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
 	cols, err := sortCols(q.Sort)
 	if err != nil {
@@ -356,6 +412,14 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
 		args = append(args, "%"+esc+"%")
 	}
+	candidates, few, err := s.searched(ctx, q)
+	if err != nil {
+		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+	}
+	from, fromArgs := ` FROM devices d`, []any(nil)
+	if few {
+		from, fromArgs = fromSearched, []any{candidates}
+	}
 	filter := append([]string(nil), conds...)
 	filterArgs := append([]any(nil), args...)
 	if q.After != "" {
@@ -386,7 +450,8 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	if q.After == "" {
 		offset = max(q.Offset, 0)
 	}
-	rows, err := s.db.QueryContext(ctx, listSelect+where+` ORDER BY `+strings.Join(order, ", ")+` LIMIT ? OFFSET ?`, append(args, limit+1, offset)...)
+	args = append(append(fromArgs, args...), limit+1, offset)
+	rows, err := s.db.QueryContext(ctx, listColumns+from+where+` ORDER BY `+strings.Join(order, ", ")+` LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
@@ -399,7 +464,12 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 		page.Devices = ds[:limit]
 		page.Next = aggregate.EncodeCursor(q.Sort, cols, ds[limit-1])
 	}
-	if page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs); err != nil {
+	if few {
+		page.Total, page.TotalExact, err = s.searchedTotal(ctx, filter, append(fromArgs, filterArgs...))
+	} else {
+		page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs)
+	}
+	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
 	return page, nil
@@ -447,6 +517,19 @@ func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []st
 		return store.DeviceCountBound, false, nil
 	}
 	return n, scanned < countScan, nil
+}
+
+// searchedTotal counts the devices among a search's few candidates
+// (fromSearched) that pass every filter: all of them are looked at, so
+// the count is exact up to store.DeviceCountBound.
+func (s *Store) searchedTotal(ctx context.Context, conds []string, args []any) (int, bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1`+fromSearched+` WHERE `+strings.Join(conds, " AND ")+` LIMIT ?)`,
+		append(args, store.DeviceCountBound)...).Scan(&n)
+	if err != nil {
+		return 0, false, err
+	}
+	return n, n < store.DeviceCountBound, nil
 }
 
 // countScan bounds the devices a count without an aggregate looks at.

@@ -154,6 +154,8 @@ var migrations = []string{
 	migrationIngest,
 	// 10: the dashboard's aggregates, kept on write (migration_aggregates.go).
 	migrationAggregates,
+	// 11: hostname search by trigram (migration_search.go).
+	migrationSearch,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same

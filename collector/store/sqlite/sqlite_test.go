@@ -79,3 +79,22 @@ func TestDashboardConformance(t *testing.T) {
 		return s
 	})
 }
+
+// TestSearchConformance runs the search suite with the trigram index's
+// path taken for searches that find up to 2,000 devices (the default:
+// every search of the suite that is three characters or more) and up to
+// 2 (most searches walk the sort index instead).
+func TestSearchConformance(t *testing.T) {
+	open := func() store.Dashboard {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	t.Run("default", func(t *testing.T) { storetest.RunSearchConformance(t, open) })
+	t.Run("few-candidates", func(t *testing.T) {
+		defer sqlite.SetSearchCandidates(2)()
+		storetest.RunSearchConformance(t, open)
+	})
+}

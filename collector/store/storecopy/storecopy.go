@@ -36,11 +36,16 @@ var perBackend = map[string]bool{"schema_migrations": true, "health_probe": true
 
 // derived reports whether a SQLite table holds only what can be computed
 // again from the others: the dashboard's aggregates (agg_*, kept on write
-// from devices, rule states and transitions; docs/storage.md). Such a
-// table is copied when the target has it and skipped when it does not:
-// then the target derives its own (PostgreSQL answers the same queries
-// from its indexes). Any other table the target lacks fails the copy.
-func derived(table string) bool { return strings.HasPrefix(table, "agg_") }
+// from devices, rule states and transitions; docs/storage.md) and the
+// hostname search index (device_search_ids, devices_search and FTS5's
+// devices_search_* tables, kept by triggers on devices). Such a table is
+// copied when the target has it and skipped when it does not: then the
+// target derives its own (PostgreSQL answers the same queries from its
+// indexes and its own triggers). Any other table the target lacks fails
+// the copy.
+func derived(table string) bool {
+	return strings.HasPrefix(table, "agg_") || table == "device_search_ids" || table == "devices_search" || strings.HasPrefix(table, "devices_search_")
+}
 
 // Table is one table's outcome.
 type Table struct {
