@@ -105,7 +105,7 @@ func (s *Store) commit(ctx context.Context, jobs []job) ([]error, error) {
 // connection, before the writer starts using it (a statement prepared
 // on the connection inside a transaction would wait for itself).
 func (s *Store) prepareHot(ctx context.Context) error {
-	for _, q := range hotWrites {
+	for _, q := range append(hotWrites[:len(hotWrites):len(hotWrites)], enrolWrites...) {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", q, err)
