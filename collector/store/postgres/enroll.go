@@ -148,6 +148,13 @@ func (s *Store) enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 	if err != nil {
 		return store.Enrolment{}, fmt.Errorf("sign certificate: %w", err)
 	}
+	if signedFor == p.NewID && pre.rebind == "" && p.ProvenDevice == "" {
+		// A new device (enrolbatch.go).
+		out, err := s.enrolNew(ctx, p, issued)
+		if !errors.Is(err, errNotNew) {
+			return out, err
+		}
+	}
 
 	pl, err := s.pipeline(ctx)
 	if err != nil {

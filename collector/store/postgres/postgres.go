@@ -18,6 +18,7 @@ import (
 
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/aggregate"
+	"github.com/wardhq/ward/collector/store/batch"
 )
 
 // Store is a store.Store on one PostgreSQL database.
@@ -25,6 +26,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	where  string // the database, for messages: never the password
 	health health
+	enrols *batch.Writer[*enrolJob] // new devices' enrolments (enrolbatch.go)
 }
 
 var (
@@ -132,6 +134,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres %s: %w", where, classify(err))
 	}
 	s.health.init(s, opts.CheckEvery)
+	s.startEnrolWriter()
 	return s, nil
 }
 
@@ -274,6 +277,7 @@ func (p *pipeline) close(ctx context.Context) {
 
 // Close stops the background health check and closes the pool.
 func (s *Store) Close() error {
+	s.enrols.Close()
 	s.health.stop()
 	s.pool.Close()
 	return nil
