@@ -41,6 +41,20 @@ type enrolJob struct {
 // the enrolment takes the single path.
 var errNotNew = errors.New("not a new device")
 
+// queueEpoch queues the start of the device's next epoch into epoch
+// (EnrollParams.StartEpoch).
+func queueEpoch(w *pgx.Batch, p store.EnrollParams, deviceID string, epoch *uint64) {
+	w.Queue(`UPDATE devices SET epoch = epoch + 1, epoch_started_at = $1 WHERE id = $2 RETURNING epoch`, nanos(p.Now), deviceID).
+		QueryRow(func(r pgx.Row) error {
+			var n int64
+			if err := r.Scan(&n); err != nil {
+				return err
+			}
+			*epoch = uint64(n)
+			return nil
+		})
+}
+
 // maxEnrolBatch bounds the enrolments of one transaction.
 const maxEnrolBatch = 128
 
@@ -140,6 +154,9 @@ func (s *Store) commitEnrolments(ctx context.Context, jobs []*enrolJob) ([]error
 				j.out.Duplicates = d
 				w.Queue(auditQ, now, actor, "device.duplicate", id, "same machine id and group as "+strings.Join(d, ", "))
 			}
+		}
+		if p.StartEpoch {
+			queueEpoch(&w, p, id, &j.out.Epoch)
 		}
 		w.Queue(deviceSelect+` WHERE d.id = $1`, id).Query(func(rows pgx.Rows) error {
 			ds, err := scanDevices(rows)

@@ -211,6 +211,9 @@ func (s *Store) enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 			w.Queue(auditQ, now, actor, "device.duplicate", deviceID, "same machine id and group as "+strings.Join(v.dups, ", "))
 		}
 	}
+	if p.StartEpoch {
+		queueEpoch(&w, p, deviceID, &out.Epoch)
+	}
 	w.Queue(deviceSelect+` WHERE d.id = $1`, deviceID).Query(func(rows pgx.Rows) error {
 		ds, err := scanDevices(rows)
 		if err == nil && len(ds) == 1 {

@@ -185,10 +185,11 @@ const (
 	qAudit       = `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`
 	qDuplicates  = `SELECT id FROM devices WHERE grp = ? AND machine_id = ? AND id != ? AND revoked_at IS NULL ORDER BY enrolled_at, id`
 	qDevice      = deviceSelect + ` WHERE d.id = ?`
+	qEnrolEpoch  = `UPDATE devices SET epoch = epoch + 1, epoch_started_at = ? WHERE id = ? RETURNING epoch`
 )
 
 // enrolWrites are the enrolment's statements that prepareHot prepares.
-var enrolWrites = []string{qEnrolToken, qUseToken, qEnrolDevice, qAudit, qDuplicates, qDevice}
+var enrolWrites = []string{qEnrolToken, qUseToken, qEnrolDevice, qAudit, qDuplicates, qDevice, qEnrolEpoch}
 
 // enrolToken is the token row an enrolment reads.
 type enrolToken struct {
@@ -336,6 +337,13 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 		}
 		if err != nil {
 			return err
+		}
+		if p.StartEpoch {
+			var epoch int64
+			if err := tx.QueryRowContext(ctx, qEnrolEpoch, nanos(p.Now), deviceID).Scan(&epoch); err != nil {
+				return err
+			}
+			out.Epoch = uint64(epoch)
 		}
 		out.Device, err = deviceQuery(ctx, tx, deviceID)
 		return err

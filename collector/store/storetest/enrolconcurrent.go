@@ -18,6 +18,43 @@ var enrolTests = []struct {
 	fn   func(*testing.T, store.Store)
 }{
 	{"ConcurrentEnrolmentsKeepTokenLimits", testConcurrentEnrolments},
+	{"EnrollStartsEpoch", testEnrollStartsEpoch},
+}
+
+// testEnrollStartsEpoch: with StartEpoch an enrolment starts the device's
+// first epoch, and a re-bind its next, as StartEpoch after it would; a
+// refused enrolment starts none.
+func testEnrollStartsEpoch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkToken(t, s, "tok_e", "e", "default", 2, time.Hour)
+	at := t0.Add(time.Minute)
+	e, err := s.Enroll(ctx, store.EnrollParams{TokenHash: hash("e"), Now: at, NewID: "dev_e", StartEpoch: true}, signer)
+	if err != nil || e.Epoch != 1 {
+		t.Fatalf("Enroll = epoch %d, %v; want 1", e.Epoch, err)
+	}
+	if ep, err := s.Epoch(ctx, "dev_e"); err != nil || ep.Number != 1 || !ep.StartedAt.Equal(at) {
+		t.Fatalf("Epoch = %+v, %v; want 1 started at %v", ep, err, at)
+	}
+	if _, err := s.Enroll(ctx, store.EnrollParams{TokenHash: hash("e"), Now: at, NewID: "dev_f"}, signer); err != nil {
+		t.Fatal(err)
+	}
+	if ep, err := s.Epoch(ctx, "dev_f"); err != nil || ep.Number != 0 {
+		t.Fatalf("Epoch without StartEpoch = %+v, %v; want 0", ep, err)
+	}
+	if e, err := s.Enroll(ctx, store.EnrollParams{TokenHash: hash("e"), Now: at, NewID: "dev_g", StartEpoch: true}, signer); !errors.Is(err, store.ErrTokenUsedUp) || e.Epoch != 0 {
+		t.Fatalf("Enroll with a used-up token = %+v, %v", e, err)
+	}
+	if err := s.CreateToken(ctx, store.Token{ID: "tok_rb", Hash: hash("rb"), Group: "default", Uses: 1, UsesLeft: 1, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), RebindDevice: "dev_e"}); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(2 * time.Minute)
+	e, err = s.Enroll(ctx, store.EnrollParams{TokenHash: hash("rb"), Now: later, NewID: "dev_h", StartEpoch: true}, signer)
+	if err != nil || !e.Rebound || e.Device.ID != "dev_e" || e.Epoch != 2 {
+		t.Fatalf("re-bind = %+v, %v; want dev_e at epoch 2", e, err)
+	}
+	if ep, err := s.Epoch(ctx, "dev_e"); err != nil || ep.Number != 2 || !ep.StartedAt.Equal(later) {
+		t.Fatalf("Epoch after re-bind = %+v, %v", ep, err)
+	}
 }
 
 // testConcurrentEnrolments enrols at once through a token with fewer uses
