@@ -46,8 +46,13 @@ type Summary struct {
 	Policy    string       `json:"policy"`
 	Bundles   []string     `json:"bundles"`
 	Enrolment EnrollResult `json:"enrolment"`
-	Ward      *RunResult   `json:"ward,omitempty"`
-	Ceiling   *RunResult   `json:"ceiling,omitempty"`
+	// EnrolCeiling is the same enrolment loop against the no-op
+	// ceiling's Enroll (with Config.Ceiling), EnrolRatio Ward's
+	// enrolments per second over its.
+	EnrolCeiling *EnrollResult `json:"enrolment_ceiling,omitempty"`
+	EnrolRatio   float64       `json:"enrolment_ratio,omitempty"`
+	Ward         *RunResult    `json:"ward,omitempty"`
+	Ceiling      *RunResult    `json:"ceiling,omitempty"`
 	// Ratio is Ward's reports per second over the ceiling's.
 	Ratio  float64       `json:"ratio,omitempty"`
 	Verify *Verification `json:"verify,omitempty"`
@@ -80,10 +85,38 @@ func Bench(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	keys := time.Since(t0)
+	var ceiling *Ceiling
+	if cfg.Ceiling {
+		dir, err := os.MkdirTemp("", "ward-loadgen-ceiling-")
+		if err != nil {
+			return s, err
+		}
+		defer os.RemoveAll(dir)
+		start := cfg.StartCeiling
+		if start == nil {
+			start = StartCeiling
+		}
+		if ceiling, err = start(dir); err != nil {
+			return s, err
+		}
+		defer ceiling.Stop()
+		// First, while the devices still hold their requests: the same
+		// enrolment loop against the ceiling's no-op Enroll.
+		say("enrolling %d devices at the no-op ceiling", cfg.Devices)
+		_, ec, err := Enroll(ctx, EnrollConfig{Addr: ceiling.Addr, Fingerprint: ceiling.Fingerprint(), Token: "ceiling",
+			Concurrency: cfg.EnrollConcurrency, Payloads: payloads, NoOp: true}, devs)
+		if err != nil {
+			return s, fmt.Errorf("ceiling enrolment: %w", err)
+		}
+		s.EnrolCeiling = &ec
+	}
 	say("enrolling %d devices at %s", cfg.Devices, cfg.Addr)
 	devs, s.Enrolment, err = Enroll(ctx, EnrollConfig{Addr: cfg.Addr, Fingerprint: cfg.Fingerprint, Token: cfg.Token,
 		Concurrency: cfg.EnrollConcurrency, Payloads: payloads}, devs)
 	s.Enrolment.KeySeconds = keys.Seconds()
+	if s.EnrolCeiling != nil && s.EnrolCeiling.PerSec > 0 {
+		s.EnrolRatio = s.Enrolment.PerSec / s.EnrolCeiling.PerSec
+	}
 	if err != nil {
 		return s, err
 	}
@@ -108,22 +141,8 @@ func Bench(ctx context.Context, cfg Config) (*Summary, error) {
 	if s.Ward, err = Run(ctx, ward, devs, payloads, cfg.Run); err != nil {
 		return s, err
 	}
-	if cfg.Ceiling {
-		dir, err := os.MkdirTemp("", "ward-loadgen-ceiling-")
-		if err != nil {
-			return s, err
-		}
-		defer os.RemoveAll(dir)
-		start := cfg.StartCeiling
-		if start == nil {
-			start = StartCeiling
-		}
-		c, err := start(dir)
-		if err != nil {
-			return s, err
-		}
-		defer c.Stop()
-		t, err := c.Target(devs)
+	if ceiling != nil {
+		t, err := ceiling.Target(devs)
 		if err != nil {
 			return s, err
 		}

@@ -2,13 +2,20 @@ package loadgen
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/collector/pki"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
@@ -22,6 +29,12 @@ import (
 // request, as any gRPC server must, and acknowledges it at once. Driven by the same
 // client loop with the same payloads, it is what this machine's TLS,
 // HTTP/2 and protobuf allow; Ward's throughput is quoted as a share of it.
+// Its EnrollmentService.Enroll is the enrolment's yardstick: on a fresh
+// connection without a client certificate, as an agent enrols, it
+// decodes the request and answers with a certificate of a device's size
+// it signed once at start, so the devices' own enrolment loop (TLS
+// handshake with the pinned CA included) measures the connection and
+// the call, not Ward's work.
 //
 // In the same process as the client loop it shares that process's
 // threads, while the collector has a process of its own: on a machine
@@ -86,15 +99,22 @@ func listenCeiling(dir string) (*Ceiling, *grpc.Server, error) {
 	}
 	// The collector asks for a certificate in the handshake and verifies
 	// the chain to its CA in an interceptor; verifying in the handshake
-	// is the same work.
+	// is the same work. Enrolment comes without one (noop.Report insists
+	// on it).
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
 		ClientCAs:    ca.ClientPool(),
+	}
+	enrolled, err := noopEnrolment(ca, now)
+	if err != nil {
+		lis.Close()
+		return nil, nil, fmt.Errorf("ceiling enrolment: %w", err)
 	}
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)), grpc.MaxRecvMsgSize(maxSend))
 	wardv1grpc.RegisterAgentServiceServer(srv, noop{})
+	wardv1grpc.RegisterEnrollmentServiceServer(srv, noopEnroll{resp: enrolled})
 	go srv.Serve(lis)
 	return &Ceiling{Addr: lis.Addr().String(), ca: ca}, srv, nil
 }
@@ -124,9 +144,51 @@ type noop struct {
 	wardv1grpc.UnimplementedAgentServiceServer
 }
 
-func (noop) Report(_ context.Context, req *wardv1.ReportRequest) (*wardv1.ReportResponse, error) {
+func (noop) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.ReportResponse, error) {
+	if !hasClientCert(ctx) {
+		return nil, status.Error(codes.Unauthenticated, "a device certificate is required")
+	}
 	r := req.GetReport()
 	// It takes the compact forms the collector takes, so that the same
 	// loop sends it the same bytes.
 	return &wardv1.ReportResponse{AckedSequence: r.GetSequence(), AckedEpoch: r.GetEpoch(), CompactReports: true}, nil
 }
+
+// hasClientCert says whether the connection of ctx presented a client
+// certificate (verified in the handshake).
+func hasClientCert(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	return ok && len(ti.State.PeerCertificates) > 0
+}
+
+// noopEnrolment is the answer the ceiling gives every enrolment: a
+// device certificate of its CA for a throwaway key, with the CA chain.
+func noopEnrolment(ca *pki.Authority, now time.Time) (*wardv1.EnrollResponse, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	notAfter := now.Add(24 * time.Hour)
+	der, _, _, err := ca.SignDeviceWindow(key.Public(), "dev_ceiling0000000000", now.Add(-5*time.Minute), notAfter)
+	if err != nil {
+		return nil, err
+	}
+	return &wardv1.EnrollResponse{DeviceId: "dev_ceiling0000000000", CertificateDer: der, CaChainDer: ca.Chain(),
+		Group: "default", NotAfter: timestamppb.New(notAfter), Epoch: 1}, nil
+}
+
+type noopEnroll struct {
+	wardv1grpc.UnimplementedEnrollmentServiceServer
+	resp *wardv1.EnrollResponse
+}
+
+func (e noopEnroll) Enroll(context.Context, *wardv1.EnrollRequest) (*wardv1.EnrollResponse, error) {
+	return e.resp, nil
+}
+
+// Fingerprint is the ceiling CA's, which devices pin to enrol with it.
+func (c *Ceiling) Fingerprint() string { return c.ca.Fingerprint() }

@@ -92,6 +92,10 @@ type EnrollConfig struct {
 	Payloads *Payloads
 	// Dial opens the TCP connection (default a net.Dialer).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// NoOp says Addr is the no-op ceiling (Ceiling.Fingerprint): its
+	// answers are the same for every device, so they are checked to be a
+	// certificate of the pinned CA but not kept.
+	NoOp bool
 }
 
 // EnrollResult is what an enrolment run measured.
@@ -210,6 +214,10 @@ func enrollOne(ctx context.Context, cfg EnrollConfig, tlsCfg *tls.Config, d *Dev
 		callCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		resp, err := client.Enroll(callCtx, req)
 		cancel()
+		if err == nil && cfg.NoOp {
+			id, err := acceptNoOp(resp, cfg.Fingerprint)
+			return id, throttled, err
+		}
 		if err == nil {
 			id, err := enroll.Accept(resp, d.key, cfg.Fingerprint)
 			if err != nil {
@@ -232,6 +240,31 @@ func enrollOne(ctx context.Context, cfg EnrollConfig, tlsCfg *tls.Config, d *Dev
 		case <-t.C:
 		}
 	}
+}
+
+// acceptNoOp checks the ceiling's answer as enroll.Accept checks Ward's,
+// but for the certificate's own key: the chain is the pinned CA's and the
+// certificate verifies against it for client auth.
+func acceptNoOp(resp *wardv1.EnrollResponse, fingerprint string) (*enroll.Identity, error) {
+	if len(resp.GetCaChainDer()) == 0 || enroll.Fingerprint(resp.CaChainDer[0]) != fingerprint {
+		return nil, errors.New("ceiling sent another CA")
+	}
+	ca, err := x509.ParseCertificate(resp.CaChainDer[0])
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(resp.GetCertificateDer())
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: cert.NotBefore, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil, err
+	}
+	id := &enroll.Identity{CA: ca}
+	id.DeviceID = resp.DeviceId
+	return id, nil
 }
 
 // retryDelay is the collector's RetryInfo delay, or a second.

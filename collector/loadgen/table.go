@@ -42,14 +42,19 @@ func WriteTable(w io.Writer, summaries []*Summary) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "enrolled for\tdevices\tenrolled\tkeys s\tenrol s\tenrolled/s\tthrottled\terrors\tpolicy\t")
+	fmt.Fprintln(tw, "enrolled for\tdevices\tenrolled\tkeys s\tenrol s\tenrolled/s\tceiling/s\tof ceiling\tthrottled\terrors\tpolicy\t")
 	for _, s := range summaries {
 		e := s.Enrolment
 		run := "enrolment only"
 		if s.Ward != nil {
 			run = string(s.Ward.Mode) + " " + rateText(s.Ward.Rate)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.2f\t%.0f\t%d\t%s\t%s\t\n", run, e.Devices, e.Enrolled, e.KeySeconds, e.Seconds, e.PerSec, e.Throttled, errorsText(e.Errors), s.Policy)
+		ceiling, ratio := "", ""
+		if c := s.EnrolCeiling; c != nil {
+			ceiling, ratio = fmt.Sprintf("%.0f", c.PerSec), fmt.Sprintf("%.1f %%", 100*s.EnrolRatio)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.2f\t%.0f\t%s\t%s\t%d\t%s\t%s\t\n", run, e.Devices, e.Enrolled, e.KeySeconds, e.Seconds, e.PerSec,
+			ceiling, ratio, e.Throttled, errorsText(e.Errors), s.Policy)
 	}
 	return tw.Flush()
 }

@@ -88,6 +88,7 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (_ *
 		NewID:        token.NewID("dev_"),
 		ProvenDevice: proven.deviceID,
 		ProvenSerial: proven.serial,
+		StartEpoch:   true,
 	}, func(deviceID string) (store.Issued, error) {
 		der, serial, notAfter, err := s.authority().SignDevice(csr, deviceID, now)
 		if err != nil {
@@ -119,8 +120,12 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (_ *
 	if len(res.Duplicates) > 0 {
 		s.log.Warn("likely duplicate device: same machine id and group", "device_id", res.Device.ID, "duplicates", res.Duplicates)
 	}
-	// Each enrolment and re-bind starts an epoch; reports carry it.
-	epoch, err := s.store.StartEpoch(ctx, res.Device.ID, now)
+	// Each enrolment and re-bind starts an epoch; reports carry it. The
+	// store started it in the enrolment's transaction, unless it cannot.
+	epoch := res.Epoch
+	if epoch == 0 {
+		epoch, err = s.store.StartEpoch(ctx, res.Device.ID, now)
+	}
 	if err != nil {
 		s.log.Error("start epoch", "device_id", res.Device.ID, "err", err)
 		return nil, status.Error(codes.Internal, "internal error")

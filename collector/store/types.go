@@ -140,6 +140,10 @@ type EnrollParams struct {
 	// proved it holds the key of (the caller verified the proof and that
 	// this collector's CA issued the certificate). Empty: no proof.
 	ProvenDevice, ProvenSerial string
+	// StartEpoch starts the device's next epoch at Now in the enrolment's
+	// own transaction (Enrolment.Epoch), as StartEpoch would after it:
+	// one write instead of two.
+	StartEpoch bool
 }
 
 // Enrolment is the outcome of Enroll.
@@ -153,6 +157,8 @@ type Enrolment struct {
 	// Duplicates are the other non-revoked devices of a new device's group
 	// with its machine id: likely the same machine enrolled again.
 	Duplicates []string
+	// Epoch is the epoch started with EnrollParams.StartEpoch (0 without).
+	Epoch uint64
 }
 
 // What re-bound a device (Enrolment.RebindBy).

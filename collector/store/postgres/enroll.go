@@ -148,6 +148,13 @@ func (s *Store) enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 	if err != nil {
 		return store.Enrolment{}, fmt.Errorf("sign certificate: %w", err)
 	}
+	if signedFor == p.NewID && pre.rebind == "" && p.ProvenDevice == "" {
+		// A new device (enrolbatch.go).
+		out, err := s.enrolNew(ctx, p, issued)
+		if !errors.Is(err, errNotNew) {
+			return out, err
+		}
+	}
 
 	pl, err := s.pipeline(ctx)
 	if err != nil {
@@ -203,6 +210,9 @@ func (s *Store) enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 			out.Duplicates = v.dups
 			w.Queue(auditQ, now, actor, "device.duplicate", deviceID, "same machine id and group as "+strings.Join(v.dups, ", "))
 		}
+	}
+	if p.StartEpoch {
+		queueEpoch(&w, p, deviceID, &out.Epoch)
 	}
 	w.Queue(deviceSelect+` WHERE d.id = $1`, deviceID).Query(func(rows pgx.Rows) error {
 		ds, err := scanDevices(rows)

@@ -28,6 +28,7 @@ type Store struct {
 	health health
 	// reports is the writer of reports (group commit, commitReports).
 	reports *batch.Writer[*reportJob]
+	enrols  *batch.Writer[*enrolJob] // new devices' enrolments (enrolbatch.go)
 }
 
 var (
@@ -136,6 +137,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	s.health.init(s, opts.CheckEvery)
 	s.reports = batch.New(s.commitReports, batch.Options{MaxJobs: maxBatchReports, MaxBytes: maxBatchBytes})
+	s.startEnrolWriter()
 	return s, nil
 }
 
@@ -285,6 +287,7 @@ func (p *pipeline) close(ctx context.Context) {
 // Close stops the background health check and closes the pool.
 func (s *Store) Close() error {
 	s.reports.Close()
+	s.enrols.Close()
 	s.health.stop()
 	s.pool.Close()
 	return nil

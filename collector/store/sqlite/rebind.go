@@ -48,9 +48,9 @@ func rebindTarget(ctx context.Context, tx rowQuerier, p store.EnrollParams, grou
 // auditEnrolment writes what an enrolment did to the audit log and returns
 // a new device's likely duplicates: the other non-revoked devices of its
 // group with its non-empty machine id.
-func auditEnrolment(ctx context.Context, tx *sql.Tx, p store.EnrollParams, tokenID, group, deviceID, oldSerial, by string) ([]string, error) {
+func auditEnrolment(ctx context.Context, tx ptx, p store.EnrollParams, tokenID, group, deviceID, oldSerial, by string) ([]string, error) {
 	add := func(action, detail string) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, qAudit,
 			nanos(p.Now), "token "+tokenID, action, deviceID, detail)
 		return err
 	}
@@ -66,7 +66,7 @@ func auditEnrolment(ctx context.Context, tx *sql.Tx, p store.EnrollParams, token
 	if p.Info.MachineID == "" {
 		return nil, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM devices WHERE grp = ? AND machine_id = ? AND id != ? AND revoked_at IS NULL ORDER BY enrolled_at, id`,
+	rows, err := tx.QueryContext(ctx, qDuplicates,
 		group, p.Info.MachineID, deviceID)
 	if err != nil {
 		return nil, err

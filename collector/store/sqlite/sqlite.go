@@ -13,6 +13,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/aggregate"
 	"github.com/wardhq/ward/collector/store/batch"
 )
 
@@ -174,6 +175,22 @@ func (s *Store) RevokeToken(ctx context.Context, id string, now time.Time) error
 	return nil
 }
 
+// Enrolment's statements: prepared on the write connection with the
+// reports' (prepareHot, enrolWrites) and on the read pool when first
+// used, so that an enrolment parses none of them.
+const (
+	qEnrolToken  = `SELECT id, hash, grp, uses_left, expires_at, revoked_at, rebind_device FROM tokens WHERE hash = ?`
+	qUseToken    = `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`
+	qEnrolDevice = `INSERT INTO devices (id, grp, hostname, platform, os_name, os_version, architecture, machine_id, agent_version, enrolled_at, cert_serial, cert_not_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qAudit       = `INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`
+	qDuplicates  = `SELECT id FROM devices WHERE grp = ? AND machine_id = ? AND id != ? AND revoked_at IS NULL ORDER BY enrolled_at, id`
+	qDevice      = deviceSelect + ` WHERE d.id = ?`
+	qEnrolEpoch  = `UPDATE devices SET epoch = epoch + 1, epoch_started_at = ? WHERE id = ? RETURNING epoch`
+)
+
+// enrolWrites are the enrolment's statements that prepareHot prepares.
+var enrolWrites = []string{qEnrolToken, qUseToken, qEnrolDevice, qAudit, qDuplicates, qDevice, qEnrolEpoch}
+
 // enrolToken is the token row an enrolment reads.
 type enrolToken struct {
 	id, group, rebindDevice string
@@ -189,7 +206,7 @@ func usableToken(ctx context.Context, q rowQuerier, p store.EnrollParams) (enrol
 		expires  int64
 		revoked  sql.NullInt64
 	)
-	err := q.QueryRowContext(ctx, `SELECT id, hash, grp, uses_left, expires_at, revoked_at, rebind_device FROM tokens WHERE hash = ?`, p.TokenHash).
+	err := q.QueryRowContext(ctx, qEnrolToken, p.TokenHash).
 		Scan(&t.id, &hash, &t.group, &usesLeft, &expires, &revoked, &t.rebindDevice)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(hash, p.TokenHash) != 1) {
 		return enrolToken{}, store.ErrTokenInvalid
@@ -216,7 +233,7 @@ func usableToken(ctx context.Context, q rowQuerier, p store.EnrollParams) (enrol
 // again; when it picks another device than the read did (a re-bind
 // target revoked meanwhile), the certificate is signed again for it.
 func (s *Store) Enroll(ctx context.Context, p store.EnrollParams, sign func(string) (store.Issued, error)) (store.Enrolment, error) {
-	t, err := usableToken(ctx, s.db, p)
+	t, err := usableToken(ctx, preparedReads{s}, p)
 	if err != nil {
 		return store.Enrolment{}, fmt.Errorf("enroll: %w", err)
 	}
@@ -258,7 +275,8 @@ const maxResign = 3
 func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID string, issued store.Issued) (store.Enrolment, string, error) {
 	var out store.Enrolment
 	var picked string
-	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.tx(ctx, func(ctx context.Context, sqlTx *sql.Tx) error {
+		tx := ptx{sqlTx, s}
 		t, err := usableToken(ctx, tx, p)
 		if err != nil {
 			return err
@@ -279,25 +297,31 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 		if by != "" {
 			out.Rebound, out.RebindBy = true, by
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
+		if _, err := tx.ExecContext(ctx, qUseToken, id); err != nil {
 			return err
 		}
-		before, err := loadSnapshot(ctx, tx, deviceID)
-		if err != nil {
-			return err
+		// A new device's id is fresh (the insert fails if it is not), so
+		// the aggregates gain a device that was not there: one without a
+		// verdict, seen at its enrolment (as the dashboard counts it).
+		before := deviceSnapshot{id: deviceID}
+		after := deviceSnapshot{id: deviceID, exists: true, group: group, class: aggregate.ClassOf(false, 0, 0, 0), seen: nanos(p.Now)}
+		if out.Rebound {
+			if before, err = loadSnapshot(ctx, sqlTx, deviceID); err != nil {
+				return err
+			}
 		}
 		i := p.Info
 		if out.Rebound {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO revoked_serials (serial, device_id, revoked_at) VALUES (?, ?, ?)`, oldSerial, deviceID, nanos(p.Now)); err != nil {
 				return err
 			}
-			if err := dropPending(ctx, tx, deviceID, p.Now); err != nil {
+			if err := dropPending(ctx, sqlTx, deviceID, p.Now); err != nil {
 				return err
 			}
 			_, err = tx.ExecContext(ctx, `UPDATE devices SET hostname = ?, platform = ?, os_name = ?, os_version = ?, architecture = ?, agent_version = ?, cert_serial = ?, cert_not_after = ? WHERE id = ?`,
 				i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.AgentVersion, issued.Serial, nanos(issued.NotAfter), deviceID)
 		} else {
-			_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, grp, hostname, platform, os_name, os_version, architecture, machine_id, agent_version, enrolled_at, cert_serial, cert_not_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			_, err = tx.ExecContext(ctx, qEnrolDevice,
 				deviceID, group, i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.MachineID, i.AgentVersion, nanos(p.Now), issued.Serial, nanos(issued.NotAfter))
 		}
 		if err != nil {
@@ -306,8 +330,20 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 		if out.Duplicates, err = auditEnrolment(ctx, tx, p, id, group, deviceID, oldSerial, out.RebindBy); err != nil {
 			return err
 		}
-		if err := trackAggregates(ctx, tx, before, p.Now); err != nil {
+		if out.Rebound {
+			err = trackAggregates(ctx, sqlTx, before, p.Now)
+		} else {
+			err = applyAggregates(ctx, sqlTx, before, after, p.Now)
+		}
+		if err != nil {
 			return err
+		}
+		if p.StartEpoch {
+			var epoch int64
+			if err := tx.QueryRowContext(ctx, qEnrolEpoch, nanos(p.Now), deviceID).Scan(&epoch); err != nil {
+				return err
+			}
+			out.Epoch = uint64(epoch)
 		}
 		out.Device, err = deviceQuery(ctx, tx, deviceID)
 		return err
@@ -352,7 +388,7 @@ func scanDevices(rows *sql.Rows) ([]store.Device, error) {
 }
 
 func deviceQuery(ctx context.Context, q querier, id string) (store.Device, error) {
-	rows, err := q.QueryContext(ctx, deviceSelect+` WHERE d.id = ?`, id)
+	rows, err := q.QueryContext(ctx, qDevice, id)
 	if err != nil {
 		return store.Device{}, err
 	}
@@ -376,6 +412,10 @@ type preparedReads struct{ s *Store }
 
 func (p preparedReads) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	return p.s.query(ctx, q, args...)
+}
+
+func (p preparedReads) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return p.s.queryRow(ctx, q, args...)
 }
 
 // Devices implements store.Store.

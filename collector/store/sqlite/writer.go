@@ -133,7 +133,7 @@ const (
 // connection, before the writer starts using it (a statement prepared
 // on the connection inside a transaction would wait for itself).
 func (s *Store) prepareHot(ctx context.Context) error {
-	for _, q := range writerStatements {
+	for _, q := range append(writerStatements[:len(writerStatements):len(writerStatements)], enrolWrites...) {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", q, err)

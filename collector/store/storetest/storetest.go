@@ -37,6 +37,7 @@ func RunConformance(t *testing.T, newStore func() store.Store) {
 	}
 	tests = append(tests, reportIdentityTests...)
 	tests = append(tests, ingestTests...)
+	tests = append(tests, enrolTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore()
