@@ -124,6 +124,9 @@ func (s *Store) commitEnrolments(ctx context.Context, jobs []*enrolJob) ([]error
 	taken := map[string]int64{}      // token id → uses this batch took
 	seen := map[[2]string][]string{} // (group, machine id) → devices of this batch
 	var w pgx.Batch
+	// The batch's change of the aggregates, written once before COMMIT
+	// (the new devices of a group all add to the same counter rows).
+	agg := newAggDelta()
 	auditQ := `INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)`
 	for i, j := range jobs {
 		v := *views[string(j.p.TokenHash)]
@@ -144,7 +147,7 @@ func (s *Store) commitEnrolments(ctx context.Context, jobs []*enrolJob) ([]error
 			id, v.group, info.Hostname, info.Platform, info.OSName, info.OSVersion, info.Architecture, info.MachineID, info.AgentVersion, now, j.issued.Serial, nanos(j.issued.NotAfter))
 		actor := "token " + v.tokID
 		w.Queue(auditQ, now, actor, "device.enrol", id, "new device in group "+v.group)
-		queueAggregates(&w, snapshot{id: id}, snapshot{id: id, exists: true, group: v.group, class: aggregate.ClassOf(false, 0, 0, 0), seen: now}, p.Now)
+		agg.change(snapshot{id: id}, snapshot{id: id, exists: true, group: v.group, class: aggregate.ClassOf(false, 0, 0, 0), seen: now}, p.Now)
 		if info.MachineID != "" {
 			// Likely the same machine enrolled again, before or in this batch.
 			key := [2]string{v.group, info.MachineID}
@@ -172,6 +175,7 @@ func (s *Store) commitEnrolments(ctx context.Context, jobs []*enrolJob) ([]error
 			w.Queue(`UPDATE tokens SET uses_left = uses_left - $2 WHERE id = $1`, v.tokID, n)
 		}
 	}
+	queueDelta(&w, agg)
 	if err := pl.commit(ctx, &w); err != nil {
 		return nil, err
 	}
