@@ -15,6 +15,7 @@ import (
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/collect"
 	"github.com/wardhq/ward/agent/install"
+	"github.com/wardhq/ward/agent/service"
 	"github.com/wardhq/ward/agent/source"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
@@ -66,6 +67,9 @@ type app struct {
 	// releaseMemory returns freed memory to the OS after a daemon round
 	// (nil: debug.FreeOSMemory); tests replace it.
 	releaseMemory func()
+	// runRound runs one daemon round (nil: in a child process,
+	// childRound); tests run it in this process.
+	runRound func(ctx context.Context, o service.RoundOptions) (service.RoundResult, error)
 }
 
 // Main runs ward-agent with args and returns the process exit code.
@@ -130,7 +134,7 @@ func (a *app) rootCommand() *cobra.Command {
 	}
 	root.AddCommand(a.checkCommand(), a.bundleCommand(), a.versionCommand(), a.enrollCommand(), a.runCommand(),
 		a.installCommand(), a.uninstallCommand(), a.startCommand(), a.stopCommand(), a.userStatusCommand(), a.daemonCommand(),
-		a.notifyCommand(), a.privacyCommand())
+		a.notifyCommand(), a.privacyCommand(), a.roundCommand())
 	return root
 }
 
