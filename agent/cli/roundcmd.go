@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
@@ -85,8 +87,12 @@ func (a *app) round(ctx context.Context, log *slog.Logger, state, statusDir stri
 		srv.StateDir, srv.NoCopies = state, true
 		pub = srv
 	}
+	// service.New compiles the policies (see compactLoad).
+	gc := debug.SetGCPercent(25)
 	svc, err := service.New(service.Config{StateDir: state, Source: a.newSource(), AgentVersion: a.version,
 		Lang: langFromEnv(), Log: log, Status: pub})
+	runtime.GC()
+	debug.SetGCPercent(gc)
 	if errors.Is(err, enroll.ErrNotEnrolled) {
 		return service.RoundResult{NotEnrolled: true}, nil
 	}
