@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,5 +97,30 @@ func TestDaemonRunsRoundsInAChild(t *testing.T) {
 	// The policy fetch was the child's too.
 	if adopted := regexp.MustCompile(`(?m)^.*policy adopted.*$`).FindString(string(log)); !strings.Contains(adopted, "round_pid="+m[1]) {
 		t.Errorf("the policy was not fetched by the round's child (pid %s): %q", m[1], adopted)
+	}
+}
+
+// A round's JSON log lines are logged by the daemon at their own level
+// (filtered by the daemon's), with their attributes; other output is kept
+// as it is.
+func TestRelogRoundOutput(t *testing.T) {
+	var out bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}})).With("round_pid", 42)
+	in := `{"time":"2026-12-01T10:00:00Z","level":"DEBUG","msg":"read file","path":"/etc/os-release"}
+{"time":"2026-12-01T10:00:01Z","level":"WARN","msg":"delivery failed","waiting":2,"err":"refused"}
+panic: something
+`
+	relog(log, strings.NewReader(in))
+	want := `level=WARN msg="delivery failed" round_pid=42 err=refused waiting=2
+level=WARN msg="round output" round_pid=42 line="panic: something"
+`
+	if out.String() != want {
+		t.Errorf("relogged:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
