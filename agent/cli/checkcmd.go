@@ -46,7 +46,7 @@ passing, 3 usage or input error, 4 internal error.`,
 				}
 				now = t
 			}
-			pol, err := loadPolicy(policyPath)
+			pol, err := compactLoad(policyPath)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/report/reporttest"
+	"github.com/wardhq/ward/agent/service"
 	"github.com/wardhq/ward/agent/source"
 	"github.com/wardhq/ward/collector/server/servertest"
 )
@@ -116,8 +117,13 @@ func TestDaemonReleasesMemoryAfterDelivery(t *testing.T) {
 	a := &app{version: "test", stdout: &stdout, stderr: &stderr, newSource: func() check.Source { return replayed(t) },
 		releaseMemory: func() { stored <- len(c.Reports(id.DeviceID)) }}
 	log := slog.New(slog.NewTextHandler(&stderr, nil))
+	statusDir := t.TempDir()
+	// The round runs in this process, on the replayed laptop.
+	a.runRound = func(ctx context.Context, o service.RoundOptions) (service.RoundResult, error) {
+		return a.round(ctx, log, dir, statusDir, o)
+	}
 	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, log, dir, t.TempDir(), time.Hour, nil) }()
+	go func() { done <- a.serve(ctx, log, dir, statusDir, time.Hour, nil) }()
 	select {
 	case n := <-stored:
 		if n != 1 {

@@ -23,7 +23,7 @@ import (
 )
 
 // enrolmentPoll is how often an unenrolled daemon looks for an identity.
-const enrolmentPoll = 30 * time.Second
+const enrolmentPoll = service.DefaultEnrolmentPoll
 
 // stopTimeout bounds how long the daemon waits for its loop on stop, and
 // how long uninstall waits for a daemon to go.
@@ -130,53 +130,51 @@ Without a service manager, run it in the background with:
 }
 
 // serve runs the agent loop until ctx ends; until the device is enrolled
-// it looks for an identity every enrolmentPoll.
+// it looks for an identity every enrolmentPoll. Each round runs in a
+// child process (childRound, or a.runRound in tests), so that the daemon
+// itself only schedules rounds and publishes their results: between
+// rounds it holds its own small state, not the code and memory of
+// collection, evaluation and delivery.
 // The status endpoint for `ward-agent status` and `notify` runs for as long
 // as the service does; ep, when set, is told the enrolment and each
 // delivery.
 func (a *app) serve(ctx context.Context, log *slog.Logger, state, statusDir string, interval time.Duration, ep *daemon.Endpoint) error {
 	pub, stopStatus := startStatus(ctx, statusDir, state, log)
 	defer stopStatus()
-	// After each delivery attempt, the round is over: what it allocated
-	// (facts, the evaluation, the encoded report) is garbage, and the
-	// daemon gives those pages back to the OS at once, not minutes later
-	// as the runtime's scavenger would, so that between rounds (most of
-	// an hour) it holds its live heap only.
+	// After each round, what the daemon allocated for it (the child's
+	// output, the status it took up) is garbage, and the daemon gives
+	// those pages back to the OS at once, not minutes later as the
+	// runtime's scavenger would.
 	release := a.releaseMemory
 	if release == nil {
 		release = debug.FreeOSMemory
 	}
-	delivered := func(d service.Delivery) {
-		if ep != nil {
-			ep.Update(func(i *daemon.Info) { i.LastDelivery = &d })
-		}
-		release()
+	run := a.runRound
+	if run == nil {
+		run = childRound(executable(), state, statusDir, log)
 	}
-	for {
-		svc, err := service.New(service.Config{
-			StateDir: state, Source: a.newSource(), AgentVersion: a.version,
-			Lang: langFromEnv(), Interval: interval, Log: log, Status: pub, Delivered: delivered,
-		})
-		if errors.Is(err, enroll.ErrNotEnrolled) {
-			log.Warn("not enrolled yet; waiting for an identity", "state_dir", state, "retry", enrolmentPoll)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(enrolmentPoll):
-				continue
+	log.Info("agent started", "version", a.version, "state_dir", state)
+	sv := service.Supervisor{
+		Run: run, Interval: interval, Log: log, EnrolmentPoll: enrolmentPoll,
+		Enrolled: func() bool { return enrolled(state) },
+		Done: func(res service.RoundResult) {
+			if srv, ok := pub.(*notify.Server); ok && res.Sequence != 0 {
+				if err := srv.Load(); err != nil {
+					log.Warn("cannot publish the round's status", "err", err)
+				}
 			}
-		}
-		if err != nil {
-			return err
-		}
-		if ep != nil {
-			ep.Update(func(i *daemon.Info) { i.Enrolled = true })
-		}
-		log.Info("agent started", "version", a.version, "state_dir", state)
-		err = svc.Run(ctx)
-		svc.Close()
-		return err
+			if ep != nil {
+				ep.Update(func(i *daemon.Info) {
+					i.Enrolled = true
+					if res.Delivery != nil {
+						i.LastDelivery = res.Delivery
+					}
+				})
+			}
+			release()
+		},
 	}
+	return sv.Loop(ctx)
 }
 
 // executable is this program's path, symlinks resolved.

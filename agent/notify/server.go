@@ -65,6 +65,10 @@ type Server struct {
 	// Resync is how often Serve updates the desktop users' copies
 	// (DefaultResync when 0).
 	Resync time.Duration
+	// NoCopies makes Publish write the service's files only: a round's
+	// child process leaves the desktop users' copies to the daemon, which
+	// takes the files up with Load.
+	NoCopies bool
 
 	mu  sync.Mutex
 	doc []byte // the Status
@@ -146,7 +150,32 @@ func (s *Server) Publish(pol *policies.Policy, results []policies.Result, r, sen
 	if rerr != nil {
 		s.log.Warn("cannot save last report", "err", rerr)
 	}
+	if !s.NoCopies {
+		s.syncUsers()
+	}
+}
+
+// Load publishes the status and report that another process (a round's
+// child) saved in the status directory, as if they had been given to
+// Publish. It fails, changing nothing, when there is no status file.
+func (s *Server) Load() error {
+	doc, err := os.ReadFile(filepath.Join(s.dir, StatusFile))
+	if err != nil {
+		return fmt.Errorf("load status: %w", err)
+	}
+	rep, err := os.ReadFile(filepath.Join(s.dir, LastReportFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("load status: %w", err)
+	}
+	s.mu.Lock()
+	s.doc = doc
+	if rep != nil {
+		s.rep = rep
+	}
+	s.gen++
+	s.mu.Unlock()
 	s.syncUsers()
+	return nil
 }
 
 // Serve answers every connection on the status socket from root, the

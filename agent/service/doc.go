@@ -7,6 +7,12 @@
 // step) and, between collections, retries delivery with report.Backoff
 // while reports are waiting. It ends when its context is cancelled.
 //
+// The daemon runs the same loop as a Supervisor: each round (Round) in a
+// child process that exits after it, the schedule (collection every
+// Interval, delivery retries with backoff) in the daemon, so the
+// long-lived process never runs collection, evaluation or delivery and
+// keeps none of their code pages or memory between rounds.
+//
 // Deadlines count from a device's first observed failure of a rule: the
 // failure times are kept in failing_since.json in the state directory.
 //

@@ -91,6 +91,8 @@ type Service struct {
 	client   *report.Client
 	policy   *report.Policy
 	baseline *policies.Policy
+	// last is the latest delivery attempt (Round reports it).
+	last *Delivery
 }
 
 // New opens the enrolled state in cfg.StateDir. It fails with an error
@@ -338,14 +340,17 @@ func (s *Service) deliver(ctx context.Context) (int, error) {
 // delivered tells Config.Delivered how an attempt that delivered n
 // reports ended; an attempt cut short by ctx is not one.
 func (s *Service) delivered(ctx context.Context, n int, err error) {
-	if s.cfg.Delivered == nil || ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return
 	}
 	d := Delivery{At: s.cfg.Now().UTC(), Delivered: n, Waiting: s.ob.Len()}
 	if err != nil {
 		d.Problem, d.Detail = Explain(err, s.id.Collector), err.Error()
 	}
-	s.cfg.Delivered(d)
+	s.last = &d
+	if s.cfg.Delivered != nil {
+		s.cfg.Delivered(d)
+	}
 }
 
 func (s *Service) refreshPolicy(ctx context.Context) error {
