@@ -1,7 +1,8 @@
 // Package aggregate is what the SQLite and PostgreSQL stores share of the
 // dashboard's aggregates (docs/storage.md): bucket widths and arithmetic,
-// device classes, the bounds a stale cut reads, the fleet counts they add
-// up to, and the device list's keyset cursors. The SQL stays in each
+// device classes, a device's snapshot and the change of every counter a
+// write makes (Delta), the bounds a stale cut reads, the fleet counts they
+// add up to, and the device list's keyset cursors. The SQL stays in each
 // backend; the meaning lives here once.
 package aggregate
 

@@ -126,7 +126,7 @@ func (s *Store) commitEnrolments(ctx context.Context, jobs []*enrolJob) ([]error
 	var w pgx.Batch
 	// The batch's change of the aggregates, written once before COMMIT
 	// (the new devices of a group all add to the same counter rows).
-	agg := newAggDelta()
+	agg := aggregate.NewDelta()
 	auditQ := `INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)`
 	for i, j := range jobs {
 		v := *views[string(j.p.TokenHash)]
@@ -147,7 +147,7 @@ func (s *Store) commitEnrolments(ctx context.Context, jobs []*enrolJob) ([]error
 			id, v.group, info.Hostname, info.Platform, info.OSName, info.OSVersion, info.Architecture, info.MachineID, info.AgentVersion, now, j.issued.Serial, nanos(j.issued.NotAfter))
 		actor := "token " + v.tokID
 		w.Queue(auditQ, now, actor, "device.enrol", id, "new device in group "+v.group)
-		agg.change(snapshot{id: id}, snapshot{id: id, exists: true, group: v.group, class: aggregate.ClassOf(false, 0, 0, 0), seen: now}, p.Now)
+		agg.Change(snapshot{ID: id}, snapshot{ID: id, Exists: true, Group: v.group, Class: aggregate.ClassOf(false, 0, 0, 0), Seen: now}, nanos(p.Now))
 		if info.MachineID != "" {
 			// Likely the same machine enrolled again, before or in this batch.
 			key := [2]string{v.group, info.MachineID}

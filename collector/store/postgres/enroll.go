@@ -204,7 +204,7 @@ func (s *Store) enroll(ctx context.Context, p store.EnrollParams, sign func(stri
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			deviceID, v.group, i.Hostname, i.Platform, i.OSName, i.OSVersion, i.Architecture, i.MachineID, i.AgentVersion, now, issued.Serial, nanos(issued.NotAfter))
 		w.Queue(auditQ, now, actor, "device.enrol", deviceID, "new device in group "+v.group)
-		queueAggregates(&w, snapshot{id: deviceID}, snapshot{id: deviceID, exists: true, group: v.group, class: aggregate.ClassOf(false, 0, 0, 0), seen: now}, p.Now)
+		queueAggregates(&w, snapshot{ID: deviceID}, snapshot{ID: deviceID, Exists: true, Group: v.group, Class: aggregate.ClassOf(false, 0, 0, 0), Seen: now}, p.Now)
 		if len(v.dups) > 0 {
 			// Likely the same machine enrolled again.
 			out.Duplicates = v.dups

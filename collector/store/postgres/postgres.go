@@ -497,7 +497,7 @@ func (s *Store) revoke(ctx context.Context, id string, now time.Time, retire boo
 			return err
 		}
 		after := before
-		after.class = aggregate.ClassRevoked
+		after.Class = aggregate.ClassRevoked
 		var w pgx.Batch
 		queueAggregates(&w, before, after, now)
 		if w.Len() > 0 {

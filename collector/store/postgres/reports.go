@@ -160,7 +160,7 @@ func (s *Store) commitBatch(ctx context.Context, jobs []*reportJob) ([]error, er
 		return errs, err
 	}
 	defer pl.close(ctx)
-	agg := newAggDelta()
+	agg := aggregate.NewDelta()
 	pending := make([]int, len(jobs))
 	for i := range pending {
 		pending[i] = i
@@ -195,7 +195,7 @@ func (s *Store) commitBatch(ctx context.Context, jobs []*reportJob) ([]error, er
 			// A report's writes join the round's only if it is written
 			// at all: a refused one leaves nothing behind.
 			var jw pgx.Batch
-			d := newAggDelta()
+			d := aggregate.NewDelta()
 			stored, err := queueReportWrites(&jw, jobs[i].r, jobs[i].results, &reads[k], d)
 			if err != nil {
 				errs[i] = err
@@ -203,7 +203,7 @@ func (s *Store) commitBatch(ctx context.Context, jobs []*reportJob) ([]error, er
 			}
 			jobs[i].stored = stored
 			w.QueuedQueries = append(w.QueuedQueries, jw.QueuedQueries...)
-			agg.merge(d)
+			agg.Merge(d)
 		}
 		if w.Len() > 0 {
 			if err := pl.send(ctx, &w); err != nil {
@@ -237,7 +237,7 @@ func (s *Store) saveReport(ctx context.Context, r store.Report, results string) 
 		return false, err
 	}
 	var w pgx.Batch
-	d := newAggDelta()
+	d := aggregate.NewDelta()
 	stored, err := queueReportWrites(&w, r, results, &rd, d)
 	if err != nil {
 		return false, err
@@ -324,7 +324,7 @@ func queueReportReads(rb *pgx.Batch, r store.Report, rd *reportReads) {
 // queues its writes into w and its change of the aggregates into d. It
 // returns whether r is stored anew (false: a redelivery, whose larger
 // drop count is still kept), or the error that refuses it.
-func queueReportWrites(w *pgx.Batch, r store.Report, results string, rd *reportReads, d *aggDelta) (bool, error) {
+func queueReportWrites(w *pgx.Batch, r store.Report, results string, rd *reportReads, d *aggregate.Delta) (bool, error) {
 	e, seq := int64(r.Epoch), int64(r.Sequence)
 	if !rd.found {
 		return false, fmt.Errorf("device %s: %w", r.DeviceID, store.ErrNotFound)
@@ -368,27 +368,27 @@ func queueReportWrites(w *pgx.Batch, r store.Report, results string, rd *reportR
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
 		r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
 	// The device for the aggregates, before and after.
-	before := snapshot{id: r.DeviceID, exists: true, group: rd.grp, class: aggregate.ClassOf(rd.revoked != nil, rd.passN, rd.failN, rd.unknownN), seen: rd.enrolled, states: len(rd.prev)}
+	before := snapshot{ID: r.DeviceID, Exists: true, Group: rd.grp, Class: aggregate.ClassOf(rd.revoked != nil, rd.passN, rd.failN, rd.unknownN), Seen: rd.enrolled, States: len(rd.prev)}
 	if rd.lastSeen != nil {
-		before.seen = *rd.lastSeen
+		before.Seen = *rd.lastSeen
 	}
 	if len(rd.prev) > 0 {
-		before.stateAt = rd.newestAt
+		before.StateAt = rd.newestAt
 	}
 	for id, p := range rd.prev {
 		if p.collector == string(store.Fail) {
-			if before.failing == nil {
-				before.failing = map[string]*int64{}
+			if before.Failing == nil {
+				before.Failing = map[string]*int64{}
 			}
-			before.failing[id] = p.since
+			before.Failing[id] = p.since
 		}
 	}
 	after := before
-	after.seen = nanos(r.ReceivedAt)
+	after.Seen = nanos(r.ReceivedAt)
 	if rd.lastSeen != nil {
-		after.seen = max(*rd.lastSeen, after.seen)
+		after.Seen = max(*rd.lastSeen, after.Seen)
 	} else {
-		after.seen = max(0, after.seen)
+		after.Seen = max(0, after.Seen)
 	}
 	if newest := e == rd.epoch && (e > rd.lastEpoch || seq > rd.lastSeq); !newest {
 		// An older report arriving late, or one of an earlier
@@ -402,10 +402,10 @@ func queueReportWrites(w *pgx.Batch, r store.Report, results string, rd *reportR
 		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1), last_epoch = $2, last_sequence = $3,
 			pass_n = $4, fail_n = $5, unknown_n = $6, states_at = $7, states_sequence = $3 WHERE id = $8`,
 			nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], nanos(r.ObservedAt), r.DeviceID)
-		after.class = aggregate.ClassOf(rd.revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
-		after.states, after.failing = len(r.Results), failing
+		after.Class = aggregate.ClassOf(rd.revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
+		after.States, after.Failing = len(r.Results), failing
 	}
-	d.change(before, after, r.ObservedAt)
+	d.Change(before, after, nanos(r.ObservedAt))
 	return true, nil
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/wardhq/ward/collector/store/aggregate"
@@ -33,37 +31,23 @@ type writeQuerier interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-// deviceSnapshot is what the aggregates know of one device.
-type deviceSnapshot struct {
-	id      string
-	exists  bool
-	group   string
-	class   string // classExpr
-	seen    int64
-	states  int   // rule states
-	stateAt int64 // the newest rule state's updated_at
-	// failing is the rules whose verdict is FAIL, with failing_since
-	// (invalid when unset).
-	failing map[string]sql.NullInt64
-}
-
 // loadSnapshot reads the device's snapshot; a missing device has
 // exists unset.
-func loadSnapshot(ctx context.Context, tx writeQuerier, id string) (deviceSnapshot, error) {
-	s := deviceSnapshot{id: id}
+func loadSnapshot(ctx context.Context, tx writeQuerier, id string) (aggregate.Snapshot, error) {
+	s := aggregate.Snapshot{ID: id}
 	// states_at: since SaveReport writes only the rule states that
 	// changed, the rows' updated_at can be older than the report that
 	// last set them all (migration_ingest.go).
 	var statesAt sql.NullInt64
-	err := tx.QueryRowContext(ctx, qSnapshotDevice, id).Scan(&s.group, &s.class, &s.seen, &statesAt)
+	err := tx.QueryRowContext(ctx, qSnapshotDevice, id).Scan(&s.Group, &s.Class, &s.Seen, &statesAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, nil
 	}
 	if err != nil {
 		return s, err
 	}
-	s.exists = true
-	s.stateAt = statesAt.Int64
+	s.Exists = true
+	s.StateAt = statesAt.Int64
 	rows, err := tx.QueryContext(ctx, qSnapshotStates, id)
 	if err != nil {
 		return s, err
@@ -76,126 +60,35 @@ func loadSnapshot(ctx context.Context, tx writeQuerier, id string) (deviceSnapsh
 		if err := rows.Scan(&rule, &v, &since, &updated); err != nil {
 			return s, err
 		}
-		s.states++
-		s.stateAt = max(s.stateAt, updated)
+		s.States++
+		s.StateAt = max(s.StateAt, updated)
 		if v == "FAIL" {
-			if s.failing == nil {
-				s.failing = map[string]sql.NullInt64{}
+			if s.Failing == nil {
+				s.Failing = map[string]*int64{}
 			}
-			s.failing[rule] = since
+			s.Failing[rule] = nullable(since)
 		}
 	}
 	return s, rows.Err()
 }
 
-// trendClass is the class the trend counts the device in, "" for none: a
-// revoked device, or one without a verdict yet.
-func (s deviceSnapshot) trendClass() string {
-	if !s.exists || s.class == aggregate.ClassRevoked || s.states == 0 {
-		return ""
+// nullable is v as a pointer, nil when NULL.
+func nullable(v sql.NullInt64) *int64 {
+	if !v.Valid {
+		return nil
 	}
-	return s.class
+	return &v.Int64
 }
 
-// Counter keys, one type per counter table.
-type (
-	devKey  struct{ grp, class string }
-	seenKey struct {
-		width, bucket int64
-		grp, class    string
-	}
-	ruleKey struct {
-		width, bucket int64
-		rule          string
-	}
-	hourKey struct {
-		grp, rule string
-		hour      int64
-	}
-	failKey struct {
-		grp, rule, device string
-		since             int64
-	}
-)
-
-// aggDelta is the change of every counter writes make: of one write, or
-// of every job of a batch (see aggregatesFor).
-type aggDelta struct {
-	dev     map[devKey]int
-	seen    map[seenKey]int
-	rule    map[ruleKey]int
-	hour    map[hourKey]int
-	failing map[failKey]int
-	// trend is the change of the trend's classes from a day on.
-	trend map[int64][3]int
-}
-
-func newAggDelta() *aggDelta {
-	return &aggDelta{dev: map[devKey]int{}, seen: map[seenKey]int{}, rule: map[ruleKey]int{}, hour: map[hourKey]int{},
-		failing: map[failKey]int{}, trend: map[int64][3]int{}}
-}
-
-// merge adds o's changes to d's.
-func (d *aggDelta) merge(o *aggDelta) {
-	mergeInto(d.dev, o.dev)
-	mergeInto(d.seen, o.seen)
-	mergeInto(d.rule, o.rule)
-	mergeInto(d.hour, o.hour)
-	mergeInto(d.failing, o.failing)
-	for day, c := range o.trend {
-		t := d.trend[day]
-		for i := range c {
-			t[i] += c[i]
-		}
-		d.trend[day] = t
-	}
-}
-
-func mergeInto[K comparable](dst, src map[K]int) {
-	for k, n := range src {
-		dst[k] += n
-	}
-}
-
-// empty reports whether d changes nothing.
-func (d *aggDelta) empty() bool {
-	return len(d.dev)+len(d.seen)+len(d.rule)+len(d.hour)+len(d.failing)+len(d.trend) == 0
-}
-
-// aggregatesKey is the context key of a job's aggDelta.
+// aggregatesKey is the context key of a job's aggregate.Delta.
 type aggregatesKey struct{}
 
 // withAggregates is ctx for a job whose aggregate changes collect in d,
 // for its batch to write once (commit) instead of each write on its own:
 // the reports of a batch mostly move the same few counters (the current
 // minute's bucket of their group, say).
-func withAggregates(ctx context.Context, d *aggDelta) context.Context {
+func withAggregates(ctx context.Context, d *aggregate.Delta) context.Context {
 	return context.WithValue(ctx, aggregatesKey{}, d)
-}
-
-// add adds the snapshot's contribution to every counter, times sign.
-func (d *aggDelta) add(s deviceSnapshot, sign int) {
-	if !s.exists {
-		return
-	}
-	d.dev[devKey{s.group, s.class}] += sign
-	if s.class == aggregate.ClassRevoked {
-		return
-	}
-	for _, w := range aggregate.BucketWidths {
-		b := aggregate.FloorDiv(s.seen, w)
-		d.seen[seenKey{w, b, s.group, s.class}] += sign
-		for rule := range s.failing {
-			d.rule[ruleKey{w, b, rule}] += sign
-		}
-	}
-	for rule, since := range s.failing {
-		if !since.Valid {
-			continue
-		}
-		d.failing[failKey{s.group, rule, s.id, since.Int64}] += sign
-		d.hour[hourKey{s.group, rule, aggregate.FloorDiv(since.Int64, aggregate.HourNanos)}] += sign
-	}
 }
 
 // trackAggregates adds to the aggregates the difference between before,
@@ -203,8 +96,8 @@ func (d *aggDelta) add(s deviceSnapshot, sign int) {
 // now. at is when the change happened (a report's ObservedAt, or the
 // time of a revocation): the trend counts it from that day, or from the
 // device's previous change if that was later.
-func trackAggregates(ctx context.Context, tx writeQuerier, before deviceSnapshot, at time.Time) error {
-	after, err := loadSnapshot(ctx, tx, before.id)
+func trackAggregates(ctx context.Context, tx writeQuerier, before aggregate.Snapshot, at time.Time) error {
+	after, err := loadSnapshot(ctx, tx, before.ID)
 	if err != nil {
 		return err
 	}
@@ -214,26 +107,12 @@ func trackAggregates(ctx context.Context, tx writeQuerier, before deviceSnapshot
 // applyAggregates adds the difference between two snapshots of a device
 // to the aggregates: to its job's aggDelta when the job has one
 // (withAggregates), otherwise to the tables at once.
-func applyAggregates(ctx context.Context, tx writeQuerier, before, after deviceSnapshot, at time.Time) error {
-	d, batched := ctx.Value(aggregatesKey{}).(*aggDelta)
+func applyAggregates(ctx context.Context, tx writeQuerier, before, after aggregate.Snapshot, at time.Time) error {
+	d, batched := ctx.Value(aggregatesKey{}).(*aggregate.Delta)
 	if !batched {
-		d = newAggDelta()
+		d = aggregate.NewDelta()
 	}
-	d.add(before, -1)
-	d.add(after, 1)
-	if from, to := before.trendClass(), after.trendClass(); from != to {
-		day := aggregate.FloorDiv(max(nanos(at), before.stateAt), aggregate.DayNanos)
-		c := d.trend[day]
-		for i, class := range [...]string{aggregate.ClassCompliant, aggregate.ClassFailing, aggregate.ClassUnknown} {
-			if class == from {
-				c[i]--
-			}
-			if class == to {
-				c[i]++
-			}
-		}
-		d.trend[day] = c
-	}
+	d.Change(before, after, nanos(at))
 	if batched {
 		return nil
 	}
@@ -241,34 +120,34 @@ func applyAggregates(ctx context.Context, tx writeQuerier, before, after deviceS
 }
 
 // writeAggregates adds d to the aggregate tables.
-func writeAggregates(ctx context.Context, tx writeQuerier, d *aggDelta) error {
-	for k, n := range d.dev {
-		if err := bump(ctx, tx, n, qBumpDevices, qDropDevices, k.grp, k.class); err != nil {
+func writeAggregates(ctx context.Context, tx writeQuerier, d *aggregate.Delta) error {
+	for k, n := range d.Dev {
+		if err := bump(ctx, tx, n, qBumpDevices, qDropDevices, k.Group, k.Class); err != nil {
 			return err
 		}
 	}
-	for k, n := range d.seen {
-		if err := bump(ctx, tx, n, qBumpSeen, qDropSeen, k.width, k.bucket, k.grp, k.class); err != nil {
+	for k, n := range d.Seen {
+		if err := bump(ctx, tx, n, qBumpSeen, qDropSeen, k.Width, k.Bucket, k.Group, k.Class); err != nil {
 			return err
 		}
 	}
-	for k, n := range d.rule {
-		if err := bump(ctx, tx, n, qBumpRuleSeen, qDropRuleSeen, k.width, k.bucket, k.rule); err != nil {
+	for k, n := range d.Rule {
+		if err := bump(ctx, tx, n, qBumpRuleSeen, qDropRuleSeen, k.Width, k.Bucket, k.Rule); err != nil {
 			return err
 		}
 	}
-	for k, n := range d.hour {
-		if err := bump(ctx, tx, n, qBumpFailingHours, qDropFailingHours, k.grp, k.rule, k.hour); err != nil {
+	for k, n := range d.Hour {
+		if err := bump(ctx, tx, n, qBumpFailingHours, qDropFailingHours, k.Group, k.Rule, k.Hour); err != nil {
 			return err
 		}
 	}
-	for k, n := range d.failing {
+	for k, n := range d.Failing {
 		var err error
 		switch {
 		case n > 0:
-			_, err = tx.ExecContext(ctx, qAddFailing, k.grp, k.rule, k.since, k.device)
+			_, err = tx.ExecContext(ctx, qAddFailing, k.Group, k.Rule, k.Since, k.Device)
 		case n < 0:
-			_, err = tx.ExecContext(ctx, qDropFailing, k.grp, k.rule, k.since, k.device)
+			_, err = tx.ExecContext(ctx, qDropFailing, k.Group, k.Rule, k.Since, k.Device)
 		}
 		if err != nil {
 			return err
@@ -278,8 +157,8 @@ func writeAggregates(ctx context.Context, tx writeQuerier, d *aggDelta) error {
 	// stood; every row from the day on takes the change. (In any order
 	// the rows would end the same; merged per day, a batch writes each
 	// day once.)
-	for _, day := range slices.Sorted(maps.Keys(d.trend)) {
-		c := d.trend[day]
+	for _, day := range d.Days() {
+		c := d.Trend[day]
 		if _, err := tx.ExecContext(ctx, qTrendDay, day); err != nil {
 			return err
 		}

@@ -186,11 +186,11 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 	}
 	// The device as the fleet views last counted it (aggregates.go),
 	// from what was read above; so is the snapshot after the write.
-	snap := deviceSnapshot{id: r.DeviceID, exists: true, group: before.Group,
-		class: aggregate.ClassOf(before.Revoked, before.Pass, before.Fail, before.Unknown),
-		seen:  cmp.Or(before.LastSeen, enrolled), states: len(prev), stateAt: statesAt.Int64, failing: failingSnapshot(prev)}
+	snap := aggregate.Snapshot{ID: r.DeviceID, Exists: true, Group: before.Group,
+		Class: aggregate.ClassOf(before.Revoked, before.Pass, before.Fail, before.Unknown),
+		Seen:  cmp.Or(before.LastSeen, enrolled), States: len(prev), StateAt: statesAt.Int64, Failing: failingSnapshot(prev)}
 	for _, u := range prevUpdated {
-		snap.stateAt = max(snap.stateAt, u)
+		snap.StateAt = max(snap.StateAt, u)
 	}
 	_, err = tx.ExecContext(ctx, qInsertReport,
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
@@ -208,7 +208,7 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 			return false, err
 		}
 		now := snap
-		now.seen = after.LastSeen
+		now.Seen = after.LastSeen
 		return true, applyAggregates(ctx, tx, snap, now, r.ObservedAt)
 	}
 	before.Failing = failing(prev)
@@ -233,13 +233,13 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 	if err := writeStates(ctx, tx, r, prev, next); err != nil {
 		return false, err
 	}
-	now := deviceSnapshot{id: r.DeviceID, exists: true, group: before.Group,
-		class: aggregate.ClassOf(before.Revoked, after.Pass, after.Fail, after.Unknown),
-		seen:  after.LastSeen, states: len(next), stateAt: at, failing: failingSnapshot(next)}
+	now := aggregate.Snapshot{ID: r.DeviceID, Exists: true, Group: before.Group,
+		Class: aggregate.ClassOf(before.Revoked, after.Pass, after.Fail, after.Unknown),
+		Seen:  after.LastSeen, States: len(next), StateAt: at, Failing: failingSnapshot(next)}
 	for id, p := range prev {
 		if st, ok := next[id]; ok && st == p {
 			// Kept as it was, with its updated_at.
-			now.stateAt = max(now.stateAt, prevUpdated[id])
+			now.StateAt = max(now.StateAt, prevUpdated[id])
 		}
 	}
 	return true, applyAggregates(ctx, tx, snap, now, r.ObservedAt)
@@ -304,7 +304,7 @@ func revokeWith(ctx context.Context, tx *sql.Tx, id string, now time.Time, set s
 	if err != nil {
 		return err
 	}
-	if !before.exists {
+	if !before.Exists {
 		return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
 	}
 	var serial string
@@ -354,14 +354,14 @@ func ruleStates(ctx context.Context, tx ptx, deviceID string) (map[string]ruleSt
 
 // failingSnapshot is the rules of states whose verdict is FAIL, with
 // failing_since, as loadSnapshot reads them; nil for none.
-func failingSnapshot(states map[string]ruleState) map[string]sql.NullInt64 {
-	var out map[string]sql.NullInt64
+func failingSnapshot(states map[string]ruleState) map[string]*int64 {
+	var out map[string]*int64
 	for id, st := range states {
 		if st.collector == store.Fail {
 			if out == nil {
-				out = map[string]sql.NullInt64{}
+				out = map[string]*int64{}
 			}
-			out[id] = st.since
+			out[id] = nullable(st.since)
 		}
 	}
 	return out

@@ -303,8 +303,8 @@ func (s *Store) enrollWith(ctx context.Context, p store.EnrollParams, deviceID s
 		// A new device's id is fresh (the insert fails if it is not), so
 		// the aggregates gain a device that was not there: one without a
 		// verdict, seen at its enrolment (as the dashboard counts it).
-		before := deviceSnapshot{id: deviceID}
-		after := deviceSnapshot{id: deviceID, exists: true, group: group, class: aggregate.ClassOf(false, 0, 0, 0), seen: nanos(p.Now)}
+		before := aggregate.Snapshot{ID: deviceID}
+		after := aggregate.Snapshot{ID: deviceID, Exists: true, Group: group, Class: aggregate.ClassOf(false, 0, 0, 0), Seen: nanos(p.Now)}
 		if out.Rebound {
 			if before, err = loadSnapshot(ctx, sqlTx, deviceID); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/wardhq/ward/collector/store/aggregate"
 	"github.com/wardhq/ward/collector/store/batch"
 )
 
@@ -72,7 +73,7 @@ func (s *Store) commit(ctx context.Context, jobs []job) ([]error, error) {
 		return nil, classify(err)
 	}
 	p := ptx{tx, s}
-	agg := newAggDelta()
+	agg := aggregate.NewDelta()
 	ok := 0
 	if len(jobs) == 1 {
 		if errs[0] = runJob(withAggregates(ctx, agg), tx, jobs[0]); errs[0] != nil {
@@ -86,7 +87,7 @@ func (s *Store) commit(ctx context.Context, jobs []job) ([]error, error) {
 				tx.Rollback()
 				return nil, classify(err)
 			}
-			jobAgg := newAggDelta()
+			jobAgg := aggregate.NewDelta()
 			if errs[i] = runJob(withAggregates(ctx, jobAgg), tx, j); errs[i] != nil {
 				// A failed rollback to the savepoint means SQLite already
 				// rolled the transaction back (a full disk, an I/O
@@ -101,7 +102,7 @@ func (s *Store) commit(ctx context.Context, jobs []job) ([]error, error) {
 				return nil, classify(err)
 			}
 			if errs[i] == nil {
-				agg.merge(jobAgg)
+				agg.Merge(jobAgg)
 				ok++
 			}
 		}
@@ -110,7 +111,7 @@ func (s *Store) commit(ctx context.Context, jobs []job) ([]error, error) {
 		tx.Rollback()
 		return errs, nil
 	}
-	if !agg.empty() {
+	if !agg.Empty() {
 		if err := writeAggregates(ctx, p, agg); err != nil {
 			tx.Rollback()
 			return nil, fmt.Errorf("aggregates: %w", classify(err))
