@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -25,6 +24,7 @@ import (
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/notify"
 	"github.com/wardhq/ward/agent/service"
+	"github.com/wardhq/ward/agent/source"
 )
 
 // roundWaitDelay is how long a round's child may take to stop once asked
@@ -104,9 +104,9 @@ func (a *app) round(ctx context.Context, log *slog.Logger, state, statusDir stri
 }
 
 // childRound runs each round as `ward-agent round` in a child process of
-// this program, with the daemon's state and status directories. This is
-// the agent's one exec outside agent/source, and it runs only its own
-// program. When ctx ends the child is interrupted, and killed after
+// this program, with the daemon's state and status directories, through
+// source.Self (agent/source stays the one door for running programs).
+// When ctx ends the child is interrupted, and killed after
 // roundWaitDelay.
 func childRound(program, state, statusDir string, log *slog.Logger) func(context.Context, service.RoundOptions) (service.RoundResult, error) {
 	return func(ctx context.Context, o service.RoundOptions) (service.RoundResult, error) {
@@ -117,27 +117,11 @@ func childRound(program, state, statusDir string, log *slog.Logger) func(context
 		if !o.Collect {
 			args = append(args, "--deliver-only")
 		}
-		cmd := exec.CommandContext(ctx, program, args...)
-		cmd.Cancel = func() error {
-			if err := cmd.Process.Signal(os.Interrupt); err != nil {
-				return cmd.Process.Kill() // Windows: no interrupt for another process
-			}
-			return nil
-		}
-		cmd.WaitDelay = roundWaitDelay
 		var stdout bytes.Buffer
-		cmd.Stdout = &limitedWriter{w: &stdout, n: maxRoundResult}
-		stderr, err := cmd.StderrPipe()
+		pid, err := source.Self{Program: program, Args: args, Stdout: &limitedWriter{w: &stdout, n: maxRoundResult},
+			Stderr: func(pid int, r io.Reader) { relog(log.With("round_pid", pid), r) }, WaitDelay: roundWaitDelay}.Run(ctx)
 		if err != nil {
 			return service.RoundResult{}, fmt.Errorf("round: %w", err)
-		}
-		if err := cmd.Start(); err != nil {
-			return service.RoundResult{}, fmt.Errorf("round: %w", err)
-		}
-		pid := cmd.Process.Pid
-		relog(log.With("round_pid", pid), stderr)
-		if err := cmd.Wait(); err != nil {
-			return service.RoundResult{}, fmt.Errorf("round (pid %d): %w", pid, err)
 		}
 		var res service.RoundResult
 		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
