@@ -17,6 +17,18 @@ import (
 	"github.com/wardhq/ward/collector/store/storetest"
 )
 
+// openStore opens a store on a fresh database, closed when the test ends.
+func openStore(t *testing.T) (string, *postgres.Store) {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return dsn, s
+}
+
 func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), dsn)
@@ -98,12 +110,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 // it is gone.
 func TestHealth(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	dsn, s := openStore(t)
 	if err := s.Health(ctx); err != nil {
 		t.Fatalf("Health of a fresh store: %v", err)
 	}
@@ -163,12 +170,7 @@ func enrolOne(t *testing.T, s store.Store) string {
 // at once.
 func TestEnrollSignsOutsideTheTransaction(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	dsn, s := openStore(t)
 	now := time.Now()
 	if err := s.CreateToken(ctx, store.Token{ID: "tok", Hash: []byte("h"), Group: "staff", Uses: 1, UsesLeft: 1, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -203,12 +205,7 @@ func TestEnrollSignsOutsideTheTransaction(t *testing.T) {
 // the results; RuleStates still reports the newest report for every rule.
 func TestSaveReportWritesOnlyChangedStates(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	dsn, s := openStore(t)
 	dev := enrolOne(t, s)
 	t0 := time.Now().UTC().Add(time.Minute).Truncate(time.Second) // after the enrolment
 	rule := func(id string, v store.Verdict) store.RuleResult {
@@ -277,12 +274,7 @@ func TestSaveReportWritesOnlyChangedStates(t *testing.T) {
 // take no room, and it reads back in full.
 func TestUnchangedReportStoredAsHeartbeat(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	dsn, s := openStore(t)
 	dev := enrolOne(t, s)
 	facts := []byte("\x0a\x02ab" + strings.Repeat("f", 8192))
 	res := []store.RuleResult{{RuleID: "disk", Title: "Disk", Family: "disk", Severity: "high", Collector: store.Fail, Agent: store.Fail, Observed: "off", Expected: "on"}}
@@ -324,12 +316,7 @@ func TestUnchangedReportStoredAsHeartbeat(t *testing.T) {
 // through reports that add, change and drop rules, late and duplicate ones.
 func TestCountsMatchRuleStates(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.DSN(t)
-	s, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	dsn, s := openStore(t)
 	dev := enrolOne(t, s)
 	verdicts := []store.Verdict{store.Pass, store.Fail, store.Unknown, ""}
 	db := connect(t, dsn)
