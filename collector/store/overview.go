@@ -17,8 +17,8 @@ type Overview interface {
 	// without a grace period, by failing_since; ties by device and rule.
 	// A state under an active device waiver (at q.Now) is left out and
 	// counted in Waived; a group-wide waiver is the caller's to leave out
-	// of q.Rules. At most q.Limit rows (0: 50); Total and Overdue count
-	// every state listed or not.
+	// of q.Rules. At most q.Limit rows (0: 50); Total, Overdue and Counts
+	// count every state, listed or not.
 	FailingNow(ctx context.Context, q FailingQuery) (FailingPage, error)
 	// AuditFor returns the audit entries whose target is one of targets
 	// (a device id, a group), newest first, at most limit (0: 100).
@@ -82,4 +82,16 @@ type FailingPage struct {
 	Overdue int `json:"overdue"`
 	// Waived is how many FAIL states an active device waiver covers.
 	Waived int `json:"waived"`
+	// Counts are Total and Overdue per (group, rule) of the query, in
+	// its order, duplicates dropped: what a chart per rule reads.
+	Counts []FailingCount `json:"counts"`
+}
+
+// FailingCount is how many FAIL states one rule has in one group, waived
+// ones left out, and how many of those are overdue.
+type FailingCount struct {
+	Group   string `json:"group"`
+	RuleID  string `json:"rule_id"`
+	Failing int    `json:"failing"`
+	Overdue int    `json:"overdue"`
 }

@@ -52,7 +52,8 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 		return page, fmt.Errorf("failing now: waivers: %w", err)
 	}
 	waived := map[[2]string]bool{}
-	perKey := map[failingKey]int{}
+	perKey := map[failingKey]int{}  // waived states per pair
+	overKey := map[failingKey]int{} // of which overdue
 	for rows.Next() {
 		var device, rule, group string
 		var since int64
@@ -69,20 +70,20 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 		perKey[k]++
 		page.Waived++
 		if g > 0 && since <= nanos(q.Now.Add(-g)) {
-			page.Overdue--
+			overKey[k]++
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return page, fmt.Errorf("failing now: waivers: %w", err)
 	}
-	page.Total = -page.Waived
+	page.Counts = make([]store.FailingCount, len(keys))
 
 	var counts pgx.Batch // one round trip for every pair's counts
 	var parts []string
 	var args []any
 	extra := 0
-	for _, k := range keys {
+	for i, k := range keys {
 		g := grace[k]
 		due := "NULL::bigint"
 		cut := int64(0)
@@ -97,8 +98,10 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 			k.group, k.rule, h, aggregate.BucketStart(h, aggregate.HourNanos), cut, g > 0).QueryRow(func(row pgx.Row) error {
 			var n, over int
 			err := row.Scan(&n, &over)
-			page.Total += n
-			page.Overdue += over
+			c := store.FailingCount{Group: k.group, RuleID: k.rule, Failing: n - perKey[k], Overdue: over - overKey[k]}
+			page.Counts[i] = c
+			page.Total += c.Failing
+			page.Overdue += c.Overdue
 			return err
 		})
 		parts = append(parts, `(SELECT grp, rule_id, since, device_id, `+due+` AS due FROM agg_failing WHERE grp = ? AND rule_id = ? ORDER BY since, device_id LIMIT ?)`)

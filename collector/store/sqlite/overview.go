@@ -61,7 +61,8 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 		return page, fmt.Errorf("failing now: waivers: %w", err)
 	}
 	waived := map[[2]string]bool{}
-	perKey := map[failingKey]int{}
+	perKey := map[failingKey]int{}  // waived states per pair
+	overKey := map[failingKey]int{} // of which overdue
 	for rows.Next() {
 		var w waivedState
 		if err := rows.Scan(&w.device, &w.rule, &w.group, &w.since); err != nil {
@@ -77,16 +78,16 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 		perKey[k]++
 		page.Waived++
 		if g > 0 && w.since <= nanos(q.Now.Add(-g)) {
-			page.Overdue--
+			overKey[k]++
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return page, fmt.Errorf("failing now: waivers: %w", err)
 	}
-	page.Total = -page.Waived
+	page.Counts = make([]store.FailingCount, len(keys))
 
-	for _, k := range keys {
+	for i, k := range keys {
 		var n, over int
 		g := grace[k]
 		if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM agg_failing_hours WHERE grp = ? AND rule_id = ?`, k.group, k.rule).Scan(&n); err != nil {
@@ -102,8 +103,10 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 				return page, fmt.Errorf("failing now: %w", err)
 			}
 		}
-		page.Total += n
-		page.Overdue += over
+		c := store.FailingCount{Group: k.group, RuleID: k.rule, Failing: n - perKey[k], Overdue: over - overKey[k]}
+		page.Counts[i] = c
+		page.Total += c.Failing
+		page.Overdue += c.Overdue
 	}
 
 	for chunk := range slices.Chunk(keys, failingParts) {

@@ -121,6 +121,19 @@ func testFailingNow(t *testing.T, s store.Dashboard) {
 	if p.Total != 5 || p.Overdue != 1 || p.Waived != 1 {
 		t.Errorf("totals: %d failing, %d overdue, %d waived; want 5, 1, 1", p.Total, p.Overdue, p.Waived)
 	}
+	if len(p.Counts) != 4+450 {
+		t.Fatalf("%d counts, want one per distinct (group, rule): %d", len(p.Counts), 4+450)
+	}
+	wantCounts := []store.FailingCount{
+		{Group: "field", RuleID: "rule-0", Failing: 1, Overdue: 1}, // a-waived's is waived
+		{Group: "field", RuleID: "rule-1", Failing: 3},
+		{Group: "hq", RuleID: "rule-0", Failing: 1},
+		{Group: "hq", RuleID: "rule-1"},
+		{Group: "field", RuleID: "absent-000"},
+	}
+	if !slices.Equal(p.Counts[:5], wantCounts) {
+		t.Errorf("counts = %+v, want %+v", p.Counts[:5], wantCounts)
+	}
 	var got []string
 	for _, f := range p.Rows {
 		got = append(got, f.DeviceID+"/"+f.RuleID)
