@@ -162,7 +162,7 @@ func trendSVG(points []store.TrendPoint, staleNow int) trendChart {
 	for _, i := range ticks {
 		d := c.Points[i].Day
 		fmt.Fprintf(&b, `<line class="axis" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>`, x(i), top+ph, x(i), top+ph+4)
-		fmt.Fprintf(&b, `<text class="tick x-tick" x="%.1f" y="%d" text-anchor="middle"><title>%s</title>%s</text>`, x(i), top+ph+16, d.Format("2006-01-02"), d.Format("2 Jan"))
+		fmt.Fprintf(&b, `<g><title>%s</title><text class="tick x-tick" x="%.1f" y="%d" text-anchor="middle">%s</text></g>`, d.Format("2006-01-02"), x(i), top+ph+16, d.Format("2 Jan"))
 	}
 	fmt.Fprintf(&b, `<text class="axis-label" x="%d" y="%d" text-anchor="middle">day (UTC), devices at its end</text>`, left+pw/2, h-6)
 	series := []struct {
