@@ -99,7 +99,9 @@ func startAgedFleet(t *testing.T) *agedFleet {
 	report := func(host string, seq uint64) {
 		t.Helper()
 		name, version := "baseline", int32(1)
-		if slices.ContainsFunc(devices, func(s struct{ host, group, bundle, platform, osName string }) bool { return s.host == host && s.group == "field" }) {
+		if slices.ContainsFunc(devices, func(s struct{ host, group, bundle, platform, osName string }) bool {
+			return s.host == host && s.group == "field"
+		}) {
 			name, version = hr.Name, int32(hr.Version)
 		}
 		_, err := (*certs[host]).Report(ctx, &wardv1.ReportRequest{Report: &wardv1.Report{
@@ -184,7 +186,7 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 // tableRow is a failing-now row as the browser shows it.
 type tableRow struct {
 	Device, Rule, Host, Group, Severity, Since, SinceTitle, SinceISO, Deadline, DeadlineISO, Seen string
-	Overdue                                                                                      bool
+	Overdue                                                                                       bool
 }
 
 const readRows = `(sel) => [...document.querySelectorAll(sel + ' table.failing tbody tr')].map(tr => {
