@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -532,4 +533,27 @@ func TestTrendOnANewCollector(t *testing.T) {
 		t.Errorf("today's point %q, want %q", total, want)
 	}
 	screenshot(t, ctx, "overview-new-collector")
+}
+
+// Grace periods and the stale threshold read in days and hours, not as
+// Go durations.
+func TestDurationsInWords(t *testing.T) {
+	f := startFleet(t)
+	viewer := newClient(t, f.base)
+	viewer.login("victor", "victor-correct-horse")
+	_, page := viewer.do("GET", "/policies", nil)
+	for _, want := range []string{"<td>3 days</td>", "<td>14 days</td>", "<td>1 day</td>", "<td>30 days</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("policies page lacks %s", want)
+		}
+	}
+	_, home := viewer.do("GET", "/", nil)
+	for _, p := range []string{page, home} {
+		if m := regexp.MustCompile(`\d+h\d+m\d+s`).FindString(p); m != "" {
+			t.Errorf("a Go duration on a page: %s", m)
+		}
+	}
+	if !strings.Contains(home, "no report for more than 3 hours") {
+		t.Error("the overview does not give the stale threshold in hours")
+	}
 }

@@ -52,9 +52,11 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 		return page, nil
 	}
 	now := nanos(q.Now)
+	// CROSS JOIN keeps the waivers the outer loop: driven by the FAIL
+	// states instead, SQLite would read every one of the fleet's.
 	rows, err := s.db.QueryContext(ctx, `SELECT w.device_id, w.rule_id, d.grp, r.failing_since FROM waivers w
-		JOIN devices d ON d.id = w.device_id
-		JOIN rule_states r ON r.device_id = w.device_id AND r.rule_id = w.rule_id
+		CROSS JOIN devices d ON d.id = w.device_id
+		CROSS JOIN rule_states r ON r.device_id = w.device_id AND r.rule_id = w.rule_id
 		WHERE w.device_id != '' AND w.created_at <= ?1 AND w.expires_at > ?1 AND (w.revoked_at IS NULL OR w.revoked_at > ?1)
 			AND d.revoked_at IS NULL AND r.collector = 'FAIL' AND r.failing_since IS NOT NULL`, now)
 	if err != nil {
