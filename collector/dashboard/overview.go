@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -130,7 +131,13 @@ func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
 			}
 			var bars []bar
 			for _, rule := range gp.Policy.Rules {
-				b := bar{Label: rule.ID, Title: rule.Title, Href: "/devices?rule=" + rule.ID}
+				// The device list filters one group: with more, the rule's
+				// devices of every group (and policy) are listed.
+				href := "/devices?" + url.Values{"rule": {rule.ID}}.Encode()
+				if len(sec.Groups) == 1 {
+					href = "/devices?" + url.Values{"rule": {rule.ID}, "group": {sec.Groups[0]}}.Encode()
+				}
+				b := bar{Label: rule.ID, Title: rule.Title, Href: href}
 				for _, c := range sec.Page.Counts {
 					if c.RuleID == rule.ID {
 						b.Value += c.Failing

@@ -412,7 +412,7 @@ func TestOverviewInBrowser(t *testing.T) {
 
 			// Phone width: no page overflows 390 px.
 			run(t, ctx, "phone width", chromedp.EmulateViewport(390, 844))
-			pages := []string{"/", "/?days=90", "/devices", "/devices/" + f.devices["lin-bad"], "/devices/" + f.devices["win-bad"], "/policies", "/waivers"}
+			pages := []string{"/", "/?days=90", "/?group=hq", "/devices/no-such-device", "/devices", "/devices/" + f.devices["lin-bad"], "/devices/" + f.devices["win-bad"], "/policies", "/waivers"}
 			if role == "amina" {
 				pages = append(pages, "/tokens", "/audit")
 			}
@@ -513,7 +513,10 @@ func TestStaleDeviceAfterPolicyChange(t *testing.T) {
 func TestTrendOnANewCollector(t *testing.T) {
 	ctx := browser(t)
 	f := startFleet(t)
+	run(t, ctx, "sign-in page at phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(f.base+"/login"), chromedp.WaitVisible(chromedp.CSS("#login")))
+	noPageOverflow(t, ctx, "/login")
 	signIn(t, ctx, f.base, "victor")
+	noPageOverflow(t, ctx, "/ on a new collector")
 	today := time.Now().UTC()
 	if days := eval[[]string](t, ctx, `[...document.querySelectorAll('#trend g.day')].map(g => g.dataset.day)`); !slices.Equal(days, []string{today.Format("2006-01-02")}) {
 		t.Errorf("trend days %v, want today only", days)
