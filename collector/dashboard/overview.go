@@ -223,13 +223,13 @@ func humanDuration(d time.Duration) string {
 // failing-since column reads.
 func ageOf(t, now time.Time) string {
 	d := now.Sub(t)
-	if d < time.Minute {
-		return "under a minute"
-	}
-	if d >= 48*time.Hour {
+	switch {
+	case d >= 48*time.Hour:
 		return humanDuration(d.Truncate(24 * time.Hour))
+	case d >= time.Hour:
+		return humanDuration(d.Truncate(time.Hour))
 	}
-	return humanDuration(d.Truncate(time.Hour))
+	return humanDuration(d)
 }
 
 // timeTag is t in words, relative to now, with the absolute time on

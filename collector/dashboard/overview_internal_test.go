@@ -38,11 +38,12 @@ func TestHumanDuration(t *testing.T) {
 func TestAgeOf(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for ago, want := range map[time.Duration]string{
-		(3*24 + 2) * time.Hour:       "3 days", // whole days past two days
-		(2*24 + 23) * time.Hour:      "2 days",
-		47*time.Hour + time.Minute:   "1 day 23 hours",
-		5*time.Hour + 40*time.Minute: "5 hours",
-		10 * time.Second:             "under a minute",
+		(3*24 + 2) * time.Hour:          "3 days", // whole days past two days
+		(2*24 + 23) * time.Hour:         "2 days",
+		47*time.Hour + time.Minute:      "1 day 23 hours",
+		5*time.Hour + 40*time.Minute:    "5 hours",
+		30*time.Minute + 10*time.Second: "30 minutes",
+		10 * time.Second:                "under a minute",
 	} {
 		if got := ageOf(now.Add(-ago), now); got != want {
 			t.Errorf("ageOf(now - %s) = %q, want %q", ago, got, want)
