@@ -22,6 +22,7 @@ import (
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/token"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
@@ -506,6 +507,20 @@ func TestStaleDeviceAfterPolicyChange(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "stale-device-policy-changed")
+
+	// A re-bind (the machine re-installed, re-enrolled with a re-bind
+	// token) is on the device's timeline.
+	plain, _, err := token.CreateRebind(bg, f.st, f.devices["win-ok"], time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := f.c.Enroll(bg, plain, &wardv1.DeviceInfo{Hostname: "win-ok", Platform: "windows", OsName: "Windows 11 Pro", OsVersion: "1", Architecture: "amd64", AgentVersion: "test", MachineId: "win-ok"}); id != f.devices["win-ok"] {
+		t.Fatalf("re-bind enrolled %s, want %s", id, f.devices["win-ok"])
+	}
+	run(t, ctx, "open win-ok", chromedp.Navigate(f.base+"/devices/"+f.devices["win-ok"]), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	if s := text(t, ctx, "#timeline li.ev-enrolment"); !strings.Contains(s, "re-bound: by re-bind token") {
+		t.Errorf("newest enrolment entry = %q, want the re-bind", s)
+	}
 }
 
 // On a new collector the trend is the days since the first report, with
