@@ -206,7 +206,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got != want || want.Devices != len(seed) || want.Failing == 0 {
 		t.Errorf("overview shows %+v, store has %+v", got, want)
 	}
-	if s := text(t, ctx, "#by-rule"); !strings.Contains(s, "disk-encrypted") {
+	if s := text(t, ctx, "#policy-1"); !strings.Contains(s, "disk-encrypted") {
 		t.Errorf("failing per rule does not list disk-encrypted:\n%s", s)
 	}
 

@@ -13,6 +13,7 @@ var ErrExists = errors.New("already exists")
 // of Store. The SQLite store implements it.
 type Dashboard interface {
 	Store
+	Overview
 
 	// CreateUser stores a new user (ErrExists if the name is taken).
 	CreateUser(ctx context.Context, u User) error
