@@ -156,6 +156,8 @@ var migrations = []string{
 	migrationAggregates,
 	// 11: hostname search by trigram (migration_search.go).
 	migrationSearch,
+	// 12: TOTP second factor and OpenID Connect sign-in (migration_signin.go).
+	migrationSignIn,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same
