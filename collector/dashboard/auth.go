@@ -207,7 +207,11 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	hash, u := dummyHash, store.User{}
 	if !tooLong {
 		u, err = h.st.User(r.Context(), name)
-		if err == nil {
+		if err == nil && len(u.Hash) == 0 {
+			// An OpenID Connect user has no password: refused as slowly
+			// as a wrong one.
+			err = store.ErrNotFound
+		} else if err == nil {
 			hash = u.Hash
 		} else if !errors.Is(err, store.ErrNotFound) {
 			h.serverError(w, r, err)
@@ -225,7 +229,9 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	secret, err := h.totpFor(r, u.Name)
 	if err != nil {
-		h.serverError(w, r, err) // a second factor that cannot be checked lets no one in
+		// A second factor that cannot be checked lets no one in.
+		log.Error("second factor cannot be checked", "err", err)
+		again(http.StatusServiceUnavailable, secondFactorBroken)
 		return
 	}
 	if secret != "" {

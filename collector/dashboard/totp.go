@@ -134,6 +134,10 @@ const (
 	insecurePending = "ward_2fa"
 )
 
+// secondFactorBroken is what a user whose code this collector cannot
+// check is told.
+const secondFactorBroken = "Your second factor cannot be checked on this collector: its TOTP key is missing or is not the one your secret was sealed with. Tell the administrator (docs/signin.md)."
+
 // totpFor returns the user's confirmed TOTP secret in the clear, or ""
 // when the user has none. A secret that cannot be opened is an error: the
 // sign-in is refused rather than let through on the password alone.
@@ -234,7 +238,8 @@ func (h *handler) totpLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	secret, err := h.totpFor(r, p.User)
 	if err != nil {
-		h.serverError(w, r, err)
+		log.Error("second factor cannot be checked", "err", err)
+		again(http.StatusServiceUnavailable, secondFactorBroken)
 		return
 	}
 	if secret == "" {
