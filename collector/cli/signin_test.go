@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -13,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wardhq/ward/collector/cli"
+	"github.com/wardhq/ward/collector/dashboard/oidctest"
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 )
@@ -145,5 +150,68 @@ func TestServeMakesTOTPKeyAndHidesSecret(t *testing.T) {
 	}
 	if keys[0] != keys[1] {
 		t.Error("the second start replaced the TOTP key")
+	}
+}
+
+// serve's --oidc-* flags, end to end: a browser-like client signs in
+// through an in-process provider to the dashboard of a real serve.
+func TestServeOIDCSignIn(t *testing.T) {
+	const clientSecret = "serve-oidc-secret"
+	p := oidctest.Start(t, "ward", clientSecret)
+	secretFile := filepath.Join(t.TempDir(), "oidc-secret")
+	os.WriteFile(secretFile, []byte(clientSecret+"\n"), 0o600)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuf
+	done := make(chan int)
+	go func() {
+		done <- cli.Run(ctx, []string{"serve", "--data", filepath.Join(t.TempDir(), "data"), "--grpc-addr", "127.0.0.1:0", "--http-addr", addr, "--insecure-cookies",
+			"--oidc-issuer", p.URL(), "--oidc-client-id", "ward", "--oidc-client-secret-file", secretFile,
+			"--oidc-redirect-url", "http://" + addr + "/login/oidc/callback", "--oidc-allowed-domain", "example.com",
+			"--oidc-role-claim", "realm_access.roles", "--oidc-admin-group", "fleet-admins", "--oidc-label", "Sign in with Corp"}, &out, &errb)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "HTTP on") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := c.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", path, err, errb.String())
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if _, page := get("/login"); !strings.Contains(page, "Sign in with Corp") {
+		t.Fatalf("sign-in page without the provider:\n%s", page)
+	}
+	// The default groups claim is not read: the configured nested one is.
+	p.Next(map[string]any{"email": "Lee@Example.com", "groups": []string{"ward-admins"}, "realm_access": map[string]any{"roles": []string{"fleet-admins"}}}, "")
+	if code, page := get("/login/oidc"); code != http.StatusOK {
+		t.Fatalf("OIDC sign-in through serve: %d\n%s\n%s", code, page, errb.String())
+	}
+	if _, home := get("/"); !strings.Contains(home, "lee@example.com (admin)") {
+		t.Fatalf("overview does not show the OIDC admin:\n%s", home)
+	}
+	p.Next(map[string]any{"email": "kim@example.com", "groups": []string{"ward-admins"}}, "")
+	c.Jar, _ = cookiejar.New(nil)
+	if code, page := get("/login/oidc"); code != http.StatusForbidden || !strings.Contains(page, "fleet-admins (admin)") {
+		t.Fatalf("a user only in the default group: %d\n%s", code, page)
+	}
+	if strings.Contains(out.String()+errb.String(), clientSecret) {
+		t.Fatal("serve wrote the OIDC client secret out")
 	}
 }

@@ -2,11 +2,6 @@ package dashboard_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,13 +10,11 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/wardhq/ward/collector/dashboard"
+	"github.com/wardhq/ward/collector/dashboard/oidctest"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/sqlite"
 )
@@ -31,127 +24,8 @@ const (
 	idpClientSecret = "s3cret-never-in-a-log"
 )
 
-// idp is an OpenID Connect provider in the test: discovery, an
-// authorization endpoint that signs the user in at once, a token endpoint
-// that checks the client secret and the PKCE verifier, and its JWKS. Its
-// next ID token is shaped by the fields below.
-type idp struct {
-	t      *testing.T
-	srv    *httptest.Server
-	key    *rsa.PrivateKey // published
-	rogue  *rsa.PrivateKey // not published
-	mu     sync.Mutex
-	codes  map[string]authReq
-	claims map[string]any // the signed-in user's claims besides the standard ones
-	// tweak changes the next token: "badsig", "audience", "expired", "nonce".
-	tweak string
-	// authorize is the last authorization request's query.
-	authorize url.Values
-}
-
-type authReq struct{ nonce, challenge, redirect string }
-
-func startIDP(t *testing.T) *idp {
-	t.Helper()
-	p := &idp{t: t, codes: map[string]authReq{}}
-	var err error
-	if p.key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-		t.Fatal(err)
-	}
-	if p.rogue, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-		t.Fatal(err)
-	}
-	m := http.NewServeMux()
-	m.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{
-			"issuer": p.srv.URL, "authorization_endpoint": p.srv.URL + "/authorize", "token_endpoint": p.srv.URL + "/token",
-			"jwks_uri": p.srv.URL + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
-			"response_types_supported": []string{"code"}, "code_challenge_methods_supported": []string{"S256"},
-		})
-	})
-	m.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	})
-	m.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		p.mu.Lock()
-		p.authorize = q
-		code := base64.RawURLEncoding.EncodeToString([]byte(q.Get("state") + "-code"))
-		p.codes[code] = authReq{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri")}
-		p.mu.Unlock()
-		if q.Get("client_id") != idpClientID || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" {
-			http.Error(w, "bad authorization request", http.StatusBadRequest)
-			return
-		}
-		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
-	})
-	m.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		id, secret, ok := r.BasicAuth()
-		if !ok {
-			id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
-		}
-		p.mu.Lock()
-		req, found := p.codes[r.PostFormValue("code")]
-		delete(p.codes, r.PostFormValue("code"))
-		p.mu.Unlock()
-		sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
-		switch {
-		case id != idpClientID || secret != idpClientSecret:
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"error":"invalid_client"}`)
-			return
-		case !found || req.redirect != r.PostFormValue("redirect_uri") || base64.RawURLEncoding.EncodeToString(sum[:]) != req.challenge:
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"error":"invalid_grant"}`)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": p.idToken(req.nonce)})
-	})
-	p.srv = httptest.NewServer(m)
-	t.Cleanup(p.srv.Close)
-	return p
-}
-
-func (p *idp) idToken(nonce string) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	c := map[string]any{"iss": p.srv.URL, "sub": "sub-" + p.claims["email"].(string), "aud": idpClientID, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "nonce": nonce}
-	for k, v := range p.claims {
-		c[k] = v
-	}
-	key := p.key
-	switch p.tweak {
-	case "badsig":
-		key = p.rogue
-	case "audience":
-		c["aud"] = "someone-else"
-	case "expired":
-		c["iat"], c["exp"] = now.Add(-time.Hour).Unix(), now.Add(-30*time.Minute).Unix()
-	case "nonce":
-		c["nonce"] = "not-the-nonce"
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	payload, _ := json.Marshal(c)
-	jws, err := s.Sign(payload)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return out
-}
-
-func (p *idp) next(claims map[string]any, tweak string) {
-	p.mu.Lock()
-	p.claims, p.tweak = claims, tweak
-	p.mu.Unlock()
+func startIDP(t *testing.T) *oidctest.Provider {
+	return oidctest.Start(t, idpClientID, idpClientSecret)
 }
 
 // oidcDash is a dashboard on a fresh SQLite store, over real HTTP, that
@@ -162,7 +36,7 @@ type oidcDash struct {
 	log *syncBuffer
 }
 
-func startOIDCDash(t *testing.T, p *idp, domains ...string) *oidcDash {
+func startOIDCDash(t *testing.T, p *oidctest.Provider, domains ...string) *oidcDash {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
 	if err != nil {
@@ -176,7 +50,7 @@ func startOIDCDash(t *testing.T, p *idp, domains ...string) *oidcDash {
 	d.url = srv.URL
 	h, err = dashboard.New(dashboard.Config{
 		Store: st, InsecureCookies: true, Logger: slog.New(slog.NewJSONHandler(d.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		OIDC: &dashboard.OIDC{Issuer: p.srv.URL, ClientID: idpClientID, ClientSecret: idpClientSecret, RedirectURL: srv.URL + dashboard.OIDCCallbackPath, AllowedDomains: domains, Label: "Sign in with Example ID"},
+		OIDC: &dashboard.OIDC{Issuer: p.URL(), ClientID: idpClientID, ClientSecret: idpClientSecret, RedirectURL: srv.URL + dashboard.OIDCCallbackPath, AllowedDomains: domains, Label: "Sign in with Example ID"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -218,12 +92,12 @@ func TestOIDCSignIn(t *testing.T) {
 
 	// An admin signs in: the whole flow over HTTP, ending on a page
 	// that refreshes to the overview (the Strict session cookie).
-	p.next(map[string]any{"email": "amina@example.com", "email_verified": true, "groups": []string{"staff", "ward-admins"}}, "")
+	p.Next(map[string]any{"email": "amina@example.com", "email_verified": true, "groups": []string{"staff", "ward-admins"}}, "")
 	resp, page := get(t, c, d.url+"/login/oidc")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="signedin"`) || resp.Header.Get("Refresh") != "0; url=/" {
 		t.Fatalf("after the provider: %d %q\n%s", resp.StatusCode, resp.Header.Get("Refresh"), page)
 	}
-	q := p.authorize
+	q := p.LastAuthorize()
 	if q.Get("nonce") == "" || q.Get("state") == "" || q.Get("code_challenge") == "" || q.Get("code_challenge_method") != "S256" ||
 		!strings.Contains(q.Get("scope"), "openid") || q.Get("redirect_uri") != d.url+dashboard.OIDCCallbackPath {
 		t.Errorf("authorization request = %v", q)
@@ -256,7 +130,7 @@ func TestOIDCSignIn(t *testing.T) {
 		t.Fatalf("stored user = %+v, %v", us, err)
 	}
 	es, _ := d.st.Audit(ctx, 10)
-	if len(es) == 0 || es[0].Action != "sign-in" || es[0].Actor != "amina@example.com" || !strings.Contains(es[0].Detail, "OpenID Connect ("+p.srv.URL+") as admin") {
+	if len(es) == 0 || es[0].Action != "sign-in" || es[0].Actor != "amina@example.com" || !strings.Contains(es[0].Detail, "OpenID Connect ("+p.URL()+") as admin") {
 		t.Fatalf("audit = %+v", es)
 	}
 	// No password signs an OIDC user in locally.
@@ -268,7 +142,7 @@ func TestOIDCSignIn(t *testing.T) {
 
 	// Moved to the viewers at the provider: the next sign-in is a viewer,
 	// and the server refuses it admin pages.
-	p.next(map[string]any{"email": "amina@example.com", "email_verified": "true", "groups": "ward-viewers"}, "")
+	p.Next(map[string]any{"email": "amina@example.com", "email_verified": "true", "groups": "ward-viewers"}, "")
 	c2 := browserless(t)
 	if resp, page := get(t, c2, d.url+"/login/oidc"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("viewer sign-in: %d\n%s", resp.StatusCode, page)
@@ -304,7 +178,7 @@ func TestOIDCSignIn(t *testing.T) {
 		{"local account's name", map[string]any{"email": "dana@example.com", "groups": []string{"ward-admins"}}, "", http.StatusConflict, "already named dana@example.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p.next(tc.claims, tc.tweak)
+			p.Next(tc.claims, tc.tweak)
 			c := browserless(t)
 			resp, page := get(t, c, d.url+"/login/oidc")
 			if resp.StatusCode != tc.status || !strings.Contains(page, tc.says) || !strings.Contains(page, `href="/login"`) {
@@ -324,7 +198,7 @@ func TestOIDCSignIn(t *testing.T) {
 
 	// A callback that is not for this browser's sign-in: no cookie, or
 	// another state.
-	p.next(good, "")
+	p.Next(good, "")
 	c3 := browserless(t)
 	if resp, page := get(t, c3, d.url+dashboard.OIDCCallbackPath+"?code=x&state=y"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "Start it again") {
 		t.Fatalf("callback without the flow's cookie: %d\n%s", resp.StatusCode, page)
@@ -372,7 +246,7 @@ func TestOIDCSignIn(t *testing.T) {
 func TestOIDCProviderDown(t *testing.T) {
 	p := startIDP(t)
 	d := startOIDCDash(t, p)
-	p.srv.Close()
+	p.Close()
 	resp, page := get(t, browserless(t), d.url+"/login/oidc")
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "cannot be reached") {
 		t.Fatalf("%d\n%s", resp.StatusCode, page)
