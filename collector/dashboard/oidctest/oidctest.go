@@ -12,10 +12,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,10 +32,12 @@ import (
 type Provider struct {
 	t            *testing.T
 	srv          *httptest.Server
+	base         string // the issuer URL
 	clientID     string
 	clientSecret string
 	key          *rsa.PrivateKey // published
 	rogue        *rsa.PrivateKey // not published
+	consent      bool            // answer /authorize with a page (AskConsent)
 	mu           sync.Mutex
 	codes        map[string]authReq
 	claims       map[string]any // the signed-in user's claims besides the standard ones
@@ -42,10 +46,34 @@ type Provider struct {
 }
 
 // URL is the issuer URL.
-func (p *Provider) URL() string { return p.srv.URL }
+func (p *Provider) URL() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.base
+}
+
+// AtLocalhost makes the provider's issuer http://localhost:PORT rather
+// than 127.0.0.1: another site for a browser than a dashboard on
+// 127.0.0.1, so its redirect back is a cross-site navigation. Call it
+// before the relying party discovers the provider.
+func (p *Provider) AtLocalhost() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.base = strings.Replace(p.srv.URL, "127.0.0.1", "localhost", 1)
+}
 
 // Close stops the provider (to test one that is down).
 func (p *Provider) Close() { p.srv.Close() }
+
+// AskConsent makes the authorization endpoint answer with a page whose
+// link (#consent) goes back to the relying party, as a provider's sign-in
+// page does, instead of redirecting at once: the way back is then a
+// navigation started by the provider's page.
+func (p *Provider) AskConsent() {
+	p.mu.Lock()
+	p.consent = true
+	p.mu.Unlock()
+}
 
 // LastAuthorize is the last authorization request's query.
 func (p *Provider) LastAuthorize() url.Values {
@@ -70,8 +98,8 @@ func Start(t *testing.T, clientID, clientSecret string) *Provider {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{
-			"issuer": p.srv.URL, "authorization_endpoint": p.srv.URL + "/authorize", "token_endpoint": p.srv.URL + "/token",
-			"jwks_uri": p.srv.URL + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
+			"issuer": p.URL(), "authorization_endpoint": p.URL() + "/authorize", "token_endpoint": p.URL() + "/token",
+			"jwks_uri": p.URL() + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
 			"response_types_supported": []string{"code"}, "code_challenge_methods_supported": []string{"S256"},
 		})
 	})
@@ -89,7 +117,16 @@ func Start(t *testing.T, clientID, clientSecret string) *Provider {
 			http.Error(w, "bad authorization request", http.StatusBadRequest)
 			return
 		}
-		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
+		back := q.Get("redirect_uri") + "?" + url.Values{"code": {code}, "state": {q.Get("state")}}.Encode()
+		p.mu.Lock()
+		consent := p.consent
+		p.mu.Unlock()
+		if consent {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!doctype html><title>Example ID</title><a id="consent" href="%s">Continue to the application</a>`, html.EscapeString(back))
+			return
+		}
+		http.Redirect(w, r, back, http.StatusFound)
 	})
 	m.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		id, secret, ok := r.BasicAuth()
@@ -121,6 +158,7 @@ func Start(t *testing.T, clientID, clientSecret string) *Provider {
 		json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": tok})
 	})
 	p.srv = httptest.NewServer(m)
+	p.base = p.srv.URL
 	t.Cleanup(p.srv.Close)
 	return p
 }
@@ -129,7 +167,7 @@ func (p *Provider) idToken(nonce string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	c := map[string]any{"iss": p.srv.URL, "sub": fmt.Sprint("sub-", p.claims["email"]), "aud": p.clientID, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "nonce": nonce}
+	c := map[string]any{"iss": p.base, "sub": fmt.Sprint("sub-", p.claims["email"]), "aud": p.clientID, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "nonce": nonce}
 	for k, v := range p.claims {
 		c[k] = v
 	}
