@@ -1,4 +1,4 @@
--- Version 7: the dashboard's second factor and OpenID Connect sign-in
+-- Version 8: the dashboard's second factor and OpenID Connect sign-in
 -- (docs/signin.md): a TOTP secret per user (sealed by the dashboard;
 -- confirmed_at NULL until a first code confirms it; last_step refuses a
 -- code used before), sign-ins waiting for their second factor, and the
