@@ -135,6 +135,7 @@ func (a *app) serveCommand() *cobra.Command {
 		logLevel        string
 		insecureCookies bool
 		caKeyFile       string
+		signin          signinFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -171,7 +172,7 @@ serve refuses a database without the collector's tables.`,
 				}
 			}
 			cfg.Logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
-			if cfg.Web, err = a.webFor(&cfg, insecureCookies); err != nil {
+			if cfg.Web, err = a.webFor(&cfg, insecureCookies, &signin); err != nil {
 				return err
 			}
 			srv, err := server.New(cfg)
@@ -218,6 +219,7 @@ serve refuses a database without the collector's tables.`,
 	httpFlags(f, &cfg.HTTP)
 	f.StringVar(&caKeyFile, "ca-key-file", "", "keep the CA in the store, sealed with the 32-byte key in this file, shared by every collector on the store (ca keygen writes one; default $WARD_CA_KEY_FILE; docs/multi-collector.md)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	signin.register(f)
 	f.BoolVar(&insecureCookies, "insecure-cookies", false, "dashboard cookies without Secure, for plain HTTP on a loopback --http-addr only (browsers other than Chromium refuse Secure cookies over http://127.0.0.1)")
 	return cmd
 }

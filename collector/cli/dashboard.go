@@ -20,7 +20,7 @@ import (
 )
 
 // webFor returns the server's Web hook mounting the dashboard.
-func (a *app) webFor(cfg *server.Config, insecureCookies bool) (func(store.Store) (http.Handler, error), error) {
+func (a *app) webFor(cfg *server.Config, insecureCookies bool, sf *signinFlags) (func(store.Store) (http.Handler, error), error) {
 	if insecureCookies {
 		host, _, err := net.SplitHostPort(cfg.HTTPAddr)
 		ip := net.ParseIP(host)
@@ -28,8 +28,22 @@ func (a *app) webFor(cfg *server.Config, insecureCookies bool) (func(store.Store
 			return nil, fmt.Errorf("--insecure-cookies is only allowed with a loopback --http-addr (got %q)", cfg.HTTPAddr)
 		}
 	}
+	// Sign-in flags are checked before the collector starts; the default
+	// TOTP key file is made in the data directory once it exists.
+	if _, err := sf.oidc(); err != nil {
+		return nil, err
+	}
+	if sf.totpKeyFile != "" || os.Getenv("WARD_TOTP_KEY_FILE") != "" {
+		if _, err := sf.totpKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	return func(st store.Store) (http.Handler, error) {
-		return dashboard.New(dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, InsecureCookies: insecureCookies, TrustedProxies: cfg.HTTP.TrustedProxies, Logger: cfg.Logger, Now: cfg.Now})
+		dc := dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, InsecureCookies: insecureCookies, TrustedProxies: cfg.HTTP.TrustedProxies, Logger: cfg.Logger, Now: cfg.Now}
+		if err := sf.apply(cfg.DataDir, &dc); err != nil {
+			return nil, err
+		}
+		return dashboard.New(dc)
 	}, nil
 }
 
@@ -96,7 +110,7 @@ func (a *app) userCommand() *cobra.Command {
 		},
 	}
 	add.Flags().StringVar(&role, "role", "", "admin (policies, tokens, waivers) or viewer (read-only)")
-	cmd.AddCommand(add)
+	cmd.AddCommand(add, a.userTOTPResetCommand())
 	return cmd
 }
 

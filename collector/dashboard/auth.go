@@ -67,15 +67,26 @@ func (h *handler) cookieName(secure string) string {
 			return insecureSession
 		case loginCookie:
 			return insecureLoginToken
+		case pendingCookie:
+			return insecurePending
+		case oidcCookie:
+			return insecureOIDC
 		}
 	}
 	return secure
 }
 
 func (h *handler) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	h.setCookieSite(w, name, value, maxAge, http.SameSiteStrictMode)
+}
+
+// setCookieSite is setCookie with another SameSite mode: Lax only for the
+// OpenID Connect flow's cookie, which must come back with the identity
+// provider's redirect (a cross-site navigation).
+func (h *handler) setCookieSite(w http.ResponseWriter, name, value string, maxAge int, site http.SameSite) {
 	http.SetCookie(w, &http.Cookie{
 		Name: h.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
-		Secure: !h.cfg.InsecureCookies, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: !h.cfg.InsecureCookies, HttpOnly: true, SameSite: site,
 	})
 }
 
@@ -137,10 +148,24 @@ func (h *handler) admin(next http.HandlerFunc) http.Handler {
 // name takes as long as a wrong password.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("ward-no-such-user"), BcryptCost)
 
+// loginData is the sign-in page's: the identity provider's button when
+// OpenID Connect is configured.
+type loginData struct {
+	OIDC string // the button's label
+}
+
+func (h *handler) loginPage(p page) page {
+	p.Title = "Sign in"
+	if h.oidc != nil {
+		p.Data = loginData{OIDC: h.oidc.label}
+	}
+	return p
+}
+
 func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
 	tok := randomToken(24)
 	h.setCookie(w, loginCookie, tok, 3600)
-	h.render(w, r, "login", page{Title: "Sign in", CSRF: tok})
+	h.render(w, r, "login", h.loginPage(page{CSRF: tok}))
 }
 
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +190,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	again := func(status int, msg string) {
 		w.WriteHeader(status)
-		h.render(w, r, "login", page{Title: "Sign in", CSRF: c.Value, Error: msg, Form: map[string]string{"user": name}})
+		h.render(w, r, "login", h.loginPage(page{CSRF: c.Value, Error: msg, Form: map[string]string{"user": name}}))
 	}
 	wait, err := h.throttle.admit(r.Context(), now, name, addr)
 	if err != nil {
@@ -182,7 +207,11 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	hash, u := dummyHash, store.User{}
 	if !tooLong {
 		u, err = h.st.User(r.Context(), name)
-		if err == nil {
+		if err == nil && len(u.Hash) == 0 {
+			// An OpenID Connect user has no password: refused as slowly
+			// as a wrong one.
+			err = store.ErrNotFound
+		} else if err == nil {
 			hash = u.Hash
 		} else if !errors.Is(err, store.ErrNotFound) {
 			h.serverError(w, r, err)
@@ -198,16 +227,38 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	id := randomToken(32)
-	se := store.Session{IDHash: hashID(id), User: u.Name, CSRF: randomToken(24), CreatedAt: now, ExpiresAt: now.Add(h.cfg.SessionTTL)}
-	if err := h.st.CreateSession(r.Context(), se); err != nil {
-		h.serverError(w, r, err)
+	secret, err := h.totpFor(r, u.Name)
+	if err != nil {
+		// A second factor that cannot be checked lets no one in.
+		log.Error("second factor cannot be checked", "err", err)
+		again(http.StatusServiceUnavailable, secondFactorBroken)
+		return
+	}
+	if secret != "" {
+		h.startSecondFactor(w, r, u.Name)
 		return
 	}
 	h.setCookie(w, loginCookie, "", -1)
-	h.setCookie(w, sessionCookie, id, int(h.cfg.SessionTTL.Seconds()))
-	h.audit(r.Context(), u.Name, "sign-in", u.Name, "from "+addr)
+	if err := h.startSession(w, r, u.Name, "from "+addr); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// startSession signs the browser in as user, whichever way it proved who
+// it is (password, password and code, identity provider): the same
+// cookie, CSRF token and expiry, and an audit entry saying how.
+func (h *handler) startSession(w http.ResponseWriter, r *http.Request, user, how string) error {
+	now := h.now()
+	id := randomToken(32)
+	se := store.Session{IDHash: hashID(id), User: user, CSRF: randomToken(24), CreatedAt: now, ExpiresAt: now.Add(h.cfg.SessionTTL)}
+	if err := h.st.CreateSession(r.Context(), se); err != nil {
+		return err
+	}
+	h.setCookie(w, sessionCookie, id, int(h.cfg.SessionTTL.Seconds()))
+	h.audit(r.Context(), user, "sign-in", user, how)
+	return nil
 }
 
 // waitText says secs in words for the sign-in page.

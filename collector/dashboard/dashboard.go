@@ -47,6 +47,13 @@ type Config struct {
 	// rule, past deadline) are reused; the trend is reused for 10 times
 	// as long. Default 30s; negative: never reuse.
 	CacheFor time.Duration
+	// TOTPKey (TOTPKeySize random bytes) seals local accounts' TOTP
+	// secrets at rest; without it no one can turn a second factor on, and
+	// a user who has one cannot sign in (docs/signin.md).
+	TOTPKey []byte
+	// OIDC, when set, offers sign-in through an OpenID Connect provider
+	// beside local accounts (docs/signin.md).
+	OIDC *OIDC
 	// Logger (default slog.Default()) and clock (default time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -61,6 +68,9 @@ type handler struct {
 	mux      *http.ServeMux
 	cache    cache
 	parsed   parsedPolicies
+	signin   store.SignIn // nil: the store has no second factors
+	sealer   *sealer      // nil: no TOTP key
+	oidc     *oidcClient  // nil: no OpenID Connect
 }
 
 // cache keeps a few computed values for a while.
@@ -135,6 +145,9 @@ func New(cfg Config) (http.Handler, error) {
 		// Several collectors may share the store: so does the throttle.
 		h.throttle = sharedSignIns{st: ss, maxFree: cfg.MaxFailedLogins}
 	}
+	if err := h.initSignIn(); err != nil {
+		return nil, err
+	}
 	if err := h.parse(); err != nil {
 		return nil, err
 	}
@@ -153,6 +166,7 @@ func New(cfg Config) (http.Handler, error) {
 	m.HandleFunc("GET /login", h.loginForm)
 	m.HandleFunc("POST /login", h.login)
 	m.Handle("POST /logout", h.auth(http.HandlerFunc(h.logout)))
+	h.signinRoutes(m)
 	m.Handle("GET /{$}", h.auth(http.HandlerFunc(h.overview)))
 	m.Handle("GET /devices", h.auth(http.HandlerFunc(h.devices)))
 	m.Handle("GET /devices/{id}", h.auth(http.HandlerFunc(h.device)))

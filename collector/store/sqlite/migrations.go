@@ -158,6 +158,8 @@ var migrations = []string{
 	migrationSearch,
 	// 12: the audit log by target, for a device's timeline (migration_audit_target.go).
 	migrationAuditTarget,
+	// 13: TOTP second factor and OpenID Connect sign-in (migration_signin.go).
+	migrationSignIn,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same
