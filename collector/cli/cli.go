@@ -73,7 +73,14 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 				names = append(names, sub.Name())
 			}
 		}
-		return inputError{fmt.Errorf("unknown command %q for %q (commands: %s)", args[0], c.CommandPath(), strings.Join(names, ", "))}
+		hint := ""
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2
+		}
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+		}
+		return inputError{fmt.Errorf("unknown command %q for %q%s (commands: %s)", args[0], c.CommandPath(), hint, strings.Join(names, ", "))}
 	}
 }
 
@@ -85,7 +92,8 @@ func (a *app) root() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// A bad flag value is a usage error (exit 3), like any other input error.
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return inputError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return inputError{suggestFlag(c, err)} })
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return a.applySettings(cmd) }
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().StringVar(&a.storeSpec, "store", "", "the store: sqlite (the data directory's "+server.DatabaseFile+") or a postgres:// URL (default $"+storeopen.Env+", else sqlite); the PKI stays in --data")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
@@ -193,6 +201,10 @@ serve refuses a database without the collector's tables.`,
 				srv.Stop()
 				return err
 			}
+			if err := a.saveInterval(cfg.Interval); err != nil {
+				srv.Stop()
+				return err
+			}
 			metrics := srv.HTTPAddr()
 			if m := srv.MetricsAddr(); m != "" {
 				metrics = m
@@ -207,7 +219,7 @@ serve refuses a database without the collector's tables.`,
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:8443", "gRPC listen address (agents)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (health, metrics)")
 	f.StringArrayVar(&cfg.Hostnames, "hostname", nil, "DNS name or IP address agents use to reach this collector (repeatable; default localhost, 127.0.0.1, ::1)")
-	f.DurationVar(&cfg.Interval, "interval", time.Hour, "agents' report interval (a device is stale after 3 × interval)")
+	f.DurationVar(&cfg.Interval, "interval", defaultInterval, "agents' report interval (a device is stale after 3 × interval); stored in --data/"+settingsFile+" for the next start and the admin commands, which use it without the flag")
 	cfg.Retention = server.DefaultRetention
 	f.Var(retentionFlag{&cfg.Retention}, "retention", "report history kept, in days (400d) or hours (9600h); older reports are pruned at start and hourly, keeping transitions and what export --as-of needs inside the window; 0 keeps everything")
 	cfg.DeviceCertLifetime = pki.DefaultDeviceLifetime

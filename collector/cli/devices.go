@@ -14,11 +14,6 @@ import (
 	"github.com/wardhq/ward/collector/store"
 )
 
-// staleFlag adds --interval; stale means not seen for 3 × interval.
-func staleFlag(cmd *cobra.Command, interval *time.Duration) {
-	cmd.Flags().DurationVar(interval, "interval", time.Hour, "agents' report interval; a device is stale after 3 × interval without a report")
-}
-
 type deviceRow struct {
 	store.Device
 	Status store.DeviceStatus `json:"status"`
