@@ -35,10 +35,19 @@ type app struct {
 // Run runs ward-collector with args (without the program name) and
 // returns the process exit code: 0 success, 1 failure, 3 usage error.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return RunInput(ctx, args, nil, stdout, stderr)
+}
+
+// RunInput is Run with the standard input given (user add reads the
+// password from it); nil is the process's.
+func RunInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, now: time.Now}
 	root := a.root()
 	refuseUnknownSubcommands(root)
 	root.SetArgs(args)
+	if stdin != nil {
+		root.SetIn(stdin)
+	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {

@@ -47,6 +47,9 @@ type Config struct {
 	// rule, past deadline) are reused; the trend is reused for 10 times
 	// as long. Default 30s; negative: never reuse.
 	CacheFor time.Duration
+	// Collector names this collector in exports (default: this host,
+	// version unknown).
+	Collector ExportCollector
 	// Logger (default slog.Default()) and clock (default time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -129,6 +132,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Collector.Host == "" {
+		cfg.Collector = ThisCollector(cfg.Collector.Version)
 	}
 	h := &handler{cfg: cfg, st: st, log: cfg.Logger, throttle: localSignIns{newThrottle(cfg.MaxFailedLogins, throttleEntries)}, pages: map[string]*template.Template{}}
 	if ss, ok := st.(store.SharedState); ok {
