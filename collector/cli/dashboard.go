@@ -118,7 +118,7 @@ func (a *app) exportCommand() *cobra.Command {
 and rule: the policy name and version, severity, the collector's verdict
 (kept under a waiver, whose id and expiry are given), failing since,
 deadline and overdue, and the device's status then (fresh, stale,
-revoked). CSV starts with 8 "# " lines of metadata (format, generated_at,
+revoked). CSV starts with 9 "# " lines of metadata (format, generated_at,
 as_of, collector, ...); JSON is an object {"metadata", "rows"}.
 
 Without --output it writes to standard output; --output DIR writes the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,25 @@ type ExportMeta struct {
 	StaleAfterSeconds int64 `json:"stale_after_seconds"`
 	Devices           int   `json:"devices"`
 	Rows              int   `json:"rows"`
+	// DeadlinePolicies are the policies deadlines were counted with: each
+	// group's current one (see ExportRow.Deadline).
+	DeadlinePolicies []ExportPolicy `json:"deadline_policies"`
+}
+
+// ExportPolicy is the policy a group is held to.
+type ExportPolicy struct {
+	Group    string `json:"group"`
+	Name     string `json:"name"`
+	Version  int    `json:"version"`
+	Embedded bool   `json:"embedded"`
+}
+
+func (p ExportPolicy) String() string {
+	s := fmt.Sprintf("%s: %s v%d", p.Group, p.Name, p.Version)
+	if p.Embedded {
+		s += " (embedded)"
+	}
+	return s
 }
 
 // ExportWaiver is the waiver a row is under.
@@ -92,10 +112,11 @@ type ExportRow struct {
 	// Since is when the verdict became what it is (failing since, for a
 	// FAIL).
 	Since *time.Time `json:"since"`
-	// Deadline is Since + the rule's grace for a FAIL under a rule with
-	// one. Overdue is a FAIL, not waived, at or past it; nil when the
-	// collector no longer has the policy version to tell (see
-	// docs/exports.md).
+	// Deadline is Since + the rule's grace in the group's current policy
+	// (Metadata.DeadlinePolicies), for a FAIL under a rule with one, as the
+	// dashboard counts it. Overdue is a FAIL, not waived, at or past its
+	// deadline; nil when it cannot be told (the group's policy has no such
+	// rule any more).
 	Deadline *time.Time    `json:"deadline"`
 	Overdue  *bool         `json:"overdue"`
 	Waiver   *ExportWaiver `json:"waiver"`
@@ -165,11 +186,11 @@ func BuildExport(ctx context.Context, st store.Dashboard, o ExportOptions) (*Exp
 			}
 		}
 		no := false
-		switch grace, known := graces.of(r.Group, r.PolicyName, r.PolicyVersion, r.RuleID); {
+		switch grace, known := graces.of(r.Group, r.RuleID); {
 		case r.Status != store.Fail:
 			row.Overdue = &no
 		case !known || r.Since == nil:
-			// The policy version that judged it is gone (or the failure
+			// The group's policy no longer has the rule (or the failure
 			// has no start): the deadline cannot be told, so neither can
 			// overdue. Never "not overdue" by default.
 		case grace <= 0:
@@ -190,6 +211,7 @@ func BuildExport(ctx context.Context, st store.Dashboard, o ExportOptions) (*Exp
 		return nil, err
 	}
 	e.Metadata.Rows = len(e.Rows)
+	e.Metadata.DeadlinePolicies = graces.describe()
 	if !o.AsOf.IsZero() && len(e.Rows) == 0 {
 		return nil, ErrBeforeFirstReport
 	}
@@ -204,37 +226,63 @@ func utc(t *time.Time) *time.Time {
 	return &u
 }
 
-// graces are the rules' grace periods of the policy versions the
-// collector still has: each group's current one and the embedded
-// default.
-type graces map[string]map[string]time.Duration // "group\x00name\x00version", or "\x00name\x00version" for the default → rule → grace
-
-func (g graces) of(group, name string, version int, rule string) (time.Duration, bool) {
-	v := strconv.Itoa(version)
-	rules, ok := g[group+"\x00"+name+"\x00"+v]
-	if !ok {
-		rules, ok = g["\x00"+name+"\x00"+v]
-	}
-	if !ok {
-		return 0, false
-	}
-	return rules[rule], true
+// graces are the rules' grace periods by group: those of each group's
+// current policy (its own, or the embedded default), as the dashboard's
+// device page and overview count deadlines.
+type graces struct {
+	byGroup map[string]*groupGrace
+	def     *groupGrace
+	used    map[string]bool // the groups asked about
 }
 
-func policyGraces(ctx context.Context, st store.Dashboard) (graces, error) {
-	g := graces{}
-	add := func(key string, p *policies.Policy) {
-		rules := map[string]time.Duration{}
-		for _, r := range p.Rules {
-			rules[r.ID] = r.Grace
-		}
-		g[key+"\x00"+p.Name+"\x00"+strconv.Itoa(p.Version)] = rules
+type groupGrace struct {
+	name     string
+	version  int
+	embedded bool
+	rules    map[string]time.Duration
+}
+
+// of is the grace of rule in group's policy, and false when that policy
+// has no such rule.
+func (g *graces) of(group, rule string) (time.Duration, bool) {
+	gg, ok := g.byGroup[group]
+	if !ok {
+		gg = g.def
 	}
+	g.used[group] = true
+	d, ok := gg.rules[rule]
+	return d, ok
+}
+
+// describe names the policy each group asked about was held to:
+// "field: field v2, staff: baseline v1 (embedded)".
+func (g *graces) describe() []ExportPolicy {
+	var out []ExportPolicy
+	for group := range g.used {
+		gg, ok := g.byGroup[group]
+		if !ok {
+			gg = g.def
+		}
+		out = append(out, ExportPolicy{Group: group, Name: gg.name, Version: gg.version, Embedded: gg.embedded})
+	}
+	slices.SortFunc(out, func(a, b ExportPolicy) int { return strings.Compare(a.Group, b.Group) })
+	return out
+}
+
+func newGrace(p *policies.Policy, embedded bool) *groupGrace {
+	gg := &groupGrace{name: p.Name, version: p.Version, embedded: embedded, rules: map[string]time.Duration{}}
+	for _, r := range p.Rules {
+		gg.rules[r.ID] = r.Grace
+	}
+	return gg
+}
+
+func policyGraces(ctx context.Context, st store.Dashboard) (*graces, error) {
 	def, err := policies.Embedded(server.DefaultPolicy)
 	if err != nil {
 		return nil, err
 	}
-	add("", def)
+	g := &graces{byGroup: map[string]*groupGrace{}, def: newGrace(def, true), used: map[string]bool{}}
 	stored, err := st.Policies(ctx)
 	if err != nil {
 		return nil, err
@@ -244,7 +292,7 @@ func policyGraces(ctx context.Context, st store.Dashboard) (graces, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stored policy of group %q: %w", sp.Group, err)
 		}
-		add(sp.Group, p)
+		g.byGroup[sp.Group] = newGrace(p, false)
 	}
 	return g, nil
 }
@@ -290,7 +338,7 @@ var ExportHeader = []string{"device_id", "hostname", "group", "device_status", "
 // CSVMetaLines is how many lines of metadata, each starting with "# ",
 // come before the CSV header row: always this many, so a reader that
 // knows no comments can skip them by count.
-const CSVMetaLines = 8
+const CSVMetaLines = 9
 
 // Write writes the export as "csv" (the metadata lines, the header row,
 // a record per row) or "json" (an object: metadata, rows).
@@ -311,6 +359,7 @@ func (e *Export) Write(w io.Writer, format string) error {
 			"stale_after_seconds: " + strconv.FormatInt(m.StaleAfterSeconds, 10),
 			"devices: " + strconv.Itoa(m.Devices),
 			"rows: " + strconv.Itoa(m.Rows),
+			"deadline_policies: " + joinPolicies(m.DeadlinePolicies),
 		}
 		for _, l := range meta {
 			if _, err := io.WriteString(w, "# "+oneLine(l)+"\n"); err != nil {
@@ -337,6 +386,14 @@ func (e *Export) Write(w io.Writer, format string) error {
 		return cw.Error()
 	}
 	return fmt.Errorf("unknown export format %q (want csv or json)", format)
+}
+
+func joinPolicies(ps []ExportPolicy) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, ", ")
 }
 
 func stamp(t *time.Time) string {

@@ -38,8 +38,9 @@ var (
 //   - mac-quiet (staff): failing the firewall, silent for two days: stale,
 //     failing since within its grace at its last report but overdue now;
 //   - win-gone (staff): revoked on 2026-03-05: its last state, revoked;
-//   - field-old (field): judged by policy field v1, which the collector no
-//     longer has (the group is on v2): deadline and overdue unknown;
+//   - field-old (field): silent since its agent ran policy field v1 (the
+//     group is on v2 now): deadlines by v2; one rule v2 no longer has:
+//     deadline and overdue unknown;
 //   - new-one (staff): enrolled, never reported: no rows.
 func goldenFleet(t *testing.T) store.Dashboard {
 	t.Helper()
@@ -102,7 +103,7 @@ func goldenFleet(t *testing.T) store.Dashboard {
 	unknown := res("disk-encrypted", "critical", store.Unknown, "")
 	unknown.Reason = "manage-bde: access denied"
 	report("dev_d", d2, "baseline", 1, unknown, pass("firewall-on"))
-	report("dev_e", d2, "field", 1, res("disk-encrypted", "critical", store.Fail, "/ not encrypted"))
+	report("dev_e", d2, "field", 1, res("disk-encrypted", "critical", store.Fail, "/ not encrypted"), res("legacy-rule", "low", store.Fail, "gone"))
 	if err := st.RevokeDevice(ctx, "dev_d", gT0.Add(4*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 	e := goldenExport(t, goldenFleet(t))
 	m := e.Metadata
 	if m.Format != dashboard.ExportFormat || !m.AsOf.Equal(gAsOf) || !m.GeneratedAt.Equal(gAsOf.Add(48*time.Hour)) || m.Collector.Host != "ward.example.org" ||
-		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 5 || m.Rows != 9 {
+		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 5 || m.Rows != 10 || len(m.DeadlinePolicies) != 2 || m.DeadlinePolicies[0].String() != "field: field v2" || m.DeadlinePolicies[1].String() != "staff: baseline v1 (embedded)" {
 		t.Errorf("metadata = %+v", m)
 	}
 	rows := map[string]dashboard.ExportRow{}
@@ -192,7 +193,8 @@ func TestExportRowsStandAlone(t *testing.T) {
 		"lin-bad/firewall-on":      {"WAIVED", "FAIL", "fresh", ptr(gT0.Add(24*time.Hour - time.Second + 24*time.Hour)), &no, true},
 		"mac-quiet/firewall-on":    {"FAIL", "FAIL", "stale", ptr(gAsOf.Add(-2*24*time.Hour - time.Second + 24*time.Hour)), &yes, false},
 		"win-gone/disk-encrypted":  {"UNKNOWN", "UNKNOWN", "revoked", nil, &no, false},
-		"field-old/disk-encrypted": {"FAIL", "FAIL", "stale", nil, nil, false},
+		"field-old/disk-encrypted": {"FAIL", "FAIL", "stale", ptr(gT0.Add(24*time.Hour - time.Second + 72*time.Hour)), &yes, false},
+		"field-old/legacy-rule":    {"FAIL", "FAIL", "stale", nil, nil, false},
 	} {
 		r, ok := rows[key]
 		if !ok {
@@ -214,7 +216,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 		t.Error("a device that never reported has rows")
 	}
 
-	// The CSV says the same: 8 metadata lines, then a header and 9 rows.
+	// The CSV says the same: the metadata lines, then a header and 10 rows.
 	var b bytes.Buffer
 	if err := e.Write(&b, "csv"); err != nil {
 		t.Fatal(err)
@@ -226,7 +228,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 		}
 	}
 	recs, err := csv.NewReader(strings.NewReader(lines[dashboard.CSVMetaLines])).ReadAll()
-	if err != nil || len(recs) != 10 || strings.Join(recs[0], ",") != strings.Join(dashboard.ExportHeader, ",") {
+	if err != nil || len(recs) != 11 || strings.Join(recs[0], ",") != strings.Join(dashboard.ExportHeader, ",") {
 		t.Fatalf("CSV after the metadata: %v, %d records", err, len(recs))
 	}
 	var j struct {
@@ -237,7 +239,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 	if err := e.Write(&b, "json"); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b.Bytes(), &j); err != nil || len(j.Rows) != 9 || j.Metadata["as_of"] != "2026-03-10T12:00:00Z" {
+	if err := json.Unmarshal(b.Bytes(), &j); err != nil || len(j.Rows) != 10 || j.Metadata["as_of"] != "2026-03-10T12:00:00Z" {
 		t.Errorf("JSON: %v, %d rows, metadata %v", err, len(j.Rows), j.Metadata)
 	}
 	for _, k := range []string{"deadline", "overdue", "waiver", "revoked_at", "since"} {
