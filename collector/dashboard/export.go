@@ -156,7 +156,7 @@ func BuildExport(ctx context.Context, st store.Dashboard, o ExportOptions) (*Exp
 	if err != nil {
 		return nil, err
 	}
-	graces, err := policyGraces(ctx, st)
+	graces, err := LoadGraces(ctx, st)
 	if err != nil {
 		return nil, err
 	}
@@ -185,21 +185,7 @@ func BuildExport(ctx context.Context, st store.Dashboard, o ExportOptions) (*Exp
 				row.Status = store.Waived
 			}
 		}
-		no := false
-		switch grace, known := graces.of(r.Group, r.RuleID); {
-		case r.Status != store.Fail:
-			row.Overdue = &no
-		case !known || r.Since == nil:
-			// The group's policy no longer has the rule (or the failure
-			// has no start): the deadline cannot be told, so neither can
-			// overdue. Never "not overdue" by default.
-		case grace <= 0:
-			row.Overdue = &no
-		default:
-			dl := r.Since.Add(grace).UTC()
-			over := row.Waiver == nil && !at.Before(dl)
-			row.Deadline, row.Overdue = &dl, &over
-		}
+		row.Deadline, row.Overdue = graces.Deadline(r.Group, r.RuleID, r.Status, r.Since, row.Waiver != nil, at)
 		if r.DeviceID != last {
 			e.Metadata.Devices++
 			last = r.DeviceID
@@ -226,10 +212,10 @@ func utc(t *time.Time) *time.Time {
 	return &u
 }
 
-// graces are the rules' grace periods by group: those of each group's
+// Graces are the rules' grace periods by group: those of each group's
 // current policy (its own, or the embedded default), as the dashboard's
 // device page and overview count deadlines.
-type graces struct {
+type Graces struct {
 	byGroup map[string]*groupGrace
 	def     *groupGrace
 	used    map[string]bool // the groups asked about
@@ -242,9 +228,9 @@ type groupGrace struct {
 	rules    map[string]time.Duration
 }
 
-// of is the grace of rule in group's policy, and false when that policy
+// Of is the grace of rule in group's policy, and false when that policy
 // has no such rule.
-func (g *graces) of(group, rule string) (time.Duration, bool) {
+func (g *Graces) Of(group, rule string) (time.Duration, bool) {
 	gg, ok := g.byGroup[group]
 	if !ok {
 		gg = g.def
@@ -254,9 +240,30 @@ func (g *graces) of(group, rule string) (time.Duration, bool) {
 	return d, ok
 }
 
+// Deadline is when a rule failing since since must be fixed, and
+// whether it is overdue at at: a FAIL, not waived, at or past its
+// deadline. A verdict other than FAIL, or a rule without grace, has no
+// deadline and is not overdue; when the group's policy no longer has the
+// rule (or the failure has no start) neither can be told: nil, nil.
+func (g *Graces) Deadline(group, rule string, verdict store.Verdict, since *time.Time, waived bool, at time.Time) (*time.Time, *bool) {
+	no := false
+	grace, known := g.Of(group, rule)
+	switch {
+	case verdict != store.Fail:
+		return nil, &no
+	case !known || since == nil:
+		return nil, nil
+	case grace <= 0:
+		return nil, &no
+	}
+	dl := since.Add(grace).UTC()
+	over := !waived && !at.Before(dl)
+	return &dl, &over
+}
+
 // describe names the policy each group asked about was held to:
 // "field: field v2, staff: baseline v1 (embedded)".
-func (g *graces) describe() []ExportPolicy {
+func (g *Graces) describe() []ExportPolicy {
 	var out []ExportPolicy
 	for group := range g.used {
 		gg, ok := g.byGroup[group]
@@ -277,12 +284,13 @@ func newGrace(p *policies.Policy, embedded bool) *groupGrace {
 	return gg
 }
 
-func policyGraces(ctx context.Context, st store.Dashboard) (*graces, error) {
+// LoadGraces reads and parses every group's current policy.
+func LoadGraces(ctx context.Context, st store.Dashboard) (*Graces, error) {
 	def, err := policies.Embedded(server.DefaultPolicy)
 	if err != nil {
 		return nil, err
 	}
-	g := &graces{byGroup: map[string]*groupGrace{}, def: newGrace(def, true), used: map[string]bool{}}
+	g := &Graces{byGroup: map[string]*groupGrace{}, def: newGrace(def, true), used: map[string]bool{}}
 	stored, err := st.Policies(ctx)
 	if err != nil {
 		return nil, err

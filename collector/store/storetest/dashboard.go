@@ -262,7 +262,7 @@ func testHistory(t *testing.T, s store.Dashboard) {
 	if r := rows["b-fail/rule-1"]; r.Status != store.Fail || r.Since == nil || !r.Since.After(t0.Add(time.Hour)) {
 		t.Errorf("as of the second day, b-fail/rule-1 = %+v", r)
 	}
-	if r, ok := rows["e-revoked/rule-0"]; !ok || r.RevokedAt == nil || !r.RevokedAt.Equal(t0.Add(2*time.Minute + 3*time.Hour)) {
+	if r, ok := rows["e-revoked/rule-0"]; !ok || r.RevokedAt == nil || !r.RevokedAt.Equal(t0.Add(2*time.Minute+3*time.Hour)) {
 		t.Errorf("a device revoked by then = %+v (present %v), want its last state with its revocation time", r, ok)
 	}
 	if r := rows["b-fail/rule-1"]; r.RevokedAt != nil || r.Severity != "high" {
