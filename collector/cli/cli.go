@@ -20,6 +20,7 @@ import (
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/storeopen"
+	"github.com/wardhq/ward/internal/suggest"
 )
 
 // app is what every command shares.
@@ -82,14 +83,7 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 				names = append(names, sub.Name())
 			}
 		}
-		hint := ""
-		if c.SuggestionsMinimumDistance <= 0 {
-			c.SuggestionsMinimumDistance = 2
-		}
-		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
-			hint = fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
-		}
-		return inputError{fmt.Errorf("unknown command %q for %q%s (commands: %s)", args[0], c.CommandPath(), hint, strings.Join(names, ", "))}
+		return inputError{fmt.Errorf("unknown command %q for %q%s (commands: %s)", args[0], c.CommandPath(), suggest.Command(c, args[0]), strings.Join(names, ", "))}
 	}
 }
 
@@ -101,7 +95,7 @@ func (a *app) root() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// A bad flag value is a usage error (exit 3), like any other input error.
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return inputError{suggestFlag(c, err)} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return inputError{suggest.Flag(c, err)} })
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return a.applySettings(cmd) }
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().StringVar(&a.storeSpec, "store", "", "the store: sqlite (the data directory's "+server.DatabaseFile+") or a postgres:// URL (default $"+storeopen.Env+", else sqlite); the PKI stays in --data")

@@ -1,4 +1,7 @@
-package cli
+// Package suggest adds "did you mean …?" to the usage errors of Ward's
+// command lines (ward-collector, ward-agent), so a typo is answered with
+// the name that was meant, not only a refusal.
+package suggest
 
 import (
 	"fmt"
@@ -8,9 +11,10 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// suggestFlag adds "did you mean --x?" to an unknown flag's error when
-// the command has a flag within two edits of it (or starting with it).
-func suggestFlag(c *cobra.Command, err error) error {
+// Flag adds "did you mean --x?" to an unknown flag's error (a cobra
+// FlagErrorFunc's) when the command has a flag within two edits of it, or
+// starting with it; any other error is returned as it is.
+func Flag(c *cobra.Command, err error) error {
 	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
 	if !ok {
 		return err
@@ -48,4 +52,17 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// Command is "; did you mean x?" for an unknown subcommand name of c
+// (within two edits, or a prefix), or "".
+func Command(c *cobra.Command, name string) string {
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	s := c.SuggestionsFor(name)
+	if len(s) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
 }
