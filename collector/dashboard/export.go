@@ -360,7 +360,7 @@ func (e *Export) Write(w io.Writer, format string) error {
 		m := e.Metadata
 		meta := []string{
 			fmt.Sprintf("%s: %d lines of metadata, then a header row and a record per device and rule (docs/exports.md)", ExportFormat, CSVMetaLines),
-			"generated_at: " + m.GeneratedAt.Format(time.RFC3339),
+			"generated_at: " + m.GeneratedAt.Format(time.RFC3339Nano),
 			"as_of: " + m.AsOf.Format(time.RFC3339Nano),
 			"collector: " + m.Collector.Host,
 			"collector_version: " + m.Collector.Version,
