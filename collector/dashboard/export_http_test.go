@@ -45,7 +45,7 @@ func TestExportOverHTTP(t *testing.T) {
 		}
 	}
 
-	asOf := time.Now().UTC().Add(-time.Second).Format(time.RFC3339)
+	asOf := time.Now().UTC().Format(time.RFC3339Nano)
 	resp, body = viewer.do("GET", "/export?format=csv&as_of="+asOf, nil)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "# "+dashboard.ExportFormat) {
 		t.Fatalf("export csv as of %s: %d %.200s", asOf, resp.StatusCode, body)
