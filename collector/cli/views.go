@@ -199,8 +199,11 @@ func deadlineColumn(t *time.Time, overdue *bool, now time.Time) string {
 // deviceColumn is the device id, with "stale: last report 2d ago" for a
 // silent one: its verdicts are its last known.
 func deviceColumn(r dashboard.ExportRow, now time.Time) string {
-	if r.DeviceStatus == dashboard.ExportStale {
-		return fmt.Sprintf("%s (stale: last report %s ago)", r.DeviceID, span(now.Sub(r.LastReport)))
+	switch {
+	case r.DeviceStatus == dashboard.ExportStale && r.LastReport == nil:
+		return fmt.Sprintf("%s (stale: never reported)", r.DeviceID)
+	case r.DeviceStatus == dashboard.ExportStale:
+		return fmt.Sprintf("%s (stale: last report %s ago)", r.DeviceID, span(now.Sub(*r.LastReport)))
 	}
 	return r.DeviceID
 }

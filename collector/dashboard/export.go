@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -44,6 +45,10 @@ const (
 	ExportStale   = "stale"   // silent for longer: its verdicts are its last known
 	ExportRevoked = "revoked" // revoked by then: its last state before that
 )
+
+// NoReportReason is the reason of the one row of a device that had sent
+// no report by the export's time.
+const NoReportReason = "no report received by as_of"
 
 // ExportCollector names the collector an export came from.
 type ExportCollector struct {
@@ -97,7 +102,7 @@ type ExportRow struct {
 	Hostname      string     `json:"hostname"`
 	Group         string     `json:"group"`
 	DeviceStatus  string     `json:"device_status"`
-	LastReport    time.Time  `json:"last_report"`
+	LastReport    *time.Time `json:"last_report"`
 	RevokedAt     *time.Time `json:"revoked_at"`
 	PolicyName    string     `json:"policy_name"`
 	PolicyVersion int        `json:"policy_version"`
@@ -165,9 +170,10 @@ func BuildExport(ctx context.Context, st store.Dashboard, o ExportOptions) (*Exp
 		StaleAfterSeconds: int64(o.StaleAfter / time.Second),
 	}}
 	last := ""
+	reported := map[string]bool{}
 	err = st.StateAsOf(ctx, at, func(r store.StateRow) error {
 		row := ExportRow{
-			DeviceID: r.DeviceID, Hostname: r.Hostname, Group: r.Group, LastReport: r.ReportedAt.UTC(), RevokedAt: utc(r.RevokedAt),
+			DeviceID: r.DeviceID, Hostname: r.Hostname, Group: r.Group, LastReport: utc(&r.ReportedAt), RevokedAt: utc(r.RevokedAt),
 			PolicyName: r.PolicyName, PolicyVersion: r.PolicyVersion, RuleID: r.RuleID, RuleTitle: r.Title, Severity: r.Severity,
 			Verdict: r.Status, Status: r.Status, Since: utc(r.Since), Observed: r.Observed, Expected: r.Expected, Reason: r.Reason,
 		}
@@ -189,6 +195,7 @@ func BuildExport(ctx context.Context, st store.Dashboard, o ExportOptions) (*Exp
 		if r.DeviceID != last {
 			e.Metadata.Devices++
 			last = r.DeviceID
+			reported[r.DeviceID] = true
 		}
 		e.Rows = append(e.Rows, row)
 		return nil
@@ -196,11 +203,37 @@ func BuildExport(ctx context.Context, st store.Dashboard, o ExportOptions) (*Exp
 	if err != nil {
 		return nil, err
 	}
-	e.Metadata.Rows = len(e.Rows)
-	e.Metadata.DeadlinePolicies = graces.describe()
 	if !o.AsOf.IsZero() && len(e.Rows) == 0 {
 		return nil, ErrBeforeFirstReport
 	}
+	// A device enrolled by then without a report has no results, yet it
+	// is part of the fleet, and unknown: one row says so.
+	ds, err := st.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		if reported[d.ID] || d.EnrolledAt.After(at) {
+			continue
+		}
+		row := ExportRow{DeviceID: d.ID, Hostname: d.Hostname, Group: d.Group, DeviceStatus: ExportFresh,
+			Verdict: store.Unknown, Status: store.Unknown, Reason: NoReportReason}
+		no := false
+		row.Overdue = &no
+		switch {
+		case d.RevokedAt != nil && !d.RevokedAt.After(at):
+			row.DeviceStatus, row.RevokedAt = ExportRevoked, utc(d.RevokedAt)
+		case at.Sub(d.EnrolledAt) > o.StaleAfter:
+			row.DeviceStatus = ExportStale
+		}
+		e.Rows = append(e.Rows, row)
+		e.Metadata.Devices++
+	}
+	slices.SortStableFunc(e.Rows, func(a, b ExportRow) int {
+		return cmp.Or(strings.Compare(a.Hostname, b.Hostname), strings.Compare(a.DeviceID, b.DeviceID))
+	})
+	e.Metadata.Rows = len(e.Rows)
+	e.Metadata.DeadlinePolicies = graces.describe()
 	return e, nil
 }
 
@@ -377,7 +410,7 @@ func (e *Export) Write(w io.Writer, format string) error {
 		cw := csv.NewWriter(w)
 		cw.Write(ExportHeader)
 		for _, r := range e.Rows {
-			rec := []string{r.DeviceID, r.Hostname, r.Group, r.DeviceStatus, stamp(&r.LastReport), stamp(r.RevokedAt), r.PolicyName, strconv.Itoa(r.PolicyVersion),
+			rec := []string{r.DeviceID, r.Hostname, r.Group, r.DeviceStatus, stamp(r.LastReport), stamp(r.RevokedAt), r.PolicyName, strconv.Itoa(r.PolicyVersion),
 				r.RuleID, r.RuleTitle, r.Severity, string(r.Verdict), string(r.Status), stamp(r.Since), stamp(r.Deadline), yesNo(r.Overdue),
 				"", "", "", "", r.Observed, r.Expected, r.Reason}
 			if wv := r.Waiver; wv != nil {

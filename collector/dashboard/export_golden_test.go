@@ -41,7 +41,7 @@ var (
 //   - field-old (field): silent since its agent ran policy field v1 (the
 //     group is on v2 now): deadlines by v2; one rule v2 no longer has:
 //     deadline and overdue unknown;
-//   - new-one (staff): enrolled, never reported: no rows.
+//   - new-one (staff): enrolled, never reported: one UNKNOWN row saying so.
 func goldenFleet(t *testing.T) store.Dashboard {
 	t.Helper()
 	ctx := context.Background()
@@ -174,7 +174,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 	e := goldenExport(t, goldenFleet(t))
 	m := e.Metadata
 	if m.Format != dashboard.ExportFormat || !m.AsOf.Equal(gAsOf) || !m.GeneratedAt.Equal(gAsOf.Add(48*time.Hour)) || m.Collector.Host != "ward.example.org" ||
-		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 5 || m.Rows != 10 || len(m.DeadlinePolicies) != 2 || m.DeadlinePolicies[0].String() != "field: field v2" || m.DeadlinePolicies[1].String() != "staff: baseline v1 (embedded)" {
+		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 6 || m.Rows != 11 || len(m.DeadlinePolicies) != 2 || m.DeadlinePolicies[0].String() != "field: field v2" || m.DeadlinePolicies[1].String() != "staff: baseline v1 (embedded)" {
 		t.Errorf("metadata = %+v", m)
 	}
 	rows := map[string]dashboard.ExportRow{}
@@ -212,11 +212,12 @@ func TestExportRowsStandAlone(t *testing.T) {
 	if r := rows["lin-bad/firewall-on"]; r.Waiver == nil || r.Waiver.ID != "wvr_golden" || !r.Waiver.ExpiresAt.Equal(gT0.Add(20*24*time.Hour)) || r.Severity != "high" {
 		t.Errorf("waived row = %+v", r)
 	}
-	if _, ok := rows["new-one/disk-encrypted"]; ok {
-		t.Error("a device that never reported has rows")
+	if r, ok := rows["new-one/"]; !ok || r.Verdict != store.Unknown || r.Status != store.Unknown || r.Reason != dashboard.NoReportReason ||
+		r.LastReport != nil || r.DeviceStatus != dashboard.ExportStale || r.PolicyName != "" {
+		t.Errorf("the device that never reported = %+v (present %v), want one UNKNOWN row saying so", r, ok)
 	}
 
-	// The CSV says the same: the metadata lines, then a header and 10 rows.
+	// The CSV says the same: the metadata lines, then a header and 11 rows.
 	var b bytes.Buffer
 	if err := e.Write(&b, "csv"); err != nil {
 		t.Fatal(err)
@@ -228,7 +229,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 		}
 	}
 	recs, err := csv.NewReader(strings.NewReader(lines[dashboard.CSVMetaLines])).ReadAll()
-	if err != nil || len(recs) != 11 || strings.Join(recs[0], ",") != strings.Join(dashboard.ExportHeader, ",") {
+	if err != nil || len(recs) != 12 || strings.Join(recs[0], ",") != strings.Join(dashboard.ExportHeader, ",") {
 		t.Fatalf("CSV after the metadata: %v, %d records", err, len(recs))
 	}
 	var j struct {
@@ -239,7 +240,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 	if err := e.Write(&b, "json"); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b.Bytes(), &j); err != nil || len(j.Rows) != 10 || j.Metadata["as_of"] != "2026-03-10T12:00:00Z" {
+	if err := json.Unmarshal(b.Bytes(), &j); err != nil || len(j.Rows) != 11 || j.Metadata["as_of"] != "2026-03-10T12:00:00Z" {
 		t.Errorf("JSON: %v, %d rows, metadata %v", err, len(j.Rows), j.Metadata)
 	}
 	for _, k := range []string{"deadline", "overdue", "waiver", "revoked_at", "since"} {

@@ -263,11 +263,11 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 	evil := []string{"=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", " =1", "\x00=1", "\u200b=cmd", "\ufeff@x", "\u3000+1", "＝1+1"}
 	e := &dashboard.Export{Metadata: dashboard.ExportMeta{GeneratedAt: since, AsOf: since}}
 	for i, v := range evil {
-		e.Rows = append(e.Rows, dashboard.ExportRow{DeviceID: v, Hostname: v, Group: v, DeviceStatus: v, LastReport: since, PolicyName: v, PolicyVersion: -i - 1,
+		e.Rows = append(e.Rows, dashboard.ExportRow{DeviceID: v, Hostname: v, Group: v, DeviceStatus: v, LastReport: &since, PolicyName: v, PolicyVersion: -i - 1,
 			RuleID: v, RuleTitle: v, Severity: v, Verdict: store.Verdict(v), Status: store.Verdict(v), Since: &since,
 			Waiver: &dashboard.ExportWaiver{ID: v, By: v, ExpiresAt: since, Reason: v}, Observed: v, Expected: v, Reason: v})
 	}
-	e.Rows = append(e.Rows, dashboard.ExportRow{DeviceID: "dev_1", Hostname: "lin-ok", DeviceStatus: "fresh", LastReport: since, PolicyName: "baseline", PolicyVersion: 3,
+	e.Rows = append(e.Rows, dashboard.ExportRow{DeviceID: "dev_1", Hostname: "lin-ok", DeviceStatus: "fresh", LastReport: &since, PolicyName: "baseline", PolicyVersion: 3,
 		Verdict: store.Pass, Status: store.Pass, Observed: "a - b", Expected: "x = y"})
 	var b bytes.Buffer
 	if err := e.Write(&b, "csv"); err != nil {
