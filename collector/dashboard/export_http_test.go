@@ -25,6 +25,11 @@ func TestExportOverHTTP(t *testing.T) {
 	}
 	today := time.Now().UTC().Format("2006-01-02")
 
+	// Without a format: the form.
+	if resp, body := viewer.do("GET", "/export", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="export"`) || !strings.Contains(body, `name="as_of"`) {
+		t.Errorf("GET /export: %d\n%.300s", resp.StatusCode, body)
+	}
+
 	resp, body := viewer.do("GET", "/export?format=json", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("export json: %d %s", resp.StatusCode, body)

@@ -706,8 +706,19 @@ const WhatIfWriteTimeout = 5 * time.Minute
 func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	format := q.Get("format")
+	form := map[string]string{"format": format, "as_of": q.Get("as_of")}
+	// Without a format: the form. A refusal is the form again, with the
+	// reason, as a 400 (a script sees the status, a person the reason).
+	refuse := func(msg string) {
+		w.WriteHeader(http.StatusBadRequest)
+		h.render(w, r, "export", page{Title: "Export", Nav: "export", Error: msg, Form: form})
+	}
+	if format == "" && len(q) == 0 {
+		h.render(w, r, "export", page{Title: "Export", Nav: "export", Form: form})
+		return
+	}
 	if format != "csv" && format != "json" {
-		http.Error(w, "format must be csv or json", http.StatusBadRequest)
+		refuse("format must be csv or json")
 		return
 	}
 	now := h.now()
@@ -715,7 +726,7 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("as_of"); s != "" {
 		t, err := ParseAsOf(s, now)
 		if err != nil {
-			http.Error(w, "as_of "+s+": "+err.Error(), http.StatusBadRequest)
+			refuse("as_of " + s + ": " + err.Error())
 			return
 		}
 		at = t
@@ -725,7 +736,7 @@ func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ExportWriteTimeout)) // unsupported only in tests (httptest)
 	e, err := BuildExport(r.Context(), h.st, ExportOptions{Now: now, AsOf: at, StaleAfter: h.cfg.StaleAfter, Collector: h.cfg.Collector})
 	if errors.Is(err, ErrBeforeFirstReport) {
-		http.Error(w, "as_of "+q.Get("as_of")+": "+err.Error()+" (the collector's history starts with its first report, or where retention pruned it); choose a later date", http.StatusBadRequest)
+		refuse("as_of " + q.Get("as_of") + ": " + err.Error() + " (the collector's history starts with its first report, or where retention pruned it); choose a later date")
 		return
 	}
 	if err != nil {
