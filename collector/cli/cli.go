@@ -213,6 +213,7 @@ serve refuses a database without the collector's tables.`,
 				metrics = m
 			}
 			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (dashboard: http://%s/, metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr(), metrics)
+			fmt.Fprintf(a.stdout, "devices are stale after %s without a report (3 × --interval %s, kept in %s for the admin commands)\n", 3*cfg.Interval, cfg.Interval, filepath.Join(a.dataDir, settingsFile))
 			<-ctx.Done()
 			srv.Stop()
 			return nil
