@@ -45,6 +45,7 @@ func RunInput(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	a := &app{stdout: stdout, stderr: stderr, now: time.Now}
 	root := a.root()
 	refuseUnknownSubcommands(root)
+	argsAreInput(root)
 	root.SetArgs(args)
 	if stdin != nil {
 		root.SetIn(stdin)
@@ -84,6 +85,29 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 			}
 		}
 		return inputError{fmt.Errorf("unknown command %q for %q%s (commands: %s)", args[0], c.CommandPath(), suggest.Command(c, args[0]), strings.Join(names, ", "))}
+	}
+}
+
+// argsAreInput makes a wrong number of arguments (cobra's ExactArgs,
+// NoArgs, …) a usage error (exit 3), like a bad flag, with the command's
+// usage line to say what it takes.
+func argsAreInput(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		argsAreInput(sub)
+	}
+	check := c.Args
+	if check == nil {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			var ie inputError
+			if errors.As(err, &ie) {
+				return err
+			}
+			return inputError{fmt.Errorf("%w (usage: %s)", err, cmd.UseLine())}
+		}
+		return nil
 	}
 }
 

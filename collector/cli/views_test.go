@@ -392,6 +392,9 @@ func TestSuggestions(t *testing.T) {
 		{[]string{"polcy", "what-if"}, "did you mean policy?"},
 		{[]string{"fleet", "summary", "--jsn"}, "did you mean --json?"},
 		{[]string{"export", "--as-off", "2026-01-01"}, "did you mean --as-of?"},
+		{[]string{"device", "show"}, "accepts 1 arg(s), received 0 (usage: ward-collector device show ID"},
+		{[]string{"export", "now"}, "unknown command \"now\""},
+		{[]string{"policy", "what-if", "--group", "g"}, "usage: ward-collector policy what-if --group G FILE"},
 	} {
 		var out, errb bytes.Buffer
 		if code := cli.Run(context.Background(), tc.args, &out, &errb); code != 3 || !strings.Contains(errb.String(), tc.want) || out.Len() != 0 {
