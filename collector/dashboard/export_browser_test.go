@@ -1,6 +1,8 @@
 package dashboard_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -39,6 +41,17 @@ func TestExportFormInBrowser(t *testing.T) {
 	}
 	if s, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS("#x-format"))); err != nil || s != "json" {
 		t.Errorf("format after the refusal = %q (%v)", s, err)
+	}
+	// At phone width the form fits: no horizontal page overflow.
+	run(t, ctx, "phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(f.base+"/export"), chromedp.WaitVisible(chromedp.CSS("#export")))
+	if w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 390 {
+		t.Errorf("export page at 390 px is %d px wide (%v)", w, err)
+	}
+	// Kept with go test -artifacts -outputdir DIR.
+	if b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
+		t.Errorf("screenshot: %v", err)
+	} else if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "export-390.png"), b, 0o644); err != nil {
+		t.Error(err)
 	}
 	// The export itself, with the browser's session: JSON with its metadata.
 	body, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch('/export?format=json').then(r => r.text())`, chromedp.EvalAwaitPromise))
