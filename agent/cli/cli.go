@@ -19,6 +19,7 @@ import (
 	"github.com/wardhq/ward/agent/install"
 	"github.com/wardhq/ward/agent/service"
 	"github.com/wardhq/ward/agent/source"
+	"github.com/wardhq/ward/internal/suggest"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -124,7 +125,7 @@ func (a *app) rootCommand() *cobra.Command {
 	// Log levels: debug = every OS read; info = what the agent did; warn =
 	// a check could not decide; error = the agent could not run.
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{suggest.Flag(c, err)} })
 	// An unknown command is the caller's to fix (exit 3), not an internal
 	// error; without one, the help.
 	root.Args = cobra.ArbitraryArgs
@@ -132,7 +133,7 @@ func (a *app) rootCommand() *cobra.Command {
 		if len(args) == 0 {
 			return c.Help()
 		}
-		return usagef("unknown command %q (ward-agent --help lists them)", args[0])
+		return usagef("unknown command %q%s (ward-agent --help lists them)", args[0], suggest.Command(c, args[0]))
 	}
 	root.AddCommand(a.checkCommand(), a.bundleCommand(), a.versionCommand(), a.enrollCommand(), a.runCommand(),
 		a.installCommand(), a.uninstallCommand(), a.startCommand(), a.stopCommand(), a.userStatusCommand(), a.daemonCommand(),

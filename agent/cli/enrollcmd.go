@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +41,9 @@ trusts. On any error nothing is written.`,
 			case tok == "":
 				return usagef("enroll: --token or --token-file is required")
 			}
+			if err := checkEnrolment(fingerprint, tok); err != nil {
+				return err
+			}
 			if state == "" {
 				state = enroll.DefaultStateDir()
 			}
@@ -48,10 +52,17 @@ trusts. On any error nothing is written.`,
 				Source: a.newSource(), AgentVersion: a.version, Log: a.log,
 			})
 			if err != nil {
-				return err
+				return enrolError(err)
 			}
 			fmt.Fprintf(a.stdout, "enrolled as %s (group %q) with collector %s; identity in %s\n",
 				id.DeviceID, id.Group, id.Collector, state)
+			stateFlag := ""
+			if state != enroll.DefaultStateDir() {
+				stateFlag = " --state " + state
+			}
+			fmt.Fprintf(a.stdout, "next: run ward-agent install%s to install the service (it keeps this identity and reports on its own),\n"+
+				"or ward-agent run%s to check and report from this terminal; the device appears in the collector's\n"+
+				"dashboard and devices list after its first report, and ward-agent status%s shows what it found\n", stateFlag, stateFlag, stateFlag)
 			return nil
 		},
 	}
@@ -59,7 +70,7 @@ trusts. On any error nothing is written.`,
 	f.StringVar(&collector, "collector", "", "collector gRPC address, HOST:PORT")
 	f.StringVar(&tok, "token", "", "enrolment token (ward-collector token create)")
 	f.StringVar(&tokenFile, "token-file", "", "read the enrolment token from this file (- for standard input)")
-	f.StringVar(&fingerprint, "ca-fingerprint", "", "the collector CA's fingerprint, sha256:HEX")
+	f.StringVar(&fingerprint, "ca-fingerprint", "", "the collector CA's SHA-256 fingerprint: sha256:HEX as ward-collector prints it, the bare HEX, or openssl's AB:CD:… form")
 	f.StringVar(&state, "state", "", "state directory (default "+enroll.DefaultStateDir()+")")
 	return cmd
 }
@@ -84,4 +95,29 @@ func readToken(path string, stdin io.Reader) (string, error) {
 		return "", fmt.Errorf("no token in %s", path)
 	}
 	return t, nil
+}
+
+// checkEnrolment refuses (exit 3) a fingerprint or token that cannot be
+// right before anything is sent or written.
+func checkEnrolment(fingerprint, tok string) error {
+	if _, err := enroll.ParseFingerprint(fingerprint); err != nil {
+		return usageError{err}
+	}
+	if err := enroll.CheckToken(tok); err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+// enrolError makes an enrolment refused for the caller's input a usage
+// error (exit 3) saying what to do: a new token for a refused one, the
+// right fingerprint for a CA that does not match it.
+func enrolError(err error) error {
+	switch {
+	case errors.Is(err, enroll.ErrTokenRefused):
+		return usagef("%v\nthe token is unknown, expired, used up or revoked: ask for a new one (ward-collector token create --group G); nothing was written", err)
+	case errors.Is(err, enroll.ErrWrongCA):
+		return usagef("%v\ncheck --ca-fingerprint against what ward-collector ca show prints on the collector; if it is right, something between here and the collector is not the collector. Nothing was written", err)
+	}
+	return err
 }

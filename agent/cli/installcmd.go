@@ -75,6 +75,14 @@ removes what install did.`,
 				if collector == "" || fingerprint == "" || (tok == "" && tokenFile == "") {
 					return usagef("install: --collector, --token (or --token-file) and --ca-fingerprint are required to enrol")
 				}
+				if _, err := enroll.ParseFingerprint(fingerprint); err != nil {
+					return usagef("install: %v. Nothing was done (not enrolled)", err)
+				}
+				if tok != "" {
+					if err := enroll.CheckToken(tok); err != nil {
+						return usagef("install: %v. Nothing was done (not enrolled)", err)
+					}
+				}
 			}
 
 			// 0. The service runs as root from the program and trusts what
@@ -116,6 +124,9 @@ removes what install did.`,
 				if err != nil {
 					return usagef("install: %v", err)
 				}
+				if err := enroll.CheckToken(t); err != nil {
+					return usagef("install: %v. Nothing was done (not enrolled)", err)
+				}
 				tok = t
 			}
 
@@ -142,7 +153,7 @@ removes what install did.`,
 					Source: a.newSource(), AgentVersion: a.version, Log: a.log,
 				})
 				if err != nil {
-					return fail(err)
+					return fail(enrolError(err))
 				}
 				undo.push(func() error { return removeIdentity(state) })
 				fmt.Fprintf(a.stdout, "enrolled as %s (group %q) with collector %s\n", id.DeviceID, id.Group, id.Collector)
@@ -221,7 +232,7 @@ removes what install did.`,
 	f.StringVar(&collector, "collector", "", "collector gRPC address, HOST:PORT")
 	f.StringVar(&tok, "token", "", "enrolment token (ward-collector token create)")
 	f.StringVar(&tokenFile, "token-file", "", "read the enrolment token from this file (- for standard input)")
-	f.StringVar(&fingerprint, "ca-fingerprint", "", "the collector CA's fingerprint, sha256:HEX")
+	f.StringVar(&fingerprint, "ca-fingerprint", "", "the collector CA's SHA-256 fingerprint: sha256:HEX as ward-collector prints it, the bare HEX, or openssl's AB:CD:… form")
 	f.StringVar(&state, "state", "", "state directory (default "+install.DefaultLayout().StateDir+")")
 	f.StringVar(&prog, "program", "", "where to install the program (default "+install.DefaultLayout().Program+")")
 	f.BoolVar(&reenroll, "reenroll", false, "enrol again even if this device is already enrolled")

@@ -241,7 +241,7 @@ func callError(addr string, pin *pinner, err error) error {
 	}
 	switch ce.Code() {
 	case connect.CodePermissionDenied:
-		return fmt.Errorf("collector %s refused the enrolment token: %s", addr, ce.Message())
+		return fmt.Errorf("collector %s %w: %s", addr, ErrTokenRefused, ce.Message())
 	case connect.CodeInvalidArgument:
 		return fmt.Errorf("collector %s refused the enrolment request: %s", addr, ce.Message())
 	case connect.CodeUnavailable:

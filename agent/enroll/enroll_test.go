@@ -3,6 +3,7 @@ package enroll_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -149,15 +150,28 @@ func TestEnrollRefusals(t *testing.T) {
 }
 
 func TestParseFingerprint(t *testing.T) {
-	hex64 := strings.Repeat("ab", 32)
-	for _, ok := range []string{"sha256:" + hex64, "SHA256:" + strings.ToUpper(hex64), "sha256:" + strings.Repeat("ab:", 31) + "ab"} {
-		if _, err := enroll.ParseFingerprint(ok); err != nil {
-			t.Errorf("ParseFingerprint(%q): %v", ok, err)
+	hex64 := strings.Repeat("ab", 31) + "0f"
+	want := strings.Repeat("ab", 31) + "0f"
+	colons := strings.Repeat("AB:", 31) + "0F"
+	for _, ok := range []string{
+		"sha256:" + hex64, "SHA256:" + strings.ToUpper(hex64), "sha256:" + strings.ToLower(colons),
+		hex64, strings.ToUpper(hex64), " " + hex64 + "\n",
+		colons, strings.ToLower(colons), "sha256 Fingerprint=" + colons, "SHA256 Fingerprint=" + colons,
+	} {
+		b, err := enroll.ParseFingerprint(ok)
+		if err != nil || fmt.Sprintf("%x", b) != want {
+			t.Errorf("ParseFingerprint(%q) = %x, %v; want %s", ok, b, err, want)
 		}
 	}
-	for _, bad := range []string{"", hex64, "sha256:" + hex64[:62], "sha256:" + hex64 + "00", "sha1:" + hex64, "sha256:zz" + hex64[2:]} {
+	for _, bad := range []string{
+		"", "sha256:", "sha256:" + hex64[:62], "sha256:" + hex64 + "00", "sha1:" + hex64, "md5:abcd", "sha256:zz" + hex64[2:],
+		colons[:len(colons)-3], colons + ":00", strings.Replace(colons, "AB:", "ABC", 1), strings.Replace(colons, ":", "::", 1),
+		"SHA1 Fingerprint=" + strings.Repeat("AB:", 19) + "AB", "sha256:a:b" + hex64[4:],
+	} {
 		if _, err := enroll.ParseFingerprint(bad); err == nil {
 			t.Errorf("ParseFingerprint(%q) accepted", bad)
+		} else if !strings.Contains(err.Error(), "want sha256:") {
+			t.Errorf("ParseFingerprint(%q): %v does not say what it wants", bad, err)
 		}
 	}
 }

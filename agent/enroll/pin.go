@@ -21,16 +21,36 @@ func Fingerprint(der []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// ParseFingerprint checks a "sha256:<64 hex digits>" fingerprint (colons
-// between bytes and upper case are accepted) and returns its bytes.
+// ParseFingerprint checks a CA's SHA-256 fingerprint and returns its
+// bytes. It takes what ward-collector prints ("sha256:<64 hex digits>"),
+// the bare 64 hex digits, and openssl's colon form ("AB:CD:…", 32 pairs,
+// with or without the "sha256 Fingerprint=" openssl x509 -fingerprint
+// -sha256 prints); case does not matter. Anything else (another hash, a
+// digit missing, stray colons) is refused, never guessed at.
 func ParseFingerprint(s string) ([]byte, error) {
-	h, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(s)), "sha256:")
-	if !ok {
-		return nil, fmt.Errorf("CA fingerprint %q: want sha256:<hex>", s)
+	h := strings.ToLower(strings.TrimSpace(s))
+	for _, prefix := range []string{"sha256 fingerprint=", "sha2-256 fingerprint=", "sha256:", "sha256="} {
+		if rest, ok := strings.CutPrefix(h, prefix); ok {
+			h = strings.TrimSpace(rest)
+			break
+		}
 	}
-	b, err := hex.DecodeString(strings.ReplaceAll(h, ":", ""))
+	if strings.Contains(h, ":") {
+		// openssl's colon form: exactly 32 pairs.
+		pairs := strings.Split(h, ":")
+		if len(pairs) != sha256.Size {
+			return nil, fmt.Errorf("CA fingerprint %q: want sha256:<64 hex digits>, 64 hex digits, or openssl's 32 colon-separated pairs (AB:CD:…)", s)
+		}
+		for _, p := range pairs {
+			if len(p) != 2 {
+				return nil, fmt.Errorf("CA fingerprint %q: want sha256:<64 hex digits>, 64 hex digits, or openssl's 32 colon-separated pairs (AB:CD:…)", s)
+			}
+		}
+		h = strings.Join(pairs, "")
+	}
+	b, err := hex.DecodeString(h)
 	if err != nil || len(b) != sha256.Size {
-		return nil, fmt.Errorf("CA fingerprint %q: want sha256: followed by 64 hex digits", s)
+		return nil, fmt.Errorf("CA fingerprint %q: want sha256:<64 hex digits>, 64 hex digits, or openssl's 32 colon-separated pairs (AB:CD:…); ward-collector serve and ca show print it", s)
 	}
 	return b, nil
 }

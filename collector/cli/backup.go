@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -165,6 +166,16 @@ func (a *app) backup(cmd *cobra.Command, to, storeSpec string) error {
 		if err := copyFile(filepath.Join(a.dataDir, filepath.FromSlash(f.Path)), filepath.Join(stage, filepath.FromSlash(f.Path)), f); err != nil {
 			return err
 		}
+	}
+	// serve's settings (the report interval the admin commands judge
+	// staleness by), when it wrote them.
+	if sf, err := hashFile(filepath.Join(a.dataDir, settingsFile), settingsFile); err == nil {
+		if err := copyFile(filepath.Join(a.dataDir, settingsFile), filepath.Join(stage, settingsFile), sf); err != nil {
+			return err
+		}
+		m.Files = append(m.Files, sf)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	// A CA rotation or a server certificate renewal between the hash and
 	// the copy would pair the copy with other keys than the ones hashed.
@@ -367,10 +378,10 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// validBackupPath reports whether p is a path a backup may hold: ward.db
-// or a file directly under pki/.
+// validBackupPath reports whether p is a path a backup may hold: ward.db,
+// settings.json or a file directly under pki/.
 func validBackupPath(p string) bool {
-	if p == server.DatabaseFile {
+	if p == server.DatabaseFile || p == settingsFile {
 		return true
 	}
 	name, ok := strings.CutPrefix(p, "pki/")

@@ -20,6 +20,7 @@ import (
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/storeopen"
+	"github.com/wardhq/ward/internal/suggest"
 )
 
 // app is what every command shares.
@@ -35,10 +36,20 @@ type app struct {
 // Run runs ward-collector with args (without the program name) and
 // returns the process exit code: 0 success, 1 failure, 3 usage error.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return RunInput(ctx, args, nil, stdout, stderr)
+}
+
+// RunInput is Run with the standard input given (user add reads the
+// password from it); nil is the process's.
+func RunInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, now: time.Now}
 	root := a.root()
 	refuseUnknownSubcommands(root)
+	argsAreInput(root)
 	root.SetArgs(args)
+	if stdin != nil {
+		root.SetIn(stdin)
+	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -73,7 +84,30 @@ func refuseUnknownSubcommands(c *cobra.Command) {
 				names = append(names, sub.Name())
 			}
 		}
-		return inputError{fmt.Errorf("unknown command %q for %q (commands: %s)", args[0], c.CommandPath(), strings.Join(names, ", "))}
+		return inputError{fmt.Errorf("unknown command %q for %q%s (commands: %s)", args[0], c.CommandPath(), suggest.Command(c, args[0]), strings.Join(names, ", "))}
+	}
+}
+
+// argsAreInput makes a wrong number of arguments (cobra's ExactArgs,
+// NoArgs, …) a usage error (exit 3), like a bad flag, with the command's
+// usage line to say what it takes.
+func argsAreInput(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		argsAreInput(sub)
+	}
+	check := c.Args
+	if check == nil {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			var ie inputError
+			if errors.As(err, &ie) {
+				return err
+			}
+			return inputError{fmt.Errorf("%w (usage: %s)", err, cmd.UseLine())}
+		}
+		return nil
 	}
 }
 
@@ -85,7 +119,8 @@ func (a *app) root() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// A bad flag value is a usage error (exit 3), like any other input error.
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return inputError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return inputError{suggest.Flag(c, err)} })
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return a.applySettings(cmd) }
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().StringVar(&a.storeSpec, "store", "", "the store: sqlite (the data directory's "+server.DatabaseFile+") or a postgres:// URL (default $"+storeopen.Env+", else sqlite); the PKI stays in --data")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
@@ -194,11 +229,16 @@ serve refuses a database without the collector's tables.`,
 				srv.Stop()
 				return err
 			}
+			if err := a.saveInterval(cfg.Interval); err != nil {
+				srv.Stop()
+				return err
+			}
 			metrics := srv.HTTPAddr()
 			if m := srv.MetricsAddr(); m != "" {
 				metrics = m
 			}
 			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (dashboard: http://%s/, metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr(), metrics)
+			fmt.Fprintf(a.stdout, "devices are stale after %s without a report (3 × --interval %s, kept in %s for the admin commands)\n", 3*cfg.Interval, cfg.Interval, filepath.Join(a.dataDir, settingsFile))
 			<-ctx.Done()
 			srv.Stop()
 			return nil
@@ -208,7 +248,7 @@ serve refuses a database without the collector's tables.`,
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:8443", "gRPC listen address (agents)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (health, metrics)")
 	f.StringArrayVar(&cfg.Hostnames, "hostname", nil, "DNS name or IP address agents use to reach this collector (repeatable; default localhost, 127.0.0.1, ::1)")
-	f.DurationVar(&cfg.Interval, "interval", time.Hour, "agents' report interval (a device is stale after 3 × interval)")
+	f.DurationVar(&cfg.Interval, "interval", defaultInterval, "agents' report interval (a device is stale after 3 × interval); stored in --data/"+settingsFile+" for the next start and the admin commands, which use it without the flag")
 	cfg.Retention = server.DefaultRetention
 	f.Var(retentionFlag{&cfg.Retention}, "retention", "report history kept, in days (400d) or hours (9600h); older reports are pruned at start and hourly, keeping transitions and what export --as-of needs inside the window; 0 keeps everything")
 	cfg.DeviceCertLifetime = pki.DefaultDeviceLifetime

@@ -2,13 +2,13 @@ package cli
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -39,7 +39,7 @@ func (a *app) webFor(cfg *server.Config, insecureCookies bool, sf *signinFlags) 
 		}
 	}
 	return func(st store.Store) (http.Handler, error) {
-		dc := dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, InsecureCookies: insecureCookies, TrustedProxies: cfg.HTTP.TrustedProxies, Logger: cfg.Logger, Now: cfg.Now}
+		dc := dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, Collector: dashboard.ThisCollector(version()), InsecureCookies: insecureCookies, TrustedProxies: cfg.HTTP.TrustedProxies, Logger: cfg.Logger, Now: cfg.Now}
 		if err := sf.apply(cfg.DataDir, &dc); err != nil {
 			return nil, err
 		}
@@ -121,56 +121,104 @@ func isTerminal(f *os.File) bool {
 }
 
 func (a *app) exportCommand() *cobra.Command {
-	var format, asOf string
+	var (
+		format, asOf, output string
+		interval             time.Duration
+	)
 	cmd := &cobra.Command{
-		Use:   "export --format csv|json [--as-of DATE]",
-		Short: "Export every device's result per rule, now or as of a date (from history); each row stands alone",
-		Args:  cobra.NoArgs,
+		Use:   "export --format csv|json [--as-of DATE] [--output FILE|DIR]",
+		Short: "Export every device's result per rule, now or as of a date (from history); each row stands alone (docs/exports.md)",
+		Long: `export writes the fleet's state, now or as of --as-of, one row per device
+and rule: the policy name and version, severity, the collector's verdict
+(kept under a waiver, whose id and expiry are given), failing since,
+deadline and overdue, and the device's status then (fresh, stale,
+revoked). CSV starts with 9 "# " lines of metadata (format, generated_at,
+as_of, collector, ...); JSON is an object {"metadata", "rows"}.
+
+Without --output it writes to standard output; --output DIR writes the
+dated file DIR/ward-export-YYYY-MM-DD[-as-of-...].csv; --output FILE
+writes FILE. An existing file is never overwritten.
+
+An --as-of before the collector's first report (or before what retention
+kept) is refused (exit 3), not answered with an empty file.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "csv" && format != "json" {
-				return fmt.Errorf("--format %q: want csv or json", format)
+				return inputError{fmt.Errorf("--format %q: want csv or json", format)}
 			}
-			at := a.now().UTC()
+			now := a.now().UTC()
+			var at time.Time
 			if asOf != "" {
-				t, err := time.Parse(time.RFC3339, asOf)
+				t, err := dashboard.ParseAsOf(asOf, now)
 				if err != nil {
-					d, derr := time.Parse("2006-01-02", asOf)
-					if derr != nil {
-						return fmt.Errorf("--as-of %q: want a date (2006-01-02, meaning its end) or an RFC 3339 time", asOf)
-					}
-					t = d.AddDate(0, 0, 1).Add(-time.Nanosecond)
+					return inputError{fmt.Errorf("--as-of %s: %w", asOf, err)}
 				}
-				at = t.UTC()
+				at = t
 			}
 			st, err := a.openDashboard(cmd)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			rows, err := dashboard.ExportRows(cmd.Context(), st, at)
+			e, err := dashboard.BuildExport(cmd.Context(), st, dashboard.ExportOptions{Now: now, AsOf: at, StaleAfter: 3 * interval, Collector: dashboard.ThisCollector(version())})
+			if errors.Is(err, dashboard.ErrBeforeFirstReport) {
+				return inputError{fmt.Errorf("--as-of %s: %w (the collector's history starts with its first report, or where retention pruned it); choose a later date", asOf, err)}
+			}
 			if err != nil {
 				return err
 			}
-			return dashboard.WriteExport(a.stdout, format, rows)
+			if output == "" {
+				return e.Write(a.stdout, format)
+			}
+			path := output
+			if fi, err := os.Stat(output); (err == nil && fi.IsDir()) || strings.HasSuffix(output, string(os.PathSeparator)) {
+				path = filepath.Join(output, e.FileName(format))
+			}
+			if err := writeNew(path, func(w io.Writer) error { return e.Write(w, format) }); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "wrote %d rows (%d devices) as of %s to %s\n", e.Metadata.Rows, e.Metadata.Devices, e.Metadata.AsOf.Format(time.RFC3339), path)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "csv", "csv or json")
-	cmd.Flags().StringVar(&asOf, "as-of", "", "the state at this date (end of day, UTC) or RFC 3339 time; default now")
+	cmd.Flags().StringVar(&asOf, "as-of", "", "the state at this date (end of day, UTC; today: now) or RFC 3339 time; default now")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file, or to the dated file name in this directory (default: standard output)")
+	staleFlag(cmd, &interval)
 	return cmd
 }
 
-// RunInput is Run with the standard input given (user add reads the
-// password from it).
-func RunInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, now: time.Now}
-	root := a.root()
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "ward-collector:", err)
-		return 1
+// writeNew writes a new file at path through fill: under a temporary
+// name, renamed into place once whole. An existing path is refused.
+func writeNew(path string, fill func(io.Writer) error) error {
+	if _, err := os.Lstat(path); err == nil {
+		return inputError{fmt.Errorf("%s exists; remove it or give another --output", path)}
 	}
-	return 0
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".ward-export-*")
+	if err != nil {
+		return inputError{fmt.Errorf("--output: %w", err)}
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriter(tmp)
+	if err := fill(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// A hard link, not a rename: it fails if path appeared meanwhile.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

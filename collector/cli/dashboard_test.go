@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,29 +83,67 @@ func TestExportNowAndAsOf(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("export: %s", errs)
 	}
-	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
-	if err != nil || len(recs) < 2 {
+	cr := csv.NewReader(strings.NewReader(out))
+	cr.Comment = '#'
+	recs, err := cr.ReadAll()
+	if err != nil || len(recs) < 2 || !strings.HasPrefix(out, "# ward-export/2") {
 		t.Fatalf("export csv: %v\n%s", err, out)
 	}
 	states, _ := c.Store().RuleStates(ctx, id)
 	if len(recs)-1 != len(states) {
 		t.Errorf("%d rows, %d rule states", len(recs)-1, len(states))
 	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
 	var disk []string
 	for _, r := range recs[1:] {
-		if r[3] == "disk-encrypted" {
+		if r[col["rule_id"]] == "disk-encrypted" {
 			disk = r
 		}
 	}
-	if disk == nil || disk[0] != id || disk[5] != "baseline" || disk[6] != "1" || disk[7] != "FAIL" || disk[10] == "" {
+	if disk == nil || disk[col["device_id"]] != id || disk[col["policy_name"]] != "baseline" || disk[col["policy_version"]] != "1" || disk[col["verdict"]] != "FAIL" ||
+		disk[col["severity"]] != "critical" || disk[col["device_status"]] != "fresh" || disk[col["deadline"]] == "" || disk[col["overdue"]] != "no" || disk[col["since"]] == "" {
 		t.Errorf("disk-encrypted row = %v", disk)
 	}
-	out, errs, code = runIn(t, "", "export", "--data", c.DataDir, "--format", "json", "--as-of", before.Format(time.RFC3339))
-	var rows []store.StateRow
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 0 {
-		t.Errorf("export as of before the first report: %d %q %q", code, out, errs)
+
+	// Before the first report: refused (exit 3) with the reason, nothing
+	// on stdout; in the future, refused too.
+	for _, at := range []string{before.Format(time.RFC3339), "2001-01-01", "2999-12-31", "last tuesday"} {
+		var o, e bytes.Buffer
+		code := cli.Run(ctx, []string{"export", "--data", c.DataDir, "--format", "json", "--as-of", at}, &o, &e)
+		if code != 3 || o.Len() != 0 || !strings.Contains(e.String(), "--as-of "+at) {
+			t.Errorf("export --as-of %s: exit %d, stdout %q, stderr %q; want 3 and the reason", at, code, o.String(), e.String())
+		}
 	}
-	if _, _, code := runIn(t, "", "export", "--data", c.DataDir, "--format", "xml"); code == 0 {
-		t.Error("--format xml accepted")
+
+	// Into a directory: the dated file name; JSON an object.
+	dir := t.TempDir()
+	if _, errs, code := runIn(t, "", "export", "--data", c.DataDir, "--format", "json", "--output", dir); code != 0 || !strings.Contains(errs, "wrote ") {
+		t.Fatalf("export --output DIR: %d %s", code, errs)
+	}
+	name := filepath.Join(dir, "ward-export-"+time.Now().UTC().Format("2006-01-02")+".json")
+	b, err := os.ReadFile(name)
+	var doc struct {
+		Metadata struct {
+			GeneratedAt time.Time `json:"generated_at"`
+			Collector   struct{ Host, Version string }
+			Rows        int
+		}
+		Rows []map[string]any
+	}
+	if err != nil || json.Unmarshal(b, &doc) != nil || doc.Metadata.Rows != len(states) || len(doc.Rows) != len(states) || doc.Metadata.Collector.Host == "" {
+		t.Errorf("%s: %v\n%s", name, err, b)
+	}
+	// Never over an existing file.
+	if code := cli.Run(ctx, []string{"export", "--data", c.DataDir, "--format", "json", "--output", dir}, io.Discard, io.Discard); code != 3 {
+		t.Errorf("export over an existing file: exit %d, want 3", code)
+	}
+	if b2, _ := os.ReadFile(name); !bytes.Equal(b, b2) {
+		t.Error("the existing export was changed")
+	}
+	if _, _, code := runIn(t, "", "export", "--data", c.DataDir, "--format", "xml"); code != 3 {
+		t.Errorf("--format xml: exit %d, want 3", code)
 	}
 }

@@ -14,11 +14,6 @@ import (
 	"github.com/wardhq/ward/collector/store"
 )
 
-// staleFlag adds --interval; stale means not seen for 3 × interval.
-func staleFlag(cmd *cobra.Command, interval *time.Duration) {
-	cmd.Flags().DurationVar(interval, "interval", time.Hour, "agents' report interval; a device is stale after 3 × interval without a report")
-}
-
 type deviceRow struct {
 	store.Device
 	Status store.DeviceStatus `json:"status"`
@@ -131,7 +126,7 @@ func (a *app) deviceCommand() *cobra.Command {
 	)
 	show := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show a device: its latest verdicts (collector's and agent's), failing since, recent transitions",
+		Short: "Show a device: its latest verdicts (failing first), why, failing since, deadlines, waivers, recent transitions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -142,7 +137,7 @@ func (a *app) deviceCommand() *cobra.Command {
 			defer st.Close()
 			d, err := st.Device(ctx, args[0])
 			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("no device %s", args[0])
+				return inputError{fmt.Errorf("no device %s (ward-collector devices list names them)", args[0])}
 			}
 			if err != nil {
 				return err
@@ -155,44 +150,64 @@ func (a *app) deviceCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			row := newDeviceRow(d, a.now(), 3*interval)
+			now := a.now()
+			row := newDeviceRow(d, now, 3*interval)
 			status := row.Status
+			shown, err := showRules(ctx, st, d, rules, now)
+			if err != nil {
+				return err
+			}
 			if asJSON {
-				if rules == nil {
-					rules = []store.RuleState{}
-				}
 				if trans == nil {
 					trans = []store.Transition{}
 				}
 				return a.printJSON(struct {
-					Device      deviceRow          `json:"device"`
-					Rules       []store.RuleState  `json:"rules"`
-					Transitions []store.Transition `json:"transitions"`
-				}{row, rules, trans})
+					Device            deviceRow          `json:"device"`
+					StaleAfterSeconds int64              `json:"stale_after_seconds"`
+					Rules             []ruleRow          `json:"rules"`
+					Transitions       []store.Transition `json:"transitions"`
+				}{row, int64(3 * interval / time.Second), shown, trans})
 			}
 			fmt.Fprintf(a.stdout, "%s  %s  group %s  %s\n", d.ID, d.Hostname, d.Group, osName(d))
 			fmt.Fprintf(a.stdout, "status %s, enrolled %s, last seen %s, certificate %s until %s\n",
 				status, d.EnrolledAt.Format(time.RFC3339), when(d.LastSeen), d.CertSerial, d.CertNotAfter.Format(time.RFC3339))
+			if status == store.StatusStale {
+				fmt.Fprintf(a.stdout, "STALE: no report for %s (more than %s): the verdicts below are its last known, and deadlines keep running\n", span(now.Sub(lastSeen(d))), 3*interval)
+			}
 			switch row.Cert {
 			case "expired":
 				fmt.Fprintf(a.stdout, "certificate EXPIRED: the agent can no longer report; re-enrol it with a re-bind token (ward-collector token create --rebind %s)\n", d.ID)
 			case "expiring":
-				fmt.Fprintf(a.stdout, "certificate expires in %s and was not renewed: the agent renews at 2/3 of its lifetime, so it has been offline or its renewal fails\n", days(d.CertNotAfter.Sub(a.now())))
+				fmt.Fprintf(a.stdout, "certificate expires in %s and was not renewed: the agent renews at 2/3 of its lifetime, so it has been offline or its renewal fails\n", days(d.CertNotAfter.Sub(now)))
 			}
 			if others := duplicatesOf(ctx, st, d); len(others) > 0 {
 				fmt.Fprintf(a.stdout, "likely duplicate: same machine id and group as %s (retire one: ward-collector device retire ID)\n", strings.Join(others, ", "))
 			}
 			fmt.Fprintln(a.stdout)
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "RULE\tCOLLECTOR\tAGENT\tFAILING SINCE\tOBSERVED")
-			for _, r := range rules {
+			fmt.Fprintln(w, "RULE\tSEVERITY\tCOLLECTOR\tAGENT\tFAILING SINCE\tDEADLINE\tOBSERVED")
+			for _, r := range shown {
 				agent := string(r.Agent)
 				if agent != "" && r.Agent != r.Collector {
 					agent += " (disagrees)"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.RuleID, orDash(string(r.Collector)), orDash(agent), when(r.FailingSince), r.Observed)
+				status := orDash(string(r.Status))
+				deadline := "-"
+				if r.Collector == store.Fail {
+					deadline = deadlineColumn(r.Deadline, r.Overdue, now)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.RuleID, orDash(r.Severity), status, orDash(agent), sinceColumn(r.FailingSince, now), deadline, r.Observed)
 			}
 			w.Flush()
+			// Why: an UNKNOWN's reason, a waiver's terms.
+			for _, r := range shown {
+				if r.Reason != "" {
+					fmt.Fprintf(a.stdout, "  %s %s: %s\n", r.RuleID, r.Collector, r.Reason)
+				}
+				if wv := r.Waiver; wv != nil {
+					fmt.Fprintf(a.stdout, "  %s waived (%s, verdict %s) by %s until %s: %s\n", r.RuleID, wv.ID, r.Collector, wv.CreatedBy, wv.ExpiresAt.UTC().Format(time.RFC3339), wv.Reason)
+				}
+			}
 			if n := len(trans); n > 0 {
 				fmt.Fprintln(a.stdout, "\nrecent transitions:")
 				for _, t := range trans[max(0, n-10):] {
@@ -404,5 +419,6 @@ func (a *app) fleetCommand() *cobra.Command {
 	summary.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	staleFlag(summary, &interval)
 	cmd.AddCommand(summary)
+	cmd.AddCommand(a.fleetViewCommands()...)
 	return cmd
 }

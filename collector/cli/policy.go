@@ -22,7 +22,7 @@ func (e inputError) Error() string { return e.err.Error() }
 func (e inputError) Unwrap() error { return e.err }
 
 func (a *app) policyCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "policy", Short: "Set and list group policies"}
+	cmd := &cobra.Command{Use: "policy", Short: "Set and list group policies; what-if a draft"}
 	var group string
 	set := &cobra.Command{
 		Use:   "set --group G FILE",
@@ -114,7 +114,7 @@ going back a version. Setting exactly the current policy again is no change.`,
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	cmd.AddCommand(set, list)
+	cmd.AddCommand(set, list, a.whatIfCommand())
 	return cmd
 }
 

@@ -46,7 +46,7 @@ func TestExportAsOfUnchangedByPruning(t *testing.T) {
 	set(end)
 	export := func(at time.Time) string {
 		t.Helper()
-		out, errs, code := runIn(t, "", "export", "--data", c.DataDir, "--format", "csv", "--as-of", at.Format(time.RFC3339Nano))
+		out, errs, code := runIn(t, "", "export", "--data", c.DataDir, "--format", "csv", "--as-of", at.Format(time.RFC3339Nano), "--now", end.Format(time.RFC3339Nano))
 		if code != 0 {
 			t.Fatalf("export --as-of %s: %s", at, errs)
 		}

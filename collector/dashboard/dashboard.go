@@ -54,6 +54,9 @@ type Config struct {
 	// OIDC, when set, offers sign-in through an OpenID Connect provider
 	// beside local accounts (docs/signin.md).
 	OIDC *OIDC
+	// Collector names this collector in exports (default: this host,
+	// version unknown).
+	Collector ExportCollector
 	// Logger (default slog.Default()) and clock (default time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -139,6 +142,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Collector.Host == "" {
+		cfg.Collector = ThisCollector(cfg.Collector.Version)
 	}
 	h := &handler{cfg: cfg, st: st, log: cfg.Logger, throttle: localSignIns{newThrottle(cfg.MaxFailedLogins, throttleEntries)}, pages: map[string]*template.Template{}}
 	if ss, ok := st.(store.SharedState); ok {

@@ -505,35 +505,50 @@ const WhatIfWriteTimeout = 5 * time.Minute
 func (h *handler) export(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	format := q.Get("format")
-	if format != "csv" && format != "json" {
-		http.Error(w, "format must be csv or json", http.StatusBadRequest)
+	form := map[string]string{"format": format, "as_of": q.Get("as_of")}
+	// Without a format: the form. A refusal is the form again, with the
+	// reason, as a 400 (a script sees the status, a person the reason).
+	refuse := func(msg string) {
+		w.WriteHeader(http.StatusBadRequest)
+		h.render(w, r, "export", page{Title: "Export", Nav: "export", Error: msg, Form: form})
+	}
+	if format == "" && len(q) == 0 {
+		h.render(w, r, "export", page{Title: "Export", Nav: "export", Form: form})
 		return
 	}
-	at := h.now()
-	stamp := "current"
+	if format != "csv" && format != "json" {
+		refuse("format must be csv or json")
+		return
+	}
+	now := h.now()
+	var at time.Time
 	if s := q.Get("as_of"); s != "" {
-		t, err := parseWhen(s)
+		t, err := ParseAsOf(s, now)
 		if err != nil {
-			http.Error(w, "as_of: "+err.Error(), http.StatusBadRequest)
+			refuse("as_of " + s + ": " + err.Error())
 			return
 		}
-		at, stamp = t, "as-of-"+t.Format("2006-01-02")
+		at = t
 	}
 	// An export of a large fleet may take longer than the server's
 	// WriteTimeout allows a page: this one sets its own deadline.
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ExportWriteTimeout)) // unsupported only in tests (httptest)
-	rows, err := ExportRows(r.Context(), h.st, at)
+	e, err := BuildExport(r.Context(), h.st, ExportOptions{Now: now, AsOf: at, StaleAfter: h.cfg.StaleAfter, Collector: h.cfg.Collector})
+	if errors.Is(err, ErrBeforeFirstReport) {
+		refuse("as_of " + q.Get("as_of") + ": " + err.Error() + " (the collector's history starts with its first report, or where retention pruned it); choose a later date")
+		return
+	}
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="ward-%s.%s"`, stamp, format))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, e.FileName(format)))
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	} else {
 		w.Header().Set("Content-Type", "application/json")
 	}
-	if err := WriteExport(w, format, rows); err != nil {
+	if err := e.Write(w, format); err != nil {
 		h.log.Error("export", "err", err)
 	}
 }

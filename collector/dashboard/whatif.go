@@ -17,35 +17,45 @@ import (
 // partial. A variable so tests can shorten it.
 var whatIfTimeout = 10 * time.Second
 
-type whatIfRow struct {
-	DeviceID, Hostname string
-	Rules              []string
+// WhatIfRow is a device that would newly fail rules.
+type WhatIfRow struct {
+	DeviceID string   `json:"device_id"`
+	Hostname string   `json:"hostname"`
+	Rules    []string `json:"rules"`
 }
 
-type whatIf struct {
-	Group   string
-	Name    string
-	Version int
+// WhatIfResult is what a draft policy would change in a group, judged on
+// the devices' latest stored facts.
+type WhatIfResult struct {
+	Group   string `json:"group"`
+	Name    string `json:"policy_name"`
+	Version int    `json:"policy_version"`
 	// Evaluated devices of Total (every device of the group with facts).
-	Evaluated, Total int
+	Evaluated int `json:"evaluated"`
+	Total     int `json:"devices"`
 	// Partial is true when the deadline (Timeout) passed before every
 	// device was evaluated: Newly and Fixed then cover the Evaluated
 	// devices only.
-	Partial bool
-	Timeout time.Duration
-	Newly   []whatIfRow
-	Fixed   int
+	Partial bool          `json:"partial"`
+	Timeout time.Duration `json:"-"`
+	// Newly are the devices that would fail a rule they do not fail now.
+	Newly []WhatIfRow `json:"newly_failing"`
+	// Fixed counts the devices failing now that would fail nothing.
+	Fixed int `json:"fixed"`
 }
 
-// whatIf evaluates draft against the latest facts of every device of the
-// group: which would fail a rule they do not fail now. The evaluations stop
-// at whatIfTimeout (or when ctx ends); the devices left are still counted.
-func (h *handler) whatIf(ctx context.Context, group string, draft *policies.Policy) (*whatIf, error) {
-	now := h.now()
-	wi := &whatIf{Group: group, Name: draft.Name, Version: draft.Version, Timeout: whatIfTimeout}
-	evalCtx, cancel := context.WithTimeout(ctx, whatIfTimeout)
+type whatIf = WhatIfResult
+
+// WhatIf evaluates draft against the latest facts of every non-revoked
+// device of the group: which would fail a rule they do not fail now. The
+// evaluations stop after timeout (or when ctx ends); the devices left are
+// still counted and the result is Partial. The dashboard's policies page
+// and ward-collector policy what-if both answer with it.
+func WhatIf(ctx context.Context, st store.Dashboard, group string, draft *policies.Policy, now time.Time, timeout time.Duration) (*WhatIfResult, error) {
+	wi := &WhatIfResult{Group: group, Name: draft.Name, Version: draft.Version, Timeout: timeout, Newly: []WhatIfRow{}}
+	evalCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := h.st.LatestFacts(ctx, group, func(lf store.LatestFacts) error {
+	err := st.LatestFacts(ctx, group, func(lf store.LatestFacts) error {
 		wi.Total++
 		if evalCtx.Err() != nil {
 			wi.Partial = true
@@ -74,13 +84,23 @@ func (h *handler) whatIf(ctx context.Context, group string, draft *policies.Poli
 			}
 		}
 		if len(newly) > 0 {
-			wi.Newly = append(wi.Newly, whatIfRow{DeviceID: lf.DeviceID, Hostname: lf.Hostname, Rules: newly})
+			wi.Newly = append(wi.Newly, WhatIfRow{DeviceID: lf.DeviceID, Hostname: lf.Hostname, Rules: newly})
 		}
 		if failing == 0 && len(lf.Failing) > 0 {
 			wi.Fixed++
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return wi, nil
+}
+
+// whatIf is WhatIf for the dashboard, at its clock, bounded by
+// whatIfTimeout, and logged.
+func (h *handler) whatIf(ctx context.Context, group string, draft *policies.Policy) (*whatIf, error) {
+	wi, err := WhatIf(ctx, h.st, group, draft, h.now(), whatIfTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,8 @@ type Dashboard interface {
 	LatestFacts(ctx context.Context, group string, fn func(LatestFacts) error) error
 	// StateAsOf calls fn with every rule result of every device as it
 	// stood at t (the latest report received at or before t), by device.
+	// A device revoked by t is there too, with its last state and
+	// StateRow.RevokedAt, so an export as of then still accounts for it.
 	StateAsOf(ctx context.Context, t time.Time, fn func(StateRow) error) error
 }
 
@@ -273,4 +275,11 @@ type StateRow struct {
 	Since         *time.Time `json:"since,omitempty"`
 	ReportedAt    time.Time  `json:"reported_at"`
 	Waiver        string     `json:"waiver,omitempty"`
+	// Severity and Reason (why a verdict is UNKNOWN) are the rule's, as
+	// the collector evaluated it.
+	Severity string `json:"severity,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// RevokedAt is set when the device was revoked at or before the time
+	// asked for: its rows are its last state before the revocation.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }

@@ -262,10 +262,13 @@ func testHistory(t *testing.T, s store.Dashboard) {
 	if r := rows["b-fail/rule-1"]; r.Status != store.Fail || r.Since == nil || !r.Since.After(t0.Add(time.Hour)) {
 		t.Errorf("as of the second day, b-fail/rule-1 = %+v", r)
 	}
-	if _, ok := rows["e-revoked/rule-0"]; ok {
-		t.Error("a revoked device is in the state after its revocation")
+	if r, ok := rows["e-revoked/rule-0"]; !ok || r.RevokedAt == nil || !r.RevokedAt.Equal(t0.Add(2*time.Minute+3*time.Hour)) {
+		t.Errorf("a device revoked by then = %+v (present %v), want its last state with its revocation time", r, ok)
 	}
-	if len(rows) != 6 {
-		t.Errorf("rows = %d, want 6 (3 devices × 2 rules)", len(rows))
+	if r := rows["b-fail/rule-1"]; r.RevokedAt != nil || r.Severity != "high" {
+		t.Errorf("b-fail/rule-1 = %+v, want no revocation and the rule's severity", r)
+	}
+	if len(rows) != 8 {
+		t.Errorf("rows = %d, want 8 (3 devices × 2 rules, and the revoked one's 2)", len(rows))
 	}
 }
