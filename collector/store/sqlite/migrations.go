@@ -156,6 +156,8 @@ var migrations = []string{
 	migrationAggregates,
 	// 11: hostname search by trigram (migration_search.go).
 	migrationSearch,
+	// 12: the events outbox of webhooks and the SIEM stream (migration_events.go).
+	migrationEvents,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same
