@@ -290,5 +290,6 @@ func (s *Store) GroupCounts(ctx context.Context, now time.Time, staleAfter time.
 	}
 	return out, nil
 }
+
 var _ store.EventLog = (*Store)(nil)
 var _ store.GroupCounter = (*Store)(nil)
