@@ -89,7 +89,7 @@ func (a *app) root() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().StringVar(&a.storeSpec, "store", "", "the store: sqlite (the data directory's "+server.DatabaseFile+") or a postgres:// URL (default $"+storeopen.Env+", else sqlite); the PKI stays in --data")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
-	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand(), a.versionCommand(), a.backupCommand(), a.restoreCommand(), a.storeCommand())
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand(), a.versionCommand(), a.backupCommand(), a.restoreCommand(), a.storeCommand(), a.webhookCommand())
 	return root
 }
 
@@ -135,6 +135,7 @@ func (a *app) serveCommand() *cobra.Command {
 		logLevel        string
 		insecureCookies bool
 		caKeyFile       string
+		ev              eventOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -174,6 +175,9 @@ serve refuses a database without the collector's tables.`,
 			if cfg.Web, err = a.webFor(&cfg, insecureCookies); err != nil {
 				return err
 			}
+			if err := ev.check(&cfg); err != nil {
+				return err
+			}
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -193,12 +197,18 @@ serve refuses a database without the collector's tables.`,
 				srv.Stop()
 				return err
 			}
+			stopEvents, err := ev.start(srv, cfg.Logger)
+			if err != nil {
+				srv.Stop()
+				return err
+			}
 			metrics := srv.HTTPAddr()
 			if m := srv.MetricsAddr(); m != "" {
 				metrics = m
 			}
 			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (dashboard: http://%s/, metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr(), metrics)
 			<-ctx.Done()
+			stopEvents()
 			srv.Stop()
 			return nil
 		},
@@ -216,6 +226,7 @@ serve refuses a database without the collector's tables.`,
 	f.Var(lifetimeFlag{&cfg.ServerCertLifetime, time.Minute}, "server-cert-lifetime", "validity of its own server certificate, renewed at 2/3 of it while serving")
 	grpcFlags(f, &cfg.GRPC)
 	httpFlags(f, &cfg.HTTP)
+	eventFlags(f, &ev)
 	f.StringVar(&caKeyFile, "ca-key-file", "", "keep the CA in the store, sealed with the 32-byte key in this file, shared by every collector on the store (ca keygen writes one; default $WARD_CA_KEY_FILE; docs/multi-collector.md)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&insecureCookies, "insecure-cookies", false, "dashboard cookies without Secure, for plain HTTP on a loopback --http-addr only (browsers other than Chromium refuse Secure cookies over http://127.0.0.1)")
