@@ -193,12 +193,13 @@ serve refuses a database without the collector's tables.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if err := srv.Start(); err != nil {
+			stopEvents, err := ev.start(srv, cfg.Logger)
+			if err != nil {
 				srv.Stop()
 				return err
 			}
-			stopEvents, err := ev.start(srv, cfg.Logger)
-			if err != nil {
+			if err := srv.Start(); err != nil {
+				stopEvents()
 				srv.Stop()
 				return err
 			}

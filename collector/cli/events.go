@@ -77,8 +77,10 @@ func (o *eventOptions) check(cfg *server.Config) error {
 	return nil
 }
 
-// start opens the sinks and runs the dispatcher on srv's store; stop
-// ends it and closes them. Without a sink it does nothing.
+// start opens the sinks, sets the dispatcher's cursors and runs it on
+// srv's store; stop ends it and closes them. Call it before srv.Start,
+// so that no event recorded once serving is taken for history. Without a
+// sink it does nothing.
 func (o *eventOptions) start(srv *server.Server, log *slog.Logger) (stop func(), err error) {
 	if !o.enabled() {
 		return func() {}, nil
@@ -126,6 +128,10 @@ func (o *eventOptions) start(srv *server.Server, log *slog.Logger) (stop func(),
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if err := d.Init(ctx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("events: %w", err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

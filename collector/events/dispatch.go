@@ -117,10 +117,31 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
+// Init sets the cursors a first start sets, if they are not set: every
+// sink and the producers start from now, not from the whole history.
+// Call it before the server records events, so that none recorded after
+// the start is taken for history; Run calls it too.
+func (d *Dispatcher) Init(ctx context.Context) error {
+	for _, s := range d.cfg.Sinks {
+		if _, err := d.cursor(ctx, sinkPrefix+s.Name(), d.el.LastEventID); err != nil {
+			return err
+		}
+	}
+	if _, err := d.cursor(ctx, cursorTransitions, d.el.LastTransitionID); err != nil {
+		return err
+	}
+	now := d.cfg.Now()
+	_, err := d.cursor(ctx, cursorOverdue, func(context.Context) (int64, error) { return now.UnixNano(), nil })
+	return err
+}
+
 // Run produces and delivers events until ctx ends, then returns once
 // every loop has stopped (a delivery in flight is abandoned and sent
 // again by the next start).
 func (d *Dispatcher) Run(ctx context.Context) {
+	if err := d.Init(ctx); err != nil && ctx.Err() == nil {
+		d.log.Error("set the events cursors", "err", err)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { d.produce(ctx, d.wakes[0]) })
 	for i, s := range d.cfg.Sinks {
