@@ -463,7 +463,7 @@ func (d *Dispatcher) produceOverdue(ctx context.Context) error {
 			continue
 		}
 		data := OverdueData{Device: DeviceRef{ID: o.DeviceID, Hostname: o.Hostname, Group: o.Group}, Policy: refs[o.Group],
-			Rule: RuleRef{ID: o.RuleID, Title: o.Title}, FailingSince: o.FailingSince.UTC(), Deadline: o.Deadline.UTC(), Grace: o.Deadline.Sub(o.FailingSince).String()}
+			Rule: RuleRef{ID: o.RuleID, Title: o.Title}, FailingSince: o.FailingSince.UTC(), Deadline: o.Deadline.UTC(), GraceSeconds: int64(o.Deadline.Sub(o.FailingSince) / time.Second)}
 		if r := ruleOf(pols[o.Group], o.RuleID); r != nil {
 			data.Rule.Severity = r.Severity
 		}

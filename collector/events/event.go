@@ -90,7 +90,8 @@ type OverdueData struct {
 	Rule         RuleRef   `json:"rule"`
 	FailingSince time.Time `json:"failing_since"`
 	Deadline     time.Time `json:"deadline"`
-	Grace        string    `json:"grace"`
+	// GraceSeconds is the rule's grace, deadline minus failing_since.
+	GraceSeconds int64 `json:"grace_seconds"`
 }
 
 // EnrolledData is a device.enrolled event's data.
