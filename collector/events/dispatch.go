@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/policies"
 )
 
 // Sink is where events go: a webhook, a file, syslog.
@@ -183,7 +184,8 @@ func (d *Dispatcher) cursor(ctx context.Context, name string, start func(context
 }
 
 // gaps tells how far a reader may go through ids: up to a gap it has
-// seen for less than wait.
+// seen for less than wait. It is timed by the wall clock, not Config.Now
+// (the time deadlines are judged at, which tests move).
 type gaps struct {
 	wait time.Duration
 	seen map[int64]time.Time // missing id → when first seen missing
@@ -249,7 +251,7 @@ func (d *Dispatcher) deliver(ctx context.Context, s Sink, wake <-chan struct{}) 
 		for i, e := range evs {
 			ids[i] = e.ID
 		}
-		evs = evs[:g.take(cur, ids, d.cfg.Now())]
+		evs = evs[:g.take(cur, ids, time.Now())]
 		if len(evs) == 0 {
 			if !d.sleep(ctx, wake) {
 				return
@@ -337,13 +339,18 @@ func (d *Dispatcher) produceTransitions(ctx context.Context, g *gaps) (bool, err
 	for i, t := range ts {
 		ids[i] = t.ID
 	}
-	n := g.take(cur, ids, d.cfg.Now())
+	n := g.take(cur, ids, time.Now())
 	if n == 0 {
 		return false, nil
 	}
 	evs, err := d.complianceEvents(ctx, ts[:n])
 	if err != nil {
 		return false, err
+	}
+	for i := range evs {
+		// Pruned by when it was written, not when it happened: a report
+		// delivered late must not make its event old on arrival.
+		evs[i].RecordedAt = d.cfg.Now()
 	}
 	moved, err := d.el.AddEvents(ctx, evs, cursorTransitions, cur, ts[n-1].ID)
 	if err != nil {
@@ -361,6 +368,12 @@ func (d *Dispatcher) produceTransitions(ctx context.Context, g *gaps) (bool, err
 func (d *Dispatcher) complianceEvents(ctx context.Context, ts []store.TransitionEntry) ([]store.Event, error) {
 	devices := map[string]*store.Device{}
 	states := map[string]map[string]store.RuleState{}
+	type groupPolicy struct {
+		p   *policies.Policy
+		ref PolicyRef
+		err error
+	}
+	pols := map[string]groupPolicy{}
 	var out []store.Event
 	for _, t := range ts {
 		if t.From == "" && t.To == store.Pass {
@@ -390,12 +403,17 @@ func (d *Dispatcher) complianceEvents(ctx context.Context, ts []store.Transition
 		data := ComplianceData{Device: DeviceRef{ID: t.DeviceID}, Rule: RuleRef{ID: t.RuleID}, From: t.From, To: t.To, Sequence: t.Sequence}
 		if dev != nil {
 			data.Device = refOf(*dev)
-			p, ref, err := d.policies.of(ctx, d.st, dev.Group)
-			if err != nil {
-				d.log.Warn("policy of a transition's group", "group", dev.Group, "err", err)
-			} else {
-				data.Policy = ref
-				if r := ruleOf(p, t.RuleID); r != nil {
+			gp, ok := pols[dev.Group]
+			if !ok {
+				gp.p, gp.ref, gp.err = d.policies.of(ctx, d.st, dev.Group)
+				pols[dev.Group] = gp
+				if gp.err != nil {
+					d.log.Warn("policy of a transition's group", "group", dev.Group, "err", gp.err)
+				}
+			}
+			if gp.err == nil {
+				data.Policy = gp.ref
+				if r := ruleOf(gp.p, t.RuleID); r != nil {
 					data.Rule.Title, data.Rule.Severity = r.Title, r.Severity
 				}
 			}
@@ -467,7 +485,9 @@ func (d *Dispatcher) produceOverdue(ctx context.Context) error {
 		if r := ruleOf(pols[o.Group], o.RuleID); r != nil {
 			data.Rule.Severity = r.Severity
 		}
-		evs = append(evs, newEvent(TypeOverdue, o.Deadline, o.DeviceID, data))
+		e := newEvent(TypeOverdue, o.Deadline, o.DeviceID, data)
+		e.RecordedAt = now
+		evs = append(evs, e)
 	}
 	moved, err := d.el.AddEvents(ctx, evs, cursorOverdue, cur, to.UnixNano())
 	if err == nil && moved && len(evs) > 0 {

@@ -46,8 +46,8 @@ type EventLog interface {
 	// after from and at or before to, oldest deadline first, at most
 	// limit: the rules that became overdue in that window.
 	PassedDeadlines(ctx context.Context, rules []DeadlineRule, from, to time.Time, limit int) ([]Overdue, error)
-	// PruneEvents deletes the events and delivery log entries older than
-	// before and returns how many rows went.
+	// PruneEvents deletes the events recorded, and the delivery log
+	// entries made, before before and returns how many rows went.
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 }
 
@@ -66,6 +66,17 @@ type Event struct {
 	Type     string    `json:"type"`
 	DeviceID string    `json:"device_id,omitempty"`
 	Payload  []byte    `json:"-"`
+	// RecordedAt is when it was written to the outbox (zero: At), what
+	// pruning goes by.
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
+// Recorded is e.RecordedAt, or e.At when that is zero.
+func (e Event) Recorded() time.Time {
+	if e.RecordedAt.IsZero() {
+		return e.At
+	}
+	return e.RecordedAt
 }
 
 // TransitionEntry is a Transition with its id in the store.

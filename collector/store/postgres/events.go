@@ -24,8 +24,8 @@ var errCursorMoved = errors.New("cursor moved")
 // AddEvent implements store.EventLog.
 func (s *Store) AddEvent(ctx context.Context, e store.Event) (int64, error) {
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO events (at, type, device_id, payload) VALUES ($1, $2, $3, $4) RETURNING id`,
-		nanos(e.At), e.Type, e.DeviceID, string(e.Payload)).Scan(&id)
+	err := s.pool.QueryRow(ctx, `INSERT INTO events (at, type, device_id, payload, recorded_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		nanos(e.At), e.Type, e.DeviceID, string(e.Payload), nanos(e.Recorded())).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("add event: %w", err)
 	}
@@ -41,8 +41,8 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event, cursor stri
 			return errCursorMoved
 		}
 		for _, e := range events {
-			if _, err := tx.Exec(ctx, `INSERT INTO events (at, type, device_id, payload) VALUES ($1, $2, $3, $4)`,
-				nanos(e.At), e.Type, e.DeviceID, string(e.Payload)); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO events (at, type, device_id, payload, recorded_at) VALUES ($1, $2, $3, $4, $5)`,
+				nanos(e.At), e.Type, e.DeviceID, string(e.Payload), nanos(e.Recorded())); err != nil {
 				return err
 			}
 		}
@@ -68,7 +68,7 @@ func moveCursor(ctx context.Context, q querier, name string, old, next int64) (b
 
 // EventsAfter implements store.EventLog.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]store.Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, at, type, device_id, payload FROM events WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	rows, err := s.pool.Query(ctx, `SELECT id, at, type, device_id, payload, recorded_at FROM events WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
@@ -76,12 +76,12 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]stor
 	var out []store.Event
 	for rows.Next() {
 		var e store.Event
-		var at int64
+		var at, rec int64
 		var payload string
-		if err := rows.Scan(&e.ID, &at, &e.Type, &e.DeviceID, &payload); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Type, &e.DeviceID, &payload, &rec); err != nil {
 			return nil, fmt.Errorf("events: %w", err)
 		}
-		e.At, e.Payload = fromNanos(at), []byte(payload)
+		e.At, e.Payload, e.RecordedAt = fromNanos(at), []byte(payload), fromNanos(rec)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -233,7 +233,7 @@ func (s *Store) PassedDeadlines(ctx context.Context, rules []store.DeadlineRule,
 func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		for _, q := range []string{`DELETE FROM events WHERE at < $1`, `DELETE FROM event_deliveries WHERE at < $1`} {
+		for _, q := range []string{`DELETE FROM events WHERE recorded_at < $1`, `DELETE FROM event_deliveries WHERE at < $1`} {
 			tag, err := tx.Exec(ctx, q, nanos(before))
 			if err != nil {
 				return err

@@ -20,8 +20,8 @@ var errCursorMoved = errors.New("cursor moved")
 func (s *Store) AddEvent(ctx context.Context, e store.Event) (int64, error) {
 	var id int64
 	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO events (at, type, device_id, payload) VALUES (?, ?, ?, ?) RETURNING id`,
-			nanos(e.At), e.Type, e.DeviceID, string(e.Payload)).Scan(&id)
+		return tx.QueryRowContext(ctx, `INSERT INTO events (at, type, device_id, payload, recorded_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			nanos(e.At), e.Type, e.DeviceID, string(e.Payload), nanos(e.Recorded())).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("add event: %w", err)
@@ -38,8 +38,8 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event, cursor stri
 			return errCursorMoved
 		}
 		for _, e := range events {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO events (at, type, device_id, payload) VALUES (?, ?, ?, ?)`,
-				nanos(e.At), e.Type, e.DeviceID, string(e.Payload)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO events (at, type, device_id, payload, recorded_at) VALUES (?, ?, ?, ?, ?)`,
+				nanos(e.At), e.Type, e.DeviceID, string(e.Payload), nanos(e.Recorded())); err != nil {
 				return err
 			}
 		}
@@ -71,7 +71,7 @@ func moveCursor(ctx context.Context, tx *sql.Tx, name string, old, next int64) (
 
 // EventsAfter implements store.EventLog.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]store.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, at, type, device_id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, type, device_id, payload, recorded_at FROM events WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
@@ -79,12 +79,12 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]stor
 	var out []store.Event
 	for rows.Next() {
 		var e store.Event
-		var at int64
+		var at, rec int64
 		var payload string
-		if err := rows.Scan(&e.ID, &at, &e.Type, &e.DeviceID, &payload); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Type, &e.DeviceID, &payload, &rec); err != nil {
 			return nil, fmt.Errorf("events: %w", err)
 		}
-		e.At, e.Payload = fromNanos(at), []byte(payload)
+		e.At, e.Payload, e.RecordedAt = fromNanos(at), []byte(payload), fromNanos(rec)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -241,7 +241,7 @@ func (s *Store) PassedDeadlines(ctx context.Context, rules []store.DeadlineRule,
 func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM events WHERE at < ?`, `DELETE FROM event_deliveries WHERE at < ?`} {
+		for _, q := range []string{`DELETE FROM events WHERE recorded_at < ?`, `DELETE FROM event_deliveries WHERE at < ?`} {
 			res, err := tx.ExecContext(ctx, q, nanos(before))
 			if err != nil {
 				return err

@@ -63,14 +63,25 @@ func testEventsOrder(t *testing.T, _ store.Dashboard, ev store.EventLog) {
 	if g := got[0]; g.Type != "device.enrolled" || g.DeviceID != "dev_2" || string(g.Payload) != `{"n":2}` || !g.At.Equal(t0.Add(2*time.Minute)) {
 		t.Errorf("event read back = %+v (payload %s)", g, g.Payload)
 	}
+	// Pruning goes by when an event was recorded, not when it happened.
+	late, err := ev.AddEvent(ctx, store.Event{At: t0.Add(-24 * time.Hour), RecordedAt: t0.Add(time.Hour), Type: "compliance.changed", Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ev.EventsAfter(ctx, late-1, 1); len(got) != 1 || !got[0].RecordedAt.Equal(t0.Add(time.Hour)) || !got[0].At.Equal(t0.Add(-24*time.Hour)) {
+		t.Errorf("late event read back = %+v", got)
+	}
 	// Pruning takes the old ones and never gives an id out again.
 	n, err := ev.PruneEvents(ctx, t0.Add(10*time.Minute))
 	if err != nil || n != 5 {
-		t.Fatalf("PruneEvents = %d, %v; want 5", n, err)
+		t.Fatalf("PruneEvents = %d, %v; want 5 (the late one stays)", n, err)
+	}
+	if _, err := ev.PruneEvents(ctx, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
 	}
 	id, err := ev.AddEvent(ctx, store.Event{At: t0.Add(time.Hour), Type: "device.revoked", Payload: []byte(`{}`)})
-	if err != nil || id <= ids[4] {
-		t.Fatalf("AddEvent after pruning = %d, %v; want an id above %d", id, err, ids[4])
+	if err != nil || id <= late {
+		t.Fatalf("AddEvent after pruning = %d, %v; want an id above %d", id, err, late)
 	}
 	if got, err := ev.EventsAfter(ctx, 0, 10); err != nil || len(got) != 1 || got[0].ID != id {
 		t.Fatalf("EventsAfter(0) after pruning = %+v, %v", got, err)

@@ -6,9 +6,10 @@ CREATE TABLE events (
 	at        BIGINT NOT NULL,
 	type      TEXT COLLATE "C" NOT NULL,
 	device_id TEXT COLLATE "C" NOT NULL,
-	payload   TEXT COLLATE "C" NOT NULL
+	payload   TEXT COLLATE "C" NOT NULL,
+	recorded_at BIGINT NOT NULL
 );
-CREATE INDEX events_at ON events (at);
+CREATE INDEX events_recorded ON events (recorded_at);
 CREATE TABLE event_cursors (
 	name  TEXT COLLATE "C" PRIMARY KEY,
 	value BIGINT NOT NULL
