@@ -180,13 +180,20 @@ func (s *Server) computeGauges(ctx context.Context, now time.Time) ([]byte, erro
 	for p := range byPolicy {
 		pols = append(pols, p)
 	}
-	slices.Sort(pols)
-	gauge("ward_fleet_policy_devices", "Devices by the policy their group is held to, and status; a policy applies to whole groups, so there are no more policies than groups with series.")
+	slices.SortFunc(pols, func(a, b string) int {
+		return cmp.Or(cmp.Compare(size(byPolicy[b]), size(byPolicy[a])), strings.Compare(a, b))
+	})
+	gauge("ward_fleet_policy_devices", "Devices by the policy their group is held to, and status; policies beyond the most used ones are summed under policy=\"(other)\".")
+	rest = store.FleetCounts{}
 	for i, p := range pols {
-		if i >= topG {
-			break
+		if i < topG {
+			writeStatuses(&b, "ward_fleet_policy_devices", "policy", p, byPolicy[p])
+		} else {
+			rest = addCounts(rest, byPolicy[p])
 		}
-		writeStatuses(&b, "ward_fleet_policy_devices", "policy", p, byPolicy[p])
+	}
+	if len(pols) > topG {
+		writeStatuses(&b, "ward_fleet_policy_devices", "policy", OtherLabel, rest)
 	}
 	_, overdue, err := d.PastDeadline(ctx, deadlines, now, 1)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,6 +93,18 @@ func TestComplianceGauges(t *testing.T) {
 		cfg.Gauges = server.GaugeOptions{TopGroups: 2, TopRules: 2, CacheFor: time.Minute}
 	})
 	st := c.Store().(store.Dashboard)
+	// Group hq is held to high-risk, the others to the embedded baseline.
+	doc, err := os.ReadFile(filepath.Join("..", "..", "policies", "high-risk.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr, err := policies.Parse("high-risk.yaml", doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPolicy(ctx, store.GroupPolicy{Group: "hq", Name: hr.Name, Version: hr.Version, Document: doc, UpdatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
 	enrolAndReport(t, c, "lin-stale", "remote", "linux-plain-nft-empty", clk.Now())
 	clk.Set(base)
 	for _, d := range []struct{ host, group, bundle string }{
@@ -116,6 +129,13 @@ func TestComplianceGauges(t *testing.T) {
 		t.Fatalf("the seeded fleet is not the one this test is about: %v", want)
 	}
 	compare(t, "first scrape", got, want)
+	hq := 0.0
+	for _, s := range []string{"compliant", "failing", "unknown", "stale", "revoked"} {
+		hq += got[`ward_fleet_policy_devices{policy="high-risk",status="`+s+`"}`]
+	}
+	if hq != 4 {
+		t.Errorf("hq's four devices are not under high-risk (%v): %v", hq, got)
+	}
 	if got[`ward_fleet_rule_failing_devices{rule="(other)"}`] < 1 {
 		t.Errorf("the third failing rule is not summed under (other): %v", got)
 	}
@@ -167,9 +187,24 @@ func truth(t *testing.T, st store.Dashboard, now time.Time, staleAfter time.Dura
 	if err != nil {
 		t.Fatal(err)
 	}
-	grace := map[string]time.Duration{}
-	for _, r := range pol.Rules {
-		grace[r.ID] = r.Grace
+	policyOf := func(group string) *policies.Policy {
+		gp, err := st.Policy(ctx, group)
+		if err != nil {
+			return pol
+		}
+		p, err := policies.Parse("group "+group, gp.Document)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	graceOf := func(group, rule string) time.Duration {
+		for _, r := range policyOf(group).Rules {
+			if r.ID == rule {
+				return r.Grace
+			}
+		}
+		return 0
 	}
 	devs, err := st.Devices(ctx)
 	if err != nil {
@@ -209,7 +244,7 @@ func truth(t *testing.T, st store.Dashboard, now time.Time, staleAfter time.Dura
 			if s != store.StatusStale {
 				rules[r.RuleID]++
 			}
-			if g := grace[r.RuleID]; g > 0 && r.FailingSince != nil && !r.FailingSince.Add(g).After(now) {
+			if g := graceOf(d.Group, r.RuleID); g > 0 && r.FailingSince != nil && !r.FailingSince.Add(g).After(now) {
 				overdue++
 			}
 		}
@@ -257,7 +292,7 @@ func truth(t *testing.T, st store.Dashboard, now time.Time, staleAfter time.Dura
 		}
 		for _, s := range statuses {
 			out[fmt.Sprintf("ward_fleet_group_devices{group=%q,status=%q}", label, s)] += float64(groups[g.k][s])
-			out[fmt.Sprintf("ward_fleet_policy_devices{policy=%q,status=%q}", pol.Name, s)] += float64(groups[g.k][s])
+			out[fmt.Sprintf("ward_fleet_policy_devices{policy=%q,status=%q}", policyOf(g.k).Name, s)] += float64(groups[g.k][s])
 		}
 	}
 	return out
