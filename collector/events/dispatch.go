@@ -280,7 +280,9 @@ func (d *Dispatcher) deliver(ctx context.Context, s Sink, wake <-chan struct{}) 
 		if ctx.Err() != nil {
 			return
 		}
-		if serr != nil || n < len(evs) {
+		// A sink that handled some goes on at once (the webhook takes one
+		// event per Send); one that handled none waits for the next poll.
+		if serr != nil || n == 0 {
 			if !d.sleep(ctx, wake) {
 				return
 			}

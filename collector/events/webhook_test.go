@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,5 +210,59 @@ func TestSyslogStream(t *testing.T) {
 		if _, err := events.DialSyslog(bad, nil); err == nil {
 			t.Errorf("DialSyslog(%q) accepted", bad)
 		}
+	}
+}
+
+// TestDispatcherDoesNotWaitBetweenEvents: with a poll of an hour, a
+// backlog recorded after Init still goes out at once, one request after
+// the other, in order, each to the webhook and the file.
+func TestDispatcherDoesNotWaitBetweenEvents(t *testing.T) {
+	st := openStore(t)
+	var mu sync.Mutex
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ids = append(ids, r.Header.Get(events.IDHeader))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "e.jsonl")
+	f, err := events.OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := &events.Webhook{URL: srv.URL, Secret: []byte("secret-0123456789abc"), Log: st.(store.EventLog)}
+	d, err := events.New(events.Config{Store: st, Sinks: []events.Sink{w, f}, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := d.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for range 150 {
+		want = append(want, strconv.FormatInt(addEvent(t, st, events.TypeRevoked).ID, 10))
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(ids)
+		mu.Unlock()
+		b, _ := os.ReadFile(path)
+		if n >= len(want) && strings.Count(string(b), "\n") >= len(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %d of %d requests, %d lines", n, len(want), strings.Count(string(b), "\n"))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(ids, ",") != strings.Join(want, ",") {
+		t.Errorf("requests for %v, want %v", ids, want)
 	}
 }
