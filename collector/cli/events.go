@@ -156,7 +156,7 @@ func (a *app) recordRevoke(ctx context.Context, st store.Store, id, actor string
 }
 
 func (a *app) webhookCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "webhook", Short: "Show the webhook delivery log"}
+	cmd := &cobra.Command{Use: "webhook", Short: "Show the webhook delivery log, send events again"}
 	var (
 		limit  int
 		asJSON bool
@@ -207,6 +207,62 @@ func (a *app) webhookCommand() *cobra.Command {
 	}
 	deliveries.Flags().IntVar(&limit, "limit", 50, "show at most this many attempts (0: all)")
 	deliveries.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	cmd.AddCommand(deliveries)
+	var (
+		from int64
+		sink string
+	)
+	replay := &cobra.Command{
+		Use:   "replay --from ID",
+		Short: "Send the events from ID on again (after a receiver was down or refused them): moves the sink's cursor back; a running collector follows",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if from < 1 {
+				return inputError{errors.New("--from: want the id of the first event to send again (see webhook deliveries)")}
+			}
+			if !slices.Contains([]string{"webhook", "file", "syslog"}, sink) {
+				return inputError{fmt.Errorf("--sink %q: want webhook, file or syslog", sink)}
+			}
+			st, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			el, ok := st.(store.EventLog)
+			if !ok {
+				return fmt.Errorf("the store (%T) keeps no events", st)
+			}
+			name := "sink:" + sink
+			cur, ok, err := el.Cursor(ctx, name)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return inputError{fmt.Errorf("no %s sink has run on this store (serve --webhook-url, --event-file or --event-syslog starts one)", sink)}
+			}
+			if from-1 >= cur {
+				return inputError{fmt.Errorf("the %s sink has not sent event %d yet (it is after event %d)", sink, from, cur)}
+			}
+			if got, err := el.EventsAfter(ctx, from-1, 1); err != nil {
+				return err
+			} else if len(got) == 0 || got[0].ID != from {
+				return inputError{fmt.Errorf("no event %d (pruned after --events-retain, or never recorded)", from)}
+			}
+			if moved, err := el.MoveCursor(ctx, name, cur, from-1); err != nil {
+				return err
+			} else if !moved {
+				return errors.New("the sink's cursor moved meanwhile (a running collector sent more); run replay again")
+			}
+			if err := audit(ctx, st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "events.replay", Target: sink,
+				Detail: fmt.Sprintf("cursor from %d back to %d: events %d to %d sent again", cur, from-1, from, cur)}); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "the %s sink sends events %d to %d again (and what came after)\n", sink, from, cur)
+			return nil
+		},
+	}
+	replay.Flags().Int64Var(&from, "from", 0, "the first event id to send again")
+	replay.Flags().StringVar(&sink, "sink", "webhook", "the sink: webhook, file or syslog")
+	cmd.AddCommand(deliveries, replay)
 	return cmd
 }

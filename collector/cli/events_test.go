@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ import (
 	"github.com/wardhq/ward/collector/events"
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/collector/store/sqlite"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
@@ -189,5 +191,52 @@ func TestServeSendsEventsToAWebhookAndAFile(t *testing.T) {
 	}
 	if _, stderr, code := runErr("webhook", "deliveries", "--data", dir, "--limit", "-2"); code != 3 || !strings.Contains(stderr, "--limit") {
 		t.Errorf("--limit -2: exit %d %s", code, stderr)
+	}
+
+	// Replay: both events again, to the webhook only; audited.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from", "0"}, "--from"},
+		{[]string{"--from", "999"}, "has not sent event 999"},
+		{[]string{"--from", "1", "--sink", "kafka"}, "want webhook, file or syslog"},
+		{[]string{"--from", "1", "--sink", "syslog"}, "no syslog sink has run"},
+	} {
+		if _, stderr, code := runErr(append([]string{"webhook", "replay", "--data", dir}, c.args...)...); code != 3 || !strings.Contains(stderr, c.want) {
+			t.Errorf("webhook replay %v: exit %d %q; want 3 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	first := strconv.FormatInt(got[0].ID, 10)
+	if out, code := run(t, "webhook", "replay", "--data", dir, "--from", first); code != 0 || !strings.Contains(out, "sends events "+first) {
+		t.Fatalf("webhook replay: exit %d %s", code, out)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := len(bodies)
+		mu.Unlock()
+		if n >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after replay the receiver has %d requests, want 4", n)
+		}
+	}
+	mu.Lock()
+	if string(bodies[2]) != string(bodies[0]) || string(bodies[3]) != string(bodies[1]) {
+		t.Errorf("replayed bodies differ: %s / %s", bodies[2], bodies[3])
+	}
+	mu.Unlock()
+	if lines, _ := os.ReadFile(stream); strings.Count(string(lines), "\n") != 2 {
+		t.Errorf("replaying the webhook wrote to the stream too: %s", lines)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "ward.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	as, _ := st.Audit(context.Background(), 5)
+	if len(as) == 0 || as[0].Action != "events.replay" || as[0].Target != "webhook" {
+		t.Errorf("audit log after replay: %+v", as)
 	}
 }

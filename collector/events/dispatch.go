@@ -236,6 +236,11 @@ func (d *Dispatcher) deliver(ctx context.Context, s Sink, wake <-chan struct{}) 
 		}
 	}
 	for {
+		// The cursor as stored: another collector, or webhook replay,
+		// may have moved it.
+		if v, ok, err := d.el.Cursor(ctx, name); err == nil && ok {
+			cur = v
+		}
 		evs, err := d.el.EventsAfter(ctx, cur, batchSize)
 		if err != nil {
 			if ctx.Err() != nil {
