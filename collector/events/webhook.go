@@ -183,6 +183,7 @@ func (w *Webhook) Send(ctx context.Context, evs []store.Event) (int, error) {
 		if retryAfter > wait && retryAfter <= w.MaxBackoff {
 			wait = retryAfter
 		}
+		w.Logger.Warn("webhook: attempt failed; retrying", "event_id", e.ID, "type", e.Type, "attempt", attempt, "status", status, "err", err, "retry_in", wait.Round(time.Millisecond))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
