@@ -124,7 +124,7 @@ func (a *app) root() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().StringVar(&a.storeSpec, "store", "", "the store: sqlite (the data directory's "+server.DatabaseFile+") or a postgres:// URL (default $"+storeopen.Env+", else sqlite); the PKI stays in --data")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
-	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand(), a.versionCommand(), a.backupCommand(), a.restoreCommand(), a.storeCommand())
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand(), a.versionCommand(), a.backupCommand(), a.restoreCommand(), a.storeCommand(), a.webhookCommand())
 	return root
 }
 
@@ -171,6 +171,7 @@ func (a *app) serveCommand() *cobra.Command {
 		insecureCookies bool
 		caKeyFile       string
 		signin          signinFlags
+		ev              eventOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -210,6 +211,9 @@ serve refuses a database without the collector's tables.`,
 			if cfg.Web, err = a.webFor(&cfg, insecureCookies, &signin); err != nil {
 				return err
 			}
+			if err := ev.check(&cfg); err != nil {
+				return err
+			}
 			srv, err := server.New(cfg)
 			if err != nil {
 				return err
@@ -225,7 +229,13 @@ serve refuses a database without the collector's tables.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			stopEvents, err := ev.start(srv, cfg.Logger)
+			if err != nil {
+				srv.Stop()
+				return err
+			}
 			if err := srv.Start(); err != nil {
+				stopEvents()
 				srv.Stop()
 				return err
 			}
@@ -240,6 +250,7 @@ serve refuses a database without the collector's tables.`,
 			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (dashboard: http://%s/, metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr(), metrics)
 			fmt.Fprintf(a.stdout, "devices are stale after %s without a report (3 × --interval %s, kept in %s for the admin commands)\n", 3*cfg.Interval, cfg.Interval, filepath.Join(a.dataDir, settingsFile))
 			<-ctx.Done()
+			stopEvents()
 			srv.Stop()
 			return nil
 		},
@@ -257,6 +268,7 @@ serve refuses a database without the collector's tables.`,
 	f.Var(lifetimeFlag{&cfg.ServerCertLifetime, time.Minute}, "server-cert-lifetime", "validity of its own server certificate, renewed at 2/3 of it while serving")
 	grpcFlags(f, &cfg.GRPC)
 	httpFlags(f, &cfg.HTTP)
+	eventFlags(f, &ev)
 	f.StringVar(&caKeyFile, "ca-key-file", "", "keep the CA in the store, sealed with the 32-byte key in this file, shared by every collector on the store (ca keygen writes one; default $WARD_CA_KEY_FILE; docs/multi-collector.md)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	signin.register(f)

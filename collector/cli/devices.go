@@ -237,6 +237,7 @@ func (a *app) deviceCommand() *cobra.Command {
 			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "device.revoke", Target: args[0]}); err != nil {
 				return err
 			}
+			a.recordRevoke(cmd.Context(), st, args[0], "cli", false)
 			fmt.Fprintf(a.stdout, "revoked device %s\n", args[0])
 			return nil
 		},
@@ -260,6 +261,7 @@ func (a *app) deviceCommand() *cobra.Command {
 			if err := audit(ctx, st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "device.retire", Target: args[0]}); err != nil {
 				return err
 			}
+			a.recordRevoke(ctx, st, args[0], "cli", true)
 			fmt.Fprintf(a.stdout, "retired device %s\n", args[0])
 			return nil
 		},

@@ -187,6 +187,7 @@ func New(cfg Config) (http.Handler, error) {
 	m.Handle("POST /tokens", h.admin(h.tokenCreate))
 	m.Handle("POST /tokens/{id}/revoke", h.admin(h.tokenRevoke))
 	m.Handle("GET /audit", h.admin(h.auditPage))
+	m.Handle("GET /webhooks", h.admin(h.webhooks))
 	h.mux = m
 	return h, nil
 }

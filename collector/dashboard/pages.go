@@ -272,6 +272,7 @@ func (h *handler) deviceRetire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.audit(r.Context(), session(r).User, "device.retire", id, "")
+	h.recordRevoke(r.Context(), id, session(r).User, true)
 	back := id
 	if from := r.PostFormValue("from"); from != "" {
 		if _, err := h.st.Device(r.Context(), from); err == nil {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/wardhq/ward/collector/events"
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/token"
@@ -111,6 +112,9 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (_ *
 		result = "rebound"
 	}
 	s.metrics.enrolments.Inc(result)
+	if !res.Rebound && s.cfg.Events != nil {
+		s.cfg.Events.Record(ctx, s.store, events.Enrolled(res, now))
+	}
 	s.log.Info("device enrolled", "device_id", res.Device.ID, "group", res.Device.Group, "rebound", res.Rebound, "rebind_by", res.RebindBy,
 		"hostname", res.Device.Hostname, "cert_serial", res.Issued.Serial)
 	if proven.deviceID != "" && res.Device.ID != proven.deviceID {

@@ -273,6 +273,7 @@ func (f *httpFront) metricsHandler(onMain bool) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		f.s.metrics.write(w)
+		f.s.writeGauges(r.Context(), w)
 	})
 }
 

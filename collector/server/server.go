@@ -105,6 +105,16 @@ type Config struct {
 	// Web, if set, is given the store and serves every HTTP path that
 	// health and metrics do not (the dashboard).
 	Web func(store.Store) (http.Handler, error)
+	// Gauges bounds the compliance gauges on /metrics (gauges.go).
+	Gauges GaugeOptions
+	// Events, if set, is told of each new enrolment, for webhooks and
+	// the SIEM stream (events.Recorder writes it to the store's outbox).
+	Events EventRecorder
+}
+
+// EventRecorder records an event that happened on st (events.Recorder).
+type EventRecorder interface {
+	Record(ctx context.Context, st store.Store, e store.Event)
 }
 
 // Server is a running (or ready to run) collector.
@@ -120,6 +130,7 @@ type Server struct {
 	tlsConfig *tls.Config
 	limits    map[string]int
 	metrics   *metrics
+	gauges    gauges
 	limiter   *limiters
 	policies  *policyCache
 	ids       *identities

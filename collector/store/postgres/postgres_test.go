@@ -41,3 +41,7 @@ func TestSearchConformance(t *testing.T) {
 		storetest.RunSearchConformance(t, func() store.Dashboard { return open(t) })
 	})
 }
+
+func TestEventsConformance(t *testing.T) {
+	storetest.RunEventsConformance(t, func() store.Dashboard { return open(t) })
+}

@@ -160,6 +160,8 @@ var migrations = []string{
 	migrationAuditTarget,
 	// 13: TOTP second factor and OpenID Connect sign-in (migration_signin.go).
 	migrationSignIn,
+	// 14: the events outbox of webhooks and the SIEM stream (migration_events.go).
+	migrationEvents,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same

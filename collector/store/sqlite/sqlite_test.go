@@ -98,3 +98,13 @@ func TestSearchConformance(t *testing.T) {
 		storetest.RunSearchConformance(t, open)
 	})
 }
+
+func TestEventsConformance(t *testing.T) {
+	storetest.RunEventsConformance(t, func() store.Dashboard {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
