@@ -13,6 +13,8 @@ var ErrExists = errors.New("already exists")
 // of Store. The SQLite store implements it.
 type Dashboard interface {
 	Store
+	// Admin: users, the audit log's filters, rollouts (admin.go).
+	Admin
 
 	// CreateUser stores a new user (ErrExists if the name is taken).
 	CreateUser(ctx context.Context, u User) error

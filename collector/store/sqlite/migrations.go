@@ -156,6 +156,8 @@ var migrations = []string{
 	migrationAggregates,
 	// 11: hostname search by trigram (migration_search.go).
 	migrationSearch,
+	// 12: the audit log indexed for its filters (migration_admin.go).
+	migrationAdmin,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same
