@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -55,37 +54,31 @@ func (a *app) userCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if role != store.RoleAdmin && role != store.RoleViewer {
-				return fmt.Errorf("--role %q: want admin or viewer", role)
+				return inputError{fmt.Errorf("--role %q: want admin or viewer", role)}
 			}
 			name := args[0]
 			if name == "" || len(name) > 64 || strings.ContainsAny(name, " \t\r\n") {
-				return errors.New("user name must be 1 to 64 bytes without spaces")
+				return inputError{errors.New("user name must be 1 to 64 bytes without spaces")}
 			}
-			password := ""
-			if f, ok := cmd.InOrStdin().(*os.File); !ok || !isTerminal(f) {
-				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if err != nil && !errors.Is(err, io.EOF) {
-					return fmt.Errorf("read password: %w", err)
-				}
-				password = strings.TrimRight(line, "\r\n")
-			}
-			generated := password == ""
-			if generated {
-				password = dashboard.GeneratePassword()
+			password, generated, err := readPassword(cmd)
+			if err != nil {
+				return err
 			}
 			hash, err := dashboard.HashPassword(password)
 			if err != nil {
-				return err
+				return inputError{err}
 			}
 			st, err := a.openDashboard(cmd)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := st.CreateUser(cmd.Context(), store.User{Name: name, Role: role, Hash: hash, CreatedAt: a.now().UTC()}); err != nil {
+			if err := st.CreateUser(cmd.Context(), store.User{Name: name, Role: role, Hash: hash, CreatedAt: a.now().UTC()}); errors.Is(err, store.ErrExists) {
+				return inputError{fmt.Errorf("user %s already exists (ward-collector user reset-password %s gives it a new password)", name, name)}
+			} else if err != nil {
 				return err
 			}
-			if err := st.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "user.add", Target: name, Detail: "role " + role}); err != nil {
+			if err := st.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "user.add", Target: name, Detail: "role " + role}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "created %s user %s\n", role, name)
@@ -97,6 +90,7 @@ func (a *app) userCommand() *cobra.Command {
 	}
 	add.Flags().StringVar(&role, "role", "", "admin (policies, tokens, waivers) or viewer (read-only)")
 	cmd.AddCommand(add)
+	a.addUserCommands(cmd)
 	return cmd
 }
 
@@ -145,17 +139,21 @@ func (a *app) exportCommand() *cobra.Command {
 	return cmd
 }
 
-// RunInput is Run with the standard input given (user add reads the
-// password from it).
+// RunInput is Run with the standard input given (user add and
+// reset-password read the password from it).
 func RunInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, now: time.Now}
 	root := a.root()
+	refuseUnknownSubcommands(root)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "ward-collector:", err)
+		if ie := (inputError{}); errors.As(err, &ie) {
+			return 3
+		}
 		return 1
 	}
 	return 0

@@ -219,7 +219,7 @@ func (a *app) deviceCommand() *cobra.Command {
 			} else if err != nil {
 				return err
 			}
-			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "device.revoke", Target: args[0]}); err != nil {
+			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "device.revoke", Target: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "revoked device %s\n", args[0])
@@ -242,7 +242,7 @@ func (a *app) deviceCommand() *cobra.Command {
 			} else if err != nil {
 				return err
 			}
-			if err := audit(ctx, st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "device.retire", Target: args[0]}); err != nil {
+			if err := audit(ctx, st, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "device.retire", Target: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "retired device %s\n", args[0])

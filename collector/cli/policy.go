@@ -74,7 +74,7 @@ going back a version. Setting exactly the current policy again is no change.`,
 				if cur != nil {
 					detail = fmt.Sprintf("%s version %d (was %s version %d; set with the CLI)", p.Name, p.Version, cur.Name, cur.Version)
 				}
-				if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "policy.apply", Target: group, Detail: detail}); err != nil {
+				if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "policy.apply", Target: group, Detail: detail}); err != nil {
 					return err
 				}
 			}
@@ -129,7 +129,7 @@ func (a *app) waiverCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := a.now().UTC()
-			wv := store.Waiver{ID: token.NewID("wvr_"), DeviceID: device, Group: group, RuleID: rule, Reason: reason, CreatedBy: "cli", CreatedAt: now}
+			wv := store.Waiver{ID: token.NewID("wvr_"), DeviceID: device, Group: group, RuleID: rule, Reason: reason, CreatedBy: actor(), CreatedAt: now}
 			switch {
 			case (device == "") == (group == ""):
 				return inputError{errors.New("give either --device or --group, not both")}
@@ -180,7 +180,7 @@ func (a *app) waiverCommand() *cobra.Command {
 			if group != "" {
 				target = "group " + group
 			}
-			if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: now, Actor: "cli", Action: "waiver.create", Target: wv.ID,
+			if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: now, Actor: actor(), Action: "waiver.create", Target: wv.ID,
 				Detail: fmt.Sprintf("%s on %s until %s: %s", rule, target, wv.ExpiresAt.Format(time.RFC3339), reason)}); err != nil {
 				return err
 			}
@@ -219,19 +219,30 @@ func (a *app) waiverCommand() *cobra.Command {
 				return err
 			}
 			now := a.now()
-			out := []store.Waiver{}
+			out := []waiverJSON{}
+			var ids []string
 			for _, w := range ws {
 				if all || w.ActiveAt(now) {
-					out = append(out, w)
+					out = append(out, waiverJSON{Waiver: w})
+					if w.DeviceID != "" {
+						ids = append(ids, w.DeviceID)
+					}
 				}
+			}
+			hosts, err := d.Hostnames(cmd.Context(), ids)
+			if err != nil {
+				return err
+			}
+			for i := range out {
+				out[i].Hostname = hosts[out[i].DeviceID]
 			}
 			if asJSON {
 				return a.printJSON(out)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tDEVICE\tGROUP\tRULE\tEXPIRES\tACTIVE\tREASON")
+			fmt.Fprintln(tw, "ID\tDEVICE\tHOSTNAME\tGROUP\tRULE\tEXPIRES\tACTIVE\tBY\tREASON")
 			for _, w := range out {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", w.ID, w.DeviceID, w.Group, w.RuleID, w.ExpiresAt.Format(time.RFC3339), w.ActiveAt(now), w.Reason)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", w.ID, orDash(w.DeviceID), orDash(w.Hostname), orDash(w.Group), w.RuleID, w.ExpiresAt.Format(time.RFC3339), w.ActiveAt(now), w.CreatedBy, w.Reason)
 			}
 			return tw.Flush()
 		},
@@ -258,7 +269,7 @@ func (a *app) waiverCommand() *cobra.Command {
 			} else if err != nil {
 				return err
 			}
-			if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: now, Actor: "cli", Action: "waiver.revoke", Target: args[0]}); err != nil {
+			if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: now, Actor: actor(), Action: "waiver.revoke", Target: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "waiver %s revoked\n", args[0])

@@ -60,11 +60,15 @@ func (a *app) tokenCommand() *cobra.Command {
 					return fmt.Errorf("create re-bind token: no device %s", rebind)
 				}
 				if err == nil {
-					err = audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "token.create", Target: t.ID,
+					err = audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "token.create", Target: t.ID,
 						Detail: "re-bind device " + t.RebindDevice + ", expires " + t.ExpiresAt.Format(time.RFC3339)})
 				}
 			} else {
 				plain, t, err = token.Create(cmd.Context(), st, group, uses, ttl, a.now())
+				if err == nil {
+					err = audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "token.create", Target: t.ID,
+						Detail: fmt.Sprintf("group %s, %d uses, expires %s", t.Group, t.Uses, t.ExpiresAt.Format(time.RFC3339))})
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("create token: %w", err)
@@ -111,20 +115,9 @@ func (a *app) tokenCommand() *cobra.Command {
 			}
 			now := a.now()
 			if listJSON {
-				type row struct {
-					ID        string     `json:"id"`
-					Group     string     `json:"group"`
-					Uses      int        `json:"uses"`
-					UsesLeft  int        `json:"uses_left"`
-					CreatedAt time.Time  `json:"created_at"`
-					ExpiresAt time.Time  `json:"expires_at"`
-					RevokedAt *time.Time `json:"revoked_at,omitempty"`
-					State     string     `json:"state"`
-					Rebind    string     `json:"rebind_device,omitempty"`
-				}
-				out := []row{}
+				out := []tokenJSON{}
 				for _, t := range ts {
-					out = append(out, row{t.ID, t.Group, t.Uses, t.UsesLeft, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.State(now), t.RebindDevice})
+					out = append(out, newTokenJSON(t, now))
 				}
 				return a.printJSON(out)
 			}
@@ -153,13 +146,13 @@ func (a *app) tokenCommand() *cobra.Command {
 			} else if err != nil {
 				return err
 			}
-			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "token.revoke", Target: args[0]}); err != nil {
+			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "token.revoke", Target: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "revoked token %s\n", args[0])
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, revoke)
+	cmd.AddCommand(create, list, a.tokenShowCommand(), revoke)
 	return cmd
 }
