@@ -431,6 +431,9 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := page{Title: dev.Hostname, Nav: "devices", Data: d}
+	if r.URL.Query().Get("revoked") != "" && dev.Revoked() {
+		p.Notice = "Revoked " + dev.Hostname + ": its certificate is refused from now on; its history is kept."
+	}
 	if r.URL.Query().Get("retired") != "" {
 		p.Notice = "Retired device " + r.URL.Query().Get("retired") + ": its certificate is revoked and it no longer counts in the fleet; its history is kept."
 	}
@@ -601,6 +604,8 @@ func (h *handler) policyUpload(w http.ResponseWriter, r *http.Request) {
 type waiverRow struct {
 	store.Waiver
 	State string
+	// Hostname is the device's (admin.go's waiverHosts).
+	Hostname string
 }
 
 func (h *handler) waivers(w http.ResponseWriter, r *http.Request) {
@@ -609,6 +614,11 @@ func (h *handler) waivers(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) renderWaivers(w http.ResponseWriter, r *http.Request, status int, problem string, form map[string]string) {
 	ws, err := h.st.Waivers(r.Context())
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	hosts, err := h.waiverHosts(r, ws)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -623,7 +633,7 @@ func (h *handler) renderWaivers(w http.ResponseWriter, r *http.Request, status i
 		case !now.Before(wv.ExpiresAt):
 			state = "expired"
 		}
-		rows = append(rows, waiverRow{wv, state})
+		rows = append(rows, waiverRow{wv, state, hosts[wv.DeviceID]})
 	}
 	if form == nil {
 		form = map[string]string{"device": r.URL.Query().Get("device"), "rule": r.URL.Query().Get("rule")}
@@ -666,17 +676,28 @@ func (h *handler) waiverCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wv.ExpiresAt = exp
+	host := ""
 	if wv.DeviceID != "" {
-		if _, err := h.st.Device(ctx, wv.DeviceID); errors.Is(err, store.ErrNotFound) {
-			bad("No device " + wv.DeviceID + ".")
+		// An id, or a hostname one device has (admin.go).
+		d, err := ResolveDevice(ctx, h.st, wv.DeviceID, now)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			bad("No device " + wv.DeviceID + " (give its id or its hostname).")
+			return
+		case errors.Is(err, ErrAmbiguousHost):
+			bad(err.Error() + ".")
+			return
+		case err != nil:
+			h.serverError(w, r, err)
 			return
 		}
+		wv.DeviceID, host = d.ID, d.Hostname
 	}
 	if err := h.st.CreateWaiver(ctx, wv); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	target := "device " + wv.DeviceID
+	target := "device " + wv.DeviceID + " (" + host + ")"
 	if wv.Group != "" {
 		target = "group " + wv.Group
 	}
@@ -797,15 +818,4 @@ func (h *handler) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	h.audit(r.Context(), session(r).User, "token.revoke", id, "")
 	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
-}
-
-// Audit log.
-
-func (h *handler) auditPage(w http.ResponseWriter, r *http.Request) {
-	es, err := h.st.Audit(r.Context(), 500)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	h.render(w, r, "audit", page{Title: "Audit log", Nav: "audit", Data: es})
 }
