@@ -182,8 +182,8 @@ func (h *handler) userEndSessions(w http.ResponseWriter, r *http.Request) {
 type confirmData struct {
 	// What is asked, Consequences what follows, Word what to type.
 	What, Word, Action, Button string
-	Consequences          []string
-	Back                  string
+	Consequences               []string
+	Back                       string
 }
 
 func (h *handler) confirm(w http.ResponseWriter, r *http.Request, status int, title, problem string, d confirmData) {
