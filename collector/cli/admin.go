@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -369,4 +370,32 @@ func newTokenJSON(t store.Token, now time.Time) tokenJSON {
 type waiverJSON struct {
 	store.Waiver
 	Hostname string `json:"hostname,omitempty"`
+}
+
+// revokeDevice revokes (with retire, retires) a device and writes its
+// audit entry in the same transaction. An unknown device is an input
+// error.
+func (a *app) revokeDevice(ctx context.Context, st store.Store, id string, retire bool) error {
+	d, err := st.Device(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return inputError{fmt.Errorf("no device %s (ward-collector devices list shows them)", id)}
+	}
+	if err != nil {
+		return err
+	}
+	ad, ok := st.(store.Admin)
+	if !ok {
+		return fmt.Errorf("store %T keeps no audit log", st)
+	}
+	action := "device.revoke"
+	if retire {
+		action = "device.retire"
+	}
+	e := store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: action, Target: id, Detail: "hostname " + d.Hostname + ", group " + d.Group}
+	if err := ad.RevokeDeviceAudited(ctx, id, retire, e); errors.Is(err, store.ErrNotFound) {
+		return inputError{fmt.Errorf("no device %s", id)}
+	} else if err != nil {
+		return err
+	}
+	return nil
 }

@@ -100,6 +100,7 @@ func testUserAdministration(t *testing.T, c *servertest.Collector, flags []strin
 		{[]string{"user", "end-sessions", "nobody"}, "no user nobody"},
 		{[]string{"user", "frobnicate"}, "unknown command"},
 		{[]string{"user", "add", "--role", "viewer", "amina"}, "already exists"},
+		{[]string{"user", "add", "--role", "admin", "cli:root"}, "none of :"},
 	} {
 		if _, errs := cmd("another-long-password\n", 3, c.args...); !strings.Contains(errs, c.want) {
 			t.Errorf("%v: stderr %q, want %q", c.args, errs, c.want)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,8 +56,8 @@ func (a *app) userCommand() *cobra.Command {
 				return inputError{fmt.Errorf("--role %q: want admin or viewer", role)}
 			}
 			name := args[0]
-			if name == "" || len(name) > 64 || strings.ContainsAny(name, " \t\r\n") {
-				return inputError{errors.New("user name must be 1 to 64 bytes without spaces")}
+			if p := dashboard.ValidUserName(name); p != "" {
+				return inputError{fmt.Errorf("user name %q: %s", name, p)}
 			}
 			password, generated, err := readPassword(cmd)
 			if err != nil {

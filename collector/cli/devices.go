@@ -214,12 +214,7 @@ func (a *app) deviceCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.RevokeDevice(cmd.Context(), args[0], a.now()); errors.Is(err, store.ErrNotFound) {
-				return inputError{fmt.Errorf("no device %s", args[0])}
-			} else if err != nil {
-				return err
-			}
-			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "device.revoke", Target: args[0]}); err != nil {
+			if err := a.revokeDevice(cmd.Context(), st, args[0], false); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "revoked device %s\n", args[0])
@@ -237,12 +232,7 @@ func (a *app) deviceCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.RetireDevice(ctx, args[0], a.now()); errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("no device %s", args[0])
-			} else if err != nil {
-				return err
-			}
-			if err := audit(ctx, st, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "device.retire", Target: args[0]}); err != nil {
+			if err := a.revokeDevice(ctx, st, args[0], true); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "retired device %s\n", args[0])

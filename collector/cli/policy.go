@@ -173,14 +173,11 @@ func (a *app) waiverCommand() *cobra.Command {
 					return err
 				}
 			}
-			if err := d.CreateWaiver(cmd.Context(), wv); err != nil {
-				return err
-			}
 			target := "device " + device
 			if group != "" {
 				target = "group " + group
 			}
-			if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: now, Actor: actor(), Action: "waiver.create", Target: wv.ID,
+			if err := d.CreateWaiverAudited(cmd.Context(), wv, store.AuditEntry{At: now, Actor: actor(), Action: "waiver.create", Target: wv.ID,
 				Detail: fmt.Sprintf("%s on %s until %s: %s", rule, target, wv.ExpiresAt.Format(time.RFC3339), reason)}); err != nil {
 				return err
 			}
@@ -264,12 +261,9 @@ func (a *app) waiverCommand() *cobra.Command {
 				return errors.New("this store keeps no waivers")
 			}
 			now := a.now().UTC()
-			if err := d.RevokeWaiver(cmd.Context(), args[0], now); errors.Is(err, store.ErrNotFound) {
+			if err := d.RevokeWaiverAudited(cmd.Context(), args[0], store.AuditEntry{At: now, Actor: actor(), Action: "waiver.revoke", Target: args[0]}); errors.Is(err, store.ErrNotFound) {
 				return inputError{fmt.Errorf("no waiver %s", args[0])}
 			} else if err != nil {
-				return err
-			}
-			if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: now, Actor: actor(), Action: "waiver.revoke", Target: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "waiver %s revoked\n", args[0])

@@ -17,8 +17,9 @@ import (
 // Administration: users, device revocation, token rollouts and the audit
 // log's filters. Every handler here is behind admin (the role checked on
 // the server for each request, CSRF on every POST), and every change is
-// written with its audit entry in one transaction by store.Admin, or, for
-// the Store methods that take none, audited right after.
+// written with its audit entry in one transaction by store.Admin (user
+// add, like token and policy changes, is audited right after: CreateUser
+// takes no entry).
 
 // ValidUserName says what is wrong with a new user's name, or "". A ":"
 // is kept for the CLI's actors ("cli:root"), so no dashboard user can be
@@ -282,11 +283,11 @@ func (h *handler) deviceRevoke(w http.ResponseWriter, r *http.Request) {
 		h.deviceRevokeConfirm(w, r, http.StatusUnprocessableEntity, "Type the device's hostname to confirm.")
 		return
 	}
-	if err := h.st.RevokeDevice(r.Context(), id, h.now()); err != nil {
+	if err := h.st.RevokeDeviceAudited(r.Context(), id, false, h.entry(r, "device.revoke", id, "hostname "+dev.Hostname+", group "+dev.Group)); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r.Context(), session(r).User, "device.revoke", id, "hostname "+dev.Hostname+", group "+dev.Group)
+	h.cache.clear()
 	http.Redirect(w, r, "/devices/"+url.PathEscape(id)+"?revoked=1", http.StatusSeeOther)
 }
 

@@ -468,14 +468,22 @@ func (h *handler) duplicatesOf(ctx context.Context, dev store.Device) ([]store.D
 // the page it was retired from.
 func (h *handler) deviceRetire(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.st.RetireDevice(r.Context(), id, h.now()); errors.Is(err, store.ErrNotFound) {
+	dev, err := h.st.Device(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
 		h.notFound(w, r, "Device")
 		return
 	} else if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r.Context(), session(r).User, "device.retire", id, "")
+	if err := h.st.RevokeDeviceAudited(r.Context(), id, true, h.entry(r, "device.retire", id, "hostname "+dev.Hostname+", group "+dev.Group)); errors.Is(err, store.ErrNotFound) {
+		h.notFound(w, r, "Device")
+		return
+	} else if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.cache.clear()
 	back := id
 	if from := r.PostFormValue("from"); from != "" {
 		if _, err := h.st.Device(r.Context(), from); err == nil {
@@ -693,28 +701,28 @@ func (h *handler) waiverCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		wv.DeviceID, host = d.ID, d.Hostname
 	}
-	if err := h.st.CreateWaiver(ctx, wv); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
 	target := "device " + wv.DeviceID + " (" + host + ")"
 	if wv.Group != "" {
 		target = "group " + wv.Group
 	}
-	h.audit(ctx, wv.CreatedBy, "waiver.create", target+" rule "+wv.RuleID, fmt.Sprintf("%s until %s: %s", wv.ID, exp.Format(time.RFC3339), wv.Reason))
+	if err := h.st.CreateWaiverAudited(ctx, wv, h.entry(r, "waiver.create", target+" rule "+wv.RuleID, fmt.Sprintf("%s until %s: %s", wv.ID, exp.Format(time.RFC3339), wv.Reason))); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.cache.clear()
 	http.Redirect(w, r, "/waivers?granted="+url.QueryEscape(wv.ID), http.StatusSeeOther)
 }
 
 func (h *handler) waiverRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.st.RevokeWaiver(r.Context(), id, h.now()); errors.Is(err, store.ErrNotFound) {
+	if err := h.st.RevokeWaiverAudited(r.Context(), id, h.entry(r, "waiver.revoke", id, "")); errors.Is(err, store.ErrNotFound) {
 		h.notFound(w, r, "Waiver")
 		return
 	} else if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r.Context(), session(r).User, "waiver.revoke", id, "")
+	h.cache.clear()
 	http.Redirect(w, r, "/waivers", http.StatusSeeOther)
 }
 

@@ -36,6 +36,15 @@ type Admin interface {
 	// live at e.At (ErrNotFound if there is no such user).
 	EndSessions(ctx context.Context, name string, e AuditEntry) (int, error)
 
+	// RevokeDeviceAudited is RevokeDevice, or with retire RetireDevice,
+	// at e.At, with its entry.
+	RevokeDeviceAudited(ctx context.Context, id string, retire bool, e AuditEntry) error
+	// CreateWaiverAudited is CreateWaiver with its entry (Target: the
+	// waiver's id when empty).
+	CreateWaiverAudited(ctx context.Context, w Waiver, e AuditEntry) error
+	// RevokeWaiverAudited is RevokeWaiver at e.At with its entry.
+	RevokeWaiverAudited(ctx context.Context, id string, e AuditEntry) error
+
 	// AuditQuery returns the entries that pass f, newest first.
 	AuditQuery(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 	// Hostnames returns the hostname of each of the devices that exist.

@@ -296,3 +296,59 @@ func (s *Store) TokenRollout(ctx context.Context, tokenID string) (store.Rollout
 	store.SortRollout(out.Devices)
 	return out, nil
 }
+
+// insertAudit writes e in tx, its Target target when empty.
+func insertAudit(ctx context.Context, q querier, e store.AuditEntry, target string) error {
+	if e.Target == "" {
+		e.Target = target
+	}
+	return audit(ctx, q, e.At, e.Actor, e.Action, e.Target, e.Detail)
+}
+
+// RevokeDeviceAudited implements store.Admin.
+func (s *Store) RevokeDeviceAudited(ctx context.Context, id string, retire bool, e store.AuditEntry) error {
+	if err := s.revokeAudited(ctx, id, e.At, retire, &e); err != nil {
+		return fmt.Errorf("revoke device: %w", classify(err))
+	}
+	return nil
+}
+
+// CreateWaiverAudited implements store.Admin. Other collectors learn of
+// the waiver on commit (NotifyChange).
+func (s *Store) CreateWaiverAudited(ctx context.Context, w store.Waiver, e store.AuditEntry) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := (qmarks{tx}).Exec(ctx, `INSERT INTO waivers (id, device_id, grp, rule_id, reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			w.ID, w.DeviceID, w.Group, w.RuleID, w.Reason, w.CreatedBy, nanos(w.CreatedAt), nanos(w.ExpiresAt)); err != nil {
+			return err
+		}
+		if err := insertAudit(ctx, tx, e, w.ID); err != nil {
+			return err
+		}
+		return NotifyChange(ctx, tx, store.Change{Kind: store.ChangeWaiver, ID: w.ID})
+	})
+	if err != nil {
+		return fmt.Errorf("create waiver: %w", classify(err))
+	}
+	return nil
+}
+
+// RevokeWaiverAudited implements store.Admin.
+func (s *Store) RevokeWaiverAudited(ctx context.Context, id string, e store.AuditEntry) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		res, err := (qmarks{tx}).Exec(ctx, `UPDATE waivers SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(e.At), id)
+		if err != nil {
+			return err
+		}
+		if res.RowsAffected() == 0 {
+			return fmt.Errorf("waiver %s: %w", id, store.ErrNotFound)
+		}
+		if err := insertAudit(ctx, tx, e, id); err != nil {
+			return err
+		}
+		return NotifyChange(ctx, tx, store.Change{Kind: store.ChangeWaiver, ID: id})
+	})
+	if err != nil {
+		return fmt.Errorf("revoke waiver: %w", classify(err))
+	}
+	return nil
+}

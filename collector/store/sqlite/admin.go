@@ -301,3 +301,66 @@ func (s *Store) TokenRollout(ctx context.Context, tokenID string) (store.Rollout
 	store.SortRollout(out.Devices)
 	return out, nil
 }
+
+// insertAudit writes e in tx, its Target target when empty.
+func insertAudit(ctx context.Context, tx *sql.Tx, e store.AuditEntry, target string) error {
+	if e.Target == "" {
+		e.Target = target
+	}
+	_, err := tx.ExecContext(ctx, qAudit, nanos(e.At), e.Actor, e.Action, e.Target, e.Detail)
+	return err
+}
+
+// RevokeDeviceAudited implements store.Admin.
+func (s *Store) RevokeDeviceAudited(ctx context.Context, id string, retire bool, e store.AuditEntry) error {
+	set := `revoked_at = coalesce(revoked_at, ?1)`
+	if retire {
+		set += `, retired_at = coalesce(retired_at, ?1)`
+	}
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := revokeWith(ctx, tx, id, e.At, set); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, e, id)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke device: %w", err)
+	}
+	return nil
+}
+
+// CreateWaiverAudited implements store.Admin.
+func (s *Store) CreateWaiverAudited(ctx context.Context, w store.Waiver, e store.AuditEntry) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO waivers (id, device_id, grp, rule_id, reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			w.ID, w.DeviceID, w.Group, w.RuleID, w.Reason, w.CreatedBy, nanos(w.CreatedAt), nanos(w.ExpiresAt)); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, e, w.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("create waiver: %w", err)
+	}
+	return nil
+}
+
+// RevokeWaiverAudited implements store.Admin.
+func (s *Store) RevokeWaiverAudited(ctx context.Context, id string, e store.AuditEntry) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE waivers SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(e.At), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = fmt.Errorf("waiver %s: %w", id, store.ErrNotFound)
+			}
+			return err
+		}
+		return insertAudit(ctx, tx, e, id)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke waiver: %w", err)
+	}
+	return nil
+}

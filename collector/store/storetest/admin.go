@@ -24,6 +24,7 @@ func RunAdminConformance(t *testing.T, newStore func() store.Dashboard) {
 		{"LastAdminStaysUnderConcurrency", testLastAdminConcurrent},
 		{"AuditQueryFilters", testAuditQuery},
 		{"HostnamesAndRollout", testRollout},
+		{"DeviceAndWaiverChangesAudited", testAuditedChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -365,4 +366,75 @@ func testRollout(t *testing.T, s store.Dashboard) {
 	if hs, err := s.Hostnames(ctx, nil); err != nil || len(hs) != 0 {
 		t.Errorf("Hostnames(nil) = %v, %v", hs, err)
 	}
+}
+
+func testAuditedChanges(t *testing.T, s store.Dashboard) {
+	ctx := context.Background()
+	mkToken(t, s, "tok_a", "secret-a", "field", 5, time.Hour)
+	mustEnroll(t, s, "secret-a", "dev_1", "")
+	mustEnroll(t, s, "secret-a", "dev_2", "")
+	at := t0.Add(time.Hour)
+
+	if err := s.RevokeDeviceAudited(ctx, "dev_1", false, store.AuditEntry{At: at, Actor: "amina", Action: "device.revoke", Detail: "hostname h-dev_1"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Device(ctx, "dev_1"); d.RevokedAt == nil || !d.RevokedAt.Equal(at) {
+		t.Errorf("dev_1 after revoke = %+v", d)
+	}
+	if revoked, _ := s.SerialRevoked(ctx, mustDevice(t, s, "dev_1").CertSerial); !revoked {
+		t.Error("dev_1's certificate is not revoked")
+	}
+	if err := s.RevokeDeviceAudited(ctx, "dev_2", true, store.AuditEntry{At: at, Actor: "cli:root", Action: "device.retire"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.FleetCounts(ctx, at, time.Hour); c.Revoked != 2 || c.Devices != 0 {
+		t.Errorf("fleet after revoking both = %+v", c)
+	}
+	if err := s.RevokeDeviceAudited(ctx, "dev_nope", false, store.AuditEntry{At: at, Actor: "amina", Action: "device.revoke"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoking an unknown device: %v, want ErrNotFound", err)
+	}
+
+	w := store.Waiver{ID: "wvr_1", DeviceID: "dev_1", RuleID: "rule-0", Reason: "r", CreatedBy: "amina", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+	if err := s.CreateWaiverAudited(ctx, w, store.AuditEntry{At: at, Actor: "amina", Action: "waiver.create", Detail: "rule-0 on dev_1"}); err != nil {
+		t.Fatal(err)
+	}
+	if ws, _ := s.Waivers(ctx); len(ws) != 1 || ws[0].ID != "wvr_1" || !ws[0].ActiveAt(at) {
+		t.Errorf("waivers = %+v", ws)
+	}
+	if err := s.CreateWaiverAudited(ctx, w, store.AuditEntry{At: at, Actor: "amina", Action: "waiver.create", Detail: "again"}); err == nil {
+		t.Error("a second waiver with the same id was stored")
+	}
+	if err := s.RevokeWaiverAudited(ctx, "wvr_1", store.AuditEntry{At: at.Add(time.Minute), Actor: "cli:root", Action: "waiver.revoke"}); err != nil {
+		t.Fatal(err)
+	}
+	if ws, _ := s.Waivers(ctx); ws[0].ActiveAt(at.Add(2 * time.Minute)) {
+		t.Error("the waiver is still active after its revocation")
+	}
+	if err := s.RevokeWaiverAudited(ctx, "wvr_nope", store.AuditEntry{At: at, Actor: "cli:root", Action: "waiver.revoke"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoking an unknown waiver: %v, want ErrNotFound", err)
+	}
+
+	// One entry per change made, none for the refusals, targets filled in.
+	es, err := s.AuditQuery(ctx, store.AuditFilter{Actor: "amina"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es2, _ := s.AuditQuery(ctx, store.AuditFilter{Actor: "cli:root"})
+	var got []string
+	for _, e := range append(es, es2...) {
+		got = append(got, e.Action+" "+e.Target+" "+e.Detail)
+	}
+	want := []string{"waiver.create wvr_1 rule-0 on dev_1", "device.revoke dev_1 hostname h-dev_1", "waiver.revoke wvr_1 ", "device.retire dev_2 "}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit entries:\n got %q\nwant %q", got, want)
+	}
+}
+
+func mustDevice(t *testing.T, s store.Store, id string) store.Device {
+	t.Helper()
+	d, err := s.Device(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
