@@ -72,12 +72,10 @@ func (a *app) userCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.CreateUser(cmd.Context(), store.User{Name: name, Role: role, Hash: hash, CreatedAt: a.now().UTC()}); errors.Is(err, store.ErrExists) {
+			e := store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "user.add", Target: name, Detail: "role " + role}
+			if err := st.CreateUserAudited(cmd.Context(), store.User{Name: name, Role: role, Hash: hash, CreatedAt: a.now().UTC()}, e); errors.Is(err, store.ErrExists) {
 				return inputError{fmt.Errorf("user %s already exists (ward-collector user reset-password %s gives it a new password)", name, name)}
 			} else if err != nil {
-				return err
-			}
-			if err := st.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "user.add", Target: name, Detail: "role " + role}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "created %s user %s\n", role, name)

@@ -17,9 +17,7 @@ import (
 // Administration: users, device revocation, token rollouts and the audit
 // log's filters. Every handler here is behind admin (the role checked on
 // the server for each request, CSRF on every POST), and every change is
-// written with its audit entry in one transaction by store.Admin (user
-// add, like token and policy changes, is audited right after: CreateUser
-// takes no entry).
+// written with its audit entry in one transaction by store.Admin.
 
 // ValidUserName says what is wrong with a new user's name, or "". A ":"
 // is kept for the CLI's actors ("cli:root"), so no dashboard user can be
@@ -103,7 +101,7 @@ func (h *handler) userAdd(w http.ResponseWriter, r *http.Request) {
 		bad(err.Error())
 		return
 	}
-	err = h.st.CreateUser(r.Context(), store.User{Name: name, Role: role, Hash: hash, CreatedAt: h.now()})
+	err = h.st.CreateUserAudited(r.Context(), store.User{Name: name, Role: role, Hash: hash, CreatedAt: h.now()}, h.entry(r, "user.add", name, "role "+role))
 	if errors.Is(err, store.ErrExists) {
 		bad("There is already a user " + name + ".")
 		return
@@ -112,7 +110,6 @@ func (h *handler) userAdd(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r.Context(), session(r).User, "user.add", name, "role "+role)
 	notice := "Created " + role + " user " + name + "."
 	if generated {
 		// Shown on this response only, never in a URL.

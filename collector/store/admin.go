@@ -20,6 +20,9 @@ var ErrLastAdmin = errors.New("it would leave no admin")
 type Admin interface {
 	// UserList lists every user with their sessions, by name.
 	UserList(ctx context.Context, now time.Time) ([]UserInfo, error)
+	// CreateUserAudited is CreateUser with its entry (ErrExists if the
+	// name is taken, and then no entry).
+	CreateUserAudited(ctx context.Context, u User, e AuditEntry) error
 	// RemoveUser deletes a user and ends their sessions (ErrNotFound if
 	// none; ErrLastAdmin for the only admin).
 	RemoveUser(ctx context.Context, name string, e AuditEntry) error

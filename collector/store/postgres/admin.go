@@ -352,3 +352,22 @@ func (s *Store) RevokeWaiverAudited(ctx context.Context, id string, e store.Audi
 	}
 	return nil
 }
+
+// CreateUserAudited implements store.Admin.
+func (s *Store) CreateUserAudited(ctx context.Context, u store.User, e store.AuditEntry) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		res, err := (qmarks{tx}).Exec(ctx, `INSERT INTO users (name, role, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			u.Name, u.Role, u.Hash, nanos(u.CreatedAt))
+		if err != nil {
+			return err
+		}
+		if res.RowsAffected() == 0 {
+			return fmt.Errorf("user %s: %w", u.Name, store.ErrExists)
+		}
+		return insertAudit(ctx, tx, e, u.Name)
+	})
+	if err != nil {
+		return fmt.Errorf("create user: %w", classify(err))
+	}
+	return nil
+}

@@ -364,3 +364,25 @@ func (s *Store) RevokeWaiverAudited(ctx context.Context, id string, e store.Audi
 	}
 	return nil
 }
+
+// CreateUserAudited implements store.Admin.
+func (s *Store) CreateUserAudited(ctx context.Context, u store.User, e store.AuditEntry) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			u.Name, u.Role, u.Hash, nanos(u.CreatedAt))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = fmt.Errorf("user %s: %w", u.Name, store.ErrExists)
+			}
+			return err
+		}
+		return insertAudit(ctx, tx, e, u.Name)
+	})
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}

@@ -71,7 +71,12 @@ func entry(actor, action, detail string) store.AuditEntry {
 func testUserChanges(t *testing.T, s store.Dashboard) {
 	ctx := context.Background()
 	mkUser(t, s, "amina", store.RoleAdmin)
-	mkUser(t, s, "victor", store.RoleViewer)
+	if err := s.CreateUserAudited(ctx, store.User{Name: "victor", Role: store.RoleViewer, Hash: []byte("hash-victor"), CreatedAt: t0}, entry("amina", "user.add", "role viewer")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUserAudited(ctx, store.User{Name: "victor", Role: store.RoleAdmin, Hash: []byte("x"), CreatedAt: t0}, entry("amina", "user.add", "again")); !errors.Is(err, store.ErrExists) {
+		t.Errorf("second victor: %v, want ErrExists", err)
+	}
 	mkSession(t, s, "v1", "victor", t0, time.Hour)
 	mkSession(t, s, "v2", "victor", t0.Add(20*time.Minute), time.Hour)
 	mkSession(t, s, "v-old", "victor", t0.Add(-2*time.Hour), time.Hour) // expired at t0+30m
@@ -155,6 +160,7 @@ func testUserChanges(t *testing.T, s store.Dashboard) {
 	// Every change, and only changes, wrote one entry, with the target
 	// filled in.
 	want := []string{
+		"amina user.add role viewer",
 		"amina user.set-role viewer → admin",
 		"cli:root user.end-sessions ",
 		"cli:root user.reset-password ",
