@@ -66,17 +66,16 @@ going back a version. Setting exactly the current policy again is no change.`,
 				fmt.Fprintf(a.stdout, "group %s already uses policy %s version %d with this content; nothing changed\n", group, p.Name, p.Version)
 				return nil
 			}
-			if err := st.SetPolicy(cmd.Context(), next); err != nil {
-				return err
+			d, ok := st.(store.Dashboard)
+			if !ok {
+				return fmt.Errorf("store %T keeps no audit log", st)
 			}
-			if d, ok := st.(store.Dashboard); ok {
-				detail := fmt.Sprintf("%s version %d (set with the CLI)", p.Name, p.Version)
-				if cur != nil {
-					detail = fmt.Sprintf("%s version %d (was %s version %d; set with the CLI)", p.Name, p.Version, cur.Name, cur.Version)
-				}
-				if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "policy.apply", Target: group, Detail: detail}); err != nil {
-					return err
-				}
+			detail := fmt.Sprintf("%s version %d (set with the CLI)", p.Name, p.Version)
+			if cur != nil {
+				detail = fmt.Sprintf("%s version %d (was %s version %d; set with the CLI)", p.Name, p.Version, cur.Name, cur.Version)
+			}
+			if err := d.SetPolicyAudited(cmd.Context(), next, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "policy.apply", Target: group, Detail: detail}); err != nil {
+				return err
 			}
 			fmt.Fprintf(a.stdout, "group %s now uses policy %s version %d\n", group, p.Name, p.Version)
 			return nil

@@ -599,11 +599,11 @@ func (h *handler) policyUpload(w http.ResponseWriter, r *http.Request) {
 		h.renderPolicies(w, r, http.StatusOK, policiesData{}, fmt.Sprintf("Group %s already uses policy %s version %d with this content: nothing changed.", group, p.Name, p.Version))
 		return
 	}
-	if err := h.st.SetPolicy(ctx, next); err != nil {
+	if err := h.st.SetPolicyAudited(ctx, next, h.entry(r, "policy.apply", group, fmt.Sprintf("%s version %d (was %s version %d)", p.Name, p.Version, cur.Name, cur.Version))); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(ctx, se.User, "policy.apply", group, fmt.Sprintf("%s version %d (was %s version %d)", p.Name, p.Version, cur.Name, cur.Version))
+	h.cache.clear()
 	h.renderPolicies(w, r, http.StatusOK, policiesData{}, fmt.Sprintf("Group %s now uses policy %s version %d.", group, p.Name, p.Version))
 }
 
@@ -806,24 +806,28 @@ func (h *handler) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		h.renderTokens(w, r, http.StatusUnprocessableEntity, "ttl must be a duration such as 24h", "")
 		return
 	}
-	plain, t, err := token.Create(r.Context(), h.st, group, uses, ttl, h.now())
+	// The token and its audit entry are one write (token.Audited).
+	audited := token.Audited(h.st, func(t store.Token) store.AuditEntry {
+		return h.entry(r, "token.create", t.ID, fmt.Sprintf("group %s, %d uses, expires %s", t.Group, t.Uses, t.ExpiresAt.Format(time.RFC3339)))
+	})
+	plain, _, err := token.Create(r.Context(), audited, group, uses, ttl, h.now())
 	if err != nil {
 		h.renderTokens(w, r, http.StatusUnprocessableEntity, err.Error(), "")
 		return
 	}
-	h.audit(r.Context(), session(r).User, "token.create", t.ID, fmt.Sprintf("group %s, %d uses, expires %s", group, uses, t.ExpiresAt.Format(time.RFC3339)))
+	h.cache.clear()
 	h.renderTokens(w, r, http.StatusOK, "", "New token (shown once, copy it now): "+plain)
 }
 
 func (h *handler) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.st.RevokeToken(r.Context(), id, h.now()); errors.Is(err, store.ErrNotFound) {
+	if err := h.st.RevokeTokenAudited(r.Context(), id, h.entry(r, "token.revoke", id, "")); errors.Is(err, store.ErrNotFound) {
 		h.notFound(w, r, "Token")
 		return
 	} else if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r.Context(), session(r).User, "token.revoke", id, "")
+	h.cache.clear()
 	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
 }

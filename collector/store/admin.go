@@ -48,6 +48,15 @@ type Admin interface {
 	// RevokeWaiverAudited is RevokeWaiver at e.At with its entry.
 	RevokeWaiverAudited(ctx context.Context, id string, e AuditEntry) error
 
+	// CreateTokenAudited is CreateToken with its entry (Target: the
+	// token's id when empty).
+	CreateTokenAudited(ctx context.Context, t Token, e AuditEntry) error
+	// RevokeTokenAudited is RevokeToken at e.At with its entry.
+	RevokeTokenAudited(ctx context.Context, id string, e AuditEntry) error
+	// SetPolicyAudited is SetPolicy with its entry (Target: the group
+	// when empty).
+	SetPolicyAudited(ctx context.Context, p GroupPolicy, e AuditEntry) error
+
 	// AuditQuery returns the entries that pass f, newest first.
 	AuditQuery(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 	// Hostnames returns the hostname of each of the devices that exist.

@@ -371,3 +371,56 @@ func (s *Store) CreateUserAudited(ctx context.Context, u store.User, e store.Aud
 	}
 	return nil
 }
+
+// CreateTokenAudited implements store.Admin.
+func (s *Store) CreateTokenAudited(ctx context.Context, t store.Token, e store.AuditEntry) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO tokens (id, hash, grp, uses, uses_left, created_at, expires_at, rebind_device) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			t.ID, t.Hash, t.Group, t.Uses, t.UsesLeft, nanos(t.CreatedAt), nanos(t.ExpiresAt), t.RebindDevice); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, e, t.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("create token: %w", classify(err))
+	}
+	return nil
+}
+
+// RevokeTokenAudited implements store.Admin.
+func (s *Store) RevokeTokenAudited(ctx context.Context, id string, e store.AuditEntry) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2`, nanos(e.At), id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("token %s: %w", id, store.ErrNotFound)
+		}
+		return insertAudit(ctx, tx, e, id)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke token: %w", classify(err))
+	}
+	return nil
+}
+
+// SetPolicyAudited implements store.Admin. Other collectors learn of the
+// policy on commit (NotifyChange).
+func (s *Store) SetPolicyAudited(ctx context.Context, p store.GroupPolicy, e store.AuditEntry) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO policies (grp, name, version, document, updated_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (grp) DO UPDATE SET name = excluded.name, version = excluded.version, document = excluded.document, updated_at = excluded.updated_at`,
+			p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt)); err != nil {
+			return err
+		}
+		if err := insertAudit(ctx, tx, e, p.Group); err != nil {
+			return err
+		}
+		return NotifyChange(ctx, tx, store.Change{Kind: store.ChangePolicy, ID: p.Group})
+	})
+	if err != nil {
+		return fmt.Errorf("set policy: %w", classify(err))
+	}
+	return nil
+}

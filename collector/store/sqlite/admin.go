@@ -386,3 +386,55 @@ func (s *Store) CreateUserAudited(ctx context.Context, u store.User, e store.Aud
 	}
 	return nil
 }
+
+// CreateTokenAudited implements store.Admin.
+func (s *Store) CreateTokenAudited(ctx context.Context, t store.Token, e store.AuditEntry) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, hash, grp, uses, uses_left, created_at, expires_at, rebind_device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Hash, t.Group, t.Uses, t.UsesLeft, nanos(t.CreatedAt), nanos(t.ExpiresAt), t.RebindDevice); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, e, t.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	return nil
+}
+
+// RevokeTokenAudited implements store.Admin.
+func (s *Store) RevokeTokenAudited(ctx context.Context, id string, e store.AuditEntry) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, nanos(e.At), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = fmt.Errorf("token %s: %w", id, store.ErrNotFound)
+			}
+			return err
+		}
+		return insertAudit(ctx, tx, e, id)
+	})
+	if err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	return nil
+}
+
+// SetPolicyAudited implements store.Admin.
+func (s *Store) SetPolicyAudited(ctx context.Context, p store.GroupPolicy, e store.AuditEntry) error {
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO policies (grp, name, version, document, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (grp) DO UPDATE SET name = excluded.name, version = excluded.version, document = excluded.document, updated_at = excluded.updated_at`,
+			p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt)); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, e, p.Group)
+	})
+	if err != nil {
+		return fmt.Errorf("set policy: %w", err)
+	}
+	return nil
+}

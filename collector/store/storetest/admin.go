@@ -420,6 +420,31 @@ func testAuditedChanges(t *testing.T, s store.Dashboard) {
 		t.Errorf("revoking an unknown waiver: %v, want ErrNotFound", err)
 	}
 
+	// Tokens and policies.
+	tk := store.Token{ID: "tok_z", Hash: hash("secret-z"), Group: "hq", Uses: 2, UsesLeft: 2, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+	if err := s.CreateTokenAudited(ctx, tk, store.AuditEntry{At: at, Actor: "amina", Action: "token.create", Detail: "group hq"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTokenAudited(ctx, tk, store.AuditEntry{At: at, Actor: "amina", Action: "token.create", Detail: "again"}); err == nil {
+		t.Error("a second token with the same id was stored")
+	}
+	if err := s.RevokeTokenAudited(ctx, "tok_z", store.AuditEntry{At: at, Actor: "cli:root", Action: "token.revoke"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := enroll(t, s, "secret-z", "dev_z", "", at); !errors.Is(err, store.ErrTokenRevoked) {
+		t.Errorf("enrolling with the revoked token: %v, want ErrTokenRevoked", err)
+	}
+	if err := s.RevokeTokenAudited(ctx, "tok_nope", store.AuditEntry{At: at, Actor: "cli:root", Action: "token.revoke"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoking an unknown token: %v, want ErrNotFound", err)
+	}
+	gp := store.GroupPolicy{Group: "hq", Name: "tight", Version: 2, Document: []byte("doc"), UpdatedAt: at}
+	if err := s.SetPolicyAudited(ctx, gp, store.AuditEntry{At: at, Actor: "cli:root", Action: "policy.apply", Detail: "tight version 2"}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Policy(ctx, "hq"); err != nil || p.Name != "tight" || p.Version != 2 || string(p.Document) != "doc" {
+		t.Errorf("policy of hq = %+v, %v", p, err)
+	}
+
 	// One entry per change made, none for the refusals, targets filled in.
 	es, err := s.AuditQuery(ctx, store.AuditFilter{Actor: "amina"})
 	if err != nil {
@@ -430,7 +455,8 @@ func testAuditedChanges(t *testing.T, s store.Dashboard) {
 	for _, e := range append(es, es2...) {
 		got = append(got, e.Action+" "+e.Target+" "+e.Detail)
 	}
-	want := []string{"waiver.create wvr_1 rule-0 on dev_1", "device.revoke dev_1 hostname h-dev_1", "waiver.revoke wvr_1 ", "device.retire dev_2 "}
+	want := []string{"token.create tok_z group hq", "waiver.create wvr_1 rule-0 on dev_1", "device.revoke dev_1 hostname h-dev_1",
+		"policy.apply hq tight version 2", "token.revoke tok_z ", "waiver.revoke wvr_1 ", "device.retire dev_2 "}
 	if !slices.Equal(got, want) {
 		t.Errorf("audit entries:\n got %q\nwant %q", got, want)
 	}
