@@ -189,7 +189,7 @@ func TestUnknownSubcommandsRefused(t *testing.T) {
 		bad, names string
 	}{
 		{[]string{"fleet", "summry"}, "summry", "summary"},
-		{[]string{"user", "list"}, "list", "add"},
+		{[]string{"user", "lst"}, "lst", "list"},
 		{[]string{"bogus"}, "bogus", "serve"},
 		{[]string{"device", "rm", "dev_x"}, "rm", "retire"},
 	} {

@@ -69,37 +69,29 @@ func (a *app) userCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if role != store.RoleAdmin && role != store.RoleViewer {
-				return fmt.Errorf("--role %q: want admin or viewer", role)
+				return inputError{fmt.Errorf("--role %q: want admin or viewer", role)}
 			}
 			name := args[0]
-			if name == "" || len(name) > 64 || strings.ContainsAny(name, " \t\r\n") {
-				return errors.New("user name must be 1 to 64 bytes without spaces")
+			if p := dashboard.ValidUserName(name); p != "" {
+				return inputError{fmt.Errorf("user name %q: %s", name, p)}
 			}
-			password := ""
-			if f, ok := cmd.InOrStdin().(*os.File); !ok || !isTerminal(f) {
-				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if err != nil && !errors.Is(err, io.EOF) {
-					return fmt.Errorf("read password: %w", err)
-				}
-				password = strings.TrimRight(line, "\r\n")
-			}
-			generated := password == ""
-			if generated {
-				password = dashboard.GeneratePassword()
+			password, generated, err := readPassword(cmd)
+			if err != nil {
+				return err
 			}
 			hash, err := dashboard.HashPassword(password)
 			if err != nil {
-				return err
+				return inputError{err}
 			}
 			st, err := a.openDashboard(cmd)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if err := st.CreateUser(cmd.Context(), store.User{Name: name, Role: role, Hash: hash, CreatedAt: a.now().UTC()}); err != nil {
-				return err
-			}
-			if err := st.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "user.add", Target: name, Detail: "role " + role}); err != nil {
+			e := store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "user.add", Target: name, Detail: "role " + role}
+			if err := st.CreateUserAudited(cmd.Context(), store.User{Name: name, Role: role, Hash: hash, CreatedAt: a.now().UTC()}, e); errors.Is(err, store.ErrExists) {
+				return inputError{fmt.Errorf("user %s already exists (ward-collector user reset-password %s gives it a new password)", name, name)}
+			} else if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "created %s user %s\n", role, name)
@@ -111,6 +103,7 @@ func (a *app) userCommand() *cobra.Command {
 	}
 	add.Flags().StringVar(&role, "role", "", "admin (policies, tokens, waivers) or viewer (read-only)")
 	cmd.AddCommand(add, a.userTOTPResetCommand())
+	a.addUserCommands(cmd)
 	return cmd
 }
 

@@ -229,15 +229,10 @@ func (a *app) deviceCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.RevokeDevice(cmd.Context(), args[0], a.now()); errors.Is(err, store.ErrNotFound) {
-				return inputError{fmt.Errorf("no device %s", args[0])}
-			} else if err != nil {
+			if err := a.revokeDevice(cmd.Context(), st, args[0], false); err != nil {
 				return err
 			}
-			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "device.revoke", Target: args[0]}); err != nil {
-				return err
-			}
-			a.recordRevoke(cmd.Context(), st, args[0], "cli", false)
+			a.recordRevoke(cmd.Context(), st, args[0], actor(), false)
 			fmt.Fprintf(a.stdout, "revoked device %s\n", args[0])
 			return nil
 		},
@@ -253,15 +248,10 @@ func (a *app) deviceCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.RetireDevice(ctx, args[0], a.now()); errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("no device %s", args[0])
-			} else if err != nil {
+			if err := a.revokeDevice(ctx, st, args[0], true); err != nil {
 				return err
 			}
-			if err := audit(ctx, st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "device.retire", Target: args[0]}); err != nil {
-				return err
-			}
-			a.recordRevoke(ctx, st, args[0], "cli", true)
+			a.recordRevoke(ctx, st, args[0], actor(), true)
 			fmt.Fprintf(a.stdout, "retired device %s\n", args[0])
 			return nil
 		},

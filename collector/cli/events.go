@@ -253,7 +253,11 @@ func (a *app) webhookCommand() *cobra.Command {
 			} else if !moved {
 				return errors.New("the sink's cursor moved meanwhile (a running collector sent more); run replay again")
 			}
-			if err := audit(ctx, st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "events.replay", Target: sink,
+			d, ok := st.(store.Dashboard)
+			if !ok {
+				return fmt.Errorf("the store (%T) keeps no audit log", st)
+			}
+			if err := d.AddAudit(ctx, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "events.replay", Target: sink,
 				Detail: fmt.Sprintf("cursor from %d back to %d: events %d to %d sent again", cur, from-1, from, cur)}); err != nil {
 				return err
 			}

@@ -66,17 +66,16 @@ going back a version. Setting exactly the current policy again is no change.`,
 				fmt.Fprintf(a.stdout, "group %s already uses policy %s version %d with this content; nothing changed\n", group, p.Name, p.Version)
 				return nil
 			}
-			if err := st.SetPolicy(cmd.Context(), next); err != nil {
-				return err
+			d, ok := st.(store.Dashboard)
+			if !ok {
+				return fmt.Errorf("store %T keeps no audit log", st)
 			}
-			if d, ok := st.(store.Dashboard); ok {
-				detail := fmt.Sprintf("%s version %d (set with the CLI)", p.Name, p.Version)
-				if cur != nil {
-					detail = fmt.Sprintf("%s version %d (was %s version %d; set with the CLI)", p.Name, p.Version, cur.Name, cur.Version)
-				}
-				if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "policy.apply", Target: group, Detail: detail}); err != nil {
-					return err
-				}
+			detail := fmt.Sprintf("%s version %d (set with the CLI)", p.Name, p.Version)
+			if cur != nil {
+				detail = fmt.Sprintf("%s version %d (was %s version %d; set with the CLI)", p.Name, p.Version, cur.Name, cur.Version)
+			}
+			if err := d.SetPolicyAudited(cmd.Context(), next, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "policy.apply", Target: group, Detail: detail}); err != nil {
+				return err
 			}
 			fmt.Fprintf(a.stdout, "group %s now uses policy %s version %d\n", group, p.Name, p.Version)
 			return nil
@@ -129,7 +128,7 @@ func (a *app) waiverCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := a.now().UTC()
-			wv := store.Waiver{ID: token.NewID("wvr_"), DeviceID: device, Group: group, RuleID: rule, Reason: reason, CreatedBy: "cli", CreatedAt: now}
+			wv := store.Waiver{ID: token.NewID("wvr_"), DeviceID: device, Group: group, RuleID: rule, Reason: reason, CreatedBy: actor(), CreatedAt: now}
 			switch {
 			case (device == "") == (group == ""):
 				return inputError{errors.New("give either --device or --group, not both")}
@@ -173,14 +172,11 @@ func (a *app) waiverCommand() *cobra.Command {
 					return err
 				}
 			}
-			if err := d.CreateWaiver(cmd.Context(), wv); err != nil {
-				return err
-			}
 			target := "device " + device
 			if group != "" {
 				target = "group " + group
 			}
-			if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: now, Actor: "cli", Action: "waiver.create", Target: wv.ID,
+			if err := d.CreateWaiverAudited(cmd.Context(), wv, store.AuditEntry{At: now, Actor: actor(), Action: "waiver.create", Target: wv.ID,
 				Detail: fmt.Sprintf("%s on %s until %s: %s", rule, target, wv.ExpiresAt.Format(time.RFC3339), reason)}); err != nil {
 				return err
 			}
@@ -219,19 +215,30 @@ func (a *app) waiverCommand() *cobra.Command {
 				return err
 			}
 			now := a.now()
-			out := []store.Waiver{}
+			out := []waiverJSON{}
+			var ids []string
 			for _, w := range ws {
 				if all || w.ActiveAt(now) {
-					out = append(out, w)
+					out = append(out, waiverJSON{Waiver: w})
+					if w.DeviceID != "" {
+						ids = append(ids, w.DeviceID)
+					}
 				}
+			}
+			hosts, err := d.Hostnames(cmd.Context(), ids)
+			if err != nil {
+				return err
+			}
+			for i := range out {
+				out[i].Hostname = hosts[out[i].DeviceID]
 			}
 			if asJSON {
 				return a.printJSON(out)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tDEVICE\tGROUP\tRULE\tEXPIRES\tACTIVE\tREASON")
+			fmt.Fprintln(tw, "ID\tDEVICE\tHOSTNAME\tGROUP\tRULE\tEXPIRES\tACTIVE\tBY\tREASON")
 			for _, w := range out {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", w.ID, w.DeviceID, w.Group, w.RuleID, w.ExpiresAt.Format(time.RFC3339), w.ActiveAt(now), w.Reason)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", w.ID, orDash(w.DeviceID), orDash(w.Hostname), orDash(w.Group), w.RuleID, w.ExpiresAt.Format(time.RFC3339), w.ActiveAt(now), w.CreatedBy, w.Reason)
 			}
 			return tw.Flush()
 		},
@@ -253,12 +260,9 @@ func (a *app) waiverCommand() *cobra.Command {
 				return errors.New("this store keeps no waivers")
 			}
 			now := a.now().UTC()
-			if err := d.RevokeWaiver(cmd.Context(), args[0], now); errors.Is(err, store.ErrNotFound) {
+			if err := d.RevokeWaiverAudited(cmd.Context(), args[0], store.AuditEntry{At: now, Actor: actor(), Action: "waiver.revoke", Target: args[0]}); errors.Is(err, store.ErrNotFound) {
 				return inputError{fmt.Errorf("no waiver %s", args[0])}
 			} else if err != nil {
-				return err
-			}
-			if err := d.AddAudit(cmd.Context(), store.AuditEntry{At: now, Actor: "cli", Action: "waiver.revoke", Target: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "waiver %s revoked\n", args[0])

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strings"
 
@@ -150,15 +149,6 @@ func (s *signinFlags) apply(dataDir string, dc *dashboard.Config) error {
 	return nil
 }
 
-// totpResetActor names the person behind totp-reset in the audit log:
-// the operating system's user (cli:root), as the other admin commands do.
-func totpResetActor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return "cli:" + u.Username
-	}
-	return "cli"
-}
-
 // userTOTPResetCommand is `user totp-reset NAME`: the way back for a user
 // who lost the phone, and how a second factor is moved to a new one.
 func (a *app) userTOTPResetCommand() *cobra.Command {
@@ -195,7 +185,7 @@ func (a *app) userTOTPResetCommand() *cobra.Command {
 			if t.ConfirmedAt != nil {
 				was = "on since " + t.ConfirmedAt.UTC().Format("2006-01-02 15:04 UTC")
 			}
-			if err := st.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: totpResetActor(), Action: "totp.reset", Target: name, Detail: "second factor removed (was " + was + ")"}); err != nil {
+			if err := st.AddAudit(cmd.Context(), store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "totp.reset", Target: name, Detail: "second factor removed (was " + was + ")"}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "removed the second factor of %s (was %s); they sign in with the password alone until they set up a new one\n", name, was)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -12,15 +11,6 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/token"
 )
-
-// audit records an administrative action when the store keeps an audit log.
-func audit(ctx context.Context, st store.Store, e store.AuditEntry) error {
-	d, ok := st.(store.Dashboard)
-	if !ok {
-		return nil
-	}
-	return d.AddAudit(ctx, e)
-}
 
 func (a *app) tokenCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke enrolment tokens"}
@@ -51,20 +41,28 @@ func (a *app) tokenCommand() *cobra.Command {
 				plain string
 				t     store.Token
 			)
+			d, ok := st.(store.Dashboard)
+			if !ok {
+				return fmt.Errorf("store %T keeps no audit log", st)
+			}
+			// The token and its audit entry are one write.
+			audited := token.Audited(d, func(t store.Token) store.AuditEntry {
+				detail := fmt.Sprintf("group %s, %d uses, expires %s", t.Group, t.Uses, t.ExpiresAt.Format(time.RFC3339))
+				if t.RebindDevice != "" {
+					detail = "re-bind device " + t.RebindDevice + ", expires " + t.ExpiresAt.Format(time.RFC3339)
+				}
+				return store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "token.create", Target: t.ID, Detail: detail}
+			})
 			if rebind != "" {
 				if !cmd.Flags().Changed("ttl") {
 					ttl = token.DefaultRebindTTL
 				}
-				plain, t, err = token.CreateRebind(cmd.Context(), st, rebind, ttl, a.now())
+				plain, t, err = token.CreateRebind(cmd.Context(), audited, rebind, ttl, a.now())
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("create re-bind token: no device %s", rebind)
 				}
-				if err == nil {
-					err = audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "token.create", Target: t.ID,
-						Detail: "re-bind device " + t.RebindDevice + ", expires " + t.ExpiresAt.Format(time.RFC3339)})
-				}
 			} else {
-				plain, t, err = token.Create(cmd.Context(), st, group, uses, ttl, a.now())
+				plain, t, err = token.Create(cmd.Context(), audited, group, uses, ttl, a.now())
 			}
 			if err != nil {
 				return fmt.Errorf("create token: %w", err)
@@ -111,20 +109,9 @@ func (a *app) tokenCommand() *cobra.Command {
 			}
 			now := a.now()
 			if listJSON {
-				type row struct {
-					ID        string     `json:"id"`
-					Group     string     `json:"group"`
-					Uses      int        `json:"uses"`
-					UsesLeft  int        `json:"uses_left"`
-					CreatedAt time.Time  `json:"created_at"`
-					ExpiresAt time.Time  `json:"expires_at"`
-					RevokedAt *time.Time `json:"revoked_at,omitempty"`
-					State     string     `json:"state"`
-					Rebind    string     `json:"rebind_device,omitempty"`
-				}
-				out := []row{}
+				out := []tokenJSON{}
 				for _, t := range ts {
-					out = append(out, row{t.ID, t.Group, t.Uses, t.UsesLeft, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.State(now), t.RebindDevice})
+					out = append(out, newTokenJSON(t, now))
 				}
 				return a.printJSON(out)
 			}
@@ -148,18 +135,19 @@ func (a *app) tokenCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.RevokeToken(cmd.Context(), args[0], a.now()); errors.Is(err, store.ErrNotFound) {
+			d, ok := st.(store.Dashboard)
+			if !ok {
+				return fmt.Errorf("store %T keeps no audit log", st)
+			}
+			if err := d.RevokeTokenAudited(cmd.Context(), args[0], store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "token.revoke", Target: args[0]}); errors.Is(err, store.ErrNotFound) {
 				return inputError{fmt.Errorf("no token %s", args[0])}
 			} else if err != nil {
-				return err
-			}
-			if err := audit(cmd.Context(), st, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "token.revoke", Target: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "revoked token %s\n", args[0])
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, revoke)
+	cmd.AddCommand(create, list, a.tokenShowCommand(), revoke)
 	return cmd
 }

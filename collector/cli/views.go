@@ -245,7 +245,7 @@ func (a *app) whatIfCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := st.AddAudit(ctx, store.AuditEntry{At: a.now().UTC(), Actor: "cli", Action: "policy.what-if", Target: group,
+			if err := st.AddAudit(ctx, store.AuditEntry{At: a.now().UTC(), Actor: actor(), Action: "policy.what-if", Target: group,
 				Detail: fmt.Sprintf("%s v%d: %d of %d devices would newly fail (CLI)", p.Name, p.Version, len(wi.Newly), wi.Evaluated)}); err != nil {
 				return err
 			}

@@ -188,6 +188,17 @@ func New(cfg Config) (http.Handler, error) {
 	m.Handle("POST /tokens/{id}/revoke", h.admin(h.tokenRevoke))
 	m.Handle("GET /audit", h.admin(h.auditPage))
 	m.Handle("GET /webhooks", h.admin(h.webhooks))
+	// Administration (admin.go).
+	m.Handle("GET /users", h.admin(h.users))
+	m.Handle("POST /users", h.admin(h.userAdd))
+	m.Handle("POST /users/{name}/role", h.admin(h.userRole))
+	m.Handle("POST /users/{name}/password", h.admin(h.userPassword))
+	m.Handle("POST /users/{name}/sessions/end", h.admin(h.userEndSessions))
+	m.Handle("GET /users/{name}/remove", h.admin(h.userRemoveForm))
+	m.Handle("POST /users/{name}/remove", h.admin(h.userRemove))
+	m.Handle("GET /devices/{id}/revoke", h.admin(h.deviceRevokeForm))
+	m.Handle("POST /devices/{id}/revoke", h.admin(h.deviceRevoke))
+	m.Handle("GET /tokens/{id}", h.admin(h.tokenRollout))
 	h.mux = m
 	return h, nil
 }

@@ -174,6 +174,9 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := page{Title: dev.Hostname, Nav: "devices", Data: d}
+	if r.URL.Query().Get("revoked") != "" && dev.Revoked() {
+		p.Notice = "Revoked " + dev.Hostname + ": its certificate is refused from now on; its history is kept."
+	}
 	if r.URL.Query().Get("retired") != "" {
 		p.Notice = "Retired device " + r.URL.Query().Get("retired") + ": its certificate is revoked and it no longer counts in the fleet; its history is kept."
 	}

@@ -108,7 +108,7 @@ func TestWebhookDeliveriesInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "webhooks-390.png"), shot, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(artefacts(t), "webhooks-390.png"), shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

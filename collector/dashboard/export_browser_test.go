@@ -50,7 +50,7 @@ func TestExportFormInBrowser(t *testing.T) {
 	// Kept with go test -artifacts -outputdir DIR.
 	if b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
 		t.Errorf("screenshot: %v", err)
-	} else if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "export-390.png"), b, 0o644); err != nil {
+	} else if err := os.WriteFile(filepath.Join(artefacts(t), "export-390.png"), b, 0o644); err != nil {
 		t.Error(err)
 	}
 	// The export itself, with the browser's session: JSON with its metadata.

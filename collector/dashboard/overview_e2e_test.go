@@ -134,47 +134,6 @@ func startAgedFleet(t *testing.T) *agedFleet {
 	return f
 }
 
-// artefacts is where a test keeps its screenshots: $WARD_ARTEFACTS/<test>
-// when set (CI uploads it), else the test's artifact directory (go test
-// -artifacts keeps it).
-func artefacts(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("WARD_ARTEFACTS"); d != "" {
-		dir := filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
-	return t.ArtifactDir()
-}
-
-// screenshot saves the whole page as name.png in the test's artefacts.
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	p := filepath.Join(artefacts(t), name+".png")
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s", p)
-}
-
-func signIn(t *testing.T, ctx context.Context, base, user string) {
-	t.Helper()
-	run(t, ctx, "sign in as "+user,
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.CSS("#login")),
-		chromedp.SendKeys(chromedp.CSS("#user"), user),
-		chromedp.SendKeys(chromedp.CSS("#password"), user+"-correct-horse"),
-		chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#counts")),
-	)
-}
-
 // eval runs a script in the page and returns its value.
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()

@@ -264,14 +264,22 @@ func (h *handler) duplicatesOf(ctx context.Context, dev store.Device) ([]store.D
 // the page it was retired from.
 func (h *handler) deviceRetire(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.st.RetireDevice(r.Context(), id, h.now()); errors.Is(err, store.ErrNotFound) {
+	dev, err := h.st.Device(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
 		h.notFound(w, r, "Device")
 		return
 	} else if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r.Context(), session(r).User, "device.retire", id, "")
+	if err := h.st.RevokeDeviceAudited(r.Context(), id, true, h.entry(r, "device.retire", id, "hostname "+dev.Hostname+", group "+dev.Group)); errors.Is(err, store.ErrNotFound) {
+		h.notFound(w, r, "Device")
+		return
+	} else if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.cache.clear()
 	h.recordRevoke(r.Context(), id, session(r).User, true)
 	back := id
 	if from := r.PostFormValue("from"); from != "" {
@@ -388,11 +396,11 @@ func (h *handler) policyUpload(w http.ResponseWriter, r *http.Request) {
 		h.renderPolicies(w, r, http.StatusOK, policiesData{}, fmt.Sprintf("Group %s already uses policy %s version %d with this content: nothing changed.", group, p.Name, p.Version))
 		return
 	}
-	if err := h.st.SetPolicy(ctx, next); err != nil {
+	if err := h.st.SetPolicyAudited(ctx, next, h.entry(r, "policy.apply", group, fmt.Sprintf("%s version %d (was %s version %d)", p.Name, p.Version, cur.Name, cur.Version))); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(ctx, se.User, "policy.apply", group, fmt.Sprintf("%s version %d (was %s version %d)", p.Name, p.Version, cur.Name, cur.Version))
+	h.cache.clear()
 	h.renderPolicies(w, r, http.StatusOK, policiesData{}, fmt.Sprintf("Group %s now uses policy %s version %d.", group, p.Name, p.Version))
 }
 
@@ -401,6 +409,8 @@ func (h *handler) policyUpload(w http.ResponseWriter, r *http.Request) {
 type waiverRow struct {
 	store.Waiver
 	State string
+	// Hostname is the device's (admin.go's waiverHosts).
+	Hostname string
 }
 
 func (h *handler) waivers(w http.ResponseWriter, r *http.Request) {
@@ -409,6 +419,11 @@ func (h *handler) waivers(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) renderWaivers(w http.ResponseWriter, r *http.Request, status int, problem string, form map[string]string) {
 	ws, err := h.st.Waivers(r.Context())
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	hosts, err := h.waiverHosts(r, ws)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
@@ -423,7 +438,7 @@ func (h *handler) renderWaivers(w http.ResponseWriter, r *http.Request, status i
 		case !now.Before(wv.ExpiresAt):
 			state = "expired"
 		}
-		rows = append(rows, waiverRow{wv, state})
+		rows = append(rows, waiverRow{wv, state, hosts[wv.DeviceID]})
 	}
 	if form == nil {
 		form = map[string]string{"device": r.URL.Query().Get("device"), "rule": r.URL.Query().Get("rule")}
@@ -466,34 +481,45 @@ func (h *handler) waiverCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wv.ExpiresAt = exp
+	host := ""
 	if wv.DeviceID != "" {
-		if _, err := h.st.Device(ctx, wv.DeviceID); errors.Is(err, store.ErrNotFound) {
-			bad("No device " + wv.DeviceID + ".")
+		// An id, or a hostname one device has (admin.go).
+		d, err := ResolveDevice(ctx, h.st, wv.DeviceID, now)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			bad("No device " + wv.DeviceID + " (give its id or its hostname).")
+			return
+		case errors.Is(err, ErrAmbiguousHost):
+			bad(err.Error() + ".")
+			return
+		case err != nil:
+			h.serverError(w, r, err)
 			return
 		}
+		wv.DeviceID, host = d.ID, d.Hostname
 	}
-	if err := h.st.CreateWaiver(ctx, wv); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	target := "device " + wv.DeviceID
+	target := "device " + wv.DeviceID + " (" + host + ")"
 	if wv.Group != "" {
 		target = "group " + wv.Group
 	}
-	h.audit(ctx, wv.CreatedBy, "waiver.create", target+" rule "+wv.RuleID, fmt.Sprintf("%s until %s: %s", wv.ID, exp.Format(time.RFC3339), wv.Reason))
+	if err := h.st.CreateWaiverAudited(ctx, wv, h.entry(r, "waiver.create", target+" rule "+wv.RuleID, fmt.Sprintf("%s until %s: %s", wv.ID, exp.Format(time.RFC3339), wv.Reason))); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	h.cache.clear()
 	http.Redirect(w, r, "/waivers?granted="+url.QueryEscape(wv.ID), http.StatusSeeOther)
 }
 
 func (h *handler) waiverRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.st.RevokeWaiver(r.Context(), id, h.now()); errors.Is(err, store.ErrNotFound) {
+	if err := h.st.RevokeWaiverAudited(r.Context(), id, h.entry(r, "waiver.revoke", id, "")); errors.Is(err, store.ErrNotFound) {
 		h.notFound(w, r, "Waiver")
 		return
 	} else if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r.Context(), session(r).User, "waiver.revoke", id, "")
+	h.cache.clear()
 	http.Redirect(w, r, "/waivers", http.StatusSeeOther)
 }
 
@@ -592,35 +618,28 @@ func (h *handler) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		h.renderTokens(w, r, http.StatusUnprocessableEntity, "ttl must be a duration such as 24h", "")
 		return
 	}
-	plain, t, err := token.Create(r.Context(), h.st, group, uses, ttl, h.now())
+	// The token and its audit entry are one write (token.Audited).
+	audited := token.Audited(h.st, func(t store.Token) store.AuditEntry {
+		return h.entry(r, "token.create", t.ID, fmt.Sprintf("group %s, %d uses, expires %s", t.Group, t.Uses, t.ExpiresAt.Format(time.RFC3339)))
+	})
+	plain, _, err := token.Create(r.Context(), audited, group, uses, ttl, h.now())
 	if err != nil {
 		h.renderTokens(w, r, http.StatusUnprocessableEntity, err.Error(), "")
 		return
 	}
-	h.audit(r.Context(), session(r).User, "token.create", t.ID, fmt.Sprintf("group %s, %d uses, expires %s", group, uses, t.ExpiresAt.Format(time.RFC3339)))
+	h.cache.clear()
 	h.renderTokens(w, r, http.StatusOK, "", "New token (shown once, copy it now): "+plain)
 }
 
 func (h *handler) tokenRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := h.st.RevokeToken(r.Context(), id, h.now()); errors.Is(err, store.ErrNotFound) {
+	if err := h.st.RevokeTokenAudited(r.Context(), id, h.entry(r, "token.revoke", id, "")); errors.Is(err, store.ErrNotFound) {
 		h.notFound(w, r, "Token")
 		return
 	} else if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r.Context(), session(r).User, "token.revoke", id, "")
+	h.cache.clear()
 	http.Redirect(w, r, "/tokens", http.StatusSeeOther)
-}
-
-// Audit log.
-
-func (h *handler) auditPage(w http.ResponseWriter, r *http.Request) {
-	es, err := h.st.Audit(r.Context(), 500)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	h.render(w, r, "audit", page{Title: "Audit log", Nav: "audit", Data: es})
 }

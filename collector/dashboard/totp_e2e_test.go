@@ -24,7 +24,7 @@ func TestTOTPInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name+".png"), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(artefacts(t), name+".png"), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

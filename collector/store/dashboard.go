@@ -14,6 +14,8 @@ var ErrExists = errors.New("already exists")
 type Dashboard interface {
 	Store
 	Overview
+	// Admin: users, the audit log's filters, rollouts (admin.go).
+	Admin
 
 	// CreateUser stores a new user (ErrExists if the name is taken).
 	CreateUser(ctx context.Context, u User) error

@@ -482,6 +482,12 @@ func (s *Store) RetireDevice(ctx context.Context, id string, now time.Time) erro
 // revoke revokes (and with retire, retires) a device, its current
 // certificate and any pending renewal.
 func (s *Store) revoke(ctx context.Context, id string, now time.Time, retire bool) error {
+	return s.revokeAudited(ctx, id, now, retire, nil)
+}
+
+// revokeAudited is revoke with the audit entry e (when not nil) written
+// in the same transaction (admin.go).
+func (s *Store) revokeAudited(ctx context.Context, id string, now time.Time, retire bool, e *store.AuditEntry) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		var serial string
 		var next *string
@@ -519,6 +525,11 @@ func (s *Store) revoke(ctx context.Context, id string, now time.Time, retire boo
 		}
 		if err := NotifyChange(ctx, tx, store.Change{Kind: store.ChangeDevice, ID: id}); err != nil {
 			return err
+		}
+		if e != nil {
+			if err := insertAudit(ctx, tx, *e, id); err != nil {
+				return err
+			}
 		}
 		return revokeSerial(ctx, tx, serial, id, now)
 	})

@@ -162,6 +162,8 @@ var migrations = []string{
 	migrationSignIn,
 	// 14: the events outbox of webhooks and the SIEM stream (migration_events.go).
 	migrationEvents,
+	// 15: the audit log indexed for its filters (migration_admin.go).
+	migrationAdmin,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same

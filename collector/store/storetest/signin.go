@@ -40,7 +40,7 @@ func RunSignInConformance(t *testing.T, newStore func() store.Dashboard, deleteU
 	}
 }
 
-func mkUser(t *testing.T, s store.Dashboard, name string) {
+func mkViewer(t *testing.T, s store.Dashboard, name string) {
 	t.Helper()
 	if err := s.CreateUser(context.Background(), store.User{Name: name, Role: store.RoleViewer, Hash: []byte("$2a$hash"), CreatedAt: t0}); err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func testTOTPLifecycle(t *testing.T, s store.Dashboard, si store.SignIn) {
 	if err := si.SetTOTP(ctx, "nobody", []byte("x"), t0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("SetTOTP for a missing user: %v, want ErrNotFound", err)
 	}
-	mkUser(t, s, "amina")
+	mkViewer(t, s, "amina")
 	if _, err := si.TOTP(ctx, "amina"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("TOTP before enrolment: %v, want ErrNotFound", err)
 	}
@@ -114,7 +114,7 @@ func testTOTPLifecycle(t *testing.T, s store.Dashboard, si store.SignIn) {
 
 func testTOTPStepOnce(t *testing.T, s store.Dashboard, si store.SignIn) {
 	ctx := context.Background()
-	mkUser(t, s, "amina")
+	mkViewer(t, s, "amina")
 	if err := si.SetTOTP(ctx, "amina", []byte("k"), t0); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func testTOTPStepOnce(t *testing.T, s store.Dashboard, si store.SignIn) {
 
 func testPendingSignIns(t *testing.T, s store.Dashboard, si store.SignIn) {
 	ctx := context.Background()
-	mkUser(t, s, "amina")
+	mkViewer(t, s, "amina")
 	p := store.PendingSignIn{IDHash: hash("p1"), User: "amina", CSRF: "c1", CreatedAt: t0, ExpiresAt: t0.Add(5 * time.Minute)}
 	if err := si.CreatePendingSignIn(ctx, p); err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func testPendingSignIns(t *testing.T, s store.Dashboard, si store.SignIn) {
 
 func testOIDCLinks(t *testing.T, s store.Dashboard, si store.SignIn) {
 	ctx := context.Background()
-	mkUser(t, s, "dana@example.com") // a local account
+	mkViewer(t, s, "dana@example.com") // a local account
 	l := store.OIDCLink{Issuer: "https://idp.example", Subject: "s-1", Name: "amina@example.com", Role: store.RoleViewer, At: t0}
 	u, err := si.LinkOIDC(ctx, l)
 	if err != nil {
