@@ -187,6 +187,13 @@ const (
 	SortLastSeen = "last_seen"
 	SortGroup    = "group"
 	SortFail     = "fail"
+	// The sorts of devlist.go.
+	SortOS           = "os"
+	SortAgentVersion = "agent_version"
+	SortCert         = "cert"
+	SortStatus       = "status"
+	SortFailingSince = "failing_since"
+	SortDeadline     = "deadline"
 )
 
 // DeviceQuery selects a page of devices.
@@ -206,6 +213,8 @@ type DeviceQuery struct {
 	// CertExpiring keeps non-revoked devices whose certificate expired or
 	// expires within CertWarning of Now.
 	CertExpiring bool
+	// The filters of devlist.go.
+	DeviceFilters
 	// Sort is a Sort* key, "-" prefixed for descending (default hostname).
 	// Ties are broken by id, in the same direction.
 	Sort  string
@@ -229,6 +238,9 @@ type DevicePage struct {
 	TotalExact bool
 	// Next is the cursor of the following page, empty on the last one.
 	Next string
+	// Listing has, per device id of Devices, its failing rules and
+	// deadlines (devlist.go).
+	Listing map[string]DeviceListing
 }
 
 // DeviceCountBound is where ListDevices stops counting the matches of a

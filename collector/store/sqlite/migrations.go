@@ -156,6 +156,9 @@ var migrations = []string{
 	migrationAggregates,
 	// 11: hostname search by trigram (migration_search.go).
 	migrationSearch,
+	// 12: the device list's sorts by agent version and certificate
+	// (migration_devlist.go).
+	migrationDevlist,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same
