@@ -223,6 +223,9 @@ type DeviceQuery struct {
 	// after that device. A cursor is tied to its Sort (ErrBadCursor with
 	// another), not to the filters.
 	After string
+	// Before is DevicePage.Prev of the following page: the page ends
+	// just before that device (After wins when both are set).
+	Before string
 	// Offset skips devices, without a cursor; it costs what it skips.
 	Offset int
 }
@@ -238,6 +241,9 @@ type DevicePage struct {
 	TotalExact bool
 	// Next is the cursor of the following page, empty on the last one.
 	Next string
+	// Prev is the cursor (DeviceQuery.Before) of the page before, empty
+	// on the first one.
+	Prev string
 	// Listing has, per device id of Devices, its failing rules and
 	// deadlines (devlist.go).
 	Listing map[string]DeviceListing

@@ -78,12 +78,85 @@ func Merged(sortKey string) bool {
 	return false
 }
 
+// Reverse is the sort key of the exact reverse order of sortKey, for
+// the page before a cursor: "-" toggled, or for the sorts whose
+// descending order keeps hostnames ascending (group, fail), "~" before
+// the key, which sortCols reads as every column's direction flipped.
+func Reverse(sortKey string) string {
+	if k, ok := strings.CutPrefix(sortKey, "~"); ok {
+		return k
+	}
+	switch strings.TrimPrefix(sortKey, "-") {
+	case store.SortGroup, store.SortFail:
+		return "~" + sortKey
+	}
+	if k, ok := strings.CutPrefix(sortKey, "-"); ok {
+		return k
+	}
+	if sortKey == "" {
+		return "-" + store.SortHostname
+	}
+	return "-" + sortKey
+}
+
 // List is ListDevices for every sort: the plain ones through
-// b.ListPlain, the merged ones put together; then the page's listings.
+// b.ListPlain, the merged ones put together; then the page's listings
+// and the cursors of the pages before and after it. The page before a
+// cursor (q.Before) is the page after it in the reverse order, turned
+// round.
 func List(ctx context.Context, b ListBackend, q store.DeviceQuery) (store.DevicePage, error) {
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
+	if q.Before == "" || q.After != "" {
+		q.Before = ""
+		page, err := list(ctx, b, q)
+		if err != nil {
+			return store.DevicePage{}, err
+		}
+		if len(page.Devices) > 0 && (q.After != "" || q.Offset > 0) {
+			page.Prev = cursorOf(b, q, Reverse(q.Sort), page.Devices[0], page.Listing[page.Devices[0].ID])
+		}
+		return page, nil
+	}
+	rq := q
+	rq.Sort, rq.After, rq.Before, rq.Offset = Reverse(q.Sort), q.Before, "", 0
+	page, err := list(ctx, b, rq)
+	if err != nil {
+		return store.DevicePage{}, err
+	}
+	slices.Reverse(page.Devices)
+	before := page.Next
+	page.Next, page.Prev = "", ""
+	if n := len(page.Devices); n > 0 {
+		page.Next = cursorOf(b, q, q.Sort, page.Devices[n-1], page.Listing[page.Devices[n-1].ID])
+		if before != "" {
+			page.Prev = cursorOf(b, q, rq.Sort, page.Devices[0], page.Listing[page.Devices[0].ID])
+		}
+	}
+	return page, nil
+}
+
+// cursorOf is the cursor after d in the order of sortKey.
+func cursorOf(b ListBackend, q store.DeviceQuery, sortKey string, d store.Device, l store.DeviceListing) string {
+	desc := strings.HasPrefix(sortKey, "-")
+	switch strings.TrimPrefix(sortKey, "-") {
+	case store.SortStatus:
+		return encodeMerged(sortKey, string(d.Status(q.Now, q.StaleAfter)), b.PlainCursor(hostSort(desc), d))
+	case store.SortFailingSince, store.SortDeadline:
+		key := l.NextDeadline
+		if strings.TrimPrefix(sortKey, "-") == store.SortFailingSince {
+			key = l.FailingSince
+		}
+		if key == nil {
+			return encodeMerged(sortKey, "r", b.PlainCursor(hostSort(desc), d))
+		}
+		return encodeMerged(sortKey, "k", strconv.FormatInt(key.UnixNano(), 10), d.ID)
+	}
+	return b.PlainCursor(sortKey, d)
+}
+
+func list(ctx context.Context, b ListBackend, q store.DeviceQuery) (store.DevicePage, error) {
 	if q.CertExpiring && (q.CertWithin <= 0 || q.CertWithin > store.CertWarning) {
 		q.CertWithin = store.CertWarning
 	}

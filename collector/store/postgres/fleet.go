@@ -34,6 +34,14 @@ func asciiLower(s string) string {
 
 // sortCols is the order of a sort key, ties broken by id.
 func sortCols(sortKey string) ([]aggregate.SortCol, error) {
+	if k, ok := strings.CutPrefix(sortKey, "~"); ok {
+		// The exact reverse of k (aggregate.Reverse).
+		cols, err := sortCols(k)
+		for i := range cols {
+			cols[i].Desc = !cols[i].Desc
+		}
+		return cols, err
+	}
 	key, desc := strings.TrimPrefix(sortKey, "-"), strings.HasPrefix(sortKey, "-")
 	host := func(desc bool) aggregate.SortCol {
 		return aggregate.SortCol{Expr: `lower(d.hostname)`, Desc: desc, Val: func(d store.Device) string { return asciiLower(d.Hostname) }}

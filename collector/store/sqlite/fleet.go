@@ -297,6 +297,14 @@ func (s *Store) searched(ctx context.Context, q store.DeviceQuery) (string, bool
 // its own rows. The merged sorts (status, failing since, deadline) are
 // aggregate.List's.
 func sortCols(sortKey string) ([]aggregate.SortCol, error) {
+	if k, ok := strings.CutPrefix(sortKey, "~"); ok {
+		// The exact reverse of k (aggregate.Reverse).
+		cols, err := sortCols(k)
+		for i := range cols {
+			cols[i].Desc = !cols[i].Desc
+		}
+		return cols, err
+	}
 	key, desc := strings.TrimPrefix(sortKey, "-"), strings.HasPrefix(sortKey, "-")
 	host := func(desc bool) aggregate.SortCol {
 		return aggregate.SortCol{Expr: `d.hostname COLLATE NOCASE`, Desc: desc, Val: func(d store.Device) string { return d.Hostname }}
@@ -507,7 +515,7 @@ func (b listBackend) ListPlain(ctx context.Context, q store.DeviceQuery, rest ag
 	if err != nil {
 		return store.DevicePage{}, err
 	}
-	conds, args, err := filters(q, strings.TrimPrefix(q.Sort, "-"), rest)
+	conds, args, err := filters(q, strings.TrimPrefix(strings.TrimPrefix(q.Sort, "~"), "-"), rest)
 	if err != nil {
 		return store.DevicePage{}, err
 	}

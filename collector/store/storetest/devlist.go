@@ -185,14 +185,19 @@ func testDeviceListKnown(t *testing.T, s store.Dashboard) {
 		// Paged two at a time by cursor, the same order.
 		q.Limit = 2
 		var paged []string
+		var last store.DevicePage
 		for range 10 {
 			pp, err := s.ListDevices(ctx, q)
 			if err != nil {
 				t.Fatalf("%s, paged: %v", tc.name, err)
 			}
+			if (q.After == "") != (pp.Prev == "") {
+				t.Errorf("%s, paged: page after %q has prev %q", tc.name, q.After, pp.Prev)
+			}
 			if h := hosts(pp); h != "" {
 				paged = append(paged, h)
 			}
+			last = pp
 			if pp.Next == "" {
 				break
 			}
@@ -200,6 +205,23 @@ func testDeviceListKnown(t *testing.T, s store.Dashboard) {
 		}
 		if got := strings.Join(paged, " "); got != tc.want {
 			t.Errorf("%s, paged by 2: got %q, want %q", tc.name, got, tc.want)
+		}
+		// And back by the pages' prev cursors, to the first page.
+		back := []string{hosts(last)}
+		q.After = ""
+		for pp := last; pp.Prev != "" && len(back) < 10; {
+			q.Before = pp.Prev
+			var err error
+			if pp, err = s.ListDevices(ctx, q); err != nil {
+				t.Fatalf("%s, back: %v", tc.name, err)
+			}
+			if pp.Next == "" {
+				t.Errorf("%s, back: page before %q has no next", tc.name, q.Before)
+			}
+			back = append([]string{hosts(pp)}, back...)
+		}
+		if got := strings.TrimSpace(strings.Join(back, " ")); got != tc.want {
+			t.Errorf("%s, paged back by 2: got %q, want %q", tc.name, got, tc.want)
 		}
 	}
 
@@ -341,6 +363,7 @@ func testDeviceListRandom(t *testing.T, s store.Dashboard) {
 				slices.SortFunc(match, lessListed(tr, sk, at, stale, graces))
 				what := fmt.Sprintf("round %d: ListDevices(sort %s, %+v)", round, sk, q.DeviceFilters)
 				checkList(t, s, tr, what, q, match)
+				checkBack(t, s, what, q)
 			}
 		}
 		// The listings of one page, by brute force.
@@ -476,4 +499,49 @@ func lessListed(tr truth, sortKey string, now time.Time, staleAfter time.Duratio
 		}
 	}
 	return lessDevice(sortKey)
+}
+
+// checkBack pages through q forward by Next, then back by Prev from the
+// last page, and compares the pages.
+func checkBack(t *testing.T, s store.Dashboard, what string, q store.DeviceQuery) {
+	t.Helper()
+	ctx := context.Background()
+	ids := func(p store.DevicePage) string {
+		var out []string
+		for _, d := range p.Devices {
+			out = append(out, d.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	var fwd []string
+	var last store.DevicePage
+	for range 200 {
+		p, err := s.ListDevices(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		fwd, last = append(fwd, ids(p)), p
+		if p.Next == "" {
+			break
+		}
+		q.After = p.Next
+	}
+	q.After = ""
+	for i := len(fwd) - 2; i >= 0; i-- {
+		if last.Prev == "" {
+			t.Fatalf("%s: page %d of %d has no prev", what, i+2, len(fwd))
+		}
+		q.Before = last.Prev
+		p, err := s.ListDevices(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: before: %v", what, err)
+		}
+		if got := ids(p); got != fwd[i] {
+			t.Fatalf("%s: page %d back by prev = %s, want %s", what, i+1, got, fwd[i])
+		}
+		last = p
+	}
+	if last.Prev != "" {
+		t.Fatalf("%s: the first page, reached back, has prev %q", what, last.Prev)
+	}
 }
