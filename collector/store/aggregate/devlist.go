@@ -69,6 +69,24 @@ type ListBackend interface {
 	Match(ctx context.Context, q store.DeviceQuery, ids []string) ([]store.Device, error)
 }
 
+// OnlyOverdue reports whether q's filters are Overdue and at most a
+// group: its total is then counted from agg_failing (OverdueParts).
+func OnlyOverdue(q store.DeviceQuery) bool {
+	return q.Overdue && q.Status == "" && q.Seen == "" && q.RuleID == "" && q.OS == "" && q.Search == "" && !q.CertExpiring &&
+		q.CertWithin == 0 && q.AgentVersion == "" && q.Groups == nil
+}
+
+// OverdueParts are the (group, rule, cut) ranges of agg_failing that hold
+// q's overdue states: failing since at or before the cut.
+func OverdueParts(q store.DeviceQuery) (parts [][2]string, cuts []int64) {
+	for k, g := range store.Graces(q.Deadlines) {
+		if q.Group == "" || k[0] == q.Group {
+			parts, cuts = append(parts, k), append(cuts, q.Now.Add(-g).UnixNano())
+		}
+	}
+	return parts, cuts
+}
+
 // Merged reports whether sortKey is one of List's own sorts.
 func Merged(sortKey string) bool {
 	switch strings.TrimPrefix(sortKey, "-") {

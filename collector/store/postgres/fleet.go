@@ -358,7 +358,31 @@ func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool,
 		err = b.s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM devices d`+where(conds)+` LIMIT ?) bounded`, append(args, store.DeviceCountBound)...).Scan(&n)
 		return n, n < store.DeviceCountBound, err
 	}
+	if aggregate.OnlyOverdue(q) {
+		return b.s.overdueTotal(ctx, q)
+	}
 	return b.s.deviceTotal(ctx, q, conds, args)
+}
+
+// overdueTotal counts the devices with an overdue state from agg_failing
+// (which holds those of non-revoked devices only), one index range per
+// (group, rule), up to store.DeviceCountBound: where the scan of the
+// devices would look a device's states up one device at a time.
+func (s *Store) overdueTotal(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
+	keys, cuts := aggregate.OverdueParts(q)
+	if len(keys) == 0 {
+		return 0, true, nil
+	}
+	var parts []string
+	var args []any
+	for i, k := range keys {
+		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
+		args = append(args, k[0], k[1], cuts[i])
+	}
+	var n int
+	err := s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) u LIMIT ?) bounded`,
+		append(args, store.DeviceCountBound)...).Scan(&n)
+	return n, n < store.DeviceCountBound, err
 }
 
 // FailingParts implements aggregate.ListBackend.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -380,26 +381,41 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 type listBackend struct{ s *Store }
 
 // deadlineCond is "the failing state r of device d has a deadline in
-// graces" (and, with now, "is past it"), one term per (group, rule).
+// graces" (and, with now, "is past it"): one term per grace, whose
+// (group NUL rule) keys are a list SQLite looks a state's key up in by
+// index, built once per statement, where a term per (group, rule) would
+// be tried one after the other for every state of every device. A policy
+// has few distinct graces.
 func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, []any) {
 	if len(graces) == 0 {
 		return `0`, nil
 	}
-	keys := make([][2]string, 0, len(graces))
-	for k := range graces {
-		keys = append(keys, k)
+	byGrace := map[time.Duration][]string{}
+	for k, g := range graces {
+		if now == nil {
+			g = 0 // one list: whether there is a deadline at all
+		}
+		byGrace[g] = append(byGrace[g], k[0]+"\x00"+k[1])
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+"\x00"+keys[i][1] < keys[j][0]+"\x00"+keys[j][1] })
+	gs := make([]time.Duration, 0, len(byGrace))
+	for g := range byGrace {
+		gs = append(gs, g)
+	}
+	slices.Sort(gs)
 	var ors []string
 	var args []any
-	for _, k := range keys {
-		if now == nil {
-			ors = append(ors, `(d.grp = ? AND r.rule_id = ?)`)
-			args = append(args, k[0], k[1])
-		} else {
-			ors = append(ors, `(d.grp = ? AND r.rule_id = ? AND r.failing_since <= ?)`)
-			args = append(args, k[0], k[1], nanos(now.Add(-graces[k])))
+	for _, g := range gs {
+		keys := byGrace[g]
+		slices.Sort(keys)
+		term := `d.grp || char(0) || r.rule_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ") + `)`
+		if now != nil {
+			term = `(+r.failing_since <= ? AND ` + term + `)`
+			args = append(args, nanos(now.Add(-g)))
 		}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		ors = append(ors, term)
 	}
 	return `(` + strings.Join(ors, " OR ") + `)`, args
 }
@@ -486,7 +502,7 @@ func filters(q store.DeviceQuery, key string, rest aggregate.Rest) ([]string, []
 	}
 	if q.Overdue {
 		c, a := deadlineCond(store.Graces(q.Deadlines), &q.Now)
-		conds = append(conds, `d.revoked_at IS NULL AND EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL' AND `+c+`)`)
+		conds = append(conds, `d.revoked_at IS NULL AND EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND +r.collector = 'FAIL' AND `+c+`)`)
 		args = append(args, a...)
 	}
 	switch rest {
@@ -494,7 +510,7 @@ func filters(q store.DeviceQuery, key string, rest aggregate.Rest) ([]string, []
 		conds = append(conds, `(d.revoked_at IS NOT NULL OR +d.fail_n = 0)`)
 	case aggregate.RestNoDeadline:
 		c, a := deadlineCond(store.Graces(q.Deadlines), nil)
-		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL' AND `+c+`))`)
+		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND +r.collector = 'FAIL' AND `+c+`))`)
 		args = append(args, a...)
 	}
 	if q.Search != "" {
@@ -594,7 +610,31 @@ func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool,
 	if few {
 		return b.s.searchedTotal(ctx, conds, append([]any{candidates}, args...))
 	}
+	if aggregate.OnlyOverdue(q) {
+		return b.s.overdueTotal(ctx, q)
+	}
 	return b.s.deviceTotal(ctx, q, conds, args)
+}
+
+// overdueTotal counts the devices with an overdue state from agg_failing
+// (which holds those of non-revoked devices only), one index range per
+// (group, rule), up to store.DeviceCountBound: where the scan of the
+// devices would look a device's states up one device at a time.
+func (s *Store) overdueTotal(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
+	keys, cuts := aggregate.OverdueParts(q)
+	if len(keys) == 0 {
+		return 0, true, nil
+	}
+	var parts []string
+	var args []any
+	for i, k := range keys {
+		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
+		args = append(args, k[0], k[1], cuts[i])
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) LIMIT ?)`,
+		append(args, store.DeviceCountBound)...).Scan(&n)
+	return n, n < store.DeviceCountBound, err
 }
 
 // FailingParts implements aggregate.ListBackend.
@@ -651,7 +691,7 @@ func (b listBackend) FailStates(ctx context.Context, ids []string) ([]store.Fail
 	}
 	j, _ := json.Marshal(ids)
 	rows, err := b.s.db.QueryContext(ctx, `SELECT d.id, d.grp, r.rule_id, r.title, r.failing_since FROM json_each(?) c CROSS JOIN devices d ON d.id = c.value
-		CROSS JOIN rule_states r ON r.device_id = d.id WHERE d.revoked_at IS NULL AND r.collector = 'FAIL' AND r.failing_since IS NOT NULL`, string(j))
+		CROSS JOIN rule_states r ON r.device_id = d.id WHERE d.revoked_at IS NULL AND +r.collector = 'FAIL' AND r.failing_since IS NOT NULL`, string(j))
 	if err != nil {
 		return nil, err
 	}
