@@ -391,6 +391,7 @@ type stream struct {
 	dev         string
 	first       bool // nothing read yet and no cursor
 	done        bool
+	fetch       int // how many states the next read asks for
 }
 
 // mergeKeyed returns up to n devices after (ck, cdev) (from the start
@@ -425,14 +426,22 @@ func mergeKeyed(ctx context.Context, b ListBackend, q store.DeviceQuery, byDeadl
 	for _, s := range streams {
 		s.since, s.dev, s.first = ck-s.grace, cdev, first
 	}
+	// Candidates are checked a batch at a time; each stream is read a
+	// few states at first (a page's worth spread over the streams), then
+	// four times more at each refill: the streams a page draws on most
+	// are the ones read further.
 	batch := max(2*n, 32)
+	for _, s := range streams {
+		s.fetch = max(8, 2*n/max(len(streams), 1)+1)
+	}
 	head := func(s *stream) (Keyed, bool, error) {
 		if len(s.buf) == 0 && !s.done {
-			ks, err := b.FailingAfter(ctx, s.group, s.rule, s.since, s.dev, s.first, desc, batch)
+			ks, err := b.FailingAfter(ctx, s.group, s.rule, s.since, s.dev, s.first, desc, s.fetch)
 			if err != nil {
 				return Keyed{}, false, err
 			}
-			s.buf, s.first, s.done = ks, false, len(ks) < batch
+			s.buf, s.first, s.done = ks, false, len(ks) < s.fetch
+			s.fetch = min(4*s.fetch, 4096)
 			if len(ks) > 0 {
 				s.since, s.dev = ks[len(ks)-1].Since, ks[len(ks)-1].DeviceID
 			}

@@ -489,7 +489,9 @@ func filters(q store.DeviceQuery, key string, rest aggregate.Rest) ([]string, []
 		args = append(args, q.OS)
 	}
 	if q.AgentVersion != "" {
-		conds = append(conds, plain(`d.agent_version`, key == store.SortAgentVersion)+` = ?`)
+		// devices_agent is in hostname order within a version: it serves
+		// the hostname sort as well, when no other filter's index does.
+		conds = append(conds, plain(`d.agent_version`, key == store.SortAgentVersion || (key == "" || key == store.SortHostname) && q.Group == "" && q.OS == "")+` = ?`)
 		args = append(args, q.AgentVersion)
 	}
 	within := q.CertWithin
@@ -521,6 +523,12 @@ func filters(q store.DeviceQuery, key string, rest aggregate.Rest) ([]string, []
 	return conds, args, nil
 }
 
+// reversedIndex is the index that walks each "~" sort (aggregate.Reverse).
+var reversedIndex = map[string]string{
+	"~" + store.SortGroup: "devices_grp", "~-" + store.SortGroup: "devices_grp_desc",
+	"~" + store.SortFail: "devices_fail", "~-" + store.SortFail: "devices_fail_desc",
+}
+
 // ListPlain implements aggregate.ListBackend. A hostname search that
 // the trigram index answers with few devices reads and sorts those
 // instead of walking the sort index: a filter matching fewer devices
@@ -542,6 +550,11 @@ func (b listBackend) ListPlain(ctx context.Context, q store.DeviceQuery, rest ag
 	from, fromArgs := ` FROM devices d`, []any(nil)
 	if few {
 		from, fromArgs = fromSearched, []any{candidates}
+	} else if ix, ok := reversedIndex[q.Sort]; ok {
+		// The exact reverse of a sort whose descending order keeps
+		// hostnames ascending is its index read backwards; SQLite would
+		// otherwise read the other direction's index and sort a group.
+		from = ` FROM devices d INDEXED BY ` + ix
 	}
 	if q.After != "" {
 		vals, err := aggregate.DecodeCursor(q.After, q.Sort, cols)
