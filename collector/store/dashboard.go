@@ -53,7 +53,9 @@ type Dashboard interface {
 	// Groups lists the groups that have devices.
 	Groups(ctx context.Context) ([]string, error)
 	// ListDevices filters, sorts and pages devices in the database: the
-	// page after q.After (keyset paging), or at q.Offset without a cursor.
+	// page after q.After or before q.Before (keyset paging), or at
+	// q.Offset without a cursor; with each device's failing rules and
+	// deadlines (DevicePage.Listing, devlist.go).
 	ListDevices(ctx context.Context, q DeviceQuery) (DevicePage, error)
 	// Trend classifies the fleet's devices at the end of each of days
 	// days ending with the day of to (UTC days), from the transitions.
