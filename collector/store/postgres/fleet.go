@@ -281,7 +281,45 @@ func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate
 			few = true
 		}
 	}
+	if q.Overdue && !few {
+		// Overdue devices are often few: then the list is read from them
+		// (agg_failing) rather than from a walk that looks up every
+		// device's states on its way.
+		ids, ok, err := s.overdueFew(ctx, q)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if ok {
+			conds = append(conds, `d.id = ANY(?)`)
+			args = append(args, ids)
+			few = true
+		}
+	}
 	return conds, args, few, nil
+}
+
+// overdueFew returns the devices with an overdue state when there are at
+// most searchCandidates of them.
+func (s *Store) overdueFew(ctx context.Context, q store.DeviceQuery) ([]string, bool, error) {
+	keys, cuts := aggregate.OverdueParts(q)
+	if len(keys) == 0 {
+		return []string{}, true, nil
+	}
+	var parts []string
+	var args []any
+	for i, k := range keys {
+		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
+		args = append(args, k[0], k[1], cuts[i])
+	}
+	rows, err := s.qm().Query(ctx, `SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) u LIMIT ?`, append(args, searchCandidates+1)...)
+	if err != nil {
+		return nil, false, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(ids) > searchCandidates {
+		return nil, false, err
+	}
+	return ids, true, nil
 }
 
 // ListPlain implements aggregate.ListBackend. A hostname search that

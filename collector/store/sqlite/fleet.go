@@ -523,6 +523,46 @@ func filters(q store.DeviceQuery, key string, rest aggregate.Rest) ([]string, []
 	return conds, args, nil
 }
 
+// candidates are the few devices a list may be read from instead of a
+// walk of its sort's index (fromSearched), as a JSON array: those of a
+// hostname search (searched), or those with an overdue state when there
+// are at most searchCandidates, from agg_failing. Overdue devices are
+// often few, and a walk checks every device's states on its way.
+func (s *Store) candidates(ctx context.Context, q store.DeviceQuery) (string, bool, error) {
+	ids, few, err := s.searched(ctx, q)
+	if few || err != nil || !q.Overdue {
+		return ids, few, err
+	}
+	keys, cuts := aggregate.OverdueParts(q)
+	if len(keys) == 0 {
+		return `[]`, true, nil
+	}
+	var parts []string
+	var args []any
+	for i, k := range keys {
+		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
+		args = append(args, k[0], k[1], cuts[i])
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) LIMIT ?`, append(args, searchCandidates+1)...)
+	if err != nil {
+		return "", false, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", false, err
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil || len(out) > searchCandidates {
+		return "", false, err
+	}
+	b, err := json.Marshal(append([]string{}, out...))
+	return string(b), err == nil, err
+}
+
 // reversedIndex is the index that walks each "~" sort (aggregate.Reverse).
 var reversedIndex = map[string]string{
 	"~" + store.SortGroup: "devices_grp", "~-" + store.SortGroup: "devices_grp_desc",
@@ -543,7 +583,7 @@ func (b listBackend) ListPlain(ctx context.Context, q store.DeviceQuery, rest ag
 	if err != nil {
 		return store.DevicePage{}, err
 	}
-	candidates, few, err := s.searched(ctx, q)
+	candidates, few, err := s.candidates(ctx, q)
 	if err != nil {
 		return store.DevicePage{}, err
 	}
@@ -616,7 +656,7 @@ func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool,
 	if err != nil {
 		return 0, false, err
 	}
-	candidates, few, err := b.s.searched(ctx, q)
+	candidates, few, err := b.s.candidates(ctx, q)
 	if err != nil {
 		return 0, false, err
 	}
