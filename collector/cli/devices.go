@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,59 +48,6 @@ func days(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
-func (a *app) devicesCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "devices", Short: "List devices"}
-	var (
-		status   string
-		asJSON   bool
-		expiring bool
-		interval time.Duration
-	)
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List devices with their status (compliant, failing, unknown, stale, revoked)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			valid := []string{"", string(store.StatusCompliant), string(store.StatusFailing), string(store.StatusUnknown), string(store.StatusStale), string(store.StatusRevoked)}
-			if !slices.Contains(valid, status) {
-				return fmt.Errorf("--status %q: want compliant, failing, unknown, stale or revoked", status)
-			}
-			st, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ds, err := st.Devices(cmd.Context())
-			if err != nil {
-				return err
-			}
-			now := a.now()
-			rows := []deviceRow{}
-			for _, d := range ds {
-				r := newDeviceRow(d, now, 3*interval)
-				if (status == "" || string(r.Status) == status) && (!expiring || r.Cert == "expiring" || r.Cert == "expired") {
-					rows = append(rows, r)
-				}
-			}
-			if asJSON {
-				return a.printJSON(rows)
-			}
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tHOSTNAME\tGROUP\tOS\tSTATUS\tFAIL\tUNKNOWN\tLAST SEEN\tCERT")
-			for _, r := range rows {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Hostname, r.Group, osName(r.Device), r.Status, r.Fail, r.Unknown, when(r.LastSeen), certColumn(r, now))
-			}
-			return w.Flush()
-		},
-	}
-	list.Flags().StringVar(&status, "status", "", "only devices with this status: compliant, failing, unknown, stale, revoked")
-	list.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	list.Flags().BoolVar(&expiring, "expiring", false, "only devices whose certificate expired or expires within 14 days (they have not renewed: offline for weeks, or renewal fails)")
-	staleFlag(list, &interval)
-	cmd.AddCommand(list)
-	return cmd
 }
 
 func osName(d store.Device) string {

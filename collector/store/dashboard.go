@@ -56,7 +56,9 @@ type Dashboard interface {
 	// Groups lists the groups that have devices.
 	Groups(ctx context.Context) ([]string, error)
 	// ListDevices filters, sorts and pages devices in the database: the
-	// page after q.After (keyset paging), or at q.Offset without a cursor.
+	// page after q.After or before q.Before (keyset paging), or at
+	// q.Offset without a cursor; with each device's failing rules and
+	// deadlines (DevicePage.Listing, devlist.go).
 	ListDevices(ctx context.Context, q DeviceQuery) (DevicePage, error)
 	// Trend classifies the fleet's devices at the end of each of days
 	// days ending with the day of to (UTC days), from the transitions.
@@ -192,6 +194,13 @@ const (
 	SortLastSeen = "last_seen"
 	SortGroup    = "group"
 	SortFail     = "fail"
+	// The sorts of devlist.go.
+	SortOS           = "os"
+	SortAgentVersion = "agent_version"
+	SortCert         = "cert"
+	SortStatus       = "status"
+	SortFailingSince = "failing_since"
+	SortDeadline     = "deadline"
 )
 
 // DeviceQuery selects a page of devices.
@@ -211,6 +220,8 @@ type DeviceQuery struct {
 	// CertExpiring keeps non-revoked devices whose certificate expired or
 	// expires within CertWarning of Now.
 	CertExpiring bool
+	// The filters of devlist.go.
+	DeviceFilters
 	// Sort is a Sort* key, "-" prefixed for descending (default hostname).
 	// Ties are broken by id, in the same direction.
 	Sort  string
@@ -219,6 +230,9 @@ type DeviceQuery struct {
 	// after that device. A cursor is tied to its Sort (ErrBadCursor with
 	// another), not to the filters.
 	After string
+	// Before is DevicePage.Prev of the following page: the page ends
+	// just before that device (After wins when both are set).
+	Before string
 	// Offset skips devices, without a cursor; it costs what it skips.
 	Offset int
 }
@@ -234,6 +248,12 @@ type DevicePage struct {
 	TotalExact bool
 	// Next is the cursor of the following page, empty on the last one.
 	Next string
+	// Prev is the cursor (DeviceQuery.Before) of the page before, empty
+	// on the first one.
+	Prev string
+	// Listing has, per device id of Devices, its failing rules and
+	// deadlines (devlist.go).
+	Listing map[string]DeviceListing
 }
 
 // DeviceCountBound is where ListDevices stops counting the matches of a

@@ -29,7 +29,7 @@ var benchNow = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 // migrates it as a collector's upgrade would. WARD_BENCH_DEVICES sets n
 // (default 10,000), WARD_BENCH_WORKERS the devices built at once
 // (default 8: the store is built as a collector serving many devices
-// fills it). The build's sessions run with synchronous_commit off (as
+// fills it), WARD_BENCH_TAG a suffix of the kept database's name. The build's sessions run with synchronous_commit off (as
 // sqlite's builds with synchronous OFF): the build is not what is
 // measured.
 func benchFleetDSN(b *testing.B) (string, int) {
@@ -69,7 +69,12 @@ func benchFleetDSN(b *testing.B) (string, int) {
 		}
 		return ok
 	}
+	// WARD_BENCH_TAG names this schema's fleet apart, for branches that
+	// number their migrations alike on one server.
 	name := nameOf(postgres.SchemaVersion())
+	if tag := os.Getenv("WARD_BENCH_TAG"); tag != "" {
+		name += "_" + tag
+	}
 	if exists(name) {
 		return dsnOf(name), n
 	}

@@ -3,8 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +34,14 @@ func asciiLower(s string) string {
 
 // sortCols is the order of a sort key, ties broken by id.
 func sortCols(sortKey string) ([]aggregate.SortCol, error) {
+	if k, ok := strings.CutPrefix(sortKey, "~"); ok {
+		// The exact reverse of k (aggregate.Reverse).
+		cols, err := sortCols(k)
+		for i := range cols {
+			cols[i].Desc = !cols[i].Desc
+		}
+		return cols, err
+	}
 	key, desc := strings.TrimPrefix(sortKey, "-"), strings.HasPrefix(sortKey, "-")
 	host := func(desc bool) aggregate.SortCol {
 		return aggregate.SortCol{Expr: `lower(d.hostname)`, Desc: desc, Val: func(d store.Device) string { return asciiLower(d.Hostname) }}
@@ -56,6 +66,14 @@ func sortCols(sortKey string) ([]aggregate.SortCol, error) {
 	case store.SortFail:
 		fail := aggregate.SortCol{Expr: `d.fail_n`, Desc: desc, Num: true, Val: func(d store.Device) string { return strconv.Itoa(d.Fail) }}
 		return []aggregate.SortCol{fail, host(false), id(false)}, nil
+	case store.SortOS:
+		// Descending is the exact reverse, so one index serves both.
+		return []aggregate.SortCol{{Expr: `d.os_name`, Desc: desc, Val: func(d store.Device) string { return d.OSName }}, host(desc), id(desc)}, nil
+	case store.SortAgentVersion:
+		return []aggregate.SortCol{{Expr: `d.agent_version`, Desc: desc, Val: func(d store.Device) string { return d.AgentVersion }}, host(desc), id(desc)}, nil
+	case store.SortCert:
+		cert := aggregate.SortCol{Expr: `d.cert_not_after`, Desc: desc, Num: true, Val: func(d store.Device) string { return strconv.FormatInt(nanos(d.CertNotAfter), 10) }}
+		return []aggregate.SortCol{cert, id(desc)}, nil
 	}
 	return nil, fmt.Errorf("unknown sort %q", sortKey)
 }
@@ -125,20 +143,50 @@ func (s *Store) searched(ctx context.Context, pattern string, search string) ([]
 	return ids, true, nil
 }
 
-// ListDevices implements store.Dashboard: the page after q.After, or at
-// q.Offset without a cursor. The total is exact for the filters the
-// dashboard's overview links to (none, status, group, rule), and counted
-// up to store.DeviceCountBound for the others. A hostname search that
-// finds few devices (searched) reads and sorts those, by primary key:
-// a filter matching fewer devices than a page would otherwise walk the
-// sort index to its end.
+// ListDevices implements store.Dashboard (aggregate.List puts the merged
+// sorts together from listBackend's pieces). The total is exact for the
+// filters the dashboard's overview links to (none, status, group, rule,
+// seen), and counted up to store.DeviceCountBound for the others.
 func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
-	cols, err := sortCols(q.Sort)
+	p, err := aggregate.List(ctx, listBackend{s}, q)
 	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
+	return p, nil
+}
+
+// listBackend is the store as aggregate.List sees it.
+type listBackend struct{ s *Store }
+
+// deadlineCond is "the failing state r of device d has a deadline in
+// graces" (and, with now, "is past it"), one term per (group, rule).
+func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, []any) {
+	if len(graces) == 0 {
+		return `false`, nil
+	}
+	keys := make([][2]string, 0, len(graces))
+	for k := range graces {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+"\x00"+keys[i][1] < keys[j][0]+"\x00"+keys[j][1] })
+	var ors []string
+	var args []any
+	for _, k := range keys {
+		if now == nil {
+			ors = append(ors, `(d.grp = ? AND r.rule_id = ?)`)
+			args = append(args, k[0], k[1])
+		} else {
+			ors = append(ors, `(d.grp = ? AND r.rule_id = ? AND r.failing_since <= ?)`)
+			args = append(args, k[0], k[1], nanos(now.Add(-graces[k])))
+		}
+	}
+	return `(` + strings.Join(ors, " OR ") + `)`, args
+}
+
+// filters are q's conditions on the devices d, and the few devices a
+// hostname search found (searched) when it found few.
+func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate.Rest) ([]string, []any, bool, error) {
 	const seen = `coalesce(d.last_seen, d.enrolled_at)`
-	searchedFew := false
 	var conds []string
 	var args []any
 	cut := staleCut(q.Now, q.StaleAfter)
@@ -159,7 +207,22 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ? AND d.fail_n = 0 AND d.unknown_n = 0 AND d.pass_n > 0`)
 		args = append(args, cut)
 	default:
-		return store.DevicePage{}, fmt.Errorf("list devices: unknown status %q", q.Status)
+		return nil, nil, false, fmt.Errorf("unknown status %q", q.Status)
+	}
+	switch q.Seen {
+	case "":
+	case store.SeenFresh:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ?`)
+		args = append(args, cut)
+	case store.SeenStale:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` < ?`)
+		args = append(args, cut)
+	case store.SeenNever:
+		conds = append(conds, `d.revoked_at IS NULL AND d.last_seen IS NULL`)
+	case store.SeenRevoked:
+		conds = append(conds, `d.revoked_at IS NOT NULL`)
+	default:
+		return nil, nil, false, fmt.Errorf("unknown seen %q", q.Seen)
 	}
 	if q.RuleID != "" {
 		conds = append(conds, `d.revoked_at IS NULL AND EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.rule_id = ? AND r.collector = 'FAIL')`)
@@ -169,35 +232,113 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 		conds = append(conds, `d.grp = ?`)
 		args = append(args, q.Group)
 	}
+	if q.Groups != nil {
+		conds = append(conds, `d.grp = ANY(?)`)
+		args = append(args, append([]string{}, q.Groups...))
+	}
 	if q.OS != "" {
 		conds = append(conds, `d.os_name = ?`)
 		args = append(args, q.OS)
 	}
-	if q.CertExpiring {
-		conds = append(conds, `d.revoked_at IS NULL AND d.cert_not_after <= ?`)
-		args = append(args, nanos(q.Now.Add(store.CertWarning)))
+	if q.AgentVersion != "" {
+		conds = append(conds, `d.agent_version = ?`)
+		args = append(args, q.AgentVersion)
 	}
+	within := q.CertWithin
+	if q.CertExpiring && (within <= 0 || within > store.CertWarning) {
+		within = store.CertWarning
+	}
+	if within > 0 {
+		conds = append(conds, `d.revoked_at IS NULL AND d.cert_not_after <= ?`)
+		args = append(args, nanos(q.Now.Add(within)))
+	}
+	if q.Overdue {
+		c, a := deadlineCond(store.Graces(q.Deadlines), &q.Now)
+		conds = append(conds, `d.revoked_at IS NULL AND EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL' AND `+c+`)`)
+		args = append(args, a...)
+	}
+	switch rest {
+	case aggregate.RestNotFailing:
+		conds = append(conds, `(d.revoked_at IS NOT NULL OR d.fail_n = 0)`)
+	case aggregate.RestNoDeadline:
+		c, a := deadlineCond(store.Graces(q.Deadlines), nil)
+		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL' AND `+c+`))`)
+		args = append(args, a...)
+	}
+	few := false
 	if q.Search != "" {
 		conds = append(conds, `d.hostname ILIKE ? ESCAPE '\'`)
 		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
 		pattern := "%" + esc + "%"
 		args = append(args, pattern)
-		ids, few, err := s.searched(ctx, pattern, q.Search)
+		ids, ok, err := s.searched(ctx, pattern, q.Search)
 		if err != nil {
-			return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+			return nil, nil, false, err
 		}
-		if few {
+		if ok {
 			conds = append(conds, `d.id = ANY(?)`)
 			args = append(args, ids)
-			searchedFew = true
+			few = true
 		}
 	}
-	filter := append([]string(nil), conds...)
-	filterArgs := append([]any(nil), args...)
+	if q.Overdue && !few {
+		// Overdue devices are often few: then the list is read from them
+		// (agg_failing) rather than from a walk that looks up every
+		// device's states on its way.
+		ids, ok, err := s.overdueFew(ctx, q)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if ok {
+			conds = append(conds, `d.id = ANY(?)`)
+			args = append(args, ids)
+			few = true
+		}
+	}
+	return conds, args, few, nil
+}
+
+// overdueFew returns the devices with an overdue state when there are at
+// most searchCandidates of them.
+func (s *Store) overdueFew(ctx context.Context, q store.DeviceQuery) ([]string, bool, error) {
+	keys, cuts := aggregate.OverdueParts(q)
+	if len(keys) == 0 {
+		return []string{}, true, nil
+	}
+	var parts []string
+	var args []any
+	for i, k := range keys {
+		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
+		args = append(args, k[0], k[1], cuts[i])
+	}
+	rows, err := s.qm().Query(ctx, `SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) u LIMIT ?`, append(args, searchCandidates+1)...)
+	if err != nil {
+		return nil, false, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(ids) > searchCandidates {
+		return nil, false, err
+	}
+	return ids, true, nil
+}
+
+// ListPlain implements aggregate.ListBackend. A hostname search that
+// finds few devices (searched) reads and sorts those, by primary key: a
+// filter matching fewer devices than a page would otherwise walk the
+// sort index to its end.
+func (b listBackend) ListPlain(ctx context.Context, q store.DeviceQuery, rest aggregate.Rest) (store.DevicePage, error) {
+	cols, err := sortCols(q.Sort)
+	if err != nil {
+		return store.DevicePage{}, err
+	}
+	conds, args, _, err := b.s.filters(ctx, q, rest)
+	if err != nil {
+		return store.DevicePage{}, err
+	}
 	if q.After != "" {
 		vals, err := aggregate.DecodeCursor(q.After, q.Sort, cols)
 		if err != nil {
-			return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+			return store.DevicePage{}, err
 		}
 		c, a := after(cols, vals)
 		conds, args = append(conds, c), append(args, a...)
@@ -218,30 +359,156 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	if q.After == "" {
 		offset = max(q.Offset, 0)
 	}
-	rows, err := s.qm().Query(ctx, deviceSelect+where(conds)+` ORDER BY `+strings.Join(order, ", ")+` LIMIT ? OFFSET ?`, append(args, limit+1, offset)...)
+	rows, err := b.s.qm().Query(ctx, deviceSelect+where(conds)+` ORDER BY `+strings.Join(order, ", ")+` LIMIT ? OFFSET ?`, append(args, limit+1, offset)...)
 	if err != nil {
-		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+		return store.DevicePage{}, err
 	}
 	ds, err := scanDevices(rows)
 	if err != nil {
-		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+		return store.DevicePage{}, err
 	}
 	page := store.DevicePage{Devices: ds}
 	if len(ds) > limit {
 		page.Devices = ds[:limit]
 		page.Next = aggregate.EncodeCursor(q.Sort, cols, ds[limit-1])
 	}
-	if searchedFew {
-		// Every candidate is looked at: exact up to the bound.
-		err = s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM devices d`+where(filter)+` LIMIT ?) bounded`, append(filterArgs, store.DeviceCountBound)...).Scan(&page.Total)
-		page.TotalExact = page.Total < store.DeviceCountBound
-	} else {
-		page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs)
-	}
-	if err != nil {
-		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
-	}
 	return page, nil
+}
+
+// PlainCursor implements aggregate.ListBackend.
+func (listBackend) PlainCursor(sortKey string, d store.Device) string {
+	cols, err := sortCols(sortKey)
+	if err != nil {
+		return ""
+	}
+	return aggregate.EncodeCursor(sortKey, cols, d)
+}
+
+// Count implements aggregate.ListBackend.
+func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
+	conds, args, few, err := b.s.filters(ctx, q, aggregate.RestAll)
+	if err != nil {
+		return 0, false, err
+	}
+	if few {
+		// Every candidate is looked at: exact up to the bound.
+		var n int
+		err = b.s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM devices d`+where(conds)+` LIMIT ?) bounded`, append(args, store.DeviceCountBound)...).Scan(&n)
+		return n, n < store.DeviceCountBound, err
+	}
+	if aggregate.OnlyOverdue(q) {
+		return b.s.overdueTotal(ctx, q)
+	}
+	return b.s.deviceTotal(ctx, q, conds, args)
+}
+
+// overdueTotal counts the devices with an overdue state from agg_failing
+// (which holds those of non-revoked devices only), one index range per
+// (group, rule), up to store.DeviceCountBound: where the scan of the
+// devices would look a device's states up one device at a time.
+func (s *Store) overdueTotal(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
+	keys, cuts := aggregate.OverdueParts(q)
+	if len(keys) == 0 {
+		return 0, true, nil
+	}
+	var parts []string
+	var args []any
+	for i, k := range keys {
+		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
+		args = append(args, k[0], k[1], cuts[i])
+	}
+	var n int
+	err := s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) u LIMIT ?) bounded`,
+		append(args, store.DeviceCountBound)...).Scan(&n)
+	return n, n < store.DeviceCountBound, err
+}
+
+// FailingParts implements aggregate.ListBackend.
+func (b listBackend) FailingParts(ctx context.Context) ([][2]string, error) {
+	rows, err := b.s.pool.Query(ctx, `SELECT DISTINCT grp, rule_id FROM agg_failing_hours`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var k [2]string
+		if err := rows.Scan(&k[0], &k[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// FailingAfter implements aggregate.ListBackend, on agg_failing's key.
+func (b listBackend) FailingAfter(ctx context.Context, group, rule string, since int64, device string, first, desc bool, n int) ([]aggregate.Keyed, error) {
+	cond, dir := ` AND (since, device_id) > (?, ?)`, ` ASC`
+	if desc {
+		cond, dir = ` AND (since, device_id) < (?, ?)`, ` DESC`
+	}
+	args := []any{group, rule}
+	if first {
+		cond = ``
+	} else {
+		args = append(args, since, device)
+	}
+	rows, err := b.s.qm().Query(ctx, `SELECT since, device_id FROM agg_failing WHERE grp = ? AND rule_id = ?`+cond+
+		` ORDER BY since`+dir+`, device_id`+dir+` LIMIT ?`, append(args, n)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []aggregate.Keyed
+	for rows.Next() {
+		var k aggregate.Keyed
+		if err := rows.Scan(&k.Since, &k.DeviceID); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// FailStates implements aggregate.ListBackend.
+func (b listBackend) FailStates(ctx context.Context, ids []string) ([]store.FailState, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := b.s.qm().Query(ctx, `SELECT d.id, d.grp, r.rule_id, r.title, r.failing_since FROM devices d JOIN rule_states r ON r.device_id = d.id
+		WHERE d.id = ANY(?) AND d.revoked_at IS NULL AND r.collector = 'FAIL' AND r.failing_since IS NOT NULL`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.FailState
+	for rows.Next() {
+		var st store.FailState
+		var since int64
+		if err := rows.Scan(&st.DeviceID, &st.Group, &st.RuleID, &st.Title, &since); err != nil {
+			return nil, err
+		}
+		st.Since = fromNanos(since)
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// Match implements aggregate.ListBackend.
+func (b listBackend) Match(ctx context.Context, q store.DeviceQuery, ids []string) ([]store.Device, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	conds, args, _, err := b.s.filters(ctx, q, aggregate.RestAll)
+	if err != nil {
+		return nil, err
+	}
+	conds, args = append(conds, `d.id = ANY(?)`), append(args, ids)
+	rows, err := b.s.qm().Query(ctx, deviceSelect+where(conds), args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanDevices(rows)
 }
 
 func where(conds []string) string {
@@ -252,10 +519,11 @@ func where(conds []string) string {
 }
 
 // deviceTotal counts the devices a query matches: from the aggregates
-// when its filters are only status and group, or status and rule;
-// otherwise up to store.DeviceCountBound.
+// when its filters are only status and group, status and rule, or seen
+// (but never reported); otherwise up to store.DeviceCountBound.
 func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []string, args []any) (int, bool, error) {
-	other := q.OS != "" || q.Search != "" || q.CertExpiring
+	other := q.OS != "" || q.Search != "" || q.CertExpiring || q.Groups != nil || q.AgentVersion != "" || q.CertWithin > 0 || q.Overdue ||
+		q.Seen == store.SeenNever || (q.Seen != "" && (q.Status != "" || q.RuleID != ""))
 	switch {
 	case !other && q.RuleID == "":
 		c, err := s.fleetCounts(ctx, q.Now, q.StaleAfter, q.Group)
@@ -266,8 +534,16 @@ func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []st
 			"": c.Devices + c.Revoked, store.StatusCompliant: c.Compliant, store.StatusFailing: c.Failing,
 			store.StatusUnknown: c.Unknown, store.StatusStale: c.Stale, store.StatusRevoked: c.Revoked,
 		}[q.Status]
+		switch q.Seen {
+		case store.SeenFresh:
+			n = c.Devices - c.Stale
+		case store.SeenStale:
+			n = c.Stale
+		case store.SeenRevoked:
+			n = c.Revoked
+		}
 		return n, true, nil
-	case !other && q.Group == "":
+	case !other && q.Group == "" && q.Seen == "":
 		// A device failing a rule is failing or stale, never revoked.
 		c, err := s.failingCounts(ctx, staleCut(q.Now, q.StaleAfter), q.RuleID)
 		if err != nil {

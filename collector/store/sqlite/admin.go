@@ -148,7 +148,7 @@ func (s *Store) EndSessions(ctx context.Context, name string, e store.AuditEntry
 }
 
 // AuditQuery implements store.Admin. The filters on actor and action use
-// the indexes of migration 12 (migration_admin.go).
+// the indexes of migration 15 (migration_admin.go).
 func (s *Store) AuditQuery(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
 	where, args := auditWhere(f)
 	rows, err := s.db.QueryContext(ctx, `SELECT id, at, actor, action, target, detail FROM audit`+where+` ORDER BY id DESC LIMIT ?`, args...)

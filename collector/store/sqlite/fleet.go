@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -293,8 +294,18 @@ func (s *Store) searched(ctx context.Context, q store.DeviceQuery) (string, bool
 }
 
 // sortCols is the order of a sort key; each has an index that walks it
-// (migration_aggregates.go), so a page reads only its own rows.
+// (migration_aggregates.go, migration_devlist.go), so a page reads only
+// its own rows. The merged sorts (status, failing since, deadline) are
+// aggregate.List's.
 func sortCols(sortKey string) ([]aggregate.SortCol, error) {
+	if k, ok := strings.CutPrefix(sortKey, "~"); ok {
+		// The exact reverse of k (aggregate.Reverse).
+		cols, err := sortCols(k)
+		for i := range cols {
+			cols[i].Desc = !cols[i].Desc
+		}
+		return cols, err
+	}
 	key, desc := strings.TrimPrefix(sortKey, "-"), strings.HasPrefix(sortKey, "-")
 	host := func(desc bool) aggregate.SortCol {
 		return aggregate.SortCol{Expr: `d.hostname COLLATE NOCASE`, Desc: desc, Val: func(d store.Device) string { return d.Hostname }}
@@ -319,6 +330,14 @@ func sortCols(sortKey string) ([]aggregate.SortCol, error) {
 	case store.SortFail:
 		fail := aggregate.SortCol{Expr: `d.fail_n`, Desc: desc, Num: true, Val: func(d store.Device) string { return strconv.Itoa(d.Fail) }}
 		return []aggregate.SortCol{fail, host(false), id(false)}, nil
+	case store.SortOS:
+		// Descending is the exact reverse, so one index serves both.
+		return []aggregate.SortCol{{Expr: `d.os_name`, Desc: desc, Val: func(d store.Device) string { return d.OSName }}, host(desc), id(desc)}, nil
+	case store.SortAgentVersion:
+		return []aggregate.SortCol{{Expr: `d.agent_version`, Desc: desc, Val: func(d store.Device) string { return d.AgentVersion }}, host(desc), id(desc)}, nil
+	case store.SortCert:
+		cert := aggregate.SortCol{Expr: `d.cert_not_after`, Desc: desc, Num: true, Val: func(d store.Device) string { return strconv.FormatInt(nanos(d.CertNotAfter), 10) }}
+		return []aggregate.SortCol{cert, id(desc)}, nil
 	}
 	return nil, fmt.Errorf("unknown sort %q", sortKey)
 }
@@ -348,18 +367,64 @@ func after(cols []aggregate.SortCol, vals []any) (string, []any) {
 	return cols[0].Expr + ` ` + op(cols[0]) + `= ? AND (` + strings.Join(ors, " OR ") + `)`, append([]any{vals[0]}, args...)
 }
 
-// ListDevices implements store.Dashboard. Filters on columns other than
-// the sort's are written so that SQLite cannot pick their index (a unary
-// +): it walks the sort's index and stops at the page's end, instead of
-// sorting every match. A hostname search that the trigram index answers
-// with few devices reads and sorts those instead: a filter matching
-// fewer devices than a page would walk the sort index to its end.
+// ListDevices implements store.Dashboard (aggregate.List puts the merged
+// sorts together from listBackend's pieces).
 func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
-	cols, err := sortCols(q.Sort)
+	p, err := aggregate.List(ctx, listBackend{s}, q)
 	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
-	key := strings.TrimPrefix(q.Sort, "-")
+	return p, nil
+}
+
+// listBackend is the store as aggregate.List sees it.
+type listBackend struct{ s *Store }
+
+// deadlineCond is "the failing state r of device d has a deadline in
+// graces" (and, with now, "is past it"): one term per grace, whose
+// (group NUL rule) keys are a list SQLite looks a state's key up in by
+// index, built once per statement, where a term per (group, rule) would
+// be tried one after the other for every state of every device. A policy
+// has few distinct graces.
+func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, []any) {
+	if len(graces) == 0 {
+		return `0`, nil
+	}
+	byGrace := map[time.Duration][]string{}
+	for k, g := range graces {
+		if now == nil {
+			g = 0 // one list: whether there is a deadline at all
+		}
+		byGrace[g] = append(byGrace[g], k[0]+"\x00"+k[1])
+	}
+	gs := make([]time.Duration, 0, len(byGrace))
+	for g := range byGrace {
+		gs = append(gs, g)
+	}
+	slices.Sort(gs)
+	var ors []string
+	var args []any
+	for _, g := range gs {
+		keys := byGrace[g]
+		slices.Sort(keys)
+		term := `d.grp || char(0) || r.rule_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ") + `)`
+		if now != nil {
+			term = `(+r.failing_since <= ? AND ` + term + `)`
+			args = append(args, nanos(now.Add(-g)))
+		}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		ors = append(ors, term)
+	}
+	return `(` + strings.Join(ors, " OR ") + `)`, args
+}
+
+// filters are q's conditions on the devices d. Those on a column other
+// than the sort's (key) are written so that SQLite cannot pick their
+// index (a unary +): it walks the sort's index and stops at the page's
+// end, instead of sorting every match.
+func filters(q store.DeviceQuery, key string, rest aggregate.Rest) ([]string, []any, error) {
 	plain := func(expr string, indexed bool) string {
 		if indexed {
 			return expr
@@ -389,7 +454,22 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ? AND +d.fail_n = 0 AND d.unknown_n = 0 AND d.pass_n > 0`)
 		args = append(args, cut)
 	default:
-		return store.DevicePage{}, fmt.Errorf("list devices: unknown status %q", q.Status)
+		return nil, nil, fmt.Errorf("unknown status %q", q.Status)
+	}
+	switch q.Seen {
+	case "":
+	case store.SeenFresh:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` >= ?`)
+		args = append(args, cut)
+	case store.SeenStale:
+		conds = append(conds, `d.revoked_at IS NULL AND `+seen+` < ?`)
+		args = append(args, cut)
+	case store.SeenNever:
+		conds = append(conds, `d.revoked_at IS NULL AND d.last_seen IS NULL`)
+	case store.SeenRevoked:
+		conds = append(conds, `d.revoked_at IS NOT NULL`)
+	default:
+		return nil, nil, fmt.Errorf("unknown seen %q", q.Seen)
 	}
 	if q.RuleID != "" {
 		conds = append(conds, `d.revoked_at IS NULL AND EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.rule_id = ? AND r.collector = 'FAIL')`)
@@ -399,33 +479,127 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 		conds = append(conds, plain(`d.grp`, byHost)+` = ?`)
 		args = append(args, q.Group)
 	}
+	if q.Groups != nil {
+		b, _ := json.Marshal(q.Groups)
+		conds = append(conds, `+d.grp IN (SELECT value FROM json_each(?))`)
+		args = append(args, string(b))
+	}
 	if q.OS != "" {
-		conds = append(conds, plain(`d.os_name`, byHost && q.Group == "")+` = ?`)
+		conds = append(conds, plain(`d.os_name`, (byHost && q.Group == "") || key == store.SortOS)+` = ?`)
 		args = append(args, q.OS)
 	}
-	if q.CertExpiring {
-		conds = append(conds, `d.revoked_at IS NULL AND +d.cert_not_after <= ?`)
-		args = append(args, nanos(q.Now.Add(store.CertWarning)))
+	if q.AgentVersion != "" {
+		// devices_agent is in hostname order within a version: it serves
+		// the hostname sort as well, when no other filter's index does.
+		conds = append(conds, plain(`d.agent_version`, key == store.SortAgentVersion || (key == "" || key == store.SortHostname) && q.Group == "" && q.OS == "")+` = ?`)
+		args = append(args, q.AgentVersion)
+	}
+	within := q.CertWithin
+	if q.CertExpiring && (within <= 0 || within > store.CertWarning) {
+		within = store.CertWarning
+	}
+	if within > 0 {
+		conds = append(conds, `d.revoked_at IS NULL AND `+plain(`d.cert_not_after`, key == store.SortCert)+` <= ?`)
+		args = append(args, nanos(q.Now.Add(within)))
+	}
+	if q.Overdue {
+		c, a := deadlineCond(store.Graces(q.Deadlines), &q.Now)
+		conds = append(conds, `d.revoked_at IS NULL AND EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND +r.collector = 'FAIL' AND `+c+`)`)
+		args = append(args, a...)
+	}
+	switch rest {
+	case aggregate.RestNotFailing:
+		conds = append(conds, `(d.revoked_at IS NOT NULL OR +d.fail_n = 0)`)
+	case aggregate.RestNoDeadline:
+		c, a := deadlineCond(store.Graces(q.Deadlines), nil)
+		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND +r.collector = 'FAIL' AND `+c+`))`)
+		args = append(args, a...)
 	}
 	if q.Search != "" {
 		conds = append(conds, `d.hostname LIKE ? ESCAPE '\'`)
 		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Search)
 		args = append(args, "%"+esc+"%")
 	}
-	candidates, few, err := s.searched(ctx, q)
+	return conds, args, nil
+}
+
+// candidates are the few devices a list may be read from instead of a
+// walk of its sort's index (fromSearched), as a JSON array: those of a
+// hostname search (searched), or those with an overdue state when there
+// are at most searchCandidates, from agg_failing. Overdue devices are
+// often few, and a walk checks every device's states on its way.
+func (s *Store) candidates(ctx context.Context, q store.DeviceQuery) (string, bool, error) {
+	ids, few, err := s.searched(ctx, q)
+	if few || err != nil || !q.Overdue {
+		return ids, few, err
+	}
+	keys, cuts := aggregate.OverdueParts(q)
+	if len(keys) == 0 {
+		return `[]`, true, nil
+	}
+	var parts []string
+	var args []any
+	for i, k := range keys {
+		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
+		args = append(args, k[0], k[1], cuts[i])
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) LIMIT ?`, append(args, searchCandidates+1)...)
 	if err != nil {
-		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+		return "", false, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", false, err
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil || len(out) > searchCandidates {
+		return "", false, err
+	}
+	b, err := json.Marshal(append([]string{}, out...))
+	return string(b), err == nil, err
+}
+
+// reversedIndex is the index that walks each "~" sort (aggregate.Reverse).
+var reversedIndex = map[string]string{
+	"~" + store.SortGroup: "devices_grp", "~-" + store.SortGroup: "devices_grp_desc",
+	"~" + store.SortFail: "devices_fail", "~-" + store.SortFail: "devices_fail_desc",
+}
+
+// ListPlain implements aggregate.ListBackend. A hostname search that
+// the trigram index answers with few devices reads and sorts those
+// instead of walking the sort index: a filter matching fewer devices
+// than a page would walk it to its end.
+func (b listBackend) ListPlain(ctx context.Context, q store.DeviceQuery, rest aggregate.Rest) (store.DevicePage, error) {
+	s := b.s
+	cols, err := sortCols(q.Sort)
+	if err != nil {
+		return store.DevicePage{}, err
+	}
+	conds, args, err := filters(q, strings.TrimPrefix(strings.TrimPrefix(q.Sort, "~"), "-"), rest)
+	if err != nil {
+		return store.DevicePage{}, err
+	}
+	candidates, few, err := s.candidates(ctx, q)
+	if err != nil {
+		return store.DevicePage{}, err
 	}
 	from, fromArgs := ` FROM devices d`, []any(nil)
 	if few {
 		from, fromArgs = fromSearched, []any{candidates}
+	} else if ix, ok := reversedIndex[q.Sort]; ok {
+		// The exact reverse of a sort whose descending order keeps
+		// hostnames ascending is its index read backwards; SQLite would
+		// otherwise read the other direction's index and sort a group.
+		from = ` FROM devices d INDEXED BY ` + ix
 	}
-	filter := append([]string(nil), conds...)
-	filterArgs := append([]any(nil), args...)
 	if q.After != "" {
 		vals, err := aggregate.DecodeCursor(q.After, q.Sort, cols)
 		if err != nil {
-			return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+			return store.DevicePage{}, err
 		}
 		c, a := after(cols, vals)
 		conds, args = append(conds, c), append(args, a...)
@@ -453,33 +627,168 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 	args = append(append(fromArgs, args...), limit+1, offset)
 	rows, err := s.db.QueryContext(ctx, listColumns+from+where+` ORDER BY `+strings.Join(order, ", ")+` LIMIT ? OFFSET ?`, args...)
 	if err != nil {
-		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+		return store.DevicePage{}, err
 	}
 	ds, err := scanDevices(rows)
 	if err != nil {
-		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
+		return store.DevicePage{}, err
 	}
 	page := store.DevicePage{Devices: ds}
 	if len(ds) > limit {
 		page.Devices = ds[:limit]
 		page.Next = aggregate.EncodeCursor(q.Sort, cols, ds[limit-1])
 	}
-	if few {
-		page.Total, page.TotalExact, err = s.searchedTotal(ctx, filter, append(fromArgs, filterArgs...))
-	} else {
-		page.Total, page.TotalExact, err = s.deviceTotal(ctx, q, filter, filterArgs)
-	}
-	if err != nil {
-		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
-	}
 	return page, nil
 }
 
+// PlainCursor implements aggregate.ListBackend.
+func (listBackend) PlainCursor(sortKey string, d store.Device) string {
+	cols, err := sortCols(sortKey)
+	if err != nil {
+		return ""
+	}
+	return aggregate.EncodeCursor(sortKey, cols, d)
+}
+
+// Count implements aggregate.ListBackend.
+func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
+	conds, args, err := filters(q, "", aggregate.RestAll)
+	if err != nil {
+		return 0, false, err
+	}
+	candidates, few, err := b.s.candidates(ctx, q)
+	if err != nil {
+		return 0, false, err
+	}
+	if few {
+		return b.s.searchedTotal(ctx, conds, append([]any{candidates}, args...))
+	}
+	if aggregate.OnlyOverdue(q) {
+		return b.s.overdueTotal(ctx, q)
+	}
+	return b.s.deviceTotal(ctx, q, conds, args)
+}
+
+// overdueTotal counts the devices with an overdue state from agg_failing
+// (which holds those of non-revoked devices only), one index range per
+// (group, rule), up to store.DeviceCountBound: where the scan of the
+// devices would look a device's states up one device at a time.
+func (s *Store) overdueTotal(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
+	keys, cuts := aggregate.OverdueParts(q)
+	if len(keys) == 0 {
+		return 0, true, nil
+	}
+	var parts []string
+	var args []any
+	for i, k := range keys {
+		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
+		args = append(args, k[0], k[1], cuts[i])
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) LIMIT ?)`,
+		append(args, store.DeviceCountBound)...).Scan(&n)
+	return n, n < store.DeviceCountBound, err
+}
+
+// FailingParts implements aggregate.ListBackend.
+func (b listBackend) FailingParts(ctx context.Context) ([][2]string, error) {
+	rows, err := b.s.db.QueryContext(ctx, `SELECT DISTINCT grp, rule_id FROM agg_failing_hours`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var k [2]string
+		if err := rows.Scan(&k[0], &k[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// FailingAfter implements aggregate.ListBackend, on agg_failing's key.
+func (b listBackend) FailingAfter(ctx context.Context, group, rule string, since int64, device string, first, desc bool, n int) ([]aggregate.Keyed, error) {
+	cond, dir := ` AND (since, device_id) > (?, ?)`, ` ASC`
+	if desc {
+		cond, dir = ` AND (since, device_id) < (?, ?)`, ` DESC`
+	}
+	args := []any{group, rule}
+	if first {
+		cond = ``
+	} else {
+		args = append(args, since, device)
+	}
+	rows, err := b.s.db.QueryContext(ctx, `SELECT since, device_id FROM agg_failing WHERE grp = ? AND rule_id = ?`+cond+
+		` ORDER BY since`+dir+`, device_id`+dir+` LIMIT ?`, append(args, n)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []aggregate.Keyed
+	for rows.Next() {
+		var k aggregate.Keyed
+		if err := rows.Scan(&k.Since, &k.DeviceID); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// FailStates implements aggregate.ListBackend.
+func (b listBackend) FailStates(ctx context.Context, ids []string) ([]store.FailState, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	j, _ := json.Marshal(ids)
+	rows, err := b.s.db.QueryContext(ctx, `SELECT d.id, d.grp, r.rule_id, r.title, r.failing_since FROM json_each(?) c CROSS JOIN devices d ON d.id = c.value
+		CROSS JOIN rule_states r ON r.device_id = d.id WHERE d.revoked_at IS NULL AND +r.collector = 'FAIL' AND r.failing_since IS NOT NULL`, string(j))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.FailState
+	for rows.Next() {
+		var st store.FailState
+		var since int64
+		if err := rows.Scan(&st.DeviceID, &st.Group, &st.RuleID, &st.Title, &since); err != nil {
+			return nil, err
+		}
+		st.Since = fromNanos(since)
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// Match implements aggregate.ListBackend.
+func (b listBackend) Match(ctx context.Context, q store.DeviceQuery, ids []string) ([]store.Device, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	conds, args, err := filters(q, "", aggregate.RestAll)
+	if err != nil {
+		return nil, err
+	}
+	j, _ := json.Marshal(ids)
+	where := ""
+	if len(conds) > 0 {
+		where = ` WHERE ` + strings.Join(conds, " AND ")
+	}
+	rows, err := b.s.db.QueryContext(ctx, listColumns+fromSearched+where, append([]any{string(j)}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	return scanDevices(rows)
+}
+
 // deviceTotal counts the devices a query matches: from the aggregates
-// when its filters are only status and group, or status and rule;
-// otherwise up to store.DeviceCountBound.
+// when its filters are only status and group, status and rule, or seen
+// (but never reported); otherwise up to store.DeviceCountBound.
 func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []string, args []any) (int, bool, error) {
-	other := q.OS != "" || q.Search != "" || q.CertExpiring
+	other := q.OS != "" || q.Search != "" || q.CertExpiring || q.Groups != nil || q.AgentVersion != "" || q.CertWithin > 0 || q.Overdue ||
+		q.Seen == store.SeenNever || (q.Seen != "" && (q.Status != "" || q.RuleID != ""))
 	switch {
 	case !other && q.RuleID == "":
 		c, err := s.fleetCounts(ctx, q.Now, q.StaleAfter, q.Group)
@@ -490,8 +799,16 @@ func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []st
 			"": c.Devices + c.Revoked, store.StatusCompliant: c.Compliant, store.StatusFailing: c.Failing,
 			store.StatusUnknown: c.Unknown, store.StatusStale: c.Stale, store.StatusRevoked: c.Revoked,
 		}[q.Status]
+		switch q.Seen {
+		case store.SeenFresh:
+			n = c.Devices - c.Stale
+		case store.SeenStale:
+			n = c.Stale
+		case store.SeenRevoked:
+			n = c.Revoked
+		}
 		return n, true, nil
-	case !other && q.Group == "":
+	case !other && q.Group == "" && q.Seen == "":
 		// A device failing a rule is failing or stale, never revoked.
 		var fresh, all int
 		c, err := s.failingCounts(ctx, staleCut(q.Now, q.StaleAfter), q.RuleID)
@@ -504,6 +821,9 @@ func (s *Store) deviceTotal(ctx context.Context, q store.DeviceQuery, conds []st
 		}
 		n := map[store.DeviceStatus]int{"": all, store.StatusFailing: fresh, store.StatusStale: all - fresh}[q.Status]
 		return n, true, nil
+	}
+	if len(conds) == 0 {
+		conds = []string{`1`}
 	}
 	// At most countScan devices are looked at: a filter that matches few
 	// would otherwise walk the whole fleet to count them.

@@ -164,6 +164,9 @@ var migrations = []string{
 	migrationEvents,
 	// 15: the audit log indexed for its filters (migration_admin.go).
 	migrationAdmin,
+	// 16: the device list's sorts by agent version and certificate
+	// (migration_devlist.go).
+	migrationDevlist,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same
