@@ -81,4 +81,12 @@ for target in linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 d
 done
 
 step "go test (installer/build's tests build the deb/rpm/msi/macOS packages; as root with CI=true they also dpkg install, upgrade and purge)"
+# The browser tests keep their screenshots here (a CI job can upload the
+# directory; .gitignore keeps it out of the repository).
+if [ -z "${WARD_ARTEFACTS:-}" ]; then
+	export WARD_ARTEFACTS="$PWD/test-artefacts"
+	rm -rf "$WARD_ARTEFACTS"
+fi
+mkdir -p "$WARD_ARTEFACTS"
 go test -count=1 "$@" ./...
+echo "screenshots of the browser tests: $WARD_ARTEFACTS ($(find "$WARD_ARTEFACTS" -name '*.png' | wc -l) files)"
