@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -145,13 +146,18 @@ func (a *app) open(ctx context.Context) (store.Store, error) {
 	if !storeopen.IsSQLite(spec) {
 		st, err := storeopen.Open(ctx, spec, a.dataDir, true)
 		if errors.Is(err, store.ErrEmpty) {
-			return nil, fmt.Errorf("no collector fleet in %s (run ward-collector serve --store with it first): %w", storeopen.Describe(spec), err)
+			return nil, inputError{fmt.Errorf("no collector fleet in %s (run ward-collector serve --store with it first): %w", storeopen.Describe(spec), err)}
 		}
 		return st, err
 	}
 	path := filepath.Join(a.dataDir, server.DatabaseFile)
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no collector database at %s (run ward-collector serve --data %s first, or pass --data): %w", path, a.dataDir, err)
+		err = fmt.Errorf("no collector database at %s (run ward-collector serve --data %s first, or pass --data): %w", path, a.dataDir, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A wrong --data is the caller's input (exit 3), not a failure.
+			return nil, inputError{err}
+		}
+		return nil, err
 	}
 	// The file exists, so the collector has run: an empty one is a lost
 	// fleet, not one to create here (docs/durability.md).

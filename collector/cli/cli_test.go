@@ -203,3 +203,21 @@ func TestUnknownSubcommandsRefused(t *testing.T) {
 		t.Errorf("fleet alone: exit %d, want 0 and its help:\n%s", code, out)
 	}
 }
+
+// A --data without a collector is the caller's input error (exit 3) for
+// every command that reads the fleet, and says how to fix it; nothing is
+// created there.
+func TestWrongDataDirIsInputError(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"fleet", "summary"}, {"fleet", "failing"}, {"devices", "list"}, {"audit", "list"}, {"export", "--format", "csv"},
+	} {
+		_, stderr, code := runErr(append(args, "--data", dir)...)
+		if code != 3 || !strings.Contains(stderr, "no collector database at "+dir) || !strings.Contains(stderr, "serve --data") {
+			t.Errorf("%v on an empty --data: exit %d, %q; want 3 naming the path and serve", args, code, stderr)
+		}
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Errorf("the empty --data now holds %v (%v); want nothing created", ents, err)
+	}
+}
