@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardhq/ward/collector/dashboard"
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
@@ -254,7 +255,7 @@ serve refuses a database without the collector's tables.`,
 				metrics = m
 			}
 			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (dashboard: http://%s/, metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr(), metrics)
-			fmt.Fprintf(a.stdout, "devices are stale after %s without a report (3 × --interval %s, kept in %s for the admin commands)\n", 3*cfg.Interval, cfg.Interval, filepath.Join(a.dataDir, settingsFile))
+			fmt.Fprintf(a.stdout, "devices are stale after %s without a report (3 × --interval %s, kept in %s for the admin commands)\n", dashboard.HumanDuration(3*cfg.Interval), cfg.Interval, filepath.Join(a.dataDir, settingsFile))
 			<-ctx.Done()
 			stopEvents()
 			srv.Stop()

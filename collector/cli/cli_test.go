@@ -104,6 +104,10 @@ func TestFleetSummaryAfterEnrolAndReport(t *testing.T) {
 	if sum.Stale != 2 || sum.Failing != 0 {
 		t.Errorf("summary with tiny interval = %+v", sum)
 	}
+	// The table names the threshold in words, as the dashboard does.
+	if out, _ = run(t, "fleet", "summary", "--data", data, "--interval", "1h"); !strings.Contains(out, "(no report for 3 hours)") {
+		t.Errorf("fleet summary does not say the threshold in words:\n%s", out)
+	}
 
 	if _, code := run(t, "device", "revoke", quietID, "--data", data); code != 0 {
 		t.Fatal("device revoke failed")

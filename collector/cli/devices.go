@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardhq/ward/collector/dashboard"
 	"github.com/wardhq/ward/collector/store"
 )
 
@@ -118,7 +119,7 @@ func (a *app) deviceCommand() *cobra.Command {
 			fmt.Fprintf(a.stdout, "status %s, enrolled %s, last seen %s, certificate %s until %s\n",
 				status, d.EnrolledAt.Format(time.RFC3339), when(d.LastSeen), d.CertSerial, d.CertNotAfter.Format(time.RFC3339))
 			if status == store.StatusStale {
-				fmt.Fprintf(a.stdout, "STALE: no report for %s (more than %s): the verdicts below are its last known, and deadlines keep running\n", span(now.Sub(lastSeen(d))), 3*interval)
+				fmt.Fprintf(a.stdout, "STALE: no report for %s (more than %s): the verdicts below are its last known, and deadlines keep running\n", span(now.Sub(lastSeen(d))), dashboard.HumanDuration(3*interval))
 			}
 			switch row.Cert {
 			case "expired":
@@ -288,7 +289,7 @@ func (a *app) printSummary(s Summary, asJSON bool, staleAfter time.Duration) err
 		return a.printJSON(s)
 	}
 	fmt.Fprintf(a.stdout, "devices    %d\ncompliant  %d\nfailing    %d\nunknown    %d\nstale      %d (no report for %s)\nrevoked    %d\n",
-		s.Devices, s.Compliant, s.Failing, s.Unknown, s.Stale, staleAfter, s.Revoked)
+		s.Devices, s.Compliant, s.Failing, s.Unknown, s.Stale, dashboard.HumanDuration(staleAfter), s.Revoked)
 	return nil
 }
 

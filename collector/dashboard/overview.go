@@ -186,10 +186,10 @@ func groupWaiverOf(ws []store.Waiver, now time.Time, group, rule string) *store.
 
 // Times and durations as a person reads them.
 
-// humanDuration says d in the largest whole unit that fits, two units
+// HumanDuration says d in the largest whole unit that fits, two units
 // where the second matters: "14 days", "1 day 12 hours", "3 hours",
 // "90 minutes" reads as "1 hour 30 minutes".
-func humanDuration(d time.Duration) string {
+func HumanDuration(d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}
@@ -225,11 +225,11 @@ func ageOf(t, now time.Time) string {
 	d := now.Sub(t)
 	switch {
 	case d >= 48*time.Hour:
-		return humanDuration(d.Truncate(24 * time.Hour))
+		return HumanDuration(d.Truncate(24 * time.Hour))
 	case d >= time.Hour:
-		return humanDuration(d.Truncate(time.Hour))
+		return HumanDuration(d.Truncate(time.Hour))
 	}
-	return humanDuration(d)
+	return HumanDuration(d)
 }
 
 // timeTag is t in words, relative to now, with the absolute time on
@@ -240,7 +240,7 @@ func timeTag(t time.Time, words string) template.HTML {
 }
 
 func init() {
-	funcs["dur"] = humanDuration
+	funcs["dur"] = HumanDuration
 	// age: "3 days" (since t), the absolute time on hover.
 	funcs["age"] = func(t any, now time.Time) template.HTML {
 		tt, ok := timeOf(t)

@@ -29,8 +29,8 @@ func TestHumanDuration(t *testing.T) {
 		23*time.Hour + 59*time.Minute:    "23 hours 59 minutes",
 		2*time.Hour + 30*time.Minute + 1: "2 hours 30 minutes",
 	} {
-		if got := humanDuration(d); got != want {
-			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
+		if got := HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%s) = %q, want %q", d, got, want)
 		}
 	}
 }
