@@ -147,7 +147,9 @@ func (a *app) open(ctx context.Context) (store.Store, error) {
 	if !storeopen.IsSQLite(spec) {
 		st, err := storeopen.Open(ctx, spec, a.dataDir, true)
 		if errors.Is(err, store.ErrEmpty) {
-			return nil, inputError{fmt.Errorf("no collector fleet in %s (run ward-collector serve --store with it first): %w", storeopen.Describe(spec), err)}
+			// Unlike a missing SQLite file this may be a fleet lost (an
+			// emptied database), so it is a failure (exit 1), not input.
+			return nil, fmt.Errorf("no collector fleet in %s (run ward-collector serve --store with it first): %w", storeopen.Describe(spec), err)
 		}
 		return st, err
 	}
