@@ -94,6 +94,18 @@ func T(lang, id string, pairs ...string) string {
 	return strings.NewReplacer(args...).Replace(s)
 }
 
+// register adds the messages of one area of the agent, kept in its own
+// file (messages_<area>.go, from an init function) so that areas do not
+// all edit one map. An id defined twice is a programming error.
+func register(m map[string]map[string]string) {
+	for id, texts := range m {
+		if _, dup := messages[id]; dup {
+			panic("i18n: message " + id + " is defined twice")
+		}
+		messages[id] = texts
+	}
+}
+
 // IDs returns every message id, sorted.
 func IDs() []string {
 	ids := make([]string, 0, len(messages))

@@ -78,3 +78,17 @@ func TestEnvLocale(t *testing.T) {
 		t.Errorf("LANGUAGE's first supported entry should win: %q", got)
 	}
 }
+
+func TestRegisterRefusesDuplicates(t *testing.T) {
+	register(map[string]map[string]string{"test.register.once": {"en": "once"}})
+	defer delete(messages, "test.register.once")
+	if got := T("fr", "test.register.once"); got != "once" {
+		t.Errorf("registered message: %q", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering an id twice did not panic")
+		}
+	}()
+	register(map[string]map[string]string{"test.register.once": {"en": "twice"}})
+}
