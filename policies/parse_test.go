@@ -335,3 +335,32 @@ func TestParseByteOrderMark(t *testing.T) {
 		t.Errorf("parsed %q with %d rules", p.Name, len(p.Rules))
 	}
 }
+
+// TestProblemParsed: a rule's problem text is read per language, and a
+// problem without English is refused with its line like any text.
+func TestProblemParsed(t *testing.T) {
+	doc := `name: p
+version: 1
+rules:
+  - id: r
+    title: { en: The disk is encrypted }
+    problem: { en: Your disk is not encrypted, fr: "Votre disque n'est pas chiffré" }
+    family: disk_encryption
+    platforms: [linux]
+    require: 'true'
+    expected: { en: encrypted }
+    severity: high
+    remediation: { en: { linux: fix it } }
+`
+	p, err := Parse("p.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Rules[0].Problem; got["en"] != "Your disk is not encrypted" || got["fr"] != "Votre disque n'est pas chiffré" {
+		t.Errorf("problem = %v", got)
+	}
+	bad := strings.Replace(doc, "problem: { en: Your disk is not encrypted, fr:", "problem: { fr:", 1)
+	if _, err := Parse("p.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "p.yaml:6") {
+		t.Errorf("a problem without English: %v, want an error at p.yaml:6", err)
+	}
+}

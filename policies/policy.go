@@ -86,6 +86,11 @@ type Rule struct {
 	Titles map[string]string
 	// Expected says what the rule wants, per language.
 	Expected map[string]string
+	// Problem states in plain words what is wrong when the rule fails
+	// ("Your disk is not encrypted"), per language (optional; the shipped
+	// policies give it in every shipped language). The goal, Title, reads
+	// like good news, so a failing item is titled with its problem.
+	Problem map[string]string
 	// Why says in one sentence why the rule matters, per language
 	// (optional; the shipped policies give it in every shipped language).
 	Why map[string]string
@@ -463,7 +468,7 @@ func (d *decoder) texts(n ast.Node, what string) map[string]string {
 	return out
 }
 
-var ruleKeys = []string{"id", "title", "family", "platforms", "when", "require", "observed", "expected", "why", "severity", "grace", "remediation"}
+var ruleKeys = []string{"id", "title", "problem", "family", "platforms", "when", "require", "observed", "expected", "why", "severity", "grace", "remediation"}
 
 func (d *decoder) rule(n ast.Node, i int) *Rule {
 	where := fmt.Sprintf("rules[%d]", i)
@@ -506,6 +511,9 @@ func (d *decoder) rule(n ast.Node, i int) *Rule {
 	}
 	if v := fields["why"]; v != nil {
 		r.Why = d.texts(v.Value, where+": why")
+	}
+	if v := fields["problem"]; v != nil {
+		r.Problem = d.texts(v.Value, where+": problem")
 	}
 	if v := fields["family"]; v != nil {
 		r.Family = d.str(v.Value, where+": family")
