@@ -25,7 +25,7 @@ func TestParseInvalid(t *testing.T) {
 		}},
 		{"unknown-key.yaml", []string{
 			`unknown-key.yaml:4: rule "disk-encrypted": missing severity`,
-			`unknown-key.yaml:10: rule "disk-encrypted": unknown key "sevrity" (allowed: id, title, family, platforms, when, require, observed, expected, why, severity, grace, remediation)`,
+			`unknown-key.yaml:10: rule "disk-encrypted": unknown key "sevrity" (allowed: id, title, problem, family, platforms, when, require, observed, expected, why, severity, grace, remediation)`,
 		}},
 		{"bad-cel.yaml", []string{
 			`bad-cel.yaml:8: rule "disk-encrypted": require: Syntax error: ` + syntaxEOF + ` (expression 1:37)`,
