@@ -170,6 +170,26 @@ func TestShippedWithinLimits(t *testing.T) {
 	}
 }
 
+// A document of maxDocumentSize bytes is read; one byte more is refused
+// before parsing, as one problem about the whole file.
+func TestDocumentSizeLimit(t *testing.T) {
+	doc := header + ruleYAML("a", "true")
+	pad := func(n int) []byte {
+		b := []byte(doc + "#" + strings.Repeat("x", n-len(doc)-2) + "\n")
+		if len(b) != n {
+			t.Fatalf("padded to %d bytes, want %d", len(b), n)
+		}
+		return b
+	}
+	if _, err := Parse("big.yaml", pad(maxDocumentSize)); err != nil {
+		t.Errorf("a document of exactly %d bytes: %v", maxDocumentSize, err)
+	}
+	ps := problems(t, string(pad(maxDocumentSize+1)))
+	if len(ps) != 1 || ps[0].Line != 0 || ps[0].Reason != "document is larger than 524288 bytes" {
+		t.Errorf("one byte over the limit: %v", ps)
+	}
+}
+
 // costlyRule reads every volume's every text: its worst case grows with
 // EstimatedListLen × EstimatedTextLen.
 const costlyRule = `disk.volumes.all(v, v.mount_point.contains("x") || v.device.contains("y") || v.chain.contains("z") || true)`
