@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +63,37 @@ func TestCheckUnsupportedLang(t *testing.T) {
 	ptCode, ptOut, ptErr := run(t, append(args, "pt")...)
 	if ptErr != "" || ptCode != enCode || title(ptOut) != "Todos os discos internos estão encriptados" {
 		t.Errorf("--lang pt: exit %d, title %q, stderr %q", ptCode, title(ptOut), ptErr)
+	}
+}
+
+// TestStatusAndPrivacyUnsupportedLang: `status` and `privacy` with no
+// status to read, asked for German by --lang or by the config file, say so
+// on stderr and answer in the fallback with their usual exit code.
+func TestStatusAndPrivacyUnsupportedLang(t *testing.T) {
+	t.Setenv("LANGUAGE", "")
+	t.Setenv("LC_ALL", "C")
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	empty := t.TempDir()
+	notice := func(lang, from, name string) string {
+		return `ward-agent: language "` + lang + `" (from ` + from + `) is not available; Ward has en, fr, es, ar, ru, uk, pt. Showing ` + name + " instead.\n"
+	}
+	code, stdout, stderr := run(t, "status", "--lang", "de", "--status-dir", empty)
+	if code != ExitUnknown || stderr != notice("de", "--lang", "English (en)") || !strings.HasPrefix(stdout, "The Ward service is not running and has not saved a status yet.") {
+		t.Errorf("status --lang de: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, "status", "--lang", "ru", "--status-dir", empty)
+	if code != ExitUnknown || stderr != "" || !strings.HasPrefix(stdout, "Служба Ward не работает и ещё не сохранила ни одного состояния.") {
+		t.Errorf("status --lang ru: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	os.MkdirAll(filepath.Join(home, ".config", "ward"), 0o700)
+	if err := os.WriteFile(filepath.Join(home, ".config", "ward", "config.json"), []byte(`{"lang": "de_AT"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LC_ALL", "pt_PT.UTF-8")
+	code, stdout, stderr = run(t, "privacy", "--status-dir", empty)
+	if code != ExitPass || stderr != notice("de_AT", "the config file", "Portuguese (pt)") || stdout != "O Ward ainda não preparou nenhum relatório neste computador, por isso nada foi enviado.\n" {
+		t.Errorf("privacy with lang de_AT in the config file: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 }
