@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wardhq/ward/agent/i18n"
 )
 
 func TestParseInvalid(t *testing.T) {
@@ -224,11 +226,12 @@ func TestShippedPoliciesParse(t *testing.T) {
 	}
 }
 
-// TestShippedTranslations fails when a shipped rule lacks its title,
-// expected text, "why" sentence or remediation (for one of its platforms) in
-// one of the languages the agent ships (agent/i18n.Languages: en, fr, es,
-// ar), or when a translated remediation does not keep a command of the
-// English one ("sudo ...") exactly as it is.
+// TestShippedTranslations fails when a shipped rule lacks its title, its
+// problem in plain words, expected text, "why" sentence or remediation (for
+// one of its platforms) in one of the languages the agent ships
+// (i18n.Languages: en, fr, es, ar, ru, uk, pt), or when a
+// translated remediation does not keep a command of the English one
+// ("sudo ...") exactly as it is.
 func TestShippedTranslations(t *testing.T) {
 	for _, name := range Names() {
 		p, err := Embedded(name)
@@ -236,9 +239,12 @@ func TestShippedTranslations(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range p.Rules {
-			for _, lang := range []string{"en", "fr", "es", "ar"} {
+			for _, lang := range i18n.Languages {
 				if strings.TrimSpace(r.Titles[lang]) == "" {
 					t.Errorf("%s: rule %s has no %s title", name, r.ID, lang)
+				}
+				if strings.TrimSpace(r.Problem[lang]) == "" {
+					t.Errorf("%s: rule %s has no %s problem", name, r.ID, lang)
 				}
 				if strings.TrimSpace(r.Expected[lang]) == "" {
 					t.Errorf("%s: rule %s has no %s expected text", name, r.ID, lang)

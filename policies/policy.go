@@ -40,9 +40,12 @@ var Platforms = []string{"windows", "darwin", "linux"}
 // when a text is missing in the language asked for.
 const DefaultLang = "en"
 
-// Limits on what a policy document may hold.
+// Limits on what a policy document may hold. maxDocumentSize leaves room
+// for every text in the seven languages the agent ships (the shipped
+// high-risk policy is about 80 KiB with them); the parser's quadratic costs
+// are bounded by the pre-scan's depth, key and node limits, not by size.
 const (
-	maxDocumentSize   = 256 << 10
+	maxDocumentSize   = 512 << 10
 	maxRules          = 500
 	maxExpressionSize = 4096
 	maxGrace          = 366 * 24 * time.Hour

@@ -50,9 +50,7 @@ passing, 3 usage or input error, 4 internal error.`,
 			if err != nil {
 				return err
 			}
-			if lang == "" {
-				lang = langFromEnv()
-			}
+			lang = chooseLang(a.stderr, lang, "")
 			facts, now, err := a.gather(cmd.Context(), replay, now)
 			if err != nil {
 				return err
@@ -85,7 +83,7 @@ passing, 3 usage or input error, 4 internal error.`,
 	f.StringVar(&policyPath, "policy", "", "policy file (default: the embedded baseline; embedded:NAME for a shipped one)")
 	f.BoolVar(&asJSON, "json", false, "print results and facts as JSON")
 	f.StringVar(&replay, "replay", "", "re-run collection from a support bundle (.tar.gz or directory) instead of this machine")
-	f.StringVar(&lang, "lang", "", "language of the texts (en, fr, ...; default: from the locale)")
+	f.StringVar(&lang, "lang", "", "language of the texts: "+languageList()+" (default: from the locale)")
 	f.StringVar(&nowFlag, "now", "", "evaluate as of this RFC 3339 time (default: now, or the bundle's recording time)")
 	return cmd
 }

@@ -59,7 +59,7 @@ With --service it shows the service's state and the enrolment instead.`,
 			if err != nil {
 				a.log.Warn("config file unreadable; using defaults", "err", err)
 			}
-			lang = i18n.Choose(lang, cfg.Lang, i18n.Lang())
+			lang = chooseLang(a.stderr, lang, cfg.Lang)
 			st, origin, err := notify.Read(cmd.Context(), dir)
 			if errors.Is(err, notify.ErrNoStatus) {
 				if asJSON {

@@ -10,4 +10,6 @@
 // The language is chosen, first match wins, from an explicit choice (the
 // --lang flag, then the user's config file), then the OS locale (Lang), then
 // English. Only the primary subtag counts: "fr_CA.UTF-8" is French.
+// A language Ward does not ship is passed over; the commands tell the
+// person when they asked for it themselves (agent/cli).
 package i18n

@@ -10,7 +10,23 @@ import (
 const Default = "en"
 
 // Languages lists the languages Ward ships, English first.
-var Languages = []string{"en", "fr", "es", "ar"}
+var Languages = []string{"en", "fr", "es", "ar", "ru", "uk", "pt"}
+
+// names are the languages' names in English, for notices such as "Showing
+// French (fr) instead".
+var names = map[string]string{
+	"en": "English", "fr": "French", "es": "Spanish", "ar": "Arabic",
+	"ru": "Russian", "uk": "Ukrainian", "pt": "Portuguese",
+}
+
+// Name returns lang's name in English ("fr" → "French"), or lang itself
+// when Ward does not ship it.
+func Name(lang string) string {
+	if n, ok := names[Normalize(lang)]; ok {
+		return n
+	}
+	return lang
+}
 
 // Normalize reduces a locale or language tag to its primary language in
 // lowercase ("fr_CA.UTF-8" → "fr"). It returns "" for the C and POSIX

@@ -58,6 +58,8 @@ func TestChooseAndNormalize(t *testing.T) {
 		{[]string{"C.UTF-8", "POSIX"}, "en"},
 		{nil, "en"},
 		{[]string{"zz9", "fr"}, "fr"},
+		{[]string{"de", "pt_BR.UTF-8"}, "pt"},
+		{[]string{"uk-UA", "ru"}, "uk"},
 	} {
 		if got := Choose(c.in...); got != c.want {
 			t.Errorf("Choose(%q) = %q, want %q", c.in, got, c.want)
@@ -91,4 +93,18 @@ func TestRegisterRefusesDuplicates(t *testing.T) {
 		}
 	}()
 	register(map[string]map[string]string{"test.register.once": {"en": "twice"}})
+}
+
+func TestName(t *testing.T) {
+	for _, lang := range Languages {
+		if n := Name(lang); n == lang || n == "" {
+			t.Errorf("language %s has no name", lang)
+		}
+	}
+	if got := Name("uk_UA.UTF-8"); got != "Ukrainian" {
+		t.Errorf("Name(uk_UA.UTF-8) = %q", got)
+	}
+	if got := Name("de"); got != "de" {
+		t.Errorf("Name(de) = %q", got)
+	}
 }
