@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/wardhq/ward/policies"
@@ -18,7 +22,7 @@ func TestCheckAsAnotherUser(t *testing.T) {
 		t.Skip("needs root: runs check as another user")
 	}
 	home := openTempDir(t)
-	code, out := agentAs(t, deskUID, home, "check", "--lang", "en")
+	code, out := ownAgentAs(t, deskUID, home, "check", "--lang", "en")
 	if !regexp.MustCompile(`(?m)^UNKNOWN\s+firewall-on\s`).MatchString(out) {
 		t.Fatalf("check as uid %d: firewall-on is not UNKNOWN:\n%s", deskUID, out)
 	}
@@ -45,4 +49,25 @@ func TestCheckAsAnotherUser(t *testing.T) {
 		!strings.Contains(strings.Join(strings.Fields(hint), " "), "Run sudo ward-agent check as an administrator, or see what the Ward service found with ward-agent status") {
 		t.Errorf("check as uid %d ends:\n%s", deskUID, hint)
 	}
+}
+
+// ownAgentAs is agentAs with a copy of ward-agent of this test's own (the
+// shared copy is removed when the first test using it ends).
+func ownAgentAs(t *testing.T, uid int, home string, args ...string) (int, string) {
+	t.Helper()
+	bin := filepath.Join(openTempDir(t), "ward-agent")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil || os.WriteFile(bin, data, 0o755) != nil {
+		t.Fatal("cannot copy ward-agent where other users may run it")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{"WARD_AGENT_MAIN=1", "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"PATH=/usr/bin:/bin", "LANG=C"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("ward-agent %v as uid %d: %v", args, uid, err)
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
 }
