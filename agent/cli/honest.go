@@ -70,10 +70,8 @@ func renderAdminNote(w io.Writer, results []policies.Result, lang string, elevat
 	default:
 		text = i18n.T(lang, "check.admin_hint", "rules", rules, "command", adminCheckCommand(runtime.GOOS))
 	}
-	fmt.Fprintln(w)
-	for _, line := range wrap(text, 78) {
-		fmt.Fprintln(w, line)
-	}
+	// One line: the output stage wraps it to the terminal.
+	fmt.Fprintf(w, "\n%s\n", text)
 }
 
 // unknownAdvice is what `check` says instead of fix steps for an UNKNOWN:

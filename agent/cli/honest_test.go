@@ -170,7 +170,7 @@ func TestCheckWithoutAdminRights(t *testing.T) {
 	if !strings.Contains(fw, "Not checked: this needs administrator rights (see the end).") || strings.Contains(fw, fwSteps) || strings.Contains(fw, "Deadline") {
 		t.Errorf("firewall-on item:\n%s\nwant the administrator note and no fix steps (%q)", fw, fwSteps)
 	}
-	want := "\n\nChecks that need administrator rights: firewall-on. Run sudo ward-agent check\nas an administrator, or see what the Ward service found with ward-agent status\n(the service has those rights).\n"
+	want := "\n\nChecks that need administrator rights: firewall-on. Run sudo ward-agent check as an administrator, or see what the Ward service found with ward-agent status (the service has those rights).\n"
 	if !strings.HasSuffix(out, want) {
 		t.Errorf("check as non-root ends:\n%s\nwant:\n%s", out[max(0, len(out)-400):], want)
 	}
@@ -188,8 +188,28 @@ func TestCheckWithoutAdminRights(t *testing.T) {
 	}
 	// As an administrator who is still refused: no advice to become one.
 	_, admin := nonRoot(t, true, "check", "--lang", "en", "--now", "2026-12-02T12:00:00Z")
-	if !strings.Contains(admin, "Ward was refused even with administrator rights: firewall-on. Tell your IT\ncontact.") || strings.Contains(admin, "sudo ward-agent check") {
+	if !strings.Contains(admin, "\n\nWard was refused even with administrator rights: firewall-on. Tell your IT contact.\n") || strings.Contains(admin, "sudo ward-agent check") {
 		t.Errorf("check refused as an administrator:\n%s", admin)
+	}
+}
+
+// TestAdminNoteForBundles: a bundle recorded without rights asks for a new
+// recording, not for running check as an administrator here; results that
+// need no rights add nothing.
+func TestAdminNoteForBundles(t *testing.T) {
+	refused := policies.Result{RuleID: "bitlocker", Status: policies.StatusUnknown,
+		Reason: "reading BitLocker's state needs administrator rights; Ward was denied (permission denied (0x80041003))"}
+	other := policies.Result{RuleID: "updates", Status: policies.StatusUnknown, Reason: "apt-get: not installed"}
+	failed := policies.Result{RuleID: "fw", Status: policies.StatusFail, Reason: "permission denied"}
+	var b bytes.Buffer
+	renderAdminNote(&b, []policies.Result{other, refused, failed}, "en", false, true)
+	if want := "\nThe support bundle was recorded without the administrator rights these checks need: bitlocker. Record it again as an administrator.\n"; b.String() != want {
+		t.Errorf("replay note %q, want %q", b.String(), want)
+	}
+	b.Reset()
+	renderAdminNote(&b, []policies.Result{other, failed}, "en", false, false)
+	if b.Len() != 0 {
+		t.Errorf("a note without any refused check: %q", b.String())
 	}
 }
 
@@ -238,7 +258,7 @@ func TestNotifyOnceSaysWhat(t *testing.T) {
 		noSession  bool
 		want       string
 	}{
-		{"all failed, no session", "en", notify.Plan{Show: []notify.Notice{n, n, n}, Failed: []notify.Failure{{n, fmt.Errorf("notify: notify-send exited 1: cannot open display")}, {n, nil}, {n, nil}},
+		{"all failed, no session", "en", notify.Plan{Show: []notify.Notice{n, n, n}, Failed: []notify.Failure{{Notice: n, Err: fmt.Errorf("notify: notify-send exited 1: cannot open display")}, {Notice: n}, {Notice: n}},
 			Next: now.Add(8 * time.Hour)}, true,
 			"Notifications shown: 0\nNotifications that could not be shown: 3 (notify: notify-send exited 1: cannot open display). They will be tried again next time.\n" +
 				"This is not running in a desktop session (there is no screen to show them on), so no notification can appear here.\nNext possible notification: 2026-03-03 07:00\n"},
