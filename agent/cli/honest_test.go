@@ -293,6 +293,39 @@ func TestNotifyOnceSaysWhat(t *testing.T) {
 	}
 }
 
+// TestNotifyOnceInEveryLanguage: each outcome is said in each shipped
+// language, with its time, and never in English for another language.
+func TestNotifyOnceInEveryLanguage(t *testing.T) {
+	now := time.Date(2026, 3, 2, 23, 0, 0, 0, time.UTC)
+	morning := time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC)
+	n := notify.Notice{Kind: notify.KindNew}
+	plans := map[string]notify.Plan{
+		"quiet":  {Held: notify.HoldQuiet, HeldUntil: morning, Next: morning},
+		"snooze": {Held: notify.HoldSnooze, HeldUntil: morning, Next: morning},
+		"cap":    {Held: notify.HoldCap, HeldUntil: morning, Next: morning},
+		"failed": {Show: []notify.Notice{n}, Failed: []notify.Failure{{Notice: n, Err: fmt.Errorf("no display")}}, Next: morning},
+	}
+	english := map[string]string{}
+	for _, lang := range shippedLangs {
+		for name, plan := range plans {
+			var b bytes.Buffer
+			renderNotifyOutcome(&b, plan, notify.Settings{}, lang, now, true)
+			out := b.String()
+			if !strings.Contains(out, "2026-03-03 08:00") {
+				t.Errorf("%s %s: no time in %q", lang, name, out)
+			}
+			if lang == "en" {
+				english[name] = out
+			} else if out == english[name] {
+				t.Errorf("%s %s: English text %q", lang, name, out)
+			}
+			if name == "cap" && !strings.Contains(out, "(4)") {
+				t.Errorf("%s cap: the default limit is not said: %q", lang, out)
+			}
+		}
+	}
+}
+
 // TestNotifyOnceWithoutDesktop runs `notify --once` with the native
 // notifier where there is no desktop session: the notifications fail, and
 // it says so instead of counting them as shown, and does not remember them
