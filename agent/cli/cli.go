@@ -73,6 +73,9 @@ type app struct {
 	// runRound runs one daemon round (nil: in a child process,
 	// childRound); tests run it in this process.
 	runRound func(ctx context.Context, o service.RoundOptions) (service.RoundResult, error)
+	// elevated reports whether the process has administrator rights (nil:
+	// processElevated); tests simulate a person without them.
+	elevated func() bool
 }
 
 // Main runs ward-agent with args and returns the process exit code.

@@ -52,7 +52,7 @@ the status; on Linux without systemd-logind, only root.`,
 				if err := notify.SaveMemory(memFile, mem); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "notifications snoozed until %s\n", notify.FormatTime(mem.SnoozeUntil, time.Local))
+				fmt.Fprintln(a.stdout, i18n.T(i18n.Choose(lang, cfg.Lang, i18n.Lang()), "notify.snoozed", "time", notify.FormatTime(mem.SnoozeUntil, time.Local)))
 				return nil
 			}
 			var n notify.Notifier
@@ -77,11 +77,7 @@ the status; on Linux without systemd-logind, only root.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%d shown", len(plan.Show))
-			if !plan.Next.IsZero() {
-				fmt.Fprintf(a.stdout, "; next at %s", plan.Next.Format(time.RFC3339))
-			}
-			fmt.Fprintln(a.stdout)
+			renderNotifyOutcome(a.stdout, plan, h.Settings, h.Settings.Lang, time.Now(), recordTo == "" && noDesktopSession())
 			return nil
 		},
 	}

@@ -12,8 +12,9 @@ import (
 )
 
 // renderTable prints results as a table a person can read, then how to fix
-// each rule that did not pass.
-func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results []policies.Result, now time.Time) {
+// each rule that failed. A rule that could not be checked gets no fix
+// steps, as if it had failed: it says why and what to do (lang).
+func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results []policies.Result, now time.Time, lang string) {
 	osf := facts.GetOs()
 	fmt.Fprintf(w, "Ward check: policy %s v%d on %s %s (%s)\n\n", pol.Name, pol.Version,
 		nonEmpty(osf.GetName(), osf.GetPlatform()), osf.GetVersion(), now.UTC().Format(time.RFC3339))
@@ -44,6 +45,11 @@ func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results
 		fmt.Fprintf(w, "\n  %s [%s, %s]: %s\n", r.RuleID, r.Status, r.Severity, r.Title)
 		if r.Status == policies.StatusUnknown && r.Reason != "" {
 			fmt.Fprintf(w, "    Could not tell: %s\n", r.Reason)
+		}
+		if r.Status == policies.StatusUnknown {
+			// No deadline and no fix steps: nothing is known to be wrong.
+			fmt.Fprintf(w, "    %s\n", unknownAdvice(r, lang))
+			continue
 		}
 		if r.Deadline != nil {
 			when := "due " + r.Deadline.UTC().Format("2006-01-02 15:04 MST")

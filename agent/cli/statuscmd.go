@@ -163,10 +163,11 @@ func renderStatus(w io.Writer, st notify.Status, origin notify.Origin, lang stri
 		fmt.Fprintln(w, i18n.T(lang, "status.problems", "count", strconv.Itoa(len(fails))))
 	}
 	for i, r := range fails {
+		// Titled with the problem in plain words, then why it matters,
+		// what to do and by when; what Ward saw and what the rule wants
+		// come last, for whoever helps.
 		t := r.In(lang)
-		fmt.Fprintf(w, "\n%d. %s\n", i+1, t.Title)
-		fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.wrong", "observed", r.Observed))
-		fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.needed", "expected", t.Expected))
+		fmt.Fprintf(w, "\n%d. %s\n", i+1, t.Heading())
 		if t.Why != "" {
 			fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.why", "why", t.Why))
 		}
@@ -182,13 +183,21 @@ func renderStatus(w io.Writer, st notify.Status, origin notify.Origin, lang stri
 				fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.deadline", "deadline", d))
 			}
 		}
+		fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.seen", "observed", r.Observed))
+		fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.needed", "expected", t.Expected))
 	}
 	for _, r := range unknowns {
-		fmt.Fprintf(w, "\n? %s\n", i18n.T(lang, "status.unknown", "title", r.In(lang).Title))
+		// Could not be checked: never fix steps or a deadline, as if it
+		// had failed.
+		fmt.Fprintf(w, "\n? %s\n", i18n.T(lang, "status.unknown_title", "title", r.In(lang).Title))
 		if r.Reason != "" {
 			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_reason", "reason", r.Reason))
 		}
-		fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_help"))
+		if needsAdmin(r.Status, r.Reason) {
+			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_admin"))
+		} else {
+			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_help"))
+		}
 	}
 	for _, r := range waived {
 		fmt.Fprintf(w, "\n~ %s\n", i18n.T(lang, "status.waived", "date", notify.FormatTime(r.Waiver.ExpiresAt, loc), "title", r.In(lang).Title))

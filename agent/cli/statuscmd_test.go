@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/wardhq/ward/agent/report/reporttest"
 	"github.com/wardhq/ward/agent/service"
 	"github.com/wardhq/ward/collector/server/servertest"
+	"github.com/wardhq/ward/policies"
 )
 
 // TestMain lets the tests run ward-agent as a separate process: the test
@@ -100,8 +102,20 @@ func TestStatusAndNotifyEndToEnd(t *testing.T) {
 		t.Fatalf("status --json = %d, from %q, policy %q, failing %v", code, st.From, st.Policy, failing)
 	}
 
+	// The firewall's item is titled with its problem in French (else in
+	// English), or with its French title when the policy gives no problem.
+	pol, err := policies.Embedded("baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwHeading := ""
+	for _, r := range pol.Rules {
+		if r.ID == "firewall-on" {
+			fwHeading = cmp.Or(r.Problem["fr"], r.Problem["en"], r.Titles["fr"])
+		}
+	}
 	code, out = agentProcess(t, home, "status", "--lang", "fr", "--status-dir", dir)
-	for _, want := range []string{"Points qui demandent votre attention", "Le pare-feu est activé", "Pourquoi c'est important : Sur les réseaux", "Que faire :", "Date limite : "} {
+	for _, want := range []string{"Points qui demandent votre attention", ". " + fwHeading + "\n", "Pourquoi c'est important : Sur les réseaux", "Que faire :", "Date limite : "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status --lang fr lacks %q:\n%s", want, out)
 		}

@@ -33,8 +33,10 @@ type Helper struct {
 	Now func() time.Time
 }
 
-// Once reads the status, shows what is due and remembers it. A notice that
-// could not be shown is logged and tried again next time.
+// Once reads the status, shows what is due and remembers it. The plan it
+// returns says which notices the desktop really showed (Shown) and which
+// it could not (Failed, with why); a notice that could not be shown is
+// logged, not remembered as shown, and tried again next time.
 func (h *Helper) Once(ctx context.Context) (Plan, error) {
 	log := h.log()
 	st, _, err := Read(ctx, h.Dir)
@@ -51,11 +53,13 @@ func (h *Helper) Once(ctx context.Context) (Plan, error) {
 	for _, n := range plan.Show {
 		if err := h.Notifier.Show(ctx, n); err != nil {
 			log.Warn("cannot show notification", "err", err, "kind", n.Kind)
+			plan.Failed = append(plan.Failed, Failure{Notice: n, Err: err})
 			continue
 		}
 		log.Info("notification shown", "kind", n.Kind, "rules", len(n.Rules))
 		shown = append(shown, n)
 	}
+	plan.Shown = shown
 	if err := SaveMemory(h.MemoryFile, mem.Record(st, shown, now)); err != nil {
 		return plan, err
 	}

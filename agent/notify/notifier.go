@@ -16,6 +16,19 @@ type Notifier interface {
 	Show(ctx context.Context, n Notice) error
 }
 
+// ProductName is the application name notices are shown under.
+const ProductName = "Ward"
+
+// AppName is the application name the desktop shows a notice under:
+// ProductName, or none for a discreet notice, which must not say what
+// it is from.
+func AppName(n Notice) string {
+	if n.Discreet {
+		return ""
+	}
+	return ProductName
+}
+
 // Runner runs an allow-listed tool (agent/source's Live).
 type Runner interface {
 	Command(ctx context.Context, tool string, args ...string) (check.CommandResult, error)
@@ -52,6 +65,14 @@ func SessionEnv() []string {
 	return env
 }
 
+// NoDesktopSession reports whether a process with this environment plainly
+// runs outside a graphical session, where no notification can appear: on
+// Linux, neither DISPLAY nor WAYLAND_DISPLAY is set (an SSH login, a
+// service). Elsewhere it cannot tell and answers false.
+func NoDesktopSession(goos string, getenv func(string) string) bool {
+	return goos == "linux" && getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == ""
+}
+
 // FileNotifier appends each notice as a JSON line to a file instead of
 // showing it: for tests and for checking what would be shown.
 type FileNotifier struct {
@@ -74,4 +95,29 @@ func (f *FileNotifier) Show(_ context.Context, n Notice) error {
 	defer file.Close()
 	_, err = file.Write(append(line, '\n'))
 	return err
+}
+
+// notifySendArgs is notify-send's argv for a notice (Linux; untagged so
+// it is tested everywhere).
+func notifySendArgs(nt Notice) []string {
+	args := []string{}
+	if app := AppName(nt); app != "" {
+		args = append(args, "--app-name="+app)
+	}
+	return append(args, "--urgency=normal", "--", nt.Summary, nt.Body)
+}
+
+// osascriptArgs is osascript's argv for a notice (macOS). The texts go in
+// as argv, never into the script, so no quoting can break out. A discreet
+// notice has no product name: its summary is the title.
+func osascriptArgs(nt Notice) []string {
+	title, subtitle := AppName(nt), nt.Summary
+	if title == "" {
+		title, subtitle = nt.Summary, ""
+	}
+	return []string{
+		"-e", "on run argv",
+		"-e", "display notification (item 2 of argv) with title (item 3 of argv) subtitle (item 1 of argv)",
+		"-e", "end run",
+		subtitle, nt.Body, title}
 }

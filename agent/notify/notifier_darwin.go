@@ -5,9 +5,5 @@ import "context"
 // Show posts the notice with osascript. The texts go in as argv, never
 // into the script, so no quoting can break out.
 func (n native) Show(ctx context.Context, nt Notice) error {
-	return n.run(ctx, "osascript",
-		"-e", "on run argv",
-		"-e", "display notification (item 2 of argv) with title \"Ward\" subtitle (item 1 of argv)",
-		"-e", "end run",
-		nt.Summary, nt.Body)
+	return n.run(ctx, "osascript", osascriptArgs(nt)...)
 }

@@ -58,13 +58,44 @@ type Notice struct {
 	Body    string `json:"body"`
 	// Rules are the rules the notice reminds of.
 	Rules []string `json:"rules"`
+	// Discreet notices carry no product name either: the desktop shows
+	// them under no application name (see AppName).
+	Discreet bool `json:"discreet,omitempty"`
 }
+
+// Hold says why notices that were due were not shown.
+type Hold string
+
+// Reasons to hold due notices back, in the order they are looked at.
+const (
+	HoldSnooze Hold = "snooze"
+	HoldQuiet  Hold = "quiet_hours"
+	HoldCap    Hold = "daily_cap"
+)
 
 // Plan is what to do now and when to look again.
 type Plan struct {
 	Show []Notice
 	// Next is when a notice may next be due; zero when nothing fails.
 	Next time.Time
+	// Held, when some notices were due but are held back, says why, and
+	// HeldUntil when that reason ends (the end of the snooze or of the
+	// quiet hours, the next day for the cap); Waiting is how many rules
+	// wait.
+	Held      Hold
+	HeldUntil time.Time
+	Waiting   int
+
+	// Shown and Failed are filled by Helper.Once: the notices the desktop
+	// took, and those it could not show (with why).
+	Shown  []Notice
+	Failed []Failure
+}
+
+// Failure is a notice the desktop could not show.
+type Failure struct {
+	Notice Notice
+	Err    error
 }
 
 // due is a failing rule whose prompt has come.
@@ -86,7 +117,8 @@ type due struct {
 // overdue. Everything waits during a snooze and quiet hours, and no more
 // than MaxPerDay notices are shown per local day; the most urgent go
 // first. In discreet mode all due rules become one notice that says only
-// "Your laptop needs attention — open Ward status".
+// "Your laptop needs your attention", with no product name and no detail.
+// When due notices are held back, the plan says why (Held).
 func Schedule(st Status, mem Memory, set Settings, now time.Time) Plan {
 	if set.MaxPerDay <= 0 {
 		set.MaxPerDay = DefaultMaxPerDay
@@ -121,7 +153,9 @@ func Schedule(st Status, mem Memory, set Settings, now time.Time) Plan {
 		room := set.MaxPerDay - shownToday
 		if st.Discreet {
 			room = min(room, 1)
-			n := Notice{Kind: KindDiscreet, Summary: i18n.T(set.Lang, "notify.discreet")}
+			// No product name and no detail: the person sees what is
+			// wrong only when they open the status.
+			n := Notice{Kind: KindDiscreet, Summary: i18n.T(set.Lang, "notify.discreet_plain"), Discreet: true}
 			for _, d := range ready {
 				n.Rules = append(n.Rules, d.r.RuleID)
 			}
@@ -145,6 +179,14 @@ func Schedule(st Status, mem Memory, set Settings, now time.Time) Plan {
 	}
 	for range ready {
 		later = append(later, now) // still due, held back
+	}
+	if len(ready) > 0 {
+		shown := slices.Clone(mem.Shown)
+		for range plan.Show {
+			shown = append(shown, now)
+		}
+		plan.Waiting = len(ready)
+		plan.Held, plan.HeldUntil = holdAt(Memory{Shown: shown, SnoozeUntil: mem.SnoozeUntil}, set, now)
 	}
 	if len(later) == 0 {
 		return plan
@@ -243,6 +285,21 @@ func FormatTime(t time.Time, loc *time.Location) string {
 // open reports whether a notice may be shown at t.
 func open(mem Memory, set Settings, t time.Time, shownToday int) bool {
 	return !t.Before(mem.SnoozeUntil) && !quiet(set, t) && shownToday < set.MaxPerDay
+}
+
+// holdAt says why no notice may be shown at t, and until when; "" when
+// one may.
+func holdAt(mem Memory, set Settings, t time.Time) (Hold, time.Time) {
+	switch {
+	case t.Before(mem.SnoozeUntil):
+		return HoldSnooze, mem.SnoozeUntil
+	case quiet(set, t):
+		return HoldQuiet, quietEnd(set, t)
+	case countDay(mem.Shown, t) >= set.MaxPerDay:
+		y, m, d := t.Date()
+		return HoldCap, time.Date(y, m, d+1, 0, 0, 0, 0, t.Location())
+	}
+	return "", time.Time{}
 }
 
 // nextOpen returns the first time at or after t when a notice may be

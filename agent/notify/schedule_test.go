@@ -134,13 +134,13 @@ func TestSchedule(t *testing.T) {
 		},
 		{
 			name: "discreet mode says only that the laptop needs attention", st: status(true, fw, disk), set: noQuiet, now: at(2, 10, 5),
-			summaries: []string{"Your laptop needs attention — open Ward status"},
+			summaries: []string{"Your laptop needs your attention"},
 			bodies:    []string{""},
 			next:      at(2, 18, 5),
 		},
 		{
 			name: "discreet mode in Arabic", st: status(true, fw), set: Settings{Lang: "ar"}, now: at(2, 10, 5),
-			summaries: []string{"حاسوبك يحتاج إلى انتباهك — افتح حالة Ward"},
+			summaries: []string{"حاسوبك يحتاج إلى انتباهك"},
 			bodies:    []string{""},
 			next:      at(2, 18, 5),
 		},

@@ -87,7 +87,10 @@ func (st *Status) ApplyWaivers(ws []Waiver) {
 
 // Texts are a rule's words for the user in one language.
 type Texts struct {
-	Title    string `json:"title"`
+	Title string `json:"title"`
+	// Problem says in plain words what is wrong when the rule fails
+	// ("Your disk is not encrypted"); "" when the policy gives none.
+	Problem  string `json:"problem,omitempty"`
 	Expected string `json:"expected"`
 	Why      string `json:"why,omitempty"`
 	// Steps is the remediation for this device's platform.
@@ -115,7 +118,7 @@ func NewStatus(pol *policies.Policy, platform string, results []policies.Result,
 // English.
 func ruleTexts(r *policies.Rule, platform string) map[string]Texts {
 	langs := map[string]bool{i18n.Default: true}
-	for _, m := range []map[string]string{r.Titles, r.Expected, r.Why} {
+	for _, m := range []map[string]string{r.Titles, r.Expected, r.Problem, r.Why} {
 		for l := range m {
 			langs[l] = true
 		}
@@ -135,7 +138,7 @@ func ruleTexts(r *policies.Rule, platform string) map[string]Texts {
 		if !ok {
 			steps = r.Remediation[i18n.Default][platform]
 		}
-		out[l] = Texts{Title: pick(r.Titles, l), Expected: pick(r.Expected, l), Why: pick(r.Why, l), Steps: steps}
+		out[l] = Texts{Title: pick(r.Titles, l), Problem: pick(r.Problem, l), Expected: pick(r.Expected, l), Why: pick(r.Why, l), Steps: steps}
 	}
 	return out
 }
@@ -146,6 +149,16 @@ func (r Result) In(lang string) Texts {
 		return t
 	}
 	return r.Texts[i18n.Default]
+}
+
+// Heading is how a failing item is titled in lang: its problem in plain
+// words, in lang or else in English, or else (a policy that gives no
+// problem) the rule's title.
+func (t Texts) Heading() string {
+	if t.Problem != "" {
+		return t.Problem
+	}
+	return t.Title
 }
 
 // Overdue reports whether the result's deadline is before now.
