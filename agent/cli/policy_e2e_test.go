@@ -83,7 +83,7 @@ func TestPolicyAndWaiverReachTheAgent(t *testing.T) {
 	round(2)
 	home := t.TempDir()
 	if _, out := agentProcess(t, home, "status", "--lang", "en", "--status-dir", statusDir, "--state", state); !strings.Contains(out, "policy staff-policy (version 2)") ||
-		!strings.Contains(out, "The firewall is on") {
+		!strings.Contains(out, "Your firewall is off or not fully on") {
 		t.Fatalf("status after v2:\n%s", out)
 	}
 
