@@ -39,6 +39,11 @@ func classOf(r rune) class {
 	switch {
 	case r == RLM || r == '\u061C': // RLM and the Arabic letter mark are strong right-to-left
 		return rtl
+	case r == '،' || r == '؛' || r == '؟' || r == '۔':
+		// The Arabic comma, semicolon, question mark and full stop (of the
+		// Common script) end a run: they belong to the right-to-left
+		// sentence.
+		return rtl
 	case unicode.IsDigit(r):
 		// European digits are laid out left to right; Arabic-Indic digits
 		// (٠١٢, ۰۱۲) belong to the Arabic text around them.
@@ -51,16 +56,22 @@ func classOf(r rune) class {
 			return rtl
 		}
 		return ltr
-	case unicode.In(r, rtlScripts...) && !unicode.IsPunct(r) && !unicode.Is(unicode.Mn, r):
+	case unicode.In(r, rtlScripts...) && !unicode.Is(unicode.Mn, r):
 		return rtl
 	}
 	return neutral
 }
 
-// HasRTL reports whether s holds a right-to-left letter.
-func HasRTL(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return classOf(r) == rtl })
+// strongRTL reports whether r is a strong right-to-left character for the
+// Unicode Bidirectional Algorithm: a letter of a right-to-left script, or
+// one of the right-to-left marks. (The Arabic comma, which ends a run
+// here, is not one: it does not decide a line's direction.)
+func strongRTL(r rune) bool {
+	return r == RLM || r == '\u061C' || (unicode.IsLetter(r) && unicode.In(r, rtlScripts...))
 }
+
+// HasRTL reports whether s holds a right-to-left letter.
+func HasRTL(s string) bool { return strings.ContainsFunc(s, strongRTL) }
 
 // explicit reports whether r is one of the explicit directional
 // formatting characters or marks: a line that already holds some was laid

@@ -142,3 +142,10 @@ func TestWriter(t *testing.T) {
 		t.Errorf("Writer wrote %q, want %q", show(b.String()), want)
 	}
 }
+
+func TestIsolateArabicPunctuation(t *testing.T) {
+	got := show(Isolate("على Windows 11 Pro 10.0.22631، 2024-09-12T08:00:00Z"))
+	if want := "على [Windows 11 Pro 10.0.22631]، [2024-09-12T08:00:00Z]"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}

@@ -138,7 +138,7 @@ func startsRTL(s string) bool {
 			depth++
 		case r == PDI && depth > 0:
 			depth--
-		case depth == 0 && classOf(r) == rtl:
+		case depth == 0 && strongRTL(r):
 			return true
 		case depth == 0 && classOf(r) == ltr && !unicode.IsDigit(r):
 			return false

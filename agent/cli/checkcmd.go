@@ -73,7 +73,9 @@ passing, 3 usage or input error, 4 internal error.`,
 					return fmt.Errorf("write output: %w", err)
 				}
 			} else {
-				renderTable(a.stdout, pol, facts, results, now)
+				width := termWidth(a.stdout)
+				a.rtlOutput(lang)
+				renderTable(a.stdout, pol, facts, results, now, lang, width)
 			}
 			if code := outcome(results); code != ExitPass {
 				return exitError{code}
