@@ -156,10 +156,29 @@ func nextRun(rs []rune, i int) (start, end int, ok bool) {
 		}
 		start, end = trim(rs, start, end)
 		if start < end {
-			return start, end, true
+			return pathBefore(rs, i, start), end, true
 		}
 		i = last + 1 // only punctuation was left: look further
 	}
+}
+
+// pathBefore moves a run's start back over a path that is only "/" or
+// "~" (a mount point, the home folder) standing just before it in the
+// same text: "/ on /dev/vda" is one run. At the start of the line such a
+// character is a marker, not a path, and stays outside.
+func pathBefore(rs []rune, i, start int) int {
+	k := start - 1
+	for k >= i && rs[k] == ' ' {
+		k--
+	}
+	m := k
+	for m >= i && strings.ContainsRune(`/\~`, rs[m]) {
+		m--
+	}
+	if m == k || m < i || rs[m] != ' ' || strings.TrimSpace(string(rs[:m])) == "" {
+		return start
+	}
+	return m + 1
 }
 
 // attached reports whether r joins the run next to it: a neutral that is
@@ -230,4 +249,24 @@ func enclosing(s []rune) bool {
 		}
 	}
 	return depth == 0
+}
+
+// Paragraph is Isolate(s), led by RLM when s holds right-to-left letters
+// but its first letter is not one, for a renderer that takes a text's
+// direction from its first strong letter, isolates or not (a desktop
+// notification): "Ward: …" in Arabic then still reads right to left.
+func Paragraph(s string) string {
+	if !HasRTL(s) || HasMarks(s) {
+		return s
+	}
+	s = isolateRuns(s)
+	for _, r := range s {
+		if strongRTL(r) {
+			return s
+		}
+		if classOf(r) == ltr {
+			break
+		}
+	}
+	return string(RLM) + s
 }

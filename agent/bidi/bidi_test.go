@@ -21,7 +21,8 @@ func TestIsolate(t *testing.T) {
 		{"on /dev/vda: not encrypted", "on /dev/vda: not encrypted"},
 		{"ما تم رصده: \u2066/dev/vda\u2069", "ما تم رصده: [/dev/vda]"},
 		// A path keeps its leading slash; the colon after it is the sentence's.
-		{"ما الخطأ: / on /dev/vda: not encrypted", "ما الخطأ: / [on /dev/vda: not encrypted]"},
+		{"ما الخطأ: / on /dev/vda: not encrypted", "ما الخطأ: [/ on /dev/vda: not encrypted]"},
+		{"/ on /dev/vda ثم", "/ [on /dev/vda] ثم"},
 		{"القرص /dev/vda غير مشفّر.", "القرص [/dev/vda] غير مشفّر."},
 		// A date and a time are one run, in their order.
 		{"الموعد النهائي: 2026-12-04 06:56", "الموعد النهائي: [2026-12-04 06:56]"},
@@ -107,7 +108,7 @@ func TestLines(t *testing.T) {
 		}
 	}
 	want := []string{
-		"     نفّذ في الطرفية: [sudo apt update] &&",
+		"     نفّذ في الطرفية: [sudo apt update &&]",
 		"     [sudo apt full-upgrade] ثم أعد تشغيل",
 		"     الحاسوب",
 	}
@@ -120,8 +121,19 @@ func TestLines(t *testing.T) {
 	// A wrapped line that starts with a left-to-right run and holds no
 	// right-to-left letter is led by RLM.
 	got = Lines("الأمر: sudo apt update && sudo apt full-upgrade", 24)
-	if len(got) != 2 || show(got[1]) != "<&& [sudo apt full-upgrade]" {
+	if len(got) != 2 || show(got[1]) != "<[&& sudo apt full-upgrade]" {
 		t.Errorf("Lines = %q, want the second line led by RLM", got)
+	}
+	// A run longer than a line goes on over the next lines, each part
+	// isolated, and no line is wider than the width.
+	got = Lines("الموعد: Domain on (inbound block), Private on (inbound block), Public off.", 30)
+	want = []string{"الموعد: [Domain on (inbound]", "<[block), Private on (inbound]", "<[block), Public off]."}
+	var gotShown []string
+	for _, l := range got {
+		gotShown = append(gotShown, show(l))
+	}
+	if strings.Join(gotShown, "|") != strings.Join(want, "|") {
+		t.Errorf("Lines of a long run = %q, want %q", gotShown, want)
 	}
 	// A line without right-to-left letters is only wrapped.
 	if got := Lines("policy: baseline (version 3)", 80); got[0] != "policy: baseline (version 3)" {
@@ -147,5 +159,21 @@ func TestIsolateArabicPunctuation(t *testing.T) {
 	got := show(Isolate("على Windows 11 Pro 10.0.22631، 2024-09-12T08:00:00Z"))
 	if want := "على [Windows 11 Pro 10.0.22631]، [2024-09-12T08:00:00Z]"; got != want {
 		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestParagraph(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Ward: هناك أمر في حاسوبك يحتاج إلى إصلاح", "<[Ward]: هناك أمر في حاسوبك يحتاج إلى إصلاح"},
+		{"تذكير من Ward: يرجى إصلاح هذا قبل 2026-12-04 06:56", "تذكير من [Ward]: يرجى إصلاح هذا قبل [2026-12-04 06:56]"},
+		{"Ward: your laptop needs attention", "Ward: your laptop needs attention"},
+	} {
+		got := Paragraph(tc.in)
+		if show(got) != tc.want {
+			t.Errorf("Paragraph(%q) = %s, want %s", tc.in, show(got), tc.want)
+		}
+		if logical(got) != tc.in {
+			t.Errorf("Paragraph(%q): logical text changed", tc.in)
+		}
 	}
 }

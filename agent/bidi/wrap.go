@@ -29,11 +29,14 @@ func runeWidth(r rune) int {
 }
 
 // Wrap breaks line into lines of at most width columns, at spaces, never
-// inside a word or an isolate; a word (or isolate) wider than width gets
-// a line of its own, the only kind of line wider than width. The lines
-// after the first keep the line's indentation, and when the line starts
-// with a list marker ("1. ", "- ", "? ", "~ ") they line up after it.
-// A line that fits is returned as it is; so is a blank one.
+// inside a word. An isolate (LRI … PDI) stays on one line when it fits in
+// one; a longer one is continued on the next lines, each part in an
+// isolate of its own, so that every line is complete for the terminal. A
+// word wider than width gets a line of its own, the only kind of line
+// wider than width. The lines after the first keep the line's
+// indentation, and when the line starts with a list marker ("1. ", "- ",
+// "? ", "~ ") they line up after it. A line that fits is returned as it
+// is; so is a blank one.
 func Wrap(line string, width int) []string {
 	if Width(line) <= width || strings.TrimSpace(line) == "" {
 		return []string{line}
@@ -43,21 +46,92 @@ func Wrap(line string, width int) []string {
 	var lines []string
 	cur, curW := first, Width(first)
 	empty := true // cur has no word yet
-	for _, word := range words(rest) {
-		ww := Width(word)
-		if !empty && curW+1+ww > width {
-			lines = append(lines, cur)
-			cur, curW, empty = indent, len(indent), true
-		}
+	newline := func() {
+		lines = append(lines, cur)
+		cur, curW, empty = indent, len(indent), true
+	}
+	add := func(word string) {
 		if !empty {
 			cur += " "
 			curW++
 		}
 		cur += word
-		curW += ww
+		curW += Width(word)
 		empty = false
 	}
+	for _, word := range words(rest) {
+		ww := Width(word)
+		pre, inner, post, ok := splitIsolate(word)
+		if !ok || ww <= width-len(indent) {
+			if !empty && curW+1+ww > width {
+				newline()
+			}
+			add(word)
+			continue
+		}
+		// An isolate too long for any line: as much of it on each line
+		// as fits, each part isolated.
+		parts := strings.Split(inner, " ")
+		for k := 0; k < len(parts); {
+			room := width - curW
+			if !empty {
+				room--
+			}
+			j, segW := k, 0
+			if k == 0 {
+				segW = Width(pre)
+			}
+			for j < len(parts) {
+				w := Width(parts[j])
+				if j > k {
+					w++
+				}
+				if j+1 == len(parts) {
+					w += Width(post)
+				}
+				if segW+w > room && j > k {
+					break
+				}
+				if segW+w > room && !empty {
+					break
+				}
+				segW += w
+				j++
+			}
+			if j == k {
+				newline()
+				continue
+			}
+			seg := string(LRI) + strings.Join(parts[k:j], " ") + string(PDI)
+			if k == 0 {
+				seg = pre + seg
+			}
+			if j == len(parts) {
+				seg += post
+			}
+			add(seg)
+			if k = j; k < len(parts) {
+				newline()
+			}
+		}
+	}
 	return append(lines, cur)
+}
+
+// splitIsolate splits a word holding one left-to-right isolate with
+// spaces inside into what comes before it, its content and what comes
+// after it.
+func splitIsolate(word string) (pre, inner, post string, ok bool) {
+	i := strings.IndexRune(word, LRI)
+	j := strings.LastIndex(word, string(PDI))
+	if i < 0 || j < i || strings.Count(word, string(LRI)) != 1 {
+		return "", "", "", false
+	}
+	inner = word[i+len(string(LRI)) : j]
+	if !strings.Contains(inner, " ") {
+		return "", "", "", false
+	}
+	return word[:i], inner, word[j+len(string(PDI)):], true
 }
 
 // hanging returns the indentation of the lines after the first and the
@@ -107,23 +181,21 @@ func words(s string) []string {
 	return out
 }
 
-// Lines lays out one logical line of right-to-left output: wrapped to
-// width, then each line's left-to-right runs isolated (Isolate), and a
-// line that starts with a left-to-right run led by RLM so that it still
+// Lines lays out one logical line of right-to-left output: its
+// left-to-right runs isolated (Isolate), then wrapped to width (Wrap), and
+// a line that starts with a left-to-right run led by RLM so that it still
 // reads right to left. The whole line decides: when it holds no
 // right-to-left letter, or already holds directional marks, it is only
 // wrapped.
 func Lines(line string, width int) []string {
-	lines := Wrap(line, width)
 	if !HasRTL(line) || HasMarks(line) {
-		return lines
+		return Wrap(line, width)
 	}
+	lines := Wrap(isolateRuns(line), width)
 	for i, l := range lines {
-		l = isolateRuns(l)
 		if !startsRTL(l) {
-			l = string(RLM) + l
+			lines[i] = string(RLM) + l
 		}
-		lines[i] = l
 	}
 	return lines
 }
