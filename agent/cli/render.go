@@ -42,7 +42,7 @@ func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results
 		}
 		rows = append(rows, []string{statusWord(lang, r.Status), r.RuleID, cell(r.Observed), cell(r.Expected)})
 	}
-	writeTable(w, rows, width, rtl)
+	writeTable(w, rows, width, lang)
 
 	first := true
 	for _, r := range results {
@@ -103,13 +103,14 @@ const (
 	minText = 16
 )
 
-// writeTable writes rows (the first is the header) in columns: the first
+// writeTable writes rows (the first is the header) in lang, in columns: the first
 // two as wide as their widest cell, the last two sharing the rest of
 // width, their texts wrapped inside. When they would get less than
 // minText columns each, every row is written as a block instead: its
 // first two cells on a line, then each of the others on lines of their
 // own, after the header's name.
-func writeTable(w io.Writer, rows [][]string, width int, rtl bool) {
+func writeTable(w io.Writer, rows [][]string, width int, lang string) {
+	rtl := i18n.RTL(lang)
 	natural := make([]int, 4)
 	for _, row := range rows {
 		for i, c := range row {
@@ -121,15 +122,15 @@ func writeTable(w io.Writer, rows [][]string, width int, rtl bool) {
 	switch {
 	case natural[2]+natural[3] <= avail:
 	case avail < 2*minText:
-		writeBlocks(w, rows, width, rtl)
+		writeBlocks(w, rows, width, lang)
 		return
 	case natural[2] <= avail/2:
 		widths[3] = avail - natural[2]
 	case natural[3] <= avail/2:
 		widths[2] = avail - natural[3]
 	default:
-		widths[2] = avail - avail/2
-		widths[3] = avail / 2
+		widths[2] = shortestSplit(rows[1:], avail)
+		widths[3] = avail - widths[2]
 	}
 	for _, row := range rows {
 		cells := make([][]string, len(row))
@@ -162,6 +163,31 @@ func writeTable(w io.Writer, rows [][]string, width int, rtl bool) {
 	}
 }
 
+// shortestSplit returns the width of the observed column, out of avail
+// for it and the expected one, that makes the table shortest; of equal
+// heights, the most even split.
+func shortestSplit(rows [][]string, avail int) int {
+	best, bestHeight := avail/2, -1
+	for wo := minText; wo <= avail-minText; wo++ {
+		height := 0
+		for _, row := range rows {
+			height += max(len(bidi.Wrap(row[2], wo)), len(bidi.Wrap(row[3], avail-wo)))
+		}
+		even := func(w int) int { return abs(2*w - avail) }
+		if bestHeight < 0 || height < bestHeight || (height == bestHeight && even(wo) < even(best)) {
+			best, bestHeight = wo, height
+		}
+	}
+	return best
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
 // isolateCell isolates a cell of a right-to-left table: a cell without
 // right-to-left letters as a whole, else each of its left-to-right runs,
 // so that neighbouring cells never merge into one run.
@@ -173,7 +199,8 @@ func isolateCell(s string) string {
 }
 
 // writeBlocks writes each row of a table too wide for width as a block.
-func writeBlocks(w io.Writer, rows [][]string, width int, rtl bool) {
+func writeBlocks(w io.Writer, rows [][]string, width int, lang string) {
+	rtl := i18n.RTL(lang)
 	head := rows[0]
 	for n, row := range rows[1:] {
 		if n > 0 {
@@ -185,7 +212,7 @@ func writeBlocks(w io.Writer, rows [][]string, width int, rtl bool) {
 		}
 		fmt.Fprintln(w, first)
 		for i := 2; i < len(row); i++ {
-			writeWrapped(w, "    "+head[i]+": "+row[i], width, rtl)
+			writeWrapped(w, "    "+i18n.T(lang, "check.field", "label", head[i], "text", row[i]), width, rtl)
 		}
 	}
 }

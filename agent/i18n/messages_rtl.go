@@ -57,6 +57,15 @@ func init() {
 			"en": "low", "fr": "faible", "es": "baja", "ar": "منخفضة",
 			"ru": "низкая", "uk": "низька", "pt": "baixa",
 		},
+		"check.field": {
+			"en": "{label}: {text}",
+			"fr": "{label} : {text}",
+			"es": "{label}: {text}",
+			"ar": "{label}: {text}",
+			"ru": "{label}: {text}",
+			"uk": "{label}: {text}",
+			"pt": "{label}: {text}",
+		},
 		"check.fix": {
 			"en": "How to fix:",
 			"fr": "Comment corriger :",
