@@ -177,3 +177,35 @@ func TestParagraph(t *testing.T) {
 		}
 	}
 }
+
+// TestLinesProperties: for texts of every kind and every width, the
+// lines keep the logical text, balance their isolates, are never wider
+// than the width unless they hold a single word, and read right to left.
+func TestLinesProperties(t *testing.T) {
+	texts := []string{
+		"   ما المشكلة: / on /dev/vda: not encrypted",
+		"حالة Ward: السياسة baseline (الإصدار 3)، تم الفحص في 2026-12-04 06:56",
+		"     نفّذ: sudo apt update && sudo apt full-upgrade --with-new-pkgs -o Dpkg::Options::=--force-confold ثم أعد التشغيل.",
+		"1. المطلوب: Windows 10 22H2 (build 19045) أو إصدار أحدث، مع BitLocker على C: و D:",
+		"? لم يتمكن Ward من التحقق من: cannot run /usr/sbin/nft list ruleset: permission denied (needs root)",
+	}
+	for _, in := range texts {
+		for width := 8; width <= 90; width++ {
+			lines := Lines(in, width)
+			for _, l := range lines {
+				if Width(l) > width && len(strings.Fields(logical(l))) > 1 {
+					t.Errorf("width %d: line %q is %d wide", width, show(l), Width(l))
+				}
+				if strings.Count(l, string(LRI)) != strings.Count(l, string(PDI)) {
+					t.Errorf("width %d: unbalanced isolates in %q", width, show(l))
+				}
+				if !startsRTL(l) {
+					t.Errorf("width %d: line %q does not read right to left", width, show(l))
+				}
+			}
+			if got := strings.Join(strings.Fields(logical(strings.Join(lines, " "))), " "); got != strings.Join(strings.Fields(in), " ") {
+				t.Errorf("width %d: logical text changed:\n got %q\nwant %q", width, got, in)
+			}
+		}
+	}
+}
