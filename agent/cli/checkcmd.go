@@ -71,7 +71,9 @@ passing, 3 usage or input error, 4 internal error.`,
 					return fmt.Errorf("write output: %w", err)
 				}
 			} else {
-				renderTable(a.stdout, pol, facts, results, now, lang)
+				width := termWidth(a.stdout)
+				a.rtlOutput(lang)
+				renderTable(a.stdout, pol, facts, results, now, lang, width)
 				renderAdminNote(a.stdout, results, lang, a.isElevated(), replay != "")
 			}
 			if code := outcome(results); code != ExitPass {

@@ -93,6 +93,7 @@ func (a *app) execute(ctx context.Context, args []string) int {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	err := root.ExecuteContext(ctx)
+	a.flushOutput()
 	var ee exitError
 	var ue usageError
 	switch {

@@ -66,6 +66,7 @@ the status; on Linux without systemd-logind, only root.`,
 			h := &notify.Helper{Dir: dir, MemoryFile: memFile, Notifier: n, Log: a.log,
 				Settings: notify.Settings{MaxPerDay: cfg.MaxPerDay, QuietStart: qs, QuietEnd: qe,
 					Lang: chooseLang(a.stderr, lang, cfg.Lang)}}
+			a.rtlOutput(h.Settings.Lang)
 			if !once {
 				return h.Run(cmd.Context())
 			}

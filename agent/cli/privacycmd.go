@@ -36,6 +36,7 @@ without systemd-logind, only root. It exits 2 when it may not read it.`,
 		RunE: func(*cobra.Command, []string) error {
 			cfg, _ := loadUserConfig(userConfigPath())
 			lang = chooseLang(a.stderr, lang, cfg.Lang)
+			a.rtlOutput(lang)
 			r, err := notify.LastReport(dir)
 			if errors.Is(err, fs.ErrNotExist) {
 				fmt.Fprintln(a.stdout, i18n.T(lang, "privacy.none"))

@@ -60,6 +60,9 @@ With --service it shows the service's state and the enrolment instead.`,
 				a.log.Warn("config file unreadable; using defaults", "err", err)
 			}
 			lang = chooseLang(a.stderr, lang, cfg.Lang)
+			if !asJSON {
+				a.rtlOutput(lang)
+			}
 			st, origin, err := notify.Read(cmd.Context(), dir)
 			if errors.Is(err, notify.ErrNoStatus) {
 				if asJSON {

@@ -51,7 +51,7 @@ func (h *Helper) Once(ctx context.Context) (Plan, error) {
 	plan := Schedule(st, mem, h.Settings, now)
 	var shown []Notice
 	for _, n := range plan.Show {
-		if err := h.Notifier.Show(ctx, n); err != nil {
+		if err := h.Notifier.Show(ctx, forDesktop(n, h.Settings.Lang)); err != nil {
 			log.Warn("cannot show notification", "err", err, "kind", n.Kind)
 			plan.Failed = append(plan.Failed, Failure{Notice: n, Err: err})
 			continue
