@@ -197,4 +197,3 @@ func reduceInstallHistory(data []byte) []byte {
 </plist>
 `)
 }
-
