@@ -265,18 +265,20 @@ func renderFacts(w io.Writer, t func(string, ...string) string, f *wardv1.Facts,
 	if fw := f.GetFirewall(); fw != nil {
 		line("privacy.fw_title")
 		line("privacy.fw_state", "answer", answer(fw.Enabled))
-		var slices int
+		var accepted bool
 		for _, pr := range fw.GetProfiles() {
-			slices += len(pr.GetAccepted()) + int(pr.GetAcceptedOmitted())
+			accepted = accepted || len(pr.GetAccepted()) > 0 || pr.GetAcceptedOmitted() > 0
 		}
-		if slices > 0 {
-			line("privacy.fw_rules", "count", strconv.Itoa(slices))
+		if accepted {
+			line("privacy.fw_rules")
 		}
-		if n := len(fw.GetReachable()); n > 0 {
+		if len(fw.GetReachable()) > 0 {
 			var svcs []string
+			seen := map[string]bool{}
 			for _, s := range fw.GetReachable() {
 				svc := s.GetProtocol() + " " + strconv.Itoa(int(s.GetPort()))
-				if len(svcs) == 0 || svcs[len(svcs)-1] != svc {
+				if !seen[svc] {
+					seen[svc] = true
 					svcs = append(svcs, svc)
 				}
 			}
