@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -135,4 +136,48 @@ func darwinKept(date string) string {
 </array>
 </plist>
 `
+}
+
+// TestLiveBundleReplays records this machine as ward-agent bundle does and
+// replays the bundle: the facts must be the ones the live collection
+// gave, and every package history read must be reduced.
+func TestLiveBundleReplays(t *testing.T) {
+	ctx := context.Background()
+	rec, err := source.NewRecorder(ctx, source.NewLive(), collect.Trims()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	live := collect.All(ctx, rec, now)
+	host, _ := rec.Host(ctx)
+	out := filepath.Join(t.TempDir(), "live.tar.gz")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := source.WriteBundle(f, source.Manifest{CreatedAt: now, AgentVersion: "test", Host: host}, rec.Recorded()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, replayed, err := source.OpenBundle(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := collect.All(ctx, replayed, now); !proto.Equal(got, live) {
+		t.Errorf("the bundle replays other facts than the live collection:\n got %v\nwant %v", got, live)
+	}
+	for _, r := range replayed.Records() {
+		what := r.Path
+		if r.Kind == source.KindCommand {
+			what = strings.Join(append([]string{r.Tool}, r.Args...), " ")
+		}
+		if histories[what] && r.Err == nil && !r.Reduced {
+			t.Errorf("%s recorded whole", what)
+		}
+		if histories[what] {
+			t.Logf("%s: %d bytes kept, error %v", what, len(r.Stdout), r.Err)
+		}
+	}
 }
