@@ -143,7 +143,9 @@ func renderPrivacy(w io.Writer, lang string, r *wardv1.Report, dest destination,
 	default:
 		line("privacy.to", "collector", dest.collector)
 	}
-	line("privacy.when", "minutes", strconv.Itoa(int(service.DefaultInterval/time.Minute)))
+	if dest.enrolled || !dest.readable {
+		line("privacy.when", "minutes", strconv.Itoa(int(service.DefaultInterval/time.Minute)))
+	}
 	fmt.Fprintln(w)
 	line("privacy.what", "sequence", strconv.FormatUint(r.GetSequence(), 10),
 		"checked", notify.FormatTime(r.GetCollectedAt().AsTime(), loc))

@@ -103,7 +103,7 @@ func TestPrivacySummaryCases(t *testing.T) {
 				"- the results of the rules: only a mark saying they are the same as in the last report"},
 			[]string{"the system:", "disk encryption", "0 met"}},
 		{"not enrolled", laptopReport(), destination{readable: true},
-			[]string{"To whom: nobody. This laptop is not enrolled with an organisation, so Ward sends nothing."}, []string{"ward.example.org"}},
+			[]string{"To whom: nobody. This laptop is not enrolled with an organisation, so Ward sends nothing.\n\n"}, []string{"ward.example.org", "When:"}},
 		{"unreadable", laptopReport(), destination{enrolled: true},
 			[]string{"only an administrator can read it; to see it: sudo ward-agent privacy"}, []string{"nobody"}},
 		{"names", names, enrolled,
