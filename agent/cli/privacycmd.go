@@ -223,6 +223,8 @@ func renderFacts(w io.Writer, t func(string, ...string) string, f *wardv1.Facts,
 				name += " (" + v.GetDevice() + ")"
 			}
 			switch {
+			case v.GetConversion() == wardv1.Conversion_CONVERSION_ENCRYPTING:
+				line("privacy.disk_encrypting", "volume", name)
 			case v.Encrypted == nil:
 				line("privacy.disk_unknown", "volume", name)
 			case !v.GetEncrypted():

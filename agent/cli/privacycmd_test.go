@@ -89,6 +89,8 @@ func TestPrivacySummaryGolden(t *testing.T) {
 func TestPrivacySummaryCases(t *testing.T) {
 	unchanged := &wardv1.Report{Sequence: 8, CollectedAt: timestamppb.New(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)),
 		PolicyName: "baseline", PolicyVersion: 3, BaseFacts: []byte{0x01, 0x02, 0xff}, ResultsAsBase: true}
+	encrypting := laptopReport()
+	encrypting.Facts.DiskEncryption.Volumes[1].Conversion = wardv1.Conversion_CONVERSION_ENCRYPTING
 	names := laptopReport()
 	names.Facts.PatchLevel.Pending = []*wardv1.PendingUpdate{{Name: "openssl", Version: "3.0.15-1~deb12u1", Security: true}}
 	enrolled := destination{collector: "ward.example.org:8443", enrolled: true, readable: true}
@@ -106,6 +108,7 @@ func TestPrivacySummaryCases(t *testing.T) {
 			[]string{"To whom: nobody. This laptop is not enrolled with an organisation, so Ward sends nothing.\n\n"}, []string{"ward.example.org", "When:"}},
 		{"unreadable", laptopReport(), destination{enrolled: true},
 			[]string{"only an administrator can read it; to see it: sudo ward-agent privacy"}, []string{"nobody"}},
+		{"encrypting", encrypting, enrolled, []string{"    /media/alice/USB (/dev/sdb1): being encrypted\n"}, []string{"not encrypted"}},
 		{"names", names, enrolled,
 			[]string{"    the name and version of each waiting update (in the list: 1)"}, []string{"fingerprint"}},
 		{"digest", laptopReport(), enrolled,

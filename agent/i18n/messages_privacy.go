@@ -102,6 +102,15 @@ func init() {
 			"uk": "    {volume}: не зашифрований",
 			"pt": "    {volume}: não encriptado",
 		},
+		"privacy.disk_encrypting": {
+			"en": "    {volume}: being encrypted",
+			"fr": "    {volume} : chiffrement en cours",
+			"es": "    {volume}: cifrado en curso",
+			"ar": "    {volume}: جارٍ تشفيره",
+			"ru": "    {volume}: идёт шифрование",
+			"uk": "    {volume}: триває шифрування",
+			"pt": "    {volume}: encriptação em curso",
+		},
 		"privacy.disk_unknown": {
 			"en": "    {volume}: not known",
 			"fr": "    {volume} : inconnu",
