@@ -21,13 +21,16 @@ read (commands with argv, exit code, stdout and stderr; files; registry
 values; WMI rows; the nftables ruleset) with platform info and a manifest.
 Replay it anywhere with: ward-agent check --replay OUT.tar.gz
 
-The bundle holds what the checks read and nothing else; look inside with
-tar -tzf before sending it.`,
+The bundle holds what the checks read and nothing else: of the package
+histories (apt's history.log, dpkg.log, zypper's and pacman's logs, rpm
+--last, macOS InstallHistory.plist) only the newest install or upgrade the
+checks date, without package names or who asked. Look inside with tar -tzf
+before sending it.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := args[0]
 			ctx := cmd.Context()
-			rec, err := source.NewRecorder(ctx, a.newSource())
+			rec, err := source.NewRecorder(ctx, a.newSource(), collect.Trims()...)
 			if err != nil {
 				return fmt.Errorf("start recording: %w", err)
 			}

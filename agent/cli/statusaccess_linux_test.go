@@ -142,8 +142,11 @@ func TestStatusOnlyForRootAndTheDesktopUser(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || code != ExitFail || st.From != "service" || st.Policy != "baseline" {
 		t.Errorf("status --json as the desktop user = %d, from %q, policy %q (%v):\n%s", code, st.From, st.Policy, err, out)
 	}
-	if code, out := agentAs(t, deskUID, desk, "privacy", "--lang", "en", "--status-dir", dir); code != 0 || !strings.Contains(out, "exactly what Ward sends") || !strings.Contains(out, `"platform": "linux"`) {
+	if code, out := agentAs(t, deskUID, desk, "privacy", "--lang", "en", "--status-dir", dir); code != 0 || !strings.Contains(out, "What Ward sends to your organisation") || !strings.Contains(out, "- the firewall:") {
 		t.Errorf("privacy as the desktop user = %d:\n%s", code, out)
+	}
+	if code, out := agentAs(t, deskUID, desk, "privacy", "--json", "--status-dir", dir); code != 0 || !strings.Contains(out, `"platform": "linux"`) {
+		t.Errorf("privacy --json as the desktop user = %d:\n%s", code, out)
 	}
 	record := filepath.Join(desk, "shown.jsonl")
 	if code, out := agentAs(t, deskUID, desk, "notify", "--once", "--status-dir", dir, "--record-to", record); code != 0 || len(readNotices(t, record)) == 0 {

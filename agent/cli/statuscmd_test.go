@@ -151,8 +151,11 @@ func TestStatusAndNotifyEndToEnd(t *testing.T) {
 	}
 
 	// privacy shows the report queued for the collector.
-	if _, out := agentProcess(t, home, "privacy", "--lang", "en", "--status-dir", dir); !strings.Contains(out, "exactly what Ward sends") || !strings.Contains(out, "FAIL     firewall-on") || !strings.Contains(out, `"platform": "linux"`) {
+	if _, out := agentProcess(t, home, "privacy", "--lang", "en", "--status-dir", dir); !strings.Contains(out, "What Ward sends to your organisation") || !strings.Contains(out, "- the firewall:") {
 		t.Errorf("privacy:\n%s", out)
+	}
+	if _, out := agentProcess(t, home, "privacy", "--json", "--status-dir", dir); !strings.Contains(out, `"rule_id": "firewall-on"`) || !strings.Contains(out, `"platform": "linux"`) {
+		t.Errorf("privacy --json:\n%s", out)
 	}
 
 	// With the service stopped, status falls back to the saved file and

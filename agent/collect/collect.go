@@ -42,3 +42,8 @@ func All(ctx context.Context, src check.Source, now time.Time) *wardv1.Facts {
 	wg.Wait()
 	return facts
 }
+
+// Trims are how a support bundle keeps, of the inputs the collectors
+// read, only the part they use (see check.Trim): today the package
+// histories of the patch collectors.
+func Trims() []check.Trim { return patch.Trims() }

@@ -110,7 +110,7 @@ func init() {
 			"es": "Esto no se está ejecutando en una sesión de escritorio (no hay pantalla donde mostrarlas), así que aquí no puede aparecer ninguna notificación.",
 			"ar": "هذا لا يعمل ضمن جلسة سطح مكتب (لا توجد شاشة لعرضها عليها)، لذلك لا يمكن أن يظهر هنا أي إشعار.",
 			"ru": "Это запущено не в сеансе рабочего стола (нет экрана, на котором их показать), поэтому уведомления здесь появиться не могут.",
-			"uk": "Це запущено не в сеансі робочого столу (немає екрана, на якому їх показати), тож сповіщення тут з'явитися не можуть.",
+			"uk": "Це запущено не в сеансі робочого столу (немає екрана, на якому їх показати), тож сповіщення тут з’явитися не можуть.",
 			"pt": "Isto não está a correr numa sessão de ambiente de trabalho (não há ecrã onde as mostrar), por isso nenhuma notificação pode aparecer aqui.",
 		},
 		"notify.held_quiet": {

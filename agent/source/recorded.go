@@ -60,6 +60,9 @@ type Record struct {
 	Interfaces []check.Interface `json:"interfaces,omitempty"`
 	// Listening
 	Sockets []check.Socket `json:"sockets,omitempty"`
+	// Reduced says the answer (or the error) holds only what the
+	// collectors use of the input (check.Trim): package histories.
+	Reduced bool `json:"reduced,omitempty"`
 	// Err is the error the read returned, if any.
 	Err *RecordedError `json:"error,omitempty"`
 }

@@ -8,19 +8,49 @@ import (
 )
 
 // Recorder wraps a Source and keeps every read and its answer, so a support
-// bundle holds exactly what the collectors saw.
+// bundle holds exactly what the collectors saw; of an input a Trim names,
+// it keeps only the part the collectors use (the record is Reduced). The
+// collectors themselves always get the whole answer.
 type Recorder struct {
-	src check.Source
-	rec *Recorded
+	src   check.Source
+	rec   *Recorded
+	trims []check.Trim
 }
 
-// NewRecorder returns a Recorder around src.
-func NewRecorder(ctx context.Context, src check.Source) (*Recorder, error) {
+// NewRecorder returns a Recorder around src that applies trims
+// (collect.Trims for a support bundle).
+func NewRecorder(ctx context.Context, src check.Source, trims ...check.Trim) (*Recorder, error) {
 	host, err := src.Host(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &Recorder{src: src, rec: NewRecorded(host)}, nil
+	return &Recorder{src: src, rec: NewRecorded(host), trims: trims}, nil
+}
+
+// trim applies the Trim for rec, if any, to a successful read's answer.
+func (r *Recorder) trim(rec Record) Record {
+	for _, t := range r.trims {
+		var data []byte
+		var limit int64
+		switch {
+		case rec.Kind == KindFile && t.File != "" && t.File == rec.Path:
+			data, limit = rec.Stdout, rec.Limit
+		case rec.Kind == KindCommand && t.Tool != "" && t.Tool == rec.Tool && slices.Equal(t.Args, rec.Args) && rec.ExitCode == 0:
+			data, limit = rec.Stdout, -1
+		default:
+			continue
+		}
+		kept, err := t.Keep(data, limit)
+		if err != nil {
+			rec.Stdout, rec.Stderr, rec.ExitCode, rec.Truncated = nil, nil, 0, false
+			rec.Err = recordError(err)
+		} else {
+			rec.Stdout = kept
+		}
+		rec.Reduced = true
+		return rec
+	}
+	return rec
 }
 
 // Recorded returns what has been recorded so far.
@@ -34,14 +64,23 @@ func (r *Recorder) Command(ctx context.Context, tool string, args ...string) (ch
 	res, err := r.src.Command(ctx, tool, args...)
 	rec := Record{Kind: KindCommand, Tool: tool, Args: slices.Clone(args), Path: res.Path,
 		ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, Truncated: res.Truncated}
-	r.rec.AddError(rec, err)
+	if err != nil {
+		r.rec.AddError(rec, err)
+	} else {
+		r.rec.Add(r.trim(rec))
+	}
 	return res, err
 }
 
 // ReadFile implements check.Source.
 func (r *Recorder) ReadFile(ctx context.Context, path string, limit int64) ([]byte, error) {
 	data, err := r.src.ReadFile(ctx, path, limit)
-	r.rec.AddError(Record{Kind: KindFile, Path: path, Limit: limit, Stdout: data}, err)
+	rec := Record{Kind: KindFile, Path: path, Limit: limit, Stdout: data}
+	if err != nil {
+		r.rec.AddError(rec, err)
+	} else {
+		r.rec.Add(r.trim(rec))
+	}
 	return data, err
 }
 

@@ -162,7 +162,12 @@ func readCapped(ctx context.Context, src check.Source, p string, limit int64) ([
 		return nil, err
 	}
 	if int64(len(data)) >= limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", p, limit)
+		return nil, tooLarge(p, limit)
 	}
 	return data, nil
+}
+
+// tooLarge is the error for a log that fills the limit it is read with.
+func tooLarge(p string, limit int64) error {
+	return fmt.Errorf("%s is larger than %d bytes", p, limit)
 }

@@ -355,7 +355,7 @@ func lastSoftwareUpdate(ctx context.Context, src check.Source) (time.Time, error
 		return time.Time{}, err
 	}
 	if len(data) >= maxInstallHistory {
-		return time.Time{}, fmt.Errorf("%s is larger than %d bytes", installHistoryPath, maxInstallHistory)
+		return time.Time{}, tooLarge(installHistoryPath, maxInstallHistory)
 	}
 	at, err := parseInstallHistory(data)
 	if err != nil {
