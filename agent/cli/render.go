@@ -58,7 +58,7 @@ func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results
 		}
 		fmt.Fprintln(w)
 		say("  ", i18n.T(lang, "check.item", "rule", r.RuleID, "status", statusWord(lang, r.Status),
-			"severity", i18n.T(lang, "check.severity."+r.Severity), "title", r.Title))
+			"severity", i18n.T(lang, "check.severity."+r.Severity), "title", itemTitle(pol, r, lang)))
 		if r.Status == policies.StatusUnknown && r.Reason != "" {
 			say("    ", i18n.T(lang, "check.unknown_reason", "reason", r.Reason))
 		}
@@ -82,6 +82,29 @@ func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results
 	}
 	fmt.Fprintln(w)
 	say("", i18n.T(lang, "check.summary", "pass", strconv.Itoa(pass), "fail", strconv.Itoa(fail), "unknown", strconv.Itoa(unknown)))
+}
+
+// itemTitle is how a rule that did not pass is titled: a failure by its
+// problem in plain words ("Your disk is not encrypted"; in lang, else in
+// English), since the rule's title states the goal and reads like good
+// news; anything else, or a rule without a problem text, by its title.
+func itemTitle(pol *policies.Policy, r policies.Result, lang string) string {
+	if r.Status != policies.StatusFail {
+		return r.Title
+	}
+	for i := range pol.Rules {
+		if pol.Rules[i].ID != r.RuleID {
+			continue
+		}
+		p := pol.Rules[i].Problem
+		if s := p[i18n.Normalize(lang)]; s != "" {
+			return s
+		}
+		if s := p[i18n.Default]; s != "" {
+			return s
+		}
+	}
+	return r.Title
 }
 
 // statusWord is a result's status in lang.
