@@ -261,16 +261,6 @@ func writeWrapped(w io.Writer, line string, width int, rtl bool) {
 }
 
 // oneLine is s on one line, cut to max runes.
-func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > max {
-		return string(r[:max-1]) + "…"
-	}
-	if s == "" {
-		return "-"
-	}
-	return s
-}
 
 func nonEmpty(vals ...string) string {
 	for _, v := range vals {
