@@ -42,15 +42,6 @@ func clearMessages() chromedp.Action[chromedp.Void] {
 	return script(`document.querySelectorAll("#notice, #error").forEach(e => e.remove()); true`)
 }
 
-// script runs js in the page as a step of a run.
-func script(js string) chromedp.Action[chromedp.Void] {
-	eval := chromedp.Evaluate[bool](js)
-	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := eval(ctx, t)
-		return chromedp.Void{}, err
-	}
-}
-
 var shownPassword = regexp.MustCompile(`copy it now[^:]*\): (\S+)`)
 
 func auditHas(t *testing.T, st store.Dashboard, actor, action, target, detail string) {
@@ -240,11 +231,8 @@ func TestAdministrationInBrowser(t *testing.T) {
 	run(t, ctx, "audit filter",
 		chromedp.Navigate(f.base+"/audit"),
 		chromedp.SendKeys(chromedp.CSS("#a-action"), "user."),
-		// Mark this page, so the wait below is for the filtered one (the
-		// unfiltered page has #audit too).
-		script(`document.body.dataset.before = "1"; true`),
-		chromedp.Click(chromedp.CSS("#a-apply")),
-		chromedp.WaitVisible(chromedp.CSS("body:not([data-before]) #audit")),
+		// The unfiltered page has #audit too: wait for the next one's.
+		clickLoads("#a-apply", "#audit"),
 	)
 	s := text(t, ctx, "#audit tbody")
 	for _, want := range []string{"user.add", "user.set-role", "user.end-sessions", "user.reset-password", "user.remove"} {

@@ -53,3 +53,29 @@ func signIn(t *testing.T, ctx context.Context, base, user string) {
 		chromedp.WaitVisible(chromedp.CSS("#whoami")),
 	)
 }
+
+// script runs js in the page as a step of a run.
+func script(js string) chromedp.Action[chromedp.Void] {
+	eval := chromedp.Evaluate[bool](js)
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := eval(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
+// clickLoads clicks sel and waits for wait on the page the click loads,
+// not on the one it was clicked on (which may have wait too): the page is
+// marked first, and only an unmarked one counts.
+func clickLoads(sel, wait string) chromedp.Action[chromedp.Void] {
+	mark := script(`document.body.dataset.before = "1"; true`)
+	click := chromedp.Click(chromedp.CSS(sel))
+	loaded := chromedp.WaitVisible(chromedp.CSS("body:not([data-before]) " + wait))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for _, a := range []chromedp.Action[chromedp.Void]{mark, click, loaded} {
+			if _, err := a(ctx, t); err != nil {
+				return chromedp.Void{}, err
+			}
+		}
+		return chromedp.Void{}, nil
+	}
+}

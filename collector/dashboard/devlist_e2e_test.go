@@ -105,7 +105,7 @@ func TestDeviceListInBrowser(t *testing.T) {
 	filter := func(what string, steps ...chromedp.Action[chromedp.Void]) []string {
 		t.Helper()
 		steps = append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(f.base + "/devices"), chromedp.WaitVisible(chromedp.CSS("#filters"))}, steps...)
-		steps = append(steps, chromedp.Click(chromedp.CSS("#apply")), chromedp.WaitVisible(chromedp.CSS("#filtered")))
+		steps = append(steps, clickLoads("#apply", "#filtered"))
 		run(t, ctx, what, steps...)
 		return column(t, ctx, 0)
 	}
@@ -148,8 +148,7 @@ func TestDeviceListInBrowser(t *testing.T) {
 	// Sort by failing since with the header, then the other way round.
 	run(t, ctx, "sort by failing since",
 		chromedp.Navigate(f.base+"/devices"),
-		chromedp.Click(chromedp.CSS("#sort-failing_since")),
-		chromedp.WaitVisible(chromedp.CSS("th .arrow")),
+		clickLoads("#sort-failing_since", "th .arrow"),
 	)
 	q := store.DeviceQuery{Now: clock(), StaleAfter: staleAfter, Sort: store.SortFailingSince}
 	if p, err = f.st.ListDevices(bg, q); err != nil {
@@ -159,8 +158,7 @@ func TestDeviceListInBrowser(t *testing.T) {
 		t.Errorf("by failing since: %v, store has %v", got, hostnames(p))
 	}
 	run(t, ctx, "sort by failing since, descending",
-		chromedp.Click(chromedp.CSS("#sort-failing_since")),
-		chromedp.WaitVisible(chromedp.Search(`//span[@class="arrow" and text()="▼"]`)),
+		clickLoads("#sort-failing_since", "th .arrow"),
 	)
 	q.Sort = "-" + store.SortFailingSince
 	if p, err = f.st.ListDevices(bg, q); err != nil {
@@ -180,7 +178,7 @@ func TestDeviceListInBrowser(t *testing.T) {
 	run(t, ctx, "first page", chromedp.Navigate(f.base+"/devices?limit=3&sort=hostname"), chromedp.WaitVisible(chromedp.CSS("#next")))
 	pages := [][]string{column(t, ctx, 0)}
 	for range 2 {
-		run(t, ctx, "next page", chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#prev")))
+		run(t, ctx, "next page", clickLoads("#next", "#prev"))
 		pages = append(pages, column(t, ctx, 0))
 	}
 	var seen []string
@@ -191,11 +189,11 @@ func TestDeviceListInBrowser(t *testing.T) {
 		t.Errorf("pages of three: %v, want %v", pages, want)
 	}
 	screenshot(t, ctx, "devices-last-page")
-	run(t, ctx, "previous page", chromedp.Click(chromedp.CSS("#prev")), chromedp.WaitVisible(chromedp.CSS("#next")))
+	run(t, ctx, "previous page", clickLoads("#prev", "#next"))
 	if got := column(t, ctx, 0); strings.Join(got, " ") != strings.Join(pages[1], " ") {
 		t.Errorf("previous page: %v, want %v", got, pages[1])
 	}
-	run(t, ctx, "previous page again", chromedp.Click(chromedp.CSS("#prev")), chromedp.WaitVisible(chromedp.CSS("#next")))
+	run(t, ctx, "previous page again", clickLoads("#prev", "#next"))
 	if got := column(t, ctx, 0); strings.Join(got, " ") != strings.Join(pages[0], " ") {
 		t.Errorf("back on the first page: %v, want %v", got, pages[0])
 	}
