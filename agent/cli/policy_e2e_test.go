@@ -111,6 +111,7 @@ func TestPolicyAndWaiverReachTheAgent(t *testing.T) {
 	if strings.Contains(out, "Things that need your attention: 2") || !strings.Contains(out, "Things that need your attention: 1") {
 		t.Errorf("the waived rule is still counted as a problem:\n%s", out)
 	}
+	quietHoursOff(t, home, -1)
 	record := filepath.Join(t.TempDir(), "shown.jsonl")
 	if code, out := agentProcess(t, home, "notify", "--once", "--status-dir", statusDir, "--record-to", record); code != 0 {
 		t.Fatalf("notify --once = %d: %s", code, out)

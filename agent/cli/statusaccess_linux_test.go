@@ -148,6 +148,7 @@ func TestStatusOnlyForRootAndTheDesktopUser(t *testing.T) {
 	if code, out := agentAs(t, deskUID, desk, "privacy", "--json", "--status-dir", dir); code != 0 || !strings.Contains(out, `"platform": "linux"`) {
 		t.Errorf("privacy --json as the desktop user = %d:\n%s", code, out)
 	}
+	quietHoursOff(t, desk, deskUID)
 	record := filepath.Join(desk, "shown.jsonl")
 	if code, out := agentAs(t, deskUID, desk, "notify", "--once", "--status-dir", dir, "--record-to", record); code != 0 || len(readNotices(t, record)) == 0 {
 		t.Errorf("notify --once as the desktop user = %d, showed nothing: %s", code, out)

@@ -43,6 +43,28 @@ func agentProcess(t *testing.T, home string, args ...string) (int, string) {
 	return cmd.ProcessState.ExitCode(), string(out)
 }
 
+// quietHoursOff writes home's user config without quiet hours, owned by
+// uid (-1: as is), so a notify test shows what it must whatever the time of
+// day it runs at (the default quiet hours are 21:00-08:00 local time).
+func quietHoursOff(t *testing.T, home string, uid int) {
+	t.Helper()
+	dir := filepath.Join(home, ".config", "ward")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(file, []byte(`{"quiet_hours": ""}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if uid >= 0 {
+		for _, p := range []string{filepath.Join(home, ".config"), dir, file} {
+			if err := os.Chown(p, uid, -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestStatusAndNotifyEndToEnd runs the agent loop on a replayed laptop with
 // a firewall off and an unencrypted disk, then `status` and `notify` as
 // separate processes reading its local endpoint, with the collector down.
