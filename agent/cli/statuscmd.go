@@ -175,7 +175,14 @@ func renderStatus(w io.Writer, st notify.Status, origin notify.Origin, lang stri
 			fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.why", "why", t.Why))
 		}
 		fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.steps"))
-		for _, line := range wrap(t.Steps, 72) {
+		steps := wrap(t.Steps, 72)
+		if i18n.RTL(lang) && len(steps) > 0 {
+			// One line: the right-to-left writer (rtlOutput) wraps it to
+			// the terminal and isolates its left-to-right runs; wrapped
+			// here as well it would break twice, raggedly.
+			steps = []string{strings.Join(steps, " ")}
+		}
+		for _, line := range steps {
 			fmt.Fprintf(w, "     %s\n", line)
 		}
 		if r.Deadline != nil {
