@@ -545,3 +545,58 @@ func mergeKeyed(ctx context.Context, b ListBackend, q store.DeviceQuery, byDeadl
 	}
 	return out, nil
 }
+
+// Rows is what a query returns in either store's driver (database/sql's
+// *sql.Rows, pgx's Rows), so both read the list's keys with one loop.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// FailingPartsQuery lists the (group, rule) pairs that have failing
+// states (ListBackend.FailingParts); read it with ScanParts.
+const FailingPartsQuery = `SELECT DISTINCT grp, rule_id FROM agg_failing_hours`
+
+// ScanParts reads (group, rule) rows.
+func ScanParts(rows Rows) ([][2]string, error) {
+	var out [][2]string
+	for rows.Next() {
+		var k [2]string
+		if err := rows.Scan(&k[0], &k[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// FailingAfterQuery is ListBackend.FailingAfter's query on agg_failing's
+// key (since, device_id), with ? placeholders; read it with ScanKeyed.
+func FailingAfterQuery(group, rule string, since int64, device string, first, desc bool, n int) (string, []any) {
+	cond, dir := ` AND (since, device_id) > (?, ?)`, ` ASC`
+	if desc {
+		cond, dir = ` AND (since, device_id) < (?, ?)`, ` DESC`
+	}
+	args := []any{group, rule}
+	if first {
+		cond = ``
+	} else {
+		args = append(args, since, device)
+	}
+	return `SELECT since, device_id FROM agg_failing WHERE grp = ? AND rule_id = ?` + cond +
+		` ORDER BY since` + dir + `, device_id` + dir + ` LIMIT ?`, append(args, n)
+}
+
+// ScanKeyed reads (since, device_id) rows.
+func ScanKeyed(rows Rows) ([]Keyed, error) {
+	var out []Keyed
+	for rows.Next() {
+		var k Keyed
+		if err := rows.Scan(&k.Since, &k.DeviceID); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}

@@ -692,49 +692,23 @@ func (s *Store) overdueTotal(ctx context.Context, q store.DeviceQuery) (int, boo
 
 // FailingParts implements aggregate.ListBackend.
 func (b listBackend) FailingParts(ctx context.Context) ([][2]string, error) {
-	rows, err := b.s.db.QueryContext(ctx, `SELECT DISTINCT grp, rule_id FROM agg_failing_hours`)
+	rows, err := b.s.db.QueryContext(ctx, aggregate.FailingPartsQuery)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out [][2]string
-	for rows.Next() {
-		var k [2]string
-		if err := rows.Scan(&k[0], &k[1]); err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return aggregate.ScanParts(rows)
 }
 
 // FailingAfter implements aggregate.ListBackend, on agg_failing's key.
 func (b listBackend) FailingAfter(ctx context.Context, group, rule string, since int64, device string, first, desc bool, n int) ([]aggregate.Keyed, error) {
-	cond, dir := ` AND (since, device_id) > (?, ?)`, ` ASC`
-	if desc {
-		cond, dir = ` AND (since, device_id) < (?, ?)`, ` DESC`
-	}
-	args := []any{group, rule}
-	if first {
-		cond = ``
-	} else {
-		args = append(args, since, device)
-	}
-	rows, err := b.s.db.QueryContext(ctx, `SELECT since, device_id FROM agg_failing WHERE grp = ? AND rule_id = ?`+cond+
-		` ORDER BY since`+dir+`, device_id`+dir+` LIMIT ?`, append(args, n)...)
+	query, args := aggregate.FailingAfterQuery(group, rule, since, device, first, desc, n)
+	rows, err := b.s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []aggregate.Keyed
-	for rows.Next() {
-		var k aggregate.Keyed
-		if err := rows.Scan(&k.Since, &k.DeviceID); err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return aggregate.ScanKeyed(rows)
 }
 
 // FailStates implements aggregate.ListBackend.
