@@ -9,6 +9,7 @@ package wardv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -73,6 +74,63 @@ func (x ResultStatus) Number() protoreflect.EnumNumber {
 // Deprecated: Use ResultStatus.Descriptor instead.
 func (ResultStatus) EnumDescriptor() ([]byte, []int) {
 	return file_ward_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+// Reach is whether a round could reach an endpoint.
+type Reach int32
+
+const (
+	Reach_REACH_UNSPECIFIED Reach = 0
+	// REACHED: the endpoint answered.
+	Reach_REACH_REACHED Reach = 1
+	// UNREACHABLE: it was tried and did not answer.
+	Reach_REACH_UNREACHABLE Reach = 2
+	// NOT_PROBED: not tried (probe off, for example under a discreet policy,
+	// or no update source is configured).
+	Reach_REACH_NOT_PROBED Reach = 3
+)
+
+// Enum value maps for Reach.
+var (
+	Reach_name = map[int32]string{
+		0: "REACH_UNSPECIFIED",
+		1: "REACH_REACHED",
+		2: "REACH_UNREACHABLE",
+		3: "REACH_NOT_PROBED",
+	}
+	Reach_value = map[string]int32{
+		"REACH_UNSPECIFIED": 0,
+		"REACH_REACHED":     1,
+		"REACH_UNREACHABLE": 2,
+		"REACH_NOT_PROBED":  3,
+	}
+)
+
+func (x Reach) Enum() *Reach {
+	p := new(Reach)
+	*p = x
+	return p
+}
+
+func (x Reach) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Reach) Descriptor() protoreflect.EnumDescriptor {
+	return file_ward_v1_agent_proto_enumTypes[1].Descriptor()
+}
+
+func (Reach) Type() protoreflect.EnumType {
+	return &file_ward_v1_agent_proto_enumTypes[1]
+}
+
+func (x Reach) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Reach.Descriptor instead.
+func (Reach) EnumDescriptor() ([]byte, []int) {
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{1}
 }
 
 // DeviceInfo describes the enrolling machine. It carries no user names.
@@ -343,19 +401,34 @@ func (x *EnrollResponse) GetEpoch() uint64 {
 
 // RuleResult is one rule's verdict as the agent evaluated it.
 type RuleResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RuleId        string                 `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
-	Title         string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
-	Family        string                 `protobuf:"bytes,3,opt,name=family,proto3" json:"family,omitempty"`
-	Status        ResultStatus           `protobuf:"varint,4,opt,name=status,proto3,enum=ward.v1.ResultStatus" json:"status,omitempty"`
-	Severity      string                 `protobuf:"bytes,5,opt,name=severity,proto3" json:"severity,omitempty"`
-	Observed      string                 `protobuf:"bytes,6,opt,name=observed,proto3" json:"observed,omitempty"`
-	Expected      string                 `protobuf:"bytes,7,opt,name=expected,proto3" json:"expected,omitempty"`
-	Reason        string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
-	FailingSince  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=failing_since,json=failingSince,proto3" json:"failing_since,omitempty"`
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=deadline,proto3" json:"deadline,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	RuleId       string                 `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	Title        string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	Family       string                 `protobuf:"bytes,3,opt,name=family,proto3" json:"family,omitempty"`
+	Status       ResultStatus           `protobuf:"varint,4,opt,name=status,proto3,enum=ward.v1.ResultStatus" json:"status,omitempty"`
+	Severity     string                 `protobuf:"bytes,5,opt,name=severity,proto3" json:"severity,omitempty"`
+	Observed     string                 `protobuf:"bytes,6,opt,name=observed,proto3" json:"observed,omitempty"`
+	Expected     string                 `protobuf:"bytes,7,opt,name=expected,proto3" json:"expected,omitempty"`
+	Reason       string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	FailingSince *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=failing_since,json=failingSince,proto3" json:"failing_since,omitempty"`
+	Deadline     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// ObservedText and ReasonText are observed and reason as messages of the
+	// shared catalogue (package policies/texts); observed and reason stay the
+	// English rendering.
+	ObservedText []*Text `protobuf:"bytes,11,rep,name=observed_text,json=observedText,proto3" json:"observed_text,omitempty"`
+	ReasonText   []*Text `protobuf:"bytes,12,rep,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
+	// GraceConnected says the rule's grace counts connected time only
+	// (policy "grace: 72h connected", docs/connectivity.md).
+	GraceConnected bool `protobuf:"varint,13,opt,name=grace_connected,json=graceConnected,proto3" json:"grace_connected,omitempty"`
+	// GraceUsed is, for a connected-grace rule that fails, the connected time
+	// counted since failing_since; deadline is then the round's time plus
+	// what is left of the grace.
+	GraceUsed *durationpb.Duration `protobuf:"bytes,14,opt,name=grace_used,json=graceUsed,proto3" json:"grace_used,omitempty"`
+	// DeadlinePaused says this round found no connection, so a
+	// connected-grace deadline is not running.
+	DeadlinePaused bool `protobuf:"varint,15,opt,name=deadline_paused,json=deadlinePaused,proto3" json:"deadline_paused,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RuleResult) Reset() {
@@ -458,6 +531,106 @@ func (x *RuleResult) GetDeadline() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *RuleResult) GetObservedText() []*Text {
+	if x != nil {
+		return x.ObservedText
+	}
+	return nil
+}
+
+func (x *RuleResult) GetReasonText() []*Text {
+	if x != nil {
+		return x.ReasonText
+	}
+	return nil
+}
+
+func (x *RuleResult) GetGraceConnected() bool {
+	if x != nil {
+		return x.GraceConnected
+	}
+	return false
+}
+
+func (x *RuleResult) GetGraceUsed() *durationpb.Duration {
+	if x != nil {
+		return x.GraceUsed
+	}
+	return nil
+}
+
+func (x *RuleResult) GetDeadlinePaused() bool {
+	if x != nil {
+		return x.DeadlinePaused
+	}
+	return false
+}
+
+// Connectivity is what one round found about the device's connection.
+type Connectivity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Collector is whether the round before this one delivered its report.
+	Collector Reach `protobuf:"varint,1,opt,name=collector,proto3,enum=ward.v1.Reach" json:"collector,omitempty"`
+	// UpdateSource is whether the OS's update source answered the probe.
+	UpdateSource Reach `protobuf:"varint,2,opt,name=update_source,json=updateSource,proto3,enum=ward.v1.Reach" json:"update_source,omitempty"`
+	// UpdateSourceName names what was probed: a configured mirror's host,
+	// "Windows Update", "Apple software update".
+	UpdateSourceName string `protobuf:"bytes,3,opt,name=update_source_name,json=updateSourceName,proto3" json:"update_source_name,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Connectivity) Reset() {
+	*x = Connectivity{}
+	mi := &file_ward_v1_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Connectivity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Connectivity) ProtoMessage() {}
+
+func (x *Connectivity) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Connectivity.ProtoReflect.Descriptor instead.
+func (*Connectivity) Descriptor() ([]byte, []int) {
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Connectivity) GetCollector() Reach {
+	if x != nil {
+		return x.Collector
+	}
+	return Reach_REACH_UNSPECIFIED
+}
+
+func (x *Connectivity) GetUpdateSource() Reach {
+	if x != nil {
+		return x.UpdateSource
+	}
+	return Reach_REACH_UNSPECIFIED
+}
+
+func (x *Connectivity) GetUpdateSourceName() string {
+	if x != nil {
+		return x.UpdateSourceName
+	}
+	return ""
+}
+
 // Report is one collection round.
 type Report struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -489,13 +662,15 @@ type Report struct {
 	// ResultsAsBase, with base_facts, stands for results: the agent's
 	// verdicts are those of that last acknowledged report.
 	ResultsAsBase bool `protobuf:"varint,12,opt,name=results_as_base,json=resultsAsBase,proto3" json:"results_as_base,omitempty"`
+	// Connectivity is what this round found about the device's connection.
+	Connectivity  *Connectivity `protobuf:"bytes,13,opt,name=connectivity,proto3" json:"connectivity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_ward_v1_agent_proto_msgTypes[4]
+	mi := &file_ward_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +682,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[4]
+	mi := &file_ward_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +695,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Report) GetSequence() uint64 {
@@ -607,6 +782,13 @@ func (x *Report) GetResultsAsBase() bool {
 	return false
 }
 
+func (x *Report) GetConnectivity() *Connectivity {
+	if x != nil {
+		return x.Connectivity
+	}
+	return nil
+}
+
 type ReportRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Report *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
@@ -619,7 +801,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_ward_v1_agent_proto_msgTypes[5]
+	mi := &file_ward_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +813,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[5]
+	mi := &file_ward_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +826,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReportRequest) GetReport() *Report {
@@ -686,7 +868,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_ward_v1_agent_proto_msgTypes[6]
+	mi := &file_ward_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +880,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[6]
+	mi := &file_ward_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +893,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReportResponse) GetAckedSequence() uint64 {
@@ -783,7 +965,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_ward_v1_agent_proto_msgTypes[7]
+	mi := &file_ward_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +977,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[7]
+	mi := &file_ward_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +990,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetPolicyRequest) GetCurrentName() string {
@@ -845,7 +1027,7 @@ type Waiver struct {
 
 func (x *Waiver) Reset() {
 	*x = Waiver{}
-	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	mi := &file_ward_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +1039,7 @@ func (x *Waiver) String() string {
 func (*Waiver) ProtoMessage() {}
 
 func (x *Waiver) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	mi := &file_ward_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +1052,7 @@ func (x *Waiver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Waiver.ProtoReflect.Descriptor instead.
 func (*Waiver) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Waiver) GetRuleId() string {
@@ -916,7 +1098,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_ward_v1_agent_proto_msgTypes[9]
+	mi := &file_ward_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1110,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[9]
+	mi := &file_ward_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1123,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetPolicyResponse) GetChanged() bool {
@@ -1004,7 +1186,7 @@ type RenewRequest struct {
 
 func (x *RenewRequest) Reset() {
 	*x = RenewRequest{}
-	mi := &file_ward_v1_agent_proto_msgTypes[10]
+	mi := &file_ward_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1198,7 @@ func (x *RenewRequest) String() string {
 func (*RenewRequest) ProtoMessage() {}
 
 func (x *RenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[10]
+	mi := &file_ward_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1211,7 @@ func (x *RenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
 func (*RenewRequest) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RenewRequest) GetCsrDer() []byte {
@@ -1056,7 +1238,7 @@ type RenewResponse struct {
 
 func (x *RenewResponse) Reset() {
 	*x = RenewResponse{}
-	mi := &file_ward_v1_agent_proto_msgTypes[11]
+	mi := &file_ward_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1250,7 @@ func (x *RenewResponse) String() string {
 func (*RenewResponse) ProtoMessage() {}
 
 func (x *RenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[11]
+	mi := &file_ward_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1263,7 @@ func (x *RenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewResponse.ProtoReflect.Descriptor instead.
 func (*RenewResponse) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RenewResponse) GetCertificateDer() []byte {
@@ -1116,7 +1298,7 @@ var File_ward_v1_agent_proto protoreflect.FileDescriptor
 
 const file_ward_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x13ward/v1/agent.proto\x12\award.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13ward/v1/facts.proto\"\xe4\x01\n" +
+	"\x13ward/v1/agent.proto\x12\award.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13ward/v1/facts.proto\"\xe4\x01\n" +
 	"\n" +
 	"DeviceInfo\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x1a\n" +
@@ -1141,7 +1323,7 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"caChainDer\x12\x14\n" +
 	"\x05group\x18\x04 \x01(\tR\x05group\x127\n" +
 	"\tnot_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"\xe7\x02\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"\xd7\x04\n" +
 	"\n" +
 	"RuleResult\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x14\n" +
@@ -1154,7 +1336,18 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12?\n" +
 	"\rfailing_since\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\ffailingSince\x126\n" +
 	"\bdeadline\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\xd0\x03\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x122\n" +
+	"\robserved_text\x18\v \x03(\v2\r.ward.v1.TextR\fobservedText\x12.\n" +
+	"\vreason_text\x18\f \x03(\v2\r.ward.v1.TextR\n" +
+	"reasonText\x12'\n" +
+	"\x0fgrace_connected\x18\r \x01(\bR\x0egraceConnected\x128\n" +
+	"\n" +
+	"grace_used\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\tgraceUsed\x12'\n" +
+	"\x0fdeadline_paused\x18\x0f \x01(\bR\x0edeadlinePaused\"\x9f\x01\n" +
+	"\fConnectivity\x12,\n" +
+	"\tcollector\x18\x01 \x01(\x0e2\x0e.ward.v1.ReachR\tcollector\x123\n" +
+	"\rupdate_source\x18\x02 \x01(\x0e2\x0e.ward.v1.ReachR\fupdateSource\x12,\n" +
+	"\x12update_source_name\x18\x03 \x01(\tR\x10updateSourceName\"\x8b\x04\n" +
 	"\x06Report\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12=\n" +
 	"\fcollected_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcollectedAt\x12#\n" +
@@ -1170,7 +1363,8 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	" \x01(\x04R\fdroppedTotal\x12\x1d\n" +
 	"\n" +
 	"base_facts\x18\v \x01(\fR\tbaseFacts\x12&\n" +
-	"\x0fresults_as_base\x18\f \x01(\bR\rresultsAsBase\"]\n" +
+	"\x0fresults_as_base\x18\f \x01(\bR\rresultsAsBase\x129\n" +
+	"\fconnectivity\x18\r \x01(\v2\x15.ward.v1.ConnectivityR\fconnectivity\"]\n" +
 	"\rReportRequest\x12'\n" +
 	"\x06report\x18\x01 \x01(\v2\x0f.ward.v1.ReportR\x06report\x12#\n" +
 	"\rqueued_millis\x18\x02 \x01(\x04R\fqueuedMillis\"\xa8\x02\n" +
@@ -1216,7 +1410,12 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\x19RESULT_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RESULT_STATUS_PASS\x10\x01\x12\x16\n" +
 	"\x12RESULT_STATUS_FAIL\x10\x02\x12\x19\n" +
-	"\x15RESULT_STATUS_UNKNOWN\x10\x03B-Z+github.com/wardhq/ward/proto/ward/v1;wardv1b\x06proto3"
+	"\x15RESULT_STATUS_UNKNOWN\x10\x03*^\n" +
+	"\x05Reach\x12\x15\n" +
+	"\x11REACH_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rREACH_REACHED\x10\x01\x12\x15\n" +
+	"\x11REACH_UNREACHABLE\x10\x02\x12\x14\n" +
+	"\x10REACH_NOT_PROBED\x10\x03B-Z+github.com/wardhq/ward/proto/ward/v1;wardv1b\x06proto3"
 
 var (
 	file_ward_v1_agent_proto_rawDescOnce sync.Once
@@ -1230,44 +1429,54 @@ func file_ward_v1_agent_proto_rawDescGZIP() []byte {
 	return file_ward_v1_agent_proto_rawDescData
 }
 
-var file_ward_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ward_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_ward_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_ward_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_ward_v1_agent_proto_goTypes = []any{
 	(ResultStatus)(0),             // 0: ward.v1.ResultStatus
-	(*DeviceInfo)(nil),            // 1: ward.v1.DeviceInfo
-	(*EnrollRequest)(nil),         // 2: ward.v1.EnrollRequest
-	(*EnrollResponse)(nil),        // 3: ward.v1.EnrollResponse
-	(*RuleResult)(nil),            // 4: ward.v1.RuleResult
-	(*Report)(nil),                // 5: ward.v1.Report
-	(*ReportRequest)(nil),         // 6: ward.v1.ReportRequest
-	(*ReportResponse)(nil),        // 7: ward.v1.ReportResponse
-	(*GetPolicyRequest)(nil),      // 8: ward.v1.GetPolicyRequest
-	(*Waiver)(nil),                // 9: ward.v1.Waiver
-	(*GetPolicyResponse)(nil),     // 10: ward.v1.GetPolicyResponse
-	(*RenewRequest)(nil),          // 11: ward.v1.RenewRequest
-	(*RenewResponse)(nil),         // 12: ward.v1.RenewResponse
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*Facts)(nil),                 // 14: ward.v1.Facts
+	(Reach)(0),                    // 1: ward.v1.Reach
+	(*DeviceInfo)(nil),            // 2: ward.v1.DeviceInfo
+	(*EnrollRequest)(nil),         // 3: ward.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 4: ward.v1.EnrollResponse
+	(*RuleResult)(nil),            // 5: ward.v1.RuleResult
+	(*Connectivity)(nil),          // 6: ward.v1.Connectivity
+	(*Report)(nil),                // 7: ward.v1.Report
+	(*ReportRequest)(nil),         // 8: ward.v1.ReportRequest
+	(*ReportResponse)(nil),        // 9: ward.v1.ReportResponse
+	(*GetPolicyRequest)(nil),      // 10: ward.v1.GetPolicyRequest
+	(*Waiver)(nil),                // 11: ward.v1.Waiver
+	(*GetPolicyResponse)(nil),     // 12: ward.v1.GetPolicyResponse
+	(*RenewRequest)(nil),          // 13: ward.v1.RenewRequest
+	(*RenewResponse)(nil),         // 14: ward.v1.RenewResponse
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*Text)(nil),                  // 16: ward.v1.Text
+	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
+	(*Facts)(nil),                 // 18: ward.v1.Facts
 }
 var file_ward_v1_agent_proto_depIdxs = []int32{
-	1,  // 0: ward.v1.EnrollRequest.device:type_name -> ward.v1.DeviceInfo
-	13, // 1: ward.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
+	2,  // 0: ward.v1.EnrollRequest.device:type_name -> ward.v1.DeviceInfo
+	15, // 1: ward.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
 	0,  // 2: ward.v1.RuleResult.status:type_name -> ward.v1.ResultStatus
-	13, // 3: ward.v1.RuleResult.failing_since:type_name -> google.protobuf.Timestamp
-	13, // 4: ward.v1.RuleResult.deadline:type_name -> google.protobuf.Timestamp
-	13, // 5: ward.v1.Report.collected_at:type_name -> google.protobuf.Timestamp
-	14, // 6: ward.v1.Report.facts:type_name -> ward.v1.Facts
-	4,  // 7: ward.v1.Report.results:type_name -> ward.v1.RuleResult
-	5,  // 8: ward.v1.ReportRequest.report:type_name -> ward.v1.Report
-	13, // 9: ward.v1.Waiver.expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 10: ward.v1.GetPolicyResponse.waivers:type_name -> ward.v1.Waiver
-	13, // 11: ward.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
-	13, // 12: ward.v1.RenewResponse.renew_after:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	15, // 3: ward.v1.RuleResult.failing_since:type_name -> google.protobuf.Timestamp
+	15, // 4: ward.v1.RuleResult.deadline:type_name -> google.protobuf.Timestamp
+	16, // 5: ward.v1.RuleResult.observed_text:type_name -> ward.v1.Text
+	16, // 6: ward.v1.RuleResult.reason_text:type_name -> ward.v1.Text
+	17, // 7: ward.v1.RuleResult.grace_used:type_name -> google.protobuf.Duration
+	1,  // 8: ward.v1.Connectivity.collector:type_name -> ward.v1.Reach
+	1,  // 9: ward.v1.Connectivity.update_source:type_name -> ward.v1.Reach
+	15, // 10: ward.v1.Report.collected_at:type_name -> google.protobuf.Timestamp
+	18, // 11: ward.v1.Report.facts:type_name -> ward.v1.Facts
+	5,  // 12: ward.v1.Report.results:type_name -> ward.v1.RuleResult
+	6,  // 13: ward.v1.Report.connectivity:type_name -> ward.v1.Connectivity
+	7,  // 14: ward.v1.ReportRequest.report:type_name -> ward.v1.Report
+	15, // 15: ward.v1.Waiver.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 16: ward.v1.GetPolicyResponse.waivers:type_name -> ward.v1.Waiver
+	15, // 17: ward.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
+	15, // 18: ward.v1.RenewResponse.renew_after:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_ward_v1_agent_proto_init() }
@@ -1281,8 +1490,8 @@ func file_ward_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ward_v1_agent_proto_rawDesc), len(file_ward_v1_agent_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   12,
+			NumEnums:      2,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -330,9 +330,15 @@ func (x *Facts) GetFirewall() *FirewallFacts {
 
 // Collection is the status of one family's collection and why.
 type Collection struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        CollectionStatus       `protobuf:"varint,1,opt,name=status,proto3,enum=ward.v1.CollectionStatus" json:"status,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status CollectionStatus       `protobuf:"varint,1,opt,name=status,proto3,enum=ward.v1.CollectionStatus" json:"status,omitempty"`
+	// Reason is why, in English, for logs and the collector.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// ReasonText is reason as messages of the shared catalogue (package
+	// policies/texts), so the agent can tell staff why in their language.
+	// Empty from older agents and for reasons the catalogue has no message
+	// for; reason is then the only text.
+	ReasonText    []*Text `protobuf:"bytes,3,rep,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -381,6 +387,68 @@ func (x *Collection) GetReason() string {
 	return ""
 }
 
+func (x *Collection) GetReasonText() []*Text {
+	if x != nil {
+		return x.ReasonText
+	}
+	return nil
+}
+
+// Text is one message of the shared catalogue (package policies/texts): its
+// id and parameters. The reader renders it in their own language; the
+// parameters are data (paths, versions, counts), never words to translate.
+type Text struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Params        map[string]string      `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Text) Reset() {
+	*x = Text{}
+	mi := &file_ward_v1_facts_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Text) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Text) ProtoMessage() {}
+
+func (x *Text) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_facts_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Text.ProtoReflect.Descriptor instead.
+func (*Text) Descriptor() ([]byte, []int) {
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Text) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Text) GetParams() map[string]string {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
 // OSFacts identifies the operating system.
 type OSFacts struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -405,7 +473,7 @@ type OSFacts struct {
 
 func (x *OSFacts) Reset() {
 	*x = OSFacts{}
-	mi := &file_ward_v1_facts_proto_msgTypes[2]
+	mi := &file_ward_v1_facts_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -417,7 +485,7 @@ func (x *OSFacts) String() string {
 func (*OSFacts) ProtoMessage() {}
 
 func (x *OSFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[2]
+	mi := &file_ward_v1_facts_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +498,7 @@ func (x *OSFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OSFacts.ProtoReflect.Descriptor instead.
 func (*OSFacts) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{2}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OSFacts) GetCollection() *Collection {
@@ -519,14 +587,16 @@ type Volume struct {
 	// Chain is the device stack from the mount down, e.g. "dm-1 (LVM) > dm-0 (CRYPT-LUKS2) > sda3".
 	Chain string `protobuf:"bytes,12,opt,name=chain,proto3" json:"chain,omitempty"`
 	// Reason explains an unknown or surprising state in words.
-	Reason        string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
+	// ReasonText is reason as catalogue messages (see Collection.reason_text).
+	ReasonText    []*Text `protobuf:"bytes,14,rep,name=reason_text,json=reasonText,proto3" json:"reason_text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Volume) Reset() {
 	*x = Volume{}
-	mi := &file_ward_v1_facts_proto_msgTypes[3]
+	mi := &file_ward_v1_facts_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +608,7 @@ func (x *Volume) String() string {
 func (*Volume) ProtoMessage() {}
 
 func (x *Volume) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[3]
+	mi := &file_ward_v1_facts_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +621,7 @@ func (x *Volume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Volume.ProtoReflect.Descriptor instead.
 func (*Volume) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{3}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Volume) GetMountPoint() string {
@@ -645,6 +715,13 @@ func (x *Volume) GetReason() string {
 	return ""
 }
 
+func (x *Volume) GetReasonText() []*Text {
+	if x != nil {
+		return x.ReasonText
+	}
+	return nil
+}
+
 // DiskEncryptionFacts lists the fixed volumes the OS runs from, and swap.
 type DiskEncryptionFacts struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -660,7 +737,7 @@ type DiskEncryptionFacts struct {
 
 func (x *DiskEncryptionFacts) Reset() {
 	*x = DiskEncryptionFacts{}
-	mi := &file_ward_v1_facts_proto_msgTypes[4]
+	mi := &file_ward_v1_facts_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +749,7 @@ func (x *DiskEncryptionFacts) String() string {
 func (*DiskEncryptionFacts) ProtoMessage() {}
 
 func (x *DiskEncryptionFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[4]
+	mi := &file_ward_v1_facts_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +762,7 @@ func (x *DiskEncryptionFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskEncryptionFacts.ProtoReflect.Descriptor instead.
 func (*DiskEncryptionFacts) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{4}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DiskEncryptionFacts) GetCollection() *Collection {
@@ -722,7 +799,7 @@ type PendingUpdate struct {
 
 func (x *PendingUpdate) Reset() {
 	*x = PendingUpdate{}
-	mi := &file_ward_v1_facts_proto_msgTypes[5]
+	mi := &file_ward_v1_facts_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +811,7 @@ func (x *PendingUpdate) String() string {
 func (*PendingUpdate) ProtoMessage() {}
 
 func (x *PendingUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[5]
+	mi := &file_ward_v1_facts_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +824,7 @@ func (x *PendingUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingUpdate.ProtoReflect.Descriptor instead.
 func (*PendingUpdate) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{5}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PendingUpdate) GetName() string {
@@ -804,7 +881,7 @@ type PatchFacts struct {
 
 func (x *PatchFacts) Reset() {
 	*x = PatchFacts{}
-	mi := &file_ward_v1_facts_proto_msgTypes[6]
+	mi := &file_ward_v1_facts_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +893,7 @@ func (x *PatchFacts) String() string {
 func (*PatchFacts) ProtoMessage() {}
 
 func (x *PatchFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[6]
+	mi := &file_ward_v1_facts_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +906,7 @@ func (x *PatchFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchFacts.ProtoReflect.Descriptor instead.
 func (*PatchFacts) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{6}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PatchFacts) GetCollection() *Collection {
@@ -927,7 +1004,7 @@ type FirewallProfile struct {
 
 func (x *FirewallProfile) Reset() {
 	*x = FirewallProfile{}
-	mi := &file_ward_v1_facts_proto_msgTypes[7]
+	mi := &file_ward_v1_facts_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1016,7 @@ func (x *FirewallProfile) String() string {
 func (*FirewallProfile) ProtoMessage() {}
 
 func (x *FirewallProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[7]
+	mi := &file_ward_v1_facts_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1029,7 @@ func (x *FirewallProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirewallProfile.ProtoReflect.Descriptor instead.
 func (*FirewallProfile) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{7}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FirewallProfile) GetName() string {
@@ -1028,7 +1105,7 @@ type FirewallSlice struct {
 
 func (x *FirewallSlice) Reset() {
 	*x = FirewallSlice{}
-	mi := &file_ward_v1_facts_proto_msgTypes[8]
+	mi := &file_ward_v1_facts_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1117,7 @@ func (x *FirewallSlice) String() string {
 func (*FirewallSlice) ProtoMessage() {}
 
 func (x *FirewallSlice) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[8]
+	mi := &file_ward_v1_facts_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1130,7 @@ func (x *FirewallSlice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirewallSlice.ProtoReflect.Descriptor instead.
 func (*FirewallSlice) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{8}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FirewallSlice) GetProtocol() string {
@@ -1124,7 +1201,7 @@ type ReachableService struct {
 
 func (x *ReachableService) Reset() {
 	*x = ReachableService{}
-	mi := &file_ward_v1_facts_proto_msgTypes[9]
+	mi := &file_ward_v1_facts_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1213,7 @@ func (x *ReachableService) String() string {
 func (*ReachableService) ProtoMessage() {}
 
 func (x *ReachableService) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[9]
+	mi := &file_ward_v1_facts_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1226,7 @@ func (x *ReachableService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReachableService.ProtoReflect.Descriptor instead.
 func (*ReachableService) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{9}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReachableService) GetProtocol() string {
@@ -1220,7 +1297,7 @@ type FirewallFacts struct {
 
 func (x *FirewallFacts) Reset() {
 	*x = FirewallFacts{}
-	mi := &file_ward_v1_facts_proto_msgTypes[10]
+	mi := &file_ward_v1_facts_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1309,7 @@ func (x *FirewallFacts) String() string {
 func (*FirewallFacts) ProtoMessage() {}
 
 func (x *FirewallFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_facts_proto_msgTypes[10]
+	mi := &file_ward_v1_facts_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1322,7 @@ func (x *FirewallFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirewallFacts.ProtoReflect.Descriptor instead.
 func (*FirewallFacts) Descriptor() ([]byte, []int) {
-	return file_ward_v1_facts_proto_rawDescGZIP(), []int{10}
+	return file_ward_v1_facts_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FirewallFacts) GetCollection() *Collection {
@@ -1329,11 +1406,19 @@ const file_ward_v1_facts_proto_rawDesc = "" +
 	"\x0fdisk_encryption\x18\x03 \x01(\v2\x1c.ward.v1.DiskEncryptionFactsR\x0ediskEncryption\x124\n" +
 	"\vpatch_level\x18\x04 \x01(\v2\x13.ward.v1.PatchFactsR\n" +
 	"patchLevel\x122\n" +
-	"\bfirewall\x18\x05 \x01(\v2\x16.ward.v1.FirewallFactsR\bfirewall\"W\n" +
+	"\bfirewall\x18\x05 \x01(\v2\x16.ward.v1.FirewallFactsR\bfirewall\"\x87\x01\n" +
 	"\n" +
 	"Collection\x121\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x19.ward.v1.CollectionStatusR\x06status\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x93\x02\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12.\n" +
+	"\vreason_text\x18\x03 \x03(\v2\r.ward.v1.TextR\n" +
+	"reasonText\"\x84\x01\n" +
+	"\x04Text\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x121\n" +
+	"\x06params\x18\x02 \x03(\v2\x19.ward.v1.Text.ParamsEntryR\x06params\x1a9\n" +
+	"\vParamsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x93\x02\n" +
 	"\aOSFacts\x123\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\v2\x13.ward.v1.CollectionR\n" +
@@ -1345,7 +1430,7 @@ const file_ward_v1_facts_proto_rawDesc = "" +
 	"\x0fdisplay_version\x18\x06 \x01(\tR\x0edisplayVersion\x12\x14\n" +
 	"\x05build\x18\a \x01(\tR\x05build\x12\x16\n" +
 	"\x06kernel\x18\b \x01(\tR\x06kernel\x12\"\n" +
-	"\farchitecture\x18\t \x01(\tR\farchitecture\"\xdb\x03\n" +
+	"\farchitecture\x18\t \x01(\tR\farchitecture\"\x8b\x04\n" +
 	"\x06Volume\x12\x1f\n" +
 	"\vmount_point\x18\x01 \x01(\tR\n" +
 	"mountPoint\x12\x16\n" +
@@ -1365,7 +1450,9 @@ const file_ward_v1_facts_proto_rawDesc = "" +
 	" \x01(\x01H\x01R\x10percentEncrypted\x88\x01\x01\x12%\n" +
 	"\x0ekey_protectors\x18\v \x03(\tR\rkeyProtectors\x12\x14\n" +
 	"\x05chain\x18\f \x01(\tR\x05chain\x12\x16\n" +
-	"\x06reason\x18\r \x01(\tR\x06reasonB\f\n" +
+	"\x06reason\x18\r \x01(\tR\x06reason\x12.\n" +
+	"\vreason_text\x18\x0e \x03(\v2\r.ward.v1.TextR\n" +
+	"reasonTextB\f\n" +
 	"\n" +
 	"_encryptedB\x14\n" +
 	"\x12_percent_encrypted\"\xc0\x01\n" +
@@ -1487,7 +1574,7 @@ func file_ward_v1_facts_proto_rawDescGZIP() []byte {
 }
 
 var file_ward_v1_facts_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ward_v1_facts_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_ward_v1_facts_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_ward_v1_facts_proto_goTypes = []any{
 	(CollectionStatus)(0),         // 0: ward.v1.CollectionStatus
 	(Protection)(0),               // 1: ward.v1.Protection
@@ -1495,44 +1582,49 @@ var file_ward_v1_facts_proto_goTypes = []any{
 	(FirewallAction)(0),           // 3: ward.v1.FirewallAction
 	(*Facts)(nil),                 // 4: ward.v1.Facts
 	(*Collection)(nil),            // 5: ward.v1.Collection
-	(*OSFacts)(nil),               // 6: ward.v1.OSFacts
-	(*Volume)(nil),                // 7: ward.v1.Volume
-	(*DiskEncryptionFacts)(nil),   // 8: ward.v1.DiskEncryptionFacts
-	(*PendingUpdate)(nil),         // 9: ward.v1.PendingUpdate
-	(*PatchFacts)(nil),            // 10: ward.v1.PatchFacts
-	(*FirewallProfile)(nil),       // 11: ward.v1.FirewallProfile
-	(*FirewallSlice)(nil),         // 12: ward.v1.FirewallSlice
-	(*ReachableService)(nil),      // 13: ward.v1.ReachableService
-	(*FirewallFacts)(nil),         // 14: ward.v1.FirewallFacts
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*Text)(nil),                  // 6: ward.v1.Text
+	(*OSFacts)(nil),               // 7: ward.v1.OSFacts
+	(*Volume)(nil),                // 8: ward.v1.Volume
+	(*DiskEncryptionFacts)(nil),   // 9: ward.v1.DiskEncryptionFacts
+	(*PendingUpdate)(nil),         // 10: ward.v1.PendingUpdate
+	(*PatchFacts)(nil),            // 11: ward.v1.PatchFacts
+	(*FirewallProfile)(nil),       // 12: ward.v1.FirewallProfile
+	(*FirewallSlice)(nil),         // 13: ward.v1.FirewallSlice
+	(*ReachableService)(nil),      // 14: ward.v1.ReachableService
+	(*FirewallFacts)(nil),         // 15: ward.v1.FirewallFacts
+	nil,                           // 16: ward.v1.Text.ParamsEntry
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_ward_v1_facts_proto_depIdxs = []int32{
-	15, // 0: ward.v1.Facts.collected_at:type_name -> google.protobuf.Timestamp
-	6,  // 1: ward.v1.Facts.os:type_name -> ward.v1.OSFacts
-	8,  // 2: ward.v1.Facts.disk_encryption:type_name -> ward.v1.DiskEncryptionFacts
-	10, // 3: ward.v1.Facts.patch_level:type_name -> ward.v1.PatchFacts
-	14, // 4: ward.v1.Facts.firewall:type_name -> ward.v1.FirewallFacts
+	17, // 0: ward.v1.Facts.collected_at:type_name -> google.protobuf.Timestamp
+	7,  // 1: ward.v1.Facts.os:type_name -> ward.v1.OSFacts
+	9,  // 2: ward.v1.Facts.disk_encryption:type_name -> ward.v1.DiskEncryptionFacts
+	11, // 3: ward.v1.Facts.patch_level:type_name -> ward.v1.PatchFacts
+	15, // 4: ward.v1.Facts.firewall:type_name -> ward.v1.FirewallFacts
 	0,  // 5: ward.v1.Collection.status:type_name -> ward.v1.CollectionStatus
-	5,  // 6: ward.v1.OSFacts.collection:type_name -> ward.v1.Collection
-	1,  // 7: ward.v1.Volume.protection:type_name -> ward.v1.Protection
-	2,  // 8: ward.v1.Volume.conversion:type_name -> ward.v1.Conversion
-	5,  // 9: ward.v1.DiskEncryptionFacts.collection:type_name -> ward.v1.Collection
-	7,  // 10: ward.v1.DiskEncryptionFacts.volumes:type_name -> ward.v1.Volume
-	5,  // 11: ward.v1.PatchFacts.collection:type_name -> ward.v1.Collection
-	9,  // 12: ward.v1.PatchFacts.pending:type_name -> ward.v1.PendingUpdate
-	15, // 13: ward.v1.PatchFacts.last_update_installed_at:type_name -> google.protobuf.Timestamp
-	15, // 14: ward.v1.PatchFacts.metadata_refreshed_at:type_name -> google.protobuf.Timestamp
-	3,  // 15: ward.v1.FirewallProfile.default_inbound:type_name -> ward.v1.FirewallAction
-	12, // 16: ward.v1.FirewallProfile.accepted:type_name -> ward.v1.FirewallSlice
-	5,  // 17: ward.v1.FirewallFacts.collection:type_name -> ward.v1.Collection
-	11, // 18: ward.v1.FirewallFacts.profiles:type_name -> ward.v1.FirewallProfile
-	13, // 19: ward.v1.FirewallFacts.reachable:type_name -> ward.v1.ReachableService
-	5,  // 20: ward.v1.FirewallFacts.services_collection:type_name -> ward.v1.Collection
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	6,  // 6: ward.v1.Collection.reason_text:type_name -> ward.v1.Text
+	16, // 7: ward.v1.Text.params:type_name -> ward.v1.Text.ParamsEntry
+	5,  // 8: ward.v1.OSFacts.collection:type_name -> ward.v1.Collection
+	1,  // 9: ward.v1.Volume.protection:type_name -> ward.v1.Protection
+	2,  // 10: ward.v1.Volume.conversion:type_name -> ward.v1.Conversion
+	6,  // 11: ward.v1.Volume.reason_text:type_name -> ward.v1.Text
+	5,  // 12: ward.v1.DiskEncryptionFacts.collection:type_name -> ward.v1.Collection
+	8,  // 13: ward.v1.DiskEncryptionFacts.volumes:type_name -> ward.v1.Volume
+	5,  // 14: ward.v1.PatchFacts.collection:type_name -> ward.v1.Collection
+	10, // 15: ward.v1.PatchFacts.pending:type_name -> ward.v1.PendingUpdate
+	17, // 16: ward.v1.PatchFacts.last_update_installed_at:type_name -> google.protobuf.Timestamp
+	17, // 17: ward.v1.PatchFacts.metadata_refreshed_at:type_name -> google.protobuf.Timestamp
+	3,  // 18: ward.v1.FirewallProfile.default_inbound:type_name -> ward.v1.FirewallAction
+	13, // 19: ward.v1.FirewallProfile.accepted:type_name -> ward.v1.FirewallSlice
+	5,  // 20: ward.v1.FirewallFacts.collection:type_name -> ward.v1.Collection
+	12, // 21: ward.v1.FirewallFacts.profiles:type_name -> ward.v1.FirewallProfile
+	14, // 22: ward.v1.FirewallFacts.reachable:type_name -> ward.v1.ReachableService
+	5,  // 23: ward.v1.FirewallFacts.services_collection:type_name -> ward.v1.Collection
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ward_v1_facts_proto_init() }
@@ -1540,18 +1632,18 @@ func file_ward_v1_facts_proto_init() {
 	if File_ward_v1_facts_proto != nil {
 		return
 	}
-	file_ward_v1_facts_proto_msgTypes[3].OneofWrappers = []any{}
 	file_ward_v1_facts_proto_msgTypes[4].OneofWrappers = []any{}
-	file_ward_v1_facts_proto_msgTypes[6].OneofWrappers = []any{}
+	file_ward_v1_facts_proto_msgTypes[5].OneofWrappers = []any{}
 	file_ward_v1_facts_proto_msgTypes[7].OneofWrappers = []any{}
-	file_ward_v1_facts_proto_msgTypes[10].OneofWrappers = []any{}
+	file_ward_v1_facts_proto_msgTypes[8].OneofWrappers = []any{}
+	file_ward_v1_facts_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ward_v1_facts_proto_rawDesc), len(file_ward_v1_facts_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
