@@ -9,6 +9,7 @@ import (
 
 	"github.com/wardhq/ward/agent/bidi"
 	"github.com/wardhq/ward/agent/i18n"
+	"github.com/wardhq/ward/agent/notify"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -42,7 +43,7 @@ func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results
 		default:
 			unknown++
 		}
-		rows = append(rows, []string{statusWord(lang, r.Status), r.RuleID, cell(r.Observed), cell(r.Expected)})
+		rows = append(rows, []string{statusWord(lang, r.Status), r.RuleID, cell(observedIn(r, lang)), cell(r.Expected)})
 	}
 	writeTable(w, rows, width, lang)
 
@@ -59,8 +60,8 @@ func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results
 		fmt.Fprintln(w)
 		say("  ", i18n.T(lang, "check.item", "rule", r.RuleID, "status", statusWord(lang, r.Status),
 			"severity", i18n.T(lang, "check.severity."+r.Severity), "title", itemTitle(pol, r, lang)))
-		if r.Status == policies.StatusUnknown && r.Reason != "" {
-			say("    ", i18n.T(lang, "check.unknown_reason", "reason", r.Reason))
+		if reason := reasonIn(r, lang); r.Status == policies.StatusUnknown && reason != "" {
+			say("    ", i18n.T(lang, "check.unknown_reason", "reason", reason))
 		}
 		if r.Status == policies.StatusUnknown {
 			// No deadline and no fix steps: nothing is known to be wrong.
@@ -105,6 +106,17 @@ func itemTitle(pol *policies.Policy, r policies.Result, lang string) string {
 		}
 	}
 	return r.Title
+}
+
+// observedIn is what Ward saw for r, in lang: its catalogue messages
+// rendered, or its English text when it has none (a policy's own literal).
+func observedIn(r policies.Result, lang string) string {
+	return notify.Words(lang, r.ObservedText, r.Observed)
+}
+
+// reasonIn is why r could not be decided, in lang.
+func reasonIn(r policies.Result, lang string) string {
+	return notify.Words(lang, r.ReasonText, r.Reason)
 }
 
 // statusWord is a result's status in lang.
@@ -259,8 +271,6 @@ func writeWrapped(w io.Writer, line string, width int, rtl bool) {
 		fmt.Fprintln(w, l)
 	}
 }
-
-// oneLine is s on one line, cut to max runes.
 
 func nonEmpty(vals ...string) string {
 	for _, v := range vals {

@@ -193,15 +193,15 @@ func renderStatus(w io.Writer, st notify.Status, origin notify.Origin, lang stri
 				fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.deadline", "deadline", d))
 			}
 		}
-		fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.seen", "observed", r.Observed))
+		fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.seen", "observed", r.ObservedIn(lang)))
 		fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.needed", "expected", t.Expected))
 	}
 	for _, r := range unknowns {
 		// Could not be checked: never fix steps or a deadline, as if it
 		// had failed.
 		fmt.Fprintf(w, "\n? %s\n", i18n.T(lang, "status.unknown_title", "title", r.In(lang).Title))
-		if r.Reason != "" {
-			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_reason", "reason", r.Reason))
+		if reason := r.ReasonIn(lang); reason != "" {
+			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_reason", "reason", reason))
 		}
 		if needsAdmin(r.Status, r.Reason) {
 			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_admin"))

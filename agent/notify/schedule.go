@@ -3,6 +3,7 @@ package notify
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wardhq/ward/agent/i18n"
@@ -259,9 +260,7 @@ func deadlineOf(r Result) time.Time {
 }
 
 func compose(d due, lang string, now time.Time) Notice {
-	t := d.r.In(lang)
-	n := Notice{Kind: d.kind, Rules: []string{d.r.RuleID},
-		Body: i18n.T(lang, "notify.body", "title", t.Title)}
+	n := Notice{Kind: d.kind, Rules: []string{d.r.RuleID}, Body: noticeBody(d.r, lang)}
 	deadline := ""
 	if d.r.Deadline != nil {
 		deadline = FormatTime(*d.r.Deadline, now.Location())
@@ -275,6 +274,24 @@ func compose(d due, lang string, now time.Time) Notice {
 		n.Summary = i18n.T(lang, "notify.new")
 	}
 	return n
+}
+
+// noticeBody says in lang what is wrong: the rule's problem in plain
+// words ("Your disk is not encrypted"; else, for a policy that gives none,
+// "Not done yet:" and its title), what Ward found, in lang too, and where
+// the steps are. A result without an observed text (an older status) is
+// said without it.
+func noticeBody(r Result, lang string) string {
+	t := r.In(lang)
+	// One sentence of the body: its own full stop goes.
+	observed := strings.TrimSuffix(strings.TrimSpace(r.ObservedIn(lang)), ".")
+	switch {
+	case observed == "":
+		return i18n.T(lang, "notify.body", "title", t.Title)
+	case t.Problem != "":
+		return i18n.T(lang, "notify.body_problem", "problem", strings.TrimRight(strings.TrimSpace(t.Problem), ".。"), "observed", observed)
+	}
+	return i18n.T(lang, "notify.body_found", "title", t.Title, "observed", observed)
 }
 
 // FormatTime writes a time for people, in loc.

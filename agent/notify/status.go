@@ -11,6 +11,7 @@ import (
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/i18n"
 	"github.com/wardhq/ward/policies"
+	"github.com/wardhq/ward/policies/texts"
 )
 
 // Format is the version of the Status document.
@@ -41,10 +42,16 @@ type Result struct {
 	Status   policies.Status `json:"status"`
 	// Observed is what the agent saw (English); Reason why it could not
 	// decide (UNKNOWN only).
-	Observed     string     `json:"observed"`
-	Reason       string     `json:"reason,omitempty"`
-	FailingSince *time.Time `json:"failing_since,omitempty"`
-	Deadline     *time.Time `json:"deadline,omitempty"`
+	Observed string `json:"observed"`
+	Reason   string `json:"reason,omitempty"`
+	// ObservedText and ReasonText are the same as catalogue messages,
+	// which the reader's language renders (ObservedIn, ReasonIn). A status
+	// written by an older agent has none: then Observed and Reason are
+	// shown as they are.
+	ObservedText []texts.Text `json:"observed_text,omitempty"`
+	ReasonText   []texts.Text `json:"reason_text,omitempty"`
+	FailingSince *time.Time   `json:"failing_since,omitempty"`
+	Deadline     *time.Time   `json:"deadline,omitempty"`
 	// Texts holds the rule's texts per language; English is always there.
 	Texts map[string]Texts `json:"texts"`
 	// Waiver, on a FAIL, is the organisation's acceptance of it: until it
@@ -104,7 +111,7 @@ func NewStatus(pol *policies.Policy, platform string, results []policies.Result,
 		Policy: pol.Name, PolicyVersion: pol.Version, Discreet: pol.Discreet, Results: []Result{}}
 	for _, r := range results {
 		out := Result{RuleID: r.RuleID, Family: r.Family, Severity: r.Severity, Status: r.Status,
-			Observed: r.Observed, Reason: r.Reason, FailingSince: r.FailingSince, Deadline: r.Deadline,
+			Observed: r.Observed, Reason: r.Reason, ObservedText: r.ObservedText, ReasonText: r.ReasonText, FailingSince: r.FailingSince, Deadline: r.Deadline,
 			Texts: map[string]Texts{i18n.Default: {Title: r.Title, Expected: r.Expected, Steps: r.Remediation}}}
 		if i := slices.IndexFunc(pol.Rules, func(rule policies.Rule) bool { return rule.ID == r.RuleID }); i >= 0 {
 			out.Texts = ruleTexts(&pol.Rules[i], platform)
@@ -149,6 +156,24 @@ func (r Result) In(lang string) Texts {
 		return t
 	}
 	return r.Texts[i18n.Default]
+}
+
+// ObservedIn is what the agent saw, in lang.
+func (r Result) ObservedIn(lang string) string { return Words(lang, r.ObservedText, r.Observed) }
+
+// ReasonIn is why the agent could not decide, in lang; "" when it gave no
+// reason.
+func (r Result) ReasonIn(lang string) string { return Words(lang, r.ReasonText, r.Reason) }
+
+// Words renders catalogue messages in lang (falling back to English for a
+// language the catalogue lacks), or, when there are none (a result from an
+// older agent, or a policy's own English literal), returns english as it
+// is.
+func Words(lang string, parts []texts.Text, english string) string {
+	if len(parts) == 0 {
+		return english
+	}
+	return texts.Render(i18n.Normalize(lang), parts)
 }
 
 // Heading is how a failing item is titled in lang: its problem in plain
