@@ -76,6 +76,16 @@ type app struct {
 	// elevated reports whether the process has administrator rights (nil:
 	// processElevated); tests simulate a person without them.
 	elevated func() bool
+	// now is the clock of status and notify (nil: time.Now); tests fix it.
+	now func() time.Time
+}
+
+// clock is the time now, by a.now when set.
+func (a *app) clock() time.Time {
+	if a.now != nil {
+		return a.now()
+	}
+	return time.Now()
 }
 
 // Main runs ward-agent with args and returns the process exit code.

@@ -48,7 +48,7 @@ the status; on Linux without systemd-logind, only root.`,
 			memFile := filepath.Join(userConfigDir(), "notify-state.json")
 			if snooze > 0 {
 				mem, _ := notify.LoadMemory(memFile)
-				mem.SnoozeUntil = time.Now().Add(snooze)
+				mem.SnoozeUntil = a.clock().Add(snooze)
 				if err := notify.SaveMemory(memFile, mem); err != nil {
 					return err
 				}
@@ -63,7 +63,7 @@ the status; on Linux without systemd-logind, only root.`,
 				live.Env = notify.SessionEnv()
 				n = notify.Native(live)
 			}
-			h := &notify.Helper{Dir: dir, MemoryFile: memFile, Notifier: n, Log: a.log,
+			h := &notify.Helper{Dir: dir, MemoryFile: memFile, Notifier: n, Log: a.log, Now: a.clock,
 				Settings: notify.Settings{MaxPerDay: cfg.MaxPerDay, QuietStart: qs, QuietEnd: qe,
 					Lang: chooseLang(a.stderr, lang, cfg.Lang)}}
 			a.rtlOutput(h.Settings.Lang)
@@ -78,7 +78,7 @@ the status; on Linux without systemd-logind, only root.`,
 			if err != nil {
 				return err
 			}
-			renderNotifyOutcome(a.stdout, plan, h.Settings, h.Settings.Lang, time.Now(), recordTo == "" && noDesktopSession())
+			renderNotifyOutcome(a.stdout, plan, h.Settings, h.Settings.Lang, a.clock(), recordTo == "" && noDesktopSession())
 			return nil
 		},
 	}

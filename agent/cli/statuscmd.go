@@ -88,7 +88,7 @@ With --service it shows the service's state and the enrolment instead.`,
 					return exitError{ExitUnknown}
 				}
 			}
-			now := time.Now()
+			now := a.clock()
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
