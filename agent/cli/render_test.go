@@ -381,7 +381,21 @@ func TestNotifyGoldens(t *testing.T) {
 				logicalText(discreet[0].Summary) != i18n.T(lang, "notify.discreet_plain") || len(discreet[0].Rules) != 3 {
 				t.Errorf("discreet notices: %+v", discreet)
 			}
-			golden := noticesText(notices, out) + "\n--- discreet ---\n" + noticesText(discreet, dout)
+
+			// In quiet hours nothing is shown, and --once says why and
+			// until when.
+			dir, _, _ := writeRenderStatus(t, false)
+			mkConfig(t, `{"quiet_hours": "11:00-13:00"}`)
+			rec := filepath.Join(t.TempDir(), "shown.jsonl")
+			code, qout, errOut := runAt(t, renderNow, "notify", "--once", "--lang", lang, "--status-dir", dir, "--record-to", rec)
+			if _, err := os.Stat(rec); code != 0 || err == nil {
+				t.Errorf("notify --once in quiet hours = %d (%s), recorded a notice: %v", code, errOut, err == nil)
+			}
+			if want := i18n.T(lang, "notify.held_quiet", "time", "13:00") + "\n"; logicalText(qout) != want {
+				t.Errorf("notify --once in quiet hours printed %q, want %q", logicalText(qout), want)
+			}
+			golden := noticesText(notices, out) + "\n--- discreet ---\n" + noticesText(discreet, dout) +
+				"\n--- quiet hours 11:00-13:00 ---\n" + noticesText(nil, qout)
 			checktest.GoldenBytes(t, filepath.Join("testdata", "render", "notify."+lang+".golden"), []byte(golden))
 		})
 	}
