@@ -554,7 +554,7 @@ func (d *decoder) rule(n ast.Node, i int) *Rule {
 	}
 	if v := fields["observed"]; v != nil {
 		r.Observed = d.str(v.Value, where+": observed")
-		r.observed = d.compile(v.Value, r.Observed, where+": observed", cel.StringType)
+		r.observed = d.compile(v.Value, r.Observed, where+": observed", cel.StringType, messageType, cel.ListType(messageType))
 	}
 	slices.Sort(d.reads)
 	r.reads, d.reads = slices.Compact(d.reads), nil
@@ -685,7 +685,7 @@ func parseGrace(s string) (time.Duration, error) {
 
 // compile checks and compiles one CEL expression; problems point to the
 // YAML line of the expression plus CEL's own line.
-func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Program {
+func (d *decoder) compile(n ast.Node, src, what string, want ...*cel.Type) cel.Program {
 	if strings.TrimSpace(src) == "" {
 		if _, ok := scalar(n); ok {
 			d.errorf(n, "%s is empty", what)
@@ -716,7 +716,7 @@ func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Prog
 		return nil
 	}
 	d.reads = append(d.reads, exprReads(parsed)...)
-	if !d.checkParamUses(parsed, what, line, col) {
+	if !d.checkParamUses(parsed, what, line, col) || !d.checkMessages(parsed, what, line, col) {
 		return nil
 	}
 	checked, iss := env.Check(parsed)
@@ -725,8 +725,8 @@ func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Prog
 		return nil
 	}
 	out := checked.OutputType()
-	if !out.IsExactType(want) && !out.IsExactType(cel.DynType) {
-		d.errorf(n, "%s must give a %s, not a %s", what, typeWord(want), typeWord(out))
+	if !out.IsExactType(cel.DynType) && !slices.ContainsFunc(want, out.IsExactType) {
+		d.errorf(n, "%s must give a %s, not a %s", what, typeWord(want[0]), typeWord(out))
 		return nil
 	}
 	if !d.withinBudget(n, env, checked, what, line) {
@@ -778,6 +778,10 @@ func typeWord(t *cel.Type) string {
 		return "condition (true or false)"
 	case t.IsExactType(cel.StringType):
 		return "text (string)"
+	case t.IsExactType(messageType):
+		return "message (msg)"
+	case t.IsExactType(cel.ListType(messageType)):
+		return "list of messages"
 	}
 	return t.String()
 }
