@@ -88,7 +88,7 @@ func init() {
 			"pt": "não verificado:",
 		},
 		"engine.out_of_time": {
-			"en": "the evaluation ran out of time (deadline exceeded)",
+			"en": "the evaluation ran out of time",
 			"fr": "la vérification a manqué de temps",
 			"es": "la comprobación se quedó sin tiempo",
 			"ar": "نفد الوقت المخصص للتحقق",
