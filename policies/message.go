@@ -79,10 +79,6 @@ type textError struct{ parts []texts.Text }
 
 func (e textError) Error() string { return texts.Render(texts.Default, e.parts) }
 
-func textErr(id string, pairs ...string) ref.Val {
-	return types.WrapErr(textError{[]texts.Text{texts.New(id, pairs...)}})
-}
-
 // messageFunctions are msg and the message overloads of unknown.
 func messageFunctions() []cel.EnvOption {
 	return []cel.EnvOption{
