@@ -81,7 +81,7 @@ func TestCheckArabicVisual(t *testing.T) {
 		runs   []string // left-to-right runs that must show in order
 	}{
 		{"windows-bitlocker-suspended-firewall-public-off", 100, []string{"2024-09-15 08:00 UTC", "Windows 11 Pro 10.0.22631 23H2", "BitLocker Drive Encryption", "Privacy & security"}},
-		{"linux-plain-nft-empty", 60, []string{"2025-03-21 09:00 UTC", "/ on /dev/vda: not encrypted", "sudo ufw enable", "Debian GNU/Linux 12"}},
+		{"linux-plain-nft-empty", 60, []string{"2025-03-21 09:00 UTC", "/ (/dev/vda) is not encrypted", "sudo ufw enable", "Debian GNU/Linux 12"}},
 	} {
 		t.Run(tc.bundle+"-"+strconv.Itoa(tc.width), func(t *testing.T) {
 			t.Setenv("COLUMNS", strconv.Itoa(tc.width))
