@@ -3,6 +3,9 @@ package policies
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -316,4 +319,112 @@ func FuzzMsg(f *testing.F) {
 			t.Fatalf("observed %q is not the rendering of %+v", r.Observed, r.ObservedText)
 		}
 	})
+}
+
+// TestShippedNoLiterals: no expression of a shipped policy shows its own
+// English words: every observed expression gives messages and every
+// unknown() takes one (a walk of the checked expressions, so paths no
+// facts reach count too).
+func TestShippedNoLiterals(t *testing.T) {
+	for _, name := range Names() {
+		for _, r := range mustEmbedded(t, name).Rules {
+			if r.literals > 0 {
+				t.Errorf("%s: rule %s shows %d plain English texts; use msg()", name, r.ID, r.literals)
+			}
+		}
+	}
+	p, err := Parse("custom.yaml", []byte(`name: custom
+version: 1
+rules:
+  - id: words
+    title: Own words
+    family: patch_level
+    platforms: [linux]
+    require: patch.pending_security_updates == 0 || unknown("our own reason")
+    observed: '"our own words"'
+    expected: none pending
+    severity: low
+    remediation: {en: {linux: update}}
+`))
+	if err != nil || p.Rules[0].literals != 2 {
+		t.Errorf("a custom policy's own words are not counted: %v, %+v", err, p)
+	}
+}
+
+// TestDescribeVolume: every state of a volume, by value, with every
+// message in the catalogue.
+func TestDescribeVolume(t *testing.T) {
+	for _, tt := range []struct {
+		v    map[string]any
+		want string
+	}{
+		{map[string]any{"mount_point": "c:", "encrypted": false}, "C: is not encrypted"},
+		{map[string]any{"device": "/dev/sdb1", "encrypted": true, "protection": "on", "method": "LUKS2"}, "/dev/sdb1 is encrypted (LUKS2)"},
+		{map[string]any{"encrypted": true, "protection": "on"}, "? is encrypted"},
+		{map[string]any{"mount_point": "/", "device": "/dev/vda2"}, "cannot tell whether / (/dev/vda2) is encrypted"},
+		{map[string]any{"mount_point": "/", "reason_text": []any{map[string]any{"id": "engine.detail", "params": map[string]any{"detail": "no header"}}}},
+			"cannot tell whether / is encrypted: no header"},
+		{map[string]any{"mount_point": "C:", "encrypted": true, "protection": "suspended", "method": "BitLocker XTS-AES 256"}, "BitLocker protection is suspended on C:"},
+		{map[string]any{"mount_point": "/", "encrypted": true, "protection": "suspended"}, "encryption protection is suspended on /"},
+		{map[string]any{"mount_point": "C:", "encrypted": true, "conversion": "decrypting", "percent_encrypted": 40.0}, "C: is being decrypted (40% still encrypted)"},
+		{map[string]any{"mount_point": "C:", "encrypted": true, "conversion": "decryption_paused"}, "C: is being decrypted"},
+		{map[string]any{"mount_point": "C:", "encrypted": false, "conversion": "encryption_paused", "percent_encrypted": 12.4}, "encryption of C: is paused (12% encrypted)"},
+		{map[string]any{"mount_point": "C:", "encrypted": false, "conversion": "encryption_paused"}, "encryption of C: is paused"},
+		{map[string]any{"mount_point": "C:", "encrypted": false, "conversion": "encrypting"}, "C: is being encrypted"},
+		{map[string]any{"mount_point": "C:", "encrypted": true, "protection": "off"}, "C: is encrypted but its protection is off"},
+		{map[string]any{"mount_point": "/", "encrypted": true, "method": "LUKS1"}, "/ is encrypted (LUKS1), but whether its protection is on is not known"},
+		{map[string]any{"mount_point": "/", "encrypted": true}, "/ is encrypted, but whether its protection is on is not known"},
+	} {
+		parts := describeVolume(tt.v)
+		for _, p := range parts {
+			if !texts.Known(p.ID) {
+				t.Errorf("%v: message %s is not in the catalogue", tt.v, p.ID)
+			}
+		}
+		if got := texts.Render("en", parts); got != tt.want {
+			t.Errorf("%v: %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+// TestGoMessageIDs: every message id the engine's Go code names exists
+// (an id built with a suffix, "_percent" or "_method", exists with and
+// without it).
+func TestGoMessageIDs(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idPattern := regexp.MustCompile(`"((?:engine|disk|firewall|patch|os)\.[a-z_]+)"`)
+	n := 0
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(src), `"github.com/wardhq/ward/policies/texts"`) {
+			continue // no messages (reads.go names facts such as "patch.pending")
+		}
+		for _, m := range idPattern.FindAllSubmatch(src, -1) {
+			id := string(m[1])
+			n++
+			if !texts.Known(id) {
+				t.Errorf("%s names %s, which is not in the catalogue", file, id)
+			}
+			for _, suffix := range []string{"_percent", "_method"} {
+				if strings.Contains(string(src), `withPercent("`+id+`")`) && suffix == "_percent" ||
+					strings.Contains(string(src), `withMethod("`+id+`")`) && suffix == "_method" {
+					if !texts.Known(id + suffix) {
+						t.Errorf("%s builds %s%s, which is not in the catalogue", file, id, suffix)
+					}
+				}
+			}
+		}
+	}
+	if n < 40 {
+		t.Errorf("found only %d message ids in the engine's code", n)
+	}
 }

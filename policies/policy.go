@@ -108,6 +108,9 @@ type Rule struct {
 	when, require, observed cel.Program
 	// reads are the facts the expressions read (reads.go).
 	reads []string
+	// literals counts the plain texts the rule shows as its observed
+	// text or unknown reason (its own English words, not messages).
+	literals int
 }
 
 //go:embed baseline.yaml high-risk.yaml
@@ -186,6 +189,8 @@ type decoder struct {
 	overBudget bool
 	// reads collects the fact reads of the rule being decoded.
 	reads []string
+	// literals counts the rule's plain-text observed or unknown texts.
+	literals int
 }
 
 func (d *decoder) at(line, col int, format string, args ...any) {
@@ -475,7 +480,7 @@ var ruleKeys = []string{"id", "title", "problem", "family", "platforms", "when",
 
 func (d *decoder) rule(n ast.Node, i int) *Rule {
 	where := fmt.Sprintf("rules[%d]", i)
-	d.reads = nil
+	d.reads, d.literals = nil, 0
 	fields := d.mapping(n, where)
 	if fields == nil {
 		return nil
@@ -558,6 +563,7 @@ func (d *decoder) rule(n ast.Node, i int) *Rule {
 	}
 	slices.Sort(d.reads)
 	r.reads, d.reads = slices.Compact(d.reads), nil
+	r.literals = d.literals
 	return r
 }
 
@@ -728,6 +734,14 @@ func (d *decoder) compile(n ast.Node, src, what string, want ...*cel.Type) cel.P
 	if !out.IsExactType(cel.DynType) && !slices.ContainsFunc(want, out.IsExactType) {
 		d.errorf(n, "%s must give a %s, not a %s", what, typeWord(want[0]), typeWord(out))
 		return nil
+	}
+	for _, ref := range checked.NativeRep().ReferenceMap() {
+		if slices.Contains(ref.OverloadIDs, "unknown_string") {
+			d.literals++
+		}
+	}
+	if strings.HasSuffix(what, ": observed") && !out.IsExactType(messageType) && !out.IsExactType(cel.ListType(messageType)) {
+		d.literals++
 	}
 	if !d.withinBudget(n, env, checked, what, line) {
 		return nil
