@@ -160,7 +160,7 @@ func TestRenderedInLanguages(t *testing.T) {
 		{"fixed-volumes-encrypted", "ar", "C: مشفّر (BitLocker XTS-AES 128); D: غير مشفّر", ""},
 		{"fixed-volumes-encrypted", "ru", "C: зашифрован (BitLocker XTS-AES 128); D: не зашифрован", ""},
 		{"security-updates", "fr", "mises à jour de sécurité à installer : 2", ""},
-		{"security-updates", "ru", "обновлений безопасности ждут установки: 2", ""},
+		{"security-updates", "ru", "обновлений безопасности, ожидающих установки: 2", ""},
 		{"no-reachable-services", "es", "tcp 0.0.0.0:445 accesible desde cualquier lugar", ""},
 		{"automatic-updates", "uk", "автоматичні оновлення ввімкнено", ""},
 		{"os-supported-linux", "pt", "Debian GNU/Linux 4", "o Ward não tem uma versão mínima para a distribuição «plan9»"},

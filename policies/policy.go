@@ -732,7 +732,11 @@ func (d *decoder) compile(n ast.Node, src, what string, want ...*cel.Type) cel.P
 	}
 	out := checked.OutputType()
 	if !out.IsExactType(cel.DynType) && !slices.ContainsFunc(want, out.IsExactType) {
-		d.errorf(n, "%s must give a %s, not a %s", what, typeWord(want[0]), typeWord(out))
+		words := typeWord(want[0])
+		if len(want) > 1 {
+			words = "text, a message (msg) or a list of messages"
+		}
+		d.errorf(n, "%s must give a %s, not a %s", what, words, typeWord(out))
 		return nil
 	}
 	for _, ref := range checked.NativeRep().ReferenceMap() {
