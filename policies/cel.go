@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -32,7 +33,7 @@ const (
 
 var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 	factMap := cel.MapType(cel.StringType, cel.DynType)
-	return cel.NewEnv(
+	opts := []cel.EnvOption{
 		cel.Variable(varOS, factMap),
 		cel.Variable(varDisk, factMap),
 		cel.Variable(varPatch, factMap),
@@ -51,7 +52,7 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 					}
 					ok, err := versionAtLeast(string(a), string(b))
 					if err != nil {
-						return types.NewErr("%v", err)
+						return types.WrapErr(err)
 					}
 					return types.Bool(ok)
 				}))),
@@ -64,17 +65,8 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 					}
 					return types.Int(int64(d.Duration / (24 * time.Hour)))
 				}))),
-		cel.Function("unknown",
-			cel.Overload("unknown_string", []*cel.Type{cel.StringType}, cel.BoolType,
-				cel.UnaryBinding(func(v ref.Val) ref.Val {
-					s, ok := v.(types.String)
-					if !ok || strings.TrimSpace(string(s)) == "" {
-						return types.NewErr("unknown needs a reason")
-					}
-					return types.NewErr("%s", string(s))
-				}))),
 		cel.Function("describe_volumes",
-			cel.Overload("describe_volumes_list", []*cel.Type{cel.ListType(cel.DynType)}, cel.StringType,
+			cel.Overload("describe_volumes_list", []*cel.Type{cel.ListType(cel.DynType)}, cel.ListType(messageType),
 				cel.UnaryBinding(func(v ref.Val) ref.Val {
 					l, ok := v.(traits.Lister)
 					if !ok {
@@ -88,22 +80,41 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 						}
 						vols = append(vols, m)
 					}
-					return types.String(describeVolumes(vols))
+					return messageList(describeVolumes(vols))
 				}))),
 		cel.Function(fnServiceAllowed,
 			cel.Overload("service_allowed_dyn_list_string", []*cel.Type{cel.DynType, cel.ListType(cel.StringType)}, cel.BoolType,
 				cel.BinaryBinding(serviceAllowed))),
 		cel.Function(fnDescribeServices,
-			cel.Overload("describe_services_list", []*cel.Type{cel.ListType(cel.DynType)}, cel.StringType,
+			cel.Overload("describe_services_list", []*cel.Type{cel.ListType(cel.DynType)}, cel.ListType(messageType),
 				cel.UnaryBinding(func(v ref.Val) ref.Val {
 					svcs, err := nativeMaps(v)
 					if err != nil {
 						return types.NewErr("describe_services needs a list of reachable services")
 					}
-					return types.String(describeServices(svcs))
+					return messageList(describeServices(svcs))
 				}))),
-	)
+		cel.Function(fnReason,
+			cel.Overload("reason_dyn", []*cel.Type{cel.DynType}, cel.ListType(messageType),
+				cel.UnaryBinding(func(v ref.Val) ref.Val {
+					m, ok := nativeMap(v)
+					if !ok {
+						return types.NewErr("reason needs a collection or a volume")
+					}
+					why, _ := m["reason"].(string)
+					parts := reasonTexts(m["reason_text"], why)
+					if len(parts) == 0 {
+						parts = []texts.Text{texts.New("engine.no_reason")}
+					}
+					return messageList(parts)
+				}))),
+	}
+	return cel.NewEnv(append(opts, messageFunctions()...)...)
 })
+
+// fnReason is reason(collection): why a collection (or a volume) is not
+// fully known, as messages: its reason_text, else its English reason.
+const fnReason = "reason"
 
 // Functions over reachable services (firewall.reachable).
 const (
@@ -238,13 +249,13 @@ func versionAtLeast(v, min string) (bool, error) {
 
 func parseVersion(s string) ([]int, error) {
 	if s == "" {
-		return nil, fmt.Errorf("the version is unknown (empty)")
+		return nil, textError{[]texts.Text{texts.New("engine.version_empty")}}
 	}
 	parts := strings.Split(s, ".")
 	out := make([]int, len(parts))
 	for i, p := range parts {
 		if p == "" || len(p) > 9 || strings.TrimFunc(p, func(r rune) bool { return r >= '0' && r <= '9' }) != "" {
-			return nil, fmt.Errorf("cannot compare version %q: not dotted numbers", s)
+			return nil, textError{[]texts.Text{texts.New("engine.version_not_numbers", "version", s)}}
 		}
 		out[i], _ = strconv.Atoi(p)
 	}
@@ -395,15 +406,18 @@ var factPaths = sync.OnceValue(func() map[string][]string {
 	return out
 })
 
-// errorReason turns a CEL evaluation error into words.
-func errorReason(err error) string {
+// errorReason turns a CEL evaluation error into messages.
+func errorReason(err error) []texts.Text {
+	if parts := reasonParts(err); len(parts) > 0 {
+		return parts
+	}
 	msg := err.Error()
 	if key, ok := strings.CutPrefix(msg, "no such key: "); ok {
 		where := factPaths()[key]
 		if len(where) == 0 {
-			return fmt.Sprintf("the fact %q was not collected", key)
+			return one("engine.fact_not_collected", "fact", key)
 		}
-		return fmt.Sprintf("the fact %q was not collected (%s)", key, strings.Join(where, " or "))
+		return one("engine.fact_not_collected_at", "fact", key, "paths", strings.Join(where, ", "))
 	}
-	return msg
+	return []texts.Text{detail(msg)}
 }

@@ -63,17 +63,28 @@
 //     ("10.0.22631" >= "10.0.19045", "14.6.1" >= "14"); anything else is an
 //     error, so an unparsable version is UNKNOWN;
 //   - days(duration) int counts whole days;
-//   - unknown(reason string) bool is always an error with that reason, for
-//     "this cannot be decided" branches (an unlisted distribution, a stale
-//     package index): cond || unknown("why") is true or UNKNOWN;
-//   - describe_volumes(list) string describes volumes in words for
-//     observed expressions;
+//   - unknown(reason) bool is always an error with that reason (a text, a
+//     message or a list of messages), for "this cannot be decided"
+//     branches (an unlisted distribution, a stale package index):
+//     cond || unknown(msg("...")) is true or UNKNOWN;
+//   - msg(id) and msg(id, {"name": value}) give a message of the shared
+//     catalogue (package policies/texts); the id must be a literal the
+//     catalogue holds and literal parameters must be the message's, or the
+//     document is refused at load; values are texts, numbers or
+//     timestamps (written as a date);
+//   - describe_volumes(list) describes volumes as a list of messages;
 //   - service_allowed(service, list) bool reports whether an entry of the
 //     list ("tcp/22", "udp/5353", "tcp/8000-8100") covers a reachable
 //     service's protocol and port; a service without protocol or port, or
 //     an entry that is not a service, is an error;
-//   - describe_services(list) string describes reachable services in
-//     words ("tcp 0.0.0.0:22 reachable from any").
+//   - describe_services(list) describes reachable services as a list of
+//     messages ("tcp 0.0.0.0:22 reachable from anywhere");
+//   - reason(collection) is why a collection or a volume is not fully
+//     known, as messages: its reason_text, else its English reason as a
+//     technical detail (engine.detail).
+//
+// An observed expression gives a text (a custom policy's own words, shown
+// as written), a message or a list of messages (lists concatenate with +).
 //
 // Expressions run with a cost limit; strings extensions (join, format, ...)
 // are available.
@@ -92,6 +103,11 @@
 // A FAIL carries FailingSince (Options.FailingSince for the rule, else
 // Options.Now), Deadline (FailingSince plus the rule's grace) and Overdue
 // (now after the deadline). Observed text comes from the rule's observed
-// expression, else from a per-family description of the facts; Title,
-// Expected and Remediation are in Options.Lang, falling back to English.
+// expression, else from a per-family description of the facts, as
+// catalogue messages (Result.ObservedText); why a rule is UNKNOWN is
+// messages too (Result.ReasonText): the collection's own reason_text when
+// it has one, else its English reason as a technical detail, else the
+// engine's words. Result.Observed and Result.Reason are their English
+// rendering. Title, Expected and Remediation are in Options.Lang, falling
+// back to English.
 package policies

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -49,12 +50,15 @@ type Result struct {
 	Expected    string `json:"expected"`
 	Remediation string `json:"remediation"`
 	// Reason says why the result is UNKNOWN.
-	Reason       string       `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// ObservedText and ReasonText are Observed and Reason as catalogue
+	// messages (package policies/texts), for the reader's language;
+	// Observed and Reason are their English rendering.
+	ObservedText []texts.Text `json:"observed_text,omitempty"`
+	ReasonText   []texts.Text `json:"reason_text,omitempty"`
 	FailingSince *time.Time   `json:"failing_since,omitempty"`
 	Deadline     *time.Time   `json:"deadline,omitempty"`
 	Overdue      bool         `json:"overdue,omitempty"`
-	ObservedText []texts.Text `json:"observed_text,omitempty"`
-	ReasonText   []texts.Text `json:"reason_text,omitempty"`
 }
 
 // Evaluate applies every rule of p to the facts of one device. Rules that do
@@ -98,32 +102,34 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 			Severity:    r.Severity,
 			Expected:    pick(r.Expected, opts.Lang),
 			Remediation: remediation(r, opts.Lang, platform),
-			Observed:    "unknown",
 		}
+		res.setObserved(one("engine.unknown"))
 		if platform == "" {
-			res.Status = StatusUnknown
-			res.Reason = "cannot tell which platform this device runs"
-			if why := facts.GetOs().GetCollection().GetReason(); why != "" {
-				res.Reason += ": " + why
+			c := facts.GetOs().GetCollection()
+			why := reasonTexts(reasonTextMaps(c.GetReasonText()), c.GetReason())
+			if len(why) == 0 {
+				res.unknown(one("engine.platform_unknown"))
+			} else {
+				res.unknown(append(one("engine.platform_unknown_why"), why...))
 			}
 			results = append(results, res)
 			continue
 		}
-		if why := ev.stopped(); why != "" {
-			res.Status, res.Reason = StatusUnknown, why
+		if why := ev.stopped(); why != nil {
+			res.unknown(why)
 			results = append(results, res)
 			continue
 		}
 		if i := slices.IndexFunc(omitted, r.readsFact); i >= 0 {
 			// Facts the agent left out are unknown, never an empty list.
-			res.Status, res.Reason = StatusUnknown, fmt.Sprintf("the agent left %s out of its report: the policy it evaluated does not read it", omitted[i])
+			res.unknown(one("engine.fact_left_out", "fact", omitted[i]))
 			results = append(results, res)
 			continue
 		}
 		if r.when != nil {
 			applies, why := ev.cond(r.when, vars)
-			if why != "" {
-				res.Status, res.Reason = StatusUnknown, "cannot tell whether the rule applies: "+why
+			if why != nil {
+				res.unknown(append(one("engine.applies_unknown"), why...))
 				results = append(results, res)
 				continue
 			}
@@ -134,17 +140,17 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 		coll := collection(facts, r.Family)
 		status := coll.GetStatus()
 		if coll == nil || (status != wardv1.CollectionStatus_COLLECTION_STATUS_OK && status != wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL) {
-			res.Status, res.Reason = StatusUnknown, collectionReason(r.Family, coll)
+			res.unknown(collectionReason(coll))
 			results = append(results, res)
 			continue
 		}
 		ok, why := ev.cond(r.require, vars)
 		switch {
-		case why != "":
-			res.Status, res.Reason = StatusUnknown, why
+		case why != nil:
 			if status == wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL {
-				res.Reason = collectionReason(r.Family, coll) + "; " + why
+				why = withCollectionReason(collectionReason(coll), why)
 			}
+			res.unknown(why)
 		case ok:
 			res.Status = StatusPass
 		default:
@@ -157,10 +163,20 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 			res.FailingSince, res.Deadline = &since, &deadline
 			res.Overdue = now.After(deadline)
 		}
-		res.Observed = ev.observed(r, facts, vars, now)
+		res.setObserved(ev.observed(r, facts, vars, now))
 		results = append(results, res)
 	}
 	return results
+}
+
+// setObserved sets the observed messages and their English rendering.
+func (res *Result) setObserved(parts []texts.Text) {
+	res.ObservedText, res.Observed = parts, texts.Render(texts.Default, parts)
+}
+
+// unknown makes the result UNKNOWN for the reason given in messages.
+func (res *Result) unknown(why []texts.Text) {
+	res.Status, res.ReasonText, res.Reason = StatusUnknown, why, texts.Render(texts.Default, why)
 }
 
 // interruptEvery is how many comprehension steps cel-go takes between
@@ -173,34 +189,33 @@ type evaluation struct {
 	ctx  context.Context
 	left uint64
 	// halt, once set, is why no further rule is evaluated.
-	halt string
+	halt []texts.Text
 }
 
-// stopped returns why rules are no longer evaluated, "" while they are.
-func (ev *evaluation) stopped() string {
-	if ev.halt != "" {
+// stopped returns why rules are no longer evaluated, nil while they are.
+func (ev *evaluation) stopped() []texts.Text {
+	if ev.halt != nil {
 		return ev.halt
 	}
 	if err := ev.ctx.Err(); err != nil {
-		ev.halt = "not evaluated: " + stopReason(err)
+		ev.halt = append(one("engine.not_evaluated"), stopReason(err)...)
 	} else if ev.left == 0 {
-		ev.halt = fmt.Sprintf("not evaluated: the evaluation spent the policy's budget of %d cost units for one device "+
-			"(see the limits in docs/policies.md)", maxDocumentCost)
+		ev.halt = one("engine.budget_spent", "units", fmt.Sprint(maxDocumentCost))
 	}
 	return ev.halt
 }
 
-func stopReason(err error) string {
+func stopReason(err error) []texts.Text {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return "the evaluation ran out of time (deadline exceeded)"
+		return one("engine.out_of_time")
 	}
-	return "the evaluation was cancelled"
+	return one("engine.cancelled")
 }
 
 // eval runs one program within the context and charges its cost; why is
 // set when it gave no value.
-func (ev *evaluation) eval(prg cel.Program, vars map[string]any) (ref.Val, string) {
-	if why := ev.stopped(); why != "" {
+func (ev *evaluation) eval(prg cel.Program, vars map[string]any) (ref.Val, []texts.Text) {
+	if why := ev.stopped(); why != nil {
 		return nil, why
 	}
 	out, det, err := prg.ContextEval(ev.ctx, vars)
@@ -211,38 +226,40 @@ func (ev *evaluation) eval(prg cel.Program, vars map[string]any) (ref.Val, strin
 	ev.left -= min(ev.left, spent)
 	switch {
 	case err == nil:
-		return out, ""
+		return out, nil
 	case ev.ctx.Err() != nil:
 		ev.stopped()
 		return nil, stopReason(ev.ctx.Err())
 	case strings.Contains(err.Error(), "cost limit exceeded"):
-		return nil, fmt.Sprintf("the expression went over its limit of %d cost units (see the limits in docs/policies.md)", maxExpressionCost)
+		return nil, one("engine.expression_cost", "units", fmt.Sprint(maxExpressionCost))
 	}
 	return nil, errorReason(err)
 }
 
 // cond evaluates a condition: only a boolean result counts, and ok is
-// meaningful only when why is empty.
-func (ev *evaluation) cond(prg cel.Program, vars map[string]any) (ok bool, why string) {
+// meaningful only when why is nil.
+func (ev *evaluation) cond(prg cel.Program, vars map[string]any) (ok bool, why []texts.Text) {
 	if prg == nil {
-		return false, "the rule has no compiled expression"
+		return false, one("engine.no_expression")
 	}
 	out, why := ev.eval(prg, vars)
-	if why != "" {
+	if why != nil {
 		return false, why
 	}
 	b, isBool := out.(types.Bool)
 	if !isBool {
-		return false, "the expression gave " + out.Type().TypeName() + ", not true or false"
+		return false, one("engine.not_a_condition", "type", out.Type().TypeName())
 	}
-	return bool(b), ""
+	return bool(b), nil
 }
 
-func (ev *evaluation) observed(r *Rule, facts *wardv1.Facts, vars map[string]any, now time.Time) string {
+// observed is what the rule's observed expression gives, else (when it
+// has none, or it gives an error or nothing) the family's description.
+func (ev *evaluation) observed(r *Rule, facts *wardv1.Facts, vars map[string]any, now time.Time) []texts.Text {
 	if r.observed != nil {
-		if out, why := ev.eval(r.observed, vars); why == "" {
-			if s, ok := out.(types.String); ok && strings.TrimSpace(string(s)) != "" {
-				return string(s)
+		if out, why := ev.eval(r.observed, vars); why == nil {
+			if parts, ok := observedParts(out); ok {
+				return parts
 			}
 		}
 	}
@@ -263,32 +280,47 @@ func collection(f *wardv1.Facts, family string) *wardv1.Collection {
 	return nil
 }
 
-var familyWords = map[string]string{
-	FamilyOS:             "operating system",
-	FamilyDiskEncryption: "disk encryption",
-	FamilyPatchLevel:     "update",
-	FamilyFirewall:       "firewall",
+// collectionReason says why a family's collection is not fully known:
+// the collector's own messages (reason_text) when it gave them, else its
+// English reason as a technical detail, else what its status says.
+func collectionReason(c *wardv1.Collection) []texts.Text {
+	if c == nil {
+		return one("engine.not_collected")
+	}
+	if why := reasonTexts(reasonTextMaps(c.GetReasonText()), c.GetReason()); len(why) > 0 {
+		return why
+	}
+	switch c.GetStatus() {
+	case wardv1.CollectionStatus_COLLECTION_STATUS_FAILED:
+		return one("engine.check_failed")
+	case wardv1.CollectionStatus_COLLECTION_STATUS_UNSUPPORTED:
+		return one("engine.check_unsupported")
+	case wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL:
+		return one("engine.partly_collected")
+	}
+	return one("engine.status_not_known")
 }
 
-func collectionReason(family string, c *wardv1.Collection) string {
-	words := familyWords[family]
-	if c == nil {
-		return "the " + words + " facts were not collected"
-	}
-	why := c.GetReason()
-	if why == "" {
-		switch c.GetStatus() {
-		case wardv1.CollectionStatus_COLLECTION_STATUS_FAILED:
-			why = "the " + words + " check failed without saying why"
-		case wardv1.CollectionStatus_COLLECTION_STATUS_UNSUPPORTED:
-			why = "the " + words + " check is not supported on this device"
-		case wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL:
-			why = "some " + words + " facts were not collected"
-		default:
-			why = "the " + words + " collection status is not known"
+// withCollectionReason puts a partial collection's reason before why,
+// unless why already says it (a rule that names the collection's reason).
+func withCollectionReason(coll, why []texts.Text) []texts.Text {
+	for i := 0; i+len(coll) <= len(why); i++ {
+		if slices.EqualFunc(coll, why[i:i+len(coll)], sameText) {
+			return why
 		}
 	}
-	return why
+	return append(slices.Clip(coll), why...)
+}
+
+func sameText(a, b texts.Text) bool { return a.ID == b.ID && maps.Equal(a.Params, b.Params) }
+
+// reasonTextMaps is reason_text as rule variables see it.
+func reasonTextMaps(ts []*wardv1.Text) []any {
+	out := make([]any, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, messageMap(t))
+	}
+	return out
 }
 
 // langs returns the languages to try for lang, most specific first, ending

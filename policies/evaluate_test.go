@@ -93,39 +93,39 @@ func TestShippedRules(t *testing.T) {
 		{"linux root plain", "baseline", "linux", "disk-encrypted", func(f *wardv1.Facts) {
 			v := sysVol(f)
 			v.Device, v.Encrypted, v.Method, v.Protection, v.Conversion = "/dev/vda", ptr(false), "", protOff, convNone
-		}, StatusFail, "/ on /dev/vda: not encrypted", ""},
+		}, StatusFail, "/ (/dev/vda) is not encrypted", ""},
 		{"linux root encrypted", "baseline", "linux", "disk-encrypted", nil, StatusPass,
-			"/ on /dev/mapper/vg-root: encrypted (LUKS2)", ""},
+			"/ (/dev/mapper/vg-root) is encrypted (LUKS2)", ""},
 		{"windows suspended", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
 			sysVol(f).Protection = protSuspended
-		}, StatusFail, "BitLocker protection suspended on C:", ""},
+		}, StatusFail, "BitLocker protection is suspended on C:", ""},
 		{"windows decrypting", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
 			sysVol(f).Conversion, sysVol(f).PercentEncrypted = convDecrypt, ptr(40.0)
-		}, StatusFail, "drive C: being decrypted (40%)", ""},
+		}, StatusFail, "C: is being decrypted (40% still encrypted)", ""},
 		{"windows protection off", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
 			sysVol(f).Protection = protOff
-		}, StatusFail, "drive C: encrypted (BitLocker XTS-AES 128) but protection is off", ""},
+		}, StatusFail, "C: is encrypted (BitLocker XTS-AES 128) but its protection is off", ""},
 		{"darwin encrypting", "baseline", "darwin", "disk-encrypted", func(f *wardv1.Facts) {
 			sysVol(f).Conversion, sysVol(f).PercentEncrypted = convEncrypt, ptr(47.0)
-		}, StatusFail, "/System/Volumes/Data on disk3s5: encryption in progress (47%)", ""},
+		}, StatusFail, "/System/Volumes/Data (disk3s5) is being encrypted (47% done)", ""},
 		{"darwin hardware only", "baseline", "darwin", "disk-encrypted", func(f *wardv1.Facts) {
 			sysVol(f).Encrypted, sysVol(f).Method, sysVol(f).Protection, sysVol(f).Conversion = ptr(false), "", protOff, convNone
-		}, StatusFail, "/System/Volumes/Data on disk3s5: not encrypted", ""},
+		}, StatusFail, "/System/Volumes/Data (disk3s5) is not encrypted", ""},
 		{"encrypted unknown", "baseline", "linux", "disk-encrypted", func(f *wardv1.Facts) {
 			v := sysVol(f)
 			v.Encrypted, v.Protection, v.Conversion, v.Reason = nil, 0, 0, "cannot read the LUKS header"
 			f.DiskEncryption.Collection = coll(partialStatus, "/: cannot read the LUKS header")
-		}, StatusUnknown, "/ on /dev/mapper/vg-root: encryption unknown (cannot read the LUKS header)",
+		}, StatusUnknown, "cannot tell whether / (/dev/mapper/vg-root) is encrypted: cannot read the LUKS header",
 			`/: cannot read the LUKS header; the fact "encrypted" was not collected (disk.volumes[].encrypted)`},
 		{"protection unspecified", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
 			sysVol(f).Protection = 0
 		}, StatusUnknown, "", `the fact "protection" was not collected (disk.volumes[].protection)`},
 		{"no system volume", "baseline", "linux", "disk-encrypted", func(f *wardv1.Facts) {
 			f.DiskEncryption.Volumes = f.DiskEncryption.Volumes[1:]
-		}, StatusUnknown, "no system volume was found", "no system volume was found among the disk facts"},
+		}, StatusUnknown, "no system disk was found", "no system disk was found among the disk facts"},
 		{"no system volume but one unencrypted", "baseline", "linux", "disk-encrypted", func(f *wardv1.Facts) {
 			f.DiskEncryption.Volumes = nil
-		}, StatusUnknown, "", "no system volume was found"},
+		}, StatusUnknown, "", "no system disk was found"},
 		{"disk collection failed", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
 			f.DiskEncryption = &wardv1.DiskEncryptionFacts{Collection: coll(failedStatus, "access denied reading Win32_EncryptableVolume (run as administrator)")}
 		}, StatusUnknown, "unknown", "access denied reading Win32_EncryptableVolume (run as administrator)"},
@@ -134,8 +134,8 @@ func TestShippedRules(t *testing.T) {
 		{"swap plain", "baseline", "linux", "swap-encrypted", func(f *wardv1.Facts) {
 			v := swapVol(f)
 			v.Device, v.Encrypted, v.Method, v.Protection, v.Conversion = "/dev/sda5", ptr(false), "", protOff, convNone
-		}, StatusFail, "swap on /dev/sda5: not encrypted", ""},
-		{"swap encrypted", "baseline", "linux", "swap-encrypted", nil, StatusPass, "swap on /dev/dm-2: encrypted (LUKS2)", ""},
+		}, StatusFail, "swap (/dev/sda5) is not encrypted", ""},
+		{"swap encrypted", "baseline", "linux", "swap-encrypted", nil, StatusPass, "swap (/dev/dm-2) is encrypted (LUKS2)", ""},
 		{"no swap, complete", "baseline", "linux", "swap-encrypted", func(f *wardv1.Facts) {
 			f.DiskEncryption.Volumes = f.DiskEncryption.Volumes[:4]
 		}, StatusPass, "no swap on disk", ""},
@@ -154,24 +154,24 @@ func TestShippedRules(t *testing.T) {
 				p.Enabled, p.DefaultInbound = ptr(false), allow
 			}
 			f.Firewall.Summary = "Inbound traffic not filtered: nftables ruleset is empty"
-		}, StatusFail, "Inbound traffic not filtered: nftables ruleset is empty", ""},
+		}, StatusFail, "the firewall does not filter incoming connections; Inbound traffic not filtered: nftables ruleset is empty", ""},
 		{"windows public off", "baseline", "windows", "firewall-on", func(f *wardv1.Facts) {
 			f.Firewall.Enabled = ptr(false)
 			f.Firewall.Profiles[2].Enabled = ptr(false)
 			f.Firewall.Summary = "Domain on (inbound block), Private on (inbound block), Public off"
-		}, StatusFail, "Domain on (inbound block), Private on (inbound block), Public off", ""},
+		}, StatusFail, "the firewall does not filter incoming connections; Domain on (inbound block), Private on (inbound block), Public off", ""},
 		{"darwin alf off", "baseline", "darwin", "firewall-on", func(f *wardv1.Facts) {
 			f.Firewall.Enabled = ptr(false)
 			f.Firewall.Profiles[0].Enabled = ptr(false)
 			f.Firewall.Summary = ""
-		}, StatusFail, "inbound traffic not filtered; application-firewall off", ""},
+		}, StatusFail, "the firewall does not filter incoming connections; application-firewall profile off", ""},
 		{"darwin stealth only passes baseline", "baseline", "darwin", "firewall-on", func(f *wardv1.Facts) {
 			f.Firewall.BlockAllIncoming = ptr(false)
 			f.Firewall.Profiles[0].DefaultInbound = allow
 		}, StatusPass, "", ""},
 		{"firewall enabled unknown", "baseline", "linux", "firewall-on", func(f *wardv1.Facts) {
 			f.Firewall.Enabled = nil
-		}, StatusUnknown, "", `the fact "enabled" was not collected (firewall.enabled or firewall.profiles[].enabled)`},
+		}, StatusUnknown, "", `the fact "enabled" was not collected (firewall.enabled, firewall.profiles[].enabled)`},
 		{"no profiles", "baseline", "windows", "firewall-on", func(f *wardv1.Facts) {
 			f.Firewall.Profiles = nil
 		}, StatusUnknown, "", "no firewall profile was reported"},
@@ -187,35 +187,35 @@ func TestShippedRules(t *testing.T) {
 		}, StatusUnknown, "unknown", "no nftables or iptables on this system"},
 		{"firewall not collected", "baseline", "linux", "firewall-on", func(f *wardv1.Facts) {
 			f.Firewall = nil
-		}, StatusUnknown, "unknown", "the firewall facts were not collected"},
+		}, StatusUnknown, "unknown", "this check did not run"},
 
 		// baseline security-updates.
 		{"apt pending, stale index", "baseline", "linux", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.PendingSecurityUpdates = ptr(int32(3))
 			f.PatchLevel.MetadataRefreshedAt = timestamppb.New(testNow.Add(-64 * 24 * time.Hour))
-		}, StatusFail, "3 security updates pending; package index refreshed 64 days ago", ""},
+		}, StatusFail, "security updates waiting to be installed: 3; list of available updates last refreshed on 2026-09-22", ""},
 		{"apt nothing pending, stale index", "baseline", "linux", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.MetadataRefreshedAt = timestamppb.New(testNow.Add(-9 * 24 * time.Hour))
-		}, StatusUnknown, "no security updates pending; package index refreshed 9 days ago",
-			"the list of available updates was last refreshed 9 days ago, so it cannot show what is missing"},
+		}, StatusUnknown, "no security update waiting; list of available updates last refreshed on 2026-11-16",
+			"the list of available updates was last refreshed on 2026-11-16, so it cannot show what is missing"},
 		{"apt nothing pending, index 7 days", "baseline", "linux", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.MetadataRefreshedAt = timestamppb.New(testNow.Add(-7 * 24 * time.Hour))
-		}, StatusPass, "no security updates pending; package index refreshed 7 days ago", ""},
+		}, StatusPass, "no security update waiting; list of available updates last refreshed on 2026-11-18", ""},
 		{"apt index time unknown", "baseline", "linux", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.MetadataRefreshedAt = nil
 		}, StatusUnknown, "", `the fact "metadata_refreshed_at" was not collected (patch.metadata_refreshed_at)`},
 		{"pending unknown", "baseline", "windows", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.PendingSecurityUpdates, f.PatchLevel.PendingUpdates = nil, nil
 			f.PatchLevel.Collection = coll(partialStatus, "pending updates are unknown: the Windows Update search failed (it may need the network): 0x8024402C")
-		}, StatusUnknown, "pending security updates not known",
+		}, StatusUnknown, "security updates waiting: not known",
 			"pending updates are unknown: the Windows Update search failed (it may need the network): 0x8024402C; the fact \"pending_security_updates\" was not collected"},
 		{"windows one pending", "baseline", "windows", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.PendingSecurityUpdates = ptr(int32(1))
-		}, StatusFail, "1 security update pending", ""},
-		{"windows no index needed", "baseline", "windows", "security-updates", nil, StatusPass, "no security updates pending", ""},
+		}, StatusFail, "security updates waiting to be installed: 1", ""},
+		{"windows no index needed", "baseline", "windows", "security-updates", nil, StatusPass, "no security update waiting", ""},
 		{"darwin pending", "baseline", "darwin", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.PendingSecurityUpdates = ptr(int32(2))
-		}, StatusFail, "2 security updates pending; package index refreshed 1 day ago", ""},
+		}, StatusFail, "security updates waiting to be installed: 2; list of available updates last refreshed on 2026-11-24", ""},
 		{"darwin index time unknown", "baseline", "darwin", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.MetadataRefreshedAt = nil
 		}, StatusUnknown, "", `the fact "metadata_refreshed_at" was not collected`},
@@ -232,19 +232,19 @@ func TestShippedRules(t *testing.T) {
 		}, StatusPass, "", ""},
 		{"windows version unknown", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
 			f.Os.Version = ""
-		}, StatusUnknown, "", "the version is unknown (empty)"},
+		}, StatusUnknown, "", "the version is not known"},
 		{"macos 13", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
 			f.Os.Version, f.Os.Build = "13.3.1", "22E261"
 		}, StatusFail, "macOS 13.3.1 (build 22E261)", ""},
 		{"macos 14.0", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) { f.Os.Version = "14.0" }, StatusPass, "", ""},
 		{"macos garbage version", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
 			f.Os.Version = "14.6.1 (a)"
-		}, StatusUnknown, "", `cannot compare version "14.6.1 (a)": not dotted numbers`},
+		}, StatusUnknown, "", `cannot compare the version "14.6.1 (a)": it is not made of numbers and dots`},
 		{"debian 11", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "11" },
 			StatusFail, "Debian GNU/Linux 11", ""},
 		{"debian 12", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "12" }, StatusPass, "", ""},
 		{"debian testing", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "" },
-			StatusUnknown, "Debian GNU/Linux (version unknown)", "the version is unknown (empty)"},
+			StatusUnknown, "Debian GNU/Linux (version not known)", "the version is not known"},
 		{"ubuntu 20.04", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
 			f.Os.Id, f.Os.Name, f.Os.Version = "ubuntu", "Ubuntu", "20.04"
 		}, StatusFail, "Ubuntu 20.04", ""},
@@ -275,15 +275,15 @@ func TestShippedRules(t *testing.T) {
 
 		// high-risk fixed-volumes-encrypted.
 		{"boot and usb left out", "high-risk", "linux", "fixed-volumes-encrypted", nil, StatusPass,
-			"/ on /dev/mapper/vg-root: encrypted (LUKS2); swap on /dev/dm-2: encrypted (LUKS2)", ""},
+			"/ (/dev/mapper/vg-root) is encrypted (LUKS2); swap (/dev/dm-2) is encrypted (LUKS2)", ""},
 		{"windows data drive plain", "high-risk", "windows", "fixed-volumes-encrypted", func(f *wardv1.Facts) {
 			v := f.DiskEncryption.Volumes[1]
 			v.Encrypted, v.Method, v.Protection, v.Conversion, v.PercentEncrypted = ptr(false), "", protOff, convNone, ptr(0.0)
-		}, StatusFail, "drive C: encrypted (BitLocker XTS-AES 128); drive D: not encrypted", ""},
+		}, StatusFail, "C: is encrypted (BitLocker XTS-AES 128); D: is not encrypted", ""},
 		{"windows data drive plain passes baseline", "baseline", "windows", "disk-encrypted", func(f *wardv1.Facts) {
 			v := f.DiskEncryption.Volumes[1]
 			v.Encrypted, v.Protection, v.Conversion = ptr(false), protOff, convNone
-		}, StatusPass, "drive C: encrypted (BitLocker XTS-AES 128)", ""},
+		}, StatusPass, "C: is encrypted (BitLocker XTS-AES 128)", ""},
 		{"linux swap plain", "high-risk", "linux", "fixed-volumes-encrypted", func(f *wardv1.Facts) {
 			v := swapVol(f)
 			v.Encrypted, v.Method, v.Protection, v.Conversion = ptr(false), "", protOff, convNone
@@ -291,13 +291,13 @@ func TestShippedRules(t *testing.T) {
 		{"partial never passes", "high-risk", "linux", "fixed-volumes-encrypted", func(f *wardv1.Facts) {
 			f.DiskEncryption.Volumes = f.DiskEncryption.Volumes[:4]
 			f.DiskEncryption.Collection = coll(partialStatus, "cannot read /proc/swaps: permission denied")
-		}, StatusUnknown, "", "some volumes could not be checked: cannot read /proc/swaps: permission denied"},
+		}, StatusUnknown, "", "some disks could not be checked: cannot read /proc/swaps: permission denied"},
 		{"partial with a plain volume fails", "high-risk", "linux", "fixed-volumes-encrypted", func(f *wardv1.Facts) {
 			sysVol(f).Encrypted, sysVol(f).Protection, sysVol(f).Conversion = ptr(false), protOff, convNone
 			f.DiskEncryption.Collection = coll(partialStatus, "cannot read /proc/swaps: permission denied")
 		}, StatusFail, "", ""},
 		{"darwin filevault on", "high-risk", "darwin", "fixed-volumes-encrypted", nil, StatusPass,
-			"/System/Volumes/Data on disk3s5: encrypted (FileVault)", ""},
+			"/System/Volumes/Data (disk3s5) is encrypted (FileVault)", ""},
 
 		// high-risk firewall-blocks-inbound.
 		{"windows public allows inbound", "high-risk", "windows", "firewall-blocks-inbound", func(f *wardv1.Facts) {
@@ -319,32 +319,32 @@ func TestShippedRules(t *testing.T) {
 
 		// high-risk no-reachable-services (allowed: udp/68, udp/546, udp/5353).
 		{"only the dhcp client", "high-risk", "linux", "no-reachable-services", nil, StatusPass,
-			"only allowed services are reachable: udp 0.0.0.0:68 reachable from any", ""},
+			"only allowed services are reachable: udp 0.0.0.0:68 reachable from anywhere", ""},
 		{"nothing reachable", "high-risk", "windows", "no-reachable-services", nil, StatusPass,
 			"no service is reachable from the network", ""},
 		{"bonjour with block-all", "high-risk", "darwin", "no-reachable-services", nil, StatusPass,
-			"only allowed services are reachable: udp 0.0.0.0:5353 reachable from any; udp [::]:5353 reachable from any", ""},
+			"only allowed services are reachable: udp 0.0.0.0:5353 reachable from anywhere; udp [::]:5353 reachable from anywhere", ""},
 		{"ssh reachable", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
 			f.Firewall.Reachable = append(f.Firewall.Reachable, service("tcp", "0.0.0.0", 22, false, "any"))
-		}, StatusFail, "tcp 0.0.0.0:22 reachable from any", ""},
+		}, StatusFail, "tcp 0.0.0.0:22 reachable from anywhere", ""},
 		{"file sharing and remote desktop", "high-risk", "windows", "no-reachable-services", func(f *wardv1.Facts) {
 			f.Firewall.Reachable = []*wardv1.ReachableService{
 				service("tcp", "0.0.0.0", 445, false, "any"),
 				service("udp", "::", 5353, false, "any"),
 				service("tcp", "::", 3389, false, "10.0.0.0/8, 192.168.0.0/16"),
 			}
-		}, StatusFail, "tcp 0.0.0.0:445 reachable from any; tcp [::]:3389 reachable from 10.0.0.0/8, 192.168.0.0/16", ""},
+		}, StatusFail, "tcp 0.0.0.0:445 reachable from anywhere; tcp [::]:3389 reachable from 10.0.0.0/8, 192.168.0.0/16", ""},
 		{"uncertain and not allowed", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
 			f.Firewall.Reachable = append(f.Firewall.Reachable, service("tcp", "0.0.0.0", 8080, true, "any"))
-		}, StatusUnknown, "tcp 0.0.0.0:8080 may be reachable from any",
+		}, StatusUnknown, "tcp 0.0.0.0:8080 may be reachable from anywhere",
 			"cannot tell whether the firewall lets these in: tcp 0.0.0.0:8080 may be reachable from any"},
 		{"uncertain and allowed", "high-risk", "darwin", "no-reachable-services", func(f *wardv1.Facts) {
 			f.Firewall.Reachable[0].Uncertain = true
-		}, StatusPass, "only allowed services are reachable: udp 0.0.0.0:5353 may be reachable from any; udp [::]:5353 reachable from any", ""},
+		}, StatusPass, "only allowed services are reachable: udp 0.0.0.0:5353 may be reachable from anywhere; udp [::]:5353 reachable from anywhere", ""},
 		{"uncertain and certain, not allowed", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
 			f.Firewall.Reachable = append(f.Firewall.Reachable,
 				service("tcp", "0.0.0.0", 8080, true, "any"), service("tcp", "192.168.1.20", 631, false, "192.168.1.0/24"))
-		}, StatusFail, "tcp 0.0.0.0:8080 may be reachable from any; tcp 192.168.1.20:631 reachable from 192.168.1.0/24", ""},
+		}, StatusFail, "tcp 0.0.0.0:8080 may be reachable from anywhere; tcp 192.168.1.20:631 reachable from 192.168.1.0/24", ""},
 		{"tcp6 named like netstat", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
 			f.Firewall.Reachable = append(f.Firewall.Reachable, service("udp6", "::", 546, false, "fe80::/10"))
 		}, StatusPass, "", ""},
@@ -368,7 +368,7 @@ func TestShippedRules(t *testing.T) {
 		{"services partial, ssh seen", "high-risk", "linux", "no-reachable-services", func(f *wardv1.Facts) {
 			f.Firewall.ServicesCollection = coll(partialStatus, "cannot read /proc/net/udp6")
 			f.Firewall.Reachable = append(f.Firewall.Reachable, service("tcp", "0.0.0.0", 22, false, "any"))
-		}, StatusFail, "tcp 0.0.0.0:22 reachable from any", ""},
+		}, StatusFail, "tcp 0.0.0.0:22 reachable from anywhere", ""},
 		{"firewall partly read", "high-risk", "windows", "no-reachable-services", func(f *wardv1.Facts) {
 			f.Firewall.Collection = coll(partialStatus, "cannot read the inbound rules of the Public profile")
 		}, StatusUnknown, "", "cannot read the inbound rules of the Public profile; the firewall rules were only partly read"},
@@ -386,25 +386,25 @@ func TestShippedRules(t *testing.T) {
 		// high-risk security-updates: index older than 4 days.
 		{"apt index 5 days", "high-risk", "linux", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.MetadataRefreshedAt = timestamppb.New(testNow.Add(-5 * 24 * time.Hour))
-		}, StatusUnknown, "", "last refreshed 5 days ago"},
+		}, StatusUnknown, "", "the list of available updates was last refreshed on 2026-11-20, so it cannot show what is missing"},
 		{"apt pending", "high-risk", "linux", "security-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.PendingSecurityUpdates = ptr(int32(12))
-		}, StatusFail, "12 security updates pending; package index refreshed 20 hours ago", ""},
+		}, StatusFail, "security updates waiting to be installed: 12; list of available updates last refreshed on 2026-11-24", ""},
 
 		// high-risk restart-after-updates.
 		{"windows restart pending", "high-risk", "windows", "restart-after-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.RebootRequired = ptr(true)
-		}, StatusFail, "A restart is waiting to finish installing updates", ""},
-		{"windows no restart", "high-risk", "windows", "restart-after-updates", nil, StatusPass, "No restart waiting", ""},
+		}, StatusFail, "a restart is waiting to finish installing updates", ""},
+		{"windows no restart", "high-risk", "windows", "restart-after-updates", nil, StatusPass, "no restart waiting", ""},
 		{"linux restart unknown", "high-risk", "linux", "restart-after-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.RebootRequired = nil
-		}, StatusUnknown, "no security updates pending; package index refreshed 20 hours ago", `the fact "reboot_required" was not collected`},
+		}, StatusUnknown, "no security update waiting; list of available updates last refreshed on 2026-11-24", `the fact "reboot_required" was not collected`},
 
 		// high-risk automatic-updates.
 		{"windows au off", "high-risk", "windows", "automatic-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.AutomaticUpdates = ptr(false)
-		}, StatusFail, "Automatic updates are off", ""},
-		{"darwin au on", "high-risk", "darwin", "automatic-updates", nil, StatusPass, "Automatic updates are on", ""},
+		}, StatusFail, "automatic updates are off", ""},
+		{"darwin au on", "high-risk", "darwin", "automatic-updates", nil, StatusPass, "automatic updates are on", ""},
 		{"linux au unknown", "high-risk", "linux", "automatic-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.AutomaticUpdates = nil
 		}, StatusUnknown, "", `the fact "automatic_updates" was not collected`},
@@ -505,11 +505,11 @@ func TestCollectionStatuses(t *testing.T) {
 		{"ok", statusOK(), false, StatusPass, ""},
 		{"partial, rule can decide", coll(partialStatus, "swap: cannot tell"), false, StatusPass, ""},
 		{"failed", coll(failedStatus, "fdesetup timed out after 10s"), false, StatusUnknown, "fdesetup timed out after 10s"},
-		{"failed without reason", coll(failedStatus, ""), false, StatusUnknown, "the disk encryption check failed without saying why"},
+		{"failed without reason", coll(failedStatus, ""), false, StatusUnknown, "this check failed without saying why"},
 		{"unsupported", coll(unsupported, "no BitLocker on Windows Home"), false, StatusUnknown, "no BitLocker on Windows Home"},
-		{"unspecified", coll(0, ""), false, StatusUnknown, "the disk encryption collection status is not known"},
-		{"nil collection", nil, false, StatusUnknown, "the disk encryption facts were not collected"},
-		{"nil family", nil, true, StatusUnknown, "the disk encryption facts were not collected"},
+		{"unspecified", coll(0, ""), false, StatusUnknown, "the state of this check is not known"},
+		{"nil collection", nil, false, StatusUnknown, "this check did not run"},
+		{"nil family", nil, true, StatusUnknown, "this check did not run"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -580,8 +580,9 @@ func TestResultJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"rule_id":"security-updates","title":"Security updates are installed","family":"patch_level","status":"FAIL",` +
-		`"severity":"high","observed":"1 security update pending","expected":"No security update has been waiting for more than 14 days.",` +
+		`"severity":"high","observed":"security updates waiting to be installed: 1","expected":"No security update has been waiting for more than 14 days.",` +
 		`"remediation":"Open Settings, then Windows Update, click \"Check for updates\" and install what is offered. Restart when asked. A good moment is the end of your working day, on a trusted network.",` +
+		`"observed_text":[{"id":"patch.security_pending","params":{"count":"1"}}],` +
 		`"failing_since":"2026-11-25T12:00:00Z","deadline":"2026-12-09T12:00:00Z"}`
 	if string(b) != want {
 		t.Errorf("JSON:\n%s\nwant:\n%s", b, want)

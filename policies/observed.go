@@ -5,12 +5,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
-// defaultObserved describes, in words, the facts of a rule's family. A rule
-// may replace it with its own observed expression.
-func defaultObserved(family string, f *wardv1.Facts, now time.Time) string {
+// defaultObserved describes the facts of a rule's family in catalogue
+// messages. A rule may replace it with its own observed expression.
+func defaultObserved(family string, f *wardv1.Facts, now time.Time) []texts.Text {
 	switch family {
 	case FamilyOS:
 		return observedOS(f.GetOs())
@@ -21,38 +22,43 @@ func defaultObserved(family string, f *wardv1.Facts, now time.Time) string {
 	case FamilyFirewall:
 		return observedFirewall(f.GetFirewall())
 	}
-	return ""
+	return []texts.Text{texts.New("engine.unknown")}
 }
 
-func observedOS(o *wardv1.OSFacts) string {
+func one(id string, pairs ...string) []texts.Text { return []texts.Text{texts.New(id, pairs...)} }
+
+func observedOS(o *wardv1.OSFacts) []texts.Text {
 	if o == nil {
-		return "operating system not known"
+		return one("os.not_known")
 	}
 	name := o.GetName()
 	if name == "" {
 		name = o.GetPlatform()
 	}
 	if name == "" {
-		name = "operating system"
+		return one("os.not_known")
 	}
-	parts := []string{name}
-	if v := o.GetVersion(); v != "" && !strings.Contains(name, v) {
-		parts = append(parts, v)
-	} else if v == "" {
-		parts = append(parts, "(version unknown)")
+	system := []string{name}
+	v := o.GetVersion()
+	if v != "" && !strings.Contains(name, v) {
+		system = append(system, v)
 	}
-	if dv := o.GetDisplayVersion(); dv != "" && dv != o.GetVersion() && o.GetPlatform() == "windows" {
-		parts = append(parts, dv)
+	if dv := o.GetDisplayVersion(); dv != "" && dv != v && o.GetPlatform() == "windows" {
+		system = append(system, dv)
 	}
-	if b := o.GetBuild(); b != "" && b != o.GetVersion() && o.GetPlatform() != "linux" {
-		parts = append(parts, "(build "+b+")")
+	s := strings.Join(system, " ")
+	switch b := o.GetBuild(); {
+	case v == "":
+		return one("os.version_unknown", "system", s)
+	case b != "" && b != v && o.GetPlatform() != "linux":
+		return one("os.system_build", "system", s, "build", b)
 	}
-	return strings.Join(parts, " ")
+	return one("os.system", "system", s)
 }
 
-func observedDisk(d *wardv1.DiskEncryptionFacts) string {
+func observedDisk(d *wardv1.DiskEncryptionFacts) []texts.Text {
 	if d == nil {
-		return "disk encryption not known"
+		return one("disk.not_known")
 	}
 	var system []map[string]any
 	for _, v := range d.GetVolumes() {
@@ -61,76 +67,115 @@ func observedDisk(d *wardv1.DiskEncryptionFacts) string {
 		}
 	}
 	if len(system) == 0 {
-		return "no system volume was found"
+		return one("disk.no_system_volume")
 	}
 	return describeVolumes(system)
 }
 
-// describeVolumes describes volumes (as rule variables see them) in words,
-// one "place: state" per volume.
-func describeVolumes(vols []map[string]any) string {
+// describeVolumes describes volumes (as rule variables see them), one
+// message per volume.
+func describeVolumes(vols []map[string]any) []texts.Text {
 	if len(vols) == 0 {
-		return "none"
+		return one("disk.no_volumes")
 	}
-	out := make([]string, len(vols))
-	for i, v := range vols {
-		out[i] = describeVolume(v)
+	var out []texts.Text
+	for _, v := range vols {
+		out = append(out, describeVolume(v)...)
 	}
-	return strings.Join(out, "; ")
+	return out
 }
 
-func describeVolume(v map[string]any) string {
+// volumePlace names a volume by data only: "C:", "/", "/ (/dev/vda2)".
+func volumePlace(v map[string]any) string {
 	str := func(k string) string { s, _ := v[k].(string); return s }
-	mp, dev, method := str("mount_point"), str("device"), str("method")
-	place := mp
+	mp, dev := str("mount_point"), str("device")
 	switch {
 	case isDriveLetter(mp):
-		place = "drive " + mp[:1]
-	case place == "":
-		place = dev
+		return strings.ToUpper(mp)
+	case mp != "" && dev != "":
+		return mp + " (" + dev + ")"
+	case mp != "":
+		return mp
 	case dev != "":
-		place = mp + " on " + dev
+		return dev
 	}
-	if place == "" {
-		place = "volume"
-	}
+	return "?"
+}
+
+func describeVolume(v map[string]any) []texts.Text {
+	str := func(k string) string { s, _ := v[k].(string); return s }
+	place, method := volumePlace(v), str("method")
 	enc, known := v["encrypted"].(bool)
 	protection, conversion := str("protection"), str("conversion")
-	percent := ""
-	if p, ok := v["percent_encrypted"].(float64); ok {
-		percent = fmt.Sprintf(" (%.0f%%)", p)
+	p, hasPercent := v["percent_encrypted"].(float64)
+	withPercent := func(id string) []texts.Text {
+		if hasPercent {
+			return one(id+"_percent", "place", place, "percent", fmt.Sprintf("%.0f", p))
+		}
+		return one(id, "place", place)
+	}
+	withMethod := func(id string) []texts.Text {
+		if method != "" {
+			return one(id+"_method", "place", place, "method", method)
+		}
+		return one(id, "place", place)
 	}
 	switch {
 	case !known:
-		why := str("reason")
-		if why == "" {
-			return place + ": encryption unknown"
+		why := reasonTexts(v["reason_text"], str("reason"))
+		if len(why) == 0 {
+			return one("disk.volume_unknown", "place", place)
 		}
-		return place + ": encryption unknown (" + why + ")"
+		return append(one("disk.volume_unknown_why", "place", place), why...)
 	case protection == "suspended":
 		if strings.HasPrefix(method, "BitLocker") {
-			where := place
-			if isDriveLetter(mp) {
-				where = mp
-			}
-			return "BitLocker protection suspended on " + where
+			return one("disk.bitlocker_suspended", "place", place)
 		}
-		return place + ": encryption protection suspended"
+		return one("disk.volume_suspended", "place", place)
 	case conversion == "decrypting" || conversion == "decryption_paused":
-		return place + ": being decrypted" + percent
-	case conversion == "encrypting" || conversion == "encryption_paused":
-		if conversion == "encryption_paused" {
-			return place + ": encryption paused" + percent
-		}
-		return place + ": encryption in progress" + percent
+		return withPercent("disk.volume_decrypting")
+	case conversion == "encryption_paused":
+		return withPercent("disk.volume_encryption_paused")
+	case conversion == "encrypting":
+		return withPercent("disk.volume_encrypting")
 	case !enc:
-		return place + ": not encrypted"
+		return one("disk.volume_not_encrypted", "place", place)
 	case protection == "off":
-		return place + ": encrypted" + withMethod(method) + " but protection is off"
+		return withMethod("disk.volume_protection_off")
 	case protection == "on":
-		return place + ": encrypted" + withMethod(method)
+		return withMethod("disk.volume_encrypted")
 	}
-	return place + ": encrypted" + withMethod(method) + ", protection unknown"
+	return withMethod("disk.volume_protection_unknown")
+}
+
+// reasonTexts is a reason as messages: the collector's reason_text (as
+// rule variables see it: a list of {id, params} maps) when it has one,
+// else its English reason as a technical detail; nil when there is none.
+func reasonTexts(reasonText any, reason string) []texts.Text {
+	var out []texts.Text
+	list, _ := reasonText.([]any)
+	for _, x := range list {
+		m, _ := x.(map[string]any)
+		id, _ := m["id"].(string)
+		if id == "" {
+			continue
+		}
+		t := texts.Text{ID: id}
+		if ps, ok := m["params"].(map[string]any); ok && len(ps) > 0 {
+			t.Params = map[string]string{}
+			for k, pv := range ps {
+				t.Params[k], _ = pv.(string)
+			}
+		}
+		out = append(out, t)
+	}
+	if len(out) > 0 {
+		return out
+	}
+	if strings.TrimSpace(reason) != "" {
+		return []texts.Text{detail(reason)}
+	}
+	return nil
 }
 
 // maxDescribedServices bounds the services describe_services names, so a
@@ -138,28 +183,28 @@ func describeVolume(v map[string]any) string {
 const maxDescribedServices = 10
 
 // describeServices describes reachable services (as rule variables see
-// them) in words: "tcp 0.0.0.0:22 reachable from any; udp [::]:5353 may be
-// reachable from fe80::/10".
-func describeServices(svcs []map[string]any) string {
+// them), one message per service: "tcp 0.0.0.0:22 reachable from
+// anywhere", "udp [::]:5353 may be reachable from fe80::/10".
+func describeServices(svcs []map[string]any) []texts.Text {
 	if len(svcs) == 0 {
-		return "none"
+		return one("firewall.no_service_reachable")
 	}
-	var out []string
+	var out []texts.Text
 	for i, s := range svcs {
 		if i == maxDescribedServices {
-			out = append(out, fmt.Sprintf("and %d more", len(svcs)-i))
+			out = append(out, texts.New("firewall.more_services", "count", fmt.Sprint(len(svcs)-i)))
 			break
 		}
 		out = append(out, describeService(s))
 	}
-	return strings.Join(out, "; ")
+	return out
 }
 
-func describeService(s map[string]any) string {
+func describeService(s map[string]any) texts.Text {
 	str := func(k string) string { v, _ := s[k].(string); return v }
 	proto := str("protocol")
 	if proto == "" {
-		proto = "service"
+		proto = "?"
 	}
 	port := "?"
 	if p := servicePort(s); p > 0 {
@@ -168,20 +213,21 @@ func describeService(s map[string]any) string {
 	var place string
 	switch addr := str("address"); {
 	case addr == "":
-		place = "port " + port
+		place = "*:" + port
 	case strings.Contains(addr, ":"):
 		place = "[" + addr + "]:" + port
 	default:
 		place = addr + ":" + port
 	}
-	reach := "reachable"
+	id := "firewall.service_reachable"
 	if u, _ := s["uncertain"].(bool); u {
-		reach = "may be reachable"
+		id = "firewall.service_may_be_reachable"
 	}
-	if src := str("sources"); src != "" {
-		reach += " from " + src
+	src := strings.TrimSpace(str("sources"))
+	if src == "" || strings.EqualFold(src, "any") {
+		return texts.New(id+"_anywhere", "protocol", proto, "place", place)
 	}
-	return proto + " " + place + " " + reach
+	return texts.New(id, "protocol", proto, "place", place, "sources", src)
 }
 
 // isDriveLetter reports whether mp is a Windows drive such as "C:".
@@ -189,79 +235,60 @@ func isDriveLetter(mp string) bool {
 	return len(mp) == 2 && mp[1] == ':' && (mp[0]|0x20) >= 'a' && (mp[0]|0x20) <= 'z'
 }
 
-func withMethod(m string) string {
-	if m == "" {
-		return ""
-	}
-	return " (" + m + ")"
-}
-
-func observedPatch(p *wardv1.PatchFacts, now time.Time) string {
+func observedPatch(p *wardv1.PatchFacts, now time.Time) []texts.Text {
 	if p == nil {
-		return "updates not known"
+		return one("patch.not_known")
 	}
-	var parts []string
-	if p.PendingSecurityUpdates == nil {
-		parts = append(parts, "pending security updates not known")
-	} else {
-		parts = append(parts, plural(int(p.GetPendingSecurityUpdates()), "security update", "security updates")+" pending")
+	var parts []texts.Text
+	switch {
+	case p.PendingSecurityUpdates == nil:
+		parts = append(parts, texts.New("patch.security_not_known"))
+	case p.GetPendingSecurityUpdates() == 0:
+		parts = append(parts, texts.New("patch.security_none"))
+	default:
+		parts = append(parts, texts.New("patch.security_pending", "count", fmt.Sprint(p.GetPendingSecurityUpdates())))
 	}
 	if ts := p.GetMetadataRefreshedAt(); ts != nil && ts.CheckValid() == nil {
-		parts = append(parts, "package index refreshed "+ago(now.Sub(ts.AsTime())))
+		at := ts.AsTime()
+		id := "patch.index_refreshed"
+		if at.After(now) {
+			id = "patch.index_refreshed_future"
+		}
+		parts = append(parts, texts.New(id, "date", at.UTC().Format(time.DateOnly)))
 	}
 	if p.RebootRequired != nil && p.GetRebootRequired() {
-		parts = append(parts, "restart pending")
+		parts = append(parts, texts.New("patch.restart_waiting"))
 	}
 	if p.AutomaticUpdates != nil && !p.GetAutomaticUpdates() {
-		parts = append(parts, "automatic updates off")
+		parts = append(parts, texts.New("patch.automatic_off"))
 	}
-	return strings.Join(parts, "; ")
+	return parts
 }
 
-func plural(n int, one, many string) string {
-	switch n {
-	case 0:
-		return "no " + many
-	case 1:
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-func ago(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "in the future (clock skew)"
-	case d < time.Hour:
-		return "less than an hour ago"
-	case d < 24*time.Hour:
-		return plural(int(d/time.Hour), "hour", "hours") + " ago"
-	}
-	return plural(int(d/(24*time.Hour)), "day", "days") + " ago"
-}
-
-func observedFirewall(fw *wardv1.FirewallFacts) string {
+func observedFirewall(fw *wardv1.FirewallFacts) []texts.Text {
 	if fw == nil {
-		return "firewall not known"
+		return one("firewall.not_known")
 	}
-	if s := fw.GetSummary(); s != "" {
-		return s
-	}
-	var parts []string
+	var parts []texts.Text
 	switch {
 	case fw.Enabled == nil:
-		parts = append(parts, "firewall state not known")
+		parts = append(parts, texts.New("firewall.state_not_known"))
 	case fw.GetEnabled():
-		parts = append(parts, "inbound traffic filtered")
+		parts = append(parts, texts.New("firewall.filtered"))
 	default:
-		parts = append(parts, "inbound traffic not filtered")
+		parts = append(parts, texts.New("firewall.not_filtered"))
+	}
+	// The collector's own description, when it gave one, says more than
+	// the profiles (English only, so a technical detail elsewhere).
+	if s := strings.TrimSpace(fw.GetSummary()); s != "" {
+		return append(parts, detail(s))
 	}
 	for _, p := range fw.GetProfiles() {
-		state := "state not known"
+		id := "firewall.profile_not_known"
 		if p.Enabled != nil {
-			state = map[bool]string{true: "on", false: "off"}[p.GetEnabled()]
+			id = map[bool]string{true: "firewall.profile_on", false: "firewall.profile_off"}[p.GetEnabled()]
 		}
-		parts = append(parts, p.GetName()+" "+state)
+		parts = append(parts, texts.New(id, "profile", p.GetName()))
 	}
-	return strings.Join(parts, "; ")
+	return parts
 }

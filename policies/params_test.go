@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"github.com/wardhq/ward/policies/texts"
 	"reflect"
 	"slices"
 	"strings"
@@ -219,18 +220,18 @@ func TestDescribeServices(t *testing.T) {
 		in   []map[string]any
 		want string
 	}{
-		{nil, "none"},
-		{[]map[string]any{svc(service("tcp", "0.0.0.0", 22, false, "any"))}, "tcp 0.0.0.0:22 reachable from any"},
+		{nil, "no service is reachable from the network"},
+		{[]map[string]any{svc(service("tcp", "0.0.0.0", 22, false, "any"))}, "tcp 0.0.0.0:22 reachable from anywhere"},
 		{[]map[string]any{svc(service("udp", "fe80::1%en0", 5353, true, "fe80::/10"))}, "udp [fe80::1%en0]:5353 may be reachable from fe80::/10"},
-		{[]map[string]any{svc(&wardv1.ReachableService{Protocol: "tcp", Port: 445})}, "tcp port 445 reachable"},
-		{[]map[string]any{svc(&wardv1.ReachableService{Address: "10.0.0.2"})}, "service 10.0.0.2:? reachable"},
-		{many, "tcp 0.0.0.0:8000 reachable from any; tcp 0.0.0.0:8001 reachable from any; tcp 0.0.0.0:8002 reachable from any; " +
-			"tcp 0.0.0.0:8003 reachable from any; tcp 0.0.0.0:8004 reachable from any; tcp 0.0.0.0:8005 reachable from any; " +
-			"tcp 0.0.0.0:8006 reachable from any; tcp 0.0.0.0:8007 reachable from any; tcp 0.0.0.0:8008 reachable from any; " +
-			"tcp 0.0.0.0:8009 reachable from any; and 3 more"},
+		{[]map[string]any{svc(&wardv1.ReachableService{Protocol: "tcp", Port: 445})}, "tcp *:445 reachable from anywhere"},
+		{[]map[string]any{svc(&wardv1.ReachableService{Address: "10.0.0.2"})}, "? 10.0.0.2:? reachable from anywhere"},
+		{many, "tcp 0.0.0.0:8000 reachable from anywhere; tcp 0.0.0.0:8001 reachable from anywhere; tcp 0.0.0.0:8002 reachable from anywhere; " +
+			"tcp 0.0.0.0:8003 reachable from anywhere; tcp 0.0.0.0:8004 reachable from anywhere; tcp 0.0.0.0:8005 reachable from anywhere; " +
+			"tcp 0.0.0.0:8006 reachable from anywhere; tcp 0.0.0.0:8007 reachable from anywhere; tcp 0.0.0.0:8008 reachable from anywhere; " +
+			"tcp 0.0.0.0:8009 reachable from anywhere; and 3 more"},
 	}
 	for _, tt := range tests {
-		if got := describeServices(tt.in); got != tt.want {
+		if got := texts.Render("en", describeServices(tt.in)); got != tt.want {
 			t.Errorf("describeServices(%v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}

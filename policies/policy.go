@@ -108,6 +108,9 @@ type Rule struct {
 	when, require, observed cel.Program
 	// reads are the facts the expressions read (reads.go).
 	reads []string
+	// literals counts the plain texts the rule shows as its observed
+	// text or unknown reason (its own English words, not messages).
+	literals int
 }
 
 //go:embed baseline.yaml high-risk.yaml
@@ -186,6 +189,8 @@ type decoder struct {
 	overBudget bool
 	// reads collects the fact reads of the rule being decoded.
 	reads []string
+	// literals counts the rule's plain-text observed or unknown texts.
+	literals int
 }
 
 func (d *decoder) at(line, col int, format string, args ...any) {
@@ -475,7 +480,7 @@ var ruleKeys = []string{"id", "title", "problem", "family", "platforms", "when",
 
 func (d *decoder) rule(n ast.Node, i int) *Rule {
 	where := fmt.Sprintf("rules[%d]", i)
-	d.reads = nil
+	d.reads, d.literals = nil, 0
 	fields := d.mapping(n, where)
 	if fields == nil {
 		return nil
@@ -554,10 +559,11 @@ func (d *decoder) rule(n ast.Node, i int) *Rule {
 	}
 	if v := fields["observed"]; v != nil {
 		r.Observed = d.str(v.Value, where+": observed")
-		r.observed = d.compile(v.Value, r.Observed, where+": observed", cel.StringType)
+		r.observed = d.compile(v.Value, r.Observed, where+": observed", cel.StringType, messageType, cel.ListType(messageType))
 	}
 	slices.Sort(d.reads)
 	r.reads, d.reads = slices.Compact(d.reads), nil
+	r.literals = d.literals
 	return r
 }
 
@@ -685,7 +691,7 @@ func parseGrace(s string) (time.Duration, error) {
 
 // compile checks and compiles one CEL expression; problems point to the
 // YAML line of the expression plus CEL's own line.
-func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Program {
+func (d *decoder) compile(n ast.Node, src, what string, want ...*cel.Type) cel.Program {
 	if strings.TrimSpace(src) == "" {
 		if _, ok := scalar(n); ok {
 			d.errorf(n, "%s is empty", what)
@@ -716,7 +722,7 @@ func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Prog
 		return nil
 	}
 	d.reads = append(d.reads, exprReads(parsed)...)
-	if !d.checkParamUses(parsed, what, line, col) {
+	if !d.checkParamUses(parsed, what, line, col) || !d.checkMessages(parsed, what, line, col) {
 		return nil
 	}
 	checked, iss := env.Check(parsed)
@@ -725,9 +731,21 @@ func (d *decoder) compile(n ast.Node, src, what string, want *cel.Type) cel.Prog
 		return nil
 	}
 	out := checked.OutputType()
-	if !out.IsExactType(want) && !out.IsExactType(cel.DynType) {
-		d.errorf(n, "%s must give a %s, not a %s", what, typeWord(want), typeWord(out))
+	if !out.IsExactType(cel.DynType) && !slices.ContainsFunc(want, out.IsExactType) {
+		words := typeWord(want[0])
+		if len(want) > 1 {
+			words = "text, a message (msg) or a list of messages"
+		}
+		d.errorf(n, "%s must give a %s, not a %s", what, words, typeWord(out))
 		return nil
+	}
+	for _, ref := range checked.NativeRep().ReferenceMap() {
+		if slices.Contains(ref.OverloadIDs, "unknown_string") {
+			d.literals++
+		}
+	}
+	if strings.HasSuffix(what, ": observed") && !out.IsExactType(messageType) && !out.IsExactType(cel.ListType(messageType)) {
+		d.literals++
 	}
 	if !d.withinBudget(n, env, checked, what, line) {
 		return nil
@@ -778,6 +796,10 @@ func typeWord(t *cel.Type) string {
 		return "condition (true or false)"
 	case t.IsExactType(cel.StringType):
 		return "text (string)"
+	case t.IsExactType(messageType):
+		return "message (msg)"
+	case t.IsExactType(cel.ListType(messageType)):
+		return "list of messages"
 	}
 	return t.String()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/wardhq/ward/agent/outbox"
 	"github.com/wardhq/ward/agent/report"
 	"github.com/wardhq/ward/policies"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -411,6 +412,7 @@ func ruleResults(results []policies.Result) []*wardv1.RuleResult {
 		rr := &wardv1.RuleResult{
 			RuleId: r.RuleID, Title: r.Title, Family: r.Family, Status: wireStatus(r.Status),
 			Severity: r.Severity, Observed: r.Observed, Expected: r.Expected, Reason: r.Reason,
+			ObservedText: texts.ToProto(r.ObservedText), ReasonText: texts.ToProto(r.ReasonText),
 		}
 		if r.FailingSince != nil {
 			rr.FailingSince = timestamppb.New(*r.FailingSince)

@@ -67,7 +67,21 @@ func bounded(m protoreflect.Message, depth int) error {
 				err = boundedValue(fd, l.Get(i), depth)
 			}
 		case fd.IsMap():
-			err = fmt.Errorf("%s: maps are not expected", fd.Name())
+			// Catalogue messages (wardv1.Text) carry their parameters as a
+			// map: bounded like a list, keys and values like any string.
+			mm := v.Map()
+			if mm.Len() > maxListLen {
+				err = fmt.Errorf("%s: %d entries, at most %d", fd.Name(), mm.Len(), maxListLen)
+				return false
+			}
+			mm.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				if len(k.String()) > maxStringLen {
+					err = fmt.Errorf("%s: a key is longer than %d bytes", fd.Name(), maxStringLen)
+				} else {
+					err = boundedValue(fd.MapValue(), mv, depth)
+				}
+				return err == nil
+			})
 		default:
 			err = boundedValue(fd, v, depth)
 		}

@@ -1,0 +1,108 @@
+package texts
+
+// What Ward observed of updates (package policies: observed.go and the
+// shipped policies' update rules). Counts stand after a colon, so no
+// language needs plural forms; {date} is a date (2026-11-20).
+func init() {
+	register(map[string]map[string]string{
+		"patch.not_known": {
+			"en": "updates not known",
+			"fr": "mises à jour inconnues",
+			"es": "actualizaciones desconocidas",
+			"ar": "التحديثات غير معروفة",
+			"ru": "сведения об обновлениях неизвестны",
+			"uk": "відомості про оновлення невідомі",
+			"pt": "atualizações desconhecidas",
+		},
+		"patch.security_not_known": {
+			"en": "security updates waiting: not known",
+			"fr": "mises à jour de sécurité en attente : inconnu",
+			"es": "actualizaciones de seguridad pendientes: desconocido",
+			"ar": "تحديثات الأمان المنتظرة: غير معروفة",
+			"ru": "ожидающие обновления безопасности: неизвестно",
+			"uk": "оновлення безпеки, що очікують: невідомо",
+			"pt": "atualizações de segurança por instalar: desconhecido",
+		},
+		"patch.security_none": {
+			"en": "no security update waiting",
+			"fr": "aucune mise à jour de sécurité en attente",
+			"es": "ninguna actualización de seguridad pendiente",
+			"ar": "لا يوجد تحديث أمني منتظر",
+			"ru": "нет ожидающих обновлений безопасности",
+			"uk": "немає оновлень безпеки, що очікують",
+			"pt": "nenhuma atualização de segurança por instalar",
+		},
+		"patch.security_pending": {
+			"en": "security updates waiting to be installed: {count}",
+			"fr": "mises à jour de sécurité à installer : {count}",
+			"es": "actualizaciones de seguridad por instalar: {count}",
+			"ar": "تحديثات أمنية بانتظار التثبيت: {count}",
+			"ru": "обновлений безопасности, ожидающих установки: {count}",
+			"uk": "оновлень безпеки, що очікують на встановлення: {count}",
+			"pt": "atualizações de segurança por instalar: {count}",
+		},
+		"patch.index_refreshed": {
+			"en": "list of available updates last refreshed on {date}",
+			"fr": "liste des mises à jour disponibles actualisée le {date}",
+			"es": "lista de actualizaciones disponibles actualizada por última vez el {date}",
+			"ar": "آخر تحديث لقائمة التحديثات المتاحة في {date}",
+			"ru": "список доступных обновлений последний раз обновлён {date}",
+			"uk": "список доступних оновлень востаннє оновлено {date}",
+			"pt": "lista de atualizações disponíveis atualizada pela última vez em {date}",
+		},
+		"patch.index_refreshed_future": {
+			"en": "list of available updates refreshed on {date}, a date in the future: the clock may be wrong",
+			"fr": "liste des mises à jour disponibles actualisée le {date}, une date dans le futur : l’horloge est peut-être fausse",
+			"es": "lista de actualizaciones disponibles actualizada el {date}, una fecha futura: quizá el reloj esté mal",
+			"ar": "قائمة التحديثات المتاحة مؤرخة في {date}، وهو تاريخ في المستقبل: ربما تكون الساعة غير مضبوطة",
+			"ru": "список доступных обновлений обновлён {date}, а эта дата ещё не наступила: возможно, часы идут неверно",
+			"uk": "список доступних оновлень оновлено {date}, а ця дата ще не настала: можливо, годинник іде неправильно",
+			"pt": "lista de atualizações disponíveis atualizada em {date}, uma data no futuro: o relógio pode estar errado",
+		},
+		"patch.index_stale": {
+			"en": "the list of available updates was last refreshed on {date}, so it cannot show what is missing",
+			"fr": "la liste des mises à jour disponibles a été actualisée pour la dernière fois le {date} : elle ne peut pas montrer ce qui manque",
+			"es": "la lista de actualizaciones disponibles se actualizó por última vez el {date}, así que no puede mostrar lo que falta",
+			"ar": "آخر تحديث لقائمة التحديثات المتاحة كان في {date}، لذا لا يمكنها أن تُظهر ما ينقص",
+			"ru": "список доступных обновлений последний раз обновлялся {date}, поэтому по нему не видно, чего не хватает",
+			"uk": "список доступних оновлень востаннє оновлювався {date}, тому з нього не видно, чого бракує",
+			"pt": "a lista de atualizações disponíveis foi atualizada pela última vez em {date}, por isso não pode mostrar o que falta",
+		},
+		"patch.restart_waiting": {
+			"en": "a restart is waiting to finish installing updates",
+			"fr": "un redémarrage est nécessaire pour finir d’installer des mises à jour",
+			"es": "falta reiniciar para terminar de instalar actualizaciones",
+			"ar": "يلزم إعادة التشغيل لإكمال تثبيت التحديثات",
+			"ru": "нужно перезагрузить компьютер, чтобы завершить установку обновлений",
+			"uk": "потрібно перезавантажити комп’ютер, щоб завершити встановлення оновлень",
+			"pt": "é preciso reiniciar para acabar de instalar atualizações",
+		},
+		"patch.no_restart_waiting": {
+			"en": "no restart waiting",
+			"fr": "aucun redémarrage en attente",
+			"es": "ningún reinicio pendiente",
+			"ar": "لا توجد إعادة تشغيل منتظرة",
+			"ru": "перезагрузка не требуется",
+			"uk": "перезавантаження не потрібне",
+			"pt": "nenhum reinício pendente",
+		},
+		"patch.automatic_on": {
+			"en": "automatic updates are on",
+			"fr": "les mises à jour automatiques sont activées",
+			"es": "las actualizaciones automáticas están activadas",
+			"ar": "التحديثات التلقائية مفعّلة",
+			"ru": "автоматические обновления включены",
+			"uk": "автоматичні оновлення ввімкнено",
+			"pt": "as atualizações automáticas estão ligadas",
+		},
+		"patch.automatic_off": {
+			"en": "automatic updates are off",
+			"fr": "les mises à jour automatiques sont désactivées",
+			"es": "las actualizaciones automáticas están desactivadas",
+			"ar": "التحديثات التلقائية متوقفة",
+			"ru": "автоматические обновления отключены",
+			"uk": "автоматичні оновлення вимкнено",
+			"pt": "as atualizações automáticas estão desligadas",
+		},
+	})
+}
