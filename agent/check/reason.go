@@ -155,3 +155,27 @@ func (p *Problems) Len() int { return len(p.English) }
 
 // String is the English problems joined by "; ".
 func (p *Problems) String() string { return strings.Join(p.English, "; ") }
+
+// ReasonError is an error that carries its reason for staff as catalogue
+// messages, for collectors whose helpers return errors.
+type ReasonError struct {
+	English string
+	Text    []texts.Text
+}
+
+func (e *ReasonError) Error() string { return e.English }
+
+// Reasoned returns an error with its English words and its messages.
+func Reasoned(english string, text ...texts.Text) error {
+	return &ReasonError{English: english, Text: text}
+}
+
+// TextOf returns the messages err carries (a *ReasonError in its chain),
+// else ErrText(source, err).
+func TextOf(source string, err error) []texts.Text {
+	var re *ReasonError
+	if errors.As(err, &re) {
+		return re.Text
+	}
+	return []texts.Text{ErrText(source, err)}
+}

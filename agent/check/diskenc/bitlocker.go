@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -88,23 +89,23 @@ func collectWindows(ctx context.Context, src check.Source) *wardv1.DiskEncryptio
 	rows, err := src.WMI(ctx, bitlockerNamespace, bitlockerQuery)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return &wardv1.DiskEncryptionFacts{Collection: check.Failed(
+		return &wardv1.DiskEncryptionFacts{Collection: check.FailedText([]texts.Text{texts.New("reason.bitlocker_absent")},
 			"BitLocker cannot be queried on this machine: its WMI namespace %s does not exist. "+
 				"Windows Home editions have no BitLocker management (some offer \"Device Encryption\" instead, "+
 				"which Ward could not read here), so disk encryption is unknown (%v)", bitlockerNamespace, err)}
 	case errors.Is(err, fs.ErrPermission):
-		return &wardv1.DiskEncryptionFacts{Collection: check.Failed(
+		return &wardv1.DiskEncryptionFacts{Collection: check.FailedText([]texts.Text{check.ErrText("BitLocker", err)},
 			"reading BitLocker's state needs administrator rights; Ward was denied (%v)", err)}
 	case err != nil:
-		return &wardv1.DiskEncryptionFacts{Collection: check.Failed("could not query BitLocker: %v", err)}
+		return &wardv1.DiskEncryptionFacts{Collection: check.FailedText([]texts.Text{check.ErrText("BitLocker", err)}, "could not query BitLocker: %v", err)}
 	}
 	facts := &wardv1.DiskEncryptionFacts{Volumes: parseBitLockerVolumes(rows)}
 	if len(facts.Volumes) == 0 {
-		facts.Collection = check.Failed("BitLocker reports no volumes, so the system disk's encryption is unknown")
+		facts.Collection = check.FailedText([]texts.Text{texts.New("reason.bitlocker_no_volumes")}, "BitLocker reports no volumes, so the system disk's encryption is unknown")
 		return facts
 	}
 
-	var problems []string
+	var problems check.Problems
 	var system *wardv1.Volume
 	for _, v := range facts.Volumes {
 		if v.System {
@@ -113,14 +114,16 @@ func collectWindows(ctx context.Context, src check.Source) *wardv1.DiskEncryptio
 	}
 	switch {
 	case system == nil:
-		problems = append(problems, "no volume is marked as the operating-system volume")
+		problems.Add("no volume is marked as the operating-system volume", texts.New("reason.bitlocker_no_system"))
 	case system.Encrypted == nil || system.Protection == wardv1.Protection_PROTECTION_UNSPECIFIED:
-		problems = append(problems, fmt.Sprintf("the state of the operating-system volume %s is unknown: %s", system.MountPoint, system.Reason))
+		problems.Add(fmt.Sprintf("the state of the operating-system volume %s is unknown: %s", system.MountPoint, system.Reason),
+			check.At(system.MountPoint), texts.New(check.IDUnreadable, "source", "BitLocker", "detail", system.Reason))
 	}
 
 	details, err := bitlockerDetails(ctx, src)
 	if err != nil {
-		problems = append(problems, "encryption percentage and key protectors are unknown: "+err.Error())
+		problems.Add("encryption percentage and key protectors are unknown: "+err.Error(),
+			texts.New("reason.bitlocker_details_unknown"), check.ErrText("powershell", err))
 	} else {
 		var missing []string
 		for _, v := range facts.Volumes {
@@ -139,12 +142,13 @@ func collectWindows(ctx context.Context, src check.Source) *wardv1.DiskEncryptio
 			}
 		}
 		if len(missing) > 0 {
-			problems = append(problems, "encryption percentage or key protectors are unknown for "+strings.Join(missing, ", "))
+			problems.Add("encryption percentage or key protectors are unknown for "+strings.Join(missing, ", "),
+				texts.New("reason.bitlocker_details_missing", "places", strings.Join(missing, ", ")))
 		}
 	}
 
-	if len(problems) > 0 {
-		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
+	if problems.Len() > 0 {
+		facts.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	} else {
 		facts.Collection = check.OK()
 	}
