@@ -18,6 +18,8 @@ import (
 // as an administrator, or let the service do it" instead of fix advice.
 const (
 	IDAdmin       = "reason.needs_admin"
+	IDAdminHere   = "reason.needs_admin_here"
+	IDDetail      = "reason.detail_only"
 	IDMissing     = "reason.missing"
 	IDTimedOut    = "reason.timed_out"
 	IDUnsupported = "reason.not_supported"
@@ -73,9 +75,16 @@ func AddVolumeReason(v *wardv1.Volume, english string, text ...texts.Text) {
 // administrator rights", fs.ErrNotExist "missing", a deadline "timed out",
 // ErrUnsupported, ErrNotRecorded and ErrNotAllowed their own messages, a
 // *ToolError the tool's own words; anything else carries err's text as the
-// detail.
+// detail. With no source (the error may come from one of several reads),
+// only a refusal is told apart from the rest, which is the error's text.
 func ErrText(source string, err error) texts.Text {
 	var te *ToolError
+	if source == "" {
+		if errors.Is(err, fs.ErrPermission) {
+			return texts.New(IDAdminHere)
+		}
+		return texts.New(IDDetail, "detail", err.Error())
+	}
 	switch {
 	case errors.Is(err, fs.ErrPermission):
 		return texts.New(IDAdmin, "source", source)
@@ -112,7 +121,7 @@ func At(place string) texts.Text { return texts.New(IDAt, "place", place) }
 // refused Ward for lack of rights.
 func NeedsAdmin(text []texts.Text) bool {
 	for _, t := range text {
-		if t.ID == IDAdmin {
+		if t.ID == IDAdmin || t.ID == IDAdminHere {
 			return true
 		}
 	}
