@@ -12,6 +12,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -48,10 +49,12 @@ type Result struct {
 	Expected    string `json:"expected"`
 	Remediation string `json:"remediation"`
 	// Reason says why the result is UNKNOWN.
-	Reason       string     `json:"reason,omitempty"`
-	FailingSince *time.Time `json:"failing_since,omitempty"`
-	Deadline     *time.Time `json:"deadline,omitempty"`
-	Overdue      bool       `json:"overdue,omitempty"`
+	Reason       string       `json:"reason,omitempty"`
+	ObservedText []texts.Text `json:"observed_text,omitempty"`
+	ReasonText   []texts.Text `json:"reason_text,omitempty"`
+	FailingSince *time.Time   `json:"failing_since,omitempty"`
+	Deadline     *time.Time   `json:"deadline,omitempty"`
+	Overdue      bool         `json:"overdue,omitempty"`
 }
 
 // Evaluate applies every rule of p to the facts of one device. Rules that do
