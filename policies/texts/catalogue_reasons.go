@@ -444,6 +444,16 @@ func init() {
 			"pt": "o Ward não consegue saber se a firewall do macOS está ativada:",
 		},
 
+		"reason.alf_setting_unknown": {
+			"en": "a setting of the macOS firewall ({setting}) is unknown:",
+			"fr": "un réglage du pare-feu de macOS ({setting}) est inconnu :",
+			"es": "se desconoce un ajuste del cortafuegos de macOS ({setting}):",
+			"ar": "أحد إعدادات جدار الحماية في macOS ({setting}) غير معروف:",
+			"ru": "неизвестна одна из настроек брандмауэра macOS ({setting}):",
+			"uk": "невідоме одне з налаштувань брандмауера macOS ({setting}):",
+			"pt": "uma definição da firewall do macOS ({setting}) é desconhecida:",
+		},
+
 		// Patch level.
 		"reason.patch_no_manager": {
 			"en": "none of apt-get, dnf, zypper or pacman is installed, so Ward cannot see which updates are waiting",

@@ -85,3 +85,27 @@ func TestLinuxReasonText(t *testing.T) {
 		}
 	}
 }
+
+// TestDarwinReasonText: the macOS firewall's reasons, on captured
+// socketfilterfw output with one answer refused or failing.
+func TestDarwinReasonText(t *testing.T) {
+	src := alfSource(t, "block-all")
+	src.AddError(source.Record{Kind: source.KindCommand, Tool: "socketfilterfw", Args: alfBlockAllArgs}, fs.ErrPermission)
+	got := Collect(context.Background(), src, "darwin")
+	want := []string{"reason.alf_setting_unknown setting=socketfilterfw --getblockall", "reason.needs_admin source=socketfilterfw"}
+	if g := checktest.Texts(got.Collection.GetReasonText()); !slices.Equal(g, want) {
+		t.Errorf("block-all refused: reason_text %q, want %q", g, want)
+	}
+	if s, want := texts.Render("ru", texts.FromProto(got.Collection.GetReasonText())),
+		"неизвестна одна из настроек брандмауэра macOS (socketfilterfw --getblockall): прочитать socketfilterfw может только администратор, а Ward был запущен не от имени администратора (служба Ward запущена от его имени)"; s != want {
+		t.Errorf("ru: %q\nwant %q", s, want)
+	}
+
+	src = alfSource(t, "block-all")
+	src.AddCommand("socketfilterfw", alfGlobalStateArgs, 1, []byte("Firewall is enabled. (State = 1)\n"), []byte("error"))
+	got = Collect(context.Background(), src, "darwin")
+	want = []string{"reason.alf_unknown", "reason.tool_failed detail=error source=socketfilterfw"}
+	if g := checktest.Texts(got.Collection.GetReasonText()); !slices.Equal(g, want) {
+		t.Errorf("global state failed: reason_text %q, want %q", g, want)
+	}
+}
