@@ -398,6 +398,15 @@ func init() {
 			"uk": "Ward не зміг прочитати правила брандмауера:",
 			"pt": "o Ward não conseguiu ler as regras da firewall:",
 		},
+		"reason.firewall_profiles_unknown": {
+			"en": "Ward cannot tell whether the firewall filters for the network profiles {profiles}:",
+			"fr": "Ward ne peut pas savoir si le pare-feu filtre pour les profils réseau {profiles} :",
+			"es": "Ward no puede saber si el cortafuegos filtra en los perfiles de red {profiles}:",
+			"ar": "لا يستطيع Ward معرفة ما إذا كان جدار الحماية يرشّح الاتصالات في ملفات تعريف الشبكة {profiles}:",
+			"ru": "Ward не может определить, фильтрует ли брандмауэр для сетевых профилей {profiles}:",
+			"uk": "Ward не може визначити, чи фільтрує брандмауер для мережевих профілів {profiles}:",
+			"pt": "o Ward não consegue saber se a firewall filtra nos perfis de rede {profiles}:",
+		},
 		"reason.firewall_family_unsure": {
 			"en": "for {family}, Ward cannot tell what the firewall lets in (technical detail: {detail})",
 			"fr": "pour {family}, Ward ne peut pas savoir ce que le pare-feu laisse entrer (détail technique : {detail})",
