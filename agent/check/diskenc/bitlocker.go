@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
@@ -117,7 +118,7 @@ func collectWindows(ctx context.Context, src check.Source) *wardv1.DiskEncryptio
 		problems.Add("no volume is marked as the operating-system volume", texts.New("reason.bitlocker_no_system"))
 	case system.Encrypted == nil || system.Protection == wardv1.Protection_PROTECTION_UNSPECIFIED:
 		problems.Add(fmt.Sprintf("the state of the operating-system volume %s is unknown: %s", system.MountPoint, system.Reason),
-			check.At(system.MountPoint), texts.New(check.IDUnreadable, "source", "BitLocker", "detail", system.Reason))
+			systemText(system)...)
 	}
 
 	details, err := bitlockerDetails(ctx, src)
@@ -162,6 +163,16 @@ func volumeName(v *wardv1.Volume) string {
 	return v.Device
 }
 
+// systemText is why the operating-system volume's state is unknown, for
+// staff: its own reasons, introduced by its drive letter.
+func systemText(v *wardv1.Volume) []texts.Text {
+	why := texts.FromProto(v.ReasonText)
+	if len(why) == 0 {
+		why = []texts.Text{texts.New("reason.bitlocker_property_unknown", "property", "ProtectionStatus")}
+	}
+	return append([]texts.Text{check.At(v.MountPoint)}, why...)
+}
+
 // parseBitLockerVolumes turns Win32_EncryptableVolume rows into volumes. A
 // property that is missing or of an unexpected type leaves its fact
 // unknown, with a reason.
@@ -170,18 +181,19 @@ func parseBitLockerVolumes(rows []map[string]any) []*wardv1.Volume {
 	for _, row := range rows {
 		v := &wardv1.Volume{}
 		var reasons []string
+		var why []texts.Text
 		v.Device, _ = check.RowString(row, "DeviceID")
 		v.MountPoint, _ = check.RowString(row, "DriveLetter")
 
 		switch t, ok := check.RowInt(row, "VolumeType"); {
 		case !ok:
-			reasons = append(reasons, "the volume type is unknown")
+			reasons, why = append(reasons, "the volume type is unknown"), append(why, texts.New("reason.bitlocker_property_unknown", "property", "VolumeType"))
 		case t == volumeTypeOS:
 			v.System = true
 		case t == volumeTypePortable:
 			v.Removable = true
 		case t != volumeTypeFixed:
-			reasons = append(reasons, fmt.Sprintf("volume type %d", t))
+			reasons, why = append(reasons, fmt.Sprintf("volume type %d", t)), append(why, texts.New("reason.bitlocker_property_value", "property", "VolumeType", "value", strconv.FormatInt(t, 10)))
 		}
 
 		cs, ok := check.RowInt(row, "ConversionStatus")
@@ -192,7 +204,7 @@ func parseBitLockerVolumes(rows []map[string]any) []*wardv1.Volume {
 			enc := c == wardv1.Conversion_CONVERSION_FULLY_ENCRYPTED
 			v.Encrypted = &enc
 		} else {
-			reasons = append(reasons, "the conversion status is unknown")
+			reasons, why = append(reasons, "the conversion status is unknown"), append(why, texts.New("reason.bitlocker_property_unknown", "property", "ConversionStatus"))
 		}
 
 		if m, ok := check.RowInt(row, "EncryptionMethod"); ok && m != 0 {
@@ -202,35 +214,35 @@ func parseBitLockerVolumes(rows []map[string]any) []*wardv1.Volume {
 				v.Method = fmt.Sprintf("BitLocker (method %d)", m)
 			}
 			if m == 5 {
-				reasons = append(reasons, "BitLocker relies on the drive's own hardware encryption")
+				reasons, why = append(reasons, "BitLocker relies on the drive's own hardware encryption"), append(why, texts.New("reason.bitlocker_hardware"))
 			}
 		}
 
 		ps, ok := check.RowInt(row, "ProtectionStatus")
 		switch {
 		case !ok:
-			reasons = append(reasons, "the protection status is unknown")
+			reasons, why = append(reasons, "the protection status is unknown"), append(why, texts.New("reason.bitlocker_property_unknown", "property", "ProtectionStatus"))
 		case ps == 1 && v.Conversion == wardv1.Conversion_CONVERSION_FULLY_DECRYPTED:
-			reasons = append(reasons, "BitLocker reports protection on for a decrypted volume")
+			reasons, why = append(reasons, "BitLocker reports protection on for a decrypted volume"), append(why, texts.New("reason.bitlocker_on_but_decrypted"))
 		case ps == 1:
 			v.Protection = wardv1.Protection_PROTECTION_ON
 		case ps == 0 && v.Conversion == wardv1.Conversion_CONVERSION_FULLY_ENCRYPTED:
 			// Encrypted, but the protectors are suspended (or none exist):
 			// the key sits in the clear on the disk.
 			v.Protection = wardv1.Protection_PROTECTION_SUSPENDED
-			reasons = append(reasons, "BitLocker protection is suspended: the key is stored in the clear on the disk, so anyone with the disk can read the data")
+			reasons, why = append(reasons, "BitLocker protection is suspended: the key is stored in the clear on the disk, so anyone with the disk can read the data"), append(why, texts.New("reason.bitlocker_suspended"))
 		case ps == 0:
 			v.Protection = wardv1.Protection_PROTECTION_OFF
 		case ps == 2:
-			reasons = append(reasons, "the volume is locked, so its protection status cannot be read")
+			reasons, why = append(reasons, "the volume is locked, so its protection status cannot be read"), append(why, texts.New("reason.bitlocker_locked"))
 		default:
-			reasons = append(reasons, fmt.Sprintf("protection status %d", ps))
+			reasons, why = append(reasons, fmt.Sprintf("protection status %d", ps)), append(why, texts.New("reason.bitlocker_property_value", "property", "ProtectionStatus", "value", strconv.FormatInt(ps, 10)))
 		}
 
 		if init, ok := check.RowBool(row, "IsVolumeInitializedForProtection"); ok && !init && v.System && v.Conversion != wardv1.Conversion_CONVERSION_FULLY_DECRYPTED {
-			reasons = append(reasons, "the volume is not initialised for protection")
+			reasons, why = append(reasons, "the volume is not initialised for protection"), append(why, texts.New("reason.bitlocker_not_initialised"))
 		}
-		v.Reason = strings.Join(reasons, "; ")
+		check.SetVolumeReason(v, strings.Join(reasons, "; "), why...)
 		vols = append(vols, v)
 	}
 	return vols
