@@ -188,3 +188,13 @@ func TextOf(source string, err error) []texts.Text {
 	}
 	return []texts.Text{ErrText(source, err)}
 }
+
+// NoCollector says that Ward has no collector for platform (a GOOS value);
+// an empty platform, when the operating system itself could not be told,
+// says that instead.
+func NoCollector(platform string) texts.Text {
+	if platform == "" {
+		return texts.New("engine.platform_unknown")
+	}
+	return texts.New("reason.no_collector", "platform", platform)
+}

@@ -20,6 +20,6 @@ func Collect(ctx context.Context, src check.Source, platform string) *wardv1.Dis
 	case "windows":
 		return collectWindows(ctx, src)
 	}
-	return &wardv1.DiskEncryptionFacts{Collection: check.UnsupportedText([]texts.Text{texts.New("reason.no_collector", "platform", platform)},
+	return &wardv1.DiskEncryptionFacts{Collection: check.UnsupportedText([]texts.Text{check.NoCollector(platform)},
 		"no disk-encryption collector for platform %q", platform)}
 }

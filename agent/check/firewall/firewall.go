@@ -29,7 +29,7 @@ func Collect(ctx context.Context, src check.Source, platform string) *wardv1.Fir
 		facts, exps = windowsCollect(ctx, src)
 		exps = activeExposures(facts, exps)
 	default:
-		return &wardv1.FirewallFacts{Collection: check.UnsupportedText([]texts.Text{texts.New("reason.no_collector", "platform", platform)},
+		return &wardv1.FirewallFacts{Collection: check.UnsupportedText([]texts.Text{check.NoCollector(platform)},
 			"no firewall collector for platform %q", platform)}
 	}
 	if exps == nil {

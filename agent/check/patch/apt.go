@@ -212,7 +212,7 @@ func aptLastInstall(ctx context.Context, src check.Source) (time.Time, error) {
 		}
 		derr = fmt.Errorf("%s: %w", dpkgLogPath, err)
 	}
-	return time.Time{}, fmt.Errorf("%v; %v", herr, derr)
+	return time.Time{}, fmt.Errorf("%w; %w", herr, derr)
 }
 
 const aptLogTime = "2006-01-02 15:04:05"

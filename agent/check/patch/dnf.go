@@ -320,7 +320,7 @@ func newestRepomd(ctx context.Context, src check.Source) (time.Time, error) {
 	if err5 == nil {
 		return at5, nil
 	}
-	return time.Time{}, fmt.Errorf("%v; %v", err, err5)
+	return time.Time{}, fmt.Errorf("%w; %w", err, err5)
 }
 
 func rpmLastInstall(ctx context.Context, src check.Source) (time.Time, error) {

@@ -22,6 +22,6 @@ func Collect(ctx context.Context, src check.Source, osf *wardv1.OSFacts) *wardv1
 	case "windows":
 		return collectWindows(ctx, src, osf)
 	}
-	return &wardv1.PatchFacts{Collection: check.UnsupportedText([]texts.Text{texts.New("reason.no_collector", "platform", platform)},
+	return &wardv1.PatchFacts{Collection: check.UnsupportedText([]texts.Text{check.NoCollector(platform)},
 		"no patch-level collector for platform %q", platform)}
 }
