@@ -406,9 +406,14 @@ func collectLinux(ctx context.Context, src check.Source) *wardv1.DiskEncryptionF
 	return facts
 }
 
-// volumeText is a volume's reason for staff, introduced by its mount point.
+// volumeText is a volume's reason for staff, introduced by its mount point
+// (its English reason as the detail should a path have set no message).
 func volumeText(v *wardv1.Volume) []texts.Text {
-	return append([]texts.Text{check.At(v.MountPoint)}, texts.FromProto(v.ReasonText)...)
+	why := texts.FromProto(v.ReasonText)
+	if len(why) == 0 && v.Reason != "" {
+		why = []texts.Text{texts.New(check.IDDetail, "detail", v.Reason)}
+	}
+	return append([]texts.Text{check.At(v.MountPoint)}, why...)
 }
 
 func isBootMount(mp string) bool {
