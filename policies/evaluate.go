@@ -50,11 +50,11 @@ type Result struct {
 	Remediation string `json:"remediation"`
 	// Reason says why the result is UNKNOWN.
 	Reason       string       `json:"reason,omitempty"`
-	ObservedText []texts.Text `json:"observed_text,omitempty"`
-	ReasonText   []texts.Text `json:"reason_text,omitempty"`
 	FailingSince *time.Time   `json:"failing_since,omitempty"`
 	Deadline     *time.Time   `json:"deadline,omitempty"`
 	Overdue      bool         `json:"overdue,omitempty"`
+	ObservedText []texts.Text `json:"observed_text,omitempty"`
+	ReasonText   []texts.Text `json:"reason_text,omitempty"`
 }
 
 // Evaluate applies every rule of p to the facts of one device. Rules that do
