@@ -35,17 +35,18 @@ func Shorten(s string, n int) string {
 
 // Output runs an allow-listed tool and returns its standard output when it
 // exited 0 with its output complete. Otherwise the error says what went
-// wrong in words, quoting the tool's first line of stderr.
+// wrong: the Source's error, or a *ToolError quoting the tool's first line
+// of stderr.
 func Output(ctx context.Context, src Source, tool string, args ...string) ([]byte, error) {
 	res, err := src.Command(ctx, tool, args...)
 	if err != nil {
 		return nil, fmt.Errorf("could not run %s: %w", tool, err)
 	}
 	if res.ExitCode != 0 {
-		return nil, fmt.Errorf("%s exited with status %d: %s", tool, res.ExitCode, FirstLine(res.Stderr))
+		return nil, &ToolError{Tool: tool, ExitCode: res.ExitCode, Detail: FirstLine(res.Stderr)}
 	}
 	if res.Truncated {
-		return nil, fmt.Errorf("%s's output was cut off", tool)
+		return nil, &ToolError{Tool: tool, Truncated: true}
 	}
 	return res.Stdout, nil
 }

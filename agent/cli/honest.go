@@ -10,23 +10,49 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/i18n"
 	"github.com/wardhq/ward/agent/notify"
 	"github.com/wardhq/ward/policies"
+	"github.com/wardhq/ward/policies/texts"
 )
 
 // needsAdmin reports whether a result could not be decided because the
-// operating system refused Ward for lack of rights: an UNKNOWN whose
-// reason carries a permission error (fs.ErrPermission's text, which every
-// Source wraps for EPERM/EACCES and Windows' access denied) or says that
-// administrator rights are needed. Only UNKNOWNs qualify: a FAIL was
-// decided.
-func needsAdmin(status policies.Status, reason string) bool {
+// operating system refused Ward for lack of rights. Only UNKNOWNs qualify:
+// a FAIL was decided.
+//
+// The collectors say so in the reason's catalogue messages
+// (check.NeedsAdmin: reason.needs_admin, decided from the error's type,
+// fs.ErrPermission, never from its words). Only when reasonText holds no
+// collector's reason (a status file or report from an agent older than
+// the messages, or a reason the engine passed on as English detail) does
+// it fall back to the English reason: a permission error's text (which
+// every Source wraps for EPERM/EACCES and Windows' access denied) or
+// "administrator rights".
+func needsAdmin(status policies.Status, reason string, reasonText ...texts.Text) bool {
 	if status != policies.StatusUnknown {
+		return false
+	}
+	if check.NeedsAdmin(reasonText) {
+		return true
+	}
+	if typedReason(reasonText) {
 		return false
 	}
 	r := strings.ToLower(reason)
 	return strings.Contains(r, fs.ErrPermission.Error()) || strings.Contains(r, "administrator rights")
+}
+
+// typedReason reports whether ts holds a reason a collector typed (an id
+// of policies/texts' reason.* messages), as opposed to none or the
+// engine's wrapper of an English reason (reason.detail).
+func typedReason(ts []texts.Text) bool {
+	for _, t := range ts {
+		if strings.HasPrefix(t.ID, "reason.") && t.ID != "reason.detail" && t.ID != check.IDDetail && texts.Known(t.ID) {
+			return true
+		}
+	}
+	return false
 }
 
 // isElevated reports whether this process has administrator rights: root
@@ -53,7 +79,7 @@ func adminCheckCommand(goos string) string {
 func renderAdminNote(w io.Writer, results []policies.Result, lang string, elevated, replay bool) {
 	var ids []string
 	for _, r := range results {
-		if needsAdmin(r.Status, r.Reason) {
+		if needsAdmin(r.Status, r.Reason, r.ReasonText...) {
 			ids = append(ids, r.RuleID)
 		}
 	}
@@ -78,7 +104,7 @@ func renderAdminNote(w io.Writer, results []policies.Result, lang string, elevat
 // there is nothing to fix yet, and, when rights were missing, where that
 // is explained.
 func unknownAdvice(r policies.Result, lang string) string {
-	if needsAdmin(r.Status, r.Reason) {
+	if needsAdmin(r.Status, r.Reason, r.ReasonText...) {
 		return i18n.T(lang, "check.item_admin")
 	}
 	return i18n.T(lang, "check.item_unknown")

@@ -14,6 +14,7 @@ import (
 	"github.com/wardhq/ward/agent/check/firewall"
 	"github.com/wardhq/ward/agent/check/osinfo"
 	"github.com/wardhq/ward/agent/check/patch"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -24,7 +25,8 @@ func All(ctx context.Context, src check.Source, now time.Time) *wardv1.Facts {
 	facts := &wardv1.Facts{CollectedAt: timestamppb.New(now)}
 	host, err := src.Host(ctx)
 	if err != nil {
-		facts.Os = &wardv1.OSFacts{Collection: check.Failed("cannot tell which platform this is: %v", err)}
+		facts.Os = &wardv1.OSFacts{Collection: check.FailedText([]texts.Text{check.NoCollector(""), check.ErrText("", err)},
+			"cannot tell which platform this is: %v", err)}
 		host = check.Host{}
 	} else {
 		facts.Os = osinfo.Collect(ctx, src, host.OS)

@@ -17,6 +17,7 @@ const (
 	maxResults   = 512
 	maxNameLen   = 128 // agent version, policy name, rule ids
 	maxDepth     = 16
+	maxMapLen    = 64 // a catalogue Text's parameters
 )
 
 // validateReport checks a report before anything is stored.
@@ -67,17 +68,15 @@ func bounded(m protoreflect.Message, depth int) error {
 				err = boundedValue(fd, l.Get(i), depth)
 			}
 		case fd.IsMap():
-			// Catalogue messages (wardv1.Text) carry their parameters as a
-			// map: bounded like a list, keys and values like any string.
-			mm := v.Map()
-			if mm.Len() > maxListLen {
-				err = fmt.Errorf("%s: %d entries, at most %d", fd.Name(), mm.Len(), maxListLen)
+			// Only a catalogue Text's params are a map: name, value pairs,
+			// bounded like lists and strings.
+			mp := v.Map()
+			if mp.Len() > maxMapLen {
+				err = fmt.Errorf("%s: %d entries, at most %d", fd.Name(), mp.Len(), maxMapLen)
 				return false
 			}
-			mm.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				if len(k.String()) > maxStringLen {
-					err = fmt.Errorf("%s: a key is longer than %d bytes", fd.Name(), maxStringLen)
-				} else {
+			mp.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				if err = boundedValue(fd.MapKey(), k.Value(), depth); err == nil {
 					err = boundedValue(fd.MapValue(), mv, depth)
 				}
 				return err == nil

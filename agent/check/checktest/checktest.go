@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -64,4 +67,19 @@ func GoldenBytes(t testing.TB, path string, got []byte) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from what the code produces (run with -update if the change is intended)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
 	}
+}
+
+// Texts writes catalogue messages (a reason_text) compactly for a test to
+// compare: per message its id, then its parameters as name=value sorted by
+// name, all separated by spaces.
+func Texts(ts []*wardv1.Text) []string {
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		s := t.GetId()
+		for _, k := range slices.Sorted(maps.Keys(t.GetParams())) {
+			s += " " + k + "=" + t.GetParams()[k]
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -88,23 +90,23 @@ func collectWindows(ctx context.Context, src check.Source) *wardv1.DiskEncryptio
 	rows, err := src.WMI(ctx, bitlockerNamespace, bitlockerQuery)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return &wardv1.DiskEncryptionFacts{Collection: check.Failed(
+		return &wardv1.DiskEncryptionFacts{Collection: check.FailedText([]texts.Text{texts.New("reason.bitlocker_absent")},
 			"BitLocker cannot be queried on this machine: its WMI namespace %s does not exist. "+
 				"Windows Home editions have no BitLocker management (some offer \"Device Encryption\" instead, "+
 				"which Ward could not read here), so disk encryption is unknown (%v)", bitlockerNamespace, err)}
 	case errors.Is(err, fs.ErrPermission):
-		return &wardv1.DiskEncryptionFacts{Collection: check.Failed(
+		return &wardv1.DiskEncryptionFacts{Collection: check.FailedText([]texts.Text{check.ErrText("BitLocker", err)},
 			"reading BitLocker's state needs administrator rights; Ward was denied (%v)", err)}
 	case err != nil:
-		return &wardv1.DiskEncryptionFacts{Collection: check.Failed("could not query BitLocker: %v", err)}
+		return &wardv1.DiskEncryptionFacts{Collection: check.FailedText([]texts.Text{check.ErrText("BitLocker", err)}, "could not query BitLocker: %v", err)}
 	}
 	facts := &wardv1.DiskEncryptionFacts{Volumes: parseBitLockerVolumes(rows)}
 	if len(facts.Volumes) == 0 {
-		facts.Collection = check.Failed("BitLocker reports no volumes, so the system disk's encryption is unknown")
+		facts.Collection = check.FailedText([]texts.Text{texts.New("reason.bitlocker_no_volumes")}, "BitLocker reports no volumes, so the system disk's encryption is unknown")
 		return facts
 	}
 
-	var problems []string
+	var problems check.Problems
 	var system *wardv1.Volume
 	for _, v := range facts.Volumes {
 		if v.System {
@@ -113,14 +115,16 @@ func collectWindows(ctx context.Context, src check.Source) *wardv1.DiskEncryptio
 	}
 	switch {
 	case system == nil:
-		problems = append(problems, "no volume is marked as the operating-system volume")
+		problems.Add("no volume is marked as the operating-system volume", texts.New("reason.bitlocker_no_system"))
 	case system.Encrypted == nil || system.Protection == wardv1.Protection_PROTECTION_UNSPECIFIED:
-		problems = append(problems, fmt.Sprintf("the state of the operating-system volume %s is unknown: %s", system.MountPoint, system.Reason))
+		problems.Add(fmt.Sprintf("the state of the operating-system volume %s is unknown: %s", system.MountPoint, system.Reason),
+			systemText(system)...)
 	}
 
 	details, err := bitlockerDetails(ctx, src)
 	if err != nil {
-		problems = append(problems, "encryption percentage and key protectors are unknown: "+err.Error())
+		problems.Add("encryption percentage and key protectors are unknown: "+err.Error(),
+			texts.New("reason.bitlocker_details_unknown"), check.ErrText("powershell", err))
 	} else {
 		var missing []string
 		for _, v := range facts.Volumes {
@@ -139,12 +143,13 @@ func collectWindows(ctx context.Context, src check.Source) *wardv1.DiskEncryptio
 			}
 		}
 		if len(missing) > 0 {
-			problems = append(problems, "encryption percentage or key protectors are unknown for "+strings.Join(missing, ", "))
+			problems.Add("encryption percentage or key protectors are unknown for "+strings.Join(missing, ", "),
+				texts.New("reason.bitlocker_details_missing", "places", strings.Join(missing, ", ")))
 		}
 	}
 
-	if len(problems) > 0 {
-		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
+	if problems.Len() > 0 {
+		facts.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	} else {
 		facts.Collection = check.OK()
 	}
@@ -158,6 +163,16 @@ func volumeName(v *wardv1.Volume) string {
 	return v.Device
 }
 
+// systemText is why the operating-system volume's state is unknown, for
+// staff: its own reasons, introduced by its drive letter.
+func systemText(v *wardv1.Volume) []texts.Text {
+	why := texts.FromProto(v.ReasonText)
+	if len(why) == 0 {
+		why = []texts.Text{texts.New("reason.bitlocker_property_unknown", "property", "ProtectionStatus")}
+	}
+	return append([]texts.Text{check.At(v.MountPoint)}, why...)
+}
+
 // parseBitLockerVolumes turns Win32_EncryptableVolume rows into volumes. A
 // property that is missing or of an unexpected type leaves its fact
 // unknown, with a reason.
@@ -166,18 +181,19 @@ func parseBitLockerVolumes(rows []map[string]any) []*wardv1.Volume {
 	for _, row := range rows {
 		v := &wardv1.Volume{}
 		var reasons []string
+		var why []texts.Text
 		v.Device, _ = check.RowString(row, "DeviceID")
 		v.MountPoint, _ = check.RowString(row, "DriveLetter")
 
 		switch t, ok := check.RowInt(row, "VolumeType"); {
 		case !ok:
-			reasons = append(reasons, "the volume type is unknown")
+			reasons, why = append(reasons, "the volume type is unknown"), append(why, texts.New("reason.bitlocker_property_unknown", "property", "VolumeType"))
 		case t == volumeTypeOS:
 			v.System = true
 		case t == volumeTypePortable:
 			v.Removable = true
 		case t != volumeTypeFixed:
-			reasons = append(reasons, fmt.Sprintf("volume type %d", t))
+			reasons, why = append(reasons, fmt.Sprintf("volume type %d", t)), append(why, texts.New("reason.bitlocker_property_value", "property", "VolumeType", "value", strconv.FormatInt(t, 10)))
 		}
 
 		cs, ok := check.RowInt(row, "ConversionStatus")
@@ -188,7 +204,7 @@ func parseBitLockerVolumes(rows []map[string]any) []*wardv1.Volume {
 			enc := c == wardv1.Conversion_CONVERSION_FULLY_ENCRYPTED
 			v.Encrypted = &enc
 		} else {
-			reasons = append(reasons, "the conversion status is unknown")
+			reasons, why = append(reasons, "the conversion status is unknown"), append(why, texts.New("reason.bitlocker_property_unknown", "property", "ConversionStatus"))
 		}
 
 		if m, ok := check.RowInt(row, "EncryptionMethod"); ok && m != 0 {
@@ -198,35 +214,35 @@ func parseBitLockerVolumes(rows []map[string]any) []*wardv1.Volume {
 				v.Method = fmt.Sprintf("BitLocker (method %d)", m)
 			}
 			if m == 5 {
-				reasons = append(reasons, "BitLocker relies on the drive's own hardware encryption")
+				reasons, why = append(reasons, "BitLocker relies on the drive's own hardware encryption"), append(why, texts.New("reason.bitlocker_hardware"))
 			}
 		}
 
 		ps, ok := check.RowInt(row, "ProtectionStatus")
 		switch {
 		case !ok:
-			reasons = append(reasons, "the protection status is unknown")
+			reasons, why = append(reasons, "the protection status is unknown"), append(why, texts.New("reason.bitlocker_property_unknown", "property", "ProtectionStatus"))
 		case ps == 1 && v.Conversion == wardv1.Conversion_CONVERSION_FULLY_DECRYPTED:
-			reasons = append(reasons, "BitLocker reports protection on for a decrypted volume")
+			reasons, why = append(reasons, "BitLocker reports protection on for a decrypted volume"), append(why, texts.New("reason.bitlocker_on_but_decrypted"))
 		case ps == 1:
 			v.Protection = wardv1.Protection_PROTECTION_ON
 		case ps == 0 && v.Conversion == wardv1.Conversion_CONVERSION_FULLY_ENCRYPTED:
 			// Encrypted, but the protectors are suspended (or none exist):
 			// the key sits in the clear on the disk.
 			v.Protection = wardv1.Protection_PROTECTION_SUSPENDED
-			reasons = append(reasons, "BitLocker protection is suspended: the key is stored in the clear on the disk, so anyone with the disk can read the data")
+			reasons, why = append(reasons, "BitLocker protection is suspended: the key is stored in the clear on the disk, so anyone with the disk can read the data"), append(why, texts.New("reason.bitlocker_suspended"))
 		case ps == 0:
 			v.Protection = wardv1.Protection_PROTECTION_OFF
 		case ps == 2:
-			reasons = append(reasons, "the volume is locked, so its protection status cannot be read")
+			reasons, why = append(reasons, "the volume is locked, so its protection status cannot be read"), append(why, texts.New("reason.bitlocker_locked"))
 		default:
-			reasons = append(reasons, fmt.Sprintf("protection status %d", ps))
+			reasons, why = append(reasons, fmt.Sprintf("protection status %d", ps)), append(why, texts.New("reason.bitlocker_property_value", "property", "ProtectionStatus", "value", strconv.FormatInt(ps, 10)))
 		}
 
 		if init, ok := check.RowBool(row, "IsVolumeInitializedForProtection"); ok && !init && v.System && v.Conversion != wardv1.Conversion_CONVERSION_FULLY_DECRYPTED {
-			reasons = append(reasons, "the volume is not initialised for protection")
+			reasons, why = append(reasons, "the volume is not initialised for protection"), append(why, texts.New("reason.bitlocker_not_initialised"))
 		}
-		v.Reason = strings.Join(reasons, "; ")
+		check.SetVolumeReason(v, strings.Join(reasons, "; "), why...)
 		vols = append(vols, v)
 	}
 	return vols

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -19,5 +20,6 @@ func Collect(ctx context.Context, src check.Source, platform string) *wardv1.Dis
 	case "windows":
 		return collectWindows(ctx, src)
 	}
-	return &wardv1.DiskEncryptionFacts{Collection: check.Unsupported("no disk-encryption collector for platform %q", platform)}
+	return &wardv1.DiskEncryptionFacts{Collection: check.UnsupportedText([]texts.Text{check.NoCollector(platform)},
+		"no disk-encryption collector for platform %q", platform)}
 }

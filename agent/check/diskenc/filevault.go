@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/check/plist"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -54,14 +55,16 @@ func collectDarwin(ctx context.Context, src check.Source) *wardv1.DiskEncryption
 	// protection a disk-encryption policy is about; see darwinDataMount.
 	vol := &wardv1.Volume{MountPoint: darwinDataMount, System: true, Method: "FileVault"}
 	facts.Volumes = []*wardv1.Volume{vol}
-	var problems, notes []string
+	var problems check.Problems
+	var notes []string
+	var noteText []texts.Text
 
 	apfs, apfsErr := readAPFS(ctx, src)
 	switch {
 	case apfsErr != nil:
-		problems = append(problems, apfsErr.Error())
+		problems.Add(apfsErr.Error(), check.TextOf("diskutil", apfsErr)...)
 	case apfs.data == nil:
-		problems = append(problems, apfs.note)
+		problems.Add(apfs.note, texts.New(check.IDUnreadable, "source", "diskutil", "detail", apfs.note))
 	default:
 		vol.Device = apfs.data.device
 		if apfs.data.legacy {
@@ -83,8 +86,10 @@ func collectDarwin(ctx context.Context, src check.Source) *wardv1.DiskEncryption
 
 	st, err := fdesetupStatus(ctx, src)
 	if err != nil {
-		vol.Reason = "FileVault state unknown: " + err.Error()
-		facts.Collection = check.Failed("cannot tell whether FileVault is on: %s", strings.Join(append([]string{err.Error()}, problems...), "; "))
+		why := append([]texts.Text{texts.New("reason.filevault_unknown")}, check.TextOf("fdesetup", err)...)
+		check.SetVolumeReason(vol, "FileVault state unknown: "+err.Error(), why...)
+		facts.Collection = check.FailedText(append(why, problems.Text...),
+			"cannot tell whether FileVault is on: %s", strings.Join(append([]string{err.Error()}, problems.English...), "; "))
 		return facts
 	}
 	applyFileVault(vol, st)
@@ -93,16 +98,19 @@ func collectDarwin(ctx context.Context, src check.Source) *wardv1.DiskEncryption
 	// otherwise neither is trusted.
 	if apfs.data != nil {
 		if st.on && !st.encrypting && !st.decrypting && st.restart == "" && !apfs.data.fileVault {
-			facts.Collection = fvUnknown(vol, fmt.Sprintf("fdesetup says FileVault is on but diskutil reports FileVault off on %s; state unknown", apfs.data.device))
+			facts.Collection = fvUnknown(vol, fmt.Sprintf("fdesetup says FileVault is on but diskutil reports FileVault off on %s; state unknown", apfs.data.device),
+				texts.New("reason.filevault_disagree", "device", apfs.data.device))
 			return facts
 		}
 		if !st.on && !st.decrypting && apfs.data.fileVault {
-			facts.Collection = fvUnknown(vol, fmt.Sprintf("fdesetup says FileVault is off but diskutil reports FileVault on %s; state unknown", apfs.data.device))
+			facts.Collection = fvUnknown(vol, fmt.Sprintf("fdesetup says FileVault is off but diskutil reports FileVault on %s; state unknown", apfs.data.device),
+				texts.New("reason.filevault_disagree", "device", apfs.data.device))
 			return facts
 		}
 	}
 	if !vol.GetEncrypted() && facts.GetHardwareEncrypted() {
 		notes = append(notes, "the internal disk is encrypted by the Mac's hardware, but without FileVault that key needs no password: anyone who starts the Mac can read the data")
+		noteText = append(noteText, texts.New("reason.filevault_hardware_only"))
 	}
 	if vol.Protection == wardv1.Protection_PROTECTION_ON {
 		for _, kp := range []struct {
@@ -112,15 +120,17 @@ func collectDarwin(ctx context.Context, src check.Source) *wardv1.DiskEncryption
 			has, err := fdesetupBool(ctx, src, kp.args)
 			switch {
 			case err != nil:
-				problems = append(problems, fmt.Sprintf("%s unknown: %v", kp.name, err))
+				problems.Add(fmt.Sprintf("%s unknown: %v", kp.name, err),
+					append([]texts.Text{texts.New("reason.filevault_key_unknown", "key", kp.name)}, check.TextOf("fdesetup", err)...)...)
 			case has:
 				vol.KeyProtectors = append(vol.KeyProtectors, kp.name)
 			}
 		}
 	}
 	vol.Reason = fvJoin(append([]string{vol.Reason}, notes...))
-	if len(problems) > 0 {
-		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
+	vol.ReasonText = append(vol.ReasonText, texts.ToProto(noteText)...)
+	if problems.Len() > 0 {
+		facts.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	} else {
 		facts.Collection = check.OK()
 	}
@@ -129,14 +139,14 @@ func collectDarwin(ctx context.Context, src check.Source) *wardv1.DiskEncryption
 
 // fvUnknown clears vol's encryption facts and returns a failed collection
 // saying why.
-func fvUnknown(vol *wardv1.Volume, reason string) *wardv1.Collection {
+func fvUnknown(vol *wardv1.Volume, reason string, text texts.Text) *wardv1.Collection {
 	vol.Encrypted = nil
 	vol.Protection = wardv1.Protection_PROTECTION_UNSPECIFIED
 	vol.Conversion = wardv1.Conversion_CONVERSION_UNSPECIFIED
 	vol.PercentEncrypted = nil
 	vol.KeyProtectors = nil
-	vol.Reason = reason
-	return check.Failed("%s", reason)
+	check.SetVolumeReason(vol, reason, text)
+	return check.FailedText([]texts.Text{text}, "%s", reason)
 }
 
 // applyFileVault turns fdesetup's state into the volume's facts. Only a
@@ -149,28 +159,31 @@ func applyFileVault(vol *wardv1.Volume, st fvStatus) {
 		vol.Encrypted = &f
 		vol.Protection = wardv1.Protection_PROTECTION_OFF
 		vol.Conversion = wardv1.Conversion_CONVERSION_DECRYPTING
-		vol.Reason = "FileVault is being turned off: decryption in progress"
+		check.SetVolumeReason(vol, "FileVault is being turned off: decryption in progress", texts.New("reason.filevault_decrypting"))
 		if st.percent != nil {
 			// fdesetup reports how far decryption got, not how much is
 			// still encrypted; the number stays in words.
-			vol.Reason += fmt.Sprintf(" (%s%% decrypted)", strconv.FormatFloat(*st.percent, 'f', -1, 64))
+			pc := strconv.FormatFloat(*st.percent, 'f', -1, 64)
+			vol.Reason += fmt.Sprintf(" (%s%% decrypted)", pc)
+			vol.ReasonText = append(vol.ReasonText, texts.ToProto([]texts.Text{texts.New("reason.filevault_decrypted_percent", "percent", pc)})...)
 		}
 	case st.encrypting && st.paused:
 		vol.Encrypted = &f
 		vol.Protection = wardv1.Protection_PROTECTION_ON
 		vol.Conversion = wardv1.Conversion_CONVERSION_ENCRYPTION_PAUSED
-		vol.Reason = "FileVault is on, but encryption is pending (it waits, for example, for the Mac to be plugged in)"
+		check.SetVolumeReason(vol, "FileVault is on, but encryption is pending (it waits, for example, for the Mac to be plugged in)",
+			texts.New("reason.filevault_pending"))
 	case st.encrypting:
 		vol.Encrypted = &f
 		vol.Protection = wardv1.Protection_PROTECTION_ON
 		vol.Conversion = wardv1.Conversion_CONVERSION_ENCRYPTING
 		vol.PercentEncrypted = st.percent
-		vol.Reason = "FileVault is on and still encrypting the disk"
+		check.SetVolumeReason(vol, "FileVault is on and still encrypting the disk", texts.New("reason.filevault_encrypting"))
 	case st.on && st.restart != "":
 		// "On, but needs to be restarted to finish": not protecting yet.
 		vol.Encrypted = &f
 		vol.Protection = wardv1.Protection_PROTECTION_OFF
-		vol.Reason = "FileVault is on, but " + st.restart
+		check.SetVolumeReason(vol, "FileVault is on, but "+st.restart, texts.New("reason.filevault_on_not_active", "detail", st.restart))
 	case st.on:
 		vol.Encrypted = &t
 		vol.Protection = wardv1.Protection_PROTECTION_ON
@@ -179,13 +192,15 @@ func applyFileVault(vol *wardv1.Volume, st fvStatus) {
 		vol.Encrypted = &f
 		vol.Protection = wardv1.Protection_PROTECTION_OFF
 		vol.Conversion = wardv1.Conversion_CONVERSION_FULLY_DECRYPTED
-		vol.Reason = "FileVault is off"
+		check.SetVolumeReason(vol, "FileVault is off", texts.New("reason.filevault_off"))
 		if st.restart != "" {
 			vol.Reason += ", but " + st.restart
+			vol.ReasonText = texts.ToProto([]texts.Text{texts.New("reason.filevault_off_but", "detail", st.restart)})
 		}
 	}
 	if st.deferred {
 		vol.Reason = fvJoin([]string{vol.Reason, "FileVault enablement is deferred until the user next logs in or out"})
+		vol.ReasonText = append(vol.ReasonText, texts.ToProto([]texts.Text{texts.New("reason.filevault_deferred")})...)
 	}
 }
 
@@ -276,14 +291,16 @@ func fdesetupStatus(ctx context.Context, src check.Source) (fvStatus, error) {
 		return fvStatus{}, fmt.Errorf("fdesetup status: %w", err)
 	}
 	if res.ExitCode != 0 {
-		return fvStatus{}, fmt.Errorf("fdesetup status exited %d: %s", res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
+		line := check.FirstLine(res.Stderr, res.Stdout)
+		return fvStatus{}, check.Reasoned(fmt.Sprintf("fdesetup status exited %d: %s", res.ExitCode, line),
+			texts.New(check.IDToolFailed, "source", "fdesetup", "detail", line))
 	}
 	if res.Truncated {
-		return fvStatus{}, errors.New("fdesetup status: output truncated")
+		return fvStatus{}, check.Reasoned("fdesetup status: output truncated", texts.New(check.IDOutputCut, "source", "fdesetup"))
 	}
 	st, err := parseFdesetupStatus(res.Stdout)
 	if err != nil {
-		return fvStatus{}, fmt.Errorf("fdesetup status: %w", err)
+		return fvStatus{}, check.Reasoned("fdesetup status: "+err.Error(), check.ParseText("fdesetup", err))
 	}
 	return st, nil
 }
@@ -295,7 +312,9 @@ func fdesetupBool(ctx context.Context, src check.Source, args []string) (bool, e
 		return false, err
 	}
 	if res.ExitCode != 0 {
-		return false, fmt.Errorf("exited %d: %s", res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
+		line := check.FirstLine(res.Stderr, res.Stdout)
+		return false, check.Reasoned(fmt.Sprintf("exited %d: %s", res.ExitCode, line),
+			texts.New(check.IDToolFailed, "source", "fdesetup", "detail", line))
 	}
 	switch strings.TrimSpace(string(res.Stdout)) {
 	case "true":
@@ -303,7 +322,8 @@ func fdesetupBool(ctx context.Context, src check.Source, args []string) (bool, e
 	case "false":
 		return false, nil
 	}
-	return false, fmt.Errorf("unexpected answer %q", check.Shorten(strings.TrimSpace(string(res.Stdout)), 160))
+	err = fmt.Errorf("unexpected answer %q", check.Shorten(strings.TrimSpace(string(res.Stdout)), 160))
+	return false, check.Reasoned(err.Error(), check.ParseText("fdesetup", err))
 }
 
 // apfsVolume is the part of a diskutil APFS volume collectDarwin uses.
@@ -327,14 +347,16 @@ func readAPFS(ctx context.Context, src check.Source) (apfsList, error) {
 		return apfsList{}, fmt.Errorf("diskutil apfs list: %w", err)
 	}
 	if res.ExitCode != 0 {
-		return apfsList{}, fmt.Errorf("diskutil apfs list exited %d: %s", res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
+		line := check.FirstLine(res.Stderr, res.Stdout)
+		return apfsList{}, check.Reasoned(fmt.Sprintf("diskutil apfs list exited %d: %s", res.ExitCode, line),
+			texts.New(check.IDToolFailed, "source", "diskutil", "detail", line))
 	}
 	if res.Truncated || len(res.Stdout) > maxAPFSPlist {
-		return apfsList{}, errors.New("diskutil apfs list: output too large")
+		return apfsList{}, check.Reasoned("diskutil apfs list: output too large", texts.New(check.IDOutputCut, "source", "diskutil"))
 	}
 	l, err := parseAPFSList(res.Stdout)
 	if err != nil {
-		return apfsList{}, fmt.Errorf("diskutil apfs list: %w", err)
+		return apfsList{}, check.Reasoned("diskutil apfs list: "+err.Error(), check.ParseText("diskutil", err))
 	}
 	return l, nil
 }

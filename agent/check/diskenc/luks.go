@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -291,7 +292,8 @@ func (w *walker) volume(mountPoint, device, name string) *wardv1.Volume {
 	v.Chain = top.chain()
 	v.Removable = w.removable(top)
 	if err := top.unreadable(); err != nil && !top.covered() {
-		v.Reason = "could not read the whole device stack: " + err.Error()
+		check.SetVolumeReason(v, "could not read the whole device stack: "+err.Error(),
+			texts.New("reason.disk_layers_unreadable", "detail", err.Error()))
 		return v
 	}
 	if !top.covered() {
@@ -299,7 +301,8 @@ func (w *walker) volume(mountPoint, device, name string) *wardv1.Volume {
 		v.Protection = wardv1.Protection_PROTECTION_OFF
 		v.Conversion = wardv1.Conversion_CONVERSION_FULLY_DECRYPTED
 		if c := top.cryptLayer(); c != nil {
-			v.Reason = "only part of the device stack goes through " + c.Name + " (" + c.Kind + ")"
+			check.SetVolumeReason(v, "only part of the device stack goes through "+c.Name+" ("+c.Kind+")",
+				texts.New("reason.disk_partly_encrypted", "layer", c.Name+" ("+c.Kind+")"))
 		}
 		return v
 	}
@@ -307,7 +310,8 @@ func (w *walker) volume(mountPoint, device, name string) *wardv1.Volume {
 	v.Encrypted = new(true)
 	v.Method = c.Method
 	if m := w.luksMethod(c); m != "" && m != c.Method {
-		v.Reason = fmt.Sprintf("device-mapper says %s, the header says %s", c.Method, m)
+		check.SetVolumeReason(v, fmt.Sprintf("device-mapper says %s, the header says %s", c.Method, m),
+			texts.New("reason.disk_method_differs", "reported", c.Method, "header", m))
 		v.Method = m
 	}
 	// The mapping is active (it is in sysfs), so the key is loaded and
@@ -325,25 +329,25 @@ func collectLinux(ctx context.Context, src check.Source) *wardv1.DiskEncryptionF
 	w := &walker{ctx: ctx, src: src}
 	data, err := src.ReadFile(ctx, "/proc/self/mountinfo", check.MaxFile)
 	if err != nil {
-		facts.Collection = check.Failed("cannot read /proc/self/mountinfo: %v", err)
+		facts.Collection = check.FailedText([]texts.Text{check.ErrText("/proc/self/mountinfo", err)}, "cannot read /proc/self/mountinfo: %v", err)
 		return facts
 	}
 	mounts, err := parseMountinfo(data)
 	if err != nil {
-		facts.Collection = check.Failed("%v", err)
+		facts.Collection = check.FailedText([]texts.Text{check.ParseText("/proc/self/mountinfo", err)}, "%v", err)
 		return facts
 	}
-	var problems []string
+	var problems check.Problems
 	root, ok := rootMount(mounts)
 	if !ok {
-		facts.Collection = check.Failed("no filesystem is mounted at / in mountinfo")
+		facts.Collection = check.FailedText([]texts.Text{texts.New("reason.disk_no_root")}, "no filesystem is mounted at / in mountinfo")
 		return facts
 	}
 	sys := w.mountVolume(root)
 	sys.System = true
 	facts.Volumes = append(facts.Volumes, sys)
 	if sys.Encrypted == nil {
-		problems = append(problems, "root filesystem: "+sys.Reason)
+		problems.Add("root filesystem: "+sys.Reason, volumeText(sys)...)
 	}
 
 	seen := map[[2]uint32]bool{{root.Major, root.Minor}: true}
@@ -371,33 +375,45 @@ func collectLinux(ctx context.Context, src check.Source) *wardv1.DiskEncryptionF
 			continue
 		}
 		if v.Encrypted == nil {
-			problems = append(problems, m.MountPoint+": "+v.Reason)
+			problems.Add(m.MountPoint+": "+v.Reason, volumeText(v)...)
 		} else if isBootMount(m.MountPoint) && !*v.Encrypted && v.Reason == "" {
-			v.Reason = "boot partition: usually left unencrypted so firmware and boot loader can read it"
+			check.SetVolumeReason(v, "boot partition: usually left unencrypted so firmware and boot loader can read it",
+				texts.New("reason.disk_boot_partition"))
 		}
 		facts.Volumes = append(facts.Volumes, v)
 	}
 
 	swaps, err := w.swapVolumes(mounts)
 	if err != nil {
-		problems = append(problems, err.Error())
+		problems.Add(err.Error(), check.TextOf("/proc/swaps", err)...)
 	}
 	for _, v := range swaps {
 		if v.Encrypted == nil {
-			problems = append(problems, "swap "+v.Device+": "+v.Reason)
+			problems.Add("swap "+v.Device+": "+v.Reason,
+				append([]texts.Text{texts.New("reason.at_swap", "device", v.Device)}, texts.FromProto(v.ReasonText)...)...)
 		}
 	}
 	facts.Volumes = append(facts.Volumes, swaps...)
 
 	switch {
 	case sys.Encrypted == nil:
-		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
-	case len(problems) > 0:
-		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
+		facts.Collection = check.PartialText(problems.Text, "%s", problems.String())
+	case problems.Len() > 0:
+		facts.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	default:
 		facts.Collection = check.OK()
 	}
 	return facts
+}
+
+// volumeText is a volume's reason for staff, introduced by its mount point
+// (its English reason as the detail should a path have set no message).
+func volumeText(v *wardv1.Volume) []texts.Text {
+	why := texts.FromProto(v.ReasonText)
+	if len(why) == 0 && v.Reason != "" {
+		why = []texts.Text{texts.New(check.IDDetail, "detail", v.Reason)}
+	}
+	return append([]texts.Text{check.At(v.MountPoint)}, why...)
 }
 
 func isBootMount(mp string) bool {
@@ -409,7 +425,7 @@ func (w *walker) mountVolume(m mount) *wardv1.Volume {
 	v := &wardv1.Volume{MountPoint: m.MountPoint, Device: m.Source}
 	name, err := w.deviceName(m)
 	if err != nil {
-		v.Reason = err.Error()
+		check.SetVolumeReason(v, err.Error(), check.TextOf(m.Source, err)...)
 		return v
 	}
 	vol := w.volume(m.MountPoint, m.Source, name)
@@ -422,18 +438,21 @@ func (w *walker) deviceName(m mount) (string, error) {
 	if m.Major != 0 {
 		name, err := w.nameOf(m.Major, m.Minor)
 		if err != nil {
-			return "", fmt.Errorf("%s on %s: cannot find block device %d:%d: %v", m.FSType, m.Source, m.Major, m.Minor, err)
+			return "", check.Reasoned(fmt.Sprintf("%s on %s: cannot find block device %d:%d: %v", m.FSType, m.Source, m.Major, m.Minor, err),
+				texts.New("reason.disk_device_not_found", "device", m.Source, "detail", err.Error()))
 		}
 		return name, nil
 	}
 	if strings.HasPrefix(m.Source, "/dev/") && fixedFSTypes[m.FSType] {
 		name, err := w.resolveDevPath(m.Source)
 		if err != nil {
-			return "", fmt.Errorf("%s on %s: %v", m.FSType, m.Source, err)
+			return "", check.Reasoned(fmt.Sprintf("%s on %s: %v", m.FSType, m.Source, err),
+				texts.New("reason.disk_device_not_found", "device", m.Source, "detail", err.Error()))
 		}
 		return name, nil
 	}
-	return "", fmt.Errorf("%s filesystem from %q is not on a block device Ward can follow, so its encryption is unknown", m.FSType, m.Source)
+	return "", check.Reasoned(fmt.Sprintf("%s filesystem from %q is not on a block device Ward can follow, so its encryption is unknown", m.FSType, m.Source),
+		texts.New("reason.disk_not_followable", "fstype", m.FSType, "source", m.Source))
 }
 
 // swapArea is one line of /proc/swaps.
@@ -469,11 +488,11 @@ func parseSwaps(data []byte) ([]swapArea, error) {
 func (w *walker) swapVolumes(mounts []mount) ([]*wardv1.Volume, error) {
 	data, err := w.src.ReadFile(w.ctx, "/proc/swaps", check.MaxFile)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read /proc/swaps: %v", err)
+		return nil, check.Reasoned("cannot read /proc/swaps: "+err.Error(), check.ErrText("/proc/swaps", err))
 	}
 	areas, err := parseSwaps(data)
 	if err != nil {
-		return nil, err
+		return nil, check.Reasoned(err.Error(), check.ParseText("/proc/swaps", err))
 	}
 	var out []*wardv1.Volume
 	for _, a := range areas {
@@ -485,7 +504,9 @@ func (w *walker) swapVolumes(mounts []mount) ([]*wardv1.Volume, error) {
 		case "partition":
 			name, err := w.resolveDevPath(a.Filename)
 			if err != nil {
-				v = &wardv1.Volume{Device: a.Filename, Reason: "cannot find the swap device: " + err.Error()}
+				v = &wardv1.Volume{Device: a.Filename}
+				check.SetVolumeReason(v, "cannot find the swap device: "+err.Error(),
+					texts.New("reason.disk_device_not_found", "device", a.Filename, "detail", err.Error()))
 				break
 			}
 			if strings.HasPrefix(name, "zram") {
@@ -495,14 +516,16 @@ func (w *walker) swapVolumes(mounts []mount) ([]*wardv1.Volume, error) {
 		case "file":
 			m, ok := mountOf(mounts, a.Filename)
 			if !ok {
-				v = &wardv1.Volume{Device: a.Filename, Reason: "no mount holds the swap file"}
+				v = &wardv1.Volume{Device: a.Filename}
+				check.SetVolumeReason(v, "no mount holds the swap file", texts.New("reason.swap_file_no_mount"))
 				break
 			}
 			v = w.mountVolume(m)
 			v.Device = a.Filename
 			v.Chain = "file on " + m.MountPoint + ": " + v.Chain
 		default:
-			v = &wardv1.Volume{Device: a.Filename, Reason: "unknown swap type " + a.Type}
+			v = &wardv1.Volume{Device: a.Filename}
+			check.SetVolumeReason(v, "unknown swap type "+a.Type, texts.New("reason.swap_unknown_type", "type", a.Type))
 		}
 		v.MountPoint = "swap"
 		v.Swap = true

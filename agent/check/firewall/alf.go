@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -38,10 +39,11 @@ func darwinCollect(ctx context.Context, src check.Source) (*wardv1.FirewallFacts
 		return []Exposure{e}
 	}
 
-	var problems []string
+	var problems check.Problems
 	state, err := alfRun(ctx, src, alfGlobalStateArgs, parseALFGlobalState)
 	if err != nil {
-		facts.Collection = check.Failed("cannot tell whether the Application Firewall is on: %v", err)
+		facts.Collection = check.FailedText(append([]texts.Text{texts.New("reason.alf_unknown")}, check.TextOf("socketfilterfw", err)...),
+			"cannot tell whether the Application Firewall is on: %v", err)
 		prof.Reason = "global state unknown"
 		return facts, exposure(Slice{Proto: protoAny, Uncertain: true, Reason: "whether the Application Firewall is on is unknown"})
 	}
@@ -51,19 +53,19 @@ func darwinCollect(ctx context.Context, src check.Source) (*wardv1.FirewallFacts
 
 	blockAll, err := alfRun(ctx, src, alfBlockAllArgs, parseALFBlockAll)
 	if err != nil {
-		problems = append(problems, fmt.Sprintf("block-all unknown: %v", err))
+		problems.Add(fmt.Sprintf("block-all unknown: %v", err), alfUnknown(alfBlockAllArgs, err)...)
 	} else {
 		facts.BlockAllIncoming = &blockAll
 	}
 	stealth, err := alfRun(ctx, src, alfStealthArgs, parseALFStealth)
 	if err != nil {
-		problems = append(problems, fmt.Sprintf("stealth mode unknown: %v", err))
+		problems.Add(fmt.Sprintf("stealth mode unknown: %v", err), alfUnknown(alfStealthArgs, err)...)
 	} else {
 		facts.Stealth = &stealth
 	}
 	apps, err := alfRun(ctx, src, alfListAppsArgs, parseALFListApps)
 	if err != nil {
-		problems = append(problems, fmt.Sprintf("the allowed applications are unknown: %v", err))
+		problems.Add(fmt.Sprintf("the allowed applications are unknown: %v", err), alfUnknown(alfListAppsArgs, err)...)
 	} else {
 		facts.AllowedApps = &apps.allowed
 	}
@@ -91,8 +93,8 @@ func darwinCollect(ctx context.Context, src check.Source) (*wardv1.FirewallFacts
 	if facts.AllowedApps != nil {
 		facts.Summary += fmt.Sprintf("; %d of %d listed applications allowed to accept incoming connections", apps.allowed, apps.allowed+apps.blocked)
 	}
-	if len(problems) > 0 {
-		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
+	if problems.Len() > 0 {
+		facts.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	} else {
 		facts.Collection = check.OK()
 	}
@@ -229,16 +231,23 @@ func alfRun[T any](ctx context.Context, src check.Source, args []string, parse f
 		return zero, fmt.Errorf("socketfilterfw %s: %w", args[0], err)
 	}
 	if res.ExitCode != 0 {
-		return zero, fmt.Errorf("socketfilterfw %s exited %d: %s", args[0], res.ExitCode, check.FirstLine(res.Stderr, res.Stdout))
+		line := check.FirstLine(res.Stderr, res.Stdout)
+		return zero, check.Reasoned(fmt.Sprintf("socketfilterfw %s exited %d: %s", args[0], res.ExitCode, line),
+			texts.New(check.IDToolFailed, "source", "socketfilterfw", "detail", line))
 	}
 	if res.Truncated {
-		return zero, fmt.Errorf("socketfilterfw %s: output truncated", args[0])
+		return zero, check.Reasoned(fmt.Sprintf("socketfilterfw %s: output truncated", args[0]), texts.New(check.IDOutputCut, "source", "socketfilterfw"))
 	}
 	v, err := parse(res.Stdout)
 	if err != nil {
-		return zero, fmt.Errorf("socketfilterfw %s: %w", args[0], err)
+		return zero, check.Reasoned(fmt.Sprintf("socketfilterfw %s: %v", args[0], err), check.ParseText("socketfilterfw", err))
 	}
 	return v, nil
+}
+
+// alfUnknown is why one Application Firewall setting is unknown, for staff.
+func alfUnknown(args []string, err error) []texts.Text {
+	return append([]texts.Text{texts.New("reason.alf_setting_unknown", "setting", "socketfilterfw "+args[0])}, check.TextOf("socketfilterfw", err)...)
 }
 
 // alfState is the Application Firewall's global state number.

@@ -2,9 +2,11 @@ package firewall
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -27,17 +29,19 @@ func Collect(ctx context.Context, src check.Source, platform string) *wardv1.Fir
 		facts, exps = windowsCollect(ctx, src)
 		exps = activeExposures(facts, exps)
 	default:
-		return &wardv1.FirewallFacts{Collection: check.Unsupported("no firewall collector for platform %q", platform)}
+		return &wardv1.FirewallFacts{Collection: check.UnsupportedText([]texts.Text{check.NoCollector(platform)},
+			"no firewall collector for platform %q", platform)}
 	}
 	if exps == nil {
 		// Without the firewall's exposure (a ruleset that could not be
 		// read), which services are reachable is unknown.
-		facts.ServicesCollection = check.Failed("what the firewall accepts is not known")
+		facts.ServicesCollection = check.FailedText([]texts.Text{texts.New("reason.firewall_accepts_unknown")}, "what the firewall accepts is not known")
 		return facts
 	}
 	socks, err := src.Listening(ctx)
 	if err != nil {
-		facts.ServicesCollection = check.Failed("cannot list listening sockets: %s", describeErr(err))
+		facts.ServicesCollection = check.FailedText([]texts.Text{texts.New("reason.sockets_unreadable"), check.ErrText(socketSource(platform), err)},
+			"cannot list listening sockets: %s", describeErr(err))
 		return facts
 	}
 	var unread []string
@@ -45,9 +49,22 @@ func Collect(ctx context.Context, src check.Source, platform string) *wardv1.Fir
 	facts.ServicesCollection = check.OK()
 	if len(unread) > 0 {
 		// A socket Ward cannot read may be reachable: never a clean list.
-		facts.ServicesCollection = check.Partial("could not read %d listening sockets: %s", len(unread), strings.Join(unread[:min(3, len(unread))], "; "))
+		facts.ServicesCollection = check.PartialText([]texts.Text{texts.New("reason.sockets_partly_unreadable", "count", strconv.Itoa(len(unread)))},
+			"could not read %d listening sockets: %s", len(unread), strings.Join(unread[:min(3, len(unread))], "; "))
 	}
 	return facts
+}
+
+// socketSource names, for a reason, where the platform's listening
+// sockets are read.
+func socketSource(platform string) string {
+	switch platform {
+	case "linux":
+		return "/proc/net"
+	case "darwin":
+		return "netstat"
+	}
+	return "GetExtendedTcpTable"
 }
 
 // activeExposures keeps the exposures of the Windows profiles that apply

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -22,10 +23,10 @@ import (
 // commands only add to the summary.
 func collectLinux(ctx context.Context, src check.Source) (*wardv1.FirewallFacts, []Exposure) {
 	facts := &wardv1.FirewallFacts{}
-	var problems []string
-	rs, origin, err := linuxRuleset(ctx, src)
+	var problems check.Problems
+	rs, origin, why, err := linuxRuleset(ctx, src)
 	if err != nil {
-		problems = append(problems, err.Error())
+		problems.Add(err.Error(), why...)
 	}
 	ifs, ifErr := src.Interfaces(ctx)
 	if ifErr != nil {
@@ -63,7 +64,7 @@ func collectLinux(ctx context.Context, src check.Source) (*wardv1.FirewallFacts,
 			case stateOpen:
 				p.Enabled, p.DefaultInbound = new(false), wardv1.FirewallAction_FIREWALL_ACTION_ALLOW
 			default:
-				problems = append(problems, familyLabel(f)+": "+fr.why)
+				problems.Add(familyLabel(f)+": "+fr.why, texts.New("reason.firewall_family_unsure", "family", familyLabel(f), "detail", strings.TrimPrefix(fr.why, "Ward cannot tell whether it filters: ")))
 			}
 			p.Accepted, p.AcceptedOmitted = SliceProtos(f, e.Slices)
 		}
@@ -89,11 +90,11 @@ func collectLinux(ctx context.Context, src check.Source) (*wardv1.FirewallFacts,
 		// One family is known open: the firewall is not fully on,
 		// whatever the other does.
 		facts.Enabled = new(false)
-		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
+		facts.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	case known > 0:
-		facts.Collection = check.Partial("%s", strings.Join(problems, "; "))
+		facts.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	default:
-		facts.Collection = check.Failed("cannot read the firewall ruleset: %s", strings.Join(problems, "; "))
+		facts.Collection = check.FailedText(problems.Text, "cannot read the firewall ruleset: %s", problems.String())
 	}
 	facts.Summary = linuxSummary(facts.Profiles, v6off) + managerNote(ctx, src, manager)
 	return facts, exps
@@ -102,26 +103,35 @@ func collectLinux(ctx context.Context, src check.Source) (*wardv1.FirewallFacts,
 // linuxRuleset reads what netfilter runs: the nftables ruleset over
 // netlink, with iptables-nft tables decoded by iptables-nft-save and legacy
 // x_tables rules added; or, without netlink, iptables-save alone. origin
-// names the view: nftables or iptables.
-func linuxRuleset(ctx context.Context, src check.Source) (check.NftRuleset, string, error) {
+// names the view: nftables or iptables. When it cannot read the ruleset,
+// why says so for staff: when the kernel refused the netlink read for lack
+// of rights, that alone (iptables-save runs under the same rights, and
+// that it cannot read the rules either adds nothing); otherwise what went
+// wrong with each tool.
+func linuxRuleset(ctx context.Context, src check.Source) (rs check.NftRuleset, origin string, why []texts.Text, err error) {
 	rs, nftErr := src.Nftables(ctx)
 	if nftErr != nil {
 		var out check.NftRuleset
 		var problems []string
+		why := []texts.Text{texts.New("reason.firewall_rules_unreadable"), check.ErrText("nftables", nftErr)}
+		admin := errors.Is(nftErr, fs.ErrPermission)
 		for _, f := range []struct{ tool, fam string }{{"iptables-save", "ip"}, {"ip6tables-save", "ip6"}} {
 			part, err := iptablesTables(ctx, src, f.tool, f.fam)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %s", f.tool, describeErr(err)))
+				if !admin {
+					why = append(why, check.ErrText(f.tool, err))
+				}
 				continue
 			}
 			out.Tables = append(out.Tables, part...)
 		}
 		if len(problems) > 0 {
-			return out, "iptables", fmt.Errorf("cannot read nftables (%s), and %s", describeErr(nftErr), strings.Join(problems, "; "))
+			return out, "iptables", why, fmt.Errorf("cannot read nftables (%s), and %s", describeErr(nftErr), strings.Join(problems, "; "))
 		}
-		return out, "iptables", nil
+		return out, "iptables", nil, nil
 	}
-	origin := "nftables"
+	origin = "nftables"
 	for _, f := range []struct{ tool, fam string }{{"iptables-nft-save", "ip"}, {"ip6tables-nft-save", "ip6"}} {
 		if !hasCompat(rs, f.fam) {
 			continue
@@ -155,7 +165,7 @@ func linuxRuleset(ctx context.Context, src check.Source) (check.NftRuleset, stri
 			}
 		}
 	}
-	return rs, origin, nil
+	return rs, origin, nil, nil
 }
 
 // iptablesTables runs tool (an iptables-save variant) and parses it.

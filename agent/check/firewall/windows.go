@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -241,11 +242,12 @@ func windowsFirewallFacts(in windowsInputs) (*wardv1.FirewallFacts, []Exposure) 
 	}
 	switch {
 	case facts.Enabled == nil:
-		facts.Collection = check.Partial("cannot tell whether every profile filters: %s", reasons(facts.Profiles))
+		facts.Collection = check.PartialText(unknownProfilesText(facts.Profiles), "cannot tell whether every profile filters: %s", reasons(facts.Profiles))
 	case unknown:
-		facts.Collection = check.Partial("some profiles are unknown: %s", reasons(facts.Profiles))
+		facts.Collection = check.PartialText(unknownProfilesText(facts.Profiles), "some profiles are unknown: %s", reasons(facts.Profiles))
 	case in.rulesErr != nil:
-		facts.Collection = check.Partial("the inbound rules could not be read: %v", in.rulesErr)
+		facts.Collection = check.PartialText([]texts.Text{texts.New("reason.firewall_rules_unreadable"), check.ErrText("", in.rulesErr)},
+			"the inbound rules could not be read: %v", in.rulesErr)
 	default:
 		facts.Collection = check.OK()
 	}
@@ -592,6 +594,22 @@ func join(a, b string) string {
 		return a
 	}
 	return a + "; " + b
+}
+
+// unknownProfilesText says, for staff, which profiles are unknown and why
+// (the profiles' own reasons as the detail).
+func unknownProfilesText(profiles []*wardv1.FirewallProfile) []texts.Text {
+	var names []string
+	for _, p := range profiles {
+		if p.Enabled == nil {
+			names = append(names, p.Name)
+		}
+	}
+	out := []texts.Text{texts.New("reason.firewall_profiles_unknown", "profiles", strings.Join(names, ", "))}
+	if r := reasons(profiles); r != "" {
+		out = append(out, texts.New(check.IDDetail, "detail", r))
+	}
+	return out
 }
 
 func reasons(profiles []*wardv1.FirewallProfile) string {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -30,10 +31,10 @@ func collectDarwin(ctx context.Context, src check.Source) *wardv1.OSFacts {
 	if host, err := src.Host(ctx); err == nil {
 		facts.Architecture = host.Arch
 	}
-	var missing []string
+	var missing check.Problems
 	v, err := readSwVers(ctx, src)
 	if err != nil {
-		missing = append(missing, err.Error())
+		missing.Add(err.Error(), check.ErrText("", err))
 	} else {
 		facts.Name = v.ProductName
 		facts.Version = v.ProductVersion
@@ -42,25 +43,25 @@ func collectDarwin(ctx context.Context, src check.Source) *wardv1.OSFacts {
 		// version with the Rapid Security Response suffix, "13.3.1 (a)".
 		facts.DisplayVersion = strings.TrimSpace(v.ProductVersion + " " + v.ProductVersionExtra)
 		if v.ProductName == "" {
-			missing = append(missing, "sw_vers printed no ProductName")
+			missing.Add("sw_vers printed no ProductName", texts.New("reason.os_fields_missing", "source", "sw_vers", "fields", "ProductName"))
 		}
 		if v.BuildVersion == "" {
-			missing = append(missing, "sw_vers printed no BuildVersion")
+			missing.Add("sw_vers printed no BuildVersion", texts.New("reason.os_fields_missing", "source", "sw_vers", "fields", "BuildVersion"))
 		}
 	}
 	kernel, err := darwinKernel(ctx, src)
 	if err != nil {
-		missing = append(missing, err.Error())
+		missing.Add(err.Error(), check.ErrText("", err))
 	} else {
 		facts.Kernel = kernel
 	}
 	switch {
-	case len(missing) == 0:
+	case missing.Len() == 0:
 		facts.Collection = check.OK()
 	case facts.Version == "":
-		facts.Collection = check.Failed("%s", strings.Join(missing, "; "))
+		facts.Collection = check.FailedText(missing.Text, "%s", missing.String())
 	default:
-		facts.Collection = check.Partial("%s", strings.Join(missing, "; "))
+		facts.Collection = check.PartialText(missing.Text, "%s", missing.String())
 	}
 	return facts
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -23,10 +24,10 @@ func collectLinux(ctx context.Context, src check.Source) *wardv1.OSFacts {
 	if host, err := src.Host(ctx); err == nil {
 		facts.Architecture = host.Arch
 	}
-	var missing []string
+	var missing check.Problems
 	rel, err := readOSRelease(ctx, src)
 	if err != nil {
-		missing = append(missing, err.Error())
+		missing.Add(err.Error(), check.ErrText("", err))
 	} else {
 		facts.Name = rel["NAME"]
 		facts.Id = rel["ID"]
@@ -36,22 +37,22 @@ func collectLinux(ctx context.Context, src check.Source) *wardv1.OSFacts {
 			facts.Build = rel["BUILD_ID"]
 		}
 		if facts.Id == "" {
-			missing = append(missing, "os-release has no ID")
+			missing.Add("os-release has no ID", texts.New("reason.os_fields_missing", "source", "os-release", "fields", "ID"))
 		}
 	}
 	kernel, err := src.ReadFile(ctx, "/proc/sys/kernel/osrelease", 256)
 	if err != nil {
-		missing = append(missing, fmt.Sprintf("kernel release: %v", err))
+		missing.Add(fmt.Sprintf("kernel release: %v", err), check.ErrText("/proc/sys/kernel/osrelease", err))
 	} else {
 		facts.Kernel = strings.TrimSpace(string(kernel))
 	}
 	switch {
-	case len(missing) == 0:
+	case missing.Len() == 0:
 		facts.Collection = check.OK()
 	case facts.Id == "" && facts.Kernel == "":
-		facts.Collection = check.Failed("%s", strings.Join(missing, "; "))
+		facts.Collection = check.FailedText(missing.Text, "%s", missing.String())
 	default:
-		facts.Collection = check.Partial("%s", strings.Join(missing, "; "))
+		facts.Collection = check.PartialText(missing.Text, "%s", missing.String())
 	}
 	return facts
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -31,6 +32,7 @@ const firstWindows11Build = 22000
 func collectWindows(ctx context.Context, src check.Source) *wardv1.OSFacts {
 	vals := make(map[string]check.RegistryValue)
 	var unreadable []string
+	var why []texts.Text
 	for _, name := range ntVersionValues {
 		v, err := src.Registry(ctx, ntCurrentVersion, name)
 		switch {
@@ -40,13 +42,15 @@ func collectWindows(ctx context.Context, src check.Source) *wardv1.OSFacts {
 			// Absent: older or newer Windows without this value.
 		default:
 			unreadable = append(unreadable, name+": "+err.Error())
+			why = append(why, check.ErrText(`HKLM\`+ntCurrentVersion+`\`+name, err))
 		}
 	}
 	f := parseWindowsVersion(vals)
 	if len(unreadable) > 0 && f.Collection.GetStatus() == wardv1.CollectionStatus_COLLECTION_STATUS_OK {
-		f.Collection = check.Partial("could not read %s", strings.Join(unreadable, "; "))
+		f.Collection = check.PartialText(why, "could not read %s", strings.Join(unreadable, "; "))
 	} else if len(unreadable) > 0 {
 		f.Collection.Reason += "; could not read " + strings.Join(unreadable, "; ")
+		f.Collection.ReasonText = append(f.Collection.ReasonText, texts.ToProto(why)...)
 	}
 	return f
 }
@@ -67,7 +71,9 @@ func parseWindowsVersion(vals map[string]check.RegistryValue) *wardv1.OSFacts {
 		}
 		return 0, false
 	}
-	var missing []string
+	// missing says in words what is not there, valueNames which
+	// registry values (data, for the reason staff read).
+	var missing, valueNames []string
 
 	buildStr := str("CurrentBuildNumber")
 	if buildStr == "" {
@@ -77,6 +83,7 @@ func parseWindowsVersion(vals map[string]check.RegistryValue) *wardv1.OSFacts {
 	if err != nil {
 		build = 0
 		missing = append(missing, "the build number")
+		valueNames = append(valueNames, "CurrentBuildNumber")
 	}
 
 	major, okMajor := num("CurrentMajorVersionNumber")
@@ -86,6 +93,7 @@ func parseWindowsVersion(vals map[string]check.RegistryValue) *wardv1.OSFacts {
 		f.Kernel = f.Version
 	} else if build > 0 {
 		missing = append(missing, "the major and minor version")
+		valueNames = append(valueNames, "CurrentMajorVersionNumber", "CurrentMinorVersionNumber")
 	}
 
 	if build > 0 {
@@ -94,6 +102,7 @@ func parseWindowsVersion(vals map[string]check.RegistryValue) *wardv1.OSFacts {
 		} else {
 			// Without the update build revision the patch level is unknown.
 			missing = append(missing, "the update build revision (UBR)")
+			valueNames = append(valueNames, "UBR")
 		}
 	}
 
@@ -107,6 +116,7 @@ func parseWindowsVersion(vals map[string]check.RegistryValue) *wardv1.OSFacts {
 	}
 	if f.Name == "" {
 		missing = append(missing, "the product name")
+		valueNames = append(valueNames, "ProductName")
 	}
 
 	f.DisplayVersion = str("DisplayVersion")
@@ -117,9 +127,11 @@ func parseWindowsVersion(vals map[string]check.RegistryValue) *wardv1.OSFacts {
 
 	switch {
 	case build == 0:
-		f.Collection = check.Failed("cannot tell the Windows version: the registry key %s holds no build number", ntCurrentVersion)
+		f.Collection = check.FailedText([]texts.Text{texts.New("reason.os_fields_missing", "source", `HKLM\`+ntCurrentVersion, "fields", "CurrentBuildNumber")},
+			"cannot tell the Windows version: the registry key %s holds no build number", ntCurrentVersion)
 	case len(missing) > 0:
-		f.Collection = check.Partial("the registry key %s does not hold %s", ntCurrentVersion, strings.Join(missing, ", "))
+		f.Collection = check.PartialText([]texts.Text{texts.New("reason.os_fields_missing", "source", `HKLM\`+ntCurrentVersion, "fields", strings.Join(valueNames, ", "))},
+			"the registry key %s does not hold %s", ntCurrentVersion, strings.Join(missing, ", "))
 	default:
 		f.Collection = check.OK()
 	}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -55,20 +56,20 @@ const (
 //     dump` is non-zero and /usr/bin/unattended-upgrade exists.
 func collectApt(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 	f := &wardv1.PatchFacts{Manager: "apt"}
-	var problems []string
+	var problems check.Problems
 
 	res, err := src.Command(ctx, "apt-get", aptSimulateArgs...)
 	switch {
 	case err != nil:
-		return finish(f, fmt.Sprintf("cannot run %s: %v", commandLine("apt-get", aptSimulateArgs), err), nil)
+		return finish(f, runFailed("apt-get", aptSimulateArgs, err), check.Problems{})
 	case res.ExitCode != 0:
-		return finish(f, commandFailure("apt-get", aptSimulateArgs, res), nil)
+		return finish(f, exitFailed("apt-get", aptSimulateArgs, res), check.Problems{})
 	case res.Truncated:
-		return finish(f, commandLine("apt-get", aptSimulateArgs)+": output truncated", nil)
+		return finish(f, cutOff("apt-get", aptSimulateArgs), check.Problems{})
 	}
 	sim, err := parseAptSimulate(res.Stdout)
 	if err != nil {
-		return finish(f, fmt.Sprintf("%s: %v", commandLine("apt-get", aptSimulateArgs), err), nil)
+		return finish(f, parseFailed("apt-get", aptSimulateArgs, err), check.Problems{})
 	}
 
 	indexed, err := newestMtime(ctx, src, aptListsDir, func(n string) []string {
@@ -78,13 +79,14 @@ func collectApt(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 		return nil
 	})
 	if err != nil {
-		return finish(f, "package index unknown, so pending updates cannot be told: "+err.Error(), nil)
+		return finish(f, check.Reasoned("package index unknown, so pending updates cannot be told: "+err.Error(),
+			texts.New("reason.patch_pending_unknown"), check.ErrText(aptListsDir, err)), check.Problems{})
 	}
 	f.MetadataRefreshedAt = timestamppb.New(indexed)
 	fillApt(f, sim)
 
 	if at, err := aptLastInstall(ctx, src); err != nil {
-		problems = append(problems, "last update time unknown: "+err.Error())
+		problems.Add("last update time unknown: "+err.Error(), texts.New("reason.patch_last_install_unknown"), check.ErrText("", err))
 	} else {
 		f.LastUpdateInstalledAt = timestamppb.New(at)
 	}
@@ -92,15 +94,15 @@ func collectApt(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 	rb := debianReboot(ctx, src)
 	f.RebootRequired = rb.required
 	if rb.required == nil {
-		problems = append(problems, rb.reason)
+		problems.Add(rb.reason, rebootText(rb)...)
 	}
 
 	if auto, err := aptAutomatic(ctx, src); err != nil {
-		problems = append(problems, "automatic updates unknown: "+err.Error())
+		problems.Add("automatic updates unknown: "+err.Error(), texts.New("reason.patch_auto_unknown"), check.ErrText("", err))
 	} else {
 		f.AutomaticUpdates = &auto
 	}
-	return finish(f, "", problems)
+	return finish(f, nil, problems)
 }
 
 func fillApt(f *wardv1.PatchFacts, sim aptSim) {
@@ -210,7 +212,7 @@ func aptLastInstall(ctx context.Context, src check.Source) (time.Time, error) {
 		}
 		derr = fmt.Errorf("%s: %w", dpkgLogPath, err)
 	}
-	return time.Time{}, fmt.Errorf("%v; %v", herr, derr)
+	return time.Time{}, fmt.Errorf("%w; %w", herr, derr)
 }
 
 const aptLogTime = "2006-01-02 15:04:05"

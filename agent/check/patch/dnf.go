@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -56,30 +57,30 @@ const (
 //     = yes in /etc/dnf/automatic.conf.
 func collectDnf(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 	f := &wardv1.PatchFacts{Manager: "dnf"}
-	var problems []string
+	var problems check.Problems
 
 	res, err := src.Command(ctx, "dnf", dnfCheckUpdateArgs...)
 	switch {
 	case err != nil:
-		return finish(f, fmt.Sprintf("cannot run %s: %v", commandLine("dnf", dnfCheckUpdateArgs), err), nil)
+		return finish(f, runFailed("dnf", dnfCheckUpdateArgs, err), check.Problems{})
 	case res.ExitCode != 0 && res.ExitCode != dnfExitUpdates:
-		return finish(f, commandFailure("dnf", dnfCheckUpdateArgs, res), nil)
+		return finish(f, exitFailed("dnf", dnfCheckUpdateArgs, res), check.Problems{})
 	case res.Truncated:
-		return finish(f, commandLine("dnf", dnfCheckUpdateArgs)+": output truncated", nil)
+		return finish(f, cutOff("dnf", dnfCheckUpdateArgs), check.Problems{})
 	}
 	updates, err := parseDnfCheckUpdate(res.Stdout)
 	if err == nil && (len(updates) > 0) != (res.ExitCode == dnfExitUpdates) {
 		err = fmt.Errorf("exit status %d with %d updates listed", res.ExitCode, len(updates))
 	}
 	if err != nil {
-		return finish(f, fmt.Sprintf("%s: %v", commandLine("dnf", dnfCheckUpdateArgs), err), nil)
+		return finish(f, parseFailed("dnf", dnfCheckUpdateArgs, err), check.Problems{})
 	}
 
 	var security map[string]bool
 	if len(updates) > 0 {
 		security, err = dnfSecurity(ctx, src)
 		if err != nil {
-			problems = append(problems, "security updates unknown: "+err.Error())
+			problems.Add("security updates unknown: "+err.Error(), texts.New("reason.patch_security_unknown"), check.ErrText("", err))
 		}
 	}
 	var nsec int
@@ -96,13 +97,13 @@ func collectDnf(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 	}
 
 	if at, err := newestRepomd(ctx, src); err != nil {
-		problems = append(problems, "metadata refresh time unknown: "+err.Error())
+		problems.Add("metadata refresh time unknown: "+err.Error(), texts.New("reason.patch_refresh_unknown"), check.ErrText("", err))
 	} else {
 		f.MetadataRefreshedAt = timestamppb.New(at)
 	}
 
 	if at, err := rpmLastInstall(ctx, src); err != nil {
-		problems = append(problems, "last update time unknown: "+err.Error())
+		problems.Add("last update time unknown: "+err.Error(), texts.New("reason.patch_last_install_unknown"), check.ErrText("", err))
 	} else {
 		f.LastUpdateInstalledAt = timestamppb.New(at)
 	}
@@ -110,15 +111,15 @@ func collectDnf(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 	rb := dnfReboot(ctx, src)
 	f.RebootRequired = rb.required
 	if rb.required == nil {
-		problems = append(problems, rb.reason)
+		problems.Add(rb.reason, rebootText(rb)...)
 	}
 
 	if auto, err := dnfAutomatic(ctx, src); err != nil {
-		problems = append(problems, "automatic updates unknown: "+err.Error())
+		problems.Add("automatic updates unknown: "+err.Error(), texts.New("reason.patch_auto_unknown"), check.ErrText("", err))
 	} else {
 		f.AutomaticUpdates = &auto
 	}
-	return finish(f, "", problems)
+	return finish(f, nil, problems)
 }
 
 // dnfSecurity returns the set of name.arch with a pending security
@@ -319,7 +320,7 @@ func newestRepomd(ctx context.Context, src check.Source) (time.Time, error) {
 	if err5 == nil {
 		return at5, nil
 	}
-	return time.Time{}, fmt.Errorf("%v; %v", err, err5)
+	return time.Time{}, fmt.Errorf("%w; %w", err, err5)
 }
 
 func rpmLastInstall(ctx context.Context, src check.Source) (time.Time, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -46,7 +47,7 @@ var managerBinaries = []struct{ manager, path string }{
 func collectLinux(ctx context.Context, src check.Source, osf *wardv1.OSFacts) *wardv1.PatchFacts {
 	mgr, err := linuxManager(ctx, src, osf.GetId())
 	if err != nil {
-		return &wardv1.PatchFacts{Collection: check.Failed("%v", err)}
+		return &wardv1.PatchFacts{Collection: check.FailedText(check.TextOf("", err), "%v", err)}
 	}
 	switch mgr {
 	case "apt":
@@ -58,7 +59,7 @@ func collectLinux(ctx context.Context, src check.Source, osf *wardv1.OSFacts) *w
 	case "pacman":
 		return collectPacman(ctx, src)
 	}
-	return &wardv1.PatchFacts{Collection: check.Failed("no collector for package manager %q", mgr)}
+	return &wardv1.PatchFacts{Collection: check.FailedText([]texts.Text{texts.New("reason.patch_no_manager")}, "no collector for package manager %q", mgr)}
 }
 
 func linuxManager(ctx context.Context, src check.Source, id string) (string, error) {
@@ -76,27 +77,63 @@ func linuxManager(ctx context.Context, src check.Source, id string) (string, err
 		}
 	}
 	if len(unreadable) > 0 {
-		return "", fmt.Errorf("distribution %q: cannot tell which package manager is installed: %s", id, strings.Join(unreadable, "; "))
+		english := fmt.Sprintf("distribution %q: cannot tell which package manager is installed: %s", id, strings.Join(unreadable, "; "))
+		return "", check.Reasoned(english, texts.New("reason.patch_pending_unknown"), texts.New(check.IDDetail, "detail", strings.Join(unreadable, "; ")))
 	}
-	return "", fmt.Errorf("distribution %q: none of apt-get, dnf, zypper or pacman is installed", id)
+	return "", check.Reasoned(fmt.Sprintf("distribution %q: none of apt-get, dnf, zypper or pacman is installed", id), texts.New("reason.patch_no_manager"))
 }
 
 // finish sets f.Collection from what is known: FAILED when the pending
 // security count is unknown and nothing but problems were found, PARTIAL
 // when some facts are unknown, OK when none is.
-func finish(f *wardv1.PatchFacts, fatal string, problems []string) *wardv1.PatchFacts {
+//
+// fatal (nil when there is none) is why the pending updates are unknown,
+// a check.Reasoned error from runFailed, exitFailed, cutOff or parseFailed.
+func finish(f *wardv1.PatchFacts, fatal error, problems check.Problems) *wardv1.PatchFacts {
 	switch {
-	case fatal != "":
+	case fatal != nil:
 		f.PendingUpdates, f.PendingSecurityUpdates, f.Pending = nil, nil, nil
-		f.Collection = check.Failed("%s", strings.Join(append([]string{fatal}, problems...), "; "))
-	case len(problems) == 0 && f.PendingSecurityUpdates != nil:
+		f.Collection = check.FailedText(append(check.TextOf("", fatal), problems.Text...),
+			"%s", strings.Join(append([]string{fatal.Error()}, problems.English...), "; "))
+	case problems.Len() == 0 && f.PendingSecurityUpdates != nil:
 		f.Collection = check.OK()
 	case f.PendingUpdates == nil && f.PendingSecurityUpdates == nil:
-		f.Collection = check.Failed("%s", strings.Join(problems, "; "))
+		f.Collection = check.FailedText(problems.Text, "%s", problems.String())
 	default:
-		f.Collection = check.Partial("%s", strings.Join(problems, "; "))
+		f.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	}
 	return f
+}
+
+// runFailed: the command listing pending updates could not be run.
+func runFailed(tool string, args []string, err error) error {
+	return check.Reasoned(fmt.Sprintf("cannot run %s: %v", commandLine(tool, args), err),
+		texts.New("reason.patch_pending_unknown"), check.ErrText(tool, err))
+}
+
+// exitFailed: the command listing pending updates failed.
+func exitFailed(tool string, args []string, res check.CommandResult) error {
+	return check.Reasoned(commandFailure(tool, args, res), texts.New("reason.patch_pending_unknown"),
+		texts.New(check.IDToolFailed, "source", tool, "detail", check.FirstLine(res.Stderr, res.Stdout)))
+}
+
+// cutOff: the command listing pending updates printed more than is read.
+func cutOff(tool string, args []string) error {
+	return check.Reasoned(commandLine(tool, args)+": output truncated", texts.New("reason.patch_pending_unknown"),
+		texts.New(check.IDOutputCut, "source", tool))
+}
+
+// parseFailed: what the command listing pending updates printed could
+// not be understood.
+func parseFailed(tool string, args []string, err error) error {
+	return check.Reasoned(fmt.Sprintf("%s: %v", commandLine(tool, args), err), texts.New("reason.patch_pending_unknown"),
+		check.ParseText(tool, err))
+}
+
+// rebootText is why whether a restart is needed is unknown, for staff.
+func rebootText(rb rebootState) []texts.Text {
+	return []texts.Text{texts.New("reason.patch_reboot_unknown"),
+		texts.New(check.IDDetail, "detail", strings.TrimPrefix(rb.reason, "reboot required unknown: "))}
 }
 
 // commandFailure describes a failed command for a reason: the command, its

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -41,23 +42,24 @@ const (
 //   - automatic_updates stays unset: Arch has no standard mechanism.
 func collectPacman(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 	f := &wardv1.PatchFacts{Manager: "pacman"}
-	problems := []string{pacmanNoSecReason}
+	var problems check.Problems
+	problems.Add(pacmanNoSecReason, texts.New("reason.patch_no_security_labels"))
 
 	res, err := src.Command(ctx, "checkupdates", checkupdatesArgs...)
 	switch {
 	case err != nil:
-		return finish(f, fmt.Sprintf("cannot run %s: %v", commandLine("checkupdates", checkupdatesArgs), err), nil)
+		return finish(f, runFailed("checkupdates", checkupdatesArgs, err), check.Problems{})
 	case res.ExitCode != 0 && res.ExitCode != checkupdatesNone:
-		return finish(f, commandFailure("checkupdates", checkupdatesArgs, res), nil)
+		return finish(f, exitFailed("checkupdates", checkupdatesArgs, res), check.Problems{})
 	case res.Truncated:
-		return finish(f, commandLine("checkupdates", checkupdatesArgs)+": output truncated", nil)
+		return finish(f, cutOff("checkupdates", checkupdatesArgs), check.Problems{})
 	}
 	ups, err := parseCheckupdates(res.Stdout)
 	if err == nil && (len(ups) > 0) != (res.ExitCode == 0) {
 		err = fmt.Errorf("exit status %d with %d updates listed", res.ExitCode, len(ups))
 	}
 	if err != nil {
-		return finish(f, fmt.Sprintf("%s: %v", commandLine("checkupdates", checkupdatesArgs), err), nil)
+		return finish(f, parseFailed("checkupdates", checkupdatesArgs, err), check.Problems{})
 	}
 	for _, u := range ups {
 		appendPending(f, &wardv1.PendingUpdate{Name: u[0], Version: u[1]})
@@ -70,15 +72,15 @@ func collectPacman(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 		}
 		return nil
 	}); err != nil {
-		problems = append(problems, "metadata refresh time unknown: "+err.Error())
+		problems.Add("metadata refresh time unknown: "+err.Error(), texts.New("reason.patch_refresh_unknown"), check.ErrText("", err))
 	} else {
 		f.MetadataRefreshedAt = timestamppb.New(at)
 	}
 
 	if data, err := readCapped(ctx, src, pacmanLog, maxPacmanLog); err != nil {
-		problems = append(problems, "last update time unknown: "+err.Error())
+		problems.Add("last update time unknown: "+err.Error(), texts.New("reason.patch_last_install_unknown"), check.ErrText("", err))
 	} else if at, err := parsePacmanLog(data); err != nil {
-		problems = append(problems, fmt.Sprintf("last update time unknown: %s: %v", pacmanLog, err))
+		problems.Add(fmt.Sprintf("last update time unknown: %s: %v", pacmanLog, err), texts.New("reason.patch_last_install_unknown"), check.ErrText(pacmanLog, err))
 	} else {
 		f.LastUpdateInstalledAt = timestamppb.New(at)
 	}
@@ -86,9 +88,9 @@ func collectPacman(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 	rb := modulesReboot(ctx, src)
 	f.RebootRequired = rb.required
 	if rb.required == nil {
-		problems = append(problems, rb.reason)
+		problems.Add(rb.reason, rebootText(rb)...)
 	}
-	return finish(f, "", problems)
+	return finish(f, nil, problems)
 }
 
 // parseCheckupdates parses "name old -> new" lines into (name, new)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -21,5 +22,6 @@ func Collect(ctx context.Context, src check.Source, osf *wardv1.OSFacts) *wardv1
 	case "windows":
 		return collectWindows(ctx, src, osf)
 	}
-	return &wardv1.PatchFacts{Collection: check.Unsupported("no patch-level collector for platform %q", platform)}
+	return &wardv1.PatchFacts{Collection: check.UnsupportedText([]texts.Text{check.NoCollector(platform)},
+		"no patch-level collector for platform %q", platform)}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/check/plist"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -66,13 +67,13 @@ const (
 func collectDarwin(ctx context.Context, src check.Source, osf *wardv1.OSFacts) *wardv1.PatchFacts {
 	f := &wardv1.PatchFacts{Manager: "softwareupdate"}
 	current := macRelease(osf.GetVersion())
-	var problems []string
+	var problems check.Problems
 
 	list, err := softwareUpdateList(ctx, src, suListArgs)
 	if err == nil {
 		fillPending(f, list, current)
 	} else {
-		problems = append(problems, "cannot list pending updates: "+err.Error())
+		problems.Add("cannot list pending updates: "+err.Error(), texts.New("reason.patch_pending_unknown"), check.ErrText("", err))
 		cached, cerr := softwareUpdateList(ctx, src, suListCachedArgs)
 		if cerr == nil && len(cached.updates) > 0 {
 			fillPending(f, cached, current)
@@ -82,12 +83,12 @@ func collectDarwin(ctx context.Context, src check.Source, osf *wardv1.OSFacts) *
 			if f.GetPendingSecurityUpdates() == 0 {
 				f.PendingSecurityUpdates = nil
 			}
-			problems = append(problems, "pending updates are from the last background scan (softwareupdate --no-scan) and may be incomplete")
+			problems.Add("pending updates are from the last background scan (softwareupdate --no-scan) and may be incomplete", texts.New("reason.patch_scan_old"))
 		}
 	}
 
 	if at, err := lastSoftwareUpdate(ctx, src); err != nil {
-		problems = append(problems, "last update time unknown: "+err.Error())
+		problems.Add("last update time unknown: "+err.Error(), texts.New("reason.patch_last_install_unknown"), check.ErrText("", err))
 	} else {
 		f.LastUpdateInstalledAt = timestamppb.New(at)
 	}
@@ -95,18 +96,18 @@ func collectDarwin(ctx context.Context, src check.Source, osf *wardv1.OSFacts) *
 		f.MetadataRefreshedAt = timestamppb.New(at)
 	}
 	if auto, err := darwinAutomaticUpdates(ctx, src); err != nil {
-		problems = append(problems, "automatic updates unknown: "+err.Error())
+		problems.Add("automatic updates unknown: "+err.Error(), texts.New("reason.patch_auto_unknown"), check.ErrText("", err))
 	} else {
 		f.AutomaticUpdates = &auto
 	}
 
 	switch {
-	case len(problems) == 0:
+	case problems.Len() == 0:
 		f.Collection = check.OK()
 	case f.PendingSecurityUpdates == nil && f.LastUpdateInstalledAt == nil && f.AutomaticUpdates == nil:
-		f.Collection = check.Failed("%s", strings.Join(problems, "; "))
+		f.Collection = check.FailedText(problems.Text, "%s", problems.String())
 	default:
-		f.Collection = check.Partial("%s", strings.Join(problems, "; "))
+		f.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	}
 	return f
 }

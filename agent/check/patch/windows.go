@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -66,14 +67,15 @@ const (
 // collectWindows gathers Windows Update facts.
 func collectWindows(ctx context.Context, src check.Source, _ *wardv1.OSFacts) *wardv1.PatchFacts {
 	f := &wardv1.PatchFacts{Manager: windowsManager}
-	var problems []string
+	var problems check.Problems
 
 	wu, err := windowsUpdate(ctx, src)
 	if err != nil {
-		problems = append(problems, "pending updates are unknown: "+err.Error())
+		problems.Add("pending updates are unknown: "+err.Error(), texts.New("reason.patch_pending_unknown"), check.ErrText("", err))
 	} else {
 		if wu.searchErr != "" {
-			problems = append(problems, "pending updates are unknown: the Windows Update search failed (it may need the network): "+wu.searchErr)
+			problems.Add("pending updates are unknown: the Windows Update search failed (it may need the network): "+wu.searchErr,
+				texts.New("reason.patch_search_failed", "detail", wu.searchErr))
 		} else {
 			n, sec := int32(len(wu.pending)), int32(0)
 			for _, u := range wu.pending {
@@ -95,28 +97,28 @@ func collectWindows(ctx context.Context, src check.Source, _ *wardv1.OSFacts) *w
 			}
 		}
 		if f.LastUpdateInstalledAt == nil {
-			problems = append(problems, "the last update install time is unknown")
+			problems.Add("the last update install time is unknown", texts.New("reason.patch_no_install_date"))
 		}
 	}
 
 	if r, why := rebootRequired(ctx, src); r != nil {
 		f.RebootRequired = r
 	} else {
-		problems = append(problems, why)
+		problems.Add(why, texts.New("reason.patch_reboot_unknown"), texts.New(check.IDDetail, "detail", why))
 	}
 	if a, why := automaticUpdates(ctx, src); a != nil {
 		f.AutomaticUpdates = a
 	} else {
-		problems = append(problems, why)
+		problems.Add(why, texts.New("reason.patch_auto_unknown"), texts.New(check.IDDetail, "detail", why))
 	}
 
 	switch {
-	case len(problems) == 0:
+	case problems.Len() == 0:
 		f.Collection = check.OK()
 	case f.PendingSecurityUpdates == nil && f.RebootRequired == nil && f.AutomaticUpdates == nil && f.LastUpdateInstalledAt == nil:
-		f.Collection = check.Failed("%s", strings.Join(problems, "; "))
+		f.Collection = check.FailedText(problems.Text, "%s", problems.String())
 	default:
-		f.Collection = check.Partial("%s", strings.Join(problems, "; "))
+		f.Collection = check.PartialText(problems.Text, "%s", problems.String())
 	}
 	return f
 }

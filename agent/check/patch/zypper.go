@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/agent/check"
+	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -59,11 +60,11 @@ var (
 //     enabled, or YaST's online-update cron job.
 func collectZypper(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 	f := &wardv1.PatchFacts{Manager: "zypper"}
-	var problems []string
+	var problems check.Problems
 
 	updates, uerr := runZypper(ctx, src, zypperUpdatesArgs)
 	if uerr != nil {
-		return finish(f, uerr.Error(), nil)
+		return finish(f, uerr, check.Problems{})
 	}
 	patches, perr := runZypper(ctx, src, zypperSecurityArgs)
 
@@ -79,11 +80,12 @@ func collectZypper(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 		f.PendingUpdates = int32p(npkg)
 	}
 	if len(updates.errors) > 0 {
-		problems = append(problems, fmt.Sprintf("%s: %s (pending updates may be incomplete)", commandLine("zypper", zypperUpdatesArgs), updates.errors[0]))
+		problems.Add(fmt.Sprintf("%s: %s (pending updates may be incomplete)", commandLine("zypper", zypperUpdatesArgs), updates.errors[0]),
+			texts.New("reason.patch_list_incomplete"), texts.New(check.IDDetail, "detail", updates.errors[0]))
 	}
 
 	if perr != nil {
-		problems = append(problems, "security patches unknown: "+perr.Error())
+		problems.Add("security patches unknown: "+perr.Error(), texts.New("reason.patch_security_unknown"), check.ErrText("", perr))
 	} else {
 		var nsec int
 		for _, u := range patches.updates {
@@ -95,27 +97,28 @@ func collectZypper(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 		}
 		switch {
 		case len(patches.errors) > 0:
-			problems = append(problems, fmt.Sprintf("%s: %s (security patches may be incomplete)", commandLine("zypper", zypperSecurityArgs), patches.errors[0]))
+			problems.Add(fmt.Sprintf("%s: %s (security patches may be incomplete)", commandLine("zypper", zypperSecurityArgs), patches.errors[0]),
+				texts.New("reason.patch_list_incomplete"), texts.New(check.IDDetail, "detail", patches.errors[0]))
 			if nsec > 0 {
 				f.PendingSecurityUpdates = int32p(nsec)
 			}
 		case patches.noRepos:
-			problems = append(problems, "no repository offers patches, so security updates cannot be told apart")
+			problems.Add("no repository offers patches, so security updates cannot be told apart", texts.New("reason.patch_no_security_labels"))
 		default:
 			f.PendingSecurityUpdates = int32p(nsec)
 		}
 	}
 
 	if at, err := newestMtime(ctx, src, zyppRawCache, func(n string) []string { return []string{n + "/repodata/repomd.xml"} }); err != nil {
-		problems = append(problems, "metadata refresh time unknown: "+err.Error())
+		problems.Add("metadata refresh time unknown: "+err.Error(), texts.New("reason.patch_refresh_unknown"), check.ErrText("", err))
 	} else {
 		f.MetadataRefreshedAt = timestamppb.New(at)
 	}
 
 	if data, err := readCapped(ctx, src, zyppHistory, maxZyppHistory); err != nil {
-		problems = append(problems, "last update time unknown: "+err.Error())
+		problems.Add("last update time unknown: "+err.Error(), texts.New("reason.patch_last_install_unknown"), check.ErrText("", err))
 	} else if at, err := parseZyppHistory(data); err != nil {
-		problems = append(problems, fmt.Sprintf("last update time unknown: %s: %v", zyppHistory, err))
+		problems.Add(fmt.Sprintf("last update time unknown: %s: %v", zyppHistory, err), texts.New("reason.patch_last_install_unknown"), check.ErrText(zyppHistory, err))
 	} else {
 		f.LastUpdateInstalledAt = timestamppb.New(at)
 	}
@@ -123,30 +126,30 @@ func collectZypper(ctx context.Context, src check.Source) *wardv1.PatchFacts {
 	rb := zypperReboot(ctx, src)
 	f.RebootRequired = rb.required
 	if rb.required == nil {
-		problems = append(problems, rb.reason)
+		problems.Add(rb.reason, rebootText(rb)...)
 	}
 
 	if auto, err := zypperAutomaticUpdates(ctx, src); err != nil {
-		problems = append(problems, "automatic updates unknown: "+err.Error())
+		problems.Add("automatic updates unknown: "+err.Error(), texts.New("reason.patch_auto_unknown"), check.ErrText("", err))
 	} else {
 		f.AutomaticUpdates = &auto
 	}
-	return finish(f, "", problems)
+	return finish(f, nil, problems)
 }
 
 func runZypper(ctx context.Context, src check.Source, args []string) (zypperResult, error) {
 	res, err := src.Command(ctx, "zypper", args...)
 	switch {
 	case err != nil:
-		return zypperResult{}, fmt.Errorf("cannot run %s: %w", commandLine("zypper", args), err)
+		return zypperResult{}, runFailed("zypper", args, err)
 	case res.ExitCode != 0 && res.ExitCode != zypperExitSkipped:
-		return zypperResult{}, errors.New(commandFailure("zypper", args, res))
+		return zypperResult{}, exitFailed("zypper", args, res)
 	case res.Truncated:
-		return zypperResult{}, fmt.Errorf("%s: output truncated", commandLine("zypper", args))
+		return zypperResult{}, cutOff("zypper", args)
 	}
 	r, err := parseZypperXML(res.Stdout)
 	if err != nil {
-		return zypperResult{}, fmt.Errorf("%s: %w", commandLine("zypper", args), err)
+		return zypperResult{}, parseFailed("zypper", args, err)
 	}
 	if res.ExitCode == zypperExitSkipped && len(r.errors) == 0 {
 		r.errors = append(r.errors, "some repositories were skipped (exit 106)")
