@@ -203,7 +203,7 @@ func renderStatus(w io.Writer, st notify.Status, origin notify.Origin, lang stri
 		if reason := r.ReasonIn(lang); reason != "" {
 			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_reason", "reason", reason))
 		}
-		if needsAdmin(r.Status, r.Reason) {
+		if needsAdmin(r.Status, r.Reason, r.ReasonText...) {
 			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_admin"))
 		} else {
 			fmt.Fprintf(w, "  %s\n", i18n.T(lang, "status.unknown_help"))
