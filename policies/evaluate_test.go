@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -527,7 +528,8 @@ func TestCollectionStatuses(t *testing.T) {
 }
 
 func TestGrace(t *testing.T) {
-	p := mustEmbedded(t, "baseline") // security-updates: grace 14d
+	p := mustEmbedded(t, "baseline")                                                                                   // security-updates: grace 14d connected
+	p.Rules[slices.IndexFunc(p.Rules, func(r Rule) bool { return r.ID == "security-updates" })].GraceConnected = false // wall-clock here (TestConnectedGrace)
 	f := linuxFacts()
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(2))
 	day := 24 * time.Hour
@@ -582,7 +584,7 @@ func TestResultJSON(t *testing.T) {
 	want := `{"rule_id":"security-updates","title":"Security updates are installed","family":"patch_level","status":"FAIL",` +
 		`"severity":"high","observed":"1 security update pending","expected":"No security update has been waiting for more than 14 days.",` +
 		`"remediation":"Open Settings, then Windows Update, click \"Check for updates\" and install what is offered. Restart when asked. A good moment is the end of your working day, on a trusted network.",` +
-		`"failing_since":"2026-11-25T12:00:00Z","deadline":"2026-12-09T12:00:00Z"}`
+		`"failing_since":"2026-11-25T12:00:00Z","deadline":"2026-12-09T12:00:00Z","grace_connected":true}`
 	if string(b) != want {
 		t.Errorf("JSON:\n%s\nwant:\n%s", b, want)
 	}
