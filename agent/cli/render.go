@@ -9,6 +9,7 @@ import (
 
 	"github.com/wardhq/ward/agent/bidi"
 	"github.com/wardhq/ward/agent/i18n"
+	"github.com/wardhq/ward/agent/notify"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -67,7 +68,11 @@ func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results
 			say("    ", unknownAdvice(r, lang))
 			continue
 		}
-		if r.Deadline != nil {
+		if r.GraceConnected && r.Deadline != nil {
+			for _, line := range notify.ConnectedLines(lang, r.Deadline.Sub(now), *r.Deadline, r.DeadlinePaused, r.PausedSince, time.UTC) {
+				say("    ", line)
+			}
+		} else if r.Deadline != nil {
 			id := "check.deadline"
 			if r.Overdue {
 				id = "check.overdue"
