@@ -83,3 +83,30 @@ func TestCheckConnectedDeadline(t *testing.T) {
 		t.Errorf("check output lacks the connected deadline %q:\n%s", want, out)
 	}
 }
+
+// TestPrivacySaysTheProbe: the privacy summary says the report tells
+// whether the collector and the update source were reached, and that Ward
+// contacts the update source, naming it; without a probe, only the first.
+func TestPrivacySaysTheProbe(t *testing.T) {
+	dest := destination{collector: "ward.example.org:8443", enrolled: true, readable: true}
+	for _, tt := range []struct {
+		conn    *wardv1.Connectivity
+		lang    string
+		want    string
+		notWant string
+	}{
+		{&wardv1.Connectivity{Collector: wardv1.Reach_REACH_REACHED, UpdateSource: wardv1.Reach_REACH_UNREACHABLE, UpdateSourceName: "deb.debian.org"}, "en",
+			"- whether the last report reached your organisation's Ward server, and whether your laptop could reach where its updates come from (deb.debian.org): to find out, Ward opens a connection to deb.debian.org once a round, sends nothing and closes it\n", ""},
+		{&wardv1.Connectivity{Collector: wardv1.Reach_REACH_REACHED, UpdateSource: wardv1.Reach_REACH_NOT_PROBED}, "es",
+			"- si el último informe llegó al servidor Ward de su organización\n", "actualizaciones ("},
+		{nil, "en", "", "whether the last report"},
+	} {
+		r := laptopReport()
+		r.Connectivity = tt.conn
+		var out bytes.Buffer
+		renderPrivacy(&out, tt.lang, r, dest, "alice-laptop", time.UTC)
+		if !strings.Contains(out.String(), tt.want) || (tt.notWant != "" && strings.Contains(out.String(), tt.notWant)) {
+			t.Errorf("%s, %v: summary:\n%s\nwant %q, not %q", tt.lang, tt.conn, out.String(), tt.want, tt.notWant)
+		}
+	}
+}

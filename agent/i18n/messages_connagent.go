@@ -97,5 +97,23 @@ func init() {
 			"uk": "Ward: час із підключенням, відведений на виправлення, закінчився",
 			"pt": "Ward: o tempo com ligação previsto para corrigir isto acabou",
 		},
+		"privacy.connectivity": {
+			"en": "- whether the last report reached your organisation's Ward server",
+			"fr": "- si le dernier rapport est bien arrivé au serveur Ward de votre organisation",
+			"es": "- si el último informe llegó al servidor Ward de su organización",
+			"ar": "- ما إذا كان التقرير الأخير قد وصل إلى خادم Ward التابع لمؤسستك",
+			"ru": "- дошёл ли последний отчёт до сервера Ward вашей организации",
+			"uk": "- чи дійшов останній звіт до сервера Ward вашої організації",
+			"pt": "- se o último relatório chegou ao servidor Ward da sua organização",
+		},
+		"privacy.connectivity_probe": {
+			"en": "- whether the last report reached your organisation's Ward server, and whether your laptop could reach where its updates come from ({source}): to find out, Ward opens a connection to {source} once a round, sends nothing and closes it",
+			"fr": "- si le dernier rapport est bien arrivé au serveur Ward de votre organisation, et si votre ordinateur pouvait joindre la source de ses mises à jour ({source}) : pour le savoir, Ward ouvre une connexion vers {source} à chaque vérification, n'envoie rien et la ferme",
+			"es": "- si el último informe llegó al servidor Ward de su organización, y si su portátil podía llegar al origen de sus actualizaciones ({source}): para saberlo, Ward abre una conexión con {source} en cada comprobación, no envía nada y la cierra",
+			"ar": "- ما إذا كان التقرير الأخير قد وصل إلى خادم Ward التابع لمؤسستك، وما إذا كان حاسوبك قادرًا على الوصول إلى مصدر تحديثاته ({source}): لمعرفة ذلك، يفتح Ward اتصالًا بـ {source} مرة في كل فحص، ولا يرسل شيئًا، ثم يغلقه",
+			"ru": "- дошёл ли последний отчёт до сервера Ward вашей организации и мог ли ваш компьютер связаться с источником своих обновлений ({source}): чтобы это узнать, Ward при каждой проверке открывает подключение к {source}, ничего не отправляет и закрывает его",
+			"uk": "- чи дійшов останній звіт до сервера Ward вашої організації і чи міг ваш комп’ютер зв’язатися з джерелом своїх оновлень ({source}): щоб це дізнатися, Ward під час кожної перевірки відкриває підключення до {source}, нічого не надсилає і закриває його",
+			"pt": "- se o último relatório chegou ao servidor Ward da sua organização, e se o seu computador conseguia chegar à origem das suas atualizações ({source}): para o saber, o Ward abre uma ligação a {source} em cada verificação, não envia nada e fecha-a",
+		},
 	})
 }
