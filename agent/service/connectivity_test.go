@@ -145,3 +145,55 @@ func TestNoProbe(t *testing.T) {
 		t.Errorf("probed %q with the probe off", prober.asked)
 	}
 }
+
+// TestOfflineRoundsPauseTheDeadline: with no update-source probe (a
+// replayed bundle is no Prober), the patch rule's connected time follows
+// the collector: rounds that cannot reach it pause the deadline, across
+// restarts of the agent (each round a new Service, as the daemon's child
+// rounds are), and the first round that reaches it again counts the hour.
+func TestOfflineRoundsPauseTheDeadline(t *testing.T) {
+	ctx := context.Background()
+	c := fastCollector(t)
+	_, dir := reporttest.Enrolled(t, c, "staff")
+	c.Stop()
+	clk := &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
+	round := func() *wardv1.RuleResult {
+		t.Helper()
+		pub := &published{}
+		s, err := New(Config{StateDir: dir, Source: bundle(t, "linux-debian12-sandbox"), Status: pub, Now: clk.Now, CallTimeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(time.Hour)
+		if pub.reports[0].GetConnectivity().GetUpdateSource() != wardv1.Reach_REACH_NOT_PROBED {
+			t.Errorf("a bundle was probed: %v", pub.reports[0].GetConnectivity())
+		}
+		for _, rr := range pub.reports[0].GetResults() {
+			if rr.GetRuleId() == "security-updates" {
+				return rr
+			}
+		}
+		t.Fatal("no security-updates result")
+		return nil
+	}
+	for i := range 2 {
+		rr := round()
+		if rr.GetStatus() != wardv1.ResultStatus_RESULT_STATUS_FAIL || !rr.GetDeadlinePaused() || rr.GetGraceUsed().AsDuration() != 0 {
+			t.Errorf("offline round %d: %v paused %v used %v; want FAIL, paused, nothing used", i+1, rr.GetStatus(), rr.GetDeadlinePaused(), rr.GetGraceUsed().AsDuration())
+		}
+	}
+	c.Restart()
+	rr := round()
+	if rr.GetDeadlinePaused() || rr.GetGraceUsed().AsDuration() != time.Hour {
+		t.Errorf("online again: paused %v used %v; want running, 1h used", rr.GetDeadlinePaused(), rr.GetGraceUsed().AsDuration())
+	}
+	// 14d connected grace (baseline), one hour used: the deadline is the
+	// round's time plus the rest.
+	if got, want := rr.GetDeadline().AsTime(), clk.Now().Add(-time.Hour).Add(14*24*time.Hour-time.Hour); !got.Equal(want) {
+		t.Errorf("deadline %v; want %v", got, want)
+	}
+}
