@@ -528,8 +528,10 @@ func TestCollectionStatuses(t *testing.T) {
 }
 
 func TestGrace(t *testing.T) {
-	p := mustEmbedded(t, "baseline")                                                                                   // security-updates: grace 14d connected
-	p.Rules[slices.IndexFunc(p.Rules, func(r Rule) bool { return r.ID == "security-updates" })].GraceConnected = false // wall-clock here (TestConnectedGrace)
+	// security-updates: grace 14d connected, wall-clock here (connected
+	// grace: TestConnectedGrace).
+	p := mustEmbedded(t, "baseline")
+	p.Rules[slices.IndexFunc(p.Rules, func(r Rule) bool { return r.ID == "security-updates" })].GraceConnected = false
 	f := linuxFacts()
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(2))
 	day := 24 * time.Hour
