@@ -37,6 +37,15 @@ type Options struct {
 	// FailingSince holds, per rule id, when this device was first observed
 	// failing the rule; grace runs from there.
 	FailingSince map[string]time.Time
+	// GraceUsed holds, per connected-grace rule failing since its
+	// FailingSince, the connected time the device has had since then
+	// (docs/connectivity.md): such a rule's deadline is Now plus what is
+	// left of its grace, and it is overdue once GraceUsed reaches Grace.
+	GraceUsed map[string]time.Duration
+	// Paused holds the connected-grace rules whose deadline is not running
+	// because this round found no connection for them; the value is when
+	// the device last had one (zero: not since it started failing).
+	Paused map[string]time.Time
 }
 
 // Result is one rule's outcome on one device.
@@ -59,6 +68,15 @@ type Result struct {
 	FailingSince *time.Time   `json:"failing_since,omitempty"`
 	Deadline     *time.Time   `json:"deadline,omitempty"`
 	Overdue      bool         `json:"overdue,omitempty"`
+	// GraceConnected says only connected time counts against the rule's
+	// grace; on a FAIL, GraceUsed is the connected time counted so far and
+	// DeadlinePaused says the deadline is not running (no connection this
+	// round) since PausedSince, the last time there was one (nil: none
+	// since the rule started failing).
+	GraceConnected bool          `json:"grace_connected,omitempty"`
+	GraceUsed      time.Duration `json:"grace_used,omitempty"`
+	DeadlinePaused bool          `json:"deadline_paused,omitempty"`
+	PausedSince    *time.Time    `json:"paused_since,omitempty"`
 }
 
 // Evaluate applies every rule of p to the facts of one device. Rules that do
@@ -102,6 +120,8 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 			Severity:    r.Severity,
 			Expected:    pick(r.Expected, opts.Lang),
 			Remediation: remediation(r, opts.Lang, platform),
+
+			GraceConnected: r.GraceConnected,
 		}
 		res.setObserved(one("engine.unknown"))
 		if platform == "" {
@@ -162,6 +182,9 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 			deadline := since.Add(r.Grace)
 			res.FailingSince, res.Deadline = &since, &deadline
 			res.Overdue = now.After(deadline)
+			if r.GraceConnected {
+				connectedDeadline(&res, r, opts, now)
+			}
 		}
 		res.setObserved(ev.observed(r, facts, vars, now))
 		results = append(results, res)
@@ -177,6 +200,24 @@ func (res *Result) setObserved(parts []texts.Text) {
 // unknown makes the result UNKNOWN for the reason given in messages.
 func (res *Result) unknown(why []texts.Text) {
 	res.Status, res.ReasonText, res.Reason = StatusUnknown, why, texts.Render(texts.Default, why)
+}
+
+// connectedDeadline sets a failing connected-grace rule's deadline: now
+// plus what is left of the grace once the connected time used is taken
+// off. A paused deadline is not overdue until the grace is used up.
+func connectedDeadline(res *Result, r *Rule, opts Options, now time.Time) {
+	used := max(opts.GraceUsed[r.ID], 0)
+	deadline := now.Add(r.Grace - used)
+	res.Deadline = &deadline
+	res.GraceConnected, res.GraceUsed = true, used
+	res.Overdue = used >= r.Grace
+	if at, paused := opts.Paused[r.ID]; paused {
+		res.DeadlinePaused = true
+		if !at.IsZero() {
+			at = at.UTC()
+			res.PausedSince = &at
+		}
+	}
 }
 
 // interruptEvery is how many comprehension steps cel-go takes between

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -527,7 +528,10 @@ func TestCollectionStatuses(t *testing.T) {
 }
 
 func TestGrace(t *testing.T) {
-	p := mustEmbedded(t, "baseline") // security-updates: grace 14d
+	// security-updates: grace 14d connected, wall-clock here (connected
+	// grace: TestConnectedGrace).
+	p := mustEmbedded(t, "baseline")
+	p.Rules[slices.IndexFunc(p.Rules, func(r Rule) bool { return r.ID == "security-updates" })].GraceConnected = false
 	f := linuxFacts()
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(2))
 	day := 24 * time.Hour
@@ -583,7 +587,7 @@ func TestResultJSON(t *testing.T) {
 		`"severity":"high","observed":"security updates waiting to be installed: 1","expected":"No security update has been waiting for more than 14 days.",` +
 		`"remediation":"Open Settings, then Windows Update, click \"Check for updates\" and install what is offered. Restart when asked. A good moment is the end of your working day, on a trusted network.",` +
 		`"observed_text":[{"id":"patch.security_pending","params":{"count":"1"}}],` +
-		`"failing_since":"2026-11-25T12:00:00Z","deadline":"2026-12-09T12:00:00Z"}`
+		`"failing_since":"2026-11-25T12:00:00Z","deadline":"2026-12-09T12:00:00Z","grace_connected":true}`
 	if string(b) != want {
 		t.Errorf("JSON:\n%s\nwant:\n%s", b, want)
 	}

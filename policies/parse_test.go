@@ -43,7 +43,7 @@ func TestParseInvalid(t *testing.T) {
 			`bad-severity.yaml:10: rule "disk-encrypted": severity "urgent" is not one of critical, high, medium, low`,
 		}},
 		{"bad-grace.yaml", []string{
-			`bad-grace.yaml:11: rule "disk-encrypted": grace "two weeks": not a duration (write 72h, 90m or 14d)`,
+			`bad-grace.yaml:11: rule "disk-encrypted": grace "two weeks": not a duration (write 72h, 90m or 14d, optionally followed by "connected")`,
 		}},
 		{"missing-remediation-language.yaml", []string{
 			`missing-remediation-language.yaml:13: rule "disk-encrypted": remediation has no "en" text (English is the fallback for every language)`,

@@ -3,6 +3,7 @@ package policies
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -85,6 +86,11 @@ type Rule struct {
 	// Grace is how long a device may fail the rule, counted from the first
 	// observed failure, before it is overdue.
 	Grace time.Duration
+	// GraceConnected says only connected time counts against Grace
+	// ("grace: 72h connected"): the agent counts the time its device could
+	// reach what the fix needs (docs/connectivity.md) and passes it in
+	// Options.GraceUsed.
+	GraceConnected bool
 
 	Titles map[string]string
 	// Expected says what the rule wants, per language.
@@ -540,11 +546,11 @@ func (d *decoder) rule(n ast.Node, i int) *Rule {
 	}
 	if v := fields["grace"]; v != nil {
 		s := d.str(v.Value, where+": grace")
-		g, err := parseGrace(s)
+		g, connected, err := parseGraceSpec(s)
 		if err != nil {
 			d.errorf(v.Value, "%s: grace %q: %v", where, s, err)
 		}
-		r.Grace = g
+		r.Grace, r.GraceConnected = g, connected
 	}
 	if v := fields["remediation"]; v != nil {
 		r.Remediation = d.remediation(v.Value, where, r.Platforms)
@@ -662,6 +668,24 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// parseGraceSpec reads a grace: a duration as parseGrace reads it,
+// optionally followed by the word "connected" ("72h connected", "3d
+// connected"), which makes only connected time count.
+func parseGraceSpec(s string) (g time.Duration, connected bool, err error) {
+	fields := strings.Fields(s)
+	switch {
+	case len(fields) == 2 && fields[1] == "connected":
+		connected = true
+		s = fields[0]
+	case len(fields) > 1:
+		return 0, false, errNotDuration
+	}
+	g, err = parseGrace(s)
+	return g, connected, err
+}
+
+var errNotDuration = errors.New(`not a duration (write 72h, 90m or 14d, optionally followed by "connected")`)
+
 // parseGrace reads a Go duration ("72h", "90m") or a whole number of days
 // ("14d").
 func parseGrace(s string) (time.Duration, error) {
@@ -677,7 +701,7 @@ func parseGrace(s string) (time.Duration, error) {
 		var err error
 		g, err = time.ParseDuration(s)
 		if err != nil {
-			return 0, fmt.Errorf("not a duration (write 72h, 90m or 14d)")
+			return 0, errNotDuration
 		}
 	}
 	switch {

@@ -176,6 +176,7 @@ func renderPrivacy(w io.Writer, lang string, r *wardv1.Report, dest destination,
 		line("privacy.results_count", "policy", r.GetPolicyName(), "version", strconv.Itoa(int(r.GetPolicyVersion())),
 			"pass", strconv.Itoa(pass), "fail", strconv.Itoa(fail), "unknown", strconv.Itoa(unknown))
 	}
+	renderConnectivity(w, t, r.GetConnectivity())
 	line("privacy.meta", "version", nonEmpty(r.GetAgentVersion(), "?"))
 	fmt.Fprintln(w)
 	line("privacy.also")

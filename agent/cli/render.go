@@ -68,7 +68,11 @@ func renderTable(w io.Writer, pol *policies.Policy, facts *wardv1.Facts, results
 			say("    ", unknownAdvice(r, lang))
 			continue
 		}
-		if r.Deadline != nil {
+		if r.GraceConnected && r.Deadline != nil {
+			for _, line := range notify.ConnectedLines(lang, r.Deadline.Sub(now), *r.Deadline, r.DeadlinePaused, r.PausedSince, time.UTC) {
+				say("    ", line)
+			}
+		} else if r.Deadline != nil {
 			id := "check.deadline"
 			if r.Overdue {
 				id = "check.overdue"

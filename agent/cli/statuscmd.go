@@ -185,7 +185,11 @@ func renderStatus(w io.Writer, st notify.Status, origin notify.Origin, lang stri
 		for _, line := range steps {
 			fmt.Fprintf(w, "     %s\n", line)
 		}
-		if r.Deadline != nil {
+		if lines := r.ConnectedLines(lang, loc); lines != nil {
+			for _, line := range lines {
+				fmt.Fprintf(w, "   %s\n", line)
+			}
+		} else if r.Deadline != nil {
 			d := notify.FormatTime(*r.Deadline, loc)
 			if r.Overdue(now) {
 				fmt.Fprintf(w, "   %s\n", i18n.T(lang, "status.overdue", "deadline", d))

@@ -266,6 +266,8 @@ func compose(d due, lang string, now time.Time) Notice {
 		deadline = FormatTime(*d.r.Deadline, now.Location())
 	}
 	switch {
+	case d.r.GraceConnected && d.r.Deadline != nil && d.r.Status == policies.StatusFail:
+		n.Summary = connectedSummary(d, lang)
 	case d.kind == KindOverdue:
 		n.Summary = i18n.T(lang, "notify.overdue", "deadline", deadline)
 	case d.kind == KindReminder && deadline != "":

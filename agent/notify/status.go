@@ -58,6 +58,8 @@ type Result struct {
 	// expires the rule is shown as accepted and not prompted about. The
 	// status stays FAIL (a waived rule is never a pass).
 	Waiver *Waiver `json:"waiver,omitempty"`
+	// Connected grace (docs/connectivity.md): see connected.go.
+	Connected
 }
 
 // Waiver is a failing rule the organisation accepted until ExpiresAt.
@@ -116,6 +118,7 @@ func NewStatus(pol *policies.Policy, platform string, results []policies.Result,
 		if i := slices.IndexFunc(pol.Rules, func(rule policies.Rule) bool { return rule.ID == r.RuleID }); i >= 0 {
 			out.Texts = ruleTexts(&pol.Rules[i], platform)
 		}
+		out.Connected = connected(r, checkedAt)
 		st.Results = append(st.Results, out)
 	}
 	return st
@@ -186,9 +189,17 @@ func (t Texts) Heading() string {
 	return t.Title
 }
 
-// Overdue reports whether the result's deadline is before now.
+// Overdue reports whether the result's deadline is before now; a
+// connected-grace deadline is also overdue once its grace is used up, and,
+// paused, only then.
 func (r Result) Overdue(now time.Time) bool {
-	return r.Status == policies.StatusFail && r.Deadline != nil && now.After(*r.Deadline)
+	if r.Status != policies.StatusFail || r.Deadline == nil {
+		return false
+	}
+	if r.GraceConnected && (r.DeadlinePaused || r.GraceLeft <= 0) {
+		return r.GraceLeft <= 0
+	}
+	return now.After(*r.Deadline)
 }
 
 // Enrolment names one installation's enrolment: the device and the epoch

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/collect"
+	"github.com/wardhq/ward/agent/connectivity"
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/notify"
 	"github.com/wardhq/ward/agent/outbox"
@@ -67,6 +69,12 @@ type Config struct {
 	Status StatusPublisher
 	// Delivered, if set, is told the outcome of each delivery attempt.
 	Delivered func(Delivery)
+	// Prober probes the update source each round (docs/connectivity.md);
+	// nil means Source, when it is a connectivity.Prober (the live Source
+	// is). NoUpdateProbe turns the probe off, as a discreet policy or the
+	// agent settings file (SettingsFile: "update_probe": false) do.
+	Prober        connectivity.Prober
+	NoUpdateProbe bool
 	// Log receives what happened (default: discard).
 	Log *slog.Logger
 	// Now, Rand and Sleep are the clock, the jitter source (in [0, 1)) and
@@ -94,6 +102,10 @@ type Service struct {
 	baseline *policies.Policy
 	// last is the latest delivery attempt (Round reports it).
 	last *Delivery
+	// ledgerMu guards ledger, what the agent remembers about its
+	// connection (the delivery loop records its attempts in it).
+	ledgerMu sync.Mutex
+	ledger   *Ledger
 }
 
 // New opens the enrolled state in cfg.StateDir. It fails with an error
@@ -129,6 +141,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Outbox.Log == nil {
 		cfg.Outbox.Log = cfg.Log
 	}
+	if cfg.Prober == nil {
+		cfg.Prober, _ = cfg.Source.(connectivity.Prober)
+	}
+	if !loadSettings(cfg.StateDir, cfg.Log).probeOn() {
+		cfg.NoUpdateProbe = true
+	}
 	id, err := enroll.Load(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -150,7 +168,8 @@ func New(cfg Config) (*Service, error) {
 		client.CallTimeout = cfg.CallTimeout
 	}
 	return &Service{cfg: cfg, log: log, id: id, ob: ob, client: client,
-		policy: report.LoadPolicy(cfg.StateDir, log), baseline: baseline}, nil
+		policy: report.LoadPolicy(cfg.StateDir, log), baseline: baseline,
+		ledger: LoadLedger(filepath.Join(cfg.StateDir, LedgerFile), log)}, nil
 }
 
 // Close releases the connection to the collector.
@@ -277,12 +296,27 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 		s.log.Warn("failing-since record unreadable; deadlines restart from now", "err", err)
 		since = map[string]time.Time{}
 	}
-	results := policies.Evaluate(ctx, pol, facts, policies.Options{Now: now, Lang: s.cfg.Lang, FailingSince: since})
+	conn := s.probe(ctx, pol)
+	s.ledgerMu.Lock()
+	before := *s.ledger
+	conn.Collector = s.ledger.CollectorReach()
+	grace := s.ledger.Begin(pol, since, now, 2*s.cfg.Interval, conn)
+	s.ledgerMu.Unlock()
+	results := policies.Evaluate(ctx, pol, facts, policies.Options{Now: now, Lang: s.cfg.Lang, FailingSince: since,
+		GraceUsed: grace.Used, Paused: grace.Paused})
 	if err := ctx.Err(); err != nil {
 		// Stopped mid-round (the service is stopping): the rules left were
-		// not evaluated, so this round is neither queued nor shown.
+		// not evaluated, so this round is neither queued nor shown, nor
+		// counted.
+		s.ledgerMu.Lock()
+		*s.ledger = before
+		s.ledgerMu.Unlock()
 		return 0, err
 	}
+	s.ledgerMu.Lock()
+	s.ledger.End(results, grace)
+	s.saveLedger()
+	s.ledgerMu.Unlock()
 	if p := facts.GetPatchLevel(); p != nil && !pol.ReadsFact(policies.PendingNames) {
 		// The policy reads no name of a pending update: they may stay
 		// on the device, only their digest goes (docs/enrolment.md,
@@ -304,6 +338,7 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 		PolicyVersion: int32(pol.Version),
 		Facts:         facts,
 		Results:       ruleResults(results),
+		Connectivity:  conn,
 	}
 	seq, err := s.ob.Append(r)
 	if err != nil {
@@ -345,6 +380,7 @@ func (s *Service) delivered(ctx context.Context, n int, err error) {
 		return
 	}
 	d := Delivery{At: s.cfg.Now().UTC(), Delivered: n, Waiting: s.ob.Len()}
+	s.reached(d.At, n > 0, err)
 	if err != nil {
 		d.Problem, d.Detail = Explain(err, s.id.Collector), err.Error()
 	}
@@ -356,6 +392,9 @@ func (s *Service) delivered(ctx context.Context, n int, err error) {
 
 func (s *Service) refreshPolicy(ctx context.Context) error {
 	_, err := s.policy.Refresh(ctx, s.client)
+	if ctx.Err() == nil {
+		s.reached(s.cfg.Now().UTC(), err == nil, err)
+	}
 	if err != nil {
 		s.log.Warn("cannot fetch policy; keeping the cached one", "err", err, "policy", s.current().Name)
 	}
@@ -419,6 +458,10 @@ func ruleResults(results []policies.Result) []*wardv1.RuleResult {
 		}
 		if r.Deadline != nil {
 			rr.Deadline = timestamppb.New(*r.Deadline)
+		}
+		rr.GraceConnected, rr.DeadlinePaused = r.GraceConnected, r.DeadlinePaused
+		if r.GraceConnected && r.Status == policies.StatusFail {
+			rr.GraceUsed = durationpb.New(r.GraceUsed)
 		}
 		out = append(out, rr)
 	}
