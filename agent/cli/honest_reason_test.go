@@ -63,7 +63,7 @@ func TestAdminNoteFromCollectedReason(t *testing.T) {
 	if !strings.Contains(b.String(), "Checks that need administrator rights: firewall-on.") {
 		t.Errorf("admin note %q", b.String())
 	}
-	if got, want := texts.Render("es", rt), "Ward no pudo leer las reglas del cortafuegos: solo un administrador puede leer nftables, y Ward no se ejecutaba como administrador (el servicio Ward sí)"; got != want {
+	if got, want := texts.Render("es", rt), "Ward no pudo leer las reglas del cortafuegos: solo un administrador puede leer nftables, y Ward no se ejecutaba como administrador"; got != want {
 		t.Errorf("es reason %q\nwant %q", got, want)
 	}
 }

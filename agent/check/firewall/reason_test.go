@@ -33,7 +33,7 @@ func TestLinuxReasonText(t *testing.T) {
 		t.Error("not root: the English reason is gone")
 	}
 	if s, want := texts.Render("en", texts.FromProto(got.Collection.GetReasonText())),
-		"Ward could not read the firewall rules: only an administrator can read nftables, and Ward was not running as one (the Ward service is)"; s != want {
+		"Ward could not read the firewall rules: only an administrator can read nftables, and Ward was not running as one"; s != want {
 		t.Errorf("en: %q\nwant %q", s, want)
 	}
 	if s, want := texts.Render("fr", texts.FromProto(got.Collection.GetReasonText())),
@@ -97,7 +97,7 @@ func TestDarwinReasonText(t *testing.T) {
 		t.Errorf("block-all refused: reason_text %q, want %q", g, want)
 	}
 	if s, want := texts.Render("ru", texts.FromProto(got.Collection.GetReasonText())),
-		"неизвестна одна из настроек брандмауэра macOS (socketfilterfw --getblockall): прочитать socketfilterfw может только администратор, а Ward был запущен не от имени администратора (служба Ward запущена от его имени)"; s != want {
+		"неизвестна одна из настроек брандмауэра macOS (socketfilterfw --getblockall): прочитать socketfilterfw может только администратор, а Ward был запущен не от имени администратора"; s != want {
 		t.Errorf("ru: %q\nwant %q", s, want)
 	}
 
