@@ -37,7 +37,7 @@ func TestLinuxReasonText(t *testing.T) {
 		t.Errorf("en: %q\nwant %q", s, want)
 	}
 	if s, want := texts.Render("fr", texts.FromProto(got.Collection.GetReasonText())),
-		"Ward n'a pas pu lire les règles du pare-feu : seul un administrateur peut lire nftables, et Ward ne fonctionnait pas en tant qu'administrateur (le service Ward, lui, l'est)"; s != want {
+		"Ward n'a pas pu lire les règles du pare-feu : seul un administrateur peut lire nftables, et Ward ne fonctionnait pas en tant qu'administrateur"; s != want {
 		t.Errorf("fr: %q\nwant %q", s, want)
 	}
 	want = []string{"reason.firewall_accepts_unknown"}
