@@ -95,8 +95,8 @@ func TestPrivacySaysTheProbe(t *testing.T) {
 		want    string
 		notWant string
 	}{
-		{&wardv1.Connectivity{Collector: wardv1.Reach_REACH_REACHED, UpdateSource: wardv1.Reach_REACH_UNREACHABLE, UpdateSourceName: "deb.debian.org"}, "en",
-			"- whether the last report reached your organisation's Ward server, and whether your laptop could reach where its updates come from (deb.debian.org): to find out, Ward opens a connection to deb.debian.org once a round, sends nothing and closes it\n", ""},
+		{&wardv1.Connectivity{Collector: wardv1.Reach_REACH_REACHED, UpdateSource: wardv1.Reach_REACH_UNREACHABLE, UpdateSourceName: "deb.mirror.example.org"}, "en",
+			"- whether the last report reached your organisation's Ward server, and whether your laptop could reach where its updates come from (deb.mirror.example.org): to find out, Ward opens a connection to deb.mirror.example.org once a round, sends nothing and closes it\n", ""},
 		{&wardv1.Connectivity{Collector: wardv1.Reach_REACH_REACHED, UpdateSource: wardv1.Reach_REACH_NOT_PROBED}, "es",
 			"- si el último informe llegó al servidor Ward de su organización\n", "actualizaciones ("},
 		{nil, "en", "", "whether the last report"},

@@ -20,9 +20,9 @@ func TestUpdateSourceLinux(t *testing.T) {
 	}{
 		// cdrom, tor+http, onion and disabled entries are left out; at most
 		// three hosts, in the order apt reads them.
-		{"debian", "deb.debian.org", []string{"deb.debian.org", "security.debian.org", "mirror.example.org"}},
-		{"fedora", "mirrors.fedoraproject.org", []string{"mirrors.fedoraproject.org"}},
-		{"opensuse", "download.opensuse.org", []string{"download.opensuse.org"}},
+		{"debian", "deb.mirror.example.org", []string{"deb.mirror.example.org", "security.mirror.example.org", "mirror.example.org"}},
+		{"fedora", "mirrors.example.net", []string{"mirrors.example.net"}},
+		{"opensuse", "download.example.com", []string{"download.example.com"}},
 		{"none", "", nil},
 	}
 	for _, tt := range tests {

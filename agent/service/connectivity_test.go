@@ -50,7 +50,7 @@ func TestReportCarriesConnectivity(t *testing.T) {
 	_, dir := reporttest.Enrolled(t, c, "staff")
 	clk := &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
 	src := bundle(t, "linux-debian12-sandbox")
-	src.AddFile("/etc/apt/sources.list", []byte("deb http://deb.debian.org/debian bookworm main\n"))
+	src.AddFile("/etc/apt/sources.list", []byte("deb http://deb.mirror.example.org/debian bookworm main\n"))
 	prober := &fakeProber{up: true}
 	pub := &published{}
 	s, err := New(Config{StateDir: dir, Source: src, Prober: prober, Status: pub, Now: clk.Now})
@@ -70,12 +70,12 @@ func TestReportCarriesConnectivity(t *testing.T) {
 	// Once fetched the policy first each time: the collector answered.
 	for i, r := range pub.reports {
 		conn := r.GetConnectivity()
-		if conn.GetUpdateSource() != wardv1.Reach_REACH_REACHED || conn.GetUpdateSourceName() != "deb.debian.org" ||
+		if conn.GetUpdateSource() != wardv1.Reach_REACH_REACHED || conn.GetUpdateSourceName() != "deb.mirror.example.org" ||
 			conn.GetCollector() != wardv1.Reach_REACH_REACHED {
 			t.Errorf("report %d: connectivity %v", i+1, conn)
 		}
 	}
-	if !slices.Equal(prober.asked, []string{"deb.debian.org", "deb.debian.org"}) {
+	if !slices.Equal(prober.asked, []string{"deb.mirror.example.org", "deb.mirror.example.org"}) {
 		t.Errorf("probed %q", prober.asked)
 	}
 	for _, rr := range pub.reports[1].GetResults() {
@@ -112,7 +112,7 @@ func TestNoProbe(t *testing.T) {
 	c := fastCollector(t)
 	_, dir := reporttest.Enrolled(t, c, "staff")
 	src := bundle(t, "linux-debian12-sandbox")
-	src.AddFile("/etc/apt/sources.list", []byte("deb http://deb.debian.org/debian bookworm main\n"))
+	src.AddFile("/etc/apt/sources.list", []byte("deb http://deb.mirror.example.org/debian bookworm main\n"))
 	prober := &fakeProber{up: true}
 	s, err := New(Config{StateDir: dir, Source: src, Prober: prober})
 	if err != nil {
