@@ -38,7 +38,7 @@ enabled=no
 
 func TestURLHost(t *testing.T) {
 	for in, want := range map[string]string{
-		"http://deb.mirror.example.org/debian":                 "deb.mirror.example.org",
+		"http://deb.mirror.example.org/debian":         "deb.mirror.example.org",
 		"HTTPS://Mirror.Example.ORG:8443/x":            "mirror.example.org",
 		"mirror+http://m.example.org/mirrors.txt":      "m.example.org",
 		"tor+http://deb.example.org/debian":            "",
