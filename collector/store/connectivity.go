@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Reach is whether an endpoint answered a device's round
 // (wardv1.Reach): "" when the agent did not say.
@@ -74,4 +77,47 @@ func (st RuleState) Deadline(grace time.Duration) (time.Time, bool) {
 		return ConnectedDeadline(st.UpdatedAt, grace, st.GraceUsed, st.DeadlinePaused)
 	}
 	return st.FailingSince.Add(grace), false
+}
+
+// Paused is a failing rule state whose connected-grace deadline is
+// paused: the device's latest round found no connection. It is not
+// overdue, and is listed apart (PausedDeadlines).
+type Paused struct {
+	DeviceID     string        `json:"device_id"`
+	Hostname     string        `json:"hostname"`
+	Group        string        `json:"group"`
+	RuleID       string        `json:"rule_id"`
+	Title        string        `json:"title"`
+	FailingSince time.Time     `json:"failing_since"`
+	GraceUsed    time.Duration `json:"grace_used"`
+	// ReportAt is the observed time of the report that said paused.
+	ReportAt time.Time `json:"report_at"`
+	// NoConnectionSince is the latest time the device was known to reach
+	// its collector or its update source (DeviceConnectivity), nil when
+	// the collector never saw it reach either.
+	NoConnectionSince *time.Time `json:"no_connection_since,omitempty"`
+}
+
+// Connectivities is what a store keeps of connected-grace deadlines
+// (docs/connectivity.md); both stores implement it.
+type Connectivities interface {
+	// DeviceConnectivity is the device's latest Connectivity (false: its
+	// agent never sent one).
+	DeviceConnectivity(ctx context.Context, deviceID string) (DeviceConnectivity, bool, error)
+	// PausedDeadlines lists the failing rule states of non-revoked
+	// devices whose deadline is paused, oldest failing first, at most
+	// limit (<= 0: all), and how many there are in all.
+	PausedDeadlines(ctx context.Context, limit int) ([]Paused, int, error)
+}
+
+// LastConnected is the later of the times c found the collector or the
+// update source reached; nil for never.
+func (c DeviceConnectivity) LastConnected() *time.Time {
+	switch {
+	case c.CollectorAt == nil:
+		return c.UpdateSourceAt
+	case c.UpdateSourceAt == nil || c.CollectorAt.After(*c.UpdateSourceAt):
+		return c.CollectorAt
+	}
+	return c.UpdateSourceAt
 }
