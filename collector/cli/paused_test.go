@@ -83,8 +83,8 @@ func TestFleetPausedApartFromOverdue(t *testing.T) {
 		t.Fatalf("fleet paused = %s, want disk-encrypted alone", rules(p))
 	}
 	r := p.Rows[0]
-	if r.DeviceID != id || r.Verdict != store.Fail || !r.DeadlinePaused || r.Overdue == nil || *r.Overdue || r.Deadline == nil || r.LastReport == nil || !r.Deadline.Equal(*r.LastReport) {
-		t.Errorf("paused row = %+v (due at its report: all 72 connected hours used; not overdue)", r)
+	if r.DeviceID != id || r.Verdict != store.Fail || !r.DeadlinePaused || r.Overdue == nil || *r.Overdue || r.Deadline == nil || r.LastReport == nil || !r.Deadline.Equal(r.LastReport.Add(-8*time.Hour)) {
+		t.Errorf("paused row = %+v (due 8 connected hours before its report: 80 of 72 used; not overdue)", r)
 	}
 	out, _ := run(t, "fleet", "paused", "--data", c.DataDir)
 	if lines := strings.Split(out, "\n"); len(lines) < 2 || !strings.HasPrefix(lines[0], "HOSTNAME") || !strings.Contains(lines[1], "lin-away") ||

@@ -212,9 +212,10 @@ func TestExportRowsStandAlone(t *testing.T) {
 		"win-gone/disk-encrypted":  {"UNKNOWN", "UNKNOWN", "revoked", nil, &no, false},
 		"field-old/disk-encrypted": {"FAIL", "FAIL", "stale", ptr(gT0.Add(24*time.Hour - time.Second + 72*time.Hour)), &yes, false},
 		"field-old/legacy-rule":    {"FAIL", "FAIL", "stale", nil, nil, false},
-		// Connected grace: due at the report, all of it used.
-		"upd-offline/security-updates": {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-time.Hour)), &no, false},
-		"upd-online/security-updates":  {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-time.Hour)), &yes, false},
+		// Connected grace: 4 connected hours more than the grace were
+		// used by the report.
+		"upd-offline/security-updates": {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-5 * time.Hour)), &no, false},
+		"upd-online/security-updates":  {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-5 * time.Hour)), &yes, false},
 	} {
 		r, ok := rows[key]
 		if !ok {

@@ -39,13 +39,13 @@ type DeviceConnectivity struct {
 
 // ConnectedDeadline is when a failing rule state of a connected-grace
 // rule is due: its report's time (at) plus what is left of grace after
-// used, and whether it is paused (the round found no connection, so the
+// used (before at when more than grace is used: it fell due that much
+// connected time before the report), and whether it is paused (the round found no connection, so the
 // deadline is not running). A paused state is never overdue: it is
 // listed apart. A state whose grace is not connected is due at
 // failing_since + grace; ConnectedDeadline is only for the others.
 func ConnectedDeadline(at time.Time, grace, used time.Duration, paused bool) (deadline time.Time, isPaused bool) {
-	left := max(grace-used, 0)
-	return at.Add(left), paused
+	return at.Add(grace - used), paused
 }
 
 // Overdue says whether a failing rule state is past its deadline at

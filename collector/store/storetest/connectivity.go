@@ -114,6 +114,27 @@ func testConnectedDeadlines(t *testing.T, s store.Dashboard, cs store.Connectivi
 	checkOverdue("at c-running's deadline", at.Add(22*time.Hour), 10, 3, overdue, plain,
 		store.Overdue{DeviceID: "c-running", FailingSince: start, Deadline: at.Add(22 * time.Hour)})
 
+	// The overview's failing-now table counts and dates them alike.
+	fp, err := s.FailingNow(ctx, store.FailingQuery{Rules: rules, Now: now})
+	if err != nil || fp.Total != 4 || fp.Overdue != 2 || len(fp.Rows) != 4 {
+		t.Fatalf("FailingNow = total %d overdue %d rows %+v, %v; want 4 failing, 2 overdue (c-paused is paused)", fp.Total, fp.Overdue, fp.Rows, err)
+	}
+	want := map[string]struct {
+		due             time.Time
+		paused, overdue bool
+	}{
+		"c-overdue": {at.Add(-3 * time.Hour), false, true},
+		"c-plain":   {start.Add(grace), false, true},
+		"c-paused":  {at.Add(-8 * time.Hour), true, false},
+		"c-running": {at.Add(22 * time.Hour), false, false},
+	}
+	for _, f := range fp.Rows {
+		w, ok := want[f.DeviceID]
+		if !ok || f.Deadline == nil || !f.Deadline.Equal(w.due) || f.Paused != w.paused || f.Overdue(now) != w.overdue {
+			t.Errorf("FailingNow row %s: deadline %v paused %v overdue %v; want %+v", f.DeviceID, f.Deadline, f.Paused, f.Overdue(now), w)
+		}
+	}
+
 	ps, total, err := cs.PausedDeadlines(ctx, 10)
 	if err != nil || total != 1 || len(ps) != 1 {
 		t.Fatalf("PausedDeadlines = %+v, %d, %v; want c-paused alone (c-revoked is revoked)", ps, total, err)
