@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,6 +134,30 @@ func testConnectedDeadlines(t *testing.T, s store.Dashboard, cs store.Connectivi
 		if !ok || f.Deadline == nil || !f.Deadline.Equal(w.due) || f.Paused != w.paused || f.Overdue(now) != w.overdue {
 			t.Errorf("FailingNow row %s: deadline %v paused %v overdue %v; want %+v", f.DeviceID, f.Deadline, f.Paused, f.Overdue(now), w)
 		}
+	}
+
+	// The "overdue" events: a deadline passed in (from, to].
+	if el, ok := s.(store.EventLog); ok {
+		passed := func(from, to time.Time) string {
+			t.Helper()
+			od, err := el.PassedDeadlines(ctx, rules, from, to, 10)
+			if err != nil {
+				t.Fatalf("PassedDeadlines: %v", err)
+			}
+			var ids []string
+			for _, o := range od {
+				ids = append(ids, o.DeviceID+"@"+o.Deadline.Sub(start).String())
+			}
+			return strings.Join(ids, ",")
+		}
+		if got, want := passed(start, now), "c-plain@72h0m0s,c-overdue@97h0m0s"; got != want {
+			t.Errorf("PassedDeadlines(start, now) = %s, want %s (c-paused paused, c-running not yet due)", got, want)
+		}
+		if got, want := passed(now, at.Add(22*time.Hour)), "c-running@122h0m0s"; got != want {
+			t.Errorf("PassedDeadlines(now, c-running's deadline) = %s, want %s", got, want)
+		}
+	} else {
+		t.Fatalf("%T has no event log", s)
 	}
 
 	ps, total, err := cs.PausedDeadlines(ctx, 10)
