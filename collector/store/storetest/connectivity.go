@@ -136,6 +136,19 @@ func testConnectedDeadlines(t *testing.T, s store.Dashboard, cs store.Connectivi
 		}
 	}
 
+	// The device list's listing of each device dates them alike (its
+	// deadline sort and overdue filter still go by failing_since).
+	dp, err := s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: 1000 * time.Hour, DeviceFilters: store.DeviceFilters{Deadlines: rules}, Limit: 10})
+	if err != nil {
+		t.Fatalf("ListDevices: %v", err)
+	}
+	for dev, w := range want {
+		l, ok := dp.Listing[dev]
+		if !ok || len(l.Failing) != 1 || l.Failing[0].Deadline == nil || !l.Failing[0].Deadline.Equal(w.due) || l.Failing[0].Paused != w.paused || l.Overdue != w.overdue {
+			t.Errorf("ListDevices listing of %s = %+v, want %+v", dev, l, w)
+		}
+	}
+
 	// The "overdue" events: a deadline passed in (from, to].
 	if el, ok := s.(store.EventLog); ok {
 		passed := func(from, to time.Time) string {
