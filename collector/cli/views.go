@@ -41,6 +41,11 @@ func (a *app) fleetViewCommands() []*cobra.Command {
 		func(r dashboard.ExportRow) bool { return r.Verdict == store.Fail })
 	overdue := a.failingCommand("overdue", "The failing rules past their deadline (failing since + the rule's grace), not waived, oldest deadline first",
 		func(r dashboard.ExportRow) bool { return r.Overdue != nil && *r.Overdue })
+	// A paused deadline (a connected grace whose device's latest round
+	// found no connection, docs/connectivity.md) is not overdue: listed
+	// apart.
+	paused := a.failingCommand("paused", "The failing rules whose connected-grace deadline is paused: the device's latest round found no connection (not overdue; listed apart), not waived",
+		func(r dashboard.ExportRow) bool { return r.Verdict == store.Fail && r.DeadlinePaused })
 	var (
 		days   int
 		asJSON bool
@@ -78,7 +83,7 @@ func (a *app) fleetViewCommands() []*cobra.Command {
 	}
 	trend.Flags().IntVar(&days, "days", 30, "how many days, ending today")
 	trend.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return []*cobra.Command{failing, overdue, trend}
+	return []*cobra.Command{failing, overdue, paused, trend}
 }
 
 func (a *app) failingCommand(name, short string, keep func(dashboard.ExportRow) bool) *cobra.Command {
@@ -128,7 +133,7 @@ func (a *app) failingCommand(name, short string, keep func(dashboard.ExportRow) 
 				fmt.Fprintln(w, "HOSTNAME\tGROUP\tRULE\tSEVERITY\tSTATUS\tFAILING SINCE\tDEADLINE\tDEVICE")
 				for _, r := range rep.Rows {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Hostname, r.Group, r.RuleID, orDash(r.Severity), r.Status,
-						sinceColumn(r.Since, now), deadlineColumn(r.Deadline, r.Overdue, now), deviceColumn(r, now))
+						sinceColumn(r.Since, now), rowDeadlineColumn(r, now), deviceColumn(r, now))
 				}
 				if err := w.Flush(); err != nil {
 					return err
@@ -194,6 +199,18 @@ func deadlineColumn(t *time.Time, overdue *bool, now time.Time) string {
 		return fmt.Sprintf("%s (waived)", t.UTC().Format("2006-01-02 15:04"))
 	}
 	return fmt.Sprintf("%s (in %s)", t.UTC().Format("2006-01-02 15:04"), span(t.Sub(now)))
+}
+
+// rowDeadlineColumn is deadlineColumn, or for a paused connected-grace
+// deadline "paused (no connection at 2026-03-10 11:00; 22h left once
+// connected)": the report that said paused, and the connected time left,
+// which does not run until the device connects again.
+func rowDeadlineColumn(r dashboard.ExportRow, now time.Time) string {
+	if !r.DeadlinePaused || r.Deadline == nil || r.LastReport == nil {
+		return deadlineColumn(r.Deadline, r.Overdue, now)
+	}
+	left := max(r.Deadline.Sub(*r.LastReport), 0)
+	return fmt.Sprintf("paused (no connection at %s; %s left once connected)", r.LastReport.UTC().Format("2006-01-02 15:04"), span(left))
 }
 
 // deviceColumn is the device id, with "stale: last report 2d ago" for a

@@ -24,7 +24,13 @@ type ruleRow struct {
 	Overdue  bool
 	// NoDeadline says why a FAIL row has no deadline.
 	NoDeadline string
-	Waiver     *store.Waiver
+	// Paused is a connected-grace deadline (docs/connectivity.md) that
+	// is not running: the device's latest round found no connection.
+	// Connected says what is left of such a grace: "3 connected days
+	// left", or "deadline paused: no connection since …".
+	Paused    bool
+	Connected string
+	Waiver    *store.Waiver
 }
 
 // ruleRank orders the rows by what they ask of the reader.
@@ -67,6 +73,47 @@ type deviceData struct {
 	// LastReport is the device's newest stored report, if any: its
 	// ClockSuspect says the agent's clock was not trusted.
 	LastReport *store.Report
+}
+
+// connectedNote is what is left of a failing connected-grace rule's
+// grace: "3 connected days left" while its deadline runs, or "deadline
+// paused: no connection since 2026-03-10 11:00 UTC (3 connected days
+// left)" when the latest round found no connection. The time of no
+// connection is the last the collector knows the device reached its
+// collector or update source (conn), else the paused report's own.
+func connectedNote(st store.RuleState, grace time.Duration, conn *store.DeviceConnectivity, now time.Time) string {
+	left := max(grace-st.GraceUsed, 0)
+	if !st.DeadlinePaused {
+		dl, _ := st.Deadline(grace)
+		left = dl.Sub(now)
+		if left <= 0 {
+			return "connected grace used up"
+		}
+		return connectedLeft(left)
+	}
+	since := st.UpdatedAt
+	if conn != nil {
+		if t := conn.LastConnected(); t != nil {
+			since = *t
+		}
+	}
+	return fmt.Sprintf("deadline paused: no connection since %s (%s)", since.UTC().Format("2006-01-02 15:04 UTC"), connectedLeft(left))
+}
+
+// connectedLeft is "3 connected days left", "1 connected day left",
+// "5 connected hours left", "no connected time left".
+func connectedLeft(d time.Duration) string {
+	switch days, hours := int(d/(24*time.Hour)), int(d/time.Hour); {
+	case days >= 2:
+		return fmt.Sprintf("%d connected days left", days)
+	case days == 1:
+		return "1 connected day left"
+	case hours >= 2:
+		return fmt.Sprintf("%d connected hours left", hours)
+	case d > 0:
+		return "less than 2 connected hours left"
+	}
+	return "no connected time left"
 }
 
 // timelineMax bounds the timeline: the newest entries.
@@ -130,6 +177,17 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Stale = d.Status == store.StatusStale
+	var conn *store.DeviceConnectivity
+	if cs, ok := h.st.(store.Connectivities); ok {
+		c, found, err := cs.DeviceConnectivity(ctx, dev.ID)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		if found {
+			conn = &c
+		}
+	}
 	for _, st := range states {
 		row := ruleRow{RuleState: st, Status: st.Collector, Waiver: store.FindWaiver(waivers, now, dev.ID, dev.Group, st.RuleID)}
 		if row.Status == "" {
@@ -137,6 +195,10 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 		}
 		g, inPolicy := grace[st.RuleID]
 		switch {
+		case st.FailingSince != nil && g > 0 && st.GraceConnected:
+			dl, paused := st.Deadline(g)
+			row.Deadline, row.Overdue, row.Paused = &dl, st.Overdue(g, now), paused
+			row.Connected = connectedNote(st, g, conn, now)
 		case st.FailingSince != nil && g > 0:
 			dl := st.FailingSince.Add(g)
 			row.Deadline, row.Overdue = &dl, !now.Before(dl)

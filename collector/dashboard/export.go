@@ -122,12 +122,18 @@ type ExportRow struct {
 	// dashboard counts it. Overdue is a FAIL, not waived, at or past its
 	// deadline; nil when it cannot be told (the group's policy has no such
 	// rule any more).
-	Deadline *time.Time    `json:"deadline"`
-	Overdue  *bool         `json:"overdue"`
-	Waiver   *ExportWaiver `json:"waiver"`
-	Observed string        `json:"observed"`
-	Expected string        `json:"expected"`
-	Reason   string        `json:"reason"`
+	Deadline *time.Time `json:"deadline"`
+	Overdue  *bool      `json:"overdue"`
+	// DeadlinePaused is a FAIL under a connected grace (`grace: 72h
+	// connected`, docs/connectivity.md) whose device's latest round found
+	// no connection: its deadline is not running, and it is not overdue.
+	// Deadline is then when it would be due were the device to connect
+	// now.
+	DeadlinePaused bool          `json:"deadline_paused"`
+	Waiver         *ExportWaiver `json:"waiver"`
+	Observed       string        `json:"observed"`
+	Expected       string        `json:"expected"`
+	Reason         string        `json:"reason"`
 }
 
 // Export is an export: its metadata and rows.
@@ -191,7 +197,11 @@ func BuildExport(ctx context.Context, st store.Dashboard, o ExportOptions) (*Exp
 				row.Status = store.Waived
 			}
 		}
-		row.Deadline, row.Overdue = graces.Deadline(r.Group, r.RuleID, r.Status, r.Since, row.Waiver != nil, at)
+		if r.GraceConnected {
+			row.Deadline, row.Overdue, row.DeadlinePaused = graces.ConnectedDeadline(r.Group, r.RuleID, r.Status, r.Since, r.ReportedAt, r.GraceUsed, r.DeadlinePaused, row.Waiver != nil, at)
+		} else {
+			row.Deadline, row.Overdue = graces.Deadline(r.Group, r.RuleID, r.Status, r.Since, row.Waiver != nil, at)
+		}
 		if r.DeviceID != last {
 			e.Metadata.Devices++
 			last = r.DeviceID
@@ -294,6 +304,23 @@ func (g *Graces) Deadline(group, rule string, verdict store.Verdict, since *time
 	return &dl, &over
 }
 
+// ConnectedDeadline is Deadline for a rule whose grace counts connected
+// time only (docs/connectivity.md): due at the report's time (reported)
+// plus what is left of the grace after used, and paused when the report
+// said the deadline is not running; a paused failure is not overdue
+// (listed apart as paused). Its grace is still the group's policy's.
+func (g *Graces) ConnectedDeadline(group, rule string, verdict store.Verdict, since *time.Time, reported time.Time, used time.Duration, paused, waived bool, at time.Time) (*time.Time, *bool, bool) {
+	dl, over := g.Deadline(group, rule, verdict, since, waived, at)
+	if dl == nil {
+		return dl, over, false
+	}
+	grace, _ := g.Of(group, rule)
+	d, _ := store.ConnectedDeadline(reported, grace, used, paused)
+	d = d.UTC()
+	o := !waived && !paused && !at.Before(d)
+	return &d, &o, paused
+}
+
 // describe names the policy each group asked about was held to:
 // "field: field v2, staff: baseline v1 (embedded)".
 func (g *Graces) describe() []ExportPolicy {
@@ -374,7 +401,9 @@ func (e *Export) FileName(format string) string {
 // ExportHeader is the CSV header row, after the metadata lines.
 var ExportHeader = []string{"device_id", "hostname", "group", "device_status", "last_report", "revoked_at", "policy_name", "policy_version",
 	"rule_id", "rule_title", "severity", "verdict", "status", "since", "deadline", "overdue",
-	"waiver_id", "waiver_by", "waiver_expires", "waiver_reason", "observed", "expected", "reason"}
+	"waiver_id", "waiver_by", "waiver_expires", "waiver_reason", "observed", "expected", "reason",
+	// Added after the others, so readers by position keep working.
+	"deadline_paused"}
 
 // CSVMetaLines is how many lines of metadata, each starting with "# ",
 // come before the CSV header row: always this many, so a reader that
@@ -412,7 +441,7 @@ func (e *Export) Write(w io.Writer, format string) error {
 		for _, r := range e.Rows {
 			rec := []string{r.DeviceID, r.Hostname, r.Group, r.DeviceStatus, stamp(r.LastReport), stamp(r.RevokedAt), r.PolicyName, strconv.Itoa(r.PolicyVersion),
 				r.RuleID, r.RuleTitle, r.Severity, string(r.Verdict), string(r.Status), stamp(r.Since), stamp(r.Deadline), yesNo(r.Overdue),
-				"", "", "", "", r.Observed, r.Expected, r.Reason}
+				"", "", "", "", r.Observed, r.Expected, r.Reason, yesNo(&r.DeadlinePaused)}
 			if wv := r.Waiver; wv != nil {
 				copy(rec[16:20], []string{wv.ID, wv.By, stamp(&wv.ExpiresAt), wv.Reason})
 			}

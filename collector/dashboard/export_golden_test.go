@@ -41,7 +41,13 @@ var (
 //   - field-old (field): silent since its agent ran policy field v1 (the
 //     group is on v2 now): deadlines by v2; one rule v2 no longer has:
 //     deadline and overdue unknown;
-//   - new-one (staff): enrolled, never reported: one UNKNOWN row saying so.
+//   - new-one (staff): enrolled, never reported: one UNKNOWN row saying so;
+//   - upd-offline and upd-online (staff): security updates pending since
+//     2026-03-02 under a connected grace (docs/connectivity.md), 340 of
+//     its 336 connected hours used by their last report: upd-offline's
+//     round found no connection, so its deadline is paused, not overdue;
+//     upd-online's is overdue from that report on (by failing_since alone
+//     it would be due on 2026-03-16).
 func goldenFleet(t *testing.T) store.Dashboard {
 	t.Helper()
 	ctx := context.Background()
@@ -78,6 +84,8 @@ func goldenFleet(t *testing.T) store.Dashboard {
 	enrol("dev_d", "win-gone", "staff-secret", "windows")
 	enrol("dev_e", "field-old", "field-secret", "linux")
 	enrol("dev_f", "new-one", "staff-secret", "linux")
+	enrol("dev_g", "upd-offline", "staff-secret", "linux")
+	enrol("dev_h", "upd-online", "staff-secret", "linux")
 
 	res := func(rule, sev string, v store.Verdict, observed string) store.RuleResult {
 		return store.RuleResult{RuleID: rule, Title: "Title of " + rule, Family: "f", Severity: sev, Collector: v, Agent: v, Observed: observed, Expected: "what " + rule + " wants"}
@@ -104,6 +112,15 @@ func goldenFleet(t *testing.T) store.Dashboard {
 	unknown.Reason = "manage-bde: access denied"
 	report("dev_d", d2, "baseline", 1, unknown, pass("firewall-on"))
 	report("dev_e", d2, "field", 1, res("disk-encrypted", "critical", store.Fail, "/ not encrypted"), res("legacy-rule", "low", store.Fail, "gone"))
+	connected := func(used time.Duration, paused bool) store.RuleResult {
+		r := res("security-updates", "high", store.Fail, "3 security updates pending")
+		r.GraceConnected, r.GraceUsed, r.DeadlinePaused = true, used, paused
+		return r
+	}
+	report("dev_g", d2, "baseline", 1, connected(0, false))
+	report("dev_g", gAsOf.Add(-time.Hour), "baseline", 1, connected(340*time.Hour, true))
+	report("dev_h", d2, "baseline", 1, connected(0, false))
+	report("dev_h", gAsOf.Add(-time.Hour), "baseline", 1, connected(340*time.Hour, false))
 	if err := st.RevokeDevice(ctx, "dev_d", gT0.Add(4*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +191,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 	e := goldenExport(t, goldenFleet(t))
 	m := e.Metadata
 	if m.Format != dashboard.ExportFormat || !m.AsOf.Equal(gAsOf) || !m.GeneratedAt.Equal(gAsOf.Add(48*time.Hour)) || m.Collector.Host != "ward.example.org" ||
-		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 6 || m.Rows != 11 || len(m.DeadlinePolicies) != 2 || m.DeadlinePolicies[0].String() != "field: field v2" || m.DeadlinePolicies[1].String() != "staff: baseline v1 (embedded)" {
+		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 8 || m.Rows != 13 || len(m.DeadlinePolicies) != 2 || m.DeadlinePolicies[0].String() != "field: field v2" || m.DeadlinePolicies[1].String() != "staff: baseline v1 (embedded)" {
 		t.Errorf("metadata = %+v", m)
 	}
 	rows := map[string]dashboard.ExportRow{}
@@ -195,6 +212,10 @@ func TestExportRowsStandAlone(t *testing.T) {
 		"win-gone/disk-encrypted":  {"UNKNOWN", "UNKNOWN", "revoked", nil, &no, false},
 		"field-old/disk-encrypted": {"FAIL", "FAIL", "stale", ptr(gT0.Add(24*time.Hour - time.Second + 72*time.Hour)), &yes, false},
 		"field-old/legacy-rule":    {"FAIL", "FAIL", "stale", nil, nil, false},
+		// Connected grace: 4 connected hours more than the grace were
+		// used by the report.
+		"upd-offline/security-updates": {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-5 * time.Hour)), &no, false},
+		"upd-online/security-updates":  {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-5 * time.Hour)), &yes, false},
 	} {
 		r, ok := rows[key]
 		if !ok {
@@ -204,6 +225,11 @@ func TestExportRowsStandAlone(t *testing.T) {
 		if string(r.Status) != want.status || string(r.Verdict) != want.verdict || r.DeviceStatus != want.device || (r.Waiver != nil) != want.waiver ||
 			!eqTime(r.Deadline, want.deadline) || !eqBool(r.Overdue, want.overdue) {
 			t.Errorf("%s = status %s verdict %s device %s deadline %v overdue %v waiver %v, want %+v", key, r.Status, r.Verdict, r.DeviceStatus, r.Deadline, deref(r.Overdue), r.Waiver, want)
+		}
+	}
+	for key, r := range rows {
+		if want := key == "upd-offline/security-updates"; r.DeadlinePaused != want {
+			t.Errorf("%s: deadline_paused %v, want %v", key, r.DeadlinePaused, want)
 		}
 	}
 	if r := rows["win-gone/disk-encrypted"]; r.RevokedAt == nil || !r.RevokedAt.Equal(gT0.Add(4*24*time.Hour)) || r.Reason != "manage-bde: access denied" {
@@ -229,7 +255,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 		}
 	}
 	recs, err := csv.NewReader(strings.NewReader(lines[dashboard.CSVMetaLines])).ReadAll()
-	if err != nil || len(recs) != 12 || strings.Join(recs[0], ",") != strings.Join(dashboard.ExportHeader, ",") {
+	if err != nil || len(recs) != 14 || strings.Join(recs[0], ",") != strings.Join(dashboard.ExportHeader, ",") {
 		t.Fatalf("CSV after the metadata: %v, %d records", err, len(recs))
 	}
 	var j struct {
@@ -240,10 +266,10 @@ func TestExportRowsStandAlone(t *testing.T) {
 	if err := e.Write(&b, "json"); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b.Bytes(), &j); err != nil || len(j.Rows) != 11 || j.Metadata["as_of"] != "2026-03-10T12:00:00Z" {
+	if err := json.Unmarshal(b.Bytes(), &j); err != nil || len(j.Rows) != 13 || j.Metadata["as_of"] != "2026-03-10T12:00:00Z" {
 		t.Errorf("JSON: %v, %d rows, metadata %v", err, len(j.Rows), j.Metadata)
 	}
-	for _, k := range []string{"deadline", "overdue", "waiver", "revoked_at", "since"} {
+	for _, k := range []string{"deadline", "overdue", "deadline_paused", "waiver", "revoked_at", "since"} {
 		if _, ok := j.Rows[0][k]; !ok {
 			t.Errorf("JSON row has no %q key (every key is always there, null when empty)", k)
 		}

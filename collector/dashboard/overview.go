@@ -62,7 +62,15 @@ type overviewData struct {
 	Policies   []policySection
 	Trend      trendChart
 	Days       int
+	// Paused are the failing rules whose connected-grace deadline is
+	// paused (docs/connectivity.md): not overdue, shown apart, at most
+	// pausedLimit of PausedTotal (of the group shown, if one is).
+	Paused      []store.Paused
+	PausedTotal int
 }
+
+// pausedLimit is how many paused deadlines the overview lists.
+const pausedLimit = 25
 
 func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -171,6 +179,22 @@ func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Trend = trendSVG(v.([]store.TrendPoint), d.Counts.Stale)
+	if cs, ok := h.st.(store.Connectivities); ok {
+		ps, _, err := cs.PausedDeadlines(ctx, 0)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		for _, p := range ps {
+			if d.Group != "" && p.Group != d.Group {
+				continue
+			}
+			d.PausedTotal++
+			if len(d.Paused) < pausedLimit {
+				d.Paused = append(d.Paused, p)
+			}
+		}
+	}
 	h.render(w, r, "overview", page{Title: "Overview", Nav: "overview", Data: d})
 }
 

@@ -106,6 +106,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		DroppedTotal:   rep.DroppedTotal,
 		Facts:          facts,
 		Results:        mergeResults(verdicts, rep.Results),
+		Connectivity:   connectivityOf(rep.GetConnectivity()),
 	})
 	switch {
 	case errors.Is(err, store.ErrReportConflict):
@@ -252,6 +253,7 @@ func mergeResults(collector []policies.Result, agent []*wardv1.RuleResult) []sto
 		}
 		if a, ok := byRule[c.RuleID]; ok {
 			rr.Agent = agentVerdict(a.Status)
+			graceOf(&rr, a)
 		}
 		seen[c.RuleID] = true
 		out = append(out, rr)
@@ -261,12 +263,47 @@ func mergeResults(collector []policies.Result, agent []*wardv1.RuleResult) []sto
 			continue
 		}
 		seen[a.RuleId] = true
-		out = append(out, store.RuleResult{
+		rr := store.RuleResult{
 			RuleID: a.RuleId, Title: a.Title, Family: a.Family, Severity: a.Severity,
 			Agent: agentVerdict(a.Status), Observed: a.Observed, Expected: a.Expected, Reason: a.Reason,
-		})
+		}
+		graceOf(&rr, a)
+		out = append(out, rr)
 	}
 	return out
+}
+
+// graceOf copies the agent's connected-grace accounting of a rule
+// (docs/connectivity.md) into rr: the collector cannot count connected
+// time itself, so it keeps what the agent counted.
+func graceOf(rr *store.RuleResult, a *wardv1.RuleResult) {
+	if !a.GetGraceConnected() {
+		return
+	}
+	rr.GraceConnected = true
+	rr.GraceUsed = max(a.GetGraceUsed().AsDuration(), 0)
+	rr.DeadlinePaused = a.GetDeadlinePaused()
+}
+
+// connectivityOf is the report's Connectivity as the store keeps it; nil
+// when the agent sent none.
+func connectivityOf(c *wardv1.Connectivity) *store.Connectivity {
+	if c == nil {
+		return nil
+	}
+	return &store.Connectivity{Collector: reachOf(c.GetCollector()), UpdateSource: reachOf(c.GetUpdateSource()), UpdateSourceName: c.GetUpdateSourceName()}
+}
+
+func reachOf(r wardv1.Reach) store.Reach {
+	switch r {
+	case wardv1.Reach_REACH_REACHED:
+		return store.Reached
+	case wardv1.Reach_REACH_UNREACHABLE:
+		return store.Unreachable
+	case wardv1.Reach_REACH_NOT_PROBED:
+		return store.NotProbed
+	}
+	return ""
 }
 
 func agentVerdict(s wardv1.ResultStatus) store.Verdict {

@@ -12,6 +12,7 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/policies"
@@ -87,7 +88,12 @@ func agentResults(stored []store.RuleResult) []*wardv1.RuleResult {
 		if r.Agent == "" {
 			continue
 		}
-		out = append(out, &wardv1.RuleResult{RuleId: r.RuleID, Status: wireVerdict(r.Agent)})
+		w := &wardv1.RuleResult{RuleId: r.RuleID, Status: wireVerdict(r.Agent)}
+		if r.GraceConnected {
+			// The base's connected-grace accounting is the agent's too.
+			w.GraceConnected, w.GraceUsed, w.DeadlinePaused = true, durationpb.New(r.GraceUsed), r.DeadlinePaused
+		}
+		out = append(out, w)
 	}
 	return out
 }

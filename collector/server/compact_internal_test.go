@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/collector/store"
@@ -49,7 +50,8 @@ func expandServer(t testing.TB, withBase bool) *Server {
 			t.Fatal(err)
 		}
 		st.newest = []store.Report{{DeviceID: "dev_a", Epoch: 1, Sequence: 7, Facts: b, Results: []store.RuleResult{
-			{RuleID: "disk-encrypted", Title: "System disk is encrypted", Collector: store.Fail, Agent: store.Fail},
+			{RuleID: "disk-encrypted", Title: "System disk is encrypted", Collector: store.Fail, Agent: store.Fail,
+				GraceConnected: true, GraceUsed: 30 * time.Hour, DeadlinePaused: true},
 			{RuleID: "collector-only", Collector: store.Pass},
 			{RuleID: "firewall-on", Collector: store.Unknown, Agent: store.Pass},
 		}}}
@@ -74,7 +76,8 @@ func TestExpandReport(t *testing.T) {
 	want := baseFacts()
 	want.CollectedAt = timestamppb.New(baseCollected.Add(time.Hour))
 	wantResults := []*wardv1.RuleResult{
-		{RuleId: "disk-encrypted", Status: wardv1.ResultStatus_RESULT_STATUS_FAIL},
+		// The base's connected-grace accounting comes along.
+		{RuleId: "disk-encrypted", Status: wardv1.ResultStatus_RESULT_STATUS_FAIL, GraceConnected: true, GraceUsed: durationpb.New(30 * time.Hour), DeadlinePaused: true},
 		{RuleId: "firewall-on", Status: wardv1.ResultStatus_RESULT_STATUS_PASS},
 	}
 	if !proto.Equal(rep.Facts, want) || len(rep.BaseFacts) != 0 || rep.ResultsAsBase || len(rep.Results) != 2 ||

@@ -304,4 +304,9 @@ type StateRow struct {
 	// RevokedAt is set when the device was revoked at or before the time
 	// asked for: its rows are its last state before the revocation.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// GraceConnected, GraceUsed and DeadlinePaused are the agent's
+	// connected-grace accounting in the report (store.RuleResult).
+	GraceConnected bool          `json:"grace_connected,omitempty"`
+	GraceUsed      time.Duration `json:"grace_used,omitempty"`
+	DeadlinePaused bool          `json:"deadline_paused,omitempty"`
 }

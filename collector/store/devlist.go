@@ -67,6 +67,8 @@ type FailingRule struct {
 	// Deadline is Since plus the rule's grace; nil without a grace.
 	Deadline *time.Time `json:"deadline,omitempty"`
 	Overdue  bool       `json:"overdue,omitempty"`
+	// Paused: a connected-grace deadline not running (ConnectedDeadline).
+	Paused bool `json:"deadline_paused,omitempty"`
 }
 
 // DeviceListing is what the list shows of a device beyond Device: its
@@ -88,6 +90,11 @@ type DeviceListing struct {
 type FailState struct {
 	DeviceID, Group, RuleID, Title string
 	Since                          time.Time
+	// Connected-grace accounting (docs/connectivity.md): At is the time
+	// of the report that set it.
+	GraceConnected, DeadlinePaused bool
+	GraceUsed                      time.Duration
+	At                             time.Time
 }
 
 // Graces indexes deadline rules by group and rule.
@@ -108,7 +115,10 @@ func Listings(states []FailState, graces map[[2]string]time.Duration, now time.T
 		f := FailingRule{RuleID: st.RuleID, Title: st.Title, Since: st.Since}
 		if g, ok := graces[[2]string{st.Group, st.RuleID}]; ok {
 			dl := st.Since.Add(g)
-			f.Deadline, f.Overdue = &dl, !dl.After(now)
+			if st.GraceConnected {
+				dl, f.Paused = ConnectedDeadline(st.At, g, st.GraceUsed, st.DeadlinePaused)
+			}
+			f.Deadline, f.Overdue = &dl, !f.Paused && !dl.After(now)
 		}
 		per[st.DeviceID] = append(per[st.DeviceID], f)
 	}

@@ -44,7 +44,11 @@ type Failing struct {
 	Severity     string    `json:"severity"`
 	FailingSince time.Time `json:"failing_since"`
 	// Deadline is FailingSince + the rule's grace; nil without a grace.
+	// Under a connected grace (docs/connectivity.md), it is the report's
+	// time plus the grace left (ConnectedDeadline), and Paused says the
+	// device's latest round found no connection: not overdue.
 	Deadline *time.Time `json:"deadline,omitempty"`
+	Paused   bool       `json:"deadline_paused,omitempty"`
 	// Seen is the device's last report (its enrolment without one): the
 	// caller judges staleness with it.
 	Seen time.Time `json:"seen"`
@@ -52,7 +56,7 @@ type Failing struct {
 
 // Overdue reports whether the row is past its deadline at now.
 func (f Failing) Overdue(now time.Time) bool {
-	return f.Deadline != nil && !now.Before(*f.Deadline)
+	return f.Deadline != nil && !f.Paused && !now.Before(*f.Deadline)
 }
 
 // CompareFailing orders failing rows as FailingNow lists them: by

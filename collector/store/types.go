@@ -197,6 +197,14 @@ type RuleResult struct {
 	Observed  string  `json:"observed"`
 	Expected  string  `json:"expected"`
 	Reason    string  `json:"reason,omitempty"`
+	// GraceConnected says the rule's grace counts connected time only
+	// (`grace: 72h connected`, docs/connectivity.md); GraceUsed is the
+	// connected time the agent counted since failing_since, and
+	// DeadlinePaused says the round found no connection, so the deadline
+	// is not running (ConnectedDeadline).
+	GraceConnected bool          `json:"grace_connected,omitempty"`
+	GraceUsed      time.Duration `json:"grace_used,omitempty"`
+	DeadlinePaused bool          `json:"deadline_paused,omitempty"`
 }
 
 // Report is one stored report.
@@ -228,6 +236,9 @@ type Report struct {
 	DroppedTotal uint64       `json:"dropped_total"`
 	Facts        []byte       `json:"-"` // wardv1.Facts, protobuf wire format
 	Results      []RuleResult `json:"results"`
+	// Connectivity is what the agent found it could reach this round
+	// (nil: an older agent said nothing).
+	Connectivity *Connectivity `json:"connectivity,omitempty"`
 }
 
 // RuleState is the latest outcome of a rule on a device.

@@ -293,6 +293,7 @@ func (s *Store) StateAsOf(ctx context.Context, t time.Time, fn func(store.StateR
 				PolicyName: r.policy, PolicyVersion: r.version, Status: res.Collector,
 				Observed: res.Observed, Expected: res.Expected, ReportedAt: fromNanos(r.received),
 				Severity: res.Severity, Reason: res.Reason,
+				GraceConnected: res.GraceConnected, GraceUsed: res.GraceUsed, DeadlinePaused: res.DeadlinePaused,
 			}
 			if rv := fromNull(r.revoked); rv != nil && !rv.After(t) {
 				row.RevokedAt = rv

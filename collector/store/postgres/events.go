@@ -199,22 +199,27 @@ func (s *Store) PassedDeadlines(ctx context.Context, rules []store.DeadlineRule,
 			continue
 		}
 		seen[key] = true
-		rows, err := s.pool.Query(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, f.since
+		// By failing_since, less the connected-grace states, and those by
+		// their connected deadline (docs/connectivity.md), paused ones
+		// not at all.
+		rows, err := s.pool.Query(ctx, `(SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, f.since, f.since + $6::bigint AS due
 			FROM agg_failing f JOIN devices d ON d.id = f.device_id JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id
-			WHERE f.grp = $1 AND f.rule_id = $2 AND f.since > $3 AND f.since <= $4 ORDER BY f.since, f.device_id LIMIT $5`,
-			r.Group, r.RuleID, nanos(from.Add(-r.Grace)), nanos(to.Add(-r.Grace)), lim)
+			WHERE f.grp = $1 AND f.rule_id = $2 AND f.since > $3 AND f.since <= $4 AND NOT r.grace_connected ORDER BY f.since, f.device_id LIMIT $5)
+			UNION ALL (SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, f.since, `+pgConnectedSince+` + $6::bigint AS due FROM `+pgConnectedDue+`
+			WHERE f.grp = $1 AND f.rule_id = $2 AND r.grace_connected AND NOT r.deadline_paused AND `+pgConnectedSince+` > $3 AND `+pgConnectedSince+` <= $4
+			ORDER BY f.since, f.device_id LIMIT $5)`,
+			r.Group, r.RuleID, nanos(from.Add(-r.Grace)), nanos(to.Add(-r.Grace)), lim, int64(r.Grace))
 		if err != nil {
 			return nil, fmt.Errorf("passed deadlines: %w", err)
 		}
 		for rows.Next() {
 			var o store.Overdue
-			var since int64
-			if err := rows.Scan(&o.DeviceID, &o.Hostname, &o.Group, &o.RuleID, &o.Title, &since); err != nil {
+			var since, due int64
+			if err := rows.Scan(&o.DeviceID, &o.Hostname, &o.Group, &o.RuleID, &o.Title, &since, &due); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("passed deadlines: %w", err)
 			}
-			o.FailingSince = fromNanos(since)
-			o.Deadline = o.FailingSince.Add(r.Grace)
+			o.FailingSince, o.Deadline = fromNanos(since), fromNanos(due)
 			out = append(out, o)
 		}
 		rows.Close()

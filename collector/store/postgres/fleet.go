@@ -449,7 +449,8 @@ func (b listBackend) FailStates(ctx context.Context, ids []string) ([]store.Fail
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := b.s.qm().Query(ctx, `SELECT d.id, d.grp, r.rule_id, r.title, r.failing_since FROM devices d JOIN rule_states r ON r.device_id = d.id
+	rows, err := b.s.qm().Query(ctx, `SELECT d.id, d.grp, r.rule_id, r.title, r.failing_since,
+		r.grace_connected, r.grace_used, r.deadline_paused, coalesce(d.states_at, r.updated_at) FROM devices d JOIN rule_states r ON r.device_id = d.id
 		WHERE d.id = ANY(?) AND d.revoked_at IS NULL AND r.collector = 'FAIL' AND r.failing_since IS NOT NULL`, ids)
 	if err != nil {
 		return nil, err
@@ -458,11 +459,11 @@ func (b listBackend) FailStates(ctx context.Context, ids []string) ([]store.Fail
 	var out []store.FailState
 	for rows.Next() {
 		var st store.FailState
-		var since int64
-		if err := rows.Scan(&st.DeviceID, &st.Group, &st.RuleID, &st.Title, &since); err != nil {
+		var since, used, at int64
+		if err := rows.Scan(&st.DeviceID, &st.Group, &st.RuleID, &st.Title, &since, &st.GraceConnected, &used, &st.DeadlinePaused, &at); err != nil {
 			return nil, err
 		}
-		st.Since = fromNanos(since)
+		st.Since, st.GraceUsed, st.At = fromNanos(since), time.Duration(used), fromNanos(at)
 		out = append(out, st)
 	}
 	return out, rows.Err()

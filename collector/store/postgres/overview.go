@@ -94,7 +94,11 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 		h := aggregate.FloorDiv(cut, aggregate.HourNanos)
 		counts.Queue(`SELECT coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = $1 AND rule_id = $2), 0)::bigint,
 			CASE WHEN $6 THEN coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = $1 AND rule_id = $2 AND hour < $3), 0)::bigint
-				+ (SELECT count(*) FROM agg_failing WHERE grp = $1 AND rule_id = $2 AND since >= $4 AND since <= $5) ELSE 0 END`,
+				+ (SELECT count(*) FROM agg_failing WHERE grp = $1 AND rule_id = $2 AND since >= $4 AND since <= $5)
+				- (SELECT count(*) FROM agg_failing f JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id
+					WHERE f.grp = $1 AND f.rule_id = $2 AND f.since <= $5 AND r.grace_connected)
+				+ (SELECT count(*) FROM `+pgConnectedDue+` WHERE f.grp = $1 AND f.rule_id = $2 AND r.grace_connected AND NOT r.deadline_paused AND `+pgConnectedSince+` <= $5)
+				ELSE 0 END`,
 			k.group, k.rule, h, aggregate.BucketStart(h, aggregate.HourNanos), cut, g > 0).QueryRow(func(row pgx.Row) error {
 			var n, over int
 			err := row.Scan(&n, &over)
@@ -111,7 +115,8 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 	if err := s.pool.SendBatch(ctx, &counts).Close(); err != nil {
 		return page, fmt.Errorf("failing now: %w", err)
 	}
-	rows, err = s.qm().Query(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, r.severity, f.since, f.due, coalesce(d.last_seen, d.enrolled_at)
+	rows, err = s.qm().Query(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, r.severity, f.since, f.due, coalesce(d.last_seen, d.enrolled_at),
+		r.grace_connected, r.grace_used, r.deadline_paused, coalesce(d.states_at, r.updated_at)
 		FROM (SELECT * FROM (`+strings.Join(parts, " UNION ALL ")+`) u ORDER BY due IS NULL, due, since, device_id, rule_id LIMIT ?) f
 		JOIN devices d ON d.id = f.device_id JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id`, append(args, limit+extra)...)
 	if err != nil {
@@ -120,13 +125,21 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 	defer rows.Close()
 	for rows.Next() {
 		var f store.Failing
-		var since, seen int64
+		var since, seen, used, at int64
 		var due *int64
-		if err := rows.Scan(&f.DeviceID, &f.Hostname, &f.Group, &f.RuleID, &f.Title, &f.Severity, &since, &due, &seen); err != nil {
+		var connected bool
+		if err := rows.Scan(&f.DeviceID, &f.Hostname, &f.Group, &f.RuleID, &f.Title, &f.Severity, &since, &due, &seen,
+			&connected, &used, &f.Paused, &at); err != nil {
 			return page, fmt.Errorf("failing now: %w", err)
 		}
 		if waived[[2]string{f.DeviceID, f.RuleID}] {
 			continue
+		}
+		if connected && due != nil {
+			v := at - used + int64(grace[failingKey{f.Group, f.RuleID}])
+			due = &v
+		} else {
+			f.Paused = false
 		}
 		f.FailingSince, f.Seen, f.Deadline = fromNanos(since), fromNanos(seen), fromNull(due)
 		page.Rows = append(page.Rows, f)

@@ -69,6 +69,8 @@ func (s *Store) LastSequence(ctx context.Context, deviceID string, epoch uint64)
 type prevState struct {
 	title, family, severity, collector, agent, observed, expected, reason string
 	since                                                                 *int64
+	graceConnected, paused                                                bool
+	graceUsed                                                             int64
 }
 
 // SaveReport implements store.Store in two round trips. The first
@@ -306,12 +308,14 @@ func queueReportReads(rb *pgx.Batch, r store.Report, rd *reportReads) {
 			}
 			return rows.Err()
 		})
-	rb.Queue(`SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since FROM rule_states WHERE device_id = $1`, r.DeviceID).
+	rb.Queue(`SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since,
+		grace_connected, grace_used, deadline_paused FROM rule_states WHERE device_id = $1`, r.DeviceID).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var id string
 				var p prevState
-				if err := rows.Scan(&id, &p.title, &p.family, &p.severity, &p.collector, &p.agent, &p.observed, &p.expected, &p.reason, &p.since); err != nil {
+				if err := rows.Scan(&id, &p.title, &p.family, &p.severity, &p.collector, &p.agent, &p.observed, &p.expected, &p.reason, &p.since,
+					&p.graceConnected, &p.graceUsed, &p.paused); err != nil {
 					return err
 				}
 				rd.prev[id] = p
@@ -402,6 +406,17 @@ func queueReportWrites(w *pgx.Batch, r store.Report, results string, rd *reportR
 		w.Queue(`UPDATE devices SET last_seen = greatest(coalesce(last_seen, 0), $1), last_epoch = $2, last_sequence = $3,
 			pass_n = $4, fail_n = $5, unknown_n = $6, states_at = $7, states_sequence = $3 WHERE id = $8`,
 			nanos(r.ReceivedAt), e, seq, counts[store.Pass], counts[store.Fail], counts[store.Unknown], nanos(r.ObservedAt), r.DeviceID)
+		if c := r.Connectivity; c != nil {
+			// The newest report's connectivity, and when each endpoint
+			// was last reached.
+			w.Queue(`INSERT INTO device_connectivity (device_id, collector, update_source, update_source_name, at, collector_at, update_source_at)
+				VALUES ($1, $2::text, $3::text, $4, $5::bigint, CASE WHEN $2::text = 'reached' THEN $5::bigint END, CASE WHEN $3::text = 'reached' THEN $5::bigint END)
+				ON CONFLICT (device_id) DO UPDATE SET collector = excluded.collector, update_source = excluded.update_source,
+				update_source_name = excluded.update_source_name, at = excluded.at,
+				collector_at = coalesce(excluded.collector_at, device_connectivity.collector_at),
+				update_source_at = coalesce(excluded.update_source_at, device_connectivity.update_source_at)`,
+				r.DeviceID, string(c.Collector), string(c.UpdateSource), c.UpdateSourceName, nanos(r.ObservedAt))
+		}
 		after.Class = aggregate.ClassOf(rd.revoked != nil, counts[store.Pass], counts[store.Fail], counts[store.Unknown])
 		after.States, after.Failing = len(r.Results), failing
 	}
@@ -452,17 +467,20 @@ func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enroll
 			w.Queue(`INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES ($1, $2, $3, $4, $5, $6)`,
 				r.DeviceID, res.RuleID, p.collector, string(res.Collector), at, seq)
 		}
-		next := prevState{res.Title, res.Family, res.Severity, string(res.Collector), string(res.Agent), res.Observed, res.Expected, res.Reason, since}
+		next := prevState{res.Title, res.Family, res.Severity, string(res.Collector), string(res.Agent), res.Observed, res.Expected, res.Reason, since,
+			res.GraceConnected, res.DeadlinePaused, int64(res.GraceUsed)}
 		if had && sameState(p, next) {
 			continue
 		}
-		w.Queue(`INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		w.Queue(`INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence,
+			grace_connected, grace_used, deadline_paused)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 			ON CONFLICT (device_id, rule_id) DO UPDATE SET title = excluded.title, family = excluded.family, severity = excluded.severity,
 			collector = excluded.collector, agent = excluded.agent, observed = excluded.observed, expected = excluded.expected, reason = excluded.reason,
-			failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence`,
+			failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence,
+			grace_connected = excluded.grace_connected, grace_used = excluded.grace_used, deadline_paused = excluded.deadline_paused`,
 			r.DeviceID, res.RuleID, res.Title, res.Family, res.Severity, string(res.Collector), string(res.Agent), res.Observed, res.Expected, res.Reason,
-			since, at, seq)
+			since, at, seq, res.GraceConnected, int64(res.GraceUsed), res.DeadlinePaused)
 	}
 	var gone []string
 	for id := range prev {
@@ -589,7 +607,7 @@ func (s *Store) FailingSince(ctx context.Context, deviceID string) (map[string]t
 // (SaveReport leaves unchanged rows as they are).
 func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleState, error) {
 	rows, err := s.pool.Query(ctx, `SELECT r.rule_id, r.title, r.family, r.severity, r.collector, r.agent, r.observed, r.expected, r.reason, r.failing_since,
-		coalesce(d.states_at, p.observed_at, r.updated_at), coalesce(d.states_sequence, p.sequence, r.sequence)
+		coalesce(d.states_at, p.observed_at, r.updated_at), coalesce(d.states_sequence, p.sequence, r.sequence), r.grace_connected, r.grace_used, r.deadline_paused
 		FROM rule_states r JOIN devices d ON d.id = r.device_id
 		LEFT JOIN reports p ON p.device_id = d.id AND p.epoch = d.last_epoch AND p.sequence = d.last_sequence
 		WHERE r.device_id = $1 ORDER BY r.rule_id`, deviceID)
@@ -602,12 +620,14 @@ func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleSt
 		var st store.RuleState
 		var coll, agent string
 		var since *int64
-		var updated, seq int64
-		if err := rows.Scan(&st.RuleID, &st.Title, &st.Family, &st.Severity, &coll, &agent, &st.Observed, &st.Expected, &st.Reason, &since, &updated, &seq); err != nil {
+		var updated, seq, used int64
+		if err := rows.Scan(&st.RuleID, &st.Title, &st.Family, &st.Severity, &coll, &agent, &st.Observed, &st.Expected, &st.Reason, &since, &updated, &seq,
+			&st.GraceConnected, &used, &st.DeadlinePaused); err != nil {
 			return nil, fmt.Errorf("rule states: %w", err)
 		}
 		st.Collector, st.Agent = store.Verdict(coll), store.Verdict(agent)
 		st.FailingSince, st.UpdatedAt, st.Sequence = fromNull(since), fromNanos(updated), uint64(seq)
+		st.GraceUsed = time.Duration(used)
 		out = append(out, st)
 	}
 	return out, rows.Err()

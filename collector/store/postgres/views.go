@@ -139,6 +139,15 @@ func (s *Store) FailingByRule(ctx context.Context, now time.Time, staleAfter tim
 	return out, nil
 }
 
+// pgConnectedDue joins a failing state (agg_failing f) to its rule state
+// (r) and device (d); pgConnectedSince is, for a connected-grace state,
+// the time its deadline counts grace from: its report's time less the
+// connected time already used (store.ConnectedDeadline).
+const (
+	pgConnectedDue   = `agg_failing f JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id JOIN devices d ON d.id = f.device_id`
+	pgConnectedSince = `(coalesce(d.states_at, r.updated_at) - r.grace_used)`
+)
+
 // PastDeadline implements store.Dashboard, from agg_failing (the FAIL
 // states of non-revoked devices by group, rule and failing_since) and
 // agg_failing_hours (their counts per hour of failing_since).
@@ -163,21 +172,33 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 		grace[key] = r.Grace
 		cut := nanos(now.Add(-r.Grace))
 		h := aggregate.FloorDiv(cut, aggregate.HourNanos)
+		// The counts by failing_since, less the connected-grace states
+		// among them, plus those of them whose connected deadline
+		// (docs/connectivity.md) has passed and is not paused.
 		totals.Queue(`SELECT coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = $1 AND rule_id = $2 AND hour < $3), 0)::bigint
-			+ (SELECT count(*) FROM agg_failing WHERE grp = $1 AND rule_id = $2 AND since >= $4 AND since <= $5)`,
+			+ (SELECT count(*) FROM agg_failing WHERE grp = $1 AND rule_id = $2 AND since >= $4 AND since <= $5)
+			- (SELECT count(*) FROM agg_failing f JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id
+				WHERE f.grp = $1 AND f.rule_id = $2 AND f.since <= $5 AND r.grace_connected)
+			+ (SELECT count(*) FROM `+pgConnectedDue+` WHERE f.grp = $1 AND f.rule_id = $2 AND r.grace_connected AND NOT r.deadline_paused AND `+pgConnectedSince+` <= $5)`,
 			r.Group, r.RuleID, h, aggregate.BucketStart(h, aggregate.HourNanos), cut).QueryRow(func(row pgx.Row) error {
 			var n int
 			err := row.Scan(&n)
 			total += n
 			return err
 		})
-		parts = append(parts, `(SELECT grp, rule_id, since, device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ? ORDER BY since, device_id LIMIT ?)`)
-		args = append(args, r.Group, r.RuleID, cut, lim)
+		parts = append(parts, `(SELECT f.grp, f.rule_id, f.since, f.device_id, f.since + ?::bigint AS due FROM agg_failing f
+				WHERE f.grp = ? AND f.rule_id = ? AND f.since <= ?
+				AND NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = f.device_id AND r.rule_id = f.rule_id AND r.grace_connected)
+				ORDER BY f.since, f.device_id LIMIT ?)`,
+			`(SELECT f.grp, f.rule_id, f.since, f.device_id, `+pgConnectedSince+` + ?::bigint AS due FROM `+pgConnectedDue+`
+				WHERE f.grp = ? AND f.rule_id = ? AND r.grace_connected AND NOT r.deadline_paused AND `+pgConnectedSince+` <= ?
+				ORDER BY f.since, f.device_id LIMIT ?)`)
+		args = append(args, int64(r.Grace), r.Group, r.RuleID, cut, lim, int64(r.Grace), r.Group, r.RuleID, cut, lim)
 	}
 	if err := s.pool.SendBatch(ctx, &totals).Close(); err != nil {
 		return nil, 0, fmt.Errorf("past deadline: %w", err)
 	}
-	rows, err := s.qm().Query(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, f.since
+	rows, err := s.qm().Query(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, f.since, f.due
 		FROM (SELECT * FROM (`+strings.Join(parts, " UNION ALL ")+`) u ORDER BY since, device_id, rule_id LIMIT ?) f
 		JOIN devices d ON d.id = f.device_id JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id
 		ORDER BY f.since, f.device_id, f.rule_id`, append(args, lim)...)
@@ -188,12 +209,12 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 	var out []store.Overdue
 	for rows.Next() {
 		var o store.Overdue
-		var since int64
-		if err := rows.Scan(&o.DeviceID, &o.Hostname, &o.Group, &o.RuleID, &o.Title, &since); err != nil {
+		var since, due int64
+		if err := rows.Scan(&o.DeviceID, &o.Hostname, &o.Group, &o.RuleID, &o.Title, &since, &due); err != nil {
 			return nil, 0, fmt.Errorf("past deadline: %w", err)
 		}
 		o.FailingSince = fromNanos(since)
-		o.Deadline = o.FailingSince.Add(grace[[2]string{o.Group, o.RuleID}])
+		o.Deadline = fromNanos(due)
 		out = append(out, o)
 	}
 	return out, total, rows.Err()

@@ -162,6 +162,15 @@ func (s *Store) FailingByRule(ctx context.Context, now time.Time, staleAfter tim
 	return out, nil
 }
 
+// connectedDue joins a failing state (agg_failing f) to its rule state
+// (r) and device (d); connectedSince is, for a connected-grace state,
+// the time its deadline counts grace from: its report's time less the
+// connected time already used (store.ConnectedDeadline).
+const (
+	connectedDue   = `agg_failing f JOIN rule_states r INDEXED BY ` + ruleStatesPK + ` ON r.device_id = f.device_id AND r.rule_id = f.rule_id JOIN devices d ON d.id = f.device_id`
+	connectedSince = `(coalesce(d.states_at, r.updated_at) - r.grace_used)`
+)
+
 // PastDeadline implements store.Dashboard, from agg_failing (the FAIL
 // states of non-revoked devices by group, rule and failing_since) and
 // agg_failing_hours (their counts per hour of failing_since).
@@ -188,17 +197,29 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 		cut := nanos(now.Add(-r.Grace))
 		h := aggregate.FloorDiv(cut, aggregate.HourNanos)
 		var n int
+		// The counts by failing_since, less the connected-grace states
+		// among them, plus those of them whose connected deadline
+		// (docs/connectivity.md) has passed and is not paused.
 		err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = ?1 AND rule_id = ?2 AND hour < ?3), 0)
-			+ (SELECT count(*) FROM agg_failing WHERE grp = ?1 AND rule_id = ?2 AND since >= ?4 AND since <= ?5)`,
+			+ (SELECT count(*) FROM agg_failing WHERE grp = ?1 AND rule_id = ?2 AND since >= ?4 AND since <= ?5)
+			- (SELECT count(*) FROM agg_failing f JOIN rule_states r INDEXED BY `+ruleStatesPK+` ON r.device_id = f.device_id AND r.rule_id = f.rule_id
+				WHERE f.grp = ?1 AND f.rule_id = ?2 AND f.since <= ?5 AND r.grace_connected = 1)
+			+ (SELECT count(*) FROM `+connectedDue+` WHERE f.grp = ?1 AND f.rule_id = ?2 AND r.grace_connected = 1 AND r.deadline_paused = 0 AND `+connectedSince+` <= ?5)`,
 			r.Group, r.RuleID, h, aggregate.BucketStart(h, aggregate.HourNanos), cut).Scan(&n)
 		if err != nil {
 			return nil, 0, fmt.Errorf("past deadline: %w", err)
 		}
 		total += n
-		parts = append(parts, `SELECT * FROM (SELECT grp, rule_id, since, device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ? ORDER BY since, device_id LIMIT ?)`)
-		args = append(args, r.Group, r.RuleID, cut, limit)
+		parts = append(parts, `SELECT * FROM (SELECT f.grp, f.rule_id, f.since, f.device_id, f.since + ? AS due FROM agg_failing f
+				WHERE f.grp = ? AND f.rule_id = ? AND f.since <= ?
+				AND NOT EXISTS (SELECT 1 FROM rule_states r INDEXED BY `+ruleStatesPK+` WHERE r.device_id = f.device_id AND r.rule_id = f.rule_id AND r.grace_connected = 1)
+				ORDER BY f.since, f.device_id LIMIT ?)`,
+			`SELECT * FROM (SELECT f.grp, f.rule_id, f.since, f.device_id, `+connectedSince+` + ? AS due FROM `+connectedDue+`
+				WHERE f.grp = ? AND f.rule_id = ? AND r.grace_connected = 1 AND r.deadline_paused = 0 AND `+connectedSince+` <= ?
+				ORDER BY f.since, f.device_id LIMIT ?)`)
+		args = append(args, int64(r.Grace), r.Group, r.RuleID, cut, limit, int64(r.Grace), r.Group, r.RuleID, cut, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, f.since
+	rows, err := s.db.QueryContext(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, f.since, f.due
 		FROM (SELECT * FROM (`+strings.Join(parts, " UNION ALL ")+`) ORDER BY since, device_id LIMIT ?) f
 		JOIN devices d ON d.id = f.device_id JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id
 		ORDER BY f.since, f.device_id`, append(args, limit)...)
@@ -209,12 +230,12 @@ func (s *Store) PastDeadline(ctx context.Context, rules []store.DeadlineRule, no
 	var out []store.Overdue
 	for rows.Next() {
 		var o store.Overdue
-		var since int64
-		if err := rows.Scan(&o.DeviceID, &o.Hostname, &o.Group, &o.RuleID, &o.Title, &since); err != nil {
+		var since, due int64
+		if err := rows.Scan(&o.DeviceID, &o.Hostname, &o.Group, &o.RuleID, &o.Title, &since, &due); err != nil {
 			return nil, 0, fmt.Errorf("past deadline: %w", err)
 		}
 		o.FailingSince = fromNanos(since)
-		o.Deadline = o.FailingSince.Add(grace[[2]string{o.Group, o.RuleID}])
+		o.Deadline = fromNanos(due)
 		out = append(out, o)
 	}
 	return out, total, rows.Err()
@@ -717,7 +738,8 @@ func (b listBackend) FailStates(ctx context.Context, ids []string) ([]store.Fail
 		return nil, nil
 	}
 	j, _ := json.Marshal(ids)
-	rows, err := b.s.db.QueryContext(ctx, `SELECT d.id, d.grp, r.rule_id, r.title, r.failing_since FROM json_each(?) c CROSS JOIN devices d ON d.id = c.value
+	rows, err := b.s.db.QueryContext(ctx, `SELECT d.id, d.grp, r.rule_id, r.title, r.failing_since,
+		r.grace_connected, r.grace_used, r.deadline_paused, coalesce(d.states_at, r.updated_at) FROM json_each(?) c CROSS JOIN devices d ON d.id = c.value
 		CROSS JOIN rule_states r ON r.device_id = d.id WHERE d.revoked_at IS NULL AND +r.collector = 'FAIL' AND r.failing_since IS NOT NULL`, string(j))
 	if err != nil {
 		return nil, err
@@ -726,11 +748,11 @@ func (b listBackend) FailStates(ctx context.Context, ids []string) ([]store.Fail
 	var out []store.FailState
 	for rows.Next() {
 		var st store.FailState
-		var since int64
-		if err := rows.Scan(&st.DeviceID, &st.Group, &st.RuleID, &st.Title, &since); err != nil {
+		var since, used, at int64
+		if err := rows.Scan(&st.DeviceID, &st.Group, &st.RuleID, &st.Title, &since, &st.GraceConnected, &used, &st.DeadlinePaused, &at); err != nil {
 			return nil, err
 		}
-		st.Since = fromNanos(since)
+		st.Since, st.GraceUsed, st.At = fromNanos(since), time.Duration(used), fromNanos(at)
 		out = append(out, st)
 	}
 	return out, rows.Err()

@@ -167,6 +167,9 @@ var migrations = []string{
 	// 16: the device list's sorts by agent version and certificate
 	// (migration_devlist.go).
 	migrationDevlist,
+	// 17: connected-grace deadlines and each device's connectivity
+	// (migration_connectivity.go).
+	migrationConnectivity,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same

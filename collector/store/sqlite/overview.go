@@ -98,8 +98,13 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 		if g > 0 && n > 0 {
 			cut := nanos(q.Now.Add(-g))
 			h := aggregate.FloorDiv(cut, aggregate.HourNanos)
+			// As PastDeadline counts: connected-grace states by their
+			// connected deadline, paused ones not at all.
 			err := s.db.QueryRowContext(ctx, `SELECT coalesce((SELECT sum(n) FROM agg_failing_hours WHERE grp = ?1 AND rule_id = ?2 AND hour < ?3), 0)
-				+ (SELECT count(*) FROM agg_failing WHERE grp = ?1 AND rule_id = ?2 AND since >= ?4 AND since <= ?5)`,
+				+ (SELECT count(*) FROM agg_failing WHERE grp = ?1 AND rule_id = ?2 AND since >= ?4 AND since <= ?5)
+				- (SELECT count(*) FROM agg_failing f JOIN rule_states r INDEXED BY `+ruleStatesPK+` ON r.device_id = f.device_id AND r.rule_id = f.rule_id
+					WHERE f.grp = ?1 AND f.rule_id = ?2 AND f.since <= ?5 AND r.grace_connected = 1)
+				+ (SELECT count(*) FROM `+connectedDue+` WHERE f.grp = ?1 AND f.rule_id = ?2 AND r.grace_connected = 1 AND r.deadline_paused = 0 AND `+connectedSince+` <= ?5)`,
 				k.group, k.rule, h, aggregate.BucketStart(h, aggregate.HourNanos), cut).Scan(&over)
 			if err != nil {
 				return page, fmt.Errorf("failing now: %w", err)
@@ -124,7 +129,8 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 			args = append(args, k.group, k.rule, limit+perKey[k])
 			extra += perKey[k]
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, r.severity, f.since, f.due, coalesce(d.last_seen, d.enrolled_at)
+		rows, err := s.db.QueryContext(ctx, `SELECT f.device_id, d.hostname, f.grp, f.rule_id, r.title, r.severity, f.since, f.due, coalesce(d.last_seen, d.enrolled_at),
+			r.grace_connected, r.grace_used, r.deadline_paused, coalesce(d.states_at, r.updated_at)
 			FROM (SELECT * FROM (`+strings.Join(parts, " UNION ALL ")+`) ORDER BY due IS NULL, due, since, device_id, rule_id LIMIT ?) f
 			JOIN devices d ON d.id = f.device_id JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id`, append(args, limit+extra)...)
 		if err != nil {
@@ -132,14 +138,21 @@ func (s *Store) FailingNow(ctx context.Context, q store.FailingQuery) (store.Fai
 		}
 		for rows.Next() {
 			var f store.Failing
-			var since, seen int64
+			var since, seen, used, at int64
 			var due sql.NullInt64
-			if err := rows.Scan(&f.DeviceID, &f.Hostname, &f.Group, &f.RuleID, &f.Title, &f.Severity, &since, &due, &seen); err != nil {
+			var connected bool
+			if err := rows.Scan(&f.DeviceID, &f.Hostname, &f.Group, &f.RuleID, &f.Title, &f.Severity, &since, &due, &seen,
+				&connected, &used, &f.Paused, &at); err != nil {
 				rows.Close()
 				return page, fmt.Errorf("failing now: %w", err)
 			}
 			if waived[[2]string{f.DeviceID, f.RuleID}] {
 				continue
+			}
+			if connected && due.Valid {
+				due.Int64 = at - used + int64(grace[failingKey{f.Group, f.RuleID}])
+			} else {
+				f.Paused = false
 			}
 			f.FailingSince, f.Seen, f.Deadline = fromNanos(since), fromNanos(seen), fromNull(due)
 			page.Rows = append(page.Rows, f)

@@ -233,6 +233,11 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 	if err := writeStates(ctx, tx, r, prev, next); err != nil {
 		return false, err
 	}
+	if c := r.Connectivity; c != nil {
+		if _, err := tx.ExecContext(ctx, qConnectivity, r.DeviceID, string(c.Collector), string(c.UpdateSource), c.UpdateSourceName, at); err != nil {
+			return false, err
+		}
+	}
 	now := aggregate.Snapshot{ID: r.DeviceID, Exists: true, Group: before.Group,
 		Class: aggregate.ClassOf(before.Revoked, after.Pass, after.Fail, after.Unknown),
 		Seen:  after.LastSeen, States: len(next), StateAt: at, Failing: failingSnapshot(next)}
@@ -263,13 +268,23 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qDeviceNewest = `UPDATE devices SET last_seen = ?, last_epoch = ?, last_sequence = ?, pass_n = ?, fail_n = ?, unknown_n = ?,
 		states_at = ?, states_sequence = ? WHERE id = ?`
-	qRuleStates = `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at
-		FROM rule_states INDEXED BY ` + ruleStatesPK + ` WHERE device_id = ?`
-	qUpsertRuleState = `INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	qRuleStates = `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at,
+		grace_connected, grace_used, deadline_paused FROM rule_states INDEXED BY ` + ruleStatesPK + ` WHERE device_id = ?`
+	qUpsertRuleState = `INSERT INTO rule_states (device_id, rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at, sequence,
+			grace_connected, grace_used, deadline_paused)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (device_id, rule_id) DO UPDATE SET title = excluded.title, family = excluded.family, severity = excluded.severity,
 			collector = excluded.collector, agent = excluded.agent, observed = excluded.observed, expected = excluded.expected,
-			reason = excluded.reason, failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence`
+			reason = excluded.reason, failing_since = excluded.failing_since, updated_at = excluded.updated_at, sequence = excluded.sequence,
+			grace_connected = excluded.grace_connected, grace_used = excluded.grace_used, deadline_paused = excluded.deadline_paused`
+	// qConnectivity keeps the newest report's Connectivity, and when each
+	// endpoint was last reached.
+	qConnectivity = `INSERT INTO device_connectivity (device_id, collector, update_source, update_source_name, at, collector_at, update_source_at)
+			VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?2 = 'reached' THEN ?5 END, CASE WHEN ?3 = 'reached' THEN ?5 END)
+			ON CONFLICT (device_id) DO UPDATE SET collector = excluded.collector, update_source = excluded.update_source,
+			update_source_name = excluded.update_source_name, at = excluded.at,
+			collector_at = coalesce(excluded.collector_at, device_connectivity.collector_at),
+			update_source_at = coalesce(excluded.update_source_at, device_connectivity.update_source_at)`
 )
 
 // hotWrites are the statements of the writer that prepareHot prepares.
@@ -329,6 +344,8 @@ type ruleState struct {
 	collector, agent           store.Verdict
 	observed, expected, reason string
 	since                      sql.NullInt64
+	graceConnected, paused     bool
+	graceUsed                  int64
 }
 
 // ruleStates reads the device's latest state per rule, and when each
@@ -344,7 +361,8 @@ func ruleStates(ctx context.Context, tx ptx, deviceID string) (map[string]ruleSt
 		var id string
 		var st ruleState
 		var at int64
-		if err := rows.Scan(&id, &st.title, &st.family, &st.severity, &st.collector, &st.agent, &st.observed, &st.expected, &st.reason, &st.since, &at); err != nil {
+		if err := rows.Scan(&id, &st.title, &st.family, &st.severity, &st.collector, &st.agent, &st.observed, &st.expected, &st.reason, &st.since, &at,
+			&st.graceConnected, &st.graceUsed, &st.paused); err != nil {
 			return nil, nil, err
 		}
 		out[id], updated[id] = st, at
@@ -382,7 +400,8 @@ func nextStates(prev map[string]ruleState, r store.Report, enrolled int64) map[s
 	next := make(map[string]ruleState, len(r.Results))
 	for _, res := range r.Results {
 		st := ruleState{title: res.Title, family: res.Family, severity: res.Severity, collector: res.Collector, agent: res.Agent,
-			observed: res.Observed, expected: res.Expected, reason: res.Reason}
+			observed: res.Observed, expected: res.Expected, reason: res.Reason,
+			graceConnected: res.GraceConnected, graceUsed: int64(res.GraceUsed), paused: res.DeadlinePaused}
 		if res.Collector == store.Fail {
 			st.since = sql.NullInt64{Int64: at, Valid: true}
 			if p, ok := prev[res.RuleID]; ok && p.collector == store.Fail && p.since.Valid {
@@ -433,7 +452,7 @@ func writeStates(ctx context.Context, tx ptx, r store.Report, prev, next map[str
 		}
 		if _, err := tx.ExecContext(ctx, qUpsertRuleState,
 			r.DeviceID, res.RuleID, st.title, st.family, st.severity, string(st.collector), string(st.agent), st.observed, st.expected, st.reason,
-			st.since, at, seq); err != nil {
+			st.since, at, seq, st.graceConnected, st.graceUsed, st.paused); err != nil {
 			return err
 		}
 	}

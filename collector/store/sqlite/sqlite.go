@@ -484,7 +484,7 @@ func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleSt
 	// time and sequence the device row keeps (only changed rows are
 	// rewritten).
 	rows, err := s.db.QueryContext(ctx, `SELECT r.rule_id, r.title, r.family, r.severity, r.collector, r.agent, r.observed, r.expected, r.reason, r.failing_since,
-		coalesce(d.states_at, r.updated_at), coalesce(d.states_sequence, r.sequence)
+		coalesce(d.states_at, r.updated_at), coalesce(d.states_sequence, r.sequence), r.grace_connected, r.grace_used, r.deadline_paused
 		FROM rule_states r INDEXED BY `+ruleStatesPK+` JOIN devices d ON d.id = r.device_id WHERE r.device_id = ? ORDER BY r.rule_id`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("rule states: %w", err)
@@ -495,12 +495,14 @@ func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleSt
 		var st store.RuleState
 		var coll, agent string
 		var since sql.NullInt64
-		var updated, seq int64
-		if err := rows.Scan(&st.RuleID, &st.Title, &st.Family, &st.Severity, &coll, &agent, &st.Observed, &st.Expected, &st.Reason, &since, &updated, &seq); err != nil {
+		var updated, seq, used int64
+		if err := rows.Scan(&st.RuleID, &st.Title, &st.Family, &st.Severity, &coll, &agent, &st.Observed, &st.Expected, &st.Reason, &since, &updated, &seq,
+			&st.GraceConnected, &used, &st.DeadlinePaused); err != nil {
 			return nil, fmt.Errorf("rule states: %w", err)
 		}
 		st.Collector, st.Agent = store.Verdict(coll), store.Verdict(agent)
 		st.FailingSince, st.UpdatedAt, st.Sequence = fromNull(since), fromNanos(updated), uint64(seq)
+		st.GraceUsed = time.Duration(used)
 		out = append(out, st)
 	}
 	return out, rows.Err()

@@ -108,3 +108,13 @@ func TestEventsConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestConnectivityConformance(t *testing.T) {
+	storetest.RunConnectivityConformance(t, func() store.Dashboard {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
