@@ -159,7 +159,10 @@ func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.Dev
 type listBackend struct{ s *Store }
 
 // deadlineCond is "the failing state r of device d has a deadline in
-// graces" (and, with now, "is past it"), one term per (group, rule).
+// graces" (and, with now, "is past it", as store.RuleState.Overdue
+// says: failing since plus grace, or for a connected-grace state its
+// report's time plus what is left of grace, never while paused), one
+// term per (group, rule).
 func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, []any) {
 	if len(graces) == 0 {
 		return `false`, nil
@@ -176,8 +179,10 @@ func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, [
 			ors = append(ors, `(d.grp = ? AND r.rule_id = ?)`)
 			args = append(args, k[0], k[1])
 		} else {
-			ors = append(ors, `(d.grp = ? AND r.rule_id = ? AND r.failing_since <= ?)`)
-			args = append(args, k[0], k[1], nanos(now.Add(-graces[k])))
+			ors = append(ors, `(d.grp = ? AND r.rule_id = ? AND (r.failing_since <= ? AND NOT r.grace_connected
+				OR r.grace_connected AND NOT r.deadline_paused AND r.failing_since IS NOT NULL AND `+pgConnectedSince+` <= ?))`)
+			cut := nanos(now.Add(-graces[k]))
+			args = append(args, k[0], k[1], cut, cut)
 		}
 	}
 	return `(` + strings.Join(ors, " OR ") + `)`, args
@@ -262,7 +267,7 @@ func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate
 		conds = append(conds, `(d.revoked_at IS NOT NULL OR d.fail_n = 0)`)
 	case aggregate.RestNoDeadline:
 		c, a := deadlineCond(store.Graces(q.Deadlines), nil)
-		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL' AND `+c+`))`)
+		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL' AND r.failing_since IS NOT NULL AND `+c+`))`)
 		args = append(args, a...)
 	}
 	few := false
@@ -301,17 +306,11 @@ func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate
 // overdueFew returns the devices with an overdue state when there are at
 // most searchCandidates of them.
 func (s *Store) overdueFew(ctx context.Context, q store.DeviceQuery) ([]string, bool, error) {
-	keys, cuts := aggregate.OverdueParts(q)
-	if len(keys) == 0 {
+	states, args := overdueStates(q)
+	if states == "" {
 		return []string{}, true, nil
 	}
-	var parts []string
-	var args []any
-	for i, k := range keys {
-		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
-		args = append(args, k[0], k[1], cuts[i])
-	}
-	rows, err := s.qm().Query(ctx, `SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) u LIMIT ?`, append(args, searchCandidates+1)...)
+	rows, err := s.qm().Query(ctx, `SELECT DISTINCT device_id FROM (`+states+`) u LIMIT ?`, append(args, searchCandidates+1)...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -407,20 +406,32 @@ func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool,
 // (group, rule), up to store.DeviceCountBound: where the scan of the
 // devices would look a device's states up one device at a time.
 func (s *Store) overdueTotal(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
-	keys, cuts := aggregate.OverdueParts(q)
-	if len(keys) == 0 {
+	states, args := overdueStates(q)
+	if states == "" {
 		return 0, true, nil
 	}
+	var n int
+	err := s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+states+`) u LIMIT ?) bounded`,
+		append(args, store.DeviceCountBound)...).Scan(&n)
+	return n, n < store.DeviceCountBound, err
+}
+
+// overdueStates is the query of the device ids of q's overdue states
+// (aggregate.OverdueParts), "" when there are none: per (group, rule),
+// the index range of the wall-clock states failing since the cut, and
+// the connected-grace states not paused whose deadline has passed, read
+// as PastDeadline reads them (pgConnectedDue).
+func overdueStates(q store.DeviceQuery) (string, []any) {
+	keys, cuts := aggregate.OverdueParts(q)
 	var parts []string
 	var args []any
 	for i, k := range keys {
-		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
-		args = append(args, k[0], k[1], cuts[i])
+		parts = append(parts, `SELECT f.device_id FROM agg_failing f WHERE f.grp = ? AND f.rule_id = ? AND f.since <= ?
+				AND NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = f.device_id AND r.rule_id = f.rule_id AND r.grace_connected)`,
+			`SELECT f.device_id FROM `+pgConnectedDue+` WHERE f.grp = ? AND f.rule_id = ? AND r.grace_connected AND NOT r.deadline_paused AND `+pgConnectedSince+` <= ?`)
+		args = append(args, k[0], k[1], cuts[i], k[0], k[1], cuts[i])
 	}
-	var n int
-	err := s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) u LIMIT ?) bounded`,
-		append(args, store.DeviceCountBound)...).Scan(&n)
-	return n, n < store.DeviceCountBound, err
+	return strings.Join(parts, " UNION ALL "), args
 }
 
 // FailingParts implements aggregate.ListBackend.
@@ -434,8 +445,8 @@ func (b listBackend) FailingParts(ctx context.Context) ([][2]string, error) {
 }
 
 // FailingAfter implements aggregate.ListBackend, on agg_failing's key.
-func (b listBackend) FailingAfter(ctx context.Context, group, rule string, since int64, device string, first, desc bool, n int) ([]aggregate.Keyed, error) {
-	query, args := aggregate.FailingAfterQuery(group, rule, since, device, first, desc, n)
+func (b listBackend) FailingAfter(ctx context.Context, kind aggregate.Stream, group, rule string, since int64, device string, first, desc bool, n int) ([]aggregate.Keyed, error) {
+	query, args := aggregate.FailingAfterQuery(kind, `rule_states r`, group, rule, since, device, first, desc, n)
 	rows, err := b.s.qm().Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
