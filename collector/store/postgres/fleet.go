@@ -148,15 +148,29 @@ func (s *Store) searched(ctx context.Context, pattern string, search string) ([]
 // filters the dashboard's overview links to (none, status, group, rule,
 // seen), and counted up to store.DeviceCountBound for the others.
 func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
-	p, err := aggregate.List(ctx, listBackend{s}, q)
+	p, err := aggregate.List(ctx, listBackend{s, &listMemo{}}, q)
 	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
 	return p, nil
 }
 
-// listBackend is the store as aggregate.List sees it.
-type listBackend struct{ s *Store }
+// listBackend is the store as aggregate.List sees it, for one
+// ListDevices call.
+type listBackend struct {
+	s    *Store
+	memo *listMemo
+}
+
+// listMemo keeps a ListDevices call's overdue candidates (overdueFew):
+// each piece of the list, its matches and its total have the same
+// overdue filter, group and deadlines, so they are read once (they look
+// up every failing state of the connected-grace rules).
+type listMemo struct {
+	done bool
+	ids  []string
+	few  bool
+}
 
 // deadlineCond is "the failing state r of device d has a deadline in
 // graces" (and, with now, "is past it", as store.RuleState.Overdue
@@ -190,7 +204,10 @@ func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, [
 
 // filters are q's conditions on the devices d, and the few devices a
 // hostname search found (searched) when it found few.
-func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate.Rest) ([]string, []any, bool, error) {
+func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate.Rest, memo *listMemo) ([]string, []any, bool, error) {
+	if memo == nil {
+		memo = &listMemo{}
+	}
 	const seen = `coalesce(d.last_seen, d.enrolled_at)`
 	var conds []string
 	var args []any
@@ -290,10 +307,14 @@ func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate
 		// Overdue devices are often few: then the list is read from them
 		// (agg_failing) rather than from a walk that looks up every
 		// device's states on its way.
-		ids, ok, err := s.overdueFew(ctx, q)
-		if err != nil {
-			return nil, nil, false, err
+		if !memo.done {
+			ids, ok, err := s.overdueFew(ctx, q)
+			if err != nil {
+				return nil, nil, false, err
+			}
+			*memo = listMemo{done: true, ids: ids, few: ok}
 		}
+		ids, ok := memo.ids, memo.few
 		if ok {
 			conds = append(conds, `d.id = ANY(?)`)
 			args = append(args, ids)
@@ -330,7 +351,7 @@ func (b listBackend) ListPlain(ctx context.Context, q store.DeviceQuery, rest ag
 	if err != nil {
 		return store.DevicePage{}, err
 	}
-	conds, args, _, err := b.s.filters(ctx, q, rest)
+	conds, args, _, err := b.s.filters(ctx, q, rest, b.memo)
 	if err != nil {
 		return store.DevicePage{}, err
 	}
@@ -385,7 +406,7 @@ func (listBackend) PlainCursor(sortKey string, d store.Device) string {
 
 // Count implements aggregate.ListBackend.
 func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
-	conds, args, few, err := b.s.filters(ctx, q, aggregate.RestAll)
+	conds, args, few, err := b.s.filters(ctx, q, aggregate.RestAll, b.memo)
 	if err != nil {
 		return 0, false, err
 	}
@@ -485,7 +506,7 @@ func (b listBackend) Match(ctx context.Context, q store.DeviceQuery, ids []strin
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	conds, args, _, err := b.s.filters(ctx, q, aggregate.RestAll)
+	conds, args, _, err := b.s.filters(ctx, q, aggregate.RestAll, b.memo)
 	if err != nil {
 		return nil, err
 	}

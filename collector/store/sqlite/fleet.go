@@ -391,15 +391,44 @@ func after(cols []aggregate.SortCol, vals []any) (string, []any) {
 // ListDevices implements store.Dashboard (aggregate.List puts the merged
 // sorts together from listBackend's pieces).
 func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
-	p, err := aggregate.List(ctx, listBackend{s}, q)
+	p, err := aggregate.List(ctx, listBackend{s, &listMemo{}}, q)
 	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
 	return p, nil
 }
 
-// listBackend is the store as aggregate.List sees it.
-type listBackend struct{ s *Store }
+// listBackend is the store as aggregate.List sees it, for one
+// ListDevices call.
+type listBackend struct {
+	s    *Store
+	memo *listMemo
+}
+
+// listMemo keeps a ListDevices call's candidates: each piece of the list
+// and its total have the same search, overdue filter, group and
+// deadlines, so they are read once (the overdue ones look up every
+// failing state of the connected-grace rules).
+type listMemo struct {
+	done bool
+	ids  string
+	few  bool
+}
+
+// candidates is Store.candidates, read once per ListDevices call.
+func (b listBackend) candidates(ctx context.Context, q store.DeviceQuery) (string, bool, error) {
+	if b.memo == nil {
+		return b.s.candidates(ctx, q)
+	}
+	if !b.memo.done {
+		ids, few, err := b.s.candidates(ctx, q)
+		if err != nil {
+			return "", false, err
+		}
+		*b.memo = listMemo{done: true, ids: ids, few: few}
+	}
+	return b.memo.ids, b.memo.few, nil
+}
 
 // deadlineCond is "the failing state r of device d has a deadline in
 // graces" (and, with now, "is past it", as store.RuleState.Overdue
@@ -603,7 +632,7 @@ func (b listBackend) ListPlain(ctx context.Context, q store.DeviceQuery, rest ag
 	if err != nil {
 		return store.DevicePage{}, err
 	}
-	candidates, few, err := s.candidates(ctx, q)
+	candidates, few, err := b.candidates(ctx, q)
 	if err != nil {
 		return store.DevicePage{}, err
 	}
@@ -676,7 +705,7 @@ func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool,
 	if err != nil {
 		return 0, false, err
 	}
-	candidates, few, err := b.s.candidates(ctx, q)
+	candidates, few, err := b.candidates(ctx, q)
 	if err != nil {
 		return 0, false, err
 	}
