@@ -735,18 +735,20 @@ func (s *Store) overdueTotal(ctx context.Context, q store.DeviceQuery) (int, boo
 
 // overdueStates is the query of the device ids of q's overdue states
 // (aggregate.OverdueParts), "" when there are none: per (group, rule),
-// the index range of the wall-clock states failing since the cut, and
-// the connected-grace states not paused whose deadline has passed, read
-// as PastDeadline reads them (connectedDue).
+// its range of agg_failing, each state's rule state looked up (by
+// primary key) to tell a wall-clock state failing since the cut from a
+// connected-grace one not paused whose deadline has passed (its device
+// looked up only then), as PastDeadline counts them.
 func overdueStates(q store.DeviceQuery) (string, []any) {
 	keys, cuts := aggregate.OverdueParts(q)
 	var parts []string
 	var args []any
 	for i, k := range keys {
-		parts = append(parts, `SELECT f.device_id FROM agg_failing f WHERE f.grp = ? AND f.rule_id = ? AND f.since <= ?
-				AND NOT EXISTS (SELECT 1 FROM rule_states r INDEXED BY `+ruleStatesPK+` WHERE r.device_id = f.device_id AND r.rule_id = f.rule_id AND r.grace_connected = 1)`,
-			`SELECT f.device_id FROM `+connectedDue+` WHERE f.grp = ? AND f.rule_id = ? AND r.grace_connected = 1 AND r.deadline_paused = 0 AND `+connectedSince+` <= ?`)
-		args = append(args, k[0], k[1], cuts[i], k[0], k[1], cuts[i])
+		parts = append(parts, `SELECT f.device_id FROM agg_failing f JOIN rule_states r INDEXED BY `+ruleStatesPK+` ON r.device_id = f.device_id AND r.rule_id = f.rule_id
+				WHERE f.grp = ? AND f.rule_id = ? AND CASE WHEN r.grace_connected = 1
+				THEN r.deadline_paused = 0 AND coalesce((SELECT d.states_at FROM devices d WHERE d.id = f.device_id), r.updated_at) - r.grace_used <= ?
+				ELSE f.since <= ? END`)
+		args = append(args, k[0], k[1], cuts[i], cuts[i])
 	}
 	return strings.Join(parts, " UNION ALL "), args
 }
