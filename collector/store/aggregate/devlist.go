@@ -18,13 +18,19 @@ import (
 //
 //   - status: one hostname-ordered list per status, in store.StatusOrder;
 //   - failing since and next deadline: a device's key is the earliest
-//     failing since (or failing since plus grace) of its failing rules.
-//     agg_failing holds every failing state ordered by (group, rule,
-//     since, device), so each (group, rule) is a stream ordered by key;
-//     the streams are merged, and a state is the device's place when its
-//     key is the device's smallest, so a device is listed once. Devices
-//     without a key (not failing, no rule with a deadline, revoked)
-//     follow, by hostname; descending is the exact reverse.
+//     failing since (or deadline) of its failing rules. agg_failing
+//     holds every failing state ordered by (group, rule, since, device),
+//     so each (group, rule) is a stream ordered by key; the streams are
+//     merged, and a state is the device's place when its key is the
+//     device's smallest, so a device is listed once. A deadline is
+//     failing since plus grace, except for a connected-grace state
+//     (docs/connectivity.md), due at its report's time plus what is left
+//     of grace (store.ConnectedDeadline), paused or not: by deadline,
+//     each (group, rule) is two streams, its wall-clock states on
+//     agg_failing's key and its connected ones by report time less grace
+//     used (StreamConnected). Devices without a key (not failing, no
+//     rule with a deadline, revoked) follow, by hostname; descending is
+//     the exact reverse.
 //
 // A page reads about a page of each stream, so it costs the same deep in
 // the list as at its start; filters that match few of the failing
@@ -43,9 +49,26 @@ const (
 
 // Keyed is one failing state of a (group, rule) stream.
 type Keyed struct {
-	Since    int64 // failing since, nanoseconds
+	Since    int64 // failing since, nanoseconds (StreamConnected: the report's time less grace used)
 	DeviceID string
 }
+
+// Stream is which failing states of a (group, rule) a stream holds.
+type Stream int
+
+// Streams.
+const (
+	// StreamAll: every failing state, by failing since.
+	StreamAll Stream = iota
+	// StreamWallClock: the states whose grace is not connected, by
+	// failing since.
+	StreamWallClock
+	// StreamConnected: the connected-grace states, paused or not, by
+	// the time their deadline counts grace from: the report's time less
+	// the connected time used (store.ConnectedDeadline). No index holds
+	// that order: a read sorts the (group, rule)'s failing states.
+	StreamConnected
+)
 
 // ListBackend is what a store gives List.
 type ListBackend interface {
@@ -58,10 +81,10 @@ type ListBackend interface {
 	Count(ctx context.Context, q store.DeviceQuery) (int, bool, error)
 	// FailingParts lists the (group, rule) pairs that have failing states.
 	FailingParts(ctx context.Context) ([][2]string, error)
-	// FailingAfter returns at most n failing states of (group, rule)
-	// after (since, device) in the direction (before it when desc), or
-	// from the start (the end when desc) when first.
-	FailingAfter(ctx context.Context, group, rule string, since int64, device string, first, desc bool, n int) ([]Keyed, error)
+	// FailingAfter returns at most n failing states of (group, rule) in
+	// kind after (since, device) in the direction (before it when desc),
+	// or from the start (the end when desc) when first.
+	FailingAfter(ctx context.Context, kind Stream, group, rule string, since int64, device string, first, desc bool, n int) ([]Keyed, error)
 	// FailStates returns the failing states of the devices among ids
 	// that are not revoked.
 	FailStates(ctx context.Context, ids []string) ([]store.FailState, error)
@@ -77,7 +100,9 @@ func OnlyOverdue(q store.DeviceQuery) bool {
 }
 
 // OverdueParts are the (group, rule, cut) ranges of agg_failing that hold
-// q's overdue states: failing since at or before the cut.
+// q's overdue states: those whose grace is not connected failing since
+// at or before the cut, the connected-grace ones not paused and whose
+// report's time less grace used is at or before it (store.RuleState.Overdue).
 func OverdueParts(q store.DeviceQuery) (parts [][2]string, cuts []int64) {
 	for k, g := range store.Graces(q.Deadlines) {
 		if q.Group == "" || k[0] == q.Group {
@@ -385,6 +410,7 @@ func listKeyed(ctx context.Context, b ListBackend, q store.DeviceQuery) (store.D
 // stream is one (group, rule) of a keyed merge.
 type stream struct {
 	group, rule string
+	kind        Stream
 	grace       int64
 	buf         []Keyed
 	since       int64 // position: the last state read
@@ -409,7 +435,8 @@ func mergeKeyed(ctx context.Context, b ListBackend, q store.DeviceQuery, byDeadl
 	if byDeadline {
 		for k, g := range graces {
 			if inGroups(k[0]) {
-				streams = append(streams, &stream{group: k[0], rule: k[1], grace: int64(g)})
+				streams = append(streams, &stream{group: k[0], rule: k[1], kind: StreamWallClock, grace: int64(g)},
+					&stream{group: k[0], rule: k[1], kind: StreamConnected, grace: int64(g)})
 			}
 		}
 	} else {
@@ -436,7 +463,7 @@ func mergeKeyed(ctx context.Context, b ListBackend, q store.DeviceQuery, byDeadl
 	}
 	head := func(s *stream) (Keyed, bool, error) {
 		if len(s.buf) == 0 && !s.done {
-			ks, err := b.FailingAfter(ctx, s.group, s.rule, s.since, s.dev, s.first, desc, s.fetch)
+			ks, err := b.FailingAfter(ctx, s.kind, s.group, s.rule, s.since, s.dev, s.first, desc, s.fetch)
 			if err != nil {
 				return Keyed{}, false, err
 			}
@@ -457,6 +484,10 @@ func mergeKeyed(ctx context.Context, b ListBackend, q store.DeviceQuery, byDeadl
 			return since, true
 		}
 		g, ok := graces[[2]string{st.Group, st.RuleID}]
+		if ok && st.GraceConnected {
+			d, _ := store.ConnectedDeadline(st.At, g, st.GraceUsed, st.DeadlinePaused)
+			return d.UnixNano(), true
+		}
 		return since + int64(g), ok
 	}
 	var out []keyedDevice
@@ -571,12 +602,25 @@ func ScanParts(rows Rows) ([][2]string, error) {
 	return out, rows.Err()
 }
 
-// FailingAfterQuery is ListBackend.FailingAfter's query on agg_failing's
-// key (since, device_id), with ? placeholders; read it with ScanKeyed.
-func FailingAfterQuery(group, rule string, since int64, device string, first, desc bool, n int) (string, []any) {
-	cond, dir := ` AND (since, device_id) > (?, ?)`, ` ASC`
+// FailingAfterQuery is ListBackend.FailingAfter's query, with ?
+// placeholders; read it with ScanKeyed. ruleStates is the store's
+// rule_states r as a state's (device_id, rule_id) looks it up. StreamAll
+// and StreamWallClock walk agg_failing's key (since, device_id), the
+// latter looking each state's rule state up; StreamConnected sorts the
+// (group, rule)'s connected-grace states.
+func FailingAfterQuery(kind Stream, ruleStates, group, rule string, since int64, device string, first, desc bool, n int) (string, []any) {
+	from, key := `agg_failing f WHERE f.grp = ? AND f.rule_id = ?`, `f.since`
+	switch kind {
+	case StreamWallClock:
+		from += ` AND NOT EXISTS (SELECT 1 FROM ` + ruleStates + ` WHERE r.device_id = f.device_id AND r.rule_id = f.rule_id AND r.grace_connected)`
+	case StreamConnected:
+		from = `(SELECT coalesce(d.states_at, r.updated_at) - r.grace_used AS since, f.device_id FROM agg_failing f
+			JOIN ` + ruleStates + ` ON r.device_id = f.device_id AND r.rule_id = f.rule_id JOIN devices d ON d.id = f.device_id
+			WHERE f.grp = ? AND f.rule_id = ? AND r.grace_connected) f WHERE 1 = 1`
+	}
+	cond, dir := ` AND (`+key+`, f.device_id) > (?, ?)`, ` ASC`
 	if desc {
-		cond, dir = ` AND (since, device_id) < (?, ?)`, ` DESC`
+		cond, dir = ` AND (`+key+`, f.device_id) < (?, ?)`, ` DESC`
 	}
 	args := []any{group, rule}
 	if first {
@@ -584,8 +628,8 @@ func FailingAfterQuery(group, rule string, since int64, device string, first, de
 	} else {
 		args = append(args, since, device)
 	}
-	return `SELECT since, device_id FROM agg_failing WHERE grp = ? AND rule_id = ?` + cond +
-		` ORDER BY since` + dir + `, device_id` + dir + ` LIMIT ?`, append(args, n)
+	return `SELECT ` + key + `, f.device_id FROM ` + from + cond +
+		` ORDER BY ` + key + dir + `, f.device_id` + dir + ` LIMIT ?`, append(args, n)
 }
 
 // ScanKeyed reads (since, device_id) rows.

@@ -148,18 +148,35 @@ func (s *Store) searched(ctx context.Context, pattern string, search string) ([]
 // filters the dashboard's overview links to (none, status, group, rule,
 // seen), and counted up to store.DeviceCountBound for the others.
 func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
-	p, err := aggregate.List(ctx, listBackend{s}, q)
+	p, err := aggregate.List(ctx, listBackend{s, &listMemo{}}, q)
 	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
 	return p, nil
 }
 
-// listBackend is the store as aggregate.List sees it.
-type listBackend struct{ s *Store }
+// listBackend is the store as aggregate.List sees it, for one
+// ListDevices call.
+type listBackend struct {
+	s    *Store
+	memo *listMemo
+}
+
+// listMemo keeps a ListDevices call's overdue candidates (overdueFew):
+// each piece of the list, its matches and its total have the same
+// overdue filter, group and deadlines, so they are read once (they look
+// up every failing state of the connected-grace rules).
+type listMemo struct {
+	done bool
+	ids  []string
+	few  bool
+}
 
 // deadlineCond is "the failing state r of device d has a deadline in
-// graces" (and, with now, "is past it"), one term per (group, rule).
+// graces" (and, with now, "is past it", as store.RuleState.Overdue
+// says: failing since plus grace, or for a connected-grace state its
+// report's time plus what is left of grace, never while paused), one
+// term per (group, rule).
 func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, []any) {
 	if len(graces) == 0 {
 		return `false`, nil
@@ -176,8 +193,10 @@ func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, [
 			ors = append(ors, `(d.grp = ? AND r.rule_id = ?)`)
 			args = append(args, k[0], k[1])
 		} else {
-			ors = append(ors, `(d.grp = ? AND r.rule_id = ? AND r.failing_since <= ?)`)
-			args = append(args, k[0], k[1], nanos(now.Add(-graces[k])))
+			ors = append(ors, `(d.grp = ? AND r.rule_id = ? AND (r.failing_since <= ? AND NOT r.grace_connected
+				OR r.grace_connected AND NOT r.deadline_paused AND r.failing_since IS NOT NULL AND `+pgConnectedSince+` <= ?))`)
+			cut := nanos(now.Add(-graces[k]))
+			args = append(args, k[0], k[1], cut, cut)
 		}
 	}
 	return `(` + strings.Join(ors, " OR ") + `)`, args
@@ -185,7 +204,10 @@ func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, [
 
 // filters are q's conditions on the devices d, and the few devices a
 // hostname search found (searched) when it found few.
-func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate.Rest) ([]string, []any, bool, error) {
+func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate.Rest, memo *listMemo) ([]string, []any, bool, error) {
+	if memo == nil {
+		memo = &listMemo{}
+	}
 	const seen = `coalesce(d.last_seen, d.enrolled_at)`
 	var conds []string
 	var args []any
@@ -262,7 +284,7 @@ func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate
 		conds = append(conds, `(d.revoked_at IS NOT NULL OR d.fail_n = 0)`)
 	case aggregate.RestNoDeadline:
 		c, a := deadlineCond(store.Graces(q.Deadlines), nil)
-		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL' AND `+c+`))`)
+		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND r.collector = 'FAIL' AND r.failing_since IS NOT NULL AND `+c+`))`)
 		args = append(args, a...)
 	}
 	few := false
@@ -285,10 +307,14 @@ func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate
 		// Overdue devices are often few: then the list is read from them
 		// (agg_failing) rather than from a walk that looks up every
 		// device's states on its way.
-		ids, ok, err := s.overdueFew(ctx, q)
-		if err != nil {
-			return nil, nil, false, err
+		if !memo.done {
+			ids, ok, err := s.overdueFew(ctx, q)
+			if err != nil {
+				return nil, nil, false, err
+			}
+			*memo = listMemo{done: true, ids: ids, few: ok}
 		}
+		ids, ok := memo.ids, memo.few
 		if ok {
 			conds = append(conds, `d.id = ANY(?)`)
 			args = append(args, ids)
@@ -301,17 +327,11 @@ func (s *Store) filters(ctx context.Context, q store.DeviceQuery, rest aggregate
 // overdueFew returns the devices with an overdue state when there are at
 // most searchCandidates of them.
 func (s *Store) overdueFew(ctx context.Context, q store.DeviceQuery) ([]string, bool, error) {
-	keys, cuts := aggregate.OverdueParts(q)
-	if len(keys) == 0 {
+	states, args := overdueStates(q)
+	if states == "" {
 		return []string{}, true, nil
 	}
-	var parts []string
-	var args []any
-	for i, k := range keys {
-		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
-		args = append(args, k[0], k[1], cuts[i])
-	}
-	rows, err := s.qm().Query(ctx, `SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) u LIMIT ?`, append(args, searchCandidates+1)...)
+	rows, err := s.qm().Query(ctx, `SELECT DISTINCT device_id FROM (`+states+`) u LIMIT ?`, append(args, searchCandidates+1)...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -331,7 +351,7 @@ func (b listBackend) ListPlain(ctx context.Context, q store.DeviceQuery, rest ag
 	if err != nil {
 		return store.DevicePage{}, err
 	}
-	conds, args, _, err := b.s.filters(ctx, q, rest)
+	conds, args, _, err := b.s.filters(ctx, q, rest, b.memo)
 	if err != nil {
 		return store.DevicePage{}, err
 	}
@@ -386,7 +406,7 @@ func (listBackend) PlainCursor(sortKey string, d store.Device) string {
 
 // Count implements aggregate.ListBackend.
 func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
-	conds, args, few, err := b.s.filters(ctx, q, aggregate.RestAll)
+	conds, args, few, err := b.s.filters(ctx, q, aggregate.RestAll, b.memo)
 	if err != nil {
 		return 0, false, err
 	}
@@ -407,20 +427,34 @@ func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool,
 // (group, rule), up to store.DeviceCountBound: where the scan of the
 // devices would look a device's states up one device at a time.
 func (s *Store) overdueTotal(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
-	keys, cuts := aggregate.OverdueParts(q)
-	if len(keys) == 0 {
+	states, args := overdueStates(q)
+	if states == "" {
 		return 0, true, nil
 	}
+	var n int
+	err := s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+states+`) u LIMIT ?) bounded`,
+		append(args, store.DeviceCountBound)...).Scan(&n)
+	return n, n < store.DeviceCountBound, err
+}
+
+// overdueStates is the query of the device ids of q's overdue states
+// (aggregate.OverdueParts), "" when there are none: per (group, rule),
+// its range of agg_failing, each state's rule state looked up to tell a
+// wall-clock state failing since the cut from a connected-grace one not
+// paused whose deadline has passed (its device looked up only then), as
+// PastDeadline counts them.
+func overdueStates(q store.DeviceQuery) (string, []any) {
+	keys, cuts := aggregate.OverdueParts(q)
 	var parts []string
 	var args []any
 	for i, k := range keys {
-		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
-		args = append(args, k[0], k[1], cuts[i])
+		parts = append(parts, `SELECT f.device_id FROM agg_failing f JOIN rule_states r ON r.device_id = f.device_id AND r.rule_id = f.rule_id
+				WHERE f.grp = ? AND f.rule_id = ? AND CASE WHEN r.grace_connected
+				THEN NOT r.deadline_paused AND coalesce((SELECT d.states_at FROM devices d WHERE d.id = f.device_id), r.updated_at) - r.grace_used <= ?
+				ELSE f.since <= ? END`)
+		args = append(args, k[0], k[1], cuts[i], cuts[i])
 	}
-	var n int
-	err := s.qm().QueryRow(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) u LIMIT ?) bounded`,
-		append(args, store.DeviceCountBound)...).Scan(&n)
-	return n, n < store.DeviceCountBound, err
+	return strings.Join(parts, " UNION ALL "), args
 }
 
 // FailingParts implements aggregate.ListBackend.
@@ -434,8 +468,8 @@ func (b listBackend) FailingParts(ctx context.Context) ([][2]string, error) {
 }
 
 // FailingAfter implements aggregate.ListBackend, on agg_failing's key.
-func (b listBackend) FailingAfter(ctx context.Context, group, rule string, since int64, device string, first, desc bool, n int) ([]aggregate.Keyed, error) {
-	query, args := aggregate.FailingAfterQuery(group, rule, since, device, first, desc, n)
+func (b listBackend) FailingAfter(ctx context.Context, kind aggregate.Stream, group, rule string, since int64, device string, first, desc bool, n int) ([]aggregate.Keyed, error) {
+	query, args := aggregate.FailingAfterQuery(kind, `rule_states r`, group, rule, since, device, first, desc, n)
 	rows, err := b.s.qm().Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -474,7 +508,7 @@ func (b listBackend) Match(ctx context.Context, q store.DeviceQuery, ids []strin
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	conds, args, _, err := b.s.filters(ctx, q, aggregate.RestAll)
+	conds, args, _, err := b.s.filters(ctx, q, aggregate.RestAll, b.memo)
 	if err != nil {
 		return nil, err
 	}

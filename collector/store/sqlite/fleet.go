@@ -391,18 +391,50 @@ func after(cols []aggregate.SortCol, vals []any) (string, []any) {
 // ListDevices implements store.Dashboard (aggregate.List puts the merged
 // sorts together from listBackend's pieces).
 func (s *Store) ListDevices(ctx context.Context, q store.DeviceQuery) (store.DevicePage, error) {
-	p, err := aggregate.List(ctx, listBackend{s}, q)
+	p, err := aggregate.List(ctx, listBackend{s, &listMemo{}}, q)
 	if err != nil {
 		return store.DevicePage{}, fmt.Errorf("list devices: %w", err)
 	}
 	return p, nil
 }
 
-// listBackend is the store as aggregate.List sees it.
-type listBackend struct{ s *Store }
+// listBackend is the store as aggregate.List sees it, for one
+// ListDevices call.
+type listBackend struct {
+	s    *Store
+	memo *listMemo
+}
+
+// listMemo keeps a ListDevices call's candidates: each piece of the list
+// and its total have the same search, overdue filter, group and
+// deadlines, so they are read once (the overdue ones look up every
+// failing state of the connected-grace rules).
+type listMemo struct {
+	done bool
+	ids  string
+	few  bool
+}
+
+// candidates is Store.candidates, read once per ListDevices call.
+func (b listBackend) candidates(ctx context.Context, q store.DeviceQuery) (string, bool, error) {
+	if b.memo == nil {
+		return b.s.candidates(ctx, q)
+	}
+	if !b.memo.done {
+		ids, few, err := b.s.candidates(ctx, q)
+		if err != nil {
+			return "", false, err
+		}
+		*b.memo = listMemo{done: true, ids: ids, few: few}
+	}
+	return b.memo.ids, b.memo.few, nil
+}
 
 // deadlineCond is "the failing state r of device d has a deadline in
-// graces" (and, with now, "is past it"): one term per grace, whose
+// graces" (and, with now, "is past it", as store.RuleState.Overdue
+// says: failing since plus grace, or for a connected-grace state its
+// report's time plus what is left of grace, never while paused): one
+// term per grace, whose
 // (group NUL rule) keys are a list SQLite looks a state's key up in by
 // index, built once per statement, where a term per (group, rule) would
 // be tried one after the other for every state of every device. A policy
@@ -429,12 +461,14 @@ func deadlineCond(graces map[[2]string]time.Duration, now *time.Time) (string, [
 		keys := byGrace[g]
 		slices.Sort(keys)
 		term := `d.grp || char(0) || r.rule_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ") + `)`
-		if now != nil {
-			term = `(+r.failing_since <= ? AND ` + term + `)`
-			args = append(args, nanos(now.Add(-g)))
-		}
 		for _, k := range keys {
 			args = append(args, k)
+		}
+		if now != nil {
+			term = `(` + term + ` AND (+r.failing_since <= ? AND r.grace_connected = 0
+				OR r.grace_connected = 1 AND r.deadline_paused = 0 AND +r.failing_since IS NOT NULL AND ` + connectedSince + ` <= ?))`
+			cut := nanos(now.Add(-g))
+			args = append(args, cut, cut)
 		}
 		ors = append(ors, term)
 	}
@@ -533,7 +567,7 @@ func filters(q store.DeviceQuery, key string, rest aggregate.Rest) ([]string, []
 		conds = append(conds, `(d.revoked_at IS NOT NULL OR +d.fail_n = 0)`)
 	case aggregate.RestNoDeadline:
 		c, a := deadlineCond(store.Graces(q.Deadlines), nil)
-		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND +r.collector = 'FAIL' AND `+c+`))`)
+		conds = append(conds, `(d.revoked_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM rule_states r WHERE r.device_id = d.id AND +r.collector = 'FAIL' AND +r.failing_since IS NOT NULL AND `+c+`))`)
 		args = append(args, a...)
 	}
 	if q.Search != "" {
@@ -554,17 +588,11 @@ func (s *Store) candidates(ctx context.Context, q store.DeviceQuery) (string, bo
 	if few || err != nil || !q.Overdue {
 		return ids, few, err
 	}
-	keys, cuts := aggregate.OverdueParts(q)
-	if len(keys) == 0 {
+	states, args := overdueStates(q)
+	if states == "" {
 		return `[]`, true, nil
 	}
-	var parts []string
-	var args []any
-	for i, k := range keys {
-		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
-		args = append(args, k[0], k[1], cuts[i])
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) LIMIT ?`, append(args, searchCandidates+1)...)
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT device_id FROM (`+states+`) LIMIT ?`, append(args, searchCandidates+1)...)
 	if err != nil {
 		return "", false, err
 	}
@@ -604,7 +632,7 @@ func (b listBackend) ListPlain(ctx context.Context, q store.DeviceQuery, rest ag
 	if err != nil {
 		return store.DevicePage{}, err
 	}
-	candidates, few, err := s.candidates(ctx, q)
+	candidates, few, err := b.candidates(ctx, q)
 	if err != nil {
 		return store.DevicePage{}, err
 	}
@@ -677,7 +705,7 @@ func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool,
 	if err != nil {
 		return 0, false, err
 	}
-	candidates, few, err := b.s.candidates(ctx, q)
+	candidates, few, err := b.candidates(ctx, q)
 	if err != nil {
 		return 0, false, err
 	}
@@ -695,20 +723,34 @@ func (b listBackend) Count(ctx context.Context, q store.DeviceQuery) (int, bool,
 // (group, rule), up to store.DeviceCountBound: where the scan of the
 // devices would look a device's states up one device at a time.
 func (s *Store) overdueTotal(ctx context.Context, q store.DeviceQuery) (int, bool, error) {
-	keys, cuts := aggregate.OverdueParts(q)
-	if len(keys) == 0 {
+	states, args := overdueStates(q)
+	if states == "" {
 		return 0, true, nil
 	}
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+states+`) LIMIT ?)`,
+		append(args, store.DeviceCountBound)...).Scan(&n)
+	return n, n < store.DeviceCountBound, err
+}
+
+// overdueStates is the query of the device ids of q's overdue states
+// (aggregate.OverdueParts), "" when there are none: per (group, rule),
+// its range of agg_failing, each state's rule state looked up (by
+// primary key) to tell a wall-clock state failing since the cut from a
+// connected-grace one not paused whose deadline has passed (its device
+// looked up only then), as PastDeadline counts them.
+func overdueStates(q store.DeviceQuery) (string, []any) {
+	keys, cuts := aggregate.OverdueParts(q)
 	var parts []string
 	var args []any
 	for i, k := range keys {
-		parts = append(parts, `SELECT device_id FROM agg_failing WHERE grp = ? AND rule_id = ? AND since <= ?`)
-		args = append(args, k[0], k[1], cuts[i])
+		parts = append(parts, `SELECT f.device_id FROM agg_failing f JOIN rule_states r INDEXED BY `+ruleStatesPK+` ON r.device_id = f.device_id AND r.rule_id = f.rule_id
+				WHERE f.grp = ? AND f.rule_id = ? AND CASE WHEN r.grace_connected = 1
+				THEN r.deadline_paused = 0 AND coalesce((SELECT d.states_at FROM devices d WHERE d.id = f.device_id), r.updated_at) - r.grace_used <= ?
+				ELSE f.since <= ? END`)
+		args = append(args, k[0], k[1], cuts[i], cuts[i])
 	}
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT device_id FROM (`+strings.Join(parts, " UNION ALL ")+`) LIMIT ?)`,
-		append(args, store.DeviceCountBound)...).Scan(&n)
-	return n, n < store.DeviceCountBound, err
+	return strings.Join(parts, " UNION ALL "), args
 }
 
 // FailingParts implements aggregate.ListBackend.
@@ -722,8 +764,8 @@ func (b listBackend) FailingParts(ctx context.Context) ([][2]string, error) {
 }
 
 // FailingAfter implements aggregate.ListBackend, on agg_failing's key.
-func (b listBackend) FailingAfter(ctx context.Context, group, rule string, since int64, device string, first, desc bool, n int) ([]aggregate.Keyed, error) {
-	query, args := aggregate.FailingAfterQuery(group, rule, since, device, first, desc, n)
+func (b listBackend) FailingAfter(ctx context.Context, kind aggregate.Stream, group, rule string, since int64, device string, first, desc bool, n int) ([]aggregate.Keyed, error) {
+	query, args := aggregate.FailingAfterQuery(kind, `rule_states r INDEXED BY `+ruleStatesPK, group, rule, since, device, first, desc, n)
 	rows, err := b.s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err

@@ -136,11 +136,32 @@ func testConnectedDeadlines(t *testing.T, s store.Dashboard, cs store.Connectivi
 		}
 	}
 
-	// The device list's listing of each device dates them alike (its
-	// deadline sort and overdue filter still go by failing_since).
-	dp, err := s.ListDevices(ctx, store.DeviceQuery{Now: now, StaleAfter: 1000 * time.Hour, DeviceFilters: store.DeviceFilters{Deadlines: rules}, Limit: 10})
+	// The device list's listing of each device dates them alike, and
+	// its overdue filter, total and deadline sort agree.
+	lq := store.DeviceQuery{Now: now, StaleAfter: 1000 * time.Hour, DeviceFilters: store.DeviceFilters{Deadlines: rules}, Limit: 10}
+	dp, err := s.ListDevices(ctx, lq)
 	if err != nil {
 		t.Fatalf("ListDevices: %v", err)
+	}
+	listed := func(p store.DevicePage) string {
+		var ids []string
+		for _, d := range p.Devices {
+			ids = append(ids, d.ID)
+		}
+		return strings.Join(ids, ",")
+	}
+	oq := lq
+	oq.Overdue = true
+	if op, err := s.ListDevices(ctx, oq); err != nil || listed(op) != "c-overdue,c-plain" || op.Total != 2 || !op.TotalExact {
+		t.Errorf("ListDevices(overdue) = %s, total %d (exact %v), %v; want c-overdue,c-plain of 2 (c-paused paused, c-running not due)", listed(op), op.Total, op.TotalExact, err)
+	}
+	oq.Sort = store.SortDeadline
+	if op, err := s.ListDevices(ctx, oq); err != nil || listed(op) != "c-plain,c-overdue" {
+		t.Errorf("ListDevices(overdue, by deadline) = %s, %v; want c-plain,c-overdue", listed(op), err)
+	}
+	oq.Overdue = false
+	if op, err := s.ListDevices(ctx, oq); err != nil || listed(op) != "c-plain,c-paused,c-overdue,c-running,c-revoked" {
+		t.Errorf("ListDevices(by deadline) = %s, %v; want c-plain,c-paused,c-overdue,c-running,c-revoked", listed(op), err)
 	}
 	for dev, w := range want {
 		l, ok := dp.Listing[dev]

@@ -24,6 +24,7 @@ func RunDeviceListConformance(t *testing.T, newStore func() store.Dashboard) {
 	}{
 		{"KnownFleet", testDeviceListKnown},
 		{"MatchesBruteForce", testDeviceListRandom},
+		{"ConnectedGrace", testDeviceListConnected},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +50,16 @@ type listDevice struct {
 type listReport struct {
 	at       time.Time
 	verdicts map[string]store.Verdict
+	// conn: the agent's connected-grace accounting of the rules that
+	// have one in this report (docs/connectivity.md); the others' grace
+	// is plain.
+	conn map[string]connAcc
+}
+
+// connAcc is a rule result's connected-grace accounting.
+type connAcc struct {
+	used   time.Duration
+	paused bool
 }
 
 func buildListFleet(t *testing.T, s store.Dashboard, devs []listDevice) {
@@ -80,7 +91,11 @@ func buildListFleet(t *testing.T, s store.Dashboard, devs []listDevice) {
 				if v == "" {
 					v = store.Pass
 				}
-				rep.Results = append(rep.Results, store.RuleResult{RuleID: rule, Title: simTitle(rule), Family: "f", Severity: "high", Collector: v, Agent: v, Observed: "o", Expected: "e"})
+				res := store.RuleResult{RuleID: rule, Title: simTitle(rule), Family: "f", Severity: "high", Collector: v, Agent: v, Observed: "o", Expected: "e"}
+				if c, ok := r.conn[rule]; ok {
+					res.GraceConnected, res.GraceUsed, res.DeadlinePaused = true, c.used, c.paused
+				}
+				rep.Results = append(rep.Results, res)
 			}
 			if _, err := s.SaveReport(ctx, rep); err != nil {
 				t.Fatalf("SaveReport %s: %v", d.id, err)
@@ -314,6 +329,16 @@ func testDeviceListRandom(t *testing.T, s store.Dashboard) {
 				r := listReport{at: at, verdicts: map[string]store.Verdict{}}
 				for _, rule := range d.rules {
 					r.verdicts[rule] = []store.Verdict{store.Pass, store.Fail, store.Fail, store.Unknown}[rng.IntN(4)]
+					// Some failing rules have a connected grace: what
+					// the agent counted (up to 10 days, more than the
+					// time since failing_since at times) and whether
+					// the round found no connection.
+					if r.verdicts[rule] == store.Fail && rng.IntN(3) == 0 {
+						if r.conn == nil {
+							r.conn = map[string]connAcc{}
+						}
+						r.conn[rule] = connAcc{used: time.Duration(rng.IntN(10*24)) * time.Hour, paused: rng.IntN(3) == 0}
+					}
 				}
 				d.reports = append(d.reports, r)
 			}
@@ -389,7 +414,8 @@ func failKeys(tr truth, d store.Device) []store.FailState {
 	var out []store.FailState
 	for _, st := range tr.states[d.ID] {
 		if st.Collector == store.Fail && st.FailingSince != nil {
-			out = append(out, store.FailState{DeviceID: d.ID, Group: d.Group, RuleID: st.RuleID, Title: st.Title, Since: *st.FailingSince})
+			out = append(out, store.FailState{DeviceID: d.ID, Group: d.Group, RuleID: st.RuleID, Title: st.Title, Since: *st.FailingSince,
+				GraceConnected: st.GraceConnected, DeadlinePaused: st.DeadlinePaused, GraceUsed: st.GraceUsed, At: st.UpdatedAt})
 		}
 	}
 	return out
@@ -437,10 +463,24 @@ func listMatches(tr truth, d store.Device, q store.DeviceQuery, graces map[[2]st
 	if q.CertWithin > 0 && (d.Revoked() || d.CertNotAfter.After(q.Now.Add(q.CertWithin))) {
 		return false
 	}
-	if q.Overdue && !listingOf(tr, d, graces, q.Now).Overdue {
+	if q.Overdue && !listedOverdue(tr, d, graces, q.Now) {
 		return false
 	}
 	return true
+}
+
+// listedOverdue says d fails a rule past its deadline, by
+// store.RuleState.Overdue (a paused connected-grace deadline never is).
+func listedOverdue(tr truth, d store.Device, graces map[[2]string]time.Duration, now time.Time) bool {
+	overdue := false
+	if !d.Revoked() {
+		for _, st := range tr.states[d.ID] {
+			if g, ok := graces[[2]string{d.Group, st.RuleID}]; ok && st.Overdue(g, now) {
+				overdue = true
+			}
+		}
+	}
+	return overdue
 }
 
 // lessListed orders devices as ListDevices sorts them, for every sort.
@@ -543,5 +583,118 @@ func checkBack(t *testing.T, s store.Dashboard, what string, q store.DeviceQuery
 	}
 	if last.Prev != "" {
 		t.Fatalf("%s: the first page, reached back, has prev %q", what, last.Prev)
+	}
+}
+
+// testDeviceListConnected checks the device list's overdue filter, its
+// total and its deadline sort against connected-grace deadlines
+// (docs/connectivity.md): due at the report's time plus what is left of
+// grace, and never overdue while paused, whatever failing_since says.
+func testDeviceListConnected(t *testing.T, s store.Dashboard) {
+	ctx := context.Background()
+	const grace = 72 * time.Hour
+	start := t0.Add(time.Hour)
+	at := start.Add(100 * time.Hour)
+	now := at.Add(time.Hour)
+	rules := []string{"disk", "patch"}
+	rep := func(when time.Time, fail string, c *connAcc) listReport {
+		r := listReport{at: when, verdicts: map[string]store.Verdict{}}
+		if fail != "" {
+			r.verdicts[fail] = store.Fail
+			if c != nil {
+				r.conn = map[string]connAcc{fail: *c}
+			}
+		}
+		return r
+	}
+	dev := func(id string, reports ...listReport) listDevice {
+		return listDevice{id: id, host: id, group: "field", agent: "1.0.0", enrolled: t0, notAfter: t0.AddDate(1, 0, 0), rules: rules, reports: reports}
+	}
+	buildListFleet(t, s, []listDevice{
+		// Failing since start, 80 of 72 connected hours used, but the
+		// round found no connection: paused, due at - 8h, not overdue.
+		dev("k-paused", rep(start, "patch", &connAcc{}), rep(at, "patch", &connAcc{used: 80 * time.Hour, paused: true})),
+		// Failing only since at, but 75 connected hours used (counted
+		// by the agent before the collector saw it fail): due at - 3h.
+		dev("k-over", rep(at, "patch", &connAcc{used: 75 * time.Hour})),
+		// Failing since start, 10 connected hours used: due at + 62h.
+		dev("k-left", rep(start, "patch", &connAcc{}), rep(at, "patch", &connAcc{used: 10 * time.Hour})),
+		// Plain grace: due 24 h after failing_since.
+		dev("k-plain", rep(start, "disk", nil), rep(at, "disk", nil)),
+		dev("k-ok", rep(at, "disk", nil)),
+		dev("k-pass", rep(at, "", nil)),
+		// Revoked: out of the list's deadlines.
+		{id: "k-revoked", host: "k-revoked", group: "field", agent: "1.0.0", enrolled: t0, notAfter: t0.AddDate(1, 0, 0), rules: rules, revoke: true,
+			reports: []listReport{rep(start, "patch", &connAcc{}), rep(at, "patch", &connAcc{used: 90 * time.Hour})}},
+	})
+	deadlines := []store.DeadlineRule{{Group: "field", RuleID: "patch", Grace: grace}, {Group: "field", RuleID: "disk", Grace: 24 * time.Hour}}
+	base := store.DeviceQuery{Now: now, StaleAfter: 1000 * time.Hour, Limit: 50, DeviceFilters: store.DeviceFilters{Deadlines: deadlines}}
+	ids := func(p store.DevicePage) string {
+		var out []string
+		for _, d := range p.Devices {
+			out = append(out, d.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*store.DeviceQuery)
+		want  string
+		total int // -1: not checked
+	}{
+		{"overdue", func(q *store.DeviceQuery) { q.Overdue = true }, "k-over k-plain", 2},
+		{"overdue in field", func(q *store.DeviceQuery) { q.Overdue, q.Group = true, "field" }, "k-over k-plain", 2},
+		{"overdue patch", func(q *store.DeviceQuery) { q.Overdue, q.RuleID = true, "patch" }, "k-over", 1},
+		{"overdue failing", func(q *store.DeviceQuery) { q.Overdue, q.Status = true, store.StatusFailing }, "k-over k-plain", 2},
+		{"overdue by deadline", func(q *store.DeviceQuery) { q.Overdue, q.Sort = true, store.SortDeadline }, "k-plain k-over", 2},
+		{"overdue by deadline, descending", func(q *store.DeviceQuery) { q.Overdue, q.Sort = true, "-"+store.SortDeadline }, "k-over k-plain", 2},
+		{"overdue later", func(q *store.DeviceQuery) { q.Overdue, q.Now = true, at.Add(62*time.Hour) }, "k-left k-ok k-over k-plain", 4},
+		{"by deadline", func(q *store.DeviceQuery) { q.Sort = store.SortDeadline }, "k-plain k-paused k-over k-ok k-left k-pass k-revoked", 7},
+		{"by deadline, descending", func(q *store.DeviceQuery) { q.Sort = "-" + store.SortDeadline }, "k-revoked k-pass k-left k-ok k-over k-paused k-plain", 7},
+		{"by failing since", func(q *store.DeviceQuery) { q.Sort = store.SortFailingSince }, "k-left k-paused k-plain k-ok k-over k-pass k-revoked", 7},
+	} {
+		q := base
+		tc.edit(&q)
+		p, err := s.ListDevices(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := ids(p); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+		if tc.total >= 0 && (p.Total != tc.total || !p.TotalExact) {
+			t.Errorf("%s: total %d (exact %v), want %d", tc.name, p.Total, p.TotalExact, tc.total)
+		}
+		// Paged two at a time, the same order, and back.
+		q.Limit = 2
+		var paged []string
+		for range 10 {
+			pp, err := s.ListDevices(ctx, q)
+			if err != nil {
+				t.Fatalf("%s, paged: %v", tc.name, err)
+			}
+			if h := ids(pp); h != "" {
+				paged = append(paged, h)
+			}
+			if pp.Next == "" {
+				break
+			}
+			q.After = pp.Next
+		}
+		if got := strings.Join(paged, " "); got != tc.want {
+			t.Errorf("%s, paged by 2: got %q, want %q", tc.name, got, tc.want)
+		}
+		q.After = ""
+		checkBack(t, s, tc.name, q)
+	}
+	// The listings say the same as the filter.
+	p, err := s.ListDevices(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"k-paused": false, "k-over": true, "k-left": false, "k-plain": true, "k-ok": false, "k-pass": false} {
+		if got := p.Listing[id].Overdue; got != want {
+			t.Errorf("listing of %s: overdue %v, want %v", id, got, want)
+		}
 	}
 }
