@@ -155,12 +155,12 @@ func TestShippedRules(t *testing.T) {
 				p.Enabled, p.DefaultInbound = ptr(false), allow
 			}
 			f.Firewall.Summary = "Inbound traffic not filtered: nftables ruleset is empty"
-		}, StatusFail, "the firewall does not filter incoming connections; Inbound traffic not filtered: nftables ruleset is empty", ""},
+		}, StatusFail, "the firewall does not filter incoming connections; incoming IPv4 connections NOT filtered; incoming IPv6 connections NOT filtered", ""},
 		{"windows public off", "baseline", "windows", "firewall-on", func(f *wardv1.Facts) {
 			f.Firewall.Enabled = ptr(false)
 			f.Firewall.Profiles[2].Enabled = ptr(false)
 			f.Firewall.Summary = "Domain on (inbound block), Private on (inbound block), Public off"
-		}, StatusFail, "the firewall does not filter incoming connections; Domain on (inbound block), Private on (inbound block), Public off", ""},
+		}, StatusFail, "the firewall does not filter incoming connections; Domain profile on; Private profile on; Public profile off", ""},
 		{"darwin alf off", "baseline", "darwin", "firewall-on", func(f *wardv1.Facts) {
 			f.Firewall.Enabled = ptr(false)
 			f.Firewall.Profiles[0].Enabled = ptr(false)

@@ -265,6 +265,10 @@ func observedPatch(p *wardv1.PatchFacts, now time.Time) []texts.Text {
 	return parts
 }
 
+// addressFamilies are the Linux collector's profile names (one profile
+// per address family) and how the reader sees them.
+var addressFamilies = map[string]string{"ipv4": "IPv4", "ipv6": "IPv6"}
+
 func observedFirewall(fw *wardv1.FirewallFacts) []texts.Text {
 	if fw == nil {
 		return one("firewall.not_known")
@@ -278,12 +282,24 @@ func observedFirewall(fw *wardv1.FirewallFacts) []texts.Text {
 	default:
 		parts = append(parts, texts.New("firewall.not_filtered"))
 	}
-	// The collector's own description, when it gave one, says more than
-	// the profiles (English only, so a technical detail elsewhere).
-	if s := strings.TrimSpace(fw.GetSummary()); s != "" {
-		return append(parts, detail(s))
+	// Per profile from the facts themselves (Linux: per address family),
+	// so the reader gets them in their language; the collector's English
+	// summary only where it reported no profile (macOS), as a technical
+	// detail.
+	if len(fw.GetProfiles()) == 0 {
+		if s := strings.TrimSpace(fw.GetSummary()); s != "" {
+			return append(parts, detail(s))
+		}
 	}
 	for _, p := range fw.GetProfiles() {
+		if family, ok := addressFamilies[p.GetName()]; ok {
+			id := "firewall.family_not_known"
+			if p.Enabled != nil {
+				id = map[bool]string{true: "firewall.family_filtered", false: "firewall.family_not_filtered"}[p.GetEnabled()]
+			}
+			parts = append(parts, texts.New(id, "family", family))
+			continue
+		}
 		id := "firewall.profile_not_known"
 		if p.Enabled != nil {
 			id = map[bool]string{true: "firewall.profile_on", false: "firewall.profile_off"}[p.GetEnabled()]
