@@ -157,7 +157,7 @@ func TestRenderedInLanguages(t *testing.T) {
 	results = append(results, Evaluate(context.Background(), mustEmbedded(t, "baseline"), lf, Options{Now: testNow})...)
 	for _, tt := range []struct{ rule, lang, observed, reason string }{
 		{"fixed-volumes-encrypted", "fr", "C: est chiffré (BitLocker XTS-AES 128); D: n’est pas chiffré", ""},
-		{"fixed-volumes-encrypted", "ar", "C: مشفّر (BitLocker XTS-AES 128); D: غير مشفّر", ""},
+		{"fixed-volumes-encrypted", "ar", "C: مشفّر (BitLocker XTS-AES 128)؛ D: غير مشفّر", ""},
 		{"fixed-volumes-encrypted", "ru", "C: зашифрован (BitLocker XTS-AES 128); D: не зашифрован", ""},
 		{"security-updates", "fr", "mises à jour de sécurité à installer : 2", ""},
 		{"security-updates", "ru", "обновлений безопасности, ожидающих установки: 2", ""},

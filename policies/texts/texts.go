@@ -104,9 +104,19 @@ func (t Text) String(lang string) string {
 	return strings.NewReplacer(args...).Replace(s)
 }
 
-// Render renders parts in lang, joined by "; " (or by a space after a part
-// that ends with a colon, which introduces the next one).
+// separators are the languages' own semicolons where they differ from
+// "; ": Arabic's (U+061B), a right-to-left character, also keeps two
+// left-to-right parameters on either side apart in a bidi terminal.
+var separators = map[string]string{"ar": "؛ "}
+
+// Render renders parts in lang, joined by "; " (the language's own
+// semicolon) or by a space after a part that ends with a colon, which
+// introduces the next one.
 func Render(lang string, parts []Text) string {
+	sep := "; "
+	if s, ok := separators[lang]; ok {
+		sep = s
+	}
 	var b strings.Builder
 	for i, p := range parts {
 		s := p.String(lang)
@@ -115,7 +125,7 @@ func Render(lang string, parts []Text) string {
 			if strings.HasSuffix(prev, ":") || strings.HasSuffix(prev, "：") {
 				b.WriteString(" ")
 			} else {
-				b.WriteString("; ")
+				b.WriteString(sep)
 			}
 		}
 		b.WriteString(s)

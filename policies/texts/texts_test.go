@@ -51,6 +51,9 @@ func TestRender(t *testing.T) {
 	if got, want := Render("fr", parts[1:]), "/ : non chiffré; /home : non chiffré"; got != want {
 		t.Errorf("fr: %q, want %q", got, want)
 	}
+	if got, want := Render("ar", parts[1:]), "/: not encrypted؛ /home: not encrypted"; got != want {
+		t.Errorf("ar joins with the Arabic semicolon: %q, want %q", got, want)
+	}
 	if got, want := Render("de", parts[1:2]), "/: not encrypted"; got != want {
 		t.Errorf("de falls back to English: %q, want %q", got, want)
 	}

@@ -71,7 +71,7 @@ func TestReasonText(t *testing.T) {
 		t.Errorf("no fdesetup: %q, want %q", g, want)
 	}
 	if s, want := texts.Render("ar", texts.FromProto(got.Collection.GetReasonText())),
-		"لا يستطيع Ward معرفة ما إذا كان FileVault مفعّلًا: حزمة الدعم لا تحتوي على fdesetup; حزمة الدعم لا تحتوي على diskutil"; s != want {
+		"لا يستطيع Ward معرفة ما إذا كان FileVault مفعّلًا: حزمة الدعم لا تحتوي على fdesetup؛ حزمة الدعم لا تحتوي على diskutil"; s != want {
 		t.Errorf("ar: %q\nwant %q", s, want)
 	}
 
