@@ -17,7 +17,7 @@ import (
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
-// TestFleetPausedApartFromOverdue: a device whose agent counts disk
+// TestFleetPausedApartFromOverdue: a device whose policy and agent count disk
 // encryption's grace in connected time (docs/connectivity.md) and has
 // used 80 of its 72 connected hours. While its latest round found no
 // connection, the deadline is paused: fleet overdue leaves it out, even
@@ -26,6 +26,7 @@ import (
 func TestFleetPausedApartFromOverdue(t *testing.T) {
 	ctx := context.Background()
 	c := servertest.Start(t)
+	c.ConnectedDiskPolicy(t, "staff", "../../policies/baseline.yaml")
 	id, cert := c.Enroll(ctx, c.Token("staff", 2, time.Hour), &wardv1.DeviceInfo{Hostname: "lin-away", Platform: "linux", OsName: "Debian GNU/Linux", OsVersion: "12", Architecture: "amd64", AgentVersion: "test", MachineId: "m1"})
 	f := false
 	ok := &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}

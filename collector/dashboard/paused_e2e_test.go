@@ -15,7 +15,7 @@ import (
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
 
-// TestPausedDeadlinesApart: a device whose agent counts disk
+// TestPausedDeadlinesApart: a device whose policy and agent count disk
 // encryption's 72 hours of grace in connected time (docs/connectivity.md)
 // reports connected with 10 hours used, then unconnected with 20. The
 // overview shows its deadline paused, apart from overdue, and since when
@@ -24,6 +24,7 @@ import (
 // counts connected days left.
 func TestPausedDeadlinesApart(t *testing.T) {
 	f := startFleet(t)
+	f.c.ConnectedDiskPolicy(t, "staff", "../../policies/baseline.yaml")
 	ctx := context.Background()
 	id, cert := f.c.Enroll(ctx, f.c.Token("staff", 1, time.Hour), &wardv1.DeviceInfo{Hostname: "lin-away", Platform: "linux", OsName: "Debian GNU/Linux", OsVersion: "12", Architecture: "amd64", AgentVersion: "test", MachineId: "lin-away"})
 	agent := wardv1grpc.NewAgentServiceClient(f.c.Dial(&cert))

@@ -253,7 +253,13 @@ func mergeResults(collector []policies.Result, agent []*wardv1.RuleResult) []sto
 		}
 		if a, ok := byRule[c.RuleID]; ok {
 			rr.Agent = agentVerdict(a.Status)
-			graceOf(&rr, a)
+			// The agent's connected-time accounting counts only where the
+			// collector's own policy gives the rule a connected grace: an
+			// agent (or an older policy) that claims a paused deadline for a
+			// wall-clock rule does not stop it from falling overdue.
+			if c.GraceConnected {
+				graceOf(&rr, a)
+			}
 		}
 		seen[c.RuleID] = true
 		out = append(out, rr)

@@ -23,6 +23,8 @@ import (
 	"crypto/x509/pkix"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +35,7 @@ import (
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/token"
+	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
@@ -103,6 +106,32 @@ func (c *Collector) Server() *server.Server {
 
 // Store is the running server's store.
 func (c *Collector) Store() store.Store { return c.Server().Store() }
+
+// ConnectedDiskPolicy assigns group a copy of the shipped baseline (read
+// from baselinePath, named "field", version 1) whose disk-encrypted rule
+// counts its 72 hours of grace in connected time (docs/connectivity.md),
+// for tests of connected-grace deadlines on a rule that is easy to fail.
+func (c *Collector) ConnectedDiskPolicy(t testing.TB, group, baselinePath string) {
+	t.Helper()
+	base, err := os.ReadFile(baselinePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(string(base), "name: baseline\nversion: 1\n", "name: field\nversion: 1\n", 1)
+	i := strings.Index(doc, "  - id: disk-encrypted\n")
+	j := strings.Index(doc[max(i, 0):], "    grace: 72h\n")
+	if i < 0 || j < 0 {
+		t.Fatal("the baseline's disk-encrypted rule has no 72h grace any more")
+	}
+	doc = doc[:i+j] + "    grace: 72h connected\n" + doc[i+j+len("    grace: 72h\n"):]
+	p, err := policies.Parse("field.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store().SetPolicy(context.Background(), store.GroupPolicy{Group: group, Name: p.Name, Version: p.Version, Document: []byte(doc), UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // Stop stops the collector (calls in flight finish). Safe to repeat.
 func (c *Collector) Stop() { c.Server().Stop() }
