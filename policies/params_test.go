@@ -250,8 +250,8 @@ func TestNoReachableServicesRule(t *testing.T) {
 	if got, want := p.Params["allowed_inbound"], []string{"udp/68", "udp/546", "udp/5353"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("allowed_inbound = %#v, want %#v", got, want)
 	}
-	if p.Version != 3 {
-		t.Errorf("high-risk version %d: every change (a new rule in 2, texts in seven languages in 3) needs a new version", p.Version)
+	if p.Version != 4 {
+		t.Errorf("high-risk version %d: every change (a new rule in 2, texts in seven languages in 3, messages and connected grace in 4) needs a new version", p.Version)
 	}
 	// A FAIL's deadline is 24 hours after the first failure.
 	f := windowsFacts()

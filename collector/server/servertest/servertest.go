@@ -117,7 +117,7 @@ func (c *Collector) ConnectedDiskPolicy(t testing.TB, group, baselinePath string
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := strings.Replace(string(base), "name: baseline\nversion: 1\n", "name: field\nversion: 1\n", 1)
+	doc := strings.Replace(string(base), "name: baseline\nversion: 2\n", "name: field\nversion: 1\n", 1)
 	i := strings.Index(doc, "  - id: disk-encrypted\n")
 	j := strings.Index(doc[max(i, 0):], "    grace: 72h\n")
 	if i < 0 || j < 0 {
