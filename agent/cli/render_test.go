@@ -290,18 +290,7 @@ func notifyOnce(t *testing.T, lang string, discreet bool) ([]notify.Notice, stri
 	if code != 0 {
 		t.Fatalf("notify --once = %d: %s %s", code, out, errOut)
 	}
-	data, err := os.ReadFile(rec)
-	if err != nil {
-		t.Fatalf("nothing sent to the desktop: %v (%s)", err, out)
-	}
-	var notices []notify.Notice
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var n notify.Notice
-		if err := json.Unmarshal([]byte(line), &n); err != nil {
-			t.Fatal(err)
-		}
-		notices = append(notices, n)
-	}
+	notices := shownNotices(t, rec, out)
 	return notices, out
 }
 

@@ -269,18 +269,7 @@ func TestNotifyArabicPayload(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("notify --once = %d: %s %s", code, out, errOut)
 	}
-	data, err := os.ReadFile(rec)
-	if err != nil {
-		t.Fatalf("nothing sent to the desktop: %v (%s)", err, out)
-	}
-	var notices []notify.Notice
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var n notify.Notice
-		if err := json.Unmarshal([]byte(line), &n); err != nil {
-			t.Fatal(err)
-		}
-		notices = append(notices, n)
-	}
+	notices := shownNotices(t, rec, out)
 	if len(notices) == 0 {
 		t.Fatal("no notice")
 	}
@@ -333,4 +322,24 @@ func mkConfig(t *testing.T, doc string) {
 	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// shownNotices reads what `notify --once --record-to rec` sent to the
+// desktop, one JSON notice per line; out is the command's output, for the
+// failure message.
+func shownNotices(t *testing.T, rec, out string) []notify.Notice {
+	t.Helper()
+	data, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatalf("nothing sent to the desktop: %v (%s)", err, out)
+	}
+	var notices []notify.Notice
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var n notify.Notice
+		if err := json.Unmarshal([]byte(line), &n); err != nil {
+			t.Fatal(err)
+		}
+		notices = append(notices, n)
+	}
+	return notices
 }
