@@ -663,7 +663,11 @@ type Report struct {
 	// verdicts are those of that last acknowledged report.
 	ResultsAsBase bool `protobuf:"varint,12,opt,name=results_as_base,json=resultsAsBase,proto3" json:"results_as_base,omitempty"`
 	// Connectivity is what this round found about the device's connection.
-	Connectivity  *Connectivity `protobuf:"bytes,13,opt,name=connectivity,proto3" json:"connectivity,omitempty"`
+	Connectivity *Connectivity `protobuf:"bytes,13,opt,name=connectivity,proto3" json:"connectivity,omitempty"`
+	// Seal signs this report with the device key and chains it to the
+	// report before it in its epoch (docs/evidence.md). Unset from agents
+	// older than evidence.
+	Seal          *ReportSeal `protobuf:"bytes,14,opt,name=seal,proto3" json:"seal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -789,6 +793,322 @@ func (x *Report) GetConnectivity() *Connectivity {
 	return nil
 }
 
+func (x *Report) GetSeal() *ReportSeal {
+	if x != nil {
+		return x.Seal
+	}
+	return nil
+}
+
+// ReportSeal is a report's signature and chain link (docs/evidence.md).
+// What is signed is the ReportStatement package evidence builds from the
+// report and this seal's prev_hash, key_id and dropped_total.
+type ReportSeal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PrevHash is the statement hash of the report before this one in its
+	// epoch; the first report of an epoch chains to the epoch's genesis
+	// (the hash of its enrolment record). Empty only for the first sealed
+	// report of an epoch that began before the agent sealed reports.
+	PrevHash []byte `protobuf:"bytes,1,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	// KeyID is the SHA-256 of the signing certificate's
+	// SubjectPublicKeyInfo (DER).
+	KeyId []byte `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Signature is ECDSA (ASN.1 DER) by the device key over the statement
+	// hash.
+	Signature []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// DroppedTotal is the outbox's count of reports dropped in this epoch
+	// when the report was sealed (Report.dropped_total, set at delivery,
+	// may be higher).
+	DroppedTotal  uint64 `protobuf:"varint,4,opt,name=dropped_total,json=droppedTotal,proto3" json:"dropped_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportSeal) Reset() {
+	*x = ReportSeal{}
+	mi := &file_ward_v1_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportSeal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportSeal) ProtoMessage() {}
+
+func (x *ReportSeal) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportSeal.ProtoReflect.Descriptor instead.
+func (*ReportSeal) Descriptor() ([]byte, []int) {
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReportSeal) GetPrevHash() []byte {
+	if x != nil {
+		return x.PrevHash
+	}
+	return nil
+}
+
+func (x *ReportSeal) GetKeyId() []byte {
+	if x != nil {
+		return x.KeyId
+	}
+	return nil
+}
+
+func (x *ReportSeal) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *ReportSeal) GetDroppedTotal() uint64 {
+	if x != nil {
+		return x.DroppedTotal
+	}
+	return 0
+}
+
+// ReportStatement is the canonical form a ReportSeal signs: package
+// evidence builds it from a report (facts by digest) and encodes it
+// deterministically; its hash is SHA-256 over "ward-report/1", a zero
+// byte and that encoding.
+type ReportStatement struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	CollectedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=collected_at,json=collectedAt,proto3" json:"collected_at,omitempty"`
+	AgentVersion  string                 `protobuf:"bytes,5,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	PolicyName    string                 `protobuf:"bytes,6,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"`
+	PolicyVersion int32                  `protobuf:"varint,7,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	// FactsDigest is evidence.FactsDigest of the report's facts: the
+	// policies.FactsDigest of the facts without the pending updates' names
+	// when their digest stands for them.
+	FactsDigest   []byte        `protobuf:"bytes,8,opt,name=facts_digest,json=factsDigest,proto3" json:"facts_digest,omitempty"`
+	Connectivity  *Connectivity `protobuf:"bytes,9,opt,name=connectivity,proto3" json:"connectivity,omitempty"`
+	DroppedTotal  uint64        `protobuf:"varint,10,opt,name=dropped_total,json=droppedTotal,proto3" json:"dropped_total,omitempty"`
+	PrevHash      []byte        `protobuf:"bytes,11,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	KeyId         []byte        `protobuf:"bytes,12,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportStatement) Reset() {
+	*x = ReportStatement{}
+	mi := &file_ward_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportStatement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportStatement) ProtoMessage() {}
+
+func (x *ReportStatement) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportStatement.ProtoReflect.Descriptor instead.
+func (*ReportStatement) Descriptor() ([]byte, []int) {
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReportStatement) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *ReportStatement) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReportStatement) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ReportStatement) GetCollectedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CollectedAt
+	}
+	return nil
+}
+
+func (x *ReportStatement) GetAgentVersion() string {
+	if x != nil {
+		return x.AgentVersion
+	}
+	return ""
+}
+
+func (x *ReportStatement) GetPolicyName() string {
+	if x != nil {
+		return x.PolicyName
+	}
+	return ""
+}
+
+func (x *ReportStatement) GetPolicyVersion() int32 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *ReportStatement) GetFactsDigest() []byte {
+	if x != nil {
+		return x.FactsDigest
+	}
+	return nil
+}
+
+func (x *ReportStatement) GetConnectivity() *Connectivity {
+	if x != nil {
+		return x.Connectivity
+	}
+	return nil
+}
+
+func (x *ReportStatement) GetDroppedTotal() uint64 {
+	if x != nil {
+		return x.DroppedTotal
+	}
+	return 0
+}
+
+func (x *ReportStatement) GetPrevHash() []byte {
+	if x != nil {
+		return x.PrevHash
+	}
+	return nil
+}
+
+func (x *ReportStatement) GetKeyId() []byte {
+	if x != nil {
+		return x.KeyId
+	}
+	return nil
+}
+
+// KeyHandover introduces a renewed device key: the key it replaces signs
+// it (docs/evidence.md, "Keys").
+type KeyHandover struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Epoch    uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	OldKeyId []byte                 `protobuf:"bytes,3,opt,name=old_key_id,json=oldKeyId,proto3" json:"old_key_id,omitempty"`
+	NewKeyId []byte                 `protobuf:"bytes,4,opt,name=new_key_id,json=newKeyId,proto3" json:"new_key_id,omitempty"`
+	At       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// Signature is ECDSA (ASN.1 DER) by the old key over
+	// evidence.HandoverHash of the fields above.
+	Signature     []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyHandover) Reset() {
+	*x = KeyHandover{}
+	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyHandover) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyHandover) ProtoMessage() {}
+
+func (x *KeyHandover) ProtoReflect() protoreflect.Message {
+	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyHandover.ProtoReflect.Descriptor instead.
+func (*KeyHandover) Descriptor() ([]byte, []int) {
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *KeyHandover) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *KeyHandover) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *KeyHandover) GetOldKeyId() []byte {
+	if x != nil {
+		return x.OldKeyId
+	}
+	return nil
+}
+
+func (x *KeyHandover) GetNewKeyId() []byte {
+	if x != nil {
+		return x.NewKeyId
+	}
+	return nil
+}
+
+func (x *KeyHandover) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *KeyHandover) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type ReportRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Report *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
@@ -801,7 +1121,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_ward_v1_agent_proto_msgTypes[6]
+	mi := &file_ward_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +1133,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[6]
+	mi := &file_ward_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +1146,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReportRequest) GetReport() *Report {
@@ -868,7 +1188,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_ward_v1_agent_proto_msgTypes[7]
+	mi := &file_ward_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1200,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[7]
+	mi := &file_ward_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1213,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReportResponse) GetAckedSequence() uint64 {
@@ -965,7 +1285,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	mi := &file_ward_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1297,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[8]
+	mi := &file_ward_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1310,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetPolicyRequest) GetCurrentName() string {
@@ -1027,7 +1347,7 @@ type Waiver struct {
 
 func (x *Waiver) Reset() {
 	*x = Waiver{}
-	mi := &file_ward_v1_agent_proto_msgTypes[9]
+	mi := &file_ward_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1359,7 @@ func (x *Waiver) String() string {
 func (*Waiver) ProtoMessage() {}
 
 func (x *Waiver) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[9]
+	mi := &file_ward_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1372,7 @@ func (x *Waiver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Waiver.ProtoReflect.Descriptor instead.
 func (*Waiver) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Waiver) GetRuleId() string {
@@ -1098,7 +1418,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_ward_v1_agent_proto_msgTypes[10]
+	mi := &file_ward_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1430,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[10]
+	mi := &file_ward_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1443,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetPolicyResponse) GetChanged() bool {
@@ -1179,14 +1499,17 @@ type RenewRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// CSRDER is a PKCS #10 request for a key the agent generated for this
 	// renewal; the subject is ignored (the device is the caller).
-	CsrDer        []byte `protobuf:"bytes,1,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"`
+	CsrDer []byte `protobuf:"bytes,1,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"`
+	// Handover is the current key's signature introducing the new one
+	// (the CSR's key), kept as evidence; unset from older agents.
+	Handover      *KeyHandover `protobuf:"bytes,2,opt,name=handover,proto3" json:"handover,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RenewRequest) Reset() {
 	*x = RenewRequest{}
-	mi := &file_ward_v1_agent_proto_msgTypes[11]
+	mi := &file_ward_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1521,7 @@ func (x *RenewRequest) String() string {
 func (*RenewRequest) ProtoMessage() {}
 
 func (x *RenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[11]
+	mi := &file_ward_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,12 +1534,19 @@ func (x *RenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
 func (*RenewRequest) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RenewRequest) GetCsrDer() []byte {
 	if x != nil {
 		return x.CsrDer
+	}
+	return nil
+}
+
+func (x *RenewRequest) GetHandover() *KeyHandover {
+	if x != nil {
+		return x.Handover
 	}
 	return nil
 }
@@ -1238,7 +1568,7 @@ type RenewResponse struct {
 
 func (x *RenewResponse) Reset() {
 	*x = RenewResponse{}
-	mi := &file_ward_v1_agent_proto_msgTypes[12]
+	mi := &file_ward_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1580,7 @@ func (x *RenewResponse) String() string {
 func (*RenewResponse) ProtoMessage() {}
 
 func (x *RenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ward_v1_agent_proto_msgTypes[12]
+	mi := &file_ward_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1593,7 @@ func (x *RenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewResponse.ProtoReflect.Descriptor instead.
 func (*RenewResponse) Descriptor() ([]byte, []int) {
-	return file_ward_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_ward_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RenewResponse) GetCertificateDer() []byte {
@@ -1347,7 +1677,7 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\fConnectivity\x12,\n" +
 	"\tcollector\x18\x01 \x01(\x0e2\x0e.ward.v1.ReachR\tcollector\x123\n" +
 	"\rupdate_source\x18\x02 \x01(\x0e2\x0e.ward.v1.ReachR\fupdateSource\x12,\n" +
-	"\x12update_source_name\x18\x03 \x01(\tR\x10updateSourceName\"\x8b\x04\n" +
+	"\x12update_source_name\x18\x03 \x01(\tR\x10updateSourceName\"\xb4\x04\n" +
 	"\x06Report\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12=\n" +
 	"\fcollected_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcollectedAt\x12#\n" +
@@ -1364,7 +1694,38 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"base_facts\x18\v \x01(\fR\tbaseFacts\x12&\n" +
 	"\x0fresults_as_base\x18\f \x01(\bR\rresultsAsBase\x129\n" +
-	"\fconnectivity\x18\r \x01(\v2\x15.ward.v1.ConnectivityR\fconnectivity\"]\n" +
+	"\fconnectivity\x18\r \x01(\v2\x15.ward.v1.ConnectivityR\fconnectivity\x12'\n" +
+	"\x04seal\x18\x0e \x01(\v2\x13.ward.v1.ReportSealR\x04seal\"\x83\x01\n" +
+	"\n" +
+	"ReportSeal\x12\x1b\n" +
+	"\tprev_hash\x18\x01 \x01(\fR\bprevHash\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\fR\x05keyId\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12#\n" +
+	"\rdropped_total\x18\x04 \x01(\x04R\fdroppedTotal\"\xc3\x03\n" +
+	"\x0fReportStatement\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1a\n" +
+	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12=\n" +
+	"\fcollected_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcollectedAt\x12#\n" +
+	"\ragent_version\x18\x05 \x01(\tR\fagentVersion\x12\x1f\n" +
+	"\vpolicy_name\x18\x06 \x01(\tR\n" +
+	"policyName\x12%\n" +
+	"\x0epolicy_version\x18\a \x01(\x05R\rpolicyVersion\x12!\n" +
+	"\ffacts_digest\x18\b \x01(\fR\vfactsDigest\x129\n" +
+	"\fconnectivity\x18\t \x01(\v2\x15.ward.v1.ConnectivityR\fconnectivity\x12#\n" +
+	"\rdropped_total\x18\n" +
+	" \x01(\x04R\fdroppedTotal\x12\x1b\n" +
+	"\tprev_hash\x18\v \x01(\fR\bprevHash\x12\x15\n" +
+	"\x06key_id\x18\f \x01(\fR\x05keyId\"\xc6\x01\n" +
+	"\vKeyHandover\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1c\n" +
+	"\n" +
+	"old_key_id\x18\x03 \x01(\fR\boldKeyId\x12\x1c\n" +
+	"\n" +
+	"new_key_id\x18\x04 \x01(\fR\bnewKeyId\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1c\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\"]\n" +
 	"\rReportRequest\x12'\n" +
 	"\x06report\x18\x01 \x01(\v2\x0f.ward.v1.ReportR\x06report\x12#\n" +
 	"\rqueued_millis\x18\x02 \x01(\x04R\fqueuedMillis\"\xa8\x02\n" +
@@ -1396,9 +1757,10 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\bdocument\x18\x04 \x01(\fR\bdocument\x12!\n" +
 	"\fcontent_hash\x18\x05 \x01(\tR\vcontentHash\x12)\n" +
 	"\awaivers\x18\x06 \x03(\v2\x0f.ward.v1.WaiverR\awaivers\x12'\n" +
-	"\x0fcompact_reports\x18\a \x01(\bR\x0ecompactReports\"'\n" +
+	"\x0fcompact_reports\x18\a \x01(\bR\x0ecompactReports\"Y\n" +
 	"\fRenewRequest\x12\x17\n" +
-	"\acsr_der\x18\x01 \x01(\fR\x06csrDer\"\xd0\x01\n" +
+	"\acsr_der\x18\x01 \x01(\fR\x06csrDer\x120\n" +
+	"\bhandover\x18\x02 \x01(\v2\x14.ward.v1.KeyHandoverR\bhandover\"\xd0\x01\n" +
 	"\rRenewResponse\x12'\n" +
 	"\x0fcertificate_der\x18\x01 \x01(\fR\x0ecertificateDer\x127\n" +
 	"\tnot_after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12 \n" +
@@ -1430,7 +1792,7 @@ func file_ward_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_ward_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ward_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ward_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_ward_v1_agent_proto_goTypes = []any{
 	(ResultStatus)(0),             // 0: ward.v1.ResultStatus
 	(Reach)(0),                    // 1: ward.v1.Reach
@@ -1440,43 +1802,51 @@ var file_ward_v1_agent_proto_goTypes = []any{
 	(*RuleResult)(nil),            // 5: ward.v1.RuleResult
 	(*Connectivity)(nil),          // 6: ward.v1.Connectivity
 	(*Report)(nil),                // 7: ward.v1.Report
-	(*ReportRequest)(nil),         // 8: ward.v1.ReportRequest
-	(*ReportResponse)(nil),        // 9: ward.v1.ReportResponse
-	(*GetPolicyRequest)(nil),      // 10: ward.v1.GetPolicyRequest
-	(*Waiver)(nil),                // 11: ward.v1.Waiver
-	(*GetPolicyResponse)(nil),     // 12: ward.v1.GetPolicyResponse
-	(*RenewRequest)(nil),          // 13: ward.v1.RenewRequest
-	(*RenewResponse)(nil),         // 14: ward.v1.RenewResponse
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*Text)(nil),                  // 16: ward.v1.Text
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
-	(*Facts)(nil),                 // 18: ward.v1.Facts
+	(*ReportSeal)(nil),            // 8: ward.v1.ReportSeal
+	(*ReportStatement)(nil),       // 9: ward.v1.ReportStatement
+	(*KeyHandover)(nil),           // 10: ward.v1.KeyHandover
+	(*ReportRequest)(nil),         // 11: ward.v1.ReportRequest
+	(*ReportResponse)(nil),        // 12: ward.v1.ReportResponse
+	(*GetPolicyRequest)(nil),      // 13: ward.v1.GetPolicyRequest
+	(*Waiver)(nil),                // 14: ward.v1.Waiver
+	(*GetPolicyResponse)(nil),     // 15: ward.v1.GetPolicyResponse
+	(*RenewRequest)(nil),          // 16: ward.v1.RenewRequest
+	(*RenewResponse)(nil),         // 17: ward.v1.RenewResponse
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*Text)(nil),                  // 19: ward.v1.Text
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
+	(*Facts)(nil),                 // 21: ward.v1.Facts
 }
 var file_ward_v1_agent_proto_depIdxs = []int32{
 	2,  // 0: ward.v1.EnrollRequest.device:type_name -> ward.v1.DeviceInfo
-	15, // 1: ward.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
+	18, // 1: ward.v1.EnrollResponse.not_after:type_name -> google.protobuf.Timestamp
 	0,  // 2: ward.v1.RuleResult.status:type_name -> ward.v1.ResultStatus
-	15, // 3: ward.v1.RuleResult.failing_since:type_name -> google.protobuf.Timestamp
-	15, // 4: ward.v1.RuleResult.deadline:type_name -> google.protobuf.Timestamp
-	16, // 5: ward.v1.RuleResult.observed_text:type_name -> ward.v1.Text
-	16, // 6: ward.v1.RuleResult.reason_text:type_name -> ward.v1.Text
-	17, // 7: ward.v1.RuleResult.grace_used:type_name -> google.protobuf.Duration
+	18, // 3: ward.v1.RuleResult.failing_since:type_name -> google.protobuf.Timestamp
+	18, // 4: ward.v1.RuleResult.deadline:type_name -> google.protobuf.Timestamp
+	19, // 5: ward.v1.RuleResult.observed_text:type_name -> ward.v1.Text
+	19, // 6: ward.v1.RuleResult.reason_text:type_name -> ward.v1.Text
+	20, // 7: ward.v1.RuleResult.grace_used:type_name -> google.protobuf.Duration
 	1,  // 8: ward.v1.Connectivity.collector:type_name -> ward.v1.Reach
 	1,  // 9: ward.v1.Connectivity.update_source:type_name -> ward.v1.Reach
-	15, // 10: ward.v1.Report.collected_at:type_name -> google.protobuf.Timestamp
-	18, // 11: ward.v1.Report.facts:type_name -> ward.v1.Facts
+	18, // 10: ward.v1.Report.collected_at:type_name -> google.protobuf.Timestamp
+	21, // 11: ward.v1.Report.facts:type_name -> ward.v1.Facts
 	5,  // 12: ward.v1.Report.results:type_name -> ward.v1.RuleResult
 	6,  // 13: ward.v1.Report.connectivity:type_name -> ward.v1.Connectivity
-	7,  // 14: ward.v1.ReportRequest.report:type_name -> ward.v1.Report
-	15, // 15: ward.v1.Waiver.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 16: ward.v1.GetPolicyResponse.waivers:type_name -> ward.v1.Waiver
-	15, // 17: ward.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
-	15, // 18: ward.v1.RenewResponse.renew_after:type_name -> google.protobuf.Timestamp
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	8,  // 14: ward.v1.Report.seal:type_name -> ward.v1.ReportSeal
+	18, // 15: ward.v1.ReportStatement.collected_at:type_name -> google.protobuf.Timestamp
+	6,  // 16: ward.v1.ReportStatement.connectivity:type_name -> ward.v1.Connectivity
+	18, // 17: ward.v1.KeyHandover.at:type_name -> google.protobuf.Timestamp
+	7,  // 18: ward.v1.ReportRequest.report:type_name -> ward.v1.Report
+	18, // 19: ward.v1.Waiver.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 20: ward.v1.GetPolicyResponse.waivers:type_name -> ward.v1.Waiver
+	10, // 21: ward.v1.RenewRequest.handover:type_name -> ward.v1.KeyHandover
+	18, // 22: ward.v1.RenewResponse.not_after:type_name -> google.protobuf.Timestamp
+	18, // 23: ward.v1.RenewResponse.renew_after:type_name -> google.protobuf.Timestamp
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ward_v1_agent_proto_init() }
@@ -1491,7 +1861,7 @@ func file_ward_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ward_v1_agent_proto_rawDesc), len(file_ward_v1_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,15 @@
+// Package evidence makes Ward's reports evidence an auditor can verify
+// without trusting the collector (docs/evidence.md).
+//
+// The agent seals every report: it signs, with its device key, the
+// report's statement (ReportStatement: identity, times, policy, the
+// facts by digest, connectivity and the hash of the report before it in
+// its epoch), so reports form one hash chain per epoch that starts at
+// the epoch's genesis, the hash of its enrolment record. The collector
+// verifies seals on receipt, records gaps and forks in the chains, and
+// exports evidence files (collector/evidence); ward-verify (evidence/cmd/ward-verify) checks such
+// a file offline with this package alone.
+//
+// This file's functions are the seal itself: the one encoding agent,
+// collector and verifier share.
+package evidence
