@@ -269,6 +269,7 @@ type reportReads struct {
 	hr                                  string
 	haveNewest                          bool
 	prev                                map[string]prevState
+	chain                               chainReads // for a sealed report
 }
 
 // queueReportReads queues into rb the reads of r's write, into rd.
@@ -322,6 +323,9 @@ func queueReportReads(rb *pgx.Batch, r store.Report, rd *reportReads) {
 			}
 			return rows.Err()
 		})
+	if r.Seal != nil {
+		queueChainReads(rb, r, &rd.chain)
+	}
 }
 
 // queueReportWrites checks r against what queueReportReads read and
@@ -366,11 +370,15 @@ func queueReportWrites(w *pgx.Batch, r store.Report, results string, rd *reportR
 			facts, res, refE, refS = append([]byte{}, lead...), "", &he, &hs
 		}
 	}
+	if r.Seal != nil {
+		queueChainWrites(w, r, &rd.chain)
+	}
 	w.Queue(`INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
-		r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
+		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence,
+		seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature, seal_dropped)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+		append([]any{r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
+			r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS}, sealArgs(r.Seal)...)...)
 	// The device for the aggregates, before and after.
 	before := snapshot{ID: r.DeviceID, Exists: true, Group: rd.grp, Class: aggregate.ClassOf(rd.revoked != nil, rd.passN, rd.failN, rd.unknownN), Seen: rd.enrolled, States: len(rd.prev)}
 	if rd.lastSeen != nil {
