@@ -38,7 +38,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	rep := req.GetReport()
 	// What this collector's schema does not know is neither hashed nor
 	// stored (docs/durability.md, "Retention").
-	discardUnknown(rep.ProtoReflect())
+	dropped := discardUnknown(rep.ProtoReflect())
 	if err := s.expandReport(ctx, dev.ID, rep); err != nil {
 		return nil, err
 	}
@@ -66,6 +66,10 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	}
 	if epoch > ep.Number {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid report: epoch %d is not one this device was given (current %d)", epoch, ep.Number)
+	}
+	seal, err := s.sealOf(ctx, dev, rep, epoch, dropped) // seal.go
+	if err != nil {
+		return nil, err
 	}
 	now := s.cfg.Now().UTC()
 	for id, t := range since {
@@ -107,6 +111,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		Facts:          facts,
 		Results:        mergeResults(verdicts, rep.Results),
 		Connectivity:   connectivityOf(rep.GetConnectivity()),
+		Seal:           seal,
 	})
 	switch {
 	case errors.Is(err, store.ErrReportConflict):
