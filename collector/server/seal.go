@@ -69,11 +69,12 @@ func (r *sealRefusal) Error() string { return r.err.Error() }
 func (r *sealRefusal) Unwrap() error { return r.err }
 
 // sealOf verifies rep's seal for dev in epoch (the one the report is
-// stored in) and returns it as the store keeps it: nil for an unsealed
-// report, or one whose seal cannot be verified because the collector
-// dropped unknown fields (dropped). The error is a gRPC status.
-func (s *Server) sealOf(ctx context.Context, dev store.Device, rep *wardv1.Report, epoch uint64, dropped bool) (*store.ReportSeal, error) {
-	seal, err := s.checkSeal(ctx, dev, rep, epoch)
+// stored in; st is the device's report state) and returns it as the
+// store keeps it: nil for an unsealed report, or one whose seal cannot be
+// verified because the collector dropped unknown fields (dropped). The
+// error is a gRPC status.
+func (s *Server) sealOf(ctx context.Context, dev store.Device, rep *wardv1.Report, epoch uint64, st store.ReportState, dropped bool) (*store.ReportSeal, error) {
+	seal, err := s.checkSeal(ctx, dev, rep, epoch, st)
 	var refused *sealRefusal
 	switch {
 	case err == nil:
@@ -92,10 +93,10 @@ func (s *Server) sealOf(ctx context.Context, dev store.Device, rep *wardv1.Repor
 	return nil, status.Error(codes.Internal, "internal error")
 }
 
-func (s *Server) checkSeal(ctx context.Context, dev store.Device, rep *wardv1.Report, epoch uint64) (*store.ReportSeal, error) {
+func (s *Server) checkSeal(ctx context.Context, dev store.Device, rep *wardv1.Report, epoch uint64, st store.ReportState) (*store.ReportSeal, error) {
 	seal := rep.GetSeal()
 	if seal == nil {
-		first, err := s.firstSealed(ctx, dev.ID, epoch)
+		first, err := s.firstSealed(ctx, dev.ID, epoch, st)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +120,7 @@ func (s *Server) checkSeal(ctx context.Context, dev store.Device, rep *wardv1.Re
 	if len(seal.PrevHash) == 0 {
 		// Only an epoch's first sealed report may chain to nothing (an
 		// agent enrolled before it sealed, which has no genesis).
-		first, err := s.firstSealed(ctx, dev.ID, epoch)
+		first, err := s.firstSealed(ctx, dev.ID, epoch, st)
 		if err != nil {
 			return nil, err
 		}
@@ -131,8 +132,12 @@ func (s *Server) checkSeal(ctx context.Context, dev store.Device, rep *wardv1.Re
 }
 
 // firstSealed is the store's lowest sealed sequence of the device's
-// epoch (0: none, or a store that keeps no seals).
-func (s *Server) firstSealed(ctx context.Context, deviceID string, epoch uint64) (uint64, error) {
+// epoch (0: none, or a store that keeps no seals): the report state's for
+// the current epoch (read with it), else asked.
+func (s *Server) firstSealed(ctx context.Context, deviceID string, epoch uint64, st store.ReportState) (uint64, error) {
+	if epoch == st.Epoch.Number {
+		return st.FirstSealed, nil
+	}
 	sf, ok := s.store.(store.SealedFrom)
 	if !ok {
 		return 0, nil

@@ -667,7 +667,8 @@ var _ store.ReportStateReader = (*Store)(nil)
 // ReportState implements store.ReportStateReader: Epoch and FailingSince
 // in one round trip.
 func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportState, error) {
-	rows, err := s.pool.Query(ctx, `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since FROM devices d
+	rows, err := s.pool.Query(ctx, `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since,
+		(SELECT min(p.sequence) FROM reports p WHERE p.device_id = d.id AND p.epoch = d.epoch AND p.seal_hash IS NOT NULL) FROM devices d
 		LEFT JOIN rule_states r ON r.device_id = d.id AND r.failing_since IS NOT NULL
 		WHERE d.id = $1`, deviceID)
 	if err != nil {
@@ -679,11 +680,14 @@ func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportS
 	for rows.Next() {
 		var epoch, started, enrolled int64
 		var rule *string
-		var since *int64
-		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since); err != nil {
+		var since, sealed *int64
+		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since, &sealed); err != nil {
 			return store.ReportState{}, fmt.Errorf("report state: %w", err)
 		}
 		found = true
+		if sealed != nil && *sealed > 0 {
+			out.FirstSealed = uint64(*sealed)
+		}
 		out.Epoch = store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}
 		if rule != nil && since != nil {
 			out.FailingSince[*rule] = fromNanos(*since)

@@ -515,7 +515,8 @@ func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]stor
 }
 
 // qReportState reads a device's epoch and failing rules in one statement.
-const qReportState = `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since FROM devices d
+const qReportState = `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since,
+	(SELECT min(p.sequence) FROM reports p WHERE p.device_id = d.id AND p.epoch = d.epoch AND p.seal_hash IS NOT NULL) FROM devices d
 	LEFT JOIN rule_states r INDEXED BY ` + ruleStatesPK + ` ON r.device_id = d.id AND r.failing_since IS NOT NULL
 	WHERE d.id = ?`
 
@@ -531,11 +532,12 @@ func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportS
 	for rows.Next() {
 		var epoch, started, enrolled int64
 		var rule sql.NullString
-		var since sql.NullInt64
-		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since); err != nil {
+		var since, sealed sql.NullInt64
+		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since, &sealed); err != nil {
 			return store.ReportState{}, fmt.Errorf("report state: %w", err)
 		}
 		found = true
+		out.FirstSealed = uint64(max(sealed.Int64, 0))
 		out.Epoch = store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}
 		if rule.Valid && since.Valid {
 			out.FailingSince[rule.String] = fromNanos(since.Int64)

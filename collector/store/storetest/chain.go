@@ -365,6 +365,17 @@ func testFirstSealed(t *testing.T, s store.Store, cs store.Chains) {
 	c.seal(4, 0, t0.Add(4*time.Hour))
 	first(0, 3)
 	first(1, 0)
+	if rr, ok := s.(store.ReportStateReader); ok {
+		if st, err := rr.ReportState(ctx, c.dev); err != nil || st.FirstSealed != 3 {
+			t.Errorf("ReportState.FirstSealed = %d, %v; want 3", st.FirstSealed, err)
+		}
+		if _, err := s.StartEpoch(ctx, c.dev, t0.Add(5*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := rr.ReportState(ctx, c.dev); err != nil || st.FirstSealed != 0 {
+			t.Errorf("ReportState.FirstSealed in a new epoch = %d, %v; want 0", st.FirstSealed, err)
+		}
+	}
 	checkGaps(t, cs, c.dev)
 	rs, err := cs.EvidenceReports(ctx, c.dev, t0, t0.Add(9*time.Hour))
 	if err != nil || len(rs) != 4 || rs[2].Seal == nil || len(rs[2].Seal.PrevHash) != 0 {
