@@ -24,6 +24,7 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/sqlite"
 	"github.com/wardhq/ward/evidence"
+	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
@@ -382,5 +383,40 @@ func TestSealByRenewedAwayKey(t *testing.T) {
 	rs := evidenceReports(t, c, s.id)
 	if len(rs) != 3 || !bytes.Equal(rs[1].Seal.KeyID, evidence.CertKeyID(cert.Leaf)) || !bytes.Equal(rs[2].Seal.KeyID, evidence.CertKeyID(leaf)) {
 		t.Fatalf("reports %+v", rs)
+	}
+}
+
+// A compact report (docs/enrolment.md, "Report size") names the facts of
+// the report before it by digest; it is sealed over the full facts it
+// stands for, and verifies once the collector has put them back.
+func TestSealedCompactReport(t *testing.T) {
+	ctx := context.Background()
+	c := servertest.Start(t)
+	s, cert := enrolSealer(t, c)
+	agent := agentClient(c, &cert)
+	first := newReportIn(1, s.epoch)
+	first.Report.Facts.CollectedAt = first.Report.CollectedAt
+	head, err := evidence.Seal(s.key, s.id, first.Report, s.head, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.head = head
+	if _, err := agent.Report(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	base := policies.FactsDigest(first.Report.Facts)
+	req := newReportIn(2, s.epoch)
+	req.Report.Facts = proto.Clone(first.Report.Facts).(*wardv1.Facts)
+	req.Report.Facts.CollectedAt = req.Report.CollectedAt
+	if _, err := evidence.Seal(s.key, s.id, req.Report, s.head, 0); err != nil {
+		t.Fatal(err)
+	}
+	req.Report.Facts, req.Report.BaseFacts = nil, base
+	if _, err := agent.Report(ctx, req); err != nil {
+		t.Fatalf("compact sealed report: %v", err)
+	}
+	rs := evidenceReports(t, c, s.id)
+	if len(rs) != 2 || rs[1].Seal == nil || !bytes.Equal(rs[1].Seal.PrevHash, rs[0].Seal.Hash) {
+		t.Fatalf("reports %+v: want 2 sealed, chained", rs)
 	}
 }
