@@ -73,6 +73,9 @@ type deviceData struct {
 	// LastReport is the device's newest stored report, if any: its
 	// ClockSuspect says the agent's clock was not trusted.
 	LastReport *store.Report
+	// Chain is the gaps and forks of its sealed reports (chain.go); nil
+	// when there are none.
+	Chain *chainData
 }
 
 // connectedNote is what is left of a failing connected-grace rule's
@@ -230,6 +233,10 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 		}
 		return strings.Compare(a.RuleID, b.RuleID)
 	})
+	if d.Chain, err = chainOf(ctx, h.st, dev.ID); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	d.Timeline = timeline(dev, trans, waivers, audit, now)
 	if d.Duplicates, err = h.duplicatesOf(ctx, dev); err != nil {
 		h.serverError(w, r, err)

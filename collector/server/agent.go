@@ -38,7 +38,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	rep := req.GetReport()
 	// What this collector's schema does not know is neither hashed nor
 	// stored (docs/durability.md, "Retention").
-	discardUnknown(rep.ProtoReflect())
+	dropped := discardUnknown(rep.ProtoReflect())
 	if err := s.expandReport(ctx, dev.ID, rep); err != nil {
 		return nil, err
 	}
@@ -66,6 +66,10 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 	}
 	if epoch > ep.Number {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid report: epoch %d is not one this device was given (current %d)", epoch, ep.Number)
+	}
+	seal, err := s.sealOf(ctx, dev, rep, epoch, st, dropped) // seal.go
+	if err != nil {
+		return nil, err
 	}
 	now := s.cfg.Now().UTC()
 	for id, t := range since {
@@ -107,6 +111,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		Facts:          facts,
 		Results:        mergeResults(verdicts, rep.Results),
 		Connectivity:   connectivityOf(rep.GetConnectivity()),
+		Seal:           seal,
 	})
 	switch {
 	case errors.Is(err, store.ErrReportConflict):
@@ -159,7 +164,13 @@ func (s *Server) reportState(ctx context.Context, deviceID string) (store.Report
 	if err != nil {
 		return store.ReportState{}, err
 	}
-	return store.ReportState{Epoch: ep, FailingSince: since}, nil
+	st := store.ReportState{Epoch: ep, FailingSince: since}
+	if sf, ok := s.store.(store.SealedFrom); ok {
+		if st.FirstSealed, err = sf.FirstSealed(ctx, deviceID, ep.Number); err != nil {
+			return store.ReportState{}, err
+		}
+	}
+	return st, nil
 }
 
 // storeTimeout bounds storing an evaluated report once its caller is gone.

@@ -15,9 +15,14 @@ type metrics struct {
 	received   *counterVec
 	duplicates *counterVec
 	rejected   *counterVec
-	enrolments *counterVec
-	renewals   *counterVec
-	latency    *histogramVec
+	// sealRefused and sealUnverified count reports refused for their
+	// seal, and stored unsealed because their seal could not be verified
+	// (seal.go).
+	sealRefused    *counterVec
+	sealUnverified *counterVec
+	enrolments     *counterVec
+	renewals       *counterVec
+	latency        *histogramVec
 }
 
 func newMetrics() *metrics {
@@ -25,6 +30,10 @@ func newMetrics() *metrics {
 		received:   newCounterVec("ward_collector_reports_received_total", "Reports stored (re-deliveries not counted)."),
 		duplicates: newCounterVec("ward_collector_reports_duplicate_total", "Re-delivered reports acknowledged without storing."),
 		rejected:   newCounterVec("ward_collector_reports_rejected_total", "Reports refused, by reason (invalid, limit, unauthenticated, permission_denied, internal, other).", "reason"),
+		sealRefused: newCounterVec("ward_collector_reports_seal_refused_total",
+			"Reports refused for their seal, by reason (signature, unknown_key, downgrade, unchained).", "reason"),
+		sealUnverified: newCounterVec("ward_collector_reports_seal_unverified_total",
+			"Sealed reports stored unsealed: the seal did not verify once fields this collector does not know were dropped."),
 		enrolments: newCounterVec("ward_collector_enrolments_total", "Enrolment attempts, by result (new, rebound, refused, invalid).", "result"),
 		renewals:   newCounterVec("ward_collector_certificate_renewals_total", "Device certificates renewed, by step (issued, promoted).", "step"),
 		latency: newHistogramVec("ward_collector_grpc_request_duration_seconds", "gRPC request latency, by method and status code.",
@@ -36,6 +45,8 @@ func (m *metrics) write(w io.Writer) {
 	m.received.write(w)
 	m.duplicates.write(w)
 	m.rejected.write(w)
+	m.sealRefused.write(w)
+	m.sealUnverified.write(w)
 	m.enrolments.write(w)
 	m.renewals.write(w)
 	m.latency.write(w)

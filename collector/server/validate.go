@@ -47,6 +47,9 @@ func validateReport(r *wardv1.Report) error {
 			return fmt.Errorf("results[%d]: rule_id must be 1 to %d bytes", i, maxNameLen)
 		}
 	}
+	if err := validateSeal(r.Seal); err != nil {
+		return err
+	}
 	return bounded(r.ProtoReflect(), 0)
 }
 

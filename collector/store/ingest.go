@@ -12,6 +12,9 @@ import (
 type ReportState struct {
 	Epoch        Epoch
 	FailingSince map[string]time.Time
+	// FirstSealed is the lowest sequence of a sealed report stored in
+	// the current epoch (0: none), as SealedFrom.FirstSealed.
+	FirstSealed uint64
 }
 
 // ReportStateReader is implemented by stores that read a ReportState in

@@ -238,7 +238,8 @@ type Report struct {
 	Results      []RuleResult `json:"results"`
 	// Connectivity is what the agent found it could reach this round
 	// (nil: an older agent said nothing).
-	Connectivity *Connectivity `json:"connectivity,omitempty"`	// Seal is the report's seal, verified on receipt (nil: the agent
+	Connectivity *Connectivity `json:"connectivity,omitempty"`
+	// Seal is the report's seal, verified on receipt (nil: the agent
 	// predates evidence). SaveReport records the gaps and forks it
 	// makes in the epoch's chain (ChainGap, ChainFork).
 	Seal *ReportSeal `json:"-"`

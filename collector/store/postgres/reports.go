@@ -269,6 +269,7 @@ type reportReads struct {
 	hr                                  string
 	haveNewest                          bool
 	prev                                map[string]prevState
+	chain                               chainReads // for a sealed report
 }
 
 // queueReportReads queues into rb the reads of r's write, into rd.
@@ -322,6 +323,9 @@ func queueReportReads(rb *pgx.Batch, r store.Report, rd *reportReads) {
 			}
 			return rows.Err()
 		})
+	if r.Seal != nil {
+		queueChainReads(rb, r, &rd.chain)
+	}
 }
 
 // queueReportWrites checks r against what queueReportReads read and
@@ -366,11 +370,15 @@ func queueReportWrites(w *pgx.Batch, r store.Report, results string, rd *reportR
 			facts, res, refE, refS = append([]byte{}, lead...), "", &he, &hs
 		}
 	}
+	if r.Seal != nil {
+		queueChainWrites(w, r, &rd.chain)
+	}
 	w.Queue(`INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
-		r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
+		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence,
+		seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature, seal_dropped)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+		append([]any{r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
+			r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS}, sealArgs(r.Seal)...)...)
 	// The device for the aggregates, before and after.
 	before := snapshot{ID: r.DeviceID, Exists: true, Group: rd.grp, Class: aggregate.ClassOf(rd.revoked != nil, rd.passN, rd.failN, rd.unknownN), Seen: rd.enrolled, States: len(rd.prev)}
 	if rd.lastSeen != nil {
@@ -659,7 +667,8 @@ var _ store.ReportStateReader = (*Store)(nil)
 // ReportState implements store.ReportStateReader: Epoch and FailingSince
 // in one round trip.
 func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportState, error) {
-	rows, err := s.pool.Query(ctx, `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since FROM devices d
+	rows, err := s.pool.Query(ctx, `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since,
+		(SELECT min(p.sequence) FROM reports p WHERE p.device_id = d.id AND p.epoch = d.epoch AND p.seal_hash IS NOT NULL) FROM devices d
 		LEFT JOIN rule_states r ON r.device_id = d.id AND r.failing_since IS NOT NULL
 		WHERE d.id = $1`, deviceID)
 	if err != nil {
@@ -671,11 +680,14 @@ func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportS
 	for rows.Next() {
 		var epoch, started, enrolled int64
 		var rule *string
-		var since *int64
-		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since); err != nil {
+		var since, sealed *int64
+		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since, &sealed); err != nil {
 			return store.ReportState{}, fmt.Errorf("report state: %w", err)
 		}
 		found = true
+		if sealed != nil && *sealed > 0 {
+			out.FirstSealed = uint64(*sealed)
+		}
 		out.Epoch = store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}
 		if rule != nil && since != nil {
 			out.FailingSince[*rule] = fromNanos(*since)

@@ -170,6 +170,8 @@ var migrations = []string{
 	// 17: connected-grace deadlines and each device's connectivity
 	// (migration_connectivity.go).
 	migrationConnectivity,
+	// 18: report seals and the chains' gaps and forks (migration_chain.go).
+	migrationChain,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same

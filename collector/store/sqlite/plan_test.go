@@ -33,6 +33,11 @@ var hotStatements = map[string]string{
 	"deviceQuery":       deviceSelect + ` WHERE d.id = ?`,
 	"qReportState":      qReportState,
 	"qActiveWaivers":    qActiveWaivers,
+	"qChainPrev":        qChainPrev,
+	"qChainNext":        qChainNext,
+	"qChainClaimants":   qChainClaimants,
+	"qChainGapAt":       qChainGapAt,
+	"qFirstSealed":      qFirstSealed,
 	"policy":            `SELECT grp, name, version, document, updated_at FROM policies WHERE grp = ?`,
 }
 

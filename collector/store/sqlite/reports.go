@@ -192,9 +192,14 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 	for _, u := range prevUpdated {
 		snap.StateAt = max(snap.StateAt, u)
 	}
-	_, err = tx.ExecContext(ctx, qInsertReport,
+	if r.Seal != nil {
+		if err := writeChain(ctx, tx, r); err != nil {
+			return false, err
+		}
+	}
+	_, err = tx.ExecContext(ctx, qInsertReport, append([]any{
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
-		r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS)
+		r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS}, sealArgs(r.Seal)...)...)
 	if err != nil {
 		return false, err
 	}
@@ -264,8 +269,9 @@ const (
 	qDeleteRuleState  = `DELETE FROM rule_states WHERE device_id = ? AND rule_id = ?`
 	qInsertTransition = `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES (?, ?, ?, ?, ?, ?)`
 	qInsertReport     = `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence,
+		seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature, seal_dropped)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qDeviceNewest = `UPDATE devices SET last_seen = ?, last_epoch = ?, last_sequence = ?, pass_n = ?, fail_n = ?, unknown_n = ?,
 		states_at = ?, states_sequence = ? WHERE id = ?`
 	qRuleStates = `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at,
@@ -292,7 +298,7 @@ var hotWrites = []string{qReportDevice, qReportHash, qReportDropped, qTopOfEpoch
 	qSameAsNewest, qDeviceSeen, qDeviceNewest, qRuleStates, qDeleteRuleState, qInsertTransition, qUpsertRuleState}
 
 // writerStatements are every statement prepareHot prepares.
-var writerStatements = append(append(append([]string{}, hotWrites...), aggregateWrites...), qSavepoint, qRollbackTo, qRelease)
+var writerStatements = append(append(append(append([]string{}, hotWrites...), aggregateWrites...), chainWrites...), qSavepoint, qRollbackTo, qRelease)
 
 // sentText is t as RFC 3339, which holds any timestamp an agent can send.
 func sentText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -509,7 +515,8 @@ func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]stor
 }
 
 // qReportState reads a device's epoch and failing rules in one statement.
-const qReportState = `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since FROM devices d
+const qReportState = `SELECT d.epoch, d.epoch_started_at, d.enrolled_at, r.rule_id, r.failing_since,
+	(SELECT min(p.sequence) FROM reports p WHERE p.device_id = d.id AND p.epoch = d.epoch AND p.seal_hash IS NOT NULL) FROM devices d
 	LEFT JOIN rule_states r INDEXED BY ` + ruleStatesPK + ` ON r.device_id = d.id AND r.failing_since IS NOT NULL
 	WHERE d.id = ?`
 
@@ -525,11 +532,12 @@ func (s *Store) ReportState(ctx context.Context, deviceID string) (store.ReportS
 	for rows.Next() {
 		var epoch, started, enrolled int64
 		var rule sql.NullString
-		var since sql.NullInt64
-		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since); err != nil {
+		var since, sealed sql.NullInt64
+		if err := rows.Scan(&epoch, &started, &enrolled, &rule, &since, &sealed); err != nil {
 			return store.ReportState{}, fmt.Errorf("report state: %w", err)
 		}
 		found = true
+		out.FirstSealed = uint64(max(sealed.Int64, 0))
 		out.Epoch = store.Epoch{Number: uint64(epoch), StartedAt: fromNanos(started), EnrolledAt: fromNanos(enrolled)}
 		if rule.Valid && since.Valid {
 			out.FailingSince[rule.String] = fromNanos(since.Int64)

@@ -118,3 +118,13 @@ func TestConnectivityConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestChainConformance(t *testing.T) {
+	storetest.RunChainConformance(t, func() store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
