@@ -170,6 +170,12 @@ var migrations = []string{
 	// 17: connected-grace deadlines and each device's connectivity
 	// (migration_connectivity.go).
 	migrationConnectivity,
+	// 18: reserved for the chain's seal columns (migration_chain.go, on
+	// the chain branch); a no-op here until it merges.
+	`SELECT 1;`,
+	// 19: device certificates, enrolment records and policy documents
+	// for evidence (migration_records.go).
+	migrationRecords,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same
