@@ -78,7 +78,7 @@ func (s *Server) policyFor(ctx context.Context, group string) (groupPolicy, erro
 	if errors.Is(err, store.ErrNotFound) {
 		p, err := s.defaultPolicy()
 		if err == nil {
-			s.recordPolicy(ctx, p.name, p.version, defaultDoc)
+			s.recordPolicy(ctx, p.name, p.version, defaultDoc, defaultSum)
 		}
 		return p, err
 	}
@@ -99,7 +99,7 @@ func (s *Server) policyFor(ctx context.Context, group string) (groupPolicy, erro
 		s.policies.m[group] = c
 		s.policies.mu.Unlock()
 	}
-	s.recordPolicy(ctx, gp.Name, gp.Version, gp.Document)
+	s.recordPolicy(ctx, gp.Name, gp.Version, gp.Document, key)
 	return groupPolicy{name: gp.Name, version: gp.Version, document: gp.Document, parsed: c.p}, nil
 }
 
@@ -129,6 +129,7 @@ var (
 	// defaultDoc is the shipped default's document, recorded as evidence
 	// (records.go) though GetPolicy sends it empty.
 	defaultDoc []byte
+	defaultSum [32]byte
 )
 
 func (s *Server) defaultPolicy() (groupPolicy, error) {
@@ -140,6 +141,7 @@ func (s *Server) defaultPolicy() (groupPolicy, error) {
 		}
 		defaultPol = groupPolicy{name: p.Name, version: p.Version, document: embeddedDocument(DefaultPolicy), parsed: p}
 		defaultDoc, defaultErr = policies.EmbeddedDocument(DefaultPolicy)
+		defaultSum = sha256.Sum256(defaultDoc)
 	})
 	return defaultPol, defaultErr
 }

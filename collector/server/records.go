@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -270,14 +271,14 @@ func (s *Server) noteCertificate(ctx context.Context, dev store.Device, leaf *x5
 }
 
 // recordPolicy records a policy document the collector serves or
-// evaluates with, once per process and content.
-func (s *Server) recordPolicy(ctx context.Context, name string, version int, doc []byte) {
+// evaluates with, once per process and content; sum is the document's
+// SHA-256 (the caller has it: a report pays no second hash).
+func (s *Server) recordPolicy(ctx context.Context, name string, version int, doc []byte, sum [32]byte) {
 	rs := s.records()
 	if rs == nil || len(doc) == 0 {
 		return
 	}
-	sum := sha256.Sum256(doc)
-	key := fmt.Sprintf("%s\x00%d\x00%x", name, version, sum)
+	key := name + "\x00" + strconv.Itoa(version) + "\x00" + string(sum[:])
 	if s.evidence.has(s.evidence.policies, key) {
 		return
 	}
