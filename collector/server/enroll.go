@@ -134,6 +134,7 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (_ *
 		s.log.Error("start epoch", "device_id", res.Device.ID, "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
 	}
+	s.recordEnrolment(ctx, req, res, epoch, now)
 	return &wardv1.EnrollResponse{
 		DeviceId:       res.Device.ID,
 		CertificateDer: res.Issued.DER,

@@ -182,6 +182,7 @@ func (s *Server) identify(ctx context.Context) (store.Device, error) {
 	if err != nil {
 		return store.Device{}, err
 	}
+	s.noteCertificate(ctx, dev, leaf)
 	s.ids.put(ctx, leaf, dev, chain, checked, mark)
 	return dev, nil
 }

@@ -35,7 +35,7 @@ func newMetrics() *metrics {
 		sealUnverified: newCounterVec("ward_collector_reports_seal_unverified_total",
 			"Sealed reports stored unsealed: the seal did not verify once fields this collector does not know were dropped."),
 		enrolments: newCounterVec("ward_collector_enrolments_total", "Enrolment attempts, by result (new, rebound, refused, invalid).", "result"),
-		renewals:   newCounterVec("ward_collector_certificate_renewals_total", "Device certificates renewed, by step (issued, promoted).", "step"),
+		renewals:   newCounterVec("ward_collector_certificate_renewals_total", "Device certificates renewed, by step (issued, promoted, refused_handover).", "step"),
 		latency: newHistogramVec("ward_collector_grpc_request_duration_seconds", "gRPC request latency, by method and status code.",
 			[]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}, "method", "code"),
 	}

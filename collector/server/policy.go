@@ -76,7 +76,11 @@ func (s *Server) CheckStoredPolicies(ctx context.Context) []string {
 func (s *Server) policyFor(ctx context.Context, group string) (groupPolicy, error) {
 	gp, err := s.store.Policy(ctx, group)
 	if errors.Is(err, store.ErrNotFound) {
-		return s.defaultPolicy()
+		p, err := s.defaultPolicy()
+		if err == nil {
+			s.recordPolicy(ctx, p.name, p.version, defaultDoc, defaultSum)
+		}
+		return p, err
 	}
 	if err != nil {
 		return groupPolicy{}, err
@@ -95,6 +99,7 @@ func (s *Server) policyFor(ctx context.Context, group string) (groupPolicy, erro
 		s.policies.m[group] = c
 		s.policies.mu.Unlock()
 	}
+	s.recordPolicy(ctx, gp.Name, gp.Version, gp.Document, key)
 	return groupPolicy{name: gp.Name, version: gp.Version, document: gp.Document, parsed: c.p}, nil
 }
 
@@ -121,6 +126,10 @@ var (
 	defaultOnce sync.Once
 	defaultPol  groupPolicy
 	defaultErr  error
+	// defaultDoc is the shipped default's document, recorded as evidence
+	// (records.go) though GetPolicy sends it empty.
+	defaultDoc []byte
+	defaultSum [32]byte
 )
 
 func (s *Server) defaultPolicy() (groupPolicy, error) {
@@ -131,6 +140,8 @@ func (s *Server) defaultPolicy() (groupPolicy, error) {
 			return
 		}
 		defaultPol = groupPolicy{name: p.Name, version: p.Version, document: embeddedDocument(DefaultPolicy), parsed: p}
+		defaultDoc, defaultErr = policies.EmbeddedDocument(DefaultPolicy)
+		defaultSum = sha256.Sum256(defaultDoc)
 	})
 	return defaultPol, defaultErr
 }

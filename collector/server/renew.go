@@ -32,6 +32,17 @@ func (a *agent) Renew(ctx context.Context, req *wardv1.RenewRequest) (*wardv1.Re
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	// The handover is evidence that the current key introduced the new
+	// one (docs/evidence.md, "Keys"); an agent older than evidence sends
+	// none, and its renewal is recorded without.
+	if h := req.GetHandover(); h != nil {
+		if err := s.checkHandover(ctx, dev, h, csr); err != nil {
+			if status.Code(err) == codes.InvalidArgument {
+				s.metrics.renewals.Inc("refused_handover")
+			}
+			return nil, err
+		}
+	}
 	now := s.cfg.Now()
 	issued, err := s.store.RenewCertificate(ctx, dev.ID, dev.CertSerial, func() (store.Issued, error) {
 		der, serial, notAfter, err := s.authority().SignDevice(csr, dev.ID, now)
@@ -52,6 +63,7 @@ func (a *agent) Renew(ctx context.Context, req *wardv1.RenewRequest) (*wardv1.Re
 		s.log.Error("parse renewed certificate", "device_id", dev.ID, "err", err)
 		return nil, status.Error(codes.Internal, "internal error")
 	}
+	s.recordRenewal(ctx, dev, issued.DER, cert, req.GetHandover(), now)
 	s.metrics.renewals.Inc("issued")
 	s.log.Info("device certificate renewed", "device_id", dev.ID, "cert_serial", issued.Serial, "not_after", issued.NotAfter, "current_serial", dev.CertSerial)
 	return &wardv1.RenewResponse{

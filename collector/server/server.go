@@ -134,6 +134,9 @@ type Server struct {
 	limiter   *limiters
 	policies  *policyCache
 	ids       *identities
+	// evidence remembers what this process has recorded as evidence
+	// (records.go).
+	evidence *recorded
 	// shared is what this collector shares with the others on its store.
 	shared shared
 	// listening is whether changes by other collectors are notified now.
@@ -225,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 	s.shared = sharedFor(s.store)
 	s.ids = newIdentities(cfg.IdentityTTL)
 	s.policies = newPolicyCache()
+	s.evidence = newRecorded()
 
 	s.newGRPC()
 	s.CheckStoredPolicies(context.Background())

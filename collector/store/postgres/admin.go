@@ -414,6 +414,9 @@ func (s *Store) SetPolicyAudited(ctx context.Context, p store.GroupPolicy, e sto
 			p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt)); err != nil {
 			return err
 		}
+		if err := recordSetPolicy(ctx, tx, p); err != nil {
+			return err
+		}
 		if err := insertAudit(ctx, tx, e, p.Group); err != nil {
 			return err
 		}

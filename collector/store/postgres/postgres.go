@@ -581,9 +581,14 @@ func (s *Store) Duplicates(ctx context.Context) ([]store.DuplicateSet, error) {
 
 // SetPolicy implements store.Store.
 func (s *Store) SetPolicy(ctx context.Context, p store.GroupPolicy) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO policies (grp, name, version, document, updated_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (grp) DO UPDATE SET name = excluded.name, version = excluded.version, document = excluded.document, updated_at = excluded.updated_at`,
-		p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt))
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO policies (grp, name, version, document, updated_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (grp) DO UPDATE SET name = excluded.name, version = excluded.version, document = excluded.document, updated_at = excluded.updated_at`,
+			p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt)); err != nil {
+			return err
+		}
+		return recordSetPolicy(ctx, tx, p)
+	})
 	if err != nil {
 		return fmt.Errorf("set policy: %w", classify(err))
 	}

@@ -431,6 +431,9 @@ func (s *Store) SetPolicyAudited(ctx context.Context, p store.GroupPolicy, e sto
 			p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt)); err != nil {
 			return err
 		}
+		if err := recordSetPolicy(ctx, tx, p); err != nil {
+			return err
+		}
 		return insertAudit(ctx, tx, e, p.Group)
 	})
 	if err != nil {

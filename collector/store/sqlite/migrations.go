@@ -172,6 +172,9 @@ var migrations = []string{
 	migrationConnectivity,
 	// 18: report seals and the chains' gaps and forks (migration_chain.go).
 	migrationChain,
+	// 19: device certificates, enrolment records and policy documents
+	// for evidence (migration_records.go).
+	migrationRecords,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same

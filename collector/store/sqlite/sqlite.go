@@ -533,9 +533,14 @@ func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Trans
 
 // SetPolicy implements store.Store.
 func (s *Store) SetPolicy(ctx context.Context, p store.GroupPolicy) error {
-	_, err := s.exec(ctx, `INSERT INTO policies (grp, name, version, document, updated_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (grp) DO UPDATE SET name = excluded.name, version = excluded.version, document = excluded.document, updated_at = excluded.updated_at`,
-		p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt))
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO policies (grp, name, version, document, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (grp) DO UPDATE SET name = excluded.name, version = excluded.version, document = excluded.document, updated_at = excluded.updated_at`,
+			p.Group, p.Name, p.Version, p.Document, nanos(p.UpdatedAt)); err != nil {
+			return err
+		}
+		return recordSetPolicy(ctx, tx, p)
+	})
 	if err != nil {
 		return fmt.Errorf("set policy: %w", err)
 	}
