@@ -8,8 +8,6 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/wardhq/ward/collector/store"
@@ -153,7 +151,7 @@ func (s *Server) firstSealed(ctx context.Context, deviceID string, epoch uint64,
 // sealCertificate is the certificate of the key keyID names: the calling
 // one, or one the store recorded for the device.
 func (s *Server) sealCertificate(ctx context.Context, deviceID string, keyID []byte) (*x509.Certificate, error) {
-	if leaf := peerLeaf(ctx); leaf != nil && bytes.Equal(evidence.CertKeyID(leaf), keyID) {
+	if leaf, ok := peerLeaf(ctx); ok && bytes.Equal(evidence.CertKeyID(leaf), keyID) {
 		return leaf, nil
 	}
 	if dc, ok := s.store.(deviceCertificates); ok {
@@ -175,17 +173,4 @@ func (s *Server) sealCertificate(ctx context.Context, deviceID string, keyID []b
 		}
 	}
 	return nil, &sealRefusal{"unknown_key", fmt.Errorf("%w: key %x is not one of this device's certificates", evidence.ErrBadSignature, keyID[:min(8, len(keyID))])}
-}
-
-// peerLeaf is the calling client certificate (nil: none).
-func peerLeaf(ctx context.Context) *x509.Certificate {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return nil
-	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(ti.State.PeerCertificates) == 0 {
-		return nil
-	}
-	return ti.State.PeerCertificates[0]
 }
