@@ -298,10 +298,13 @@ func (o *Outbox) Append(r *wardv1.Report) (uint64, error) {
 // seal seals r (its sequence set) into the chain of its epoch, moves
 // that chain's head in m and returns r's encoding. Without a Sealer it
 // clears r's seal (a report queued again under a new sequence keeps no
-// seal that no longer holds). Called with o.mu held.
+// seal that no longer holds). A report of epoch 0, from a state saved
+// before epochs, is not sealed either: a statement must name the epoch
+// the collector files the report under, which such an agent does not
+// know (it is sealed again once re-enrolled). Called with o.mu held.
 func (o *Outbox) seal(r *wardv1.Report, m *meta) ([]byte, error) {
 	r.Seal = nil
-	if s := o.opts.Sealer; s != nil {
+	if s := o.opts.Sealer; s != nil && r.GetEpoch() != 0 {
 		e := r.GetEpoch()
 		head := &m.Head
 		switch e {

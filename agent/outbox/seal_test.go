@@ -261,6 +261,11 @@ func TestUnsealedWithoutSealer(t *testing.T) {
 	if r.Seal != nil {
 		t.Errorf("an outbox without a sealer queued a seal: %v", r.Seal)
 	}
+	// A report of epoch 0 (a state saved before epochs) goes unsealed.
+	seq = mustAppend(t, o, epochReport(0, pass, "pre-epoch"))
+	if r, err := o.Read(seq); err != nil || r.Seal != nil {
+		t.Errorf("a report of epoch 0: %v, seal %v; want it queued unsealed", err, r.GetSeal())
+	}
 }
 
 func equalU64(a, b []uint64) bool {
