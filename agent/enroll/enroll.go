@@ -25,8 +25,8 @@ import (
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/check/osinfo"
 	"github.com/wardhq/ward/agent/outbox"
-	"github.com/wardhq/ward/evidence"
 	"github.com/wardhq/ward/agent/rpc"
+	"github.com/wardhq/ward/evidence"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 

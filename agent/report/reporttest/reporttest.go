@@ -31,7 +31,7 @@ func Enrolled(t testing.TB, c *servertest.Collector, group string) (*enroll.Iden
 	ident := &enroll.Identity{
 		Device: enroll.Device{DeviceID: resp.DeviceId, Collector: c.Addr, Group: group, EnrolledAt: time.Now().UTC(), Epoch: resp.Epoch,
 			Genesis: evidence.Genesis(resp.DeviceId, resp.Epoch, cert.Leaf.Raw)},
-		Cert:   cert, CA: ca,
+		Cert: cert, CA: ca,
 	}
 	if err := enroll.Save(dir, ident); err != nil {
 		t.Fatalf("reporttest: save identity: %v", err)
