@@ -178,6 +178,9 @@ func renderPrivacy(w io.Writer, lang string, r *wardv1.Report, dest destination,
 	}
 	renderConnectivity(w, t, r.GetConnectivity())
 	line("privacy.meta", "version", nonEmpty(r.GetAgentVersion(), "?"))
+	if r.GetSeal() != nil {
+		line("privacy.seal")
+	}
 	fmt.Fprintln(w)
 	line("privacy.also")
 	fmt.Fprintln(w)

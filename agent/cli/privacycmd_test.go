@@ -55,7 +55,11 @@ func laptopReport() *wardv1.Report {
 			{RuleId: "firewall-on", Status: wardv1.ResultStatus_RESULT_STATUS_PASS},
 			{RuleId: "security-updates", Status: wardv1.ResultStatus_RESULT_STATUS_FAIL},
 			{RuleId: "automatic-updates", Status: wardv1.ResultStatus_RESULT_STATUS_UNKNOWN},
-		}}
+		},
+		// A fixed stand-in: a real seal is random (ECDSA), and the summary
+		// says only that there is one.
+		Seal: &wardv1.ReportSeal{PrevHash: bytes.Repeat([]byte{1}, 32), KeyId: bytes.Repeat([]byte{2}, 32), Signature: []byte{3}},
+	}
 }
 
 // TestPrivacySummaryGolden renders the summary of laptopReport in every
@@ -108,6 +112,9 @@ func TestPrivacySummaryCases(t *testing.T) {
 			[]string{"To whom: nobody. This laptop is not enrolled with an organisation, so Ward sends nothing.\n\n"}, []string{"ward.example.org", "When:"}},
 		{"unreadable", laptopReport(), destination{enrolled: true},
 			[]string{"only an administrator can read it; to see it: sudo ward-agent privacy"}, []string{"nobody"}},
+		{"unsealed", unchanged, enrolled, nil, []string{"a seal"}},
+		{"sealed", laptopReport(), enrolled,
+			[]string{"- a seal: this laptop's signature over the report, linked to the report before it"}, nil},
 		{"encrypting", encrypting, enrolled, []string{"    /media/alice/USB (/dev/sdb1): being encrypted\n"}, []string{"not encrypted"}},
 		{"names", names, enrolled,
 			[]string{"    the name and version of each waiting update (in the list: 1)"}, []string{"fingerprint"}},

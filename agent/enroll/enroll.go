@@ -26,6 +26,7 @@ import (
 	"github.com/wardhq/ward/agent/check/osinfo"
 	"github.com/wardhq/ward/agent/outbox"
 	"github.com/wardhq/ward/agent/rpc"
+	"github.com/wardhq/ward/evidence"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -128,6 +129,7 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	id.Collector = opts.Collector
 	id.EnrolledAt = opts.Now().UTC()
 	id.Epoch = resp.Epoch
+	id.Genesis = evidence.Genesis(id.DeviceID, id.Epoch, id.Cert.Leaf.Raw)
 	id.Dir = opts.StateDir
 	if err := Save(opts.StateDir, id); err != nil {
 		return nil, err

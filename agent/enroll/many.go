@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/wardhq/ward/evidence"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -53,5 +54,6 @@ func Accept(resp *wardv1.EnrollResponse, key *ecdsa.PrivateKey, fingerprint stri
 		return nil, err
 	}
 	id.Epoch = resp.Epoch
+	id.Genesis = evidence.Genesis(id.DeviceID, id.Epoch, id.Cert.Leaf.Raw)
 	return id, nil
 }

@@ -13,7 +13,10 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/wardhq/ward/agent/outbox"
+	"github.com/wardhq/ward/evidence"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -56,6 +59,26 @@ func NewRenewal() (*Renewal, error) {
 		return nil, err
 	}
 	return &Renewal{key: key, CSR: csr}, nil
+}
+
+// Handover is the key handover the renewal sends with its request
+// (RenewRequest.handover): signed by id's current key, it introduces the
+// new key for id's device and epoch at time at, so an auditor can follow
+// the chain of reports from one key to the next (docs/evidence.md).
+func (r *Renewal) Handover(id *Identity, at time.Time) (*wardv1.KeyHandover, error) {
+	old, ok := id.Cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("key handover: the current key cannot sign")
+	}
+	newID, err := evidence.KeyID(r.key.Public())
+	if err != nil {
+		return nil, err
+	}
+	h := &wardv1.KeyHandover{DeviceId: id.DeviceID, Epoch: id.Epoch, NewKeyId: newID, At: timestamppb.New(at)}
+	if err := evidence.SignHandover(old, h); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // Accept checks the collector's answer to the renewal and returns the

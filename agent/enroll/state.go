@@ -50,6 +50,11 @@ type Device struct {
 	// Epoch is the enrolment epoch the collector assigned; reports carry
 	// it. 0 (a state saved before epochs) means the device's current one.
 	Epoch uint64 `json:"epoch,omitempty"`
+	// Genesis is the hash the epoch's first sealed report chains to
+	// (evidence.Genesis of the certificate the enrolment or re-bind
+	// issued). Empty in a state saved before reports were sealed: its
+	// first sealed report then carries an empty prev_hash.
+	Genesis []byte `json:"genesis,omitempty"`
 }
 
 // Identity is an enrolled device: its record, client certificate and the

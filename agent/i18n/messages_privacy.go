@@ -291,6 +291,15 @@ func init() {
 			"uk": "- версія Ward ({version}), час перевірки і, якщо перевірка не змогла дати відповідь, причина технічними словами",
 			"pt": "- a versão do Ward ({version}), a hora da verificação e, quando uma verificação não conseguiu decidir, o motivo em termos técnicos",
 		},
+		"privacy.seal": {
+			"en": "- a seal: this laptop's signature over the report, linked to the report before it, so that your organisation (and an auditor) can tell a changed or missing report; it says nothing more about you",
+			"fr": "- un sceau : la signature de cet ordinateur sur le rapport, reliée au rapport précédent, pour que votre organisation (et un auditeur) puisse repérer un rapport modifié ou manquant ; il ne dit rien de plus sur vous",
+			"es": "- un sello: la firma de este portátil sobre el informe, enlazada con el informe anterior, para que su organización (y un auditor) pueda detectar un informe modificado o que falta; no dice nada más sobre usted",
+			"ar": "- ختم: توقيع هذا الحاسوب على التقرير، مرتبط بالتقرير السابق، كي تتمكّن مؤسستك (ومدقّق) من كشف أي تقرير مُعدَّل أو مفقود؛ ولا يقول عنك شيئًا آخر",
+			"ru": "- печать: подпись этого компьютера под отчётом, связанная с предыдущим отчётом, чтобы ваша организация (и аудитор) могла заметить изменённый или пропавший отчёт; больше она ничего о вас не сообщает",
+			"uk": "- печатка: підпис цього комп’ютера під звітом, пов’язаний із попереднім звітом, щоб ваша організація (і аудитор) могла помітити змінений або відсутній звіт; більше вона нічого про вас не повідомляє",
+			"pt": "- um selo: a assinatura deste computador sobre o relatório, ligada ao relatório anterior, para que a sua organização (e um auditor) possa detetar um relatório alterado ou em falta; não diz mais nada sobre si",
+		},
 		"privacy.also": {
 			"en": "Each time, Ward also asks the server for the current policy (naming only the policy it already has). Before this laptop's certificate expires, it sends a new public key to renew it (never the private key).",
 			"fr": "À chaque fois, Ward demande aussi au serveur la politique en vigueur (en indiquant seulement celle qu'il a déjà). Avant que le certificat de cet ordinateur n'expire, il envoie une nouvelle clé publique pour le renouveler (jamais la clé privée).",

@@ -69,6 +69,23 @@ type Options struct {
 	// Now is the clock, used only to pick a safe sequence when the
 	// sequence file is lost (default time.Now).
 	Now func() time.Time
+	// Sealer, if set, seals every report Append queues (docs/outbox.md,
+	// "Sealed reports"); without one reports are queued unsealed.
+	Sealer Sealer
+}
+
+// Sealer signs the reports the outbox queues into a chain per epoch.
+type Sealer interface {
+	// Seal signs r, whose epoch and sequence are set, chained to prev
+	// (the previous report's statement hash, or the epoch's genesis) with
+	// dropped, the epoch's drop count so far. It sets r.Seal and returns
+	// r's statement hash (evidence.Seal does this).
+	Seal(r *wardv1.Report, prev []byte, dropped uint64) (hash []byte, err error)
+	// Genesis is the hash the first report of epoch chains to: nil when
+	// it is not known (an enrolment made before reports were sealed, or
+	// an epoch other than the identity's), and that report then carries
+	// an empty prev_hash.
+	Genesis(epoch uint64) []byte
 }
 
 // Outbox is a durable queue of reports in one directory. It is safe for
@@ -111,6 +128,13 @@ type meta struct {
 	// its reports still queued.
 	PrevEpoch uint64 `json:"prev_epoch,omitempty"`
 	PrevTotal uint64 `json:"prev_total,omitempty"`
+	// Head is the chain head of Epoch: the statement hash of the newest
+	// report sealed in it (empty before its first), HeadKeyID the key
+	// that sealed it; PrevHead is PrevEpoch's. They are written with the
+	// sequence that report spent, before its entry file.
+	Head      []byte `json:"head,omitempty"`
+	HeadKeyID []byte `json:"head_key_id,omitempty"`
+	PrevHead  []byte `json:"prev_head,omitempty"`
 }
 
 // countDrops adds n dropped or quarantined reports to both counters.
@@ -239,23 +263,25 @@ func (o *Outbox) Append(r *wardv1.Report) (uint64, error) {
 	defer o.mu.Unlock()
 	seq := o.meta.NextSequence
 	r.Sequence = seq
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
-	if err != nil {
-		return 0, fmt.Errorf("encode report: %w", err)
-	}
-	if len(payload) > MaxReportSize {
-		return 0, fmt.Errorf("%d bytes: %w", len(payload), ErrTooLarge)
-	}
 	// The sequence is spent before the report is written, so a crash in
 	// between leaves a gap, never a reuse.
 	next := o.meta
 	next.NextSequence = seq + 1
 	if e := r.GetEpoch(); e > next.Epoch {
-		// A new epoch counts its drops from zero; the old count stays
-		// with the old epoch's queued reports.
-		next.PrevEpoch, next.PrevTotal = next.Epoch, next.DroppedTotal
-		next.Epoch, next.DroppedTotal = e, 0
+		// A new epoch counts its drops from zero and starts its chain
+		// afresh; the old count and head stay with the old epoch's
+		// queued reports.
+		next.PrevEpoch, next.PrevTotal, next.PrevHead = next.Epoch, next.DroppedTotal, next.Head
+		next.Epoch, next.DroppedTotal, next.Head, next.HeadKeyID = e, 0, nil, nil
 	}
+	payload, err := o.seal(r, &next)
+	if err != nil {
+		return 0, err
+	}
+	// The chain head moves with the sequence, in the same write: a crash
+	// before the entry file is written leaves one report missing, whose
+	// successor names it as its predecessor (the collector records a gap
+	// of one missing report).
 	if err := o.writeMeta(next); err != nil {
 		return 0, err
 	}
@@ -267,6 +293,50 @@ func (o *Outbox) Append(r *wardv1.Report) (uint64, error) {
 	o.entries = append(o.entries, entry{seq: seq, size: size, written: o.opts.Now(), sig: signature(r)})
 	o.bytes += size
 	return seq, o.compact()
+}
+
+// seal seals r (its sequence set) into the chain of its epoch, moves
+// that chain's head in m and returns r's encoding. Without a Sealer it
+// clears r's seal (a report queued again under a new sequence keeps no
+// seal that no longer holds). A report of epoch 0, from a state saved
+// before epochs, is not sealed either: a statement must name the epoch
+// the collector files the report under, which such an agent does not
+// know (it is sealed again once re-enrolled). Called with o.mu held.
+func (o *Outbox) seal(r *wardv1.Report, m *meta) ([]byte, error) {
+	r.Seal = nil
+	if s := o.opts.Sealer; s != nil && r.GetEpoch() != 0 {
+		e := r.GetEpoch()
+		head := &m.Head
+		switch e {
+		case m.Epoch:
+		case m.PrevEpoch:
+			head = &m.PrevHead
+		default:
+			head = nil // an older epoch still: chain it to its genesis
+		}
+		prev := s.Genesis(e)
+		if head != nil && len(*head) > 0 {
+			prev = *head
+		}
+		hash, err := s.Seal(r, prev, m.totalFor(e))
+		if err != nil {
+			return nil, fmt.Errorf("seal report %d: %w", r.GetSequence(), err)
+		}
+		if head != nil {
+			*head = hash
+			if e == m.Epoch {
+				m.HeadKeyID = r.GetSeal().GetKeyId()
+			}
+		}
+	}
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode report: %w", err)
+	}
+	if len(payload) > MaxReportSize {
+		return nil, fmt.Errorf("%d bytes: %w", len(payload), ErrTooLarge)
+	}
+	return payload, nil
 }
 
 // compact drops reports until the queue is within its bounds.
@@ -416,6 +486,15 @@ func (o *Outbox) DroppedTotal() uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.meta.DroppedTotal
+}
+
+// Head is the chain head of the current epoch: the statement hash of the
+// newest report sealed in it and the key id that sealed it (both empty
+// before its first sealed report).
+func (o *Outbox) Head() (epoch uint64, hash, keyID []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.meta.Epoch, slices.Clone(o.meta.Head), slices.Clone(o.meta.HeadKeyID)
 }
 
 // NextSequence is the sequence the next Append will use.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -41,7 +42,8 @@ type Client struct {
 	// Now is the clock renewal follows (default time.Now).
 	Now func() time.Time
 
-	id *enroll.Identity // renew.go
+	idMu sync.Mutex       // guards id's replacement (Identity reads it from other goroutines)
+	id   *enroll.Identity // renew.go
 
 	exhaustedSeq   uint64
 	exhaustedCount int
@@ -132,7 +134,8 @@ func (c *Client) Deliver(ctx context.Context, ob *outbox.Outbox, onAck func(*war
 		if !ok {
 			return sent, nil
 		}
-		if e.Report.Epoch == 0 {
+		if e.Report.Epoch == 0 && e.Report.Seal == nil {
+			// A sealed report keeps the epoch it was sealed in.
 			e.Report.Epoch = c.epoch
 		}
 		seq := e.Sequence()

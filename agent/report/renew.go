@@ -10,7 +10,12 @@ import (
 
 // Identity is the identity the client calls with: after a renewal, the
 // renewed one.
-func (c *Client) Identity() *enroll.Identity { return c.id }
+// It is safe to call while a delivery renews.
+func (c *Client) Identity() *enroll.Identity {
+	c.idMu.Lock()
+	defer c.idMu.Unlock()
+	return c.id
+}
 
 // renewIfDue renews the device certificate once 2/3 of its lifetime has
 // passed (docs/enrolment.md, "Certificate renewal"). A failed renewal is
@@ -33,15 +38,20 @@ func (c *Client) renewIfDue(ctx context.Context) {
 // Renew renews the device certificate now: a new key, certified by the
 // collector over the current mTLS connection, saved in the state
 // directory; later calls use it (a new connection), which makes the
-// collector revoke the old certificate.
+// collector revoke the old certificate. The request carries a key
+// handover signed by the current key that introduces the new one.
 func (c *Client) Renew(ctx context.Context) error {
 	r, err := enroll.NewRenewal()
 	if err != nil {
 		return err
 	}
+	handover, err := r.Handover(c.id, c.Now())
+	if err != nil {
+		return fmt.Errorf("renew certificate: %w", err)
+	}
 	callCtx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	resp, _, err := c.agent.renew.Call(callCtx, &wardv1.RenewRequest{CsrDer: r.CSR}, false)
+	resp, _, err := c.agent.renew.Call(callCtx, &wardv1.RenewRequest{CsrDer: r.CSR, Handover: handover}, false)
 	if err != nil {
 		return fmt.Errorf("renew certificate: %w", err)
 	}
@@ -54,7 +64,9 @@ func (c *Client) Renew(ctx context.Context) error {
 	}
 	conn, agent := dialConn(next)
 	old := c.conn
+	c.idMu.Lock()
 	c.conn, c.agent, c.id = conn, agent, next
+	c.idMu.Unlock()
 	old.Close()
 	c.log.Info("certificate renewed", "not_after", next.NotAfter(), "renew_at", next.RenewAt(), "ca", enroll.Fingerprint(next.CA.Raw))
 	return nil

@@ -156,12 +156,19 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded baseline policy: %w", err)
 	}
-	ob, err := outbox.Open(filepath.Join(cfg.StateDir, OutboxDir), cfg.Outbox)
+	client, err := report.Dial(id, log)
 	if err != nil {
 		return nil, err
 	}
-	client, err := report.Dial(id, log)
+	// Every report is sealed with the key the client calls with, so a
+	// renewal changes the key of the next report (docs/outbox.md,
+	// "Sealed reports").
+	if cfg.Outbox.Sealer == nil {
+		cfg.Outbox.Sealer = client.Sealer()
+	}
+	ob, err := outbox.Open(filepath.Join(cfg.StateDir, OutboxDir), cfg.Outbox)
 	if err != nil {
+		client.Close()
 		return nil, err
 	}
 	if cfg.CallTimeout > 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/collector/server/servertest"
+	"github.com/wardhq/ward/evidence"
 )
 
 // Enrolled enrols a device in group with c and saves its identity in a
@@ -28,8 +29,9 @@ func Enrolled(t testing.TB, c *servertest.Collector, group string) (*enroll.Iden
 	}
 	dir := t.TempDir()
 	ident := &enroll.Identity{
-		Device: enroll.Device{DeviceID: resp.DeviceId, Collector: c.Addr, Group: group, EnrolledAt: time.Now().UTC(), Epoch: resp.Epoch},
-		Cert:   cert, CA: ca,
+		Device: enroll.Device{DeviceID: resp.DeviceId, Collector: c.Addr, Group: group, EnrolledAt: time.Now().UTC(), Epoch: resp.Epoch,
+			Genesis: evidence.Genesis(resp.DeviceId, resp.Epoch, cert.Leaf.Raw)},
+		Cert: cert, CA: ca,
 	}
 	if err := enroll.Save(dir, ident); err != nil {
 		t.Fatalf("reporttest: save identity: %v", err)
