@@ -144,6 +144,7 @@ func chainLink(row *sql.Row) (*store.ChainLink, error) {
 
 var _ store.Chains = (*Store)(nil)
 var _ store.SealedFrom = (*Store)(nil)
+var _ store.EvidenceStore = (*Store)(nil)
 
 // FirstSealed implements store.SealedFrom.
 func (s *Store) FirstSealed(ctx context.Context, deviceID string, epoch uint64) (uint64, error) {
