@@ -151,3 +151,41 @@ func SealedDropped(statement []byte) uint64 {
 	}
 	return dropped
 }
+
+// EpochDrops is what the agent has said, in one epoch, about reports it
+// dropped: the largest dropped_total it reported (sealed or at delivery)
+// and the lowest sequence stored.
+type EpochDrops struct {
+	Total    uint64
+	FirstSeq uint64
+}
+
+// AttributeDrops sets each gap's Dropped from the agent's latest count
+// of the epoch, e[gap.Epoch]. A seal's drop count is fixed when its report
+// is queued, while the outbox drops older queued reports later, so a
+// gap's drops are often counted only by reports after it: the count a
+// gap had when it was recorded (the growth across it) is a lower bound.
+// Every dropped report is a sequence the collector never stored, so the
+// epoch's count is spent on the missing sequences oldest first: those
+// before the first stored report, then each gap in order, each at most its
+// size. gaps must be sorted by epoch and After.
+func AttributeDrops(gaps []ChainGap, e map[uint64]EpochDrops) {
+	budget := map[uint64]uint64{}
+	for i := range gaps {
+		g := &gaps[i]
+		d, ok := e[g.Epoch]
+		if !ok {
+			continue
+		}
+		left, seen := budget[g.Epoch]
+		if !seen {
+			left = d.Total
+			if d.FirstSeq > 1 {
+				left -= min(left, d.FirstSeq-1)
+			}
+		}
+		n := min(g.Missing(), left)
+		g.Dropped = max(g.Dropped, n)
+		budget[g.Epoch] = left - n
+	}
+}

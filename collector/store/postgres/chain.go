@@ -203,6 +203,29 @@ func (s *Store) ChainGaps(ctx context.Context, deviceID string) ([]store.ChainGa
 		}
 		out = append(out, store.ChainGap{DeviceID: deviceID, Epoch: uint64(e), After: uint64(after), Before: uint64(before), Dropped: uint64(dropped), RecordedAt: fromNanos(at)})
 	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("chain gaps: %w", err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	drops, err := s.pool.Query(ctx, `SELECT epoch, max(dropped_total), min(sequence) FROM reports WHERE device_id = $1 GROUP BY epoch`, deviceID)
+	if err != nil {
+		return nil, fmt.Errorf("chain gaps: %w", err)
+	}
+	defer drops.Close()
+	e := map[uint64]store.EpochDrops{}
+	for drops.Next() {
+		var ep, total, first int64
+		if err := drops.Scan(&ep, &total, &first); err != nil {
+			return nil, fmt.Errorf("chain gaps: %w", err)
+		}
+		e[uint64(ep)] = store.EpochDrops{Total: uint64(total), FirstSeq: uint64(first)}
+	}
+	if err := drops.Err(); err != nil {
+		return nil, fmt.Errorf("chain gaps: %w", err)
+	}
+	store.AttributeDrops(out, e)
 	return out, rows.Err()
 }
 
