@@ -170,6 +170,14 @@ var migrations = []string{
 	// 17: connected-grace deadlines and each device's connectivity
 	// (migration_connectivity.go).
 	migrationConnectivity,
+	// 18, 19: the evidence chain and records (other branches; see
+	// migration_evidence_time.go).
+	migrationChainPending,
+	migrationRecordsPending,
+	// 20: the collected time is the evidence time: reports by
+	// observed_at, transitions with received_at
+	// (migration_evidence_time.go).
+	migrationEvidenceTime,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same
