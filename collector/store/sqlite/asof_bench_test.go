@@ -31,7 +31,9 @@ func BenchmarkStateAsOf(b *testing.B) {
 	for d := range devices {
 		e, err := s.Enroll(ctx, store.EnrollParams{TokenHash: hash, Now: start, NewID: fmt.Sprintf("dev-%03d", d),
 			Info: store.DeviceInfo{Hostname: fmt.Sprintf("h-%03d", d), Platform: "linux", OSName: "Debian", OSVersion: "12", AgentVersion: "1.0.0"}},
-			func(string) (store.Issued, error) { return store.Issued{Serial: fmt.Sprint(d), NotAfter: start.AddDate(1, 0, 0)}, nil })
+			func(string) (store.Issued, error) {
+				return store.Issued{Serial: fmt.Sprint(d), NotAfter: start.AddDate(1, 0, 0)}, nil
+			})
 		if err != nil {
 			b.Fatal(err)
 		}
