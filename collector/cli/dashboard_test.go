@@ -86,7 +86,7 @@ func TestExportNowAndAsOf(t *testing.T) {
 	cr := csv.NewReader(strings.NewReader(out))
 	cr.Comment = '#'
 	recs, err := cr.ReadAll()
-	if err != nil || len(recs) < 2 || !strings.HasPrefix(out, "# ward-export/2") {
+	if err != nil || len(recs) < 2 || !strings.HasPrefix(out, "# ward-export/3") {
 		t.Fatalf("export csv: %v\n%s", err, out)
 	}
 	states, _ := c.Store().RuleStates(ctx, id)

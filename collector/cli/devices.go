@@ -158,7 +158,11 @@ func (a *app) deviceCommand() *cobra.Command {
 			if n := len(trans); n > 0 {
 				fmt.Fprintln(a.stdout, "\nrecent transitions:")
 				for _, t := range trans[max(0, n-10):] {
-					fmt.Fprintf(a.stdout, "  %s  %s  %s -> %s (report %d)\n", t.At.Format(time.RFC3339), t.RuleID, orDash(string(t.From)), t.To, t.Sequence)
+					received := ""
+					if late := store.ReceivedLate(t); late != nil {
+						received = ", received " + late.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(a.stdout, "  %s  %s  %s -> %s (report %d%s)\n", t.At.Format(time.RFC3339), t.RuleID, orDash(string(t.From)), t.To, t.Sequence, received)
 				}
 			}
 			return nil

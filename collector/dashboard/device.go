@@ -252,7 +252,9 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, "device", p)
 }
 
-// timeline merges the device's verdict changes, the waivers of it and
+// timeline merges the device's verdict changes (at their reports'
+// collected time, with the time of receipt when it was later), the
+// waivers of it and
 // its group, and the audit entries of it and its group, newest first, at
 // most timelineMax.
 func timeline(dev store.Device, trans []store.Transition, ws []store.Waiver, audit []store.AuditEntry, now time.Time) []event {
@@ -262,7 +264,11 @@ func timeline(dev store.Device, trans []store.Transition, ws []store.Waiver, aud
 		if from == "" {
 			from = "first verdict"
 		}
-		out = append(out, event{t.At, "verdict", fmt.Sprintf("%s: %s → %s (report %d)", t.RuleID, from, t.To, t.Sequence)})
+		text := fmt.Sprintf("%s: %s → %s (report %d)", t.RuleID, from, t.To, t.Sequence)
+		if late := store.ReceivedLate(t); late != nil {
+			text = fmt.Sprintf("%s: %s → %s (report %d, collected then, received %s)", t.RuleID, from, t.To, t.Sequence, late.UTC().Format("2006-01-02 15:04 UTC"))
+		}
+		out = append(out, event{t.At, "verdict", text})
 	}
 	for _, w := range ws {
 		if !(w.DeviceID == dev.ID || w.DeviceID == "" && w.Group == dev.Group) {

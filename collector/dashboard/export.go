@@ -29,12 +29,12 @@ import (
 // the same metadata and the same rows.
 
 // ExportFormat names the layout of an export, in its metadata.
-const ExportFormat = "ward-export/2"
+const ExportFormat = "ward-export/3"
 
-// ErrBeforeFirstReport: an export as of a time at which the collector
-// had received no report (before its first, or before the history
-// retention kept). An empty file would look like an empty fleet.
-var ErrBeforeFirstReport = errors.New("no report had been received by then")
+// ErrBeforeFirstReport: an export as of a time before which the
+// collector holds no report collected (before its first, or before the
+// history retention kept). An empty file would look like an empty fleet.
+var ErrBeforeFirstReport = errors.New("no report had been collected by then")
 
 // ErrFutureAsOf: an export as of a time still to come.
 var ErrFutureAsOf = errors.New("that is in the future")
@@ -48,7 +48,7 @@ const (
 
 // NoReportReason is the reason of the one row of a device that had sent
 // no report by the export's time.
-const NoReportReason = "no report received by as_of"
+const NoReportReason = "no report collected by as_of"
 
 // ExportCollector names the collector an export came from.
 type ExportCollector struct {
@@ -98,11 +98,16 @@ type ExportWaiver struct {
 
 // ExportRow is one rule on one device as of the export's time.
 type ExportRow struct {
-	DeviceID      string     `json:"device_id"`
-	Hostname      string     `json:"hostname"`
-	Group         string     `json:"group"`
-	DeviceStatus  string     `json:"device_status"`
+	DeviceID     string `json:"device_id"`
+	Hostname     string `json:"hostname"`
+	Group        string `json:"group"`
+	DeviceStatus string `json:"device_status"`
+	// LastReport is when the report the row comes from was collected
+	// (its observed time, which the collector vouches for: the evidence
+	// time the state is picked by), ReceivedAt when it arrived: later,
+	// for a report queued while the device was offline.
 	LastReport    *time.Time `json:"last_report"`
+	ReceivedAt    *time.Time `json:"received_at"`
 	RevokedAt     *time.Time `json:"revoked_at"`
 	PolicyName    string     `json:"policy_name"`
 	PolicyVersion int        `json:"policy_version"`
@@ -179,7 +184,7 @@ func BuildExport(ctx context.Context, st store.Dashboard, o ExportOptions) (*Exp
 	reported := map[string]bool{}
 	err = st.StateAsOf(ctx, at, func(r store.StateRow) error {
 		row := ExportRow{
-			DeviceID: r.DeviceID, Hostname: r.Hostname, Group: r.Group, LastReport: utc(&r.ReportedAt), RevokedAt: utc(r.RevokedAt),
+			DeviceID: r.DeviceID, Hostname: r.Hostname, Group: r.Group, LastReport: utc(&r.ReportedAt), ReceivedAt: utc(&r.ReceivedAt), RevokedAt: utc(r.RevokedAt),
 			PolicyName: r.PolicyName, PolicyVersion: r.PolicyVersion, RuleID: r.RuleID, RuleTitle: r.Title, Severity: r.Severity,
 			Verdict: r.Status, Status: r.Status, Since: utc(r.Since), Observed: r.Observed, Expected: r.Expected, Reason: r.Reason,
 		}
@@ -403,7 +408,7 @@ var ExportHeader = []string{"device_id", "hostname", "group", "device_status", "
 	"rule_id", "rule_title", "severity", "verdict", "status", "since", "deadline", "overdue",
 	"waiver_id", "waiver_by", "waiver_expires", "waiver_reason", "observed", "expected", "reason",
 	// Added after the others, so readers by position keep working.
-	"deadline_paused"}
+	"deadline_paused", "received_at"}
 
 // CSVMetaLines is how many lines of metadata, each starting with "# ",
 // come before the CSV header row: always this many, so a reader that
@@ -441,7 +446,7 @@ func (e *Export) Write(w io.Writer, format string) error {
 		for _, r := range e.Rows {
 			rec := []string{r.DeviceID, r.Hostname, r.Group, r.DeviceStatus, stamp(r.LastReport), stamp(r.RevokedAt), r.PolicyName, strconv.Itoa(r.PolicyVersion),
 				r.RuleID, r.RuleTitle, r.Severity, string(r.Verdict), string(r.Status), stamp(r.Since), stamp(r.Deadline), yesNo(r.Overdue),
-				"", "", "", "", r.Observed, r.Expected, r.Reason, yesNo(&r.DeadlinePaused)}
+				"", "", "", "", r.Observed, r.Expected, r.Reason, yesNo(&r.DeadlinePaused), stamp(r.ReceivedAt)}
 			if wv := r.Waiver; wv != nil {
 				copy(rec[16:20], []string{wv.ID, wv.By, stamp(&wv.ExpiresAt), wv.Reason})
 			}

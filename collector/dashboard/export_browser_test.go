@@ -31,7 +31,7 @@ func TestExportFormInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#x-download")),
 		chromedp.WaitVisible(chromedp.CSS("#error")),
 	)
-	if s := text(t, ctx, "#error"); !strings.Contains(s, "as_of 2001-01-01") || !strings.Contains(s, "no report had been received") {
+	if s := text(t, ctx, "#error"); !strings.Contains(s, "as_of 2001-01-01") || !strings.Contains(s, "no report had been collected") {
 		t.Errorf("error = %q", s)
 	}
 	// The form keeps what was asked, to correct it.

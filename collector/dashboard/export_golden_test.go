@@ -213,9 +213,10 @@ func TestExportRowsStandAlone(t *testing.T) {
 		"field-old/disk-encrypted": {"FAIL", "FAIL", "stale", ptr(gT0.Add(24*time.Hour - time.Second + 72*time.Hour)), &yes, false},
 		"field-old/legacy-rule":    {"FAIL", "FAIL", "stale", nil, nil, false},
 		// Connected grace: 4 connected hours more than the grace were
-		// used by the report.
-		"upd-offline/security-updates": {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-5 * time.Hour)), &no, false},
-		"upd-online/security-updates":  {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-5 * time.Hour)), &yes, false},
+		// used by the report, collected a second before it arrived an
+		// hour before the as-of.
+		"upd-offline/security-updates": {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-5*time.Hour - time.Second)), &no, false},
+		"upd-online/security-updates":  {"FAIL", "FAIL", "fresh", ptr(gAsOf.Add(-5*time.Hour - time.Second)), &yes, false},
 	} {
 		r, ok := rows[key]
 		if !ok {
@@ -237,6 +238,14 @@ func TestExportRowsStandAlone(t *testing.T) {
 	}
 	if r := rows["lin-bad/firewall-on"]; r.Waiver == nil || r.Waiver.ID != "wvr_golden" || !r.Waiver.ExpiresAt.Equal(gT0.Add(20*24*time.Hour)) || r.Severity != "high" {
 		t.Errorf("waived row = %+v", r)
+	}
+	// last_report is when the report was collected (its observed time),
+	// received_at when it arrived.
+	if r := rows["lin-ok/disk-encrypted"]; !eqTime(r.LastReport, ptr(gAsOf.Add(-time.Hour-time.Second))) || !eqTime(r.ReceivedAt, ptr(gAsOf.Add(-time.Hour))) {
+		t.Errorf("lin-ok: last_report %v, received_at %v; want collected %v, received %v", r.LastReport, r.ReceivedAt, gAsOf.Add(-time.Hour-time.Second), gAsOf.Add(-time.Hour))
+	}
+	if r, ok := rows["new-one/"]; ok && r.ReceivedAt != nil {
+		t.Errorf("the device that never reported has received_at %v", r.ReceivedAt)
 	}
 	if r, ok := rows["new-one/"]; !ok || r.Verdict != store.Unknown || r.Status != store.Unknown || r.Reason != dashboard.NoReportReason ||
 		r.LastReport != nil || r.DeviceStatus != dashboard.ExportStale || r.PolicyName != "" {
@@ -269,7 +278,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &j); err != nil || len(j.Rows) != 13 || j.Metadata["as_of"] != "2026-03-10T12:00:00Z" {
 		t.Errorf("JSON: %v, %d rows, metadata %v", err, len(j.Rows), j.Metadata)
 	}
-	for _, k := range []string{"deadline", "overdue", "deadline_paused", "waiver", "revoked_at", "since"} {
+	for _, k := range []string{"deadline", "overdue", "deadline_paused", "waiver", "revoked_at", "since", "received_at"} {
 		if _, ok := j.Rows[0][k]; !ok {
 			t.Errorf("JSON row has no %q key (every key is always there, null when empty)", k)
 		}

@@ -65,7 +65,7 @@ func TestExportOverHTTP(t *testing.T) {
 			t.Errorf("export ?%s: %d %q, want 400 with a reason", q, resp.StatusCode, body)
 		}
 	}
-	if _, body := viewer.do("GET", "/export?format=csv&as_of=2001-01-01", nil); !strings.Contains(body, "no report had been received") {
+	if _, body := viewer.do("GET", "/export?format=csv&as_of=2001-01-01", nil); !strings.Contains(body, "no report had been collected") {
 		t.Errorf("before the first report, the reason: %q", body)
 	}
 }

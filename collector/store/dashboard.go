@@ -67,7 +67,10 @@ type Dashboard interface {
 	// that has reported, with its latest report's facts.
 	LatestFacts(ctx context.Context, group string, fn func(LatestFacts) error) error
 	// StateAsOf calls fn with every rule result of every device as it
-	// stood at t (the latest report received at or before t), by device.
+	// stood at t, by device: from its newest report by (epoch, sequence)
+	// among those observed at or before t (Report.ObservedAt, the
+	// collected time the collector vouches for), however late it was
+	// received.
 	// A device revoked by t is there too, with its last state and
 	// StateRow.RevokedAt, so an export as of then still accounts for it.
 	StateAsOf(ctx context.Context, t time.Time, fn func(StateRow) error) error
@@ -295,8 +298,13 @@ type StateRow struct {
 	Observed      string     `json:"observed"`
 	Expected      string     `json:"expected"`
 	Since         *time.Time `json:"since,omitempty"`
-	ReportedAt    time.Time  `json:"reported_at"`
-	Waiver        string     `json:"waiver,omitempty"`
+	// ReportedAt is the report's observed time (Report.ObservedAt): when
+	// the state was collected, as the collector vouches. ReceivedAt is
+	// when the report arrived, which for a report queued offline is
+	// later.
+	ReportedAt time.Time `json:"reported_at"`
+	ReceivedAt time.Time `json:"received_at"`
+	Waiver     string    `json:"waiver,omitempty"`
 	// Severity and Reason (why a verdict is UNKNOWN) are the rule's, as
 	// the collector evaluated it.
 	Severity string `json:"severity,omitempty"`

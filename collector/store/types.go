@@ -262,6 +262,24 @@ type Transition struct {
 	To       Verdict   `json:"to"`
 	At       time.Time `json:"at"`
 	Sequence uint64    `json:"sequence"`
+	// ReceivedAt is when the report that made the change arrived (At is
+	// its observed time, when it was collected); nil for a transition
+	// recorded before collectors kept it.
+	ReceivedAt *time.Time `json:"received_at,omitempty"`
+}
+
+// LateReceipt is how much later than collected a report must have
+// arrived for the device's history to say when it was received (a report
+// queued offline); a report sent at once arrives within it.
+const LateReceipt = time.Minute
+
+// ReceivedLate is when t's report was received, if it arrived LateReceipt
+// or more after it was collected (t.At); nil otherwise or when not known.
+func ReceivedLate(t Transition) *time.Time {
+	if t.ReceivedAt == nil || t.ReceivedAt.Sub(t.At) < LateReceipt {
+		return nil
+	}
+	return t.ReceivedAt
 }
 
 // GroupPolicy is the policy document a group's devices are held to.

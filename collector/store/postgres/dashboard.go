@@ -227,22 +227,24 @@ func (s *Store) LatestFacts(ctx context.Context, group string, fn func(store.Lat
 	return rows.Err()
 }
 
-// StateAsOf implements store.Dashboard. A rule's "since" is the time of
-// its last verdict change at or before that report.
+// StateAsOf implements store.Dashboard: per device the newest report by
+// (epoch, sequence) observed at or before t (reports_observed finds
+// them). A rule's "since" is the time of its last verdict change at or
+// before that report.
 func (s *Store) StateAsOf(ctx context.Context, t time.Time, fn func(store.StateRow) error) error {
 	at := nanos(t)
-	rows, err := s.qm().Query(ctx, `SELECT d.id, d.hostname, d.grp, d.revoked_at, p.sequence, p.received_at, p.policy_name, p.policy_version, p.results,
+	rows, err := s.qm().Query(ctx, `SELECT d.id, d.hostname, d.grp, d.revoked_at, p.sequence, p.observed_at, p.received_at, p.policy_name, p.policy_version, p.results,
 		p.facts_epoch IS NOT NULL, h.facts, h.results
 		FROM devices d JOIN reports p ON p.device_id = d.id`+heartbeatJoin+`
 		WHERE d.enrolled_at <= ?
-		AND (p.epoch, p.sequence) = (SELECT epoch, sequence FROM reports q WHERE q.device_id = d.id AND q.received_at <= ? ORDER BY epoch DESC, sequence DESC LIMIT 1)
+		AND (p.epoch, p.sequence) = (SELECT epoch, sequence FROM reports q WHERE q.device_id = d.id AND q.observed_at <= ? ORDER BY epoch DESC, sequence DESC LIMIT 1)
 		ORDER BY d.hostname, d.id`, at, at)
 	if err != nil {
 		return fmt.Errorf("state as of: %w", err)
 	}
 	type rep struct {
 		dev, host, grp, policy, results string
-		seq, received                   int64
+		seq, observed, received         int64
 		version                         int
 		revoked                         *int64
 	}
@@ -252,7 +254,7 @@ func (s *Store) StateAsOf(ctx context.Context, t time.Time, fn func(store.StateR
 		var ref bool
 		var hfacts []byte
 		var hresults *string
-		if err := rows.Scan(&r.dev, &r.host, &r.grp, &r.revoked, &r.seq, &r.received, &r.policy, &r.version, &r.results, &ref, &hfacts, &hresults); err != nil {
+		if err := rows.Scan(&r.dev, &r.host, &r.grp, &r.revoked, &r.seq, &r.observed, &r.received, &r.policy, &r.version, &r.results, &ref, &hfacts, &hresults); err != nil {
 			rows.Close()
 			return fmt.Errorf("state as of: %w", err)
 		}
@@ -291,7 +293,7 @@ func (s *Store) StateAsOf(ctx context.Context, t time.Time, fn func(store.StateR
 			row := store.StateRow{
 				DeviceID: r.dev, Hostname: r.host, Group: r.grp, RuleID: res.RuleID, Title: res.Title,
 				PolicyName: r.policy, PolicyVersion: r.version, Status: res.Collector,
-				Observed: res.Observed, Expected: res.Expected, ReportedAt: fromNanos(r.received),
+				Observed: res.Observed, Expected: res.Expected, ReportedAt: fromNanos(r.observed), ReceivedAt: fromNanos(r.received),
 				Severity: res.Severity, Reason: res.Reason,
 				GraceConnected: res.GraceConnected, GraceUsed: res.GraceUsed, DeadlinePaused: res.DeadlinePaused,
 			}

@@ -14,8 +14,8 @@ import (
 const pruneBatch = 2000
 
 // PruneReports implements store.Pruner as the SQLite store does: it
-// deletes the reports received before before, except per device its
-// newest report, the newest one received before before, and per epoch the
+// deletes the reports observed before before, except per device its
+// newest report, the newest one observed before before, and per epoch the
 // report with the highest sequence and the one with the largest drop
 // count. A pruned report that holds the facts of kept heartbeats first
 // hands them to the oldest of those. Each batch holds the device's row
@@ -60,12 +60,12 @@ func pruneOnce(ctx context.Context, tx pgx.Tx, dev string, before int64) (int, e
 	// per epoch the highest sequence and the largest drop count.
 	rows, err := tx.Query(ctx, `WITH keep AS (
 			SELECT last_epoch AS epoch, last_sequence AS sequence FROM devices WHERE id = $1
-			UNION SELECT * FROM (SELECT epoch, sequence FROM reports WHERE device_id = $1 AND received_at < $2 ORDER BY epoch DESC, sequence DESC LIMIT 1) newest_before
+			UNION SELECT * FROM (SELECT epoch, sequence FROM reports WHERE device_id = $1 AND observed_at < $2 ORDER BY epoch DESC, sequence DESC LIMIT 1) newest_before
 			UNION SELECT epoch, max(sequence) FROM reports WHERE device_id = $1 GROUP BY epoch
 			UNION SELECT epoch, sequence FROM (SELECT epoch, sequence, row_number() OVER (PARTITION BY epoch ORDER BY dropped_total DESC, sequence DESC) AS rn
 				FROM reports WHERE device_id = $1) most_dropped WHERE rn = 1)
 		SELECT p.epoch, p.sequence FROM reports p
-		WHERE p.device_id = $1 AND p.received_at < $2 AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.epoch = p.epoch AND k.sequence = p.sequence)
+		WHERE p.device_id = $1 AND p.observed_at < $2 AND NOT EXISTS (SELECT 1 FROM keep k WHERE k.epoch = p.epoch AND k.sequence = p.sequence)
 		ORDER BY p.epoch, p.sequence LIMIT $3`, dev, before, pruneBatch)
 	if err != nil {
 		return 0, err

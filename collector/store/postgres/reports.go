@@ -472,8 +472,8 @@ func queueStates(w *pgx.Batch, r store.Report, prev map[string]prevState, enroll
 			failing[res.RuleID] = since
 		}
 		if !had || p.collector != string(res.Collector) {
-			w.Queue(`INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES ($1, $2, $3, $4, $5, $6)`,
-				r.DeviceID, res.RuleID, p.collector, string(res.Collector), at, seq)
+			w.Queue(`INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				r.DeviceID, res.RuleID, p.collector, string(res.Collector), at, seq, nanos(r.ReceivedAt))
 		}
 		next := prevState{res.Title, res.Family, res.Severity, string(res.Collector), string(res.Agent), res.Observed, res.Expected, res.Reason, since,
 			res.GraceConnected, res.DeadlinePaused, int64(res.GraceUsed)}
@@ -643,7 +643,7 @@ func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleSt
 
 // Transitions implements store.Store.
 func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Transition, error) {
-	rows, err := s.pool.Query(ctx, `SELECT device_id, rule_id, from_v, to_v, at, sequence FROM transitions WHERE device_id = $1 ORDER BY id`, deviceID)
+	rows, err := s.pool.Query(ctx, `SELECT device_id, rule_id, from_v, to_v, at, sequence, received_at FROM transitions WHERE device_id = $1 ORDER BY id`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("transitions: %w", err)
 	}
@@ -653,10 +653,11 @@ func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Trans
 		var t store.Transition
 		var from, to string
 		var at, seq int64
-		if err := rows.Scan(&t.DeviceID, &t.RuleID, &from, &to, &at, &seq); err != nil {
+		var received *int64
+		if err := rows.Scan(&t.DeviceID, &t.RuleID, &from, &to, &at, &seq, &received); err != nil {
 			return nil, fmt.Errorf("transitions: %w", err)
 		}
-		t.From, t.To, t.At, t.Sequence = store.Verdict(from), store.Verdict(to), fromNanos(at), uint64(seq)
+		t.From, t.To, t.At, t.Sequence, t.ReceivedAt = store.Verdict(from), store.Verdict(to), fromNanos(at), uint64(seq), fromNull(received)
 		out = append(out, t)
 	}
 	return out, rows.Err()

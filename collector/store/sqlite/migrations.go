@@ -175,6 +175,10 @@ var migrations = []string{
 	// 19: device certificates, enrolment records and policy documents
 	// for evidence (migration_records.go).
 	migrationRecords,
+	// 20: the collected time is the evidence time: reports by
+	// observed_at, transitions with received_at
+	// (migration_evidence_time.go).
+	migrationEvidenceTime,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same

@@ -70,7 +70,7 @@ func TestHotStatementsStayOnTheirDevice(t *testing.T) {
 			('rule_states', 'rule_states_verdict', '1000000 2 1 1'),
 			('rule_states', 'rule_states_rule', '1000000 2 1 1'),
 			('rule_states', 'sqlite_autoindex_rule_states_1', '1000000 500000 1'),
-			('reports', 'reports_received', '1000000 2 1'),
+			('reports', 'reports_observed', '1000000 2 1'),
 			('devices', 'devices_status', '1000000 1 1 1 1 1 1')`); err != nil {
 		t.Fatal(err)
 	}

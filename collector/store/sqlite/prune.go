@@ -10,13 +10,14 @@ import (
 // pruneBatch bounds the reports one prune transaction deletes.
 const pruneBatch = 2000
 
-// PruneReports implements store.Pruner: it deletes the reports received
-// before before, except per device its newest report, the newest one
-// received before before (what StateAsOf, export --as-of, shows for any
-// time inside the window until the next report), and per epoch the
-// report with the highest sequence and the one with the largest drop
-// count (LastSequence and DroppedTotal). Transitions and rule states are
-// kept. A pruned report that holds the facts of kept heartbeats first
+// PruneReports implements store.Pruner: it deletes the reports observed
+// (collected, as the collector vouches: the evidence time) before before,
+// except per device its newest report, the newest one by (epoch,
+// sequence) observed before before (what StateAsOf, export --as-of,
+// shows for any time inside the window until the next report), and per
+// epoch the report with the highest sequence and the one with the
+// largest drop count (LastSequence and DroppedTotal). Transitions and
+// rule states are kept. A pruned report that holds the facts of kept heartbeats first
 // hands them to the oldest of those. It returns how many reports it
 // deleted.
 func (s *Store) PruneReports(ctx context.Context, before time.Time) (int, error) {
@@ -74,7 +75,7 @@ func pruneOnce(ctx context.Context, tx *sql.Tx, dev string, before int64) (int, 
 	// per epoch the highest sequence and the largest drop count.
 	for _, q := range []string{
 		`INSERT OR IGNORE INTO temp.prune_keep SELECT last_epoch, last_sequence FROM devices WHERE id = ?1`,
-		`INSERT OR IGNORE INTO temp.prune_keep SELECT epoch, sequence FROM reports WHERE device_id = ?1 AND received_at < ?2 ORDER BY epoch DESC, sequence DESC LIMIT 1`,
+		`INSERT OR IGNORE INTO temp.prune_keep SELECT epoch, sequence FROM reports WHERE device_id = ?1 AND observed_at < ?2 ORDER BY epoch DESC, sequence DESC LIMIT 1`,
 		`INSERT OR IGNORE INTO temp.prune_keep SELECT epoch, max(sequence) FROM reports WHERE device_id = ?1 GROUP BY epoch`,
 		`INSERT OR IGNORE INTO temp.prune_keep SELECT epoch, sequence FROM (SELECT epoch, sequence, row_number() OVER (PARTITION BY epoch ORDER BY dropped_total DESC, sequence DESC) AS rn
 			FROM reports WHERE device_id = ?1) WHERE rn = 1`,
@@ -85,7 +86,7 @@ func pruneOnce(ctx context.Context, tx *sql.Tx, dev string, before int64) (int, 
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO temp.prune_doomed (device_id, epoch, sequence)
 		SELECT p.device_id, p.epoch, p.sequence FROM reports p
-		WHERE p.device_id = ?1 AND p.received_at < ?2
+		WHERE p.device_id = ?1 AND p.observed_at < ?2
 		AND NOT EXISTS (SELECT 1 FROM temp.prune_keep k WHERE k.epoch = p.epoch AND k.sequence = p.sequence)
 		LIMIT ?3`, dev, before, pruneBatch)
 	if err != nil {

@@ -267,7 +267,7 @@ const (
 	qTopOfDevice      = `SELECT coalesce(max(sequence), 0) FROM reports WHERE device_id = ?`
 	qDeviceSeen       = `UPDATE devices SET last_seen = ? WHERE id = ?`
 	qDeleteRuleState  = `DELETE FROM rule_states WHERE device_id = ? AND rule_id = ?`
-	qInsertTransition = `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence) VALUES (?, ?, ?, ?, ?, ?)`
+	qInsertTransition = `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	qInsertReport     = `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
 		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence,
 		seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature, seal_dropped)
@@ -432,7 +432,8 @@ func failing(states map[string]ruleState) map[string]int64 {
 
 // writeStates writes the rows of next that differ from prev, deletes
 // the rules the report no longer has, and records each change of the
-// collector's verdict as a transition at the report's ObservedAt.
+// collector's verdict as a transition at the report's ObservedAt (with
+// its ReceivedAt alongside).
 func writeStates(ctx context.Context, tx ptx, r store.Report, prev, next map[string]ruleState) error {
 	at, seq := nanos(r.ObservedAt), int64(r.Sequence)
 	for id := range prev {
@@ -449,7 +450,7 @@ func writeStates(ctx context.Context, tx ptx, r store.Report, prev, next map[str
 		p, seen := prev[res.RuleID]
 		if !seen || p.collector != st.collector {
 			if _, err := tx.ExecContext(ctx, qInsertTransition,
-				r.DeviceID, res.RuleID, string(p.collector), string(st.collector), at, seq); err != nil {
+				r.DeviceID, res.RuleID, string(p.collector), string(st.collector), at, seq, nanos(r.ReceivedAt)); err != nil {
 				return err
 			}
 		}

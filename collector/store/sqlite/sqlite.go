@@ -510,7 +510,7 @@ func (s *Store) RuleStates(ctx context.Context, deviceID string) ([]store.RuleSt
 
 // Transitions implements store.Store.
 func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Transition, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT device_id, rule_id, from_v, to_v, at, sequence FROM transitions WHERE device_id = ? ORDER BY id`, deviceID)
+	rows, err := s.db.QueryContext(ctx, `SELECT device_id, rule_id, from_v, to_v, at, sequence, received_at FROM transitions WHERE device_id = ? ORDER BY id`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("transitions: %w", err)
 	}
@@ -520,10 +520,11 @@ func (s *Store) Transitions(ctx context.Context, deviceID string) ([]store.Trans
 		var t store.Transition
 		var from, to string
 		var at, seq int64
-		if err := rows.Scan(&t.DeviceID, &t.RuleID, &from, &to, &at, &seq); err != nil {
+		var received sql.NullInt64
+		if err := rows.Scan(&t.DeviceID, &t.RuleID, &from, &to, &at, &seq, &received); err != nil {
 			return nil, fmt.Errorf("transitions: %w", err)
 		}
-		t.From, t.To, t.At, t.Sequence = store.Verdict(from), store.Verdict(to), fromNanos(at), uint64(seq)
+		t.From, t.To, t.At, t.Sequence, t.ReceivedAt = store.Verdict(from), store.Verdict(to), fromNanos(at), uint64(seq), fromNull(received)
 		out = append(out, t)
 	}
 	return out, rows.Err()

@@ -20,6 +20,7 @@ func RunDashboardConformance(t *testing.T, newStore func() store.Dashboard) {
 		{"WaiversExpireOnTheirOwn", testWaivers},
 		{"FleetViewsMatchDeviceStatus", testFleetViews},
 		{"TrendAndStateAsOf", testHistory},
+		{"LateReportsStandAtTheirCollectedTime", testLateReportsAsOf},
 		{"AggregatesMatchBruteForce", testAggregates},
 	}
 	for _, tc := range tests {

@@ -19,6 +19,7 @@ func RunRetentionConformance(t *testing.T, newStore func() store.Dashboard) {
 	}{
 		{"HeartbeatReadsInFull", testHeartbeatReads},
 		{"PruneKeepsWhatAsOfNeeds", testPrune},
+		{"PruneByCollectedTime", testPruneByObserved},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore()
