@@ -177,6 +177,25 @@ func Build(ctx context.Context, st Store, o Options) (*Result, error) {
 	return res, nil
 }
 
+// Describe says what the file holds in a line, for the audit log and
+// the CLI: the device (or how many), the period, the reports, and what
+// was left out.
+func (r *Result) Describe() string {
+	f := r.File
+	who := fmt.Sprintf("%d devices", len(f.Devices))
+	if len(f.Devices) == 1 {
+		who = "device " + f.Devices[0].DeviceID
+	}
+	s := fmt.Sprintf("evidence for %s from %s to %s: %d reports", who, f.From.Format(time.RFC3339), f.To.Format(time.RFC3339), r.Reports)
+	if r.Unsealed > 0 {
+		s += fmt.Sprintf(", %d unsealed left out (their time is unobserved)", r.Unsealed)
+	}
+	if len(r.MissingPolicies) > 0 {
+		s += "; no document of policy " + strings.Join(r.MissingPolicies, ", ") + " (its rules are UNKNOWN)"
+	}
+	return s
+}
+
 type policyKey struct {
 	name    string
 	version int
