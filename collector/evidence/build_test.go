@@ -360,6 +360,9 @@ func TestBuildDevice(t *testing.T) {
 	if !slices.Equal(res.MissingPolicies, []string{"field v7"}) {
 		t.Errorf("missing policies = %q, want field v7", res.MissingPolicies)
 	}
+	if s, want := res.Describe(), "evidence for device dev-a from 2026-10-03T00:00:00Z to 2026-10-08T00:00:00Z: 6 reports, 1 unsealed left out (their time is unobserved); no document of policy field v7 (its rules are UNKNOWN)"; s != want {
+		t.Errorf("Describe() = %q\nwant         %q", s, want)
+	}
 	// The JSON is the format's: it decodes into evidence.File with the
 	// same reports, and names its format.
 	var buf strings.Builder
