@@ -12,12 +12,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wardhq/ward/collector/dashboard"
+	"github.com/wardhq/ward/collector/evidence"
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
@@ -126,7 +128,7 @@ func (a *app) root() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().StringVar(&a.storeSpec, "store", "", "the store: sqlite (the data directory's "+server.DatabaseFile+") or a postgres:// URL (default $"+storeopen.Env+", else sqlite); the PKI stays in --data")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
-	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.auditCommand(), a.exportCommand(), a.newFleetCommand(), a.caCommand(), a.versionCommand(), a.backupCommand(), a.restoreCommand(), a.storeCommand(), a.webhookCommand())
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.auditCommand(), a.exportCommand(), a.evidenceCommand(), a.newFleetCommand(), a.caCommand(), a.versionCommand(), a.backupCommand(), a.restoreCommand(), a.storeCommand(), a.webhookCommand())
 	return root
 }
 
@@ -217,7 +219,16 @@ serve refuses a database without the collector's tables.`,
 				}
 			}
 			cfg.Logger = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
-			if cfg.Web, err = a.webFor(&cfg, insecureCookies, &signin); err != nil {
+			// The dashboard's evidence export reads the CA of the server
+			// New makes, which is set below before anything is served.
+			var running atomic.Pointer[server.Server]
+			caChain := func() [][]byte {
+				if s := running.Load(); s != nil {
+					return evidence.CAChain(s.CA())
+				}
+				return nil
+			}
+			if cfg.Web, err = a.webFor(&cfg, insecureCookies, &signin, caChain); err != nil {
 				return err
 			}
 			if err := ev.check(&cfg); err != nil {
@@ -227,6 +238,7 @@ serve refuses a database without the collector's tables.`,
 			if err != nil {
 				return err
 			}
+			running.Store(srv)
 			if srv.CACreated() && cfg.CAKey != nil {
 				fmt.Fprintln(a.stdout, "created the collector CA in the store, shared by every collector given the same --ca-key-file")
 			} else if srv.CACreated() {

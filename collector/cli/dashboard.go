@@ -20,7 +20,9 @@ import (
 )
 
 // webFor returns the server's Web hook mounting the dashboard.
-func (a *app) webFor(cfg *server.Config, insecureCookies bool, sf *signinFlags) (func(store.Store) (http.Handler, error), error) {
+// caChain, when not nil, gives the dashboard the collector CA chain for
+// evidence exports (once the server is running).
+func (a *app) webFor(cfg *server.Config, insecureCookies bool, sf *signinFlags, caChain func() [][]byte) (func(store.Store) (http.Handler, error), error) {
 	if insecureCookies {
 		host, _, err := net.SplitHostPort(cfg.HTTPAddr)
 		ip := net.ParseIP(host)
@@ -39,7 +41,7 @@ func (a *app) webFor(cfg *server.Config, insecureCookies bool, sf *signinFlags) 
 		}
 	}
 	return func(st store.Store) (http.Handler, error) {
-		dc := dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, Collector: dashboard.ThisCollector(version()), InsecureCookies: insecureCookies, TrustedProxies: cfg.HTTP.TrustedProxies, Logger: cfg.Logger, Now: cfg.Now}
+		dc := dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, Collector: dashboard.ThisCollector(version()), InsecureCookies: insecureCookies, TrustedProxies: cfg.HTTP.TrustedProxies, Logger: cfg.Logger, Now: cfg.Now, EvidenceCA: caChain}
 		if err := sf.apply(cfg.DataDir, &dc); err != nil {
 			return nil, err
 		}

@@ -57,6 +57,10 @@ type Config struct {
 	// Collector names this collector in exports (default: this host,
 	// version unknown).
 	Collector ExportCollector
+	// EvidenceCA returns the collector CA chain (DER) evidence exports
+	// carry (collector/evidence.CAChain); without it the dashboard offers
+	// no evidence export.
+	EvidenceCA func() [][]byte
 	// Logger (default slog.Default()) and clock (default time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -183,6 +187,8 @@ func New(cfg Config) (http.Handler, error) {
 	m.Handle("POST /waivers", h.admin(h.waiverCreate))
 	m.Handle("POST /waivers/{id}/revoke", h.admin(h.waiverRevoke))
 	m.Handle("GET /export", h.auth(http.HandlerFunc(h.export)))
+	m.Handle("GET /export/evidence", h.auth(http.HandlerFunc(h.fleetEvidence)))
+	m.Handle("GET /devices/{id}/evidence", h.auth(http.HandlerFunc(h.deviceEvidence)))
 	m.Handle("GET /tokens", h.admin(h.tokens))
 	m.Handle("POST /tokens", h.admin(h.tokenCreate))
 	m.Handle("POST /tokens/{id}/revoke", h.admin(h.tokenRevoke))
