@@ -49,9 +49,3 @@ type Period struct {
 	Status string `json:"status,omitempty"`
 }
 
-// Summarize computes the summary of f from its reports (their statements
-// and facts) and policies alone, as ward-verify does; f's own Summary is
-// not read. Built by the verify worktree (seam: it panics until then).
-func Summarize(f *File) (Summary, error) {
-	panic("evidence.Summarize: not built yet")
-}
