@@ -43,4 +43,3 @@ func NewPolicy(name string, version int, document []byte) Policy {
 	sum := sha256.Sum256(document)
 	return Policy{Name: name, Version: version, SHA256: hex.EncodeToString(sum[:]), Document: string(document)}
 }
-

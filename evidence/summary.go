@@ -48,4 +48,3 @@ type Period struct {
 	// Status is PASS, FAIL or UNKNOWN (empty in Unobserved).
 	Status string `json:"status,omitempty"`
 }
-

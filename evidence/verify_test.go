@@ -34,8 +34,8 @@ func scenario(t testing.TB) (*evidence.File, *evidencetest.CA, *evidencetest.Dev
 		at := t0.Add(time.Duration(k) * 12 * time.Hour)
 		report(at, at.Before(t0.Add(2*day)) || !at.Before(t0.Add(3*day)))
 	}
-	d.Drop(2)                       // seq 10, 11 dropped
-	report(t0.Add(4*day), true)     // seq 12
+	d.Drop(2)                   // seq 10, 11 dropped
+	report(t0.Add(4*day), true) // seq 12
 	d.Renew(t, t0.Add(4*day+time.Hour))
 	report(t0.Add(4*day+12*time.Hour), true) // seq 13, by the new key
 	d.Lose(1)                                // seq 14 lost
