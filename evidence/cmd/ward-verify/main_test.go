@@ -137,7 +137,6 @@ func TestUsageAndUnreadable(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-
 // TestStandsAlone: the verifier an auditor runs needs no collector,
 // agent, database or network code.
 func TestStandsAlone(t *testing.T) {
