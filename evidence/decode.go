@@ -62,7 +62,7 @@ func describeJSONError(data []byte, err error, reached int64) string {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return fmt.Sprintf("%s: %v", position(data, syn.Offset), err)
+		return fmt.Sprintf("%s: %v", position(data, syn.Offset-1), err)
 	case errors.As(err, &typ):
 		what := typ.Field
 		if what == "" {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -319,7 +320,35 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// parseDocument parses a policy document of the file.
+// parseDocument parses a policy document of the file. Parsed documents
+// are kept by their content's hash (a file names few; compiling one costs
+// more than evaluating many reports with it).
 func parseDocument(p Policy) (*policies.Policy, error) {
-	return policies.Parse("evidence:"+policyKey{p.Name, p.Version}.String(), []byte(p.Document))
+	key := sha256.Sum256([]byte(p.Document))
+	parsedMu.Lock()
+	c, ok := parsed[key]
+	parsedMu.Unlock()
+	if ok {
+		return c.p, c.err
+	}
+	pol, err := policies.Parse("evidence", []byte(p.Document))
+	parsedMu.Lock()
+	defer parsedMu.Unlock()
+	if len(parsed) >= maxParsed {
+		clear(parsed)
+	}
+	parsed[key] = parsedDoc{pol, err}
+	return pol, err
 }
+
+const maxParsed = 32
+
+type parsedDoc struct {
+	p   *policies.Policy
+	err error
+}
+
+var (
+	parsedMu sync.Mutex
+	parsed   = map[[sha256.Size]byte]parsedDoc{}
+)
