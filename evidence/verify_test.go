@@ -293,3 +293,67 @@ func TestSummarizeDeterministic(t *testing.T) {
 		t.Errorf("summary changed over a round trip:\n%s\n%s", a, b)
 	}
 }
+
+// TestVerifyForks: a report chained to an older predecessor (a state
+// restored from a backup) breaks the chain unless the collector listed
+// the fork; listed, it is shown as a note.
+func TestVerifyForks(t *testing.T) {
+	ca := evidencetest.NewCA(t, t0.Add(-day))
+	d := ca.Enrol(t, "dev-9", t0.Add(-time.Hour))
+	d.Report(t, t0, evidencetest.LinuxFacts(t0, true), "baseline", 2)
+	restored := d.Head()
+	d.Report(t, t0.Add(time.Hour), evidencetest.LinuxFacts(t0.Add(time.Hour), true), "baseline", 2)
+	d.SetHead(restored)
+	fork := d.Report(t, t0.Add(2*time.Hour), evidencetest.LinuxFacts(t0.Add(2*time.Hour), true), "baseline", 2)
+	f := evidencetest.Build(t, ca, t0, t0.Add(day), []evidence.Policy{evidencetest.Policy(t, "baseline", 2)}, d)
+
+	res, err := evidence.Verify(f, evidence.VerifyOptions{})
+	want := "devices[0].reports[2] (epoch 1, sequence 3): chain broken: prev_hash"
+	if !errors.Is(err, evidence.ErrNotVerified) || !strings.HasPrefix(res.Problems[0].String(), want) {
+		t.Fatalf("unlisted fork: %v, want %q", err, want)
+	}
+
+	f.Devices[0].Forks = []evidence.Fork{{Epoch: 1, Sequence: 3, PrevHash: restored, Hash: evidence.StatementHash(fork.Statement), OtherSequence: 2, RecordedAt: t0.Add(3 * time.Hour)}}
+	evidencetest.Resummarize(t, f)
+	res, err = evidence.Verify(f, evidence.VerifyOptions{})
+	if err != nil {
+		t.Fatalf("listed fork: %v", err)
+	}
+	if !slices.ContainsFunc(res.Notes, func(p evidence.Problem) bool {
+		return p.Place == "devices[0].forks[0] (epoch 1, sequence 3)" && strings.Contains(p.Message, "fork at sequence 3")
+	}) {
+		t.Errorf("notes %v lack the fork", res.Notes)
+	}
+	if !slices.ContainsFunc(res.Summary.Devices[0].Text, func(s string) bool { return strings.HasPrefix(s, "epoch 1: fork at sequence 3: its predecessor ") }) {
+		t.Errorf("summary text lacks the fork: %v", res.Summary.Devices[0].Text)
+	}
+}
+
+// TestVerifyPreEvidenceEpoch: an agent that began sealing within an
+// epoch (no genesis) starts with an empty prev_hash: a note, not a
+// failure; an empty prev_hash after sealed reports is one.
+func TestVerifyPreEvidenceEpoch(t *testing.T) {
+	ca := evidencetest.NewCA(t, t0.Add(-day))
+	d := ca.Enrol(t, "dev-old", t0.Add(-time.Hour))
+	d.Evidence.Enrolments = nil // enrolled before evidence: no record
+	d.SetHead(nil)
+	d.Report(t, t0, evidencetest.LinuxFacts(t0, true), "baseline", 2)
+	d.Report(t, t0.Add(time.Hour), evidencetest.LinuxFacts(t0.Add(time.Hour), true), "baseline", 2)
+	f := evidencetest.Build(t, ca, t0, t0.Add(day), []evidence.Policy{evidencetest.Policy(t, "baseline", 2)}, d)
+	res, err := evidence.Verify(f, evidence.VerifyOptions{})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if !slices.ContainsFunc(res.Notes, func(p evidence.Problem) bool { return strings.Contains(p.Message, "with no predecessor") }) {
+		t.Errorf("notes %v", res.Notes)
+	}
+
+	d.Lose(1)
+	d.SetHead(nil)
+	d.Report(t, t0.Add(2*time.Hour), evidencetest.LinuxFacts(t0.Add(2*time.Hour), true), "baseline", 2)
+	f = evidencetest.Build(t, ca, t0, t0.Add(day), []evidence.Policy{evidencetest.Policy(t, "baseline", 2)}, d)
+	res, err = evidence.Verify(f, evidence.VerifyOptions{})
+	if !errors.Is(err, evidence.ErrNotVerified) || !strings.Contains(res.Problems[0].String(), "no prev_hash after sealed reports of its epoch") {
+		t.Errorf("downgrade: %v", err)
+	}
+}

@@ -127,6 +127,11 @@ func (d *Device) Report(t testing.TB, at time.Time, facts *wardv1.Facts, policy 
 	return &d.Evidence.Reports[len(d.Evidence.Reports)-1]
 }
 
+// Head is the hash the next report chains to; SetHead moves it (a
+// state restored from a backup chains to an older report: a fork).
+func (d *Device) Head() []byte     { return d.head }
+func (d *Device) SetHead(h []byte) { d.head = h }
+
 // Drop skips n sequences the agent counts as dropped (its outbox full).
 func (d *Device) Drop(n uint64) { d.seq += n; d.dropped += n }
 
