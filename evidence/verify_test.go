@@ -357,3 +357,38 @@ func TestVerifyPreEvidenceEpoch(t *testing.T) {
 		t.Errorf("downgrade: %v", err)
 	}
 }
+
+// TestSummaryOfflineFailArrivingLate: reports collected offline on days
+// 1…10 (FAIL) and all received on day 11 stand for days 1…11 by their
+// observed times, not by when they arrived.
+func TestSummaryOfflineFailArrivingLate(t *testing.T) {
+	ca := evidencetest.NewCA(t, t0.Add(-day))
+	d := ca.Enrol(t, "dev-field", t0.Add(-time.Hour))
+	d.Report(t, t0, evidencetest.LinuxFacts(t0, true), "baseline", 2)
+	for k := 1; k <= 10; k++ {
+		at := t0.Add(time.Duration(k) * day)
+		r := d.Report(t, at, evidencetest.LinuxFacts(at, false), "baseline", 2)
+		r.ReceivedAt = t0.Add(11*day + time.Hour)
+	}
+	d.Report(t, t0.Add(11*day), evidencetest.LinuxFacts(t0.Add(11*day), true), "baseline", 2)
+	f := evidencetest.Build(t, ca, t0, t0.Add(12*day), []evidence.Policy{evidencetest.Policy(t, "baseline", 2)}, d)
+	res, err := evidence.Verify(roundTrip(t, f), evidence.VerifyOptions{CA: []*x509.Certificate{ca.Cert}})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	want := []evidence.Period{
+		{From: t0, To: t0.Add(day), Status: "PASS"},
+		{From: t0.Add(day), To: t0.Add(11 * day), Status: "FAIL"},
+		{From: t0.Add(11 * day), To: t0.Add(12 * day), Status: "PASS"},
+	}
+	ds := res.Summary.Devices[0]
+	if got := rule(t, ds, "disk-encrypted").Periods; !samePeriods(got, want) {
+		t.Errorf("disk-encrypted %v, want %v", got, want)
+	}
+	if ds.UnobservedSeconds != 0 {
+		t.Errorf("unobserved %ds, want 0", ds.UnobservedSeconds)
+	}
+	if got := res.Devices[0].Reports[5].Asserted.ReceivedAt; !got.Equal(t0.Add(11*day + time.Hour)) {
+		t.Errorf("received_at shown %v", got)
+	}
+}
