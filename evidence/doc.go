@@ -10,6 +10,11 @@
 // exports evidence files (collector/evidence); ward-verify (evidence/cmd/ward-verify) checks such
 // a file offline with this package alone.
 //
-// This file's functions are the seal itself: the one encoding agent,
-// collector and verifier share.
+// seal.go is the seal itself: the one encoding agent, collector and
+// verifier share. file.go and summary.go are the evidence file; Decode
+// and Encode read and write it, Verify checks it (certificates, seals,
+// chains, gaps, handovers, re-bind proofs, policy hashes, the summary)
+// and Summarize computes its summary from its facts and policies alone
+// (docs/evidence.md, "Verifying"). Package evidencetest builds files for
+// tests.
 package evidence

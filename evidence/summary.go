@@ -48,10 +48,3 @@ type Period struct {
 	// Status is PASS, FAIL or UNKNOWN (empty in Unobserved).
 	Status string `json:"status,omitempty"`
 }
-
-// Summarize computes the summary of f from its reports (their statements
-// and facts) and policies alone, as ward-verify does; f's own Summary is
-// not read. Built by the verify worktree (seam: it panics until then).
-func Summarize(f *File) (Summary, error) {
-	panic("evidence.Summarize: not built yet")
-}

@@ -78,7 +78,15 @@ step "cross-build (CGO_ENABLED=0)"
 for target in linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64; do
 	echo "  $target"
 	CGO_ENABLED=0 GOOS="${target%/*}" GOARCH="${target#*/}" go build -o /dev/null ./...
+	# The auditor's verifier, on its own: a binary per platform.
+	CGO_ENABLED=0 GOOS="${target%/*}" GOARCH="${target#*/}" go build -o /dev/null ./evidence/cmd/ward-verify
 done
+
+step "ward-verify needs no collector, agent, database or network code"
+bad=$(go list -deps ./evidence/cmd/ward-verify | grep -E '^github.com/wardhq/ward/(collector|agent)(/|$)|^database/|^net/http|^google.golang.org/grpc|sqlite|pgx' || true)
+if [ -n "$bad" ]; then
+	echo "ward-verify imports:"; echo "$bad"; exit 1
+fi
 
 step "go test (installer/build's tests build the deb/rpm/msi/macOS packages; as root with CI=true they also dpkg install, upgrade and purge)"
 # The browser tests keep their screenshots here (a CI job can upload the

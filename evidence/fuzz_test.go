@@ -1,0 +1,54 @@
+package evidence_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/wardhq/ward/evidence"
+	"github.com/wardhq/ward/evidence/evidencetest"
+)
+
+// FuzzDecode: no input makes the decoder or Verify panic, and whatever
+// Verify accepts decodes again to the same verdict.
+func FuzzDecode(f *testing.F) {
+	file, _, _ := small(f)
+	var buf bytes.Buffer
+	if err := evidence.Encode(&buf, file); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte(`{"format":"ward-evidence/1"}`))
+	f.Add([]byte(`{"format":"ward-evidence/1","devices":[{"device_id":"x","reports":[{"statement":"AA==","signature":"","facts":""}]}]}`))
+	f.Add([]byte(`{"format":"ward-evidence/1","policies":[{"name":"a","version":1,"sha256":"00","document":"name: a"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := evidence.Decode(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res, err := evidence.Verify(file, evidence.VerifyOptions{})
+			if err == nil && !res.OK() {
+				panic("Verify returned no error with problems")
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("SLOWINPUT %q", data)
+		}
+	})
+}
+
+// small is two reports of one device, for the fuzzer's seed.
+func small(tb testing.TB) (*evidence.File, *evidencetest.CA, *evidencetest.Device) {
+	ca := evidencetest.NewCA(tb, t0.Add(-day))
+	d := ca.Enrol(tb, "dev-f", t0.Add(-time12h))
+	d.Report(tb, t0, evidencetest.LinuxFacts(t0, true), "baseline", 2)
+	d.Report(tb, t0.Add(time12h), evidencetest.LinuxFacts(t0.Add(time12h), false), "baseline", 2)
+	return evidencetest.Build(tb, ca, t0, t0.Add(day), []evidence.Policy{evidencetest.Policy(tb, "baseline", 2)}, d), ca, d
+}
+
+const time12h = 12 * 60 * 60 * 1e9
