@@ -241,6 +241,12 @@ func reportFacts(r *Report, st *wardv1.ReportStatement) (*wardv1.Facts, string) 
 	if !bytes.Equal(FactsDigest(facts), st.GetFactsDigest()) {
 		return nil, "a report's facts are not those its statement names"
 	}
+	// The digest leaves collected_at out (it is the statement's own);
+	// a collected_at in the facts must be the statement's, so no byte of
+	// the file is outside what a signature fixes.
+	if c := facts.GetCollectedAt(); c != nil && !proto.Equal(c, st.GetCollectedAt()) {
+		return nil, "a report's facts carry another collected_at than its statement"
+	}
 	if p := facts.GetPatchLevel(); len(p.GetPending()) > 0 && len(p.GetPendingDigest()) > 0 &&
 		!bytes.Equal(policies.PendingDigest(p.GetPending()), p.GetPendingDigest()) {
 		return nil, "a report's pending updates are not those their digest names"

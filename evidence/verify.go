@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -401,6 +402,8 @@ func (v *verifier) device(di int, d *Device) {
 		}
 	}
 
+	v.dropAccounting(dplace, d, dr.Reports, held)
+
 	// Listed gaps may not hide reports the file holds.
 	for gi, g := range d.Gaps {
 		place := fmt.Sprintf("%s.gaps[%d] (epoch %d, after %d, before %d)", dplace, gi, g.Epoch, g.After, g.Before)
@@ -457,13 +460,7 @@ func (v *verifier) link(dplace, place string, d *Device, pst *wardv1.ReportState
 		v.fail(place, "%s missing before it and no gap lists them: report removed or gap hidden", what)
 		return
 	}
-	var growth uint64
-	if st.GetDroppedTotal() > pst.GetDroppedTotal() {
-		growth = st.GetDroppedTotal() - pst.GetDroppedTotal()
-	}
-	if signed := min(growth, missing); d.Gaps[i].Dropped > signed {
-		v.fail(fmt.Sprintf("%s.gaps[%d]", dplace, i), "says %d of the %d missing were dropped by the agent; its signed counts (dropped_total %d in reports[%d], %d here) account for %d", d.Gaps[i].Dropped, missing, pst.GetDroppedTotal(), pidx, st.GetDroppedTotal(), signed)
-	}
+	_ = i // its drop count is checked with the epoch's (dropAccounting)
 }
 
 // epochStart checks the first report of an epoch in the file.
@@ -567,4 +564,57 @@ func (v *verifier) rebindProof(place string, d *Device, e Enrolment, issued *x50
 func samePublicKey(a, b crypto.PublicKey) bool {
 	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && k.Equal(b)
+}
+
+// dropAccounting checks the drops each gap between two of the file's
+// reports says the agent accounted for against the agent's signed counts.
+// A seal's dropped_total counts the drops made before its report was
+// queued, and the outbox drops older queued reports later, so a gap's
+// drops are signed by reports after it: in each epoch, in order, a gap
+// may claim at most what the largest signed count at or after its end
+// adds over the epoch's first report in the file, less what the gaps
+// before it claimed.
+func (v *verifier) dropAccounting(dplace string, d *Device, reports []ReportResult, held map[[2]uint64]int) {
+	type gapRef struct {
+		idx int
+		g   Gap
+	}
+	byEpoch := map[uint64][]gapRef{}
+	for gi, g := range d.Gaps {
+		_, lo := held[[2]uint64{g.Epoch, g.After}]
+		_, hi := held[[2]uint64{g.Epoch, g.Before}]
+		if lo && hi && g.Before > g.After+1 {
+			byEpoch[g.Epoch] = append(byEpoch[g.Epoch], gapRef{gi, g})
+		}
+	}
+	for epoch, gaps := range byEpoch {
+		slices.SortFunc(gaps, func(a, b gapRef) int { return cmp.Compare(a.g.After, b.g.After) })
+		var first *ReportResult
+		for i := range reports {
+			r := &reports[i]
+			if r.Epoch == epoch && (first == nil || r.Sequence < first.Sequence) {
+				first = r
+			}
+		}
+		var claimed uint64
+		for _, ref := range gaps {
+			var latest uint64
+			for _, r := range reports {
+				if r.Epoch == epoch && r.Sequence >= ref.g.Before {
+					latest = max(latest, r.DroppedTotal)
+				}
+			}
+			var budget uint64
+			if latest > first.DroppedTotal+claimed {
+				budget = latest - first.DroppedTotal - claimed
+			}
+			missing := ref.g.Before - ref.g.After - 1
+			if signed := min(budget, missing); ref.g.Dropped > signed {
+				v.fail(fmt.Sprintf("%s.gaps[%d] (epoch %d, after %d, before %d)", dplace, ref.idx, epoch, ref.g.After, ref.g.Before),
+					"says %d of the %d missing were dropped by the agent; its signed counts (dropped_total %d in the epoch's first report here, at most %d after the gap) account for %d",
+					ref.g.Dropped, missing, first.DroppedTotal, latest, signed)
+			}
+			claimed += min(ref.g.Dropped, missing)
+		}
+	}
 }

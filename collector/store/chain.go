@@ -152,8 +152,9 @@ func SealedDropped(statement []byte) uint64 {
 	return dropped
 }
 
-// EpochDrops is what the agent has said, in one epoch, about reports it
-// dropped: the largest dropped_total it reported (sealed or at delivery)
+// EpochDrops is what the agent has signed, in one epoch, about reports it
+// dropped: the largest dropped_total its seals carry (the unsigned count
+// a delivery carries is not evidence, ward-verify could not check it)
 // and the lowest sequence stored.
 type EpochDrops struct {
 	Total    uint64

@@ -209,7 +209,7 @@ func (s *Store) ChainGaps(ctx context.Context, deviceID string) ([]store.ChainGa
 	if len(out) == 0 {
 		return out, nil
 	}
-	drops, err := s.pool.Query(ctx, `SELECT epoch, max(dropped_total), min(sequence) FROM reports WHERE device_id = $1 GROUP BY epoch`, deviceID)
+	drops, err := s.pool.Query(ctx, `SELECT epoch, coalesce(max(seal_dropped), 0), min(sequence) FROM reports WHERE device_id = $1 GROUP BY epoch`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("chain gaps: %w", err)
 	}

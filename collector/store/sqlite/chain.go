@@ -222,7 +222,7 @@ func (s *Store) ChainGaps(ctx context.Context, deviceID string) ([]store.ChainGa
 	if len(out) == 0 {
 		return out, nil
 	}
-	drops, err := s.db.QueryContext(ctx, `SELECT epoch, max(dropped_total), min(sequence) FROM reports WHERE device_id = ? GROUP BY epoch`, deviceID)
+	drops, err := s.db.QueryContext(ctx, `SELECT epoch, coalesce(max(seal_dropped), 0), min(sequence) FROM reports WHERE device_id = ? GROUP BY epoch`, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("chain gaps: %w", err)
 	}
