@@ -185,7 +185,7 @@ func TestVerifyTampering(t *testing.T) {
 		{"hidden gap", func(f *evidence.File) { d := &f.Devices[0]; d.Gaps = d.Gaps[:1] },
 			"devices[0].reports[11] (epoch 1, sequence 15): sequence 14 is missing before it and no gap lists them: report removed or gap hidden"},
 		{"missing explained as dropped", func(f *evidence.File) { f.Devices[0].Gaps[1].Dropped = 1 },
-			"devices[0].gaps[1]: says 1 of the 1 missing were dropped by the agent; its signed counts"},
+			"devices[0].gaps[1] (epoch 1, after 13, before 15): says 1 of the 1 missing were dropped by the agent; its signed counts"},
 		{"gap over a held report", func(f *evidence.File) {
 			f.Devices[0].Gaps = append(f.Devices[0].Gaps, evidence.Gap{Epoch: 1, After: 2, Before: 5})
 		}, "devices[0].gaps[2] (epoch 1, after 2, before 5): lists sequence"},
