@@ -15,7 +15,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	need=()
-	for pair in nft:nftables cryptsetup:cryptsetup-bin iptables-save:iptables iptables-nft-restore:iptables ipset:ipset ip:iproute2 chromium:chromium wixl:wixl msiinfo:msitools rpm:rpm dbus-daemon:dbus notify-send:libnotify-bin pg_ctlcluster:postgresql systemd-analyze:systemd runuser:util-linux fribidi:libfribidi-bin; do
+	for pair in nft:nftables cryptsetup:cryptsetup-bin iptables-save:iptables iptables-nft-restore:iptables ipset:ipset ufw:ufw ip:iproute2 chromium:chromium wixl:wixl msiinfo:msitools rpm:rpm dbus-daemon:dbus notify-send:libnotify-bin pg_ctlcluster:postgresql systemd-analyze:systemd runuser:util-linux fribidi:libfribidi-bin; do
 		command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 	done
 	# The notification test's server (agent/notify/testdata/notifyd.py).

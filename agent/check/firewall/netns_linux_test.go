@@ -568,6 +568,9 @@ func TestNetns(t *testing.T) {
 		"nft":                   "/usr/sbin/nft",
 		"iptables-nft-restore":  "/usr/sbin/iptables-nft-restore",
 		"ip6tables-nft-restore": "/usr/sbin/ip6tables-nft-restore",
+		// The ufw cases' facts hold ufw's own view (`ufw status
+		// verbose`, run by the live Source inside the namespace).
+		"ufw": "/usr/sbin/ufw",
 	}
 	for name, path := range tools {
 		if _, err := os.Stat(path); err != nil {
