@@ -27,6 +27,7 @@ func RunChainConformance(t *testing.T, newStore func() store.Store) {
 		{"ForkByMismatchingPredecessor", testForkMismatch},
 		{"EvidenceReportsPeriod", testEvidenceReports},
 		{"FirstSealed", testFirstSealed},
+		{"SealHash", testSealHash},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -380,5 +381,46 @@ func testFirstSealed(t *testing.T, s store.Store, cs store.Chains) {
 	rs, err := cs.EvidenceReports(ctx, c.dev, t0, t0.Add(9*time.Hour))
 	if err != nil || len(rs) != 4 || rs[2].Seal == nil || len(rs[2].Seal.PrevHash) != 0 {
 		t.Fatalf("EvidenceReports = %+v, %v; want 4, the third sealed with no prev_hash", rs, err)
+	}
+}
+
+// testSealHash: the statement hash of a stored sealed report, by epoch
+// and sequence; nil for an unsealed report, one not stored, another
+// epoch's or another device's.
+func testSealHash(t *testing.T, s store.Store, cs store.Chains) {
+	ctx := context.Background()
+	sf, ok := s.(store.SealedFrom)
+	if !ok {
+		t.Fatalf("%T does not implement store.SealedFrom", s)
+	}
+	c := newChainer(t, s, "dev_sealhash")
+	other := newChainer(t, s, "dev_sealhash_other")
+	plain := report(c.dev, 1, t0.Add(time.Hour), store.Pass)
+	plain.ContentHash = hash("plain 1")
+	c.save(plain)
+	c.seal(2, 0, t0.Add(2*time.Hour))
+	c.seal(3, 0, t0.Add(3*time.Hour))
+	other.seal(4, 0, t0.Add(4*time.Hour))
+	for _, tt := range []struct {
+		dev        string
+		epoch, seq uint64
+		want       []byte
+	}{
+		{c.dev, 0, 1, nil},
+		{c.dev, 0, 2, c.hashes[2]},
+		{c.dev, 0, 3, c.hashes[3]},
+		{c.dev, 0, 4, nil},
+		{c.dev, 1, 2, nil},
+		{other.dev, 0, 4, other.hashes[4]},
+		{other.dev, 0, 3, nil},
+		{"dev_nobody", 0, 2, nil},
+	} {
+		got, err := sf.SealHash(ctx, tt.dev, tt.epoch, tt.seq)
+		if err != nil || !bytes.Equal(got, tt.want) {
+			t.Errorf("SealHash(%s, %d, %d) = %x, %v; want %x", tt.dev, tt.epoch, tt.seq, got, err, tt.want)
+		}
+	}
+	if len(c.hashes[2]) != evidence.HashSize || bytes.Equal(c.hashes[2], c.hashes[3]) {
+		t.Fatalf("test hashes %x %x", c.hashes[2], c.hashes[3])
 	}
 }
