@@ -811,7 +811,8 @@ type ReportSeal struct {
 	// report of an epoch that began before the agent sealed reports.
 	PrevHash []byte `protobuf:"bytes,1,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
 	// KeyID is the SHA-256 of the signing certificate's
-	// SubjectPublicKeyInfo (DER).
+	// SubjectPublicKeyInfo (DER). Empty only in the unchanged form
+	// (Report.base_facts), where it is the calling certificate's key.
 	KeyId []byte `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	// Signature is ECDSA (ASN.1 DER) by the device key over the statement
 	// hash.
