@@ -20,7 +20,7 @@ import (
 
 // gzipAbove is the encoded size above which a request is compressed: a
 // full report (about 0.7 to 1.8 KB) shrinks by a third to a half, while an
-// unchanged round (about 160 bytes, most of it the seal's incompressible
+// unchanged round (about 160 bytes, 72 of them the seal's incompressible
 // signature) would grow by gzip's 18-byte frame.
 // Level 1 (agent/rpc): the collector's CPU per report matters more.
 const gzipAbove = 512
