@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wardhq/ward/evidence"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -19,7 +20,8 @@ import (
 
 // gzipAbove is the encoded size above which a request is compressed: a
 // full report (about 0.7 to 1.8 KB) shrinks by a third to a half, while an
-// unchanged round (about 100 bytes) would grow by gzip's 18-byte frame.
+// unchanged round (about 160 bytes, 72 of them the seal's incompressible
+// signature) would grow by gzip's 18-byte frame.
 // Level 1 (agent/rpc): the collector's CPU per report matters more.
 const gzipAbove = 512
 
@@ -40,9 +42,12 @@ type wireState struct {
 
 // base is an acknowledged report as the collector holds it.
 type base struct {
-	epoch   uint64
-	digest  []byte
-	results []*wardv1.RuleResult
+	epoch, sequence uint64
+	digest          []byte
+	results         []*wardv1.RuleResult
+	// hash is the report's statement hash (nil: unsealed), which the
+	// next report's prev_hash names when it chains to it.
+	hash []byte
 }
 
 // learn adopts what a response says of the collector.
@@ -55,16 +60,22 @@ func (w *wireState) learn(compact bool, policyName string, policyVersion int32) 
 	w.compact, w.policyName, w.policyVersion, w.policyKnown = compact, policyName, policyVersion, true
 }
 
-// acked records that the collector acknowledged sent (a form of a
-// report as Wire made it): the facts and results it now holds, as the
-// base of the next report.
-func (w *wireState) acked(sent *wardv1.Report) {
+// acked records that the collector acknowledged sent (the form of r,
+// the report as queued, that Wire made): the facts and results it now
+// holds, and r's statement hash for deviceID, as the base of the next
+// report.
+func (w *wireState) acked(sent, r *wardv1.Report, deviceID string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.compact {
 		return
 	}
-	next := &base{epoch: sent.GetEpoch(), digest: sent.GetBaseFacts(), results: sent.GetResults()}
+	next := &base{epoch: sent.GetEpoch(), sequence: sent.GetSequence(), digest: sent.GetBaseFacts(), results: sent.GetResults()}
+	if r.GetSeal() != nil {
+		if enc, err := evidence.EncodeStatement(evidence.Statement(deviceID, r)); err == nil {
+			next.hash = evidence.StatementHash(enc)
+		}
+	}
 	if sent.GetFacts() != nil {
 		next.digest = policies.FactsDigest(sent.GetFacts())
 	}
@@ -104,9 +115,16 @@ func (w *wireState) refused(sent, r *wardv1.Report, err error) bool {
 // Wire is r in the form the client would send it now: r itself to a
 // collector that takes no compact form; else without what the collector
 // has or computes itself, and, when the facts (less collected_at) are
-// those of the report it acknowledged last, naming them by their digest.
-// ward-agent privacy shows this form.
+// those of the report it acknowledged last, naming them by their digest,
+// with a seal that leaves out its key_id when it is the calling
+// certificate's and its prev_hash when it names that report
+// (prev_as_base). The seal signs the full statement either way; the
+// outbox keeps r as it is. ward-agent privacy shows this form.
 func (c *Client) Wire(r *wardv1.Report) *wardv1.Report {
+	var callingKey []byte
+	if id := c.Identity(); id != nil && id.Cert.Leaf != nil {
+		callingKey = evidence.CertKeyID(id.Cert.Leaf)
+	}
 	c.wire.mu.Lock()
 	defer c.wire.mu.Unlock()
 	full := c.wire.full(r)
@@ -117,6 +135,14 @@ func (c *Client) Wire(r *wardv1.Report) *wardv1.Report {
 	full.Facts, full.BaseFacts = nil, b.digest
 	if textless(full.Results) && slices.EqualFunc(full.Results, b.results, func(x, y *wardv1.RuleResult) bool { return proto.Equal(x, y) }) {
 		full.Results, full.ResultsAsBase = nil, true
+	}
+	if s := full.Seal; s != nil {
+		if len(callingKey) > 0 && bytes.Equal(s.KeyId, callingKey) {
+			s.KeyId = nil
+		}
+		if len(b.hash) > 0 && b.sequence+1 == r.GetSequence() && bytes.Equal(s.PrevHash, b.hash) {
+			s.PrevHash, s.PrevAsBase = nil, true
+		}
 	}
 	return full
 }

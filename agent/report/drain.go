@@ -32,7 +32,7 @@ func (c *Client) send(ctx context.Context, e outbox.Entry) (*wardv1.ReportRespon
 	}
 	c.pace.follow(resp.GetRatePerSecond(), resp.GetBurst())
 	c.wire.learn(resp.GetCompactReports(), resp.GetPolicyName(), resp.GetPolicyVersion())
-	c.wire.acked(sent)
+	c.wire.acked(sent, e.Report, c.deviceID())
 	return resp, nil
 }
 

@@ -17,6 +17,14 @@ func (c *Client) Identity() *enroll.Identity {
 	return c.id
 }
 
+// deviceID is the device the client calls as ("" without an identity).
+func (c *Client) deviceID() string {
+	if id := c.Identity(); id != nil {
+		return id.DeviceID
+	}
+	return ""
+}
+
 // renewIfDue renews the device certificate once 2/3 of its lifetime has
 // passed (docs/enrolment.md, "Certificate renewal"). A failed renewal is
 // logged and tried again at the next delivery: the current certificate

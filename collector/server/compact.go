@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/evidence"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -25,9 +26,12 @@ import (
 // updates as a digest where its policy reads no names (package policies
 // makes a rule that reads them UNKNOWN), and, when nothing changed, a
 // report that names the facts of the report acknowledged last by their
-// digest. expandReport turns that last form back into the full report it
-// stands for, before the report is validated, evaluated and stored like
-// any other, so an unchanged round is stored as the heartbeat it is.
+// digest, with a seal that leaves out its key (the calling certificate's)
+// and its prev_hash (prev_as_base: the report acknowledged last).
+// expandReport turns that last form back into the full report it stands
+// for, seal included, before the report is validated, its seal checked,
+// and it is evaluated and stored like any other, so an unchanged round is
+// stored as the heartbeat it is.
 
 // compactReports is what this collector announces.
 const compactReports = true
@@ -48,6 +52,8 @@ func (s *Server) expandReport(ctx context.Context, deviceID string, rep *wardv1.
 		return nil
 	case len(rep.BaseFacts) == 0 && rep.ResultsAsBase:
 		return status.Error(codes.InvalidArgument, "invalid report: results_as_base needs base_facts")
+	case len(rep.BaseFacts) == 0 && rep.GetSeal().GetPrevAsBase():
+		return status.Error(codes.InvalidArgument, "invalid report: seal: prev_as_base needs base_facts")
 	case len(rep.BaseFacts) == 0:
 		return nil
 	case len(rep.BaseFacts) != sha256.Size:
@@ -58,6 +64,9 @@ func (s *Server) expandReport(ctx context.Context, deviceID string, rep *wardv1.
 		return status.Error(codes.InvalidArgument, "invalid report: both results and results_as_base")
 	case rep.CollectedAt == nil:
 		return status.Error(codes.InvalidArgument, "invalid report: collected_at is missing")
+	}
+	if err := checkSealForm(rep); err != nil {
+		return err
 	}
 	newest, err := s.store.Reports(ctx, deviceID, 1)
 	if err != nil {
@@ -76,6 +85,63 @@ func (s *Server) expandReport(ctx context.Context, deviceID string, rep *wardv1.
 	if rep.ResultsAsBase {
 		rep.Results, rep.ResultsAsBase = agentResults(newest[0].Results), false
 	}
+	return s.expandSeal(ctx, deviceID, rep)
+}
+
+// msgNoPrev is the FailedPrecondition message for a seal whose
+// prev_as_base names a report this collector does not hold sealed.
+const msgNoPrev = "the report this seal chains to (prev_as_base) is not one this collector holds sealed: send the report in full"
+
+// checkSealForm refuses a compact seal that names both a field and its
+// stand-in, or a predecessor no report can have.
+func checkSealForm(rep *wardv1.Report) error {
+	seal := rep.GetSeal()
+	switch {
+	case !seal.GetPrevAsBase():
+		return nil
+	case len(seal.PrevHash) != 0:
+		return status.Error(codes.InvalidArgument, "invalid report: seal: both prev_hash and prev_as_base")
+	case rep.Epoch == 0 || rep.Sequence < 2:
+		return status.Errorf(codes.InvalidArgument, "invalid report: seal: prev_as_base in epoch %d sequence %d, which has no stored predecessor", rep.Epoch, rep.Sequence)
+	}
+	return nil
+}
+
+// expandSeal fills in what the unchanged form's seal leaves out (it is
+// signed over the full statement): an empty key_id is the calling
+// certificate's key, and prev_as_base stands for the statement hash of
+// the device's stored report at (epoch, sequence - 1), which the
+// collector must hold sealed (FailedPrecondition otherwise: the agent
+// resends in full). The report is then stored with the seal the agent
+// made.
+func (s *Server) expandSeal(ctx context.Context, deviceID string, rep *wardv1.Report) error {
+	seal := rep.GetSeal()
+	if seal == nil {
+		return nil
+	}
+	if len(seal.KeyId) == 0 {
+		// Without a calling certificate the seal stays keyless and is
+		// refused as invalid (validateSeal).
+		if leaf, ok := peerLeaf(ctx); ok {
+			seal.KeyId = evidence.CertKeyID(leaf)
+		}
+	}
+	if !seal.PrevAsBase {
+		return nil
+	}
+	sf, ok := s.store.(store.SealedFrom)
+	if !ok {
+		return status.Error(codes.FailedPrecondition, msgNoPrev)
+	}
+	prev, err := sf.SealHash(ctx, deviceID, rep.Epoch, rep.Sequence-1)
+	if err != nil {
+		s.log.Error("load predecessor's seal hash", "device_id", deviceID, "epoch", rep.Epoch, "sequence", rep.Sequence-1, "err", err)
+		return status.Error(codes.Internal, "internal error")
+	}
+	if len(prev) == 0 {
+		return status.Error(codes.FailedPrecondition, msgNoPrev)
+	}
+	seal.PrevHash, seal.PrevAsBase = prev, false
 	return nil
 }
 

@@ -1,28 +1,47 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/evidence"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
-// newestStore is the one store method expandReport calls: the device's
-// newest report, a fixed base (none when empty). Any other method panics
-// through the nil Store.
+// newestStore is the store methods expandReport calls: the device's
+// newest report, a fixed base (none when empty), and the seal hashes of
+// stored reports. Any other method panics through the nil Store.
 type newestStore struct {
 	store.Store
 	newest []store.Report
+	// seals are the stored statement hashes by sequence (epoch 1).
+	seals map[uint64][]byte
+}
+
+func (s newestStore) FirstSealed(context.Context, string, uint64) (uint64, error) {
+	panic("expandReport does not ask for the first sealed report")
+}
+
+func (s newestStore) SealHash(_ context.Context, deviceID string, epoch, seq uint64) ([]byte, error) {
+	if deviceID != "dev_a" || epoch != 1 {
+		return nil, nil
+	}
+	return s.seals[seq], nil
 }
 
 func (s newestStore) Reports(_ context.Context, _ string, limit int) ([]store.Report, error) {
@@ -55,6 +74,8 @@ func expandServer(t testing.TB, withBase bool) *Server {
 			{RuleID: "collector-only", Collector: store.Pass},
 			{RuleID: "firewall-on", Collector: store.Unknown, Agent: store.Pass},
 		}}}
+		// 7 is sealed; 6 is stored unsealed; 5 is not stored.
+		st.seals = map[uint64][]byte{7: bytes.Repeat([]byte{7}, 32)}
 	}
 	return &Server{store: st, log: slog.New(slog.DiscardHandler)}
 }
@@ -122,6 +143,75 @@ func TestExpandReport(t *testing.T) {
 	}
 }
 
+// sealedUnchanged is the unchanged round with a compact seal: key_id
+// left to the calling certificate, prev_hash to the stored report 7.
+func sealedUnchanged() *wardv1.Report {
+	r := unchanged()
+	r.Seal = &wardv1.ReportSeal{PrevAsBase: true, Signature: []byte("sig"), DroppedTotal: 2}
+	return r
+}
+
+// TestExpandSeal: a compact seal is filled in from the calling
+// certificate and the stored predecessor's hash; one whose predecessor is
+// not stored, or stored unsealed, is refused with FailedPrecondition (the
+// agent resends in full); a compact seal outside the unchanged form, or
+// naming a field and its stand-in, is invalid.
+func TestExpandSeal(t *testing.T) {
+	leaf := &x509.Certificate{RawSubjectPublicKeyInfo: []byte("the calling certificate's key")}
+	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: credentials.TLSInfo{State: tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}}}})
+	s := expandServer(t, true)
+
+	rep := sealedUnchanged()
+	if err := s.expandReport(ctx, "dev_a", rep); err != nil {
+		t.Fatal(err)
+	}
+	want := &wardv1.ReportSeal{PrevHash: bytes.Repeat([]byte{7}, 32), KeyId: evidence.CertKeyID(leaf), Signature: []byte("sig"), DroppedTotal: 2}
+	if !proto.Equal(rep.Seal, want) || rep.Facts == nil {
+		t.Errorf("seal expanded to %v, want %v", rep.Seal, want)
+	}
+
+	// A key named, or a prev_hash sent, is kept as sent.
+	rep = sealedUnchanged()
+	rep.Seal.KeyId, rep.Seal.PrevAsBase, rep.Seal.PrevHash = bytes.Repeat([]byte{1}, 32), false, bytes.Repeat([]byte{2}, 32)
+	in := proto.CloneOf(rep.Seal)
+	if err := s.expandReport(ctx, "dev_a", rep); err != nil || !proto.Equal(rep.Seal, in) {
+		t.Errorf("full seal: %v, %v; want it as sent", rep.Seal, err)
+	}
+
+	// Without a calling certificate the key stays empty (validateSeal
+	// refuses it).
+	rep = sealedUnchanged()
+	if err := s.expandReport(context.Background(), "dev_a", rep); err != nil || len(rep.Seal.KeyId) != 0 || validateSeal(rep.Seal) == nil {
+		t.Errorf("no peer: %v, %v", rep.Seal, err)
+	}
+
+	// A full report's empty key_id is not filled in.
+	full := &wardv1.Report{Sequence: 9, Epoch: 1, Facts: baseFacts(), Seal: &wardv1.ReportSeal{PrevHash: make([]byte, 32), Signature: []byte("sig")}}
+	if err := s.expandReport(ctx, "dev_a", full); err != nil || len(full.Seal.KeyId) != 0 {
+		t.Errorf("full report: %v, %v; want the seal as sent", full.Seal, err)
+	}
+
+	for _, tt := range []struct {
+		name string
+		edit func(r *wardv1.Report)
+		code codes.Code
+	}{
+		{"predecessor stored unsealed", func(r *wardv1.Report) { r.Sequence = 7 }, codes.FailedPrecondition},
+		{"predecessor not stored", func(r *wardv1.Report) { r.Sequence = 6 }, codes.FailedPrecondition},
+		{"another epoch", func(r *wardv1.Report) { r.Epoch = 2 }, codes.FailedPrecondition},
+		{"prev_hash too", func(r *wardv1.Report) { r.Seal.PrevHash = make([]byte, 32) }, codes.InvalidArgument},
+		{"first of its epoch", func(r *wardv1.Report) { r.Sequence = 1 }, codes.InvalidArgument},
+		{"no epoch", func(r *wardv1.Report) { r.Epoch = 0 }, codes.InvalidArgument},
+		{"full form", func(r *wardv1.Report) { r.BaseFacts, r.ResultsAsBase, r.Facts = nil, false, baseFacts() }, codes.InvalidArgument},
+	} {
+		rep := sealedUnchanged()
+		tt.edit(rep)
+		if err := s.expandReport(ctx, "dev_a", rep); status.Code(err) != tt.code {
+			t.Errorf("%s: %v, want %s", tt.name, err, tt.code)
+		}
+	}
+}
+
 // FuzzExpandReport decodes arbitrary bytes as a report and expands it
 // against a stored base. It never panics; a refusal is InvalidArgument
 // or FailedPrecondition; a report in no compact form is left as it is;
@@ -129,7 +219,7 @@ func TestExpandReport(t *testing.T) {
 // its own collected_at and no compact field left.
 func FuzzExpandReport(f *testing.F) {
 	s := expandServer(f, true)
-	for _, r := range []*wardv1.Report{unchanged(), {Sequence: 3, Facts: baseFacts()}, {BaseFacts: make([]byte, 32), ResultsAsBase: true}} {
+	for _, r := range []*wardv1.Report{unchanged(), sealedUnchanged(), {Sequence: 3, Facts: baseFacts()}, {BaseFacts: make([]byte, 32), ResultsAsBase: true}} {
 		b, err := proto.Marshal(r)
 		if err != nil {
 			f.Fatal(err)
@@ -155,7 +245,7 @@ func FuzzExpandReport(f *testing.F) {
 			}
 			return
 		}
-		if len(rep.BaseFacts) != 0 || rep.ResultsAsBase || !proto.Equal(rep.Facts.CollectedAt, in.CollectedAt) ||
+		if len(rep.BaseFacts) != 0 || rep.ResultsAsBase || rep.GetSeal().GetPrevAsBase() || !proto.Equal(rep.Facts.CollectedAt, in.CollectedAt) ||
 			string(policies.FactsDigest(rep.Facts)) != string(in.BaseFacts) {
 			t.Fatalf("expanded %v to %v", in, rep)
 		}

@@ -21,6 +21,11 @@ type SealedFrom interface {
 	// FirstSealed is the lowest sequence of a sealed report stored in
 	// the device's epoch (0: none).
 	FirstSealed(ctx context.Context, deviceID string, epoch uint64) (uint64, error)
+	// SealHash is the statement hash of the device's stored report at
+	// (epoch, sequence): nil when none is stored or it is unsealed. The
+	// collector fills a compact report's prev_hash with it
+	// (ReportSeal.prev_as_base).
+	SealHash(ctx context.Context, deviceID string, epoch, sequence uint64) ([]byte, error)
 }
 
 // Chains is the part of EvidenceStore that reads what SaveReport keeps

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -139,6 +140,20 @@ func (s *Store) FirstSealed(ctx context.Context, deviceID string, epoch uint64) 
 		return 0, nil
 	}
 	return uint64(*first), nil
+}
+
+// SealHash implements store.SealedFrom.
+func (s *Store) SealHash(ctx context.Context, deviceID string, epoch, sequence uint64) ([]byte, error) {
+	var h []byte
+	err := s.pool.QueryRow(ctx, `SELECT seal_hash FROM reports WHERE device_id = $1 AND epoch = $2 AND sequence = $3`,
+		deviceID, satInt64(epoch), satInt64(sequence)).Scan(&h)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seal hash: %w", err)
+	}
+	return h, nil
 }
 
 // EvidenceReports implements store.EvidenceStore.

@@ -29,6 +29,7 @@ const (
 	qChainInsertFork = `INSERT OR IGNORE INTO chain_forks (device_id, epoch, sequence, prev_hash, hash, other, other_sequence, recorded_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qFirstSealed = `SELECT min(sequence) FROM reports WHERE device_id = ? AND epoch = ? AND seal_hash IS NOT NULL`
+	qSealHash    = `SELECT seal_hash FROM reports WHERE device_id = ? AND epoch = ? AND sequence = ?`
 )
 
 // chainWrites are the chain's statements the writer prepares.
@@ -153,6 +154,19 @@ func (s *Store) FirstSealed(ctx context.Context, deviceID string, epoch uint64) 
 		return 0, fmt.Errorf("first sealed report: %w", err)
 	}
 	return uint64(max(first.Int64, 0)), nil
+}
+
+// SealHash implements store.SealedFrom.
+func (s *Store) SealHash(ctx context.Context, deviceID string, epoch, sequence uint64) ([]byte, error) {
+	var h []byte
+	err := s.queryRow(ctx, qSealHash, deviceID, satInt64(epoch), satInt64(sequence)).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seal hash: %w", err)
+	}
+	return h, nil
 }
 
 // qEvidenceReports is a device's (?3) reports with facts, results and

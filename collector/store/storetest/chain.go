@@ -27,6 +27,7 @@ func RunChainConformance(t *testing.T, newStore func() store.Store) {
 		{"ForkByMismatchingPredecessor", testForkMismatch},
 		{"EvidenceReportsPeriod", testEvidenceReports},
 		{"FirstSealed", testFirstSealed},
+		{"SealHash", testSealHash},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,12 +131,14 @@ func testChainGaps(t *testing.T, s store.Store, cs store.Chains) {
 	// 3, 4 and 5 never arrive; the agent says it dropped 3 of them:
 	// an honest drop.
 	c.seal(6, 3, at.Add(2*time.Hour))
-	// 7 to 9 never arrive and the agent dropped none: missing.
+	// 7 to 9 never arrive and 10's count did not grow across them.
 	c.seal(10, 3, at.Add(3*time.Hour))
 	// 11 never arrives; the count grew by 7 (drops of reports sealed
-	// before 10 was, say): at most the gap's one.
+	// before 10 was, say). The epoch's latest count, 10, is spent on the
+	// missing sequences oldest first (store.AttributeDrops), each gap at
+	// most its size: 3, 3 and 1.
 	c.seal(12, 10, at.Add(4*time.Hour))
-	gs := checkGaps(t, cs, c.dev, gapWant{0, 2, 6, 3}, gapWant{0, 6, 10, 0}, gapWant{0, 10, 12, 1})
+	gs := checkGaps(t, cs, c.dev, gapWant{0, 2, 6, 3}, gapWant{0, 6, 10, 3}, gapWant{0, 10, 12, 1})
 	if gs[0].Missing() != 3 || !gs[0].RecordedAt.Equal(at.Add(2*time.Hour)) {
 		t.Errorf("gap after 2: missing %d recorded %v, want 3 at the receipt of 6", gs[0].Missing(), gs[0].RecordedAt)
 	}
@@ -143,7 +146,7 @@ func testChainGaps(t *testing.T, s store.Store, cs store.Chains) {
 	if stored, err := s.SaveReport(context.Background(), c.sealed(12, nil, 10, at.Add(4*time.Hour))); err == nil && stored {
 		t.Errorf("redelivery of 12 stored again")
 	}
-	checkGaps(t, cs, c.dev, gapWant{0, 2, 6, 3}, gapWant{0, 6, 10, 0}, gapWant{0, 10, 12, 1})
+	checkGaps(t, cs, c.dev, gapWant{0, 2, 6, 3}, gapWant{0, 6, 10, 3}, gapWant{0, 10, 12, 1})
 	// Unsealed reports are not in the chain: they make no gaps.
 	for _, seq := range []uint64{1, 5} {
 		r := report("dev_plain", seq, at, store.Pass)
@@ -163,7 +166,7 @@ func testChainGaps(t *testing.T, s store.Store, cs store.Chains) {
 	c.epoch, c.hashes = 1, map[uint64][]byte{}
 	c.seal(1, 0, at.Add(6*time.Hour))
 	c.seal(3, 0, at.Add(7*time.Hour))
-	checkGaps(t, cs, c.dev, gapWant{0, 2, 6, 3}, gapWant{0, 6, 10, 0}, gapWant{0, 10, 12, 1}, gapWant{1, 1, 3, 0})
+	checkGaps(t, cs, c.dev, gapWant{0, 2, 6, 3}, gapWant{0, 6, 10, 3}, gapWant{0, 10, 12, 1}, gapWant{1, 1, 3, 0})
 	if fs, err := cs.ChainForks(context.Background(), c.dev); err != nil || len(fs) != 0 {
 		t.Errorf("ChainForks = %+v, %v; want none", fs, err)
 	}
@@ -179,10 +182,12 @@ func testChainGapFilled(t *testing.T, s store.Store, cs store.Chains) {
 	r3, r4, r5, r6, r7 := c.sealed(3, nil, 0, at), c.sealed(4, nil, 1, at), c.sealed(5, nil, 1, at), c.sealed(6, nil, 1, at), c.sealed(7, nil, 2, at)
 	c.seal(8, 2, at.Add(2*time.Hour))
 	checkGaps(t, cs, c.dev, gapWant{0, 2, 8, 2})
-	// 5 arrives: the gap splits in two, each keeping when it was found.
+	// 5 arrives: the gap splits in two, each keeping when it was found;
+	// the epoch's count, 2, goes to the older one first (the newer keeps
+	// the 1 its part had).
 	r5.ReceivedAt = at.Add(3 * time.Hour)
 	c.save(r5)
-	gs := checkGaps(t, cs, c.dev, gapWant{0, 2, 5, 1}, gapWant{0, 5, 8, 1})
+	gs := checkGaps(t, cs, c.dev, gapWant{0, 2, 5, 2}, gapWant{0, 5, 8, 1})
 	for _, g := range gs {
 		if !g.RecordedAt.Equal(at.Add(2 * time.Hour)) {
 			t.Errorf("gap %d..%d recorded %v, want %v (when it was found)", g.After, g.Before, g.RecordedAt, at.Add(2*time.Hour))
@@ -380,5 +385,46 @@ func testFirstSealed(t *testing.T, s store.Store, cs store.Chains) {
 	rs, err := cs.EvidenceReports(ctx, c.dev, t0, t0.Add(9*time.Hour))
 	if err != nil || len(rs) != 4 || rs[2].Seal == nil || len(rs[2].Seal.PrevHash) != 0 {
 		t.Fatalf("EvidenceReports = %+v, %v; want 4, the third sealed with no prev_hash", rs, err)
+	}
+}
+
+// testSealHash: the statement hash of a stored sealed report, by epoch
+// and sequence; nil for an unsealed report, one not stored, another
+// epoch's or another device's.
+func testSealHash(t *testing.T, s store.Store, cs store.Chains) {
+	ctx := context.Background()
+	sf, ok := s.(store.SealedFrom)
+	if !ok {
+		t.Fatalf("%T does not implement store.SealedFrom", s)
+	}
+	c := newChainer(t, s, "dev_sealhash")
+	other := newChainer(t, s, "dev_sealhash_other")
+	plain := report(c.dev, 1, t0.Add(time.Hour), store.Pass)
+	plain.ContentHash = hash("plain 1")
+	c.save(plain)
+	c.seal(2, 0, t0.Add(2*time.Hour))
+	c.seal(3, 0, t0.Add(3*time.Hour))
+	other.seal(4, 0, t0.Add(4*time.Hour))
+	for _, tt := range []struct {
+		dev        string
+		epoch, seq uint64
+		want       []byte
+	}{
+		{c.dev, 0, 1, nil},
+		{c.dev, 0, 2, c.hashes[2]},
+		{c.dev, 0, 3, c.hashes[3]},
+		{c.dev, 0, 4, nil},
+		{c.dev, 1, 2, nil},
+		{other.dev, 0, 4, other.hashes[4]},
+		{other.dev, 0, 3, nil},
+		{"dev_nobody", 0, 2, nil},
+	} {
+		got, err := sf.SealHash(ctx, tt.dev, tt.epoch, tt.seq)
+		if err != nil || !bytes.Equal(got, tt.want) {
+			t.Errorf("SealHash(%s, %d, %d) = %x, %v; want %x", tt.dev, tt.epoch, tt.seq, got, err, tt.want)
+		}
+	}
+	if len(c.hashes[2]) != evidence.HashSize || bytes.Equal(c.hashes[2], c.hashes[3]) {
+		t.Fatalf("test hashes %x %x", c.hashes[2], c.hashes[3])
 	}
 }

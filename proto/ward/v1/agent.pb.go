@@ -811,7 +811,8 @@ type ReportSeal struct {
 	// report of an epoch that began before the agent sealed reports.
 	PrevHash []byte `protobuf:"bytes,1,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
 	// KeyID is the SHA-256 of the signing certificate's
-	// SubjectPublicKeyInfo (DER).
+	// SubjectPublicKeyInfo (DER). Empty only in the unchanged form
+	// (Report.base_facts), where it is the calling certificate's key.
 	KeyId []byte `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	// Signature is ECDSA (ASN.1 DER) by the device key over the statement
 	// hash.
@@ -819,7 +820,15 @@ type ReportSeal struct {
 	// DroppedTotal is the outbox's count of reports dropped in this epoch
 	// when the report was sealed (Report.dropped_total, set at delivery,
 	// may be higher).
-	DroppedTotal  uint64 `protobuf:"varint,4,opt,name=dropped_total,json=droppedTotal,proto3" json:"dropped_total,omitempty"`
+	DroppedTotal uint64 `protobuf:"varint,4,opt,name=dropped_total,json=droppedTotal,proto3" json:"dropped_total,omitempty"`
+	// PrevAsBase, in the unchanged form (Report.base_facts) only, stands
+	// for prev_hash: it is the statement hash of this device's stored
+	// report at (epoch, sequence - 1), the one the collector acknowledged
+	// last; prev_hash is then empty. A collector that does not hold that
+	// report sealed answers FAILED_PRECONDITION and the agent sends the
+	// report in full. In that form key_id may be empty too: the key of the
+	// calling certificate (docs/enrolment.md, "Report size").
+	PrevAsBase    bool `protobuf:"varint,5,opt,name=prev_as_base,json=prevAsBase,proto3" json:"prev_as_base,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -880,6 +889,13 @@ func (x *ReportSeal) GetDroppedTotal() uint64 {
 		return x.DroppedTotal
 	}
 	return 0
+}
+
+func (x *ReportSeal) GetPrevAsBase() bool {
+	if x != nil {
+		return x.PrevAsBase
+	}
+	return false
 }
 
 // ReportStatement is the canonical form a ReportSeal signs: package
@@ -1695,13 +1711,15 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"base_facts\x18\v \x01(\fR\tbaseFacts\x12&\n" +
 	"\x0fresults_as_base\x18\f \x01(\bR\rresultsAsBase\x129\n" +
 	"\fconnectivity\x18\r \x01(\v2\x15.ward.v1.ConnectivityR\fconnectivity\x12'\n" +
-	"\x04seal\x18\x0e \x01(\v2\x13.ward.v1.ReportSealR\x04seal\"\x83\x01\n" +
+	"\x04seal\x18\x0e \x01(\v2\x13.ward.v1.ReportSealR\x04seal\"\xa5\x01\n" +
 	"\n" +
 	"ReportSeal\x12\x1b\n" +
 	"\tprev_hash\x18\x01 \x01(\fR\bprevHash\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\fR\x05keyId\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\x12#\n" +
-	"\rdropped_total\x18\x04 \x01(\x04R\fdroppedTotal\"\xc3\x03\n" +
+	"\rdropped_total\x18\x04 \x01(\x04R\fdroppedTotal\x12 \n" +
+	"\fprev_as_base\x18\x05 \x01(\bR\n" +
+	"prevAsBase\"\xc3\x03\n" +
 	"\x0fReportStatement\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1a\n" +
