@@ -96,5 +96,7 @@ if [ -z "${WARD_ARTEFACTS:-}" ]; then
 	rm -rf "$WARD_ARTEFACTS"
 fi
 mkdir -p "$WARD_ARTEFACTS"
-go test -count=1 "$@" ./...
+# The package builds and installs real packages; on a loaded machine it
+# outlasts go test's default 10-minute limit per package.
+go test -count=1 -timeout 30m "$@" ./...
 echo "screenshots of the browser tests: $WARD_ARTEFACTS ($(find "$WARD_ARTEFACTS" -name '*.png' | wc -l) files)"
