@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/postgres/pgtest"
 	"github.com/wardhq/ward/policies"
 )
@@ -25,7 +26,84 @@ func (f fakeStored) Sequences(_ context.Context, id string, epoch uint64) ([]uin
 	return f[id], nil
 }
 
-func (fakeStored) Close() error { return nil }
+func (fakeStored) ChainGaps(context.Context, string) ([]store.ChainGap, error)   { return nil, nil }
+func (fakeStored) ChainForks(context.Context, string) ([]store.ChainFork, error) { return nil, nil }
+func (fakeStored) Close() error                                                  { return nil }
+
+// fakeChains is a store that holds every acknowledged report and the
+// given gaps and forks.
+type fakeChains struct {
+	fakeStored
+	gaps  []store.ChainGap
+	forks []store.ChainFork
+}
+
+func (f fakeChains) ChainGaps(_ context.Context, id string) ([]store.ChainGap, error) {
+	var out []store.ChainGap
+	for _, g := range f.gaps {
+		if g.DeviceID == id {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+func (f fakeChains) ChainForks(_ context.Context, id string) ([]store.ChainFork, error) {
+	var out []store.ChainFork
+	for _, x := range f.forks {
+		if x.DeviceID == id {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+// TestVerifyChains: a gap or fork recorded in a device's epoch fails the
+// verification with its place; one in another epoch (before a re-bind)
+// is not the run's.
+func TestVerifyChains(t *testing.T) {
+	devs := []*Device{{ID: "a", Epoch: 2}, {ID: "b", Epoch: 2}}
+	run := &RunResult{Acknowledged: 6, devices: []deviceRun{{acked: 3}, {acked: 3}}}
+	all := fakeStored{"a": {1, 2, 3}, "b": {1, 2, 3}}
+	for _, tc := range []struct {
+		name        string
+		st          fakeChains
+		ok          bool
+		gaps, forks int64
+		problem     string
+	}{
+		{"clean", fakeChains{fakeStored: all}, true, 0, 0, ""},
+		{"gap", fakeChains{fakeStored: all, gaps: []store.ChainGap{{DeviceID: "b", Epoch: 2, After: 1, Before: 3, Dropped: 1}}},
+			false, 1, 0, "device b epoch 2: chain gap recorded after sequence 1, before 3 (1 dropped)"},
+		{"fork", fakeChains{fakeStored: all, forks: []store.ChainFork{{DeviceID: "a", Epoch: 2, Sequence: 3, OtherSequence: 2}}},
+			false, 0, 1, "device a epoch 2: chain fork recorded at sequence 3 against sequence 2"},
+		{"another epoch", fakeChains{fakeStored: all, gaps: []store.ChainGap{{DeviceID: "a", Epoch: 1, After: 1, Before: 5}},
+			forks: []store.ChainFork{{DeviceID: "b", Epoch: 1, Sequence: 2, OtherSequence: 1}}}, true, 0, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := Verify(context.Background(), epoch2{tc.st}, devs, run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.OK != tc.ok || v.Gaps != tc.gaps || v.Forks != tc.forks || v.Stored != 6 || v.Missing != 0 {
+				t.Errorf("%+v", v)
+			}
+			if tc.problem != "" && (len(v.Problems) != 1 || v.Problems[0] != tc.problem) {
+				t.Errorf("problems %q, want %q", v.Problems, tc.problem)
+			}
+		})
+	}
+}
+
+// epoch2 answers Sequences for epoch 2 as fakeStored does for epoch 1.
+type epoch2 struct{ fakeChains }
+
+func (e epoch2) Sequences(ctx context.Context, id string, epoch uint64) ([]uint64, error) {
+	if epoch != 2 {
+		return nil, nil
+	}
+	return e.fakeStored.Sequences(ctx, id, 1)
+}
 
 func TestVerify(t *testing.T) {
 	devs := []*Device{{ID: "a", Epoch: 1}, {ID: "b", Epoch: 1}}

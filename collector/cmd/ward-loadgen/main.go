@@ -79,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Run.Warmup, "warmup", true, "send every device's first report before the clock starts (so both targets measure steady-state rounds)")
 	fs.IntVar(&cfg.Run.Rounds, "rounds", 0, "instead of --duration: run flat out until every device had this many reports acknowledged")
 	fs.DurationVar(&cfg.Run.Timeout, "timeout", 15*time.Second, "bound of each report call")
+	seal := fs.Bool("seal", true, "seal every report with its device's key, chained per epoch, as the agent does; --seal=false sends them unsealed, to compare")
 	fs.BoolVar(&cfg.Ceiling, "ceiling", true, "also measure the no-op gRPC ceiling with the same loop and payloads")
 	inProcess := fs.Bool("ceiling-in-process", false, "serve the ceiling in this process instead of a child process of its own (as the collector has)")
 	fs.StringVar(&data, "data", "", "the collector's data directory: its SQLite store is opened read-only to verify stored = acknowledged")
@@ -96,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ward-loadgen:", err)
 		return 2
 	}
-	cfg.Run.Mode = m
+	cfg.Run.Mode, cfg.Run.Unsealed = m, !*seal
 	if cfg.Fingerprint == "" || cfg.Token == "" {
 		fmt.Fprintln(stderr, "ward-loadgen: --ca-fingerprint and --token are required")
 		return 2
