@@ -10,10 +10,17 @@
 //	    --devices 2000 --mode kept --duration 20s --data ward-data
 //	ward-loadgen … --store postgres://ward@/ward?host=/var/run/postgresql
 //	ward-loadgen --devices 10000 --duration 0 …   # enrolment rate only
+//	ward-loadgen … --seal=false                     # reports unsealed, to compare
 //	ward-loadgen table run1.json run2.json         # one table of --json outputs
 //
 // scripts/loadbench.sh starts a collector on a fresh data directory and
-// runs both modes flat out and at half the peak rate, printing one table.
+// runs both modes flat out and at half the peak rate, printing one table;
+// scripts/loadbench.sh --seal-compare runs sealed and unsealed in turn.
+//
+// Reports are sealed as the agent seals them (each device's key, chained
+// per epoch from its enrolment certificate's genesis, one seal per
+// report whatever its form or attempts); the store's verification then
+// also requires that no chain gap or fork was recorded.
 //
 // Figures: reports/s counts acknowledged reports; latency runs from when
 // a report was due (at a --rate, its scheduled time) to its
