@@ -8,15 +8,26 @@
 # one table; the runs' JSON stays in the output directory.
 #
 #   scripts/loadbench.sh [--store postgres://…] [OUT_DIR]
+#   scripts/loadbench.sh --seal-compare [--store postgres://…] [OUT_DIR]
+#
+# --seal-compare measures what sealing costs instead: kept connections
+# and then fresh ones, flat out, alternately unsealed (--seal=false) and
+# sealed, PAIRS times each (no ceiling runs), and prints each pair's ratio
+# of sealed to unsealed reports/s and their median.
 #
 # Environment: DEVICES (2000 per run), DURATION (20s), CONCURRENCY (64),
-# ENROLL_DEVICES (10000), GRPC_ADDR (127.0.0.1:18443).
+# ENROLL_DEVICES (10000), GRPC_ADDR (127.0.0.1:18443), PAIRS (3).
 #
 # The collector's enrolment throttle is lifted: every simulated device
 # enrols from 127.0.0.1, which the default would rightly take for a flood.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+compare=""
+if [ "${1:-}" = "--seal-compare" ]; then
+	compare=1
+	shift
+fi
 store=""
 if [ "${1:-}" = "--store" ]; then
 	store="$2"
@@ -32,6 +43,7 @@ duration="${DURATION:-20s}"
 concurrency="${CONCURRENCY:-64}"
 enroll_devices="${ENROLL_DEVICES:-10000}"
 grpc_addr="${GRPC_ADDR:-127.0.0.1:18443}"
+pairs="${PAIRS:-3}"
 http_addr="127.0.0.1:$((${grpc_addr##*:} + 1))"
 data="$out/data"
 bin="$out/bin"
@@ -61,7 +73,7 @@ done
 [ -n "$fingerprint" ] || { echo "collector did not start:"; cat "$out/collector.log"; exit 1; }
 
 token=$("$bin/ward-collector" token create --data "$data" "${store_args[@]}" --group default \
-	--uses $((4 * devices + enroll_devices)) --ttl 4h --json | jq -r .token)
+	--uses $((4 * devices + 4 * pairs * devices + enroll_devices)) --ttl 4h --json | jq -r .token)
 
 verify_args=(--data "$data")
 [ -n "$store" ] && verify_args=(--store "$store")
@@ -80,6 +92,29 @@ measure() {
 	loadgen "$@" >"$out/$name.json" || status=1
 	[ -s "$out/$name.json" ] && runs+=("$out/$name.json")
 }
+if [ -n "$compare" ]; then
+	for mode in kept fresh; do
+		ratios=()
+		for n in $(seq 1 "$pairs"); do
+			echo "== $mode, pair $n of $pairs: $devices devices flat out for $duration, unsealed then sealed"
+			measure "$mode-unsealed-$n" --mode "$mode" --devices "$devices" --duration "$duration" --ceiling=false --seal=false "${verify_args[@]}"
+			measure "$mode-sealed-$n" --mode "$mode" --devices "$devices" --duration "$duration" --ceiling=false "${verify_args[@]}"
+			ratios+=("$(jq -n --slurpfile u "$out/$mode-unsealed-$n.json" --slurpfile s "$out/$mode-sealed-$n.json" \
+				'$s[0].ward.reports_per_second / $u[0].ward.reports_per_second * 1000 | round / 1000')")
+		done
+		median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
+		echo "$mode: sealed/unsealed reports/s by pair: ${ratios[*]}; median $median" | tee -a "$out/ratios.txt"
+	done
+	echo
+	uname -sr
+	nproc | sed 's/$/ cores/'
+	echo "store: ${store:-SQLite in $data}"
+	"$bin/ward-loadgen" table "${runs[@]}"
+	echo
+	cat "$out/ratios.txt"
+	echo "JSON of each run and the collector's log: $out"
+	exit "$status"
+fi
 for mode in kept fresh; do
 	echo "== $mode: $devices devices, flat out for $duration"
 	measure "$mode-flat" --mode "$mode" --devices "$devices" --duration "$duration" "${verify_args[@]}"

@@ -167,7 +167,8 @@ func Bench(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		s.Verify = &v
 		if !v.OK {
-			return s, fmt.Errorf("store does not match the acknowledgements: %d missing, %d duplicated, %d unexpected", v.Missing, v.Duplicated, v.Unexpected)
+			return s, fmt.Errorf("store does not match the acknowledgements: %d missing, %d duplicated, %d unexpected, %d chain gaps, %d chain forks",
+				v.Missing, v.Duplicated, v.Unexpected, v.Gaps, v.Forks)
 		}
 	}
 	return s, nil

@@ -52,7 +52,7 @@ type Ceiling struct {
 // StartCeiling starts the ceiling in this process on 127.0.0.1, with a
 // throwaway CA in dir.
 func StartCeiling(dir string) (*Ceiling, error) {
-	c, srv, err := listenCeiling(dir)
+	c, srv, err := listenCeiling(dir, noop{})
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func StartCeiling(dir string) (*Ceiling, error) {
 // ServeCeiling serves the ceiling on 127.0.0.1 with a throwaway CA in
 // dir, calls ready with its address, and serves until ctx ends.
 func ServeCeiling(ctx context.Context, dir string, ready func(addr string)) error {
-	c, srv, err := listenCeiling(dir)
+	c, srv, err := listenCeiling(dir, noop{})
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,8 @@ func AttachCeiling(dir, addr string, stop func()) (*Ceiling, error) {
 	return &Ceiling{Addr: addr, ca: ca, stop: stop}, nil
 }
 
-func listenCeiling(dir string) (*Ceiling, *grpc.Server, error) {
+// listenCeiling serves agent (noop, but for tests) as the ceiling.
+func listenCeiling(dir string, agent wardv1grpc.AgentServiceServer) (*Ceiling, *grpc.Server, error) {
 	now := time.Now()
 	ca, _, err := pki.LoadOrCreate(dir, now)
 	if err != nil {
@@ -113,7 +114,7 @@ func listenCeiling(dir string) (*Ceiling, *grpc.Server, error) {
 		return nil, nil, fmt.Errorf("ceiling enrolment: %w", err)
 	}
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)), grpc.MaxRecvMsgSize(maxSend))
-	wardv1grpc.RegisterAgentServiceServer(srv, noop{})
+	wardv1grpc.RegisterAgentServiceServer(srv, agent)
 	wardv1grpc.RegisterEnrollmentServiceServer(srv, noopEnroll{resp: enrolled})
 	go srv.Serve(lis)
 	return &Ceiling{Addr: lis.Addr().String(), ca: ca}, srv, nil

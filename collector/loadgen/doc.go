@@ -24,6 +24,16 @@
 // collector, and after a run "stored = acknowledged" is exact: Verify
 // allows only the one report per device whose answer was lost.
 //
+// Reports are sealed as the agent seals them (docs/evidence.md): when a
+// report is made, evidence.Seal signs its statement with the device's
+// key, chained to the device's previous report of the run, the first to
+// evidence.Genesis of the device's certificate from its enrolment; every
+// attempt and form (full, compact, unchanged) carries that one seal,
+// which is over the full report. RunConfig.Unsealed (ward-loadgen
+// --seal=false) sends them unsealed, to measure what sealing costs.
+// Since a device never skips a sequence nor seals one twice, Verify also
+// requires that the store recorded no chain gap or fork in its epoch.
+//
 // The yardstick is the Ceiling: the same client loop, payloads and mode
 // against a gRPC server with the collector's mTLS setup whose Report
 // acknowledges at once (in a process of its own under ward-loadgen). Figures are quoted as a share of it,

@@ -1,6 +1,7 @@
 package loadgen_test
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/postgres"
 	"github.com/wardhq/ward/collector/store/postgres/pgtest"
+	"github.com/wardhq/ward/evidence"
 	"github.com/wardhq/ward/policies"
 )
 
@@ -63,12 +65,15 @@ func TestBenchAgainstCollector(t *testing.T) {
 				t.Errorf("policy %q, bundles %v", s.Policy, s.Bundles)
 			}
 			w, ceil := s.Ward, s.Ceiling
+			if !w.Sealed || !ceil.Sealed || w.SealMicros <= 0 {
+				t.Errorf("sealed %v (%.0f µs a seal), ceiling sealed %v", w.Sealed, w.SealMicros, ceil.Sealed)
+			}
 			// Every device made its rounds and nothing failed.
 			if w.Acknowledged != devices*rounds || w.Errors != nil || ceil.Acknowledged != devices*rounds || ceil.Errors != nil {
 				t.Fatalf("ward %+v, ceiling %+v", w, ceil)
 			}
 			v := s.Verify
-			if v == nil || !v.OK || v.Acknowledged != w.Acknowledged || v.Stored != w.Acknowledged || v.Missing+v.Duplicated+v.Unexpected+v.InDoubt != 0 {
+			if v == nil || !v.OK || v.Acknowledged != w.Acknowledged || v.Stored != w.Acknowledged || v.Missing+v.Duplicated+v.Unexpected+v.InDoubt+v.Gaps+v.Forks != 0 {
 				t.Fatalf("verification %+v, acknowledged %d", v, w.Acknowledged)
 			}
 			if got := w.PerSec / ceil.PerSec; math.Abs(s.Ratio-got) > 1e-9 || s.Ratio <= 0 {
@@ -133,6 +138,30 @@ func TestBenchAgainstCollector(t *testing.T) {
 	if changed != 4 {
 		t.Errorf("%d of %d devices changed verdicts, want 4", changed, len(devs))
 	}
+	// Every report went sealed, in any form, and the collector stored
+	// each with its seal: a chain per device from its enrolment
+	// record's genesis, each report naming the one before it.
+	es := c.Store().(store.EvidenceStore)
+	for _, d := range devs {
+		reps, err := es.EvidenceReports(context.Background(), d.ID, time.Time{}, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := es.EnrolmentRecords(context.Background(), d.ID)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("enrolment records %+v: %v", recs, err)
+		}
+		if len(reps) != rounds {
+			t.Fatalf("device %s: %d reports stored, want %d", d.ID, len(reps), rounds)
+		}
+		prev := recs[0].Genesis
+		for _, r := range reps {
+			if r.Seal == nil || !bytes.Equal(r.Seal.PrevHash, prev) || !bytes.Equal(r.Seal.Hash, evidence.StatementHash(r.Seal.Statement)) {
+				t.Fatalf("device %s sequence %d: seal %+v, want it chained to %x", d.ID, r.Sequence, r.Seal, prev)
+			}
+			prev = r.Seal.Hash
+		}
+	}
 }
 
 func pol(t *testing.T) *policies.Policy {
@@ -183,7 +212,7 @@ func TestBenchPostgres(t *testing.T) {
 	s, err := loadgen.Bench(context.Background(), loadgen.Config{
 		Addr: c.Addr, Fingerprint: c.Fingerprint, Token: c.Token("default", devices, time.Hour),
 		Devices: devices, EnrollConcurrency: 4, Bundles: bundles,
-		Run:    loadgen.RunConfig{Mode: loadgen.Kept, Concurrency: 4, Rounds: 3, Warmup: true},
+		Run:    loadgen.RunConfig{Mode: loadgen.Kept, Concurrency: 4, Rounds: 3, Warmup: true, Unsealed: true},
 		Stored: func(ctx context.Context) (loadgen.Stored, error) { return loadgen.Open(ctx, url, "") },
 	})
 	if err != nil {
@@ -196,6 +225,25 @@ func TestBenchPostgres(t *testing.T) {
 	}
 	if v := s.Verify; v == nil || !v.OK || v.Stored != 3*devices || v.Acknowledged != 3*devices {
 		t.Fatalf("verification %+v, acknowledged %d", v, s.Ward.Acknowledged)
+	}
+	// --seal=false: the reports went and were stored unsealed.
+	if s.Ward.Sealed || s.Ward.SealMicros != 0 {
+		t.Errorf("an unsealed run: sealed %v, %.0f µs a seal", s.Ward.Sealed, s.Ward.SealMicros)
+	}
+	fleet, err := st.Devices(context.Background())
+	if err != nil || len(fleet) != devices {
+		t.Fatalf("%d devices: %v", len(fleet), err)
+	}
+	for _, d := range fleet {
+		reps, err := st.EvidenceReports(context.Background(), d.ID, time.Time{}, time.Now().Add(time.Hour))
+		if err != nil || len(reps) != 3 {
+			t.Fatalf("device %s: %d reports: %v", d.ID, len(reps), err)
+		}
+		for _, r := range reps {
+			if r.Epoch != 1 || r.Seal != nil {
+				t.Errorf("device %s epoch %d sequence %d: seal %+v, want none", d.ID, r.Epoch, r.Sequence, r.Seal)
+			}
+		}
 	}
 	// A device of another fleet has nothing stored.
 	ro, err := loadgen.OpenPostgres(context.Background(), url)

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/wardhq/ward/agent/collect"
 	"github.com/wardhq/ward/agent/source"
+	"github.com/wardhq/ward/evidence"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -109,9 +111,12 @@ func (p *Payloads) Evaluate(ctx context.Context, pol *policies.Policy, now time.
 			v := &p.bundles[i].variants[j]
 			v.results = ruleResults(policies.Evaluate(ctx, pol, v.facts, policies.Options{Now: now}))
 			v.compactFacts = v.facts
-			if pl := v.facts.GetPatchLevel(); len(pl.GetPending()) > 0 && !pol.ReadsFact(policies.PendingNames) {
+			if pl := v.facts.GetPatchLevel(); pl != nil && !pol.ReadsFact(policies.PendingNames) {
+				// As agent/service: the digest goes with the names in the
+				// report it keeps (and seals), without them on the wire.
+				v.facts = proto.CloneOf(v.facts)
+				v.facts.PatchLevel.PendingDigest = policies.PendingDigest(pl.GetPending())
 				v.compactFacts = proto.CloneOf(v.facts)
-				v.compactFacts.PatchLevel.PendingDigest = policies.PendingDigest(pl.GetPending())
 				v.compactFacts.PatchLevel.Pending = nil
 			}
 			v.compactResults = make([]*wardv1.RuleResult, len(v.results))
@@ -186,6 +191,22 @@ func (p *Payloads) Request(i int, epoch, seq uint64, at time.Time, form Form) *w
 		r.BaseFacts, r.ResultsAsBase = v.digest, true
 	}
 	return &wardv1.ReportRequest{Report: r}
+}
+
+// Seal seals device i's report seq of the given epoch, collected at at,
+// as the agent's outbox seals the report it queues: the statement names
+// the facts by digest (evidence.FactsDigest, the same in every form), so
+// the one seal goes with the report in any form Request makes of it.
+// prev is the previous report's statement hash, or the epoch's genesis;
+// Seal returns the seal and this report's statement hash, the next one's
+// prev.
+func (p *Payloads) Seal(key crypto.Signer, deviceID string, i int, epoch, seq uint64, at time.Time, prev []byte) (*wardv1.ReportSeal, []byte, error) {
+	r := p.Request(i, epoch, seq, at, Full).Report
+	hash, err := evidence.Seal(key, deviceID, r, prev, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.Seal, hash, nil
 }
 
 // deviceInfo is what a device of these facts says about itself at

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wardhq/ward/evidence"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
@@ -106,14 +107,21 @@ type RunConfig struct {
 	// Timeout bounds each call (agent/report's DefaultCallTimeout, 15 s,
 	// if 0).
 	Timeout time.Duration
+	// Unsealed sends reports without a seal, as agents before evidence
+	// did, to compare with sealed ones (the default: each report sealed
+	// by its device's key, chained per epoch, as the agent's outbox
+	// seals it).
+	Unsealed bool
 }
 
 // RunResult is what one run measured. Latency is from the moment a
 // report was due (at a target rate: its scheduled time, so a queue shows)
 // to its acknowledgement.
 type RunResult struct {
-	Target      string  `json:"target"`
-	Mode        Mode    `json:"mode"`
+	Target string `json:"target"`
+	Mode   Mode   `json:"mode"`
+	// Sealed says the reports carried seals (RunConfig.Unsealed false).
+	Sealed      bool    `json:"sealed"`
 	Rate        float64 `json:"target_rate"`
 	Devices     int     `json:"devices"`
 	Concurrency int     `json:"concurrency"`
@@ -147,6 +155,11 @@ type RunResult struct {
 	// digest), Resent those the server then asked for in full.
 	Unchanged int64 `json:"unchanged"`
 	Resent    int64 `json:"resent_in_full"`
+	// SealMicros is the load generator's own time to seal a report
+	// (statement, ECDSA signature), microseconds on average: work a
+	// real fleet does on its own machines, done here on the
+	// collector's cores.
+	SealMicros float64 `json:"seal_us_per_report,omitempty"`
 
 	// devices is each device's outcome, for Verify.
 	devices []deviceRun
@@ -166,6 +179,12 @@ type deviceRun struct {
 	// stored it.
 	pending time.Time
 	unsure  bool
+	// seal is the pending report's seal, made once when it became
+	// pending and sent with every attempt; head is the statement hash
+	// of the device's last sealed report in the run (nil: none yet, the
+	// next chains to the epoch's genesis).
+	seal *wardv1.ReportSeal
+	head []byte
 }
 
 // Run sends reports of devs to t for cfg.Duration and measures them. Each
@@ -214,11 +233,27 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 	for i := range runs {
 		runs[i].next, runs[i].compact, runs[i].base = 1, t.Compact, -1
 	}
-	var unchanged, resent atomic.Int64
+	var unchanged, resent, sealed, sealNanos atomic.Int64
 	send := func(i int) error {
 		d, r := devs[i], &runs[i]
 		if r.pending.IsZero() {
-			r.pending = time.Now()
+			at := time.Now()
+			if !cfg.Unsealed {
+				// Sealed once, when the report is made, as the agent's
+				// outbox seals it on Append: a retry sends the same seal.
+				prev := r.head
+				if prev == nil {
+					prev = evidence.Genesis(d.ID, d.Epoch, t.cert(d))
+				}
+				seal, hash, err := p.Seal(d.key, d.ID, i, d.Epoch, r.next, at, prev)
+				if err != nil {
+					return err
+				}
+				sealNanos.Add(int64(time.Since(at)))
+				sealed.Add(1)
+				r.seal, r.head = seal, hash
+			}
+			r.pending = at
 		}
 		seq := r.next
 		conn := (*grpc.ClientConn)(nil)
@@ -242,7 +277,12 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 		}
 		callCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
-		resp, err := report(callCtx, client, p.Request(i, d.Epoch, seq, r.pending, form), r.compact)
+		request := func(form Form) *wardv1.ReportRequest {
+			req := p.Request(i, d.Epoch, seq, r.pending, form)
+			req.Report.Seal = r.seal
+			return req
+		}
+		resp, err := report(callCtx, client, request(form), r.compact)
 		if form == Unchanged {
 			unchanged.Add(1)
 		}
@@ -251,7 +291,7 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 			// the agent sends the report in full at once.
 			resent.Add(1)
 			r.base, form = -1, Full
-			resp, err = report(callCtx, client, p.Request(i, d.Epoch, seq, r.pending, form), r.compact)
+			resp, err = report(callCtx, client, request(form), r.compact)
 		}
 		if err == nil && (resp.AckedSequence != seq || (resp.AckedEpoch != 0 && resp.AckedEpoch != d.Epoch)) {
 			err = fmt.Errorf("%w: sent epoch %d sequence %d, acknowledged epoch %d sequence %d",
@@ -261,7 +301,7 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 			r.unsure = r.unsure || mayBeStored(err)
 			return err
 		}
-		r.acked, r.next, r.pending, r.unsure = seq, seq+1, time.Time{}, false
+		r.acked, r.next, r.pending, r.unsure, r.seal = seq, seq+1, time.Time{}, false, nil
 		r.compact, r.base = resp.CompactReports, -1
 		if form != Legacy && r.compact {
 			r.base = variantOf(i, seq)
@@ -368,11 +408,14 @@ func Run(ctx context.Context, t Target, devs []*Device, p *Payloads, cfg RunConf
 	// is not part of a report.
 	sent, received := w.snapshot()
 	res := &RunResult{
-		Target: t.Name, Mode: cfg.Mode, Rate: cfg.Rate, Devices: len(devs), Concurrency: cfg.Concurrency,
+		Target: t.Name, Mode: cfg.Mode, Sealed: !cfg.Unsealed, Rate: cfg.Rate, Devices: len(devs), Concurrency: cfg.Concurrency,
 		Seconds: elapsed.Seconds(), Acknowledged: acked.Load(), PerSec: float64(inWindow.Load()) / window.Seconds(),
 		BytesSent: sent - sent0, BytesReceived: received - received0, Connections: w.dials.Load() - dials0,
 		Unchanged: unchanged.Load(), Resent: resent.Load(), Warmup: warmed.Load(),
 		devices: runs,
+	}
+	if n := sealed.Load(); n > 0 {
+		res.SealMicros = float64(sealNanos.Load()) / float64(n) / 1e3
 	}
 	if res.Acknowledged > 0 {
 		res.BytesPerReport = float64(res.BytesSent+res.BytesReceived) / float64(res.Acknowledged)

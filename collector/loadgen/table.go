@@ -13,7 +13,7 @@ import (
 // against the collector and the ceiling, then the enrolments.
 func WriteTable(w io.Writer, summaries []*Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tmode\trate\tdevices\treports/s\tp50 ms\tp99 ms\tmax ms\terrors\tB/report\tsent B/report\tof ceiling\tstored = acked\t")
+	fmt.Fprintln(tw, "target\tmode\tsealed\trate\tdevices\treports/s\tp50 ms\tp99 ms\tmax ms\terrors\tB/report\tsent B/report\tof ceiling\tstored = acked\t")
 	for _, s := range summaries {
 		for _, r := range []*RunResult{s.Ward, s.Ceiling} {
 			if r == nil {
@@ -28,12 +28,12 @@ func WriteTable(w io.Writer, summaries []*Summary) error {
 				if v := s.Verify; v != nil {
 					verified = fmt.Sprintf("%d = %d", v.Stored-v.InDoubt, v.Acknowledged)
 					if !v.OK {
-						verified += fmt.Sprintf(" FAIL (%d missing, %d duplicated, %d unexpected)", v.Missing, v.Duplicated, v.Unexpected)
+						verified += fmt.Sprintf(" FAIL (%d missing, %d duplicated, %d unexpected, %d gaps, %d forks)", v.Missing, v.Duplicated, v.Unexpected, v.Gaps, v.Forks)
 					}
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%s\t%.0f\t%.0f\t%s\t%s\t\n",
-				r.Target, r.Mode, rateText(r.Rate), r.Devices, r.PerSec, r.P50ms, r.P99ms, r.MaxMs,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%s\t%.0f\t%.0f\t%s\t%s\t\n",
+				r.Target, r.Mode, yesNo(r.Sealed), rateText(r.Rate), r.Devices, r.PerSec, r.P50ms, r.P99ms, r.MaxMs,
 				errorsText(r.Errors), r.BytesPerReport, r.SentPerReport, ratio, verified)
 		}
 	}
@@ -57,6 +57,13 @@ func WriteTable(w io.Writer, summaries []*Summary) error {
 			ceiling, ratio, e.Throttled, errorsText(e.Errors), s.Policy)
 	}
 	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // errorsText is "0", or the counts by code ("Unavailable 3, Internal 1").

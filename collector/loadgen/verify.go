@@ -12,6 +12,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/wardhq/ward/collector/server"
+	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/postgres"
 	"github.com/wardhq/ward/collector/store/storeopen"
 )
@@ -21,7 +22,42 @@ type Stored interface {
 	// Sequences returns the sequences stored for the device in epoch,
 	// one per stored report (a report stored twice appears twice).
 	Sequences(ctx context.Context, deviceID string, epoch uint64) ([]uint64, error)
+	// ChainGaps and ChainForks are store.EvidenceStore's: the gaps and
+	// forks SaveReport recorded in the device's chains. The read-only
+	// stores here return the rows as recorded, without
+	// store.AttributeDrops (a gap's Dropped is the recorded count).
+	ChainGaps(ctx context.Context, deviceID string) ([]store.ChainGap, error)
+	ChainForks(ctx context.Context, deviceID string) ([]store.ChainFork, error)
 	Close() error
+}
+
+// chainGapsQuery and chainForksQuery read the chain tables as the
+// stores' ChainGaps and ChainForks do ($1: the device; SQLite takes the
+// same placeholder).
+const (
+	chainGapsQuery  = `SELECT epoch, after_sequence, before_sequence, dropped FROM chain_gaps WHERE device_id = $1 ORDER BY epoch, after_sequence`
+	chainForksQuery = `SELECT epoch, sequence, prev_hash, hash, other, other_sequence FROM chain_forks WHERE device_id = $1 ORDER BY epoch, sequence, other_sequence`
+)
+
+// rowScanner is a row of database/sql or pgx.
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanGap(deviceID string, r rowScanner) (store.ChainGap, error) {
+	var e, after, before, dropped int64
+	if err := r.Scan(&e, &after, &before, &dropped); err != nil {
+		return store.ChainGap{}, fmt.Errorf("chain gaps: %w", err)
+	}
+	return store.ChainGap{DeviceID: deviceID, Epoch: uint64(e), After: uint64(after), Before: uint64(before), Dropped: uint64(dropped)}, nil
+}
+
+func scanFork(deviceID string, r rowScanner) (store.ChainFork, error) {
+	f := store.ChainFork{DeviceID: deviceID}
+	var e, seq, other int64
+	if err := r.Scan(&e, &seq, &f.PrevHash, &f.Hash, &f.Other, &other); err != nil {
+		return f, fmt.Errorf("chain forks: %w", err)
+	}
+	f.Epoch, f.Sequence, f.OtherSequence = uint64(e), uint64(seq), uint64(other)
+	return f, nil
 }
 
 // OpenSQLite opens the collector database in dataDir read-only: the
@@ -54,6 +90,31 @@ func (s sqliteStored) Sequences(ctx context.Context, deviceID string, epoch uint
 			return nil, err
 		}
 		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func (s sqliteStored) ChainGaps(ctx context.Context, deviceID string) ([]store.ChainGap, error) {
+	return sqliteRows(ctx, s.db, chainGapsQuery, deviceID, scanGap)
+}
+
+func (s sqliteStored) ChainForks(ctx context.Context, deviceID string) ([]store.ChainFork, error) {
+	return sqliteRows(ctx, s.db, chainForksQuery, deviceID, scanFork)
+}
+
+func sqliteRows[T any](ctx context.Context, db *sql.DB, query, deviceID string, scan func(string, rowScanner) (T, error)) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		x, err := scan(deviceID, rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
 	}
 	return out, rows.Err()
 }
@@ -102,13 +163,32 @@ func (s pgStored) Sequences(ctx context.Context, deviceID string, epoch uint64) 
 	})
 }
 
+func (s pgStored) ChainGaps(ctx context.Context, deviceID string) ([]store.ChainGap, error) {
+	return pgRows(ctx, s.conn, chainGapsQuery, deviceID, scanGap)
+}
+
+func (s pgStored) ChainForks(ctx context.Context, deviceID string) ([]store.ChainFork, error) {
+	return pgRows(ctx, s.conn, chainForksQuery, deviceID, scanFork)
+}
+
+func pgRows[T any](ctx context.Context, conn *pgx.Conn, query, deviceID string, scan func(string, rowScanner) (T, error)) ([]T, error) {
+	rows, err := conn.Query(ctx, query, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(deviceID, r) })
+}
+
 func (s pgStored) Close() error { return s.conn.Close(context.Background()) }
 
 // Verification compares what the devices of a run had acknowledged with
 // what the store holds. Every acknowledged report must be stored exactly
 // once; the one report a device may have in doubt (its last attempt
 // failed in a way that may have stored it) may be stored or not; nothing
-// else may be.
+// else may be. And no chain gap or fork may be recorded in the devices'
+// epochs: a device sends its reports in order, delivers each until it is
+// acknowledged and seals each once, so its chain has no hole and no
+// branch, whatever failed on the way.
 type Verification struct {
 	Devices int `json:"devices"`
 	// Acknowledged counts acknowledged (device, epoch, sequence), Stored
@@ -124,6 +204,11 @@ type Verification struct {
 	// (allowed: the agent delivers them again and gets a duplicate's
 	// acknowledgement).
 	InDoubt int64 `json:"in_doubt_stored"`
+	// Gaps and Forks count what the store recorded in the devices'
+	// chains (store.EvidenceStore's ChainGaps and ChainForks) in their
+	// epochs.
+	Gaps  int64 `json:"chain_gaps"`
+	Forks int64 `json:"chain_forks"`
 	// OK is true when nothing is missing, duplicated or unexpected and
 	// the run's count of acknowledgements agrees.
 	OK       bool     `json:"ok"`
@@ -149,6 +234,9 @@ func Verify(ctx context.Context, st Stored, devs []*Device, run *RunResult) (Ver
 		seqs, err := st.Sequences(ctx, d.ID, d.Epoch)
 		if err != nil {
 			return v, fmt.Errorf("verify device %s: %w", d.ID, err)
+		}
+		if err := v.chains(ctx, st, d, problem); err != nil {
+			return v, err
 		}
 		v.Acknowledged += int64(r.acked)
 		v.Stored += int64(len(seqs))
@@ -180,6 +268,32 @@ func Verify(ctx context.Context, st Stored, devs []*Device, run *RunResult) (Ver
 	if acked := run.Acknowledged + run.Warmup; v.Acknowledged != acked {
 		problem("the run counted %d acknowledgements, the devices %d", acked, v.Acknowledged)
 	}
-	v.OK = v.Missing == 0 && v.Duplicated == 0 && v.Unexpected == 0 && v.Acknowledged == run.Acknowledged+run.Warmup
+	v.OK = v.Missing == 0 && v.Duplicated == 0 && v.Unexpected == 0 && v.Gaps == 0 && v.Forks == 0 &&
+		v.Acknowledged == run.Acknowledged+run.Warmup
 	return v, nil
+}
+
+// chains counts the gaps and forks recorded for d in its epoch.
+func (v *Verification) chains(ctx context.Context, st Stored, d *Device, problem func(string, ...any)) error {
+	gaps, err := st.ChainGaps(ctx, d.ID)
+	if err != nil {
+		return fmt.Errorf("verify device %s: %w", d.ID, err)
+	}
+	for _, g := range gaps {
+		if g.Epoch == d.Epoch {
+			v.Gaps++
+			problem("device %s epoch %d: chain gap recorded after sequence %d, before %d (%d dropped)", d.ID, d.Epoch, g.After, g.Before, g.Dropped)
+		}
+	}
+	forks, err := st.ChainForks(ctx, d.ID)
+	if err != nil {
+		return fmt.Errorf("verify device %s: %w", d.ID, err)
+	}
+	for _, f := range forks {
+		if f.Epoch == d.Epoch {
+			v.Forks++
+			problem("device %s epoch %d: chain fork recorded at sequence %d against sequence %d", d.ID, d.Epoch, f.Sequence, f.OtherSequence)
+		}
+	}
+	return nil
 }

@@ -10,10 +10,17 @@
 //	    --devices 2000 --mode kept --duration 20s --data ward-data
 //	ward-loadgen … --store postgres://ward@/ward?host=/var/run/postgresql
 //	ward-loadgen --devices 10000 --duration 0 …   # enrolment rate only
+//	ward-loadgen … --seal=false                     # reports unsealed, to compare
 //	ward-loadgen table run1.json run2.json         # one table of --json outputs
 //
 // scripts/loadbench.sh starts a collector on a fresh data directory and
-// runs both modes flat out and at half the peak rate, printing one table.
+// runs both modes flat out and at half the peak rate, printing one table;
+// scripts/loadbench.sh --seal-compare runs sealed and unsealed in turn.
+//
+// Reports are sealed as the agent seals them (each device's key, chained
+// per epoch from its enrolment certificate's genesis, one seal per
+// report whatever its form or attempts); the store's verification then
+// also requires that no chain gap or fork was recorded.
 //
 // Figures: reports/s counts acknowledged reports; latency runs from when
 // a report was due (at a --rate, its scheduled time) to its
@@ -79,6 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Run.Warmup, "warmup", true, "send every device's first report before the clock starts (so both targets measure steady-state rounds)")
 	fs.IntVar(&cfg.Run.Rounds, "rounds", 0, "instead of --duration: run flat out until every device had this many reports acknowledged")
 	fs.DurationVar(&cfg.Run.Timeout, "timeout", 15*time.Second, "bound of each report call")
+	seal := fs.Bool("seal", true, "seal every report with its device's key, chained per epoch, as the agent does; --seal=false sends them unsealed, to compare")
 	fs.BoolVar(&cfg.Ceiling, "ceiling", true, "also measure the no-op gRPC ceiling with the same loop and payloads")
 	inProcess := fs.Bool("ceiling-in-process", false, "serve the ceiling in this process instead of a child process of its own (as the collector has)")
 	fs.StringVar(&data, "data", "", "the collector's data directory: its SQLite store is opened read-only to verify stored = acknowledged")
@@ -96,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ward-loadgen:", err)
 		return 2
 	}
-	cfg.Run.Mode = m
+	cfg.Run.Mode, cfg.Run.Unsealed = m, !*seal
 	if cfg.Fingerprint == "" || cfg.Token == "" {
 		fmt.Fprintln(stderr, "ward-loadgen: --ca-fingerprint and --token are required")
 		return 2

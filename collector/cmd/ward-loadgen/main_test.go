@@ -17,6 +17,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--token", "t"},
 		{"--ca-fingerprint", "sha256:00"},
 		{"--devices"},
+		{"--seal=sometimes", "--ca-fingerprint", "sha256:00", "--token", "t"},
 		{"extra", "--token", "t"},
 		{"table"},
 	} {
@@ -32,7 +33,7 @@ func TestTable(t *testing.T) {
 	s := loadgen.Summary{
 		Policy:    "baseline v1",
 		Enrolment: loadgen.EnrollResult{Devices: 10, Enrolled: 10, Seconds: 0.5, PerSec: 20},
-		Ward:      &loadgen.RunResult{Target: "ward", Mode: loadgen.Fresh, Devices: 10, PerSec: 123.4, P99ms: 56.7, BytesPerReport: 7890, Errors: map[string]int64{"Unavailable": 2}},
+		Ward:      &loadgen.RunResult{Target: "ward", Mode: loadgen.Fresh, Sealed: true, Devices: 10, PerSec: 123.4, P99ms: 56.7, BytesPerReport: 7890, Errors: map[string]int64{"Unavailable": 2}},
 		Ceiling:   &loadgen.RunResult{Target: "ceiling", Mode: loadgen.Fresh, Devices: 10, PerSec: 246.8},
 		Ratio:     0.5,
 		Verify:    &loadgen.Verification{Acknowledged: 41, Stored: 41, OK: true},
@@ -48,6 +49,10 @@ func TestTable(t *testing.T) {
 	var out, errs bytes.Buffer
 	if code := run([]string{"table", f}, &out, &errs); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	// The run went sealed, the ceiling's (no Sealed) not.
+	if !strings.Contains(out.String(), "ward  fresh     yes") || !strings.Contains(out.String(), "ceiling  fresh      no") {
+		t.Errorf("table does not say which run was sealed:\n%s", out.String())
 	}
 	for _, want := range []string{"123", "56.7", "7890", "Unavailable 2", "50.0 %", "41 = 41", "fresh flat out", "baseline v1"} {
 		if !strings.Contains(out.String(), want) {
