@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -169,7 +170,7 @@ func (v *verifier) log(previous *File) {
 		proven[k] = i
 		leaf := LeafHash(v.f.Devices[in.Device].Reports[in.Report].Statement)
 		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, in.LeafIndex, cp.Size, leaf, in.Hashes, cp.Root); err != nil {
-			v.fail(place, "devices[%d].reports[%d] is not leaf %d of the checkpoint's tree: %v", in.Device, in.Report, in.LeafIndex, err)
+			v.fail(place, "devices[%d].reports[%d] is not leaf %d of the checkpoint's tree: %s", in.Device, in.Report, in.LeafIndex, proofError(err))
 		}
 	}
 	for di, d := range v.f.Devices {
@@ -181,7 +182,7 @@ func (v *verifier) log(previous *File) {
 	}
 	if c := l.Consistency; c != nil {
 		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, c.FromSize, cp.Size, c.Hashes, c.FromRoot, cp.Root); err != nil {
-			v.fail("log.consistency", "the tree of %d leaves is not a prefix of the checkpoint's %d: %v", c.FromSize, cp.Size, err)
+			v.fail("log.consistency", "the tree of %d leaves is not a prefix of the checkpoint's %d: %s", c.FromSize, cp.Size, proofError(err))
 		}
 	}
 	if previous == nil {
@@ -202,4 +203,13 @@ func (v *verifier) log(previous *File) {
 	case c.FromSize != pl.Checkpoint.Size || !bytes.Equal(c.FromRoot, pl.Checkpoint.Root):
 		v.fail("log.consistency", "starts from size %d, root %x; the previous file's checkpoint is size %d, root %x", c.FromSize, c.FromRoot, pl.Checkpoint.Size, pl.Checkpoint.Root)
 	}
+}
+
+// proofError says why a proof failed on one line.
+func proofError(err error) string {
+	var m proof.RootMismatchError
+	if errors.As(err, &m) {
+		return fmt.Sprintf("it gives root %x, not %x", m.CalculatedRoot, m.ExpectedRoot)
+	}
+	return err.Error()
 }
