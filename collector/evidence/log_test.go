@@ -35,7 +35,6 @@ type logDevice struct {
 	epoch uint64
 	key   crypto.Signer
 	prev  []byte
-	doc   store.PolicyDocument
 	pname string
 	pver  int
 	now   time.Time
