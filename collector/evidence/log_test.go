@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -293,4 +294,75 @@ func hasNote(res *ev.Result, place, msg string) bool {
 		}
 	}
 	return false
+}
+
+// TestLogRun: the sequencer's loop appends at start and then every
+// interval, signing a checkpoint each time the log grew, and returns
+// when its context ends.
+func TestLogRun(t *testing.T) {
+	c := servertest.Start(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	d := newLogDevice(t, c, now)
+	a, _, err := pki.LoadOrCreate(c.DataDir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, cert, err := a.LogKey(c.DataDir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := evidence.LogFor(c.Store(), key, cert)
+	d.report(1, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Run(ctx, 20*time.Millisecond, slog.New(slog.DiscardHandler))
+	}()
+	waitSize := func(want uint64) store.LogCheckpoint {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			cp, err := l.Store.LogCheckpoint(context.Background())
+			if err == nil && cp.Size == want {
+				return cp
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no checkpoint of size %d: %+v, %v", want, cp, err)
+			}
+		}
+	}
+	cp := waitSize(1)
+	if err := ev.VerifyCheckpoint(cert, ev.Checkpoint{Size: cp.Size, Root: cp.Root, At: cp.At, Signature: cp.Signature}); err != nil {
+		t.Errorf("checkpoint: %v", err)
+	}
+	if want := ev.LeafHash(mustStatement(t, c, d.id, 1)); string(cp.Root) != string(want) {
+		t.Errorf("root of one leaf = %x, want its leaf hash %x", cp.Root, want)
+	}
+	d.report(2, 2)
+	waitSize(2)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+func mustStatement(t *testing.T, c *servertest.Collector, id string, seq uint64) []byte {
+	t.Helper()
+	es, err := evidence.For(c.Store())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := es.EvidenceReports(context.Background(), id, time.Unix(0, 0), time.Now().Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Sequence == seq && r.Seal != nil {
+			return r.Seal.Statement
+		}
+	}
+	t.Fatalf("no sealed report %d", seq)
+	return nil
 }
