@@ -141,14 +141,20 @@ func (t *tree) hashes(n proof.Nodes) ([][]byte, error) {
 
 // logPart is the file's log: f's reports proven leaves of the newest
 // checkpoint, after appending what is not yet in the log, and a
-// consistency proof from `from` when it is set.
+// consistency proof from `from` when it is set; nil while the log is
+// empty.
 func logPart(ctx context.Context, l *Log, f *ev.File, from *ev.Checkpoint) (*ev.Log, error) {
 	if _, err := l.Sequence(ctx); err != nil {
 		return nil, err
 	}
 	cp, err := l.Store.LogCheckpoint(ctx)
 	if errors.Is(err, store.ErrNotFound) {
-		cp = store.LogCheckpoint{}
+		// Nothing sealed yet: no checkpoint to carry (the file then
+		// has no report either).
+		if from != nil {
+			return nil, fmt.Errorf("%w: the log is empty, it cannot extend an earlier checkpoint", ErrLog)
+		}
+		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
@@ -169,11 +175,11 @@ func logPart(ctx context.Context, l *Log, f *ev.File, from *ev.Checkpoint) (*ev.
 	if err != nil {
 		return nil, err
 	}
-	if cp.Size > 0 && !bytes.Equal(t.root, cp.Root) {
+	if !bytes.Equal(t.root, cp.Root) {
 		return nil, fmt.Errorf("%w: the stored leaves do not give the checkpoint's root (size %d)", ErrLog, cp.Size)
 	}
 	out := &ev.Log{Certificate: l.Cert.Raw, Checkpoint: ev.Checkpoint{Size: cp.Size, Root: cp.Root, At: cp.At.UTC(), Signature: cp.Signature}, Inclusions: []ev.Inclusion{}}
-	if err := ev.VerifyCheckpoint(l.Cert, out.Checkpoint); cp.Size > 0 && err != nil {
+	if err := ev.VerifyCheckpoint(l.Cert, out.Checkpoint); err != nil {
 		return nil, fmt.Errorf("%w: the log key's certificate does not verify the newest checkpoint (log.key replaced?): %v", ErrLog, err)
 	}
 	for di, d := range f.Devices {
