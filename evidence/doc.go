@@ -15,6 +15,8 @@
 // and Encode read and write it, Verify checks it (certificates, seals,
 // chains, gaps, handovers, re-bind proofs, policy hashes, the summary)
 // and Summarize computes its summary from its facts and policies alone
-// (docs/evidence.md, "Verifying"). Package evidencetest builds files for
-// tests.
+// (docs/evidence.md, "Verifying"). log.go is the collector's Merkle log
+// as a file carries it: the checkpoint text, leaf hash, and the checks of
+// its certificate, signature, inclusion and consistency proofs (RFC 6962,
+// transparency-dev/merkle). Package evidencetest builds files for tests.
 package evidence

@@ -32,6 +32,9 @@ type File struct {
 	// Summary is what the collector computed; ward-verify recomputes it
 	// from the facts and must find the same (Summarize).
 	Summary Summary `json:"summary"`
+	// Log, when the collector keeps a Merkle log of its reports, proves
+	// every report in the file a leaf of a signed checkpoint.
+	Log *Log `json:"log,omitempty"`
 }
 
 // Policy is a policy document in force during the period.

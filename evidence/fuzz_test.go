@@ -9,12 +9,22 @@ import (
 	"github.com/wardhq/ward/evidence/evidencetest"
 )
 
-// FuzzDecode: no input makes the decoder or Verify panic, and whatever
+// FuzzDecode: no input (the seeds include a file with a log) makes the
+// decoder or Verify panic, and whatever
 // Verify accepts decodes again to the same verdict.
 func FuzzDecode(f *testing.F) {
 	file, _, _ := small(f)
 	var buf bytes.Buffer
 	if err := evidence.Encode(&buf, file); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	// With a log: a checkpoint, inclusions and a consistency proof.
+	logged, ca, _ := small(f)
+	log := ca.NewLog(f, t0.Add(-day))
+	log.Attach(f, logged, t0.Add(day), &evidence.Checkpoint{Size: 1, Root: evidence.LeafHash(logged.Devices[0].Reports[0].Statement)})
+	buf.Reset()
+	if err := evidence.Encode(&buf, logged); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())

@@ -35,6 +35,10 @@ type VerifyOptions struct {
 	// chain to, instead of the file's own CA chain (which then only
 	// serves as intermediates): ward-verify --ca.
 	CA []*x509.Certificate
+	// Previous, when set, is an earlier evidence file of the same
+	// collector: the file's log must carry a consistency proof from
+	// Previous's checkpoint (ward-verify --previous).
+	Previous *File
 }
 
 // Problem is something a verification found, at its place in the file
@@ -111,8 +115,10 @@ type Asserted struct {
 // (else a report was removed or a gap hidden), the first report of an
 // epoch whose enrolment record is in the file chains to its genesis;
 // renewals' handovers and re-bind proofs verify; policy documents match
-// their hashes and parse as what they claim; and f.Summary is what
-// Summarize computes. Every problem names its place.
+// their hashes and parse as what they claim; the log, when the file has
+// one, is signed by a log certificate of the CA, proves every report a
+// leaf of its checkpoint and its consistency proof holds (and starts at
+// opts.Previous's checkpoint); and f.Summary is what Summarize computes. Every problem names its place.
 //
 // The error is nil only when the file verified; it wraps ErrNotVerified
 // when it did not (the Result says why) and is something else when f
@@ -213,6 +219,7 @@ func (v *verifier) run(opts VerifyOptions) {
 		seen[d.DeviceID] = i
 		v.device(i, d)
 	}
+	v.log(opts.Previous)
 
 	sum, err := Summarize(f)
 	if err != nil {

@@ -183,6 +183,7 @@ func (a *app) serveCommand() *cobra.Command {
 		caKeyFile       string
 		signin          signinFlags
 		ev              eventOptions
+		logInterval     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -228,7 +229,8 @@ serve refuses a database without the collector's tables.`,
 				}
 				return nil
 			}
-			if cfg.Web, err = a.webFor(&cfg, insecureCookies, &signin, caChain); err != nil {
+			var evidenceLog atomic.Pointer[evidence.Log]
+			if cfg.Web, err = a.webFor(&cfg, insecureCookies, &signin, caChain, evidenceLog.Load); err != nil {
 				return err
 			}
 			if err := ev.check(&cfg); err != nil {
@@ -260,6 +262,24 @@ serve refuses a database without the collector's tables.`,
 				srv.Stop()
 				return err
 			}
+			waitLog := func() {}
+			if logInterval > 0 {
+				l, err := a.evidenceLog(srv.Store(), srv.CA(), a.now())
+				if err != nil {
+					stopEvents()
+					srv.Stop()
+					return err
+				}
+				if l != nil {
+					evidenceLog.Store(l)
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						l.Run(ctx, logInterval, cfg.Logger.With("component", "evidence_log"))
+					}()
+					waitLog = func() { <-done }
+				}
+			}
 			if err := a.saveInterval(cfg.Interval); err != nil {
 				srv.Stop()
 				return err
@@ -271,6 +291,7 @@ serve refuses a database without the collector's tables.`,
 			fmt.Fprintf(a.stdout, "gRPC on %s, HTTP on %s (dashboard: http://%s/, metrics: http://%s/metrics)\n", srv.GRPCAddr(), srv.HTTPAddr(), srv.HTTPAddr(), metrics)
 			fmt.Fprintf(a.stdout, "devices are stale after %s without a report (3 × --interval %s, kept in %s for the admin commands)\n", dashboard.HumanDuration(3*cfg.Interval), cfg.Interval, filepath.Join(a.dataDir, settingsFile))
 			<-ctx.Done()
+			waitLog()
 			stopEvents()
 			srv.Stop()
 			return nil
@@ -292,6 +313,7 @@ serve refuses a database without the collector's tables.`,
 	eventFlags(f, &ev)
 	f.StringVar(&caKeyFile, "ca-key-file", "", "keep the CA in the store, sealed with the 32-byte key in this file, shared by every collector on the store (ca keygen writes one; default $WARD_CA_KEY_FILE; docs/multi-collector.md)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.DurationVar(&logInterval, "log-interval", evidence.DefaultLogInterval, "how often sealed reports are appended to the evidence log and a checkpoint signed (docs/evidence.md, \"The log\"); 0 keeps no log (exports then carry none)")
 	signin.register(f)
 	f.BoolVar(&insecureCookies, "insecure-cookies", false, "dashboard cookies without Secure, for plain HTTP on a loopback --http-addr only (browsers other than Chromium refuse Secure cookies over http://127.0.0.1)")
 	return cmd

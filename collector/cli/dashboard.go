@@ -15,14 +15,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardhq/ward/collector/dashboard"
+	"github.com/wardhq/ward/collector/evidence"
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/store"
 )
 
 // webFor returns the server's Web hook mounting the dashboard.
 // caChain, when not nil, gives the dashboard the collector CA chain for
-// evidence exports (once the server is running).
-func (a *app) webFor(cfg *server.Config, insecureCookies bool, sf *signinFlags, caChain func() [][]byte) (func(store.Store) (http.Handler, error), error) {
+// evidence exports (once the server is running), and evidenceLog the
+// evidence log they prove their reports in.
+func (a *app) webFor(cfg *server.Config, insecureCookies bool, sf *signinFlags, caChain func() [][]byte, evidenceLog func() *evidence.Log) (func(store.Store) (http.Handler, error), error) {
 	if insecureCookies {
 		host, _, err := net.SplitHostPort(cfg.HTTPAddr)
 		ip := net.ParseIP(host)
@@ -41,7 +43,7 @@ func (a *app) webFor(cfg *server.Config, insecureCookies bool, sf *signinFlags, 
 		}
 	}
 	return func(st store.Store) (http.Handler, error) {
-		dc := dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, Collector: dashboard.ThisCollector(version()), InsecureCookies: insecureCookies, TrustedProxies: cfg.HTTP.TrustedProxies, Logger: cfg.Logger, Now: cfg.Now, EvidenceCA: caChain}
+		dc := dashboard.Config{Store: st, StaleAfter: 3 * cfg.Interval, Collector: dashboard.ThisCollector(version()), InsecureCookies: insecureCookies, TrustedProxies: cfg.HTTP.TrustedProxies, Logger: cfg.Logger, Now: cfg.Now, EvidenceCA: caChain, EvidenceLog: evidenceLog}
 		if err := sf.apply(cfg.DataDir, &dc); err != nil {
 			return nil, err
 		}

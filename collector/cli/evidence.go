@@ -11,7 +11,9 @@ import (
 
 	"github.com/wardhq/ward/collector/dashboard"
 	"github.com/wardhq/ward/collector/evidence"
+	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store"
+	ev "github.com/wardhq/ward/evidence"
 )
 
 func (a *app) evidenceCommand() *cobra.Command {
@@ -24,10 +26,11 @@ func (a *app) evidenceCommand() *cobra.Command {
 func (a *app) evidenceExportCommand() *cobra.Command {
 	var (
 		deviceID, from, to, out string
-		all                     bool
+		consistentWith          string
+		all, withLog            bool
 	)
 	cmd := &cobra.Command{
-		Use:   "export (--device ID | --all) --from DATE [--to DATE] --out FILE",
+		Use:   "export (--device ID | --all) --from DATE [--to DATE] [--consistent-with OLD.json] --out FILE",
 		Short: "Write one device's, or the fleet's, signed reports over a period to a self-contained file for ward-verify",
 		Long: `export writes an evidence file (format ward-evidence/1): the device's
 sealed reports collected in the period, with the last one before it and the
@@ -44,7 +47,14 @@ includes that whole day (today: up to now), or give RFC 3339 times; --to
 defaults to now. Reports older agents sent unsealed are left out (their
 time is unobserved) and counted. --out must not exist; the file is written
 whole under a temporary name, then linked into place, mode 0600. Each
-export is written to the audit log.`,
+export is written to the audit log.
+
+The collector's evidence log (serve --log-interval) is appended to first;
+the file then carries its newest checkpoint, signed by the log key under
+--data/pki (log.key, made on first use), and an inclusion proof of every
+report. --consistent-with OLD.json adds a proof that the log extends the
+checkpoint of an earlier export: ward-verify --previous OLD.json NEW.json
+checks that the collector did not rewrite its log in between.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (deviceID == "") == !all {
@@ -74,12 +84,25 @@ export is written to the audit log.`,
 			if err != nil {
 				return err
 			}
+			o := evidence.Options{DeviceID: deviceID, From: start, To: end, Now: now, CA: evidence.CAChain(ca)}
+			if withLog {
+				if o.Log, err = a.evidenceLog(st, ca, now); err != nil {
+					return err
+				}
+			}
+			if consistentWith != "" {
+				if o.Log == nil {
+					return inputError{errors.New("--consistent-with needs the evidence log (not --log=false, a store that keeps one)")}
+				}
+				cp, err := readCheckpoint(consistentWith)
+				if err != nil {
+					return inputError{fmt.Errorf("--consistent-with: %w", err)}
+				}
+				o.ConsistentWith = cp
+			}
 			c := dashboard.ThisCollector(version())
-			res, err := evidence.Build(cmd.Context(), es, evidence.Options{
-				DeviceID: deviceID, From: start, To: end, Now: now,
-				GeneratedBy: "ward-collector " + c.Version + " on " + c.Host,
-				CA:          evidence.CAChain(ca),
-			})
+			o.GeneratedBy = "ward-collector " + c.Version + " on " + c.Host
+			res, err := evidence.Build(cmd.Context(), es, o)
 			if errors.Is(err, evidence.ErrUnknownDevice) {
 				return inputError{fmt.Errorf("--device %s: %w (ward-collector devices lists them)", deviceID, err)}
 			}
@@ -102,7 +125,39 @@ export is written to the audit log.`,
 	f.StringVar(&from, "from", "", "the period's first day (2006-01-02, UTC) or an RFC 3339 time")
 	f.StringVar(&to, "to", "", "the period's last day (included; today: up to now) or an RFC 3339 time (default now)")
 	f.StringVar(&out, "out", "", "the file to write (it must not exist)")
+	f.StringVar(&consistentWith, "consistent-with", "", "an earlier evidence file: prove the log now extends its checkpoint (ward-verify --previous)")
+	f.BoolVar(&withLog, "log", true, "append to the evidence log and carry its checkpoint and inclusion proofs")
 	return cmd
+}
+
+// evidenceLog is the evidence log of st signed by the log key under
+// --data/pki (made on first use), or nil when st keeps no log.
+func (a *app) evidenceLog(st any, ca *pki.Authority, now time.Time) (*evidence.Log, error) {
+	if _, ok := st.(store.LogStore); !ok {
+		return nil, nil
+	}
+	key, cert, err := ca.LogKey(a.dataDir, now)
+	if err != nil {
+		return nil, fmt.Errorf("evidence log key: %w", err)
+	}
+	return evidence.LogFor(st, key, cert), nil
+}
+
+// readCheckpoint is the log checkpoint of the evidence file at path.
+func readCheckpoint(path string) (*ev.Checkpoint, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	f, err := ev.Decode(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if f.Log == nil {
+		return nil, fmt.Errorf("%s carries no log checkpoint", path)
+	}
+	return &f.Log.Checkpoint, nil
 }
 
 // exportAudit is the audit entry of an evidence export: who, which

@@ -159,3 +159,49 @@ func readEvidence(t *testing.T, path string) *ev.File {
 	}
 	return &f
 }
+
+// TestEvidenceExportLog: an export carries the evidence log's checkpoint,
+// signed by the log key made under --data/pki, and an inclusion proof of
+// each report; a later one --consistent-with it verifies against it
+// (ward-verify --previous); --log=false leaves the log out, and such a
+// file cannot be --consistent-with.
+func TestEvidenceExportLog(t *testing.T) {
+	c := servertest.Start(t)
+	id := sealedDevice(t, c, "lap-1", 2)
+	dir := t.TempDir()
+	from := time.Now().UTC().Add(-48 * time.Hour).Format("2006-01-02")
+	first, second, bare := filepath.Join(dir, "1.json"), filepath.Join(dir, "2.json"), filepath.Join(dir, "bare.json")
+	if _, code := run(t, "evidence", "export", "--data", c.DataDir, "--device", id, "--from", from, "--out", first); code != 0 {
+		t.Fatalf("evidence export: exit %d", code)
+	}
+	f1 := readEvidence(t, first)
+	if f1.Log == nil || f1.Log.Checkpoint.Size != 2 || len(f1.Log.Inclusions) != 2 {
+		t.Fatalf("log = %+v, want a checkpoint of 2 and 2 inclusions", f1.Log)
+	}
+	if _, err := os.Stat(filepath.Join(c.DataDir, "pki", "log.key")); err != nil {
+		t.Errorf("log key: %v", err)
+	}
+	if res, err := ev.Verify(f1, ev.VerifyOptions{}); err != nil {
+		t.Fatalf("first export: %v %v", err, res.Problems)
+	}
+	sealedDevice(t, c, "lap-2", 3)
+	if _, code := run(t, "evidence", "export", "--data", c.DataDir, "--all", "--from", from, "--consistent-with", first, "--out", second); code != 0 {
+		t.Fatalf("evidence export --consistent-with: exit %d", code)
+	}
+	f2 := readEvidence(t, second)
+	if f2.Log == nil || f2.Log.Checkpoint.Size != 5 || f2.Log.Consistency == nil || f2.Log.Consistency.FromSize != 2 {
+		t.Fatalf("second log = %+v, want 5 leaves consistent with 2", f2.Log)
+	}
+	if res, err := ev.Verify(f2, ev.VerifyOptions{Previous: f1}); err != nil {
+		t.Fatalf("second export --previous the first: %v %v", err, res.Problems)
+	}
+	if _, code := run(t, "evidence", "export", "--data", c.DataDir, "--device", id, "--from", from, "--log=false", "--out", bare); code != 0 {
+		t.Fatalf("evidence export --log=false: exit %d", code)
+	}
+	if f := readEvidence(t, bare); f.Log != nil {
+		t.Errorf("--log=false wrote a log")
+	}
+	if _, code := run(t, "evidence", "export", "--data", c.DataDir, "--device", id, "--from", from, "--consistent-with", bare, "--out", filepath.Join(dir, "x.json")); code != 3 {
+		t.Errorf("--consistent-with a file without a log: exit %d, want 3", code)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wardhq/ward/collector/evidence"
 	"github.com/wardhq/ward/collector/store"
 )
 
@@ -61,6 +62,9 @@ type Config struct {
 	// carry (collector/evidence.CAChain); without it the dashboard offers
 	// no evidence export.
 	EvidenceCA func() [][]byte
+	// EvidenceLog returns the collector's evidence log (nil: none), whose
+	// inclusion proofs evidence exports then carry.
+	EvidenceLog func() *evidence.Log
 	// Logger (default slog.Default()) and clock (default time.Now).
 	Logger *slog.Logger
 	Now    func() time.Time

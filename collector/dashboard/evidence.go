@@ -57,10 +57,14 @@ func (h *handler) evidenceExport(w http.ResponseWriter, r *http.Request, deviceI
 		return
 	}
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ExportWriteTimeout)) // unsupported only in tests (httptest)
+	var log *evidence.Log
+	if h.cfg.EvidenceLog != nil {
+		log = h.cfg.EvidenceLog()
+	}
 	res, err := evidence.Build(ctx, es, evidence.Options{
 		DeviceID: deviceID, From: from, To: to, Now: now,
 		GeneratedBy: "ward-collector " + h.cfg.Collector.Version + " on " + h.cfg.Collector.Host,
-		CA:          ca,
+		CA:          ca, Log: log,
 	})
 	if errors.Is(err, evidence.ErrUnknownDevice) {
 		refuse(http.StatusNotFound, "Evidence export: device "+deviceID+" not found.")

@@ -3,11 +3,14 @@ package dashboard_test
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wardhq/ward/collector/dashboard"
 	"github.com/wardhq/ward/collector/evidence"
 	"github.com/wardhq/ward/collector/store"
+	ev "github.com/wardhq/ward/evidence"
 )
 
 // TestEvidenceExportHTTP: the evidence downloads need a session; a bad
@@ -55,5 +58,42 @@ func TestEvidenceExportHTTP(t *testing.T) {
 	}
 	if resp, body := c2.do("GET", "/export/evidence?from=2026-03-01", nil); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "collector CA") {
 		t.Errorf("without the CA: %d, want 503 saying why", resp.StatusCode)
+	}
+}
+
+// TestEvidenceExportHTTPLog: with the collector's evidence log, the
+// dashboard's download carries its checkpoint and an inclusion proof of
+// every report, and verifies.
+func TestEvidenceExportHTTPLog(t *testing.T) {
+	var f *fleet
+	var log atomic.Pointer[evidence.Log]
+	f = startFleet(t, func(dc *dashboard.Config) {
+		dc.EvidenceCA = func() [][]byte { return evidence.CAChain(f.c.Server().CA()) }
+		dc.EvidenceLog = log.Load
+	})
+	key, cert, err := f.c.Server().CA().LogKey(f.c.DataDir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Store(evidence.LogFor(f.c.Store(), key, cert))
+	id := sealedDevice(t, f, "lap-logged", 3)
+	c := newClient(t, f.base)
+	if code, _ := c.login("victor", "victor-correct-horse"); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	from := time.Now().UTC().Add(-48 * time.Hour).Format("2006-01-02")
+	resp, body := c.do("GET", "/devices/"+id+"/evidence?from="+from, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("download: %d %s", resp.StatusCode, body)
+	}
+	file, err := ev.Decode(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if file.Log == nil || file.Log.Checkpoint.Size != 3 || len(file.Log.Inclusions) != 3 {
+		t.Fatalf("log = %+v, want a checkpoint of 3 and 3 inclusions", file.Log)
+	}
+	if res, err := ev.Verify(file, ev.VerifyOptions{}); err != nil {
+		t.Errorf("the download does not verify: %v %v", err, res.Problems)
 	}
 }

@@ -71,6 +71,13 @@ type Options struct {
 	GeneratedBy string
 	// CA is the collector CA chain, DER (CAChain).
 	CA [][]byte
+	// Log, when set, is the collector's evidence log: Build appends to it
+	// what is not yet in it and proves every report in the file a leaf of
+	// its newest checkpoint.
+	Log *Log
+	// ConsistentWith, with Log, is an earlier file's checkpoint (export
+	// --consistent-with): the file proves the log now extends it.
+	ConsistentWith *ev.Checkpoint
 	// Summarize computes the file's summary (default evidence.Summarize,
 	// the one ward-verify recomputes).
 	Summarize func(*ev.File) (ev.Summary, error)
@@ -149,6 +156,15 @@ func Build(ctx context.Context, st Store, o Options) (*Result, error) {
 			return nil, fmt.Errorf("device %s: %w", d.ID, err)
 		}
 		f.Devices = append(f.Devices, fd)
+	}
+	// After the reports were read: every one of them is in the log once
+	// it has appended.
+	if o.Log != nil {
+		l, err := logPart(ctx, o.Log, f, o.ConsistentWith)
+		if err != nil {
+			return nil, fmt.Errorf("log: %w", err)
+		}
+		f.Log = l
 	}
 	keys := make([]policyKey, 0, len(named))
 	for k := range named {

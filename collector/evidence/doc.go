@@ -5,6 +5,9 @@
 // CA chain, policy documents, gaps and forks an auditor needs to verify
 // it offline with ward-verify (docs/evidence.md).
 //
-// It reads the store only; the CLI (ward-collector evidence export) and
-// the dashboard's download both call Build.
+// It reads the store, and with a Log appends to the collector's Merkle
+// log of sealed reports (Log.Sequence, run by serve every --log-interval
+// and by Build first) so the file proves each report a leaf of a signed
+// checkpoint. The CLI (ward-collector evidence export) and the
+// dashboard's download both call Build.
 package evidence

@@ -179,6 +179,8 @@ var migrations = []string{
 	// observed_at, transitions with received_at
 	// (migration_evidence_time.go).
 	migrationEvidenceTime,
+	// 21: the evidence log's leaves and checkpoints (migration_log.go).
+	migrationLog,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same

@@ -128,3 +128,13 @@ func TestChainConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestLogConformance(t *testing.T) {
+	storetest.RunLogConformance(t, func() store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

@@ -3,7 +3,11 @@
 // documents' hashes, and the summary recomputed from the facts
 // (docs/evidence.md). It needs no collector, database or network.
 //
-//	ward-verify FILE [--ca CA.pem] [--json] [--reports]
+//	ward-verify FILE [--ca CA.pem] [--previous OLD.json] [--json] [--reports]
+//
+// With --previous, FILE must carry a consistency proof of the collector's
+// evidence log from OLD's checkpoint: the collector did not rewrite the
+// log between the two exports.
 //
 // Exit status: 0 verified (the summary is printed), 1 not verified (each
 // problem is printed with its place), 2 usage or an unreadable file.
@@ -25,7 +29,7 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-const usage = "usage: ward-verify FILE [--ca CA.pem] [--json] [--reports]"
+const usage = "usage: ward-verify FILE [--ca CA.pem] [--previous OLD.json] [--json] [--reports]"
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ward-verify", flag.ContinueOnError)
@@ -36,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	caFile := fs.String("ca", "", "trust this CA (PEM, one or more certificates) instead of the file's own CA chain")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	previous := fs.String("previous", "", "an earlier evidence file of the same collector: FILE's log must prove it extends OLD's checkpoint")
 	reports := fs.Bool("reports", false, "list every report: what it signs and what the collector asserts")
 	// The file may come before or after the flags.
 	var files []string
@@ -62,16 +67,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		opts.CA = cas
 	}
-	in, err := os.Open(files[0])
+	f, err := readFile(files[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "ward-verify: %v\n", err)
 		return 2
 	}
-	f, err := evidence.Decode(in)
-	in.Close()
-	if err != nil {
-		fmt.Fprintf(stderr, "ward-verify: %s: %v\n", files[0], err)
-		return 2
+	if *previous != "" {
+		if opts.Previous, err = readFile(*previous); err != nil {
+			fmt.Fprintf(stderr, "ward-verify: --previous: %v\n", err)
+			return 2
+		}
 	}
 	res, err := evidence.Verify(f, opts)
 	if err != nil && !errors.Is(err, evidence.ErrNotVerified) {
@@ -95,6 +100,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+func readFile(path string) (*evidence.File, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	f, err := evidence.Decode(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
 }
 
 func readCA(path string) ([]*x509.Certificate, error) {
@@ -141,6 +159,13 @@ func printText(w io.Writer, f *evidence.File, res *evidence.Result, reports bool
 	}
 	fmt.Fprintf(w, "generated %s by %s (the collector's word)\n", stamp(f.GeneratedAt), f.GeneratedBy)
 	fmt.Fprintf(w, "trust: %s\n", res.Trust)
+	if l := f.Log; l != nil {
+		fmt.Fprintf(w, "log: checkpoint of %d report(s) at %s, root %x", l.Checkpoint.Size, stamp(l.Checkpoint.At), l.Checkpoint.Root)
+		if c := l.Consistency; c != nil {
+			fmt.Fprintf(w, ", extends the log of %d report(s) with root %x", c.FromSize, c.FromRoot)
+		}
+		fmt.Fprintln(w)
+	}
 	for i, ds := range res.Summary.Devices {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "device %s", ds.DeviceID)

@@ -154,3 +154,64 @@ func TestStandsAlone(t *testing.T) {
 		t.Errorf("go list -deps does not list package evidence:\n%s", out)
 	}
 }
+
+func writeFile(t *testing.T, dir, name string, f *evidence.File) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := evidence.Encode(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestPrevious: two exports of a collector's log; the second verifies
+// --previous the first (its consistency proof starts at the first's
+// checkpoint) and the first does not --previous the second; a file
+// without a log verifies with the note that it cannot show later
+// reports exist.
+func TestPrevious(t *testing.T) {
+	c := evidencetest.NewCA(t, t0.Add(-24*time.Hour*365))
+	d := c.Enrol(t, "dev-7", t0.Add(-48*time.Hour))
+	log := c.NewLog(t, t0.Add(-48*time.Hour))
+	pols := []evidence.Policy{evidencetest.Policy(t, "baseline", 2)}
+	for h := -12; h <= 24; h += 12 {
+		at := t0.Add(time.Duration(h) * time.Hour)
+		d.Report(t, at, evidencetest.LinuxFacts(at, true), "baseline", 2)
+	}
+	f1 := evidencetest.Build(t, c, t0, t0.Add(24*time.Hour), pols, d)
+	bare := writeFile(t, t.TempDir(), "bare.json", f1)
+	log.Attach(t, f1, t0.Add(25*time.Hour), nil)
+	for h := 36; h <= 72; h += 12 {
+		at := t0.Add(time.Duration(h) * time.Hour)
+		d.Report(t, at, evidencetest.LinuxFacts(at, true), "baseline", 2)
+	}
+	f2 := evidencetest.Build(t, c, t0, t0.Add(72*time.Hour), pols, d)
+	log.Attach(t, f2, t0.Add(73*time.Hour), &f1.Log.Checkpoint)
+	dir := t.TempDir()
+	old, cur := writeFile(t, dir, "old.json", f1), writeFile(t, dir, "new.json", f2)
+
+	code, out, errOut := runVerify(cur, "--previous", old)
+	if code != 0 || !regexp.MustCompile(`log: checkpoint of 8 report\(s\) at 2026-03-04T01:00:00Z, root [0-9a-f]{64}, extends the log of 4 report\(s\) with root [0-9a-f]{64}\n`).MatchString(out) {
+		t.Errorf("new --previous old: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runVerify(old, "--previous", cur)
+	if code != 1 || !strings.Contains(out, "log.consistency: none: the file does not prove it extends the previous file's log") {
+		t.Errorf("old --previous new: exit %d, want 1\n%s", code, out)
+	}
+	code, out, _ = runVerify(bare)
+	if code != 0 || !strings.Contains(out, "log: no log: the file cannot show that reports after the last one exist") {
+		t.Errorf("a file without a log: exit %d, want 0 and the note\n%s", code, out)
+	}
+	code, out, _ = runVerify(cur, "--previous", bare)
+	if code != 1 || !strings.Contains(out, "previous.log: the previous file has no log") {
+		t.Errorf("--previous a file without a log: exit %d, want 1\n%s", code, out)
+	}
+	code, _, errOut = runVerify(cur, "--previous", filepath.Join(dir, "absent.json"))
+	if code != 2 || !strings.Contains(errOut, "--previous: ") {
+		t.Errorf("--previous absent: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -1,0 +1,135 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/wardhq/ward/collector/store"
+	"github.com/wardhq/ward/evidence"
+)
+
+// AppendLog implements store.LogStore as one job of the writer: the
+// root is recomputed from every leaf hash (one read of log_leaves and
+// about 2n SHA-256 per append).
+func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, error) {
+	var n int
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
+		var size int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves`).Scan(&size); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT r.device_id, r.epoch, r.sequence, r.seal_statement FROM reports r
+			WHERE r.seal_hash IS NOT NULL AND NOT EXISTS (SELECT 1 FROM log_leaves l
+				WHERE l.device_id = r.device_id AND l.epoch = r.epoch AND l.sequence = r.sequence)
+			ORDER BY r.received_at, r.device_id, r.epoch, r.sequence`)
+		if err != nil {
+			return err
+		}
+		var add []store.LogLeaf
+		for rows.Next() {
+			var l store.LogLeaf
+			var epoch, seq int64
+			var stmt []byte
+			if err := rows.Scan(&l.DeviceID, &epoch, &seq, &stmt); err != nil {
+				rows.Close()
+				return err
+			}
+			l.Epoch, l.Sequence, l.LeafHash = uint64(epoch), uint64(seq), evidence.LeafHash(stmt)
+			add = append(add, l)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(add) == 0 {
+			return nil
+		}
+		for i, l := range add {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, device_id, epoch, sequence, leaf_hash) VALUES (?, ?, ?, ?, ?)`,
+				size+int64(i), l.DeviceID, int64(l.Epoch), int64(l.Sequence), l.LeafHash); err != nil {
+				return err
+			}
+		}
+		hashes, err := leafHashes(ctx, tx)
+		if err != nil {
+			return err
+		}
+		cp, err := sign(hashes)
+		if err != nil {
+			return err
+		}
+		if cp.Size != uint64(len(hashes)) {
+			return fmt.Errorf("checkpoint of size %d for %d leaves", cp.Size, len(hashes))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO log_checkpoints (size, root, at, signature) VALUES (?, ?, ?, ?)`,
+			int64(cp.Size), cp.Root, nanos(cp.At), cp.Signature); err != nil {
+			return err
+		}
+		n = len(add)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("append log: %w", err)
+	}
+	return n, nil
+}
+
+func leafHashes(ctx context.Context, tx *sql.Tx) ([][]byte, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT leaf_hash FROM log_leaves ORDER BY idx`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// LogCheckpoint implements store.LogStore.
+func (s *Store) LogCheckpoint(ctx context.Context) (store.LogCheckpoint, error) {
+	var c store.LogCheckpoint
+	var size, at int64
+	err := s.queryRow(ctx, `SELECT size, root, at, signature FROM log_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&size, &c.Root, &at, &c.Signature)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, store.ErrNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("log checkpoint: %w", err)
+	}
+	c.Size, c.At = uint64(size), fromNanos(at)
+	return c, nil
+}
+
+// LogLeaves implements store.LogStore.
+func (s *Store) LogLeaves(ctx context.Context, size uint64) ([]store.LogLeaf, error) {
+	rows, err := s.query(ctx, `SELECT idx, device_id, epoch, sequence, leaf_hash FROM log_leaves ORDER BY idx LIMIT ?`, int64(min(size, 1<<62)))
+	if err != nil {
+		return nil, fmt.Errorf("log leaves: %w", err)
+	}
+	defer rows.Close()
+	var out []store.LogLeaf
+	for rows.Next() {
+		var l store.LogLeaf
+		var idx, epoch, seq int64
+		if err := rows.Scan(&idx, &l.DeviceID, &epoch, &seq, &l.LeafHash); err != nil {
+			return nil, fmt.Errorf("log leaves: %w", err)
+		}
+		l.Index, l.Epoch, l.Sequence = uint64(idx), uint64(epoch), uint64(seq)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("log leaves: %w", err)
+	}
+	return out, nil
+}
+
+var _ store.LogStore = (*Store)(nil)
