@@ -270,11 +270,16 @@ func testLogExport(t *testing.T, rewrite func(*servertest.Collector, string), op
 	// Against another previous file than it was exported with.
 	wantProblem(t, f2, f2, "log.consistency", "the previous file's checkpoint is size 6")
 
-	// History rewritten: leaf 1 deleted from the table. The next append
-	// logs its report again at the end and signs a new root (every
-	// report has its inclusion proof), but the consistency proof from the
-	// second export's checkpoint does not hold, alone or against it.
+	// History rewritten: leaf 1 deleted from the table, the stored range
+	// with it (so the store builds it again from the leaves left) and its
+	// report marked as not logged. The next append logs that report again
+	// at the end and signs a new root (every report has its inclusion
+	// proof), but the consistency proof from the second export's
+	// checkpoint does not hold, alone or against it.
 	rewrite(c, `DELETE FROM log_leaves WHERE idx = 1`)
+	rewrite(c, `DELETE FROM log_range`)
+	rewrite(c, `UPDATE reports SET logged = (1 = 0) WHERE seal_hash IS NOT NULL AND NOT EXISTS (SELECT 1 FROM log_leaves l
+		WHERE l.device_id = reports.device_id AND l.epoch = reports.epoch AND l.sequence = reports.sequence)`)
 	d.report(7, 7)
 	f3 := d.export(l, f2)
 	if f3.Log.Checkpoint.Size != 7 || len(f3.Log.Inclusions) != 7 || f3.Log.Inclusions[1].LeafIndex != 5 {

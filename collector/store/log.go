@@ -1,8 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // The evidence log (docs/evidence.md, "The log"): a Merkle log (RFC 6962)
@@ -26,16 +31,65 @@ type LogCheckpoint struct {
 	Signature []byte
 }
 
-// SignCheckpoint signs the log of leaves (their leaf hashes, by index):
-// it returns the checkpoint of len(leaves) to store.
-type SignCheckpoint func(leaves [][]byte) (LogCheckpoint, error)
+// SignCheckpoint signs the log of size leaves whose RFC 6962 root is
+// root: it returns the checkpoint to store.
+type SignCheckpoint func(size uint64, root []byte) (LogCheckpoint, error)
+
+// LogRange is what a store keeps to grow the log without reading its
+// leaves: the compact range of the whole log (the hashes of the perfect
+// subtrees it is made of, at most one per bit of its size).
+type LogRange struct {
+	Size   uint64
+	Hashes [][]byte
+}
+
+var logRanges = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+// Grow appends leaf hashes to the log r stands for and returns the grown
+// range and its root.
+func (r LogRange) Grow(leaves [][]byte) (LogRange, []byte, error) {
+	cr, err := logRanges.NewRange(0, r.Size, r.Hashes)
+	if err != nil {
+		return LogRange{}, nil, fmt.Errorf("log range: %w", err)
+	}
+	for _, h := range leaves {
+		if err := cr.Append(h, nil); err != nil {
+			return LogRange{}, nil, fmt.Errorf("log range: %w", err)
+		}
+	}
+	root := rfc6962.DefaultHasher.EmptyRoot()
+	if cr.End() > 0 {
+		if root, err = cr.GetRootHash(nil); err != nil {
+			return LogRange{}, nil, fmt.Errorf("log range: %w", err)
+		}
+	}
+	return LogRange{Size: cr.End(), Hashes: cr.Hashes()}, root, nil
+}
+
+// EncodeHashes and DecodeHashes keep a range's hashes in one column.
+func (r LogRange) EncodeHashes() []byte { return bytes.Join(r.Hashes, nil) }
+
+// DecodeLogRange is the range of size whose hashes EncodeHashes wrote.
+func DecodeLogRange(size uint64, b []byte) (LogRange, error) {
+	if len(b)%32 != 0 {
+		return LogRange{}, fmt.Errorf("log range: %d bytes of hashes", len(b))
+	}
+	r := LogRange{Size: size}
+	for i := 0; i < len(b); i += 32 {
+		r.Hashes = append(r.Hashes, b[i:i+32:i+32])
+	}
+	return r, nil
+}
 
 // LogStore keeps the evidence log; both backends implement it
 // (storetest.RunLogConformance).
 type LogStore interface {
 	// AppendLog appends, in one transaction, every sealed report not yet
 	// in the log, in (received_at, device_id, epoch, sequence) order, then
-	// has sign sign the grown log and stores its checkpoint. It returns
+	// has sign sign the grown log and stores its checkpoint. Its cost is
+	// that of the reports appended, not of the log: the reports not yet
+	// logged are marked (reports.logged, a partial index) and the root
+	// grows from the stored compact range (LogRange, table log_range). It returns
 	// the leaves appended; with none it stores no checkpoint and does not
 	// call sign. On PostgreSQL collectors sharing the database append one
 	// at a time (pg_advisory_xact_lock), so they agree on the order.

@@ -16,9 +16,7 @@ import (
 // ("wlog" in ASCII).
 const logLock = 0x776c6f67
 
-// AppendLog implements store.LogStore in one transaction under logLock:
-// the root is recomputed from every leaf hash (one read of log_leaves
-// and about 2n SHA-256 per append).
+// AppendLog implements store.LogStore in one transaction under logLock.
 func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, error) {
 	var n int
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -30,8 +28,7 @@ func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, 
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT r.device_id, r.epoch, r.sequence, r.seal_statement FROM reports r
-			WHERE r.seal_hash IS NOT NULL AND NOT EXISTS (SELECT 1 FROM log_leaves l
-				WHERE l.device_id = r.device_id AND l.epoch = r.epoch AND l.sequence = r.sequence)
+			WHERE r.seal_hash IS NOT NULL AND NOT r.logged
 			ORDER BY r.received_at, r.device_id, r.epoch, r.sequence`)
 		if err != nil {
 			return err
@@ -55,28 +52,37 @@ func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, 
 		if len(add) == 0 {
 			return nil
 		}
+		// The range as it was before these leaves.
+		r, err := loadRange(ctx, tx)
+		if err != nil {
+			return err
+		}
 		b := &pgx.Batch{}
+		hashes := make([][]byte, len(add))
 		for i, l := range add {
 			b.Queue(`INSERT INTO log_leaves (idx, device_id, epoch, sequence, leaf_hash) VALUES ($1, $2, $3, $4, $5)`,
 				next+int64(i), l.DeviceID, int64(l.Epoch), int64(l.Sequence), l.LeafHash)
+			b.Queue(`UPDATE reports SET logged = true WHERE device_id = $1 AND epoch = $2 AND sequence = $3`,
+				l.DeviceID, int64(l.Epoch), int64(l.Sequence))
+			hashes[i] = l.LeafHash
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		hrows, err := tx.Query(ctx, `SELECT leaf_hash FROM log_leaves ORDER BY idx`)
+		grown, root, err := r.Grow(hashes)
 		if err != nil {
 			return err
 		}
-		hashes, err := pgx.CollectRows(hrows, pgx.RowTo[[]byte])
+		cp, err := sign(grown.Size, root)
 		if err != nil {
 			return err
 		}
-		cp, err := sign(hashes)
-		if err != nil {
-			return err
+		if cp.Size != grown.Size {
+			return fmt.Errorf("checkpoint of size %d for %d leaves", cp.Size, grown.Size)
 		}
-		if cp.Size != uint64(len(hashes)) {
-			return fmt.Errorf("checkpoint of size %d for %d leaves", cp.Size, len(hashes))
+		if _, err := tx.Exec(ctx, `INSERT INTO log_range (id, size, hashes) VALUES (1, $1, $2)
+			ON CONFLICT (id) DO UPDATE SET size = excluded.size, hashes = excluded.hashes`, int64(grown.Size), grown.EncodeHashes()); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO log_checkpoints (size, root, at, signature) VALUES ($1, $2, $3, $4)`,
 			int64(cp.Size), cp.Root, nanos(cp.At), cp.Signature); err != nil {
@@ -89,6 +95,31 @@ func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, 
 		return 0, fmt.Errorf("append log: %w", classify(err))
 	}
 	return n, nil
+}
+
+// loadRange reads the log's compact range, built again from every leaf
+// when it is missing (a store whose range was lost; one read of
+// log_leaves, once).
+func loadRange(ctx context.Context, tx pgx.Tx) (store.LogRange, error) {
+	var size int64
+	var hashes []byte
+	err := tx.QueryRow(ctx, `SELECT size, hashes FROM log_range WHERE id = 1`).Scan(&size, &hashes)
+	if err == nil {
+		return store.DecodeLogRange(uint64(size), hashes)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return store.LogRange{}, err
+	}
+	rows, err := tx.Query(ctx, `SELECT leaf_hash FROM log_leaves ORDER BY idx`)
+	if err != nil {
+		return store.LogRange{}, err
+	}
+	leaves, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return store.LogRange{}, err
+	}
+	r, _, err := store.LogRange{}.Grow(leaves)
+	return r, err
 }
 
 // LogCheckpoint implements store.LogStore.

@@ -10,9 +10,7 @@ import (
 	"github.com/wardhq/ward/evidence"
 )
 
-// AppendLog implements store.LogStore as one job of the writer: the
-// root is recomputed from every leaf hash (one read of log_leaves and
-// about 2n SHA-256 per append).
+// AppendLog implements store.LogStore as one job of the writer.
 func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, error) {
 	var n int
 	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -22,8 +20,7 @@ func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, 
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT r.device_id, r.epoch, r.sequence, r.seal_statement FROM reports r
-			WHERE r.seal_hash IS NOT NULL AND NOT EXISTS (SELECT 1 FROM log_leaves l
-				WHERE l.device_id = r.device_id AND l.epoch = r.epoch AND l.sequence = r.sequence)
+			WHERE r.seal_hash IS NOT NULL AND r.logged = 0
 			ORDER BY r.received_at, r.device_id, r.epoch, r.sequence`)
 		if err != nil {
 			return err
@@ -47,22 +44,37 @@ func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, 
 		if len(add) == 0 {
 			return nil
 		}
+		// The range as it was before these leaves.
+		r, err := loadRange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		hashes := make([][]byte, len(add))
 		for i, l := range add {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, device_id, epoch, sequence, leaf_hash) VALUES (?, ?, ?, ?, ?)`,
 				size+int64(i), l.DeviceID, int64(l.Epoch), int64(l.Sequence), l.LeafHash); err != nil {
 				return err
 			}
+			if _, err := tx.ExecContext(ctx, `UPDATE reports SET logged = 1 WHERE device_id = ? AND epoch = ? AND sequence = ?`,
+				l.DeviceID, int64(l.Epoch), int64(l.Sequence)); err != nil {
+				return err
+			}
+			hashes[i] = l.LeafHash
 		}
-		hashes, err := leafHashes(ctx, tx)
+		grown, root, err := r.Grow(hashes)
 		if err != nil {
 			return err
 		}
-		cp, err := sign(hashes)
+		cp, err := sign(grown.Size, root)
 		if err != nil {
 			return err
 		}
-		if cp.Size != uint64(len(hashes)) {
-			return fmt.Errorf("checkpoint of size %d for %d leaves", cp.Size, len(hashes))
+		if cp.Size != grown.Size {
+			return fmt.Errorf("checkpoint of size %d for %d leaves", cp.Size, grown.Size)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO log_range (id, size, hashes) VALUES (1, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET size = excluded.size, hashes = excluded.hashes`, int64(grown.Size), grown.EncodeHashes()); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO log_checkpoints (size, root, at, signature) VALUES (?, ?, ?, ?)`,
 			int64(cp.Size), cp.Root, nanos(cp.At), cp.Signature); err != nil {
@@ -77,21 +89,37 @@ func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, 
 	return n, nil
 }
 
-func leafHashes(ctx context.Context, tx *sql.Tx) ([][]byte, error) {
+// loadRange reads the log's compact range, built again from every leaf
+// when it is missing (a store whose range was lost; one read of
+// log_leaves, once).
+func loadRange(ctx context.Context, tx *sql.Tx) (store.LogRange, error) {
+	var size int64
+	var hashes []byte
+	err := tx.QueryRowContext(ctx, `SELECT size, hashes FROM log_range WHERE id = 1`).Scan(&size, &hashes)
+	if err == nil {
+		return store.DecodeLogRange(uint64(size), hashes)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return store.LogRange{}, err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT leaf_hash FROM log_leaves ORDER BY idx`)
 	if err != nil {
-		return nil, err
+		return store.LogRange{}, err
 	}
 	defer rows.Close()
-	var out [][]byte
+	var leaves [][]byte
 	for rows.Next() {
 		var h []byte
 		if err := rows.Scan(&h); err != nil {
-			return nil, err
+			return store.LogRange{}, err
 		}
-		out = append(out, h)
+		leaves = append(leaves, h)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return store.LogRange{}, err
+	}
+	r, _, err := store.LogRange{}.Grow(leaves)
+	return r, err
 }
 
 // LogCheckpoint implements store.LogStore.

@@ -39,17 +39,36 @@ func RunLogConformance(t *testing.T, newStore func() store.Store) {
 	}
 }
 
-// fakeSigner "signs" a log: its root is the SHA-256 of the leaf hashes
-// concatenated (the store neither computes nor checks roots).
+// fakeSigner "signs" the log the store computed the root of.
 type fakeSigner struct {
 	calls int
 	at    time.Time
 }
 
-func (f *fakeSigner) sign(leaves [][]byte) (store.LogCheckpoint, error) {
+func (f *fakeSigner) sign(size uint64, root []byte) (store.LogCheckpoint, error) {
 	f.calls++
-	root := sha256.Sum256(bytes.Join(leaves, nil))
-	return store.LogCheckpoint{Size: uint64(len(leaves)), Root: root[:], At: f.at, Signature: []byte(fmt.Sprintf("sig-%d", len(leaves)))}, nil
+	return store.LogCheckpoint{Size: size, Root: root, At: f.at, Signature: []byte(fmt.Sprintf("sig-%d", size))}, nil
+}
+
+// mth is RFC 6962's Merkle tree hash of leaf hashes, by its definition
+// (section 2.1), to check the store's incremental roots against.
+func mth(leaves [][]byte) []byte {
+	switch len(leaves) {
+	case 0:
+		sum := sha256.Sum256(nil)
+		return sum[:]
+	case 1:
+		return leaves[0]
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	h := sha256.New()
+	h.Write([]byte{1})
+	h.Write(mth(leaves[:k]))
+	h.Write(mth(leaves[k:]))
+	return h.Sum(nil)
 }
 
 type leafWant struct {
@@ -113,10 +132,9 @@ func testLogAppend(t *testing.T, s store.Store, ls store.LogStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCP, _ := f.sign([][]byte{want[0].leafHash, want[1].leafHash, want[2].leafHash, want[3].leafHash})
-	f.calls--
-	if cp.Size != 4 || !bytes.Equal(cp.Root, wantCP.Root) || !cp.At.Equal(f.at) || string(cp.Signature) != "sig-4" {
-		t.Fatalf("LogCheckpoint = %+v, want %+v", cp, wantCP)
+	wantRoot := mth([][]byte{want[0].leafHash, want[1].leafHash, want[2].leafHash, want[3].leafHash})
+	if cp.Size != 4 || !bytes.Equal(cp.Root, wantRoot) || !cp.At.Equal(f.at) || string(cp.Signature) != "sig-4" {
+		t.Fatalf("LogCheckpoint = %+v, want size 4, root %x", cp, wantRoot)
 	}
 
 	// Again: nothing new, no checkpoint.
@@ -138,9 +156,28 @@ func testLogAppend(t *testing.T, s store.Store, ls store.LogStore) {
 	if n, err := ls.AppendLog(ctx, f.sign); err != nil || n != 1 {
 		t.Fatalf("AppendLog = %d, %v, want 1", n, err)
 	}
-	checkLeaves(t, ls, 100, append(want, leafWant{b.dev, 0, 3, evidence.LeafHash(rb3.Seal.Statement)}))
-	if cp, err := ls.LogCheckpoint(ctx); err != nil || cp.Size != 5 || string(cp.Signature) != "sig-5" || !cp.At.Equal(f.at) {
-		t.Fatalf("LogCheckpoint = %+v, %v, want size 5 at %v", cp, err, f.at)
+	want = append(want, leafWant{b.dev, 0, 3, evidence.LeafHash(rb3.Seal.Statement)})
+	checkLeaves(t, ls, 100, want)
+	// The root grew from the stored range, without the leaves: it is
+	// still the tree hash of all five.
+	var all [][]byte
+	for _, w := range want {
+		all = append(all, w.leafHash)
+	}
+	if cp, err := ls.LogCheckpoint(ctx); err != nil || cp.Size != 5 || string(cp.Signature) != "sig-5" || !cp.At.Equal(f.at) || !bytes.Equal(cp.Root, mth(all)) {
+		t.Fatalf("LogCheckpoint = %+v, %v, want size 5 at %v, root %x", cp, err, f.at, mth(all))
+	}
+	// Three more, one append each: every root is the tree hash of all.
+	for seq := uint64(4); seq <= 6; seq++ {
+		r := b.sealed(seq, nil, 0, at.Add(time.Duration(4+seq)*time.Minute))
+		b.save(r)
+		all = append(all, evidence.LeafHash(r.Seal.Statement))
+		if n, err := ls.AppendLog(ctx, f.sign); err != nil || n != 1 {
+			t.Fatalf("AppendLog = %d, %v, want 1", n, err)
+		}
+		if cp, err := ls.LogCheckpoint(ctx); err != nil || cp.Size != uint64(len(all)) || !bytes.Equal(cp.Root, mth(all)) {
+			t.Fatalf("LogCheckpoint after %d = %+v, %v, want root %x", len(all), cp, err, mth(all))
+		}
 	}
 }
 
@@ -149,7 +186,7 @@ func testLogSignFailure(t *testing.T, s store.Store, ls store.LogStore) {
 	c := newChainer(t, s, "dev_log_fail")
 	c.seal(1, 0, t0.Add(time.Hour))
 	boom := errors.New("no key")
-	if _, err := ls.AppendLog(ctx, func([][]byte) (store.LogCheckpoint, error) { return store.LogCheckpoint{}, boom }); !errors.Is(err, boom) {
+	if _, err := ls.AppendLog(ctx, func(uint64, []byte) (store.LogCheckpoint, error) { return store.LogCheckpoint{}, boom }); !errors.Is(err, boom) {
 		t.Fatalf("AppendLog with a failing signer: %v, want %v", err, boom)
 	}
 	if leaves, err := ls.LogLeaves(ctx, 10); err != nil || len(leaves) != 0 {
