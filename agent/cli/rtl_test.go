@@ -244,7 +244,7 @@ func TestPrivacyArabicVisual(t *testing.T) {
 	time.Local = time.UTC
 	t.Cleanup(func() { time.Local = local })
 	t.Setenv("COLUMNS", "70")
-	code, out, errOut := run(t, "privacy", "--lang", "ar", "--status-dir", dir)
+	code, out, errOut := run(t, "privacy", "--lang", "ar", "--status-dir", dir, "--state", t.TempDir())
 	if code != 0 {
 		t.Fatalf("privacy = %d: %s", code, errOut)
 	}
