@@ -120,11 +120,15 @@ func (v *validator) line(p string, l *Line, f *Feed) {
 		v.addf(p+".platform", "%q is not one of macos, windows, debian, ubuntu, fedora, rhel, opensuse", l.Platform)
 	}
 	// The ID starts with what names the line's devices.
-	prefix := string(l.Platform)
+	prefix := ""
+	if known {
+		prefix = string(l.Platform)
+	}
 	if ids, linux := osIDs[l.Platform]; linux {
 		prefix = l.OSID
 		if !slices.Contains(ids, l.OSID) {
 			v.addf(p+".os_id", "%q is not an os-release ID of %s (%s)", l.OSID, l.Platform, strings.Join(ids, ", "))
+			prefix = ""
 		}
 	} else if l.OSID != "" {
 		v.addf(p+".os_id", "%q on %s (os_id is for Linux lines)", l.OSID, l.Platform)
@@ -152,6 +156,9 @@ func (v *validator) line(p string, l *Line, f *Feed) {
 			v.addf(p+".build", "%d on %s (builds are for Windows lines)", l.Build, l.Platform)
 		}
 	}
+	// A release is checked against its line only when the line's own
+	// version (and, on Windows, build) is right.
+	lineOK := known && scheme.line.MatchString(l.Version) && (l.Platform != Windows || l.Build != 0)
 	if known && !scheme.line.MatchString(l.Version) {
 		v.addf(p+".version", "%q is not a %s line version (%s)", l.Version, l.Platform, scheme.lineExample)
 	}
@@ -168,7 +175,7 @@ func (v *validator) line(p string, l *Line, f *Feed) {
 	generated := DateOf(f.GeneratedAt)
 	for j, r := range l.Releases {
 		rp := fmt.Sprintf("%s.releases[%d]", p, j)
-		if known {
+		if lineOK {
 			v.release(rp, l, r, scheme)
 		}
 		switch {
@@ -184,7 +191,7 @@ func (v *validator) line(p string, l *Line, f *Feed) {
 		if !r.Released.IsZero() && r.Released.Before(prev.Released) {
 			v.addf(rp+".released", "%s is before releases[%d]'s %s (releases are oldest first)", r.Released, j-1, prev.Released)
 		}
-		if known && compareRelease(l.Platform, r, prev) <= 0 {
+		if lineOK && compareRelease(l.Platform, r, prev) <= 0 {
 			v.addf(rp, "%s is not newer than releases[%d]'s %s", r.ID(), j-1, prev.ID())
 		}
 	}
