@@ -61,8 +61,10 @@ func TestCanonical(t *testing.T) {
 			t.Errorf("canonical encoding lacks %s:\n%s", want, b)
 		}
 	}
-	if bytes.ContainsAny(b, " \n") && !bytes.Contains(b, []byte(`"11 24H2"`)) {
-		t.Errorf("canonical encoding has whitespace between tokens")
+	for _, between := range []string{"\n", `": `, `, "`, `{ `, ` }`} {
+		if bytes.Contains(b, []byte(between)) {
+			t.Errorf("canonical encoding has whitespace between tokens (%q)", between)
+		}
 	}
 	if f.Format != "" || f.Lines[4].Releases != nil {
 		t.Errorf("Canonical changed its argument")
