@@ -3,11 +3,11 @@ package feed
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
+
+	"github.com/wardhq/ward/internal/jsonpos"
 )
 
 // MaxSize bounds what Decode and DecodeSigned read. A feed of every
@@ -86,10 +86,10 @@ func decodeStrict(r io.Reader, limit int64, what string, v any) ([]byte, error) 
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return nil, fmt.Errorf("%s: %s", what, describeJSONError(data, err, dec.InputOffset()))
+		return nil, fmt.Errorf("%s: %s", what, jsonpos.Describe(data, err, dec.InputOffset()))
 	}
 	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return nil, fmt.Errorf("%s: %s: data after the document", what, position(data, int64(len(data)-len(rest))))
+		return nil, fmt.Errorf("%s: %s: data after the document", what, jsonpos.Position(data, int64(len(data)-len(rest))))
 	}
 	return data, nil
 }
@@ -106,49 +106,5 @@ func checkFormat(data []byte, what, got, want string) error {
 	if i := formatKey.FindIndex(data); i != nil {
 		at = int64(i[1])
 	}
-	return fmt.Errorf("%s: %s: format is %q, want %q", what, position(data, at), got, want)
-}
-
-var unknownField = regexp.MustCompile(`^json: unknown field "(.*)"$`)
-
-// describeJSONError places err in data: encoding/json gives an offset
-// for syntax and type errors; an unknown field is found by its name.
-// (evidence/decode.go does the same for evidence files.)
-func describeJSONError(data []byte, err error, reached int64) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("%s: %v", position(data, syn.Offset-1), err)
-	case errors.As(err, &typ):
-		what := typ.Field
-		if what == "" {
-			what = "value"
-		}
-		return fmt.Sprintf("%s: %s: a JSON %s where %s belongs", position(data, typ.Offset), what, typ.Value, typ.Type)
-	case errors.Is(err, io.EOF):
-		return "empty"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Sprintf("%s: unexpected end of input", position(data, int64(len(data))))
-	}
-	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
-		key, _ := json.Marshal(m[1])
-		at := reached
-		if re, rerr := regexp.Compile(regexp.QuoteMeta(string(key)) + `\s*:`); rerr == nil {
-			if i := re.FindIndex(data); i != nil {
-				at = int64(i[0])
-			}
-		}
-		return fmt.Sprintf("%s: unknown field %s", position(data, at), key)
-	}
-	return fmt.Sprintf("%s: %v", position(data, reached), err)
-}
-
-// position is the 1-based line:column of byte offset off in data.
-func position(data []byte, off int64) string {
-	off = min(max(off, 0), int64(len(data)))
-	before := data[:off]
-	line := bytes.Count(before, []byte("\n")) + 1
-	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
-	return strconv.Itoa(line) + ":" + strconv.Itoa(col)
+	return fmt.Errorf("%s: %s: format is %q, want %q", what, jsonpos.Position(data, at), got, want)
 }
