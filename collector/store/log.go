@@ -101,3 +101,66 @@ type LogStore interface {
 	// leaf's place in the tree is its place in this list).
 	LogLeaves(ctx context.Context, size uint64) ([]LogLeaf, error)
 }
+
+// LogTx is a backend's transaction as AppendLogIn uses it: each method
+// is one statement (or batch) in the backend's SQL.
+type LogTx interface {
+	// Unlogged lists the sealed reports not yet in the log, in log order
+	// (received_at, device_id, epoch, sequence), with their leaf hashes.
+	Unlogged(ctx context.Context) ([]LogLeaf, error)
+	// Range returns the stored compact range (ok false: none stored).
+	Range(ctx context.Context) (r LogRange, ok bool, err error)
+	// LeafHashes lists every leaf hash by index.
+	LeafHashes(ctx context.Context) ([][]byte, error)
+	// AddLeaves stores leaves after the highest index and marks their
+	// reports logged.
+	AddLeaves(ctx context.Context, leaves []LogLeaf) error
+	// Save stores the grown range and its checkpoint.
+	Save(ctx context.Context, r LogRange, cp LogCheckpoint) error
+}
+
+// AppendLogIn is AppendLog in the backend's transaction tx, one
+// algorithm for both backends: the unlogged reports are appended, the
+// root grows from the stored range (built again from the leaves when it
+// is missing), sign signs it, and range and checkpoint are stored.
+func AppendLogIn(ctx context.Context, tx LogTx, sign SignCheckpoint) (int, error) {
+	add, err := tx.Unlogged(ctx)
+	if err != nil || len(add) == 0 {
+		return 0, err
+	}
+	r, ok, err := tx.Range(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		all, err := tx.LeafHashes(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if r, _, err = (LogRange{}).Grow(all); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.AddLeaves(ctx, add); err != nil {
+		return 0, err
+	}
+	hashes := make([][]byte, len(add))
+	for i, l := range add {
+		hashes[i] = l.LeafHash
+	}
+	grown, root, err := r.Grow(hashes)
+	if err != nil {
+		return 0, err
+	}
+	cp, err := sign(grown.Size, root)
+	if err != nil {
+		return 0, err
+	}
+	if cp.Size != grown.Size {
+		return 0, fmt.Errorf("checkpoint of size %d for %d leaves", cp.Size, grown.Size)
+	}
+	if err := tx.Save(ctx, grown, cp); err != nil {
+		return 0, err
+	}
+	return len(add), nil
+}

@@ -23,73 +23,9 @@ func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, 
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(logLock)); err != nil {
 			return err
 		}
-		var next int64
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves`).Scan(&next); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT r.device_id, r.epoch, r.sequence, r.seal_statement FROM reports r
-			WHERE r.seal_hash IS NOT NULL AND NOT r.logged
-			ORDER BY r.received_at, r.device_id, r.epoch, r.sequence`)
-		if err != nil {
-			return err
-		}
-		var add []store.LogLeaf
-		for rows.Next() {
-			var l store.LogLeaf
-			var epoch, seq int64
-			var stmt []byte
-			if err := rows.Scan(&l.DeviceID, &epoch, &seq, &stmt); err != nil {
-				rows.Close()
-				return err
-			}
-			l.Epoch, l.Sequence, l.LeafHash = uint64(epoch), uint64(seq), evidence.LeafHash(stmt)
-			add = append(add, l)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(add) == 0 {
-			return nil
-		}
-		// The range as it was before these leaves.
-		r, err := loadRange(ctx, tx)
-		if err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		hashes := make([][]byte, len(add))
-		for i, l := range add {
-			b.Queue(`INSERT INTO log_leaves (idx, device_id, epoch, sequence, leaf_hash) VALUES ($1, $2, $3, $4, $5)`,
-				next+int64(i), l.DeviceID, int64(l.Epoch), int64(l.Sequence), l.LeafHash)
-			b.Queue(`UPDATE reports SET logged = true WHERE device_id = $1 AND epoch = $2 AND sequence = $3`,
-				l.DeviceID, int64(l.Epoch), int64(l.Sequence))
-			hashes[i] = l.LeafHash
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
-		grown, root, err := r.Grow(hashes)
-		if err != nil {
-			return err
-		}
-		cp, err := sign(grown.Size, root)
-		if err != nil {
-			return err
-		}
-		if cp.Size != grown.Size {
-			return fmt.Errorf("checkpoint of size %d for %d leaves", cp.Size, grown.Size)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO log_range (id, size, hashes) VALUES (1, $1, $2)
-			ON CONFLICT (id) DO UPDATE SET size = excluded.size, hashes = excluded.hashes`, int64(grown.Size), grown.EncodeHashes()); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO log_checkpoints (size, root, at, signature) VALUES ($1, $2, $3, $4)`,
-			int64(cp.Size), cp.Root, nanos(cp.At), cp.Signature); err != nil {
-			return err
-		}
-		n = len(add)
-		return nil
+		var err error
+		n, err = store.AppendLogIn(ctx, logTx{tx}, sign)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("append log: %w", classify(err))
@@ -97,29 +33,76 @@ func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, 
 	return n, nil
 }
 
-// loadRange reads the log's compact range, built again from every leaf
-// when it is missing (a store whose range was lost; one read of
-// log_leaves, once).
-func loadRange(ctx context.Context, tx pgx.Tx) (store.LogRange, error) {
+// logTx is store.LogTx in PostgreSQL's SQL.
+type logTx struct{ tx pgx.Tx }
+
+func (t logTx) Unlogged(ctx context.Context) ([]store.LogLeaf, error) {
+	rows, err := t.tx.Query(ctx, `SELECT device_id, epoch, sequence, seal_statement FROM reports
+		WHERE seal_hash IS NOT NULL AND NOT logged
+		ORDER BY received_at, device_id, epoch, sequence`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.LogLeaf
+	for rows.Next() {
+		var l store.LogLeaf
+		var epoch, seq int64
+		var stmt []byte
+		if err := rows.Scan(&l.DeviceID, &epoch, &seq, &stmt); err != nil {
+			return nil, err
+		}
+		l.Epoch, l.Sequence, l.LeafHash = uint64(epoch), uint64(seq), evidence.LeafHash(stmt)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+func (t logTx) Range(ctx context.Context) (store.LogRange, bool, error) {
 	var size int64
 	var hashes []byte
-	err := tx.QueryRow(ctx, `SELECT size, hashes FROM log_range WHERE id = 1`).Scan(&size, &hashes)
-	if err == nil {
-		return store.DecodeLogRange(uint64(size), hashes)
+	err := t.tx.QueryRow(ctx, `SELECT size, hashes FROM log_range WHERE id = 1`).Scan(&size, &hashes)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.LogRange{}, false, nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return store.LogRange{}, err
-	}
-	rows, err := tx.Query(ctx, `SELECT leaf_hash FROM log_leaves ORDER BY idx`)
 	if err != nil {
-		return store.LogRange{}, err
+		return store.LogRange{}, false, err
 	}
-	leaves, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	r, err := store.DecodeLogRange(uint64(size), hashes)
+	return r, err == nil, err
+}
+
+func (t logTx) LeafHashes(ctx context.Context) ([][]byte, error) {
+	rows, err := t.tx.Query(ctx, `SELECT leaf_hash FROM log_leaves ORDER BY idx`)
 	if err != nil {
-		return store.LogRange{}, err
+		return nil, err
 	}
-	r, _, err := store.LogRange{}.Grow(leaves)
-	return r, err
+	return pgx.CollectRows(rows, pgx.RowTo[[]byte])
+}
+
+func (t logTx) AddLeaves(ctx context.Context, leaves []store.LogLeaf) error {
+	var next int64
+	if err := t.tx.QueryRow(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves`).Scan(&next); err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	for i, l := range leaves {
+		b.Queue(`INSERT INTO log_leaves (idx, device_id, epoch, sequence, leaf_hash) VALUES ($1, $2, $3, $4, $5)`,
+			next+int64(i), l.DeviceID, int64(l.Epoch), int64(l.Sequence), l.LeafHash)
+		b.Queue(`UPDATE reports SET logged = true WHERE device_id = $1 AND epoch = $2 AND sequence = $3`,
+			l.DeviceID, int64(l.Epoch), int64(l.Sequence))
+	}
+	return t.tx.SendBatch(ctx, b).Close()
+}
+
+func (t logTx) Save(ctx context.Context, r store.LogRange, cp store.LogCheckpoint) error {
+	if _, err := t.tx.Exec(ctx, `INSERT INTO log_range (id, size, hashes) VALUES (1, $1, $2)
+		ON CONFLICT (id) DO UPDATE SET size = excluded.size, hashes = excluded.hashes`, int64(r.Size), r.EncodeHashes()); err != nil {
+		return err
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO log_checkpoints (size, root, at, signature) VALUES ($1, $2, $3, $4)`,
+		int64(cp.Size), cp.Root, nanos(cp.At), cp.Signature)
+	return err
 }
 
 // LogCheckpoint implements store.LogStore.

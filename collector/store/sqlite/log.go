@@ -14,74 +14,9 @@ import (
 func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, error) {
 	var n int
 	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		n = 0
-		var size int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves`).Scan(&size); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT r.device_id, r.epoch, r.sequence, r.seal_statement FROM reports r
-			WHERE r.seal_hash IS NOT NULL AND r.logged = 0
-			ORDER BY r.received_at, r.device_id, r.epoch, r.sequence`)
-		if err != nil {
-			return err
-		}
-		var add []store.LogLeaf
-		for rows.Next() {
-			var l store.LogLeaf
-			var epoch, seq int64
-			var stmt []byte
-			if err := rows.Scan(&l.DeviceID, &epoch, &seq, &stmt); err != nil {
-				rows.Close()
-				return err
-			}
-			l.Epoch, l.Sequence, l.LeafHash = uint64(epoch), uint64(seq), evidence.LeafHash(stmt)
-			add = append(add, l)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(add) == 0 {
-			return nil
-		}
-		// The range as it was before these leaves.
-		r, err := loadRange(ctx, tx)
-		if err != nil {
-			return err
-		}
-		hashes := make([][]byte, len(add))
-		for i, l := range add {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, device_id, epoch, sequence, leaf_hash) VALUES (?, ?, ?, ?, ?)`,
-				size+int64(i), l.DeviceID, int64(l.Epoch), int64(l.Sequence), l.LeafHash); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE reports SET logged = 1 WHERE device_id = ? AND epoch = ? AND sequence = ?`,
-				l.DeviceID, int64(l.Epoch), int64(l.Sequence)); err != nil {
-				return err
-			}
-			hashes[i] = l.LeafHash
-		}
-		grown, root, err := r.Grow(hashes)
-		if err != nil {
-			return err
-		}
-		cp, err := sign(grown.Size, root)
-		if err != nil {
-			return err
-		}
-		if cp.Size != grown.Size {
-			return fmt.Errorf("checkpoint of size %d for %d leaves", cp.Size, grown.Size)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO log_range (id, size, hashes) VALUES (1, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET size = excluded.size, hashes = excluded.hashes`, int64(grown.Size), grown.EncodeHashes()); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO log_checkpoints (size, root, at, signature) VALUES (?, ?, ?, ?)`,
-			int64(cp.Size), cp.Root, nanos(cp.At), cp.Signature); err != nil {
-			return err
-		}
-		n = len(add)
-		return nil
+		var err error
+		n, err = store.AppendLogIn(ctx, logTx{tx}, sign)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("append log: %w", err)
@@ -89,37 +24,88 @@ func (s *Store) AppendLog(ctx context.Context, sign store.SignCheckpoint) (int, 
 	return n, nil
 }
 
-// loadRange reads the log's compact range, built again from every leaf
-// when it is missing (a store whose range was lost; one read of
-// log_leaves, once).
-func loadRange(ctx context.Context, tx *sql.Tx) (store.LogRange, error) {
-	var size int64
-	var hashes []byte
-	err := tx.QueryRowContext(ctx, `SELECT size, hashes FROM log_range WHERE id = 1`).Scan(&size, &hashes)
-	if err == nil {
-		return store.DecodeLogRange(uint64(size), hashes)
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return store.LogRange{}, err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT leaf_hash FROM log_leaves ORDER BY idx`)
+// logTx is store.LogTx in SQLite's SQL.
+type logTx struct{ tx *sql.Tx }
+
+func (t logTx) Unlogged(ctx context.Context) ([]store.LogLeaf, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT device_id, epoch, sequence, seal_statement FROM reports
+		WHERE seal_hash IS NOT NULL AND logged = 0
+		ORDER BY received_at, device_id, epoch, sequence`)
 	if err != nil {
-		return store.LogRange{}, err
+		return nil, err
 	}
 	defer rows.Close()
-	var leaves [][]byte
+	var out []store.LogLeaf
+	for rows.Next() {
+		var l store.LogLeaf
+		var epoch, seq int64
+		var stmt []byte
+		if err := rows.Scan(&l.DeviceID, &epoch, &seq, &stmt); err != nil {
+			return nil, err
+		}
+		l.Epoch, l.Sequence, l.LeafHash = uint64(epoch), uint64(seq), evidence.LeafHash(stmt)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+func (t logTx) Range(ctx context.Context) (store.LogRange, bool, error) {
+	var size int64
+	var hashes []byte
+	err := t.tx.QueryRowContext(ctx, `SELECT size, hashes FROM log_range WHERE id = 1`).Scan(&size, &hashes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.LogRange{}, false, nil
+	}
+	if err != nil {
+		return store.LogRange{}, false, err
+	}
+	r, err := store.DecodeLogRange(uint64(size), hashes)
+	return r, err == nil, err
+}
+
+func (t logTx) LeafHashes(ctx context.Context) ([][]byte, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT leaf_hash FROM log_leaves ORDER BY idx`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
 	for rows.Next() {
 		var h []byte
 		if err := rows.Scan(&h); err != nil {
-			return store.LogRange{}, err
+			return nil, err
 		}
-		leaves = append(leaves, h)
+		out = append(out, h)
 	}
-	if err := rows.Err(); err != nil {
-		return store.LogRange{}, err
+	return out, rows.Err()
+}
+
+func (t logTx) AddLeaves(ctx context.Context, leaves []store.LogLeaf) error {
+	var next int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves`).Scan(&next); err != nil {
+		return err
 	}
-	r, _, err := store.LogRange{}.Grow(leaves)
-	return r, err
+	for i, l := range leaves {
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, device_id, epoch, sequence, leaf_hash) VALUES (?, ?, ?, ?, ?)`,
+			next+int64(i), l.DeviceID, int64(l.Epoch), int64(l.Sequence), l.LeafHash); err != nil {
+			return err
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE reports SET logged = 1 WHERE device_id = ? AND epoch = ? AND sequence = ?`,
+			l.DeviceID, int64(l.Epoch), int64(l.Sequence)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t logTx) Save(ctx context.Context, r store.LogRange, cp store.LogCheckpoint) error {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO log_range (id, size, hashes) VALUES (1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET size = excluded.size, hashes = excluded.hashes`, int64(r.Size), r.EncodeHashes()); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO log_checkpoints (size, root, at, signature) VALUES (?, ?, ?, ?)`,
+		int64(cp.Size), cp.Root, nanos(cp.At), cp.Signature)
+	return err
 }
 
 // LogCheckpoint implements store.LogStore.
