@@ -13,6 +13,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 
+	"github.com/wardhq/ward/feed"
 	"github.com/wardhq/ward/policies/texts"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -46,6 +47,22 @@ type Options struct {
 	// because this round found no connection for them; the value is when
 	// the device last had one (zero: not since it started failing).
 	Paused map[string]time.Time
+	// Feed is the release feed the feed functions (os_supported,
+	// missed_security_releases, feed_age; docs/feed.md) judge by. Nil, or
+	// a FeedInput without a Feed, makes them UNKNOWN, saying why.
+	Feed *FeedInput
+}
+
+// FeedInput is the release feed an evaluation judges by, or why there is
+// none it can use.
+type FeedInput struct {
+	// Feed is the verified feed; nil when there is none to use. An
+	// expired one (Now at or after its ExpiresAt) is never used.
+	Feed *feed.Feed
+	// Why says, when Feed is nil, why: feed.none (none received yet),
+	// feed.unverifiable (refused, with the reason) — catalogue messages
+	// of package policies/texts. Empty means feed.none.
+	Why []texts.Text
 }
 
 // Result is one rule's outcome on one device.
@@ -77,6 +94,12 @@ type Result struct {
 	GraceUsed      time.Duration `json:"grace_used,omitempty"`
 	DeadlinePaused bool          `json:"deadline_paused,omitempty"`
 	PausedSince    *time.Time    `json:"paused_since,omitempty"`
+	// FeedSerial is the serial of the release feed the rule was judged by,
+	// when it reads the feed (0: it does not, or there was none).
+	FeedSerial uint64 `json:"feed_serial,omitempty"`
+	// AheadOfFeed says the device runs something newer than the feed knows
+	// (a line or release after its newest): the feed functions pass it.
+	AheadOfFeed bool `json:"ahead_of_feed,omitempty"`
 }
 
 // Evaluate applies every rule of p to the facts of one device. Rules that do

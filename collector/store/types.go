@@ -239,6 +239,9 @@ type Report struct {
 	// Connectivity is what the agent found it could reach this round
 	// (nil: an older agent said nothing).
 	Connectivity *Connectivity `json:"connectivity,omitempty"`
+	// FeedSerial is the serial of the collector's release feed Results
+	// were evaluated with (0: it had none).
+	FeedSerial uint64 `json:"feed_serial,omitempty"`
 	// Seal is the report's seal, verified on receipt (nil: the agent
 	// predates evidence). SaveReport records the gaps and forks it
 	// makes in the epoch's chain (ChainGap, ChainFork).

@@ -322,9 +322,13 @@ type EnrollResponse struct {
 	NotAfter   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
 	// Epoch is assigned by the collector for this enrolment or re-bind;
 	// reports carry it and are identified by (device, epoch, sequence).
-	Epoch         uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Epoch uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// FeedKeyCertificateDER is the collector's release-feed signing key, in
+	// a certificate its CA issued (docs/feed.md, "Delivery"); the agent pins
+	// the key and accepts only feeds it signed. Unset from older collectors.
+	FeedKeyCertificateDer []byte `protobuf:"bytes,7,opt,name=feed_key_certificate_der,json=feedKeyCertificateDer,proto3" json:"feed_key_certificate_der,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *EnrollResponse) Reset() {
@@ -397,6 +401,13 @@ func (x *EnrollResponse) GetEpoch() uint64 {
 		return x.Epoch
 	}
 	return 0
+}
+
+func (x *EnrollResponse) GetFeedKeyCertificateDer() []byte {
+	if x != nil {
+		return x.FeedKeyCertificateDer
+	}
+	return nil
 }
 
 // RuleResult is one rule's verdict as the agent evaluated it.
@@ -667,7 +678,10 @@ type Report struct {
 	// Seal signs this report with the device key and chains it to the
 	// report before it in its epoch (docs/evidence.md). Unset from agents
 	// older than evidence.
-	Seal          *ReportSeal `protobuf:"bytes,14,opt,name=seal,proto3" json:"seal,omitempty"`
+	Seal *ReportSeal `protobuf:"bytes,14,opt,name=seal,proto3" json:"seal,omitempty"`
+	// FeedSerial is the serial of the release feed the agent evaluated its
+	// results with (0: it had none it could use).
+	FeedSerial    uint64 `protobuf:"varint,15,opt,name=feed_serial,json=feedSerial,proto3" json:"feed_serial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -798,6 +812,13 @@ func (x *Report) GetSeal() *ReportSeal {
 		return x.Seal
 	}
 	return nil
+}
+
+func (x *Report) GetFeedSerial() uint64 {
+	if x != nil {
+		return x.FeedSerial
+	}
+	return 0
 }
 
 // ReportSeal is a report's signature and chain link (docs/evidence.md).
@@ -1198,8 +1219,11 @@ type ReportResponse struct {
 	// (docs/enrolment.md, "Report size"): results without texts, pending
 	// updates as a digest, base_facts and gzip-compressed requests.
 	CompactReports bool `protobuf:"varint,8,opt,name=compact_reports,json=compactReports,proto3" json:"compact_reports,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// FeedSerial is the collector's current release feed serial (0: none);
+	// the agent calls GetPolicy when it differs from the serial it holds.
+	FeedSerial    uint64 `protobuf:"varint,9,opt,name=feed_serial,json=feedSerial,proto3" json:"feed_serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportResponse) Reset() {
@@ -1288,15 +1312,26 @@ func (x *ReportResponse) GetCompactReports() bool {
 	return false
 }
 
+func (x *ReportResponse) GetFeedSerial() uint64 {
+	if x != nil {
+		return x.FeedSerial
+	}
+	return 0
+}
+
 type GetPolicyRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	CurrentName    string                 `protobuf:"bytes,1,opt,name=current_name,json=currentName,proto3" json:"current_name,omitempty"`
 	CurrentVersion int32                  `protobuf:"varint,2,opt,name=current_version,json=currentVersion,proto3" json:"current_version,omitempty"`
 	// CurrentHash is the content hash of the agent's policy (and waivers,
 	// see GetPolicyResponse.content_hash); empty from older agents.
-	CurrentHash   string `protobuf:"bytes,3,opt,name=current_hash,json=currentHash,proto3" json:"current_hash,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CurrentHash string `protobuf:"bytes,3,opt,name=current_hash,json=currentHash,proto3" json:"current_hash,omitempty"`
+	// CurrentFeedSerial is the serial of the verified release feed the agent
+	// holds (0: none); the collector sends its feed only when its own
+	// serial differs.
+	CurrentFeedSerial uint64 `protobuf:"varint,4,opt,name=current_feed_serial,json=currentFeedSerial,proto3" json:"current_feed_serial,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetPolicyRequest) Reset() {
@@ -1348,6 +1383,13 @@ func (x *GetPolicyRequest) GetCurrentHash() string {
 		return x.CurrentHash
 	}
 	return ""
+}
+
+func (x *GetPolicyRequest) GetCurrentFeedSerial() uint64 {
+	if x != nil {
+		return x.CurrentFeedSerial
+	}
+	return 0
 }
 
 // Waiver is a time-boxed exception the security manager granted for one
@@ -1428,8 +1470,20 @@ type GetPolicyResponse struct {
 	// CompactReports is ReportResponse.compact_reports, set whether or not
 	// the policy changed.
 	CompactReports bool `protobuf:"varint,7,opt,name=compact_reports,json=compactReports,proto3" json:"compact_reports,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Feed is the collector's signed release feed (a
+	// ward-signed-release-feed/1 file, docs/feed.md), sent when its serial
+	// differs from current_feed_serial, whether or not the policy changed;
+	// empty otherwise.
+	Feed []byte `protobuf:"bytes,8,opt,name=feed,proto3" json:"feed,omitempty"`
+	// FeedSerial is the collector's current feed serial (0: it has none),
+	// set whether or not feed is sent.
+	FeedSerial uint64 `protobuf:"varint,9,opt,name=feed_serial,json=feedSerial,proto3" json:"feed_serial,omitempty"`
+	// FeedKeyCertificateDER is EnrollResponse.feed_key_certificate_der, for
+	// agents enrolled before the collector had a feed key: they pin it when
+	// it chains to their pinned CA.
+	FeedKeyCertificateDer []byte `protobuf:"bytes,10,opt,name=feed_key_certificate_der,json=feedKeyCertificateDer,proto3" json:"feed_key_certificate_der,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *GetPolicyResponse) Reset() {
@@ -1509,6 +1563,27 @@ func (x *GetPolicyResponse) GetCompactReports() bool {
 		return x.CompactReports
 	}
 	return false
+}
+
+func (x *GetPolicyResponse) GetFeed() []byte {
+	if x != nil {
+		return x.Feed
+	}
+	return nil
+}
+
+func (x *GetPolicyResponse) GetFeedSerial() uint64 {
+	if x != nil {
+		return x.FeedSerial
+	}
+	return 0
+}
+
+func (x *GetPolicyResponse) GetFeedKeyCertificateDer() []byte {
+	if x != nil {
+		return x.FeedKeyCertificateDer
+	}
+	return nil
 }
 
 type RenewRequest struct {
@@ -1661,7 +1736,7 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\acsr_der\x18\x02 \x01(\fR\x06csrDer\x12+\n" +
 	"\x06device\x18\x03 \x01(\v2\x13.ward.v1.DeviceInfoR\x06device\x128\n" +
 	"\x18previous_certificate_der\x18\x04 \x01(\fR\x16previousCertificateDer\x12!\n" +
-	"\frebind_proof\x18\x05 \x01(\fR\vrebindProof\"\xdd\x01\n" +
+	"\frebind_proof\x18\x05 \x01(\fR\vrebindProof\"\x96\x02\n" +
 	"\x0eEnrollResponse\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12'\n" +
 	"\x0fcertificate_der\x18\x02 \x01(\fR\x0ecertificateDer\x12 \n" +
@@ -1669,7 +1744,8 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"caChainDer\x12\x14\n" +
 	"\x05group\x18\x04 \x01(\tR\x05group\x127\n" +
 	"\tnot_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"\xd7\x04\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x127\n" +
+	"\x18feed_key_certificate_der\x18\a \x01(\fR\x15feedKeyCertificateDer\"\xd7\x04\n" +
 	"\n" +
 	"RuleResult\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x14\n" +
@@ -1693,7 +1769,7 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\fConnectivity\x12,\n" +
 	"\tcollector\x18\x01 \x01(\x0e2\x0e.ward.v1.ReachR\tcollector\x123\n" +
 	"\rupdate_source\x18\x02 \x01(\x0e2\x0e.ward.v1.ReachR\fupdateSource\x12,\n" +
-	"\x12update_source_name\x18\x03 \x01(\tR\x10updateSourceName\"\xb4\x04\n" +
+	"\x12update_source_name\x18\x03 \x01(\tR\x10updateSourceName\"\xd5\x04\n" +
 	"\x06Report\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12=\n" +
 	"\fcollected_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcollectedAt\x12#\n" +
@@ -1711,7 +1787,9 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"base_facts\x18\v \x01(\fR\tbaseFacts\x12&\n" +
 	"\x0fresults_as_base\x18\f \x01(\bR\rresultsAsBase\x129\n" +
 	"\fconnectivity\x18\r \x01(\v2\x15.ward.v1.ConnectivityR\fconnectivity\x12'\n" +
-	"\x04seal\x18\x0e \x01(\v2\x13.ward.v1.ReportSealR\x04seal\"\xa5\x01\n" +
+	"\x04seal\x18\x0e \x01(\v2\x13.ward.v1.ReportSealR\x04seal\x12\x1f\n" +
+	"\vfeed_serial\x18\x0f \x01(\x04R\n" +
+	"feedSerial\"\xa5\x01\n" +
 	"\n" +
 	"ReportSeal\x12\x1b\n" +
 	"\tprev_hash\x18\x01 \x01(\fR\bprevHash\x12\x15\n" +
@@ -1746,7 +1824,7 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\tsignature\x18\x06 \x01(\fR\tsignature\"]\n" +
 	"\rReportRequest\x12'\n" +
 	"\x06report\x18\x01 \x01(\v2\x0f.ward.v1.ReportR\x06report\x12#\n" +
-	"\rqueued_millis\x18\x02 \x01(\x04R\fqueuedMillis\"\xa8\x02\n" +
+	"\rqueued_millis\x18\x02 \x01(\x04R\fqueuedMillis\"\xc9\x02\n" +
 	"\x0eReportResponse\x12%\n" +
 	"\x0eacked_sequence\x18\x01 \x01(\x04R\rackedSequence\x12\x1f\n" +
 	"\vpolicy_name\x18\x02 \x01(\tR\n" +
@@ -1758,16 +1836,19 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\x05burst\x18\x06 \x01(\rR\x05burst\x12\x1f\n" +
 	"\vpolicy_hash\x18\a \x01(\tR\n" +
 	"policyHash\x12'\n" +
-	"\x0fcompact_reports\x18\b \x01(\bR\x0ecompactReports\"\x81\x01\n" +
+	"\x0fcompact_reports\x18\b \x01(\bR\x0ecompactReports\x12\x1f\n" +
+	"\vfeed_serial\x18\t \x01(\x04R\n" +
+	"feedSerial\"\xb1\x01\n" +
 	"\x10GetPolicyRequest\x12!\n" +
 	"\fcurrent_name\x18\x01 \x01(\tR\vcurrentName\x12'\n" +
 	"\x0fcurrent_version\x18\x02 \x01(\x05R\x0ecurrentVersion\x12!\n" +
-	"\fcurrent_hash\x18\x03 \x01(\tR\vcurrentHash\"t\n" +
+	"\fcurrent_hash\x18\x03 \x01(\tR\vcurrentHash\x12.\n" +
+	"\x13current_feed_serial\x18\x04 \x01(\x04R\x11currentFeedSerial\"t\n" +
 	"\x06Waiver\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xee\x01\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xdc\x02\n" +
 	"\x11GetPolicyResponse\x12\x18\n" +
 	"\achanged\x18\x01 \x01(\bR\achanged\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -1775,7 +1856,12 @@ const file_ward_v1_agent_proto_rawDesc = "" +
 	"\bdocument\x18\x04 \x01(\fR\bdocument\x12!\n" +
 	"\fcontent_hash\x18\x05 \x01(\tR\vcontentHash\x12)\n" +
 	"\awaivers\x18\x06 \x03(\v2\x0f.ward.v1.WaiverR\awaivers\x12'\n" +
-	"\x0fcompact_reports\x18\a \x01(\bR\x0ecompactReports\"Y\n" +
+	"\x0fcompact_reports\x18\a \x01(\bR\x0ecompactReports\x12\x12\n" +
+	"\x04feed\x18\b \x01(\fR\x04feed\x12\x1f\n" +
+	"\vfeed_serial\x18\t \x01(\x04R\n" +
+	"feedSerial\x127\n" +
+	"\x18feed_key_certificate_der\x18\n" +
+	" \x01(\fR\x15feedKeyCertificateDer\"Y\n" +
 	"\fRenewRequest\x12\x17\n" +
 	"\acsr_der\x18\x01 \x01(\fR\x06csrDer\x120\n" +
 	"\bhandover\x18\x02 \x01(\v2\x14.ward.v1.KeyHandoverR\bhandover\"\xd0\x01\n" +

@@ -464,9 +464,14 @@ type OSFacts struct {
 	// DisplayVersion is Windows' feature-update name, e.g. "23H2".
 	DisplayVersion string `protobuf:"bytes,6,opt,name=display_version,json=displayVersion,proto3" json:"display_version,omitempty"`
 	// Build is the build: macOS "23G93", Windows "22631.4169" (build.UBR).
-	Build         string `protobuf:"bytes,7,opt,name=build,proto3" json:"build,omitempty"`
-	Kernel        string `protobuf:"bytes,8,opt,name=kernel,proto3" json:"kernel,omitempty"`
-	Architecture  string `protobuf:"bytes,9,opt,name=architecture,proto3" json:"architecture,omitempty"`
+	Build        string `protobuf:"bytes,7,opt,name=build,proto3" json:"build,omitempty"`
+	Kernel       string `protobuf:"bytes,8,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Architecture string `protobuf:"bytes,9,opt,name=architecture,proto3" json:"architecture,omitempty"`
+	// Edition is Windows' EditionID as the registry has it ("Professional",
+	// "Enterprise", "EnterpriseS" for LTSC, "IoTEnterpriseS", "Core",
+	// "Education"); empty elsewhere. The release feed's lines are per
+	// edition (docs/feed.md).
+	Edition       string `protobuf:"bytes,10,opt,name=edition,proto3" json:"edition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -560,6 +565,13 @@ func (x *OSFacts) GetKernel() string {
 func (x *OSFacts) GetArchitecture() string {
 	if x != nil {
 		return x.Architecture
+	}
+	return ""
+}
+
+func (x *OSFacts) GetEdition() string {
+	if x != nil {
+		return x.Edition
 	}
 	return ""
 }
@@ -1418,7 +1430,7 @@ const file_ward_v1_facts_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x03(\v2\x19.ward.v1.Text.ParamsEntryR\x06params\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x93\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xad\x02\n" +
 	"\aOSFacts\x123\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\v2\x13.ward.v1.CollectionR\n" +
@@ -1430,7 +1442,9 @@ const file_ward_v1_facts_proto_rawDesc = "" +
 	"\x0fdisplay_version\x18\x06 \x01(\tR\x0edisplayVersion\x12\x14\n" +
 	"\x05build\x18\a \x01(\tR\x05build\x12\x16\n" +
 	"\x06kernel\x18\b \x01(\tR\x06kernel\x12\"\n" +
-	"\farchitecture\x18\t \x01(\tR\farchitecture\"\x8b\x04\n" +
+	"\farchitecture\x18\t \x01(\tR\farchitecture\x12\x18\n" +
+	"\aedition\x18\n" +
+	" \x01(\tR\aedition\"\x8b\x04\n" +
 	"\x06Volume\x12\x1f\n" +
 	"\vmount_point\x18\x01 \x01(\tR\n" +
 	"mountPoint\x12\x16\n" +
