@@ -128,7 +128,7 @@ func (a *app) root() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dataDir, "data", "ward-data", "data directory (database and PKI)")
 	root.PersistentFlags().StringVar(&a.storeSpec, "store", "", "the store: sqlite (the data directory's "+server.DatabaseFile+") or a postgres:// URL (default $"+storeopen.Env+", else sqlite); the PKI stays in --data")
 	root.PersistentFlags().Var(nowFlag{a}, "now", "judge staleness and expiry as of this RFC 3339 time (default: now)")
-	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.auditCommand(), a.exportCommand(), a.evidenceCommand(), a.newFleetCommand(), a.caCommand(), a.versionCommand(), a.backupCommand(), a.restoreCommand(), a.storeCommand(), a.webhookCommand())
+	root.AddCommand(a.serveCommand(), a.tokenCommand(), a.devicesCommand(), a.deviceCommand(), a.fleetCommand(), a.policyCommand(), a.waiverCommand(), a.userCommand(), a.auditCommand(), a.exportCommand(), a.evidenceCommand(), a.newFleetCommand(), a.caCommand(), a.versionCommand(), a.backupCommand(), a.restoreCommand(), a.storeCommand(), a.webhookCommand(), a.feedCommand())
 	return root
 }
 
