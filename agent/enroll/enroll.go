@@ -27,6 +27,7 @@ import (
 	"github.com/wardhq/ward/agent/outbox"
 	"github.com/wardhq/ward/agent/rpc"
 	"github.com/wardhq/ward/evidence"
+	"github.com/wardhq/ward/feed"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -131,6 +132,15 @@ func Enroll(ctx context.Context, opts Options) (*Identity, error) {
 	id.Epoch = resp.Epoch
 	id.Genesis = evidence.Genesis(id.DeviceID, id.Epoch, id.Cert.Leaf.Raw)
 	id.Dir = opts.StateDir
+	if der := resp.FeedKeyCertificateDer; len(der) > 0 {
+		// Pinned now; an unusable one is not (the device may pin a
+		// good one its CA vouches for later, see PinFeedKey).
+		if _, err := feed.KeyFromCertificate(der, id.Roots, opts.Now()); err != nil {
+			opts.Log.Warn("the collector's release feed key is unusable; not pinned", "err", err)
+		} else {
+			id.FeedKey = der
+		}
+	}
 	if err := Save(opts.StateDir, id); err != nil {
 		return nil, err
 	}
@@ -328,16 +338,21 @@ func Save(dir string, id *Identity) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", DeviceFile, err)
 	}
-	files := []struct {
+	type file struct {
 		name string
 		data []byte
 		perm os.FileMode
-	}{
+	}
+	files := []file{
 		{KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600},
 		{CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.Cert.Certificate[0]}), 0o644},
 		{CAFile, encodeCerts(id.roots()), 0o644},
-		{DeviceFile, append(device, '\n'), 0o644},
 	}
+	if len(id.FeedKey) > 0 {
+		files = append(files, file{FeedKeyFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.FeedKey}), 0o644})
+	}
+	// device.json last: it marks a completed enrolment.
+	files = append(files, file{DeviceFile, append(device, '\n'), 0o644})
 	stage, err := os.MkdirTemp(dir, ".enroll-")
 	if err != nil {
 		return fmt.Errorf("save identity: %w", err)
@@ -348,8 +363,9 @@ func Save(dir string, id *Identity) error {
 			return fmt.Errorf("save identity: %w", err)
 		}
 	}
-	// A renewal's staged pair belongs to the identity being replaced.
-	for _, name := range []string{DeviceFile, nextKeyFile, nextCertFile} {
+	// A renewal's staged pair and a pinned feed key belong to the
+	// identity being replaced.
+	for _, name := range []string{DeviceFile, nextKeyFile, nextCertFile, FeedKeyFile} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("save identity: %w", err)
 		}

@@ -69,6 +69,9 @@ type Identity struct {
 	Roots []*x509.Certificate
 	// Dir is the state directory it was loaded from ("" if not loaded).
 	Dir string
+	// FeedKey is the pinned release feed key certificate (DER), nil when
+	// none is pinned (FeedKeyFile).
+	FeedKey []byte
 }
 
 // Load reads the identity from a state directory.
@@ -99,7 +102,11 @@ func Load(dir string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load identity: %s: %w", CAFile, err)
 	}
-	return &Identity{Device: d, Cert: cert, CA: roots[0], Roots: roots, Dir: dir}, nil
+	feedKey, err := loadFeedKey(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load identity: %w", err)
+	}
+	return &Identity{Device: d, Cert: cert, CA: roots[0], Roots: roots, Dir: dir, FeedKey: feedKey}, nil
 }
 
 // parseCerts parses a PEM bundle of one or more certificates.
