@@ -101,11 +101,13 @@ func (c *Client) Report(ctx context.Context, r *wardv1.Report) (*wardv1.ReportRe
 }
 
 // GetPolicy asks for the device's policy and waivers, which come back
-// only when they differ from hash (or, with no hash, name and version).
-func (c *Client) GetPolicy(ctx context.Context, name string, version int, hash string) (*wardv1.GetPolicyResponse, error) {
+// only when they differ from hash (or, with no hash, name and version),
+// and the release feed, which comes only when its serial is not
+// feedSerial (the held one, 0 for none).
+func (c *Client) GetPolicy(ctx context.Context, name string, version int, hash string, feedSerial uint64) (*wardv1.GetPolicyResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.CallTimeout)
 	defer cancel()
-	resp, _, err := c.agent.getPolicy.Call(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version), CurrentHash: hash}, false)
+	resp, _, err := c.agent.getPolicy.Call(ctx, &wardv1.GetPolicyRequest{CurrentName: name, CurrentVersion: int32(version), CurrentHash: hash, CurrentFeedSerial: feedSerial}, false)
 	if err == nil {
 		if resp.Changed {
 			name, version = resp.Name, int(resp.Version)

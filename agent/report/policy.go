@@ -154,8 +154,10 @@ func (p *Policy) Differs(name string, version int, hash string) bool {
 
 // Refresh asks the collector for the device's policy and adopts it when it
 // changed and parses. It returns whether the policy changed. An invalid
-// document is logged and refused; the cached policy stays.
-func (p *Policy) Refresh(ctx context.Context, c *Client) (bool, error) {
+// document is logged and refused; the cached policy stays. With f not
+// nil, it asks for the release feed too and hands what comes to
+// f.Accept (whether or not the policy changed).
+func (p *Policy) Refresh(ctx context.Context, c *Client, f *Feed) (bool, error) {
 	name, version := "", 0
 	if cur := p.Current(); cur != nil {
 		name, version = cur.Name, cur.Version
@@ -166,9 +168,12 @@ func (p *Policy) Refresh(ctx context.Context, c *Client) (bool, error) {
 	if hash == "" {
 		hash = "none"
 	}
-	resp, err := c.GetPolicy(ctx, name, version, hash)
+	resp, err := c.GetPolicy(ctx, name, version, hash, f.Serial())
 	if err != nil {
 		return false, fmt.Errorf("fetch policy: %w", err)
+	}
+	if _, err := f.Accept(resp, time.Now()); err != nil {
+		return false, err
 	}
 	if !resp.Changed {
 		return false, nil

@@ -171,7 +171,7 @@ func TestPolicyFetchAndCache(t *testing.T) {
 	if p.Current() != nil {
 		t.Fatal("a policy before any fetch")
 	}
-	changed, err := p.Refresh(ctx, cl)
+	changed, err := p.Refresh(ctx, cl, nil)
 	if err != nil || !changed || p.Current() == nil {
 		t.Fatalf("Refresh = %v, %v; want the collector's policy", changed, err)
 	}
@@ -183,7 +183,7 @@ func TestPolicyFetchAndCache(t *testing.T) {
 	if !strings.HasPrefix(hash, "sha256:") || p.Differs(name, version, hash) || !p.Differs(name, version, "sha256:other") {
 		t.Errorf("Differs does not compare the content hash %q", hash)
 	}
-	if changed, err := p.Refresh(ctx, cl); changed || err != nil {
+	if changed, err := p.Refresh(ctx, cl, nil); changed || err != nil {
 		t.Errorf("second Refresh = %v, %v; want unchanged", changed, err)
 	}
 	// Offline: the cache alone gives the same policy.
@@ -223,7 +223,7 @@ func TestInvalidPolicyKeepsOld(t *testing.T) {
 	defer cl.Close()
 	dir := t.TempDir()
 	p := report.LoadPolicy(dir, nil)
-	if changed, err := p.Refresh(ctx, cl); !changed || err != nil {
+	if changed, err := p.Refresh(ctx, cl, nil); !changed || err != nil {
 		t.Fatalf("Refresh = %v, %v", changed, err)
 	}
 
@@ -232,7 +232,7 @@ func TestInvalidPolicyKeepsOld(t *testing.T) {
 	if !p.Differs(good.Name, good.Version+1, "") {
 		t.Fatal("a newer version does not differ")
 	}
-	if changed, err := p.Refresh(ctx, cl); changed || err != nil {
+	if changed, err := p.Refresh(ctx, cl, nil); changed || err != nil {
 		t.Fatalf("Refresh with an invalid document = %v, %v; want refused quietly", changed, err)
 	}
 	if cur := p.Current(); cur.Version != good.Version {

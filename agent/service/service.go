@@ -99,6 +99,7 @@ type Service struct {
 	ob       *outbox.Outbox
 	client   *report.Client
 	policy   *report.Policy
+	feed     *report.Feed
 	baseline *policies.Policy
 	// last is the latest delivery attempt (Round reports it).
 	last *Delivery
@@ -175,7 +176,7 @@ func New(cfg Config) (*Service, error) {
 		client.CallTimeout = cfg.CallTimeout
 	}
 	return &Service{cfg: cfg, log: log, id: id, ob: ob, client: client,
-		policy: report.LoadPolicy(cfg.StateDir, log), baseline: baseline,
+		policy: report.LoadPolicy(cfg.StateDir, log), feed: report.LoadFeed(id, log), baseline: baseline,
 		ledger: LoadLedger(filepath.Join(cfg.StateDir, LedgerFile), log)}, nil
 }
 
@@ -309,8 +310,9 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 	conn.Collector = s.ledger.CollectorReach()
 	grace := s.ledger.Begin(pol, since, now, 2*s.cfg.Interval, conn)
 	s.ledgerMu.Unlock()
+	feedIn := s.feed.Input()
 	results := policies.Evaluate(ctx, pol, facts, policies.Options{Now: now, Lang: s.cfg.Lang, FailingSince: since,
-		GraceUsed: grace.Used, Paused: grace.Paused})
+		GraceUsed: grace.Used, Paused: grace.Paused, Feed: feedIn})
 	if err := ctx.Err(); err != nil {
 		// Stopped mid-round (the service is stopping): the rules left were
 		// not evaluated, so this round is neither queued nor shown, nor
@@ -347,6 +349,9 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 		Results:       ruleResults(results),
 		Connectivity:  conn,
 	}
+	if feedIn.Feed != nil {
+		r.FeedSerial = feedIn.Feed.Serial
+	}
 	seq, err := s.ob.Append(r)
 	if err != nil {
 		return 0, err
@@ -366,12 +371,13 @@ func (s *Service) collect(ctx context.Context) (uint64, error) {
 	return seq, nil
 }
 
-// deliver drains the outbox and follows a policy change the collector
-// announces.
+// deliver drains the outbox and follows a policy or release feed change
+// the collector announces.
 func (s *Service) deliver(ctx context.Context) (int, error) {
 	stale := false
 	n, err := s.client.Deliver(ctx, s.ob, func(resp *wardv1.ReportResponse) {
-		stale = stale || s.policy.Differs(resp.PolicyName, int(resp.PolicyVersion), resp.PolicyHash)
+		stale = stale || s.policy.Differs(resp.PolicyName, int(resp.PolicyVersion), resp.PolicyHash) ||
+			s.feed.Differs(resp.FeedSerial)
 	})
 	if stale {
 		s.refreshPolicy(ctx)
@@ -398,7 +404,7 @@ func (s *Service) delivered(ctx context.Context, n int, err error) {
 }
 
 func (s *Service) refreshPolicy(ctx context.Context) error {
-	_, err := s.policy.Refresh(ctx, s.client)
+	_, err := s.policy.Refresh(ctx, s.client, s.feed)
 	if ctx.Err() == nil {
 		s.reached(s.cfg.Now().UTC(), err == nil, err)
 	}
