@@ -79,6 +79,13 @@ func (s *rateServer) Report(_ context.Context, req *wardv1.ReportRequest) (*ward
 // identity that trusts it.
 func startServer(t *testing.T, s wardv1grpc.AgentServiceServer) *enroll.Identity {
 	t.Helper()
+	id, _, _ := startServerCA(t, s)
+	return id
+}
+
+// startServerCA is startServer, also returning its CA and the CA's key.
+func startServerCA(t *testing.T, s wardv1grpc.AgentServiceServer) (*enroll.Identity, *x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, IsCA: true,
 		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
@@ -106,7 +113,7 @@ func startServer(t *testing.T, s wardv1grpc.AgentServiceServer) *enroll.Identity
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)
 	return &enroll.Identity{Device: enroll.Device{DeviceID: "dev_x", Collector: lis.Addr().String()},
-		Cert: leaf(3, x509.ExtKeyUsageClientAuth), CA: ca}
+		Cert: leaf(3, x509.ExtKeyUsageClientAuth), CA: ca, Roots: []*x509.Certificate{ca}}, ca, caKey
 }
 
 // backlog queues n reports written at queued.
