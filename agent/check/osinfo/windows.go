@@ -119,6 +119,10 @@ func parseWindowsVersion(vals map[string]check.RegistryValue) *wardv1.OSFacts {
 		valueNames = append(valueNames, "ProductName")
 	}
 
+	// EditionID raw ("Professional", "EnterpriseS"): the release feed's
+	// lines are per edition (feed.WindowsEdition maps it).
+	f.Edition = str("EditionID")
+
 	f.DisplayVersion = str("DisplayVersion")
 	if f.DisplayVersion == "" {
 		// Before 20H2 the feature update was named in ReleaseId (e.g. 1909).

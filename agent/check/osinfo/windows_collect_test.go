@@ -28,21 +28,22 @@ func TestCollectWindows(t *testing.T) {
 		version string
 		build   string
 		display string
+		edition string
 	}{
-		{"win10-pro-1903", wardv1.CollectionStatus_COLLECTION_STATUS_OK, "Windows 10 Pro", "10.0.18362", "18362.657", "1903"},
-		{"win10-enterprise-1703", wardv1.CollectionStatus_COLLECTION_STATUS_OK, "Windows 10 Enterprise", "10.0.15063", "15063.726", "1703"},
-		{"win11-pro-23h2", wardv1.CollectionStatus_COLLECTION_STATUS_OK, "Windows 11 Pro", "10.0.22631", "22631.4169", "23H2"},
-		{"server2022-container", wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, "", "10.0.20348", "20348.4170", ""},
-		{"win10-pro-1903-no-ubr", wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, "Windows 10 Pro", "10.0.18362", "", "1903"},
-		{"empty-key", wardv1.CollectionStatus_COLLECTION_STATUS_FAILED, "", "", "", ""},
+		{"win10-pro-1903", wardv1.CollectionStatus_COLLECTION_STATUS_OK, "Windows 10 Pro", "10.0.18362", "18362.657", "1903", "Professional"},
+		{"win10-enterprise-1703", wardv1.CollectionStatus_COLLECTION_STATUS_OK, "Windows 10 Enterprise", "10.0.15063", "15063.726", "1703", "Enterprise"},
+		{"win11-pro-23h2", wardv1.CollectionStatus_COLLECTION_STATUS_OK, "Windows 11 Pro", "10.0.22631", "22631.4169", "23H2", "Professional"},
+		{"server2022-container", wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, "", "10.0.20348", "20348.4170", "", ""},
+		{"win10-pro-1903-no-ubr", wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, "Windows 10 Pro", "10.0.18362", "", "1903", "Professional"},
+		{"empty-key", wardv1.CollectionStatus_COLLECTION_STATUS_FAILED, "", "", "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Collect(context.Background(), windowsFake(t, tt.name), "windows")
 			if got.GetCollection().GetStatus() != tt.status || got.GetName() != tt.osName ||
-				got.GetVersion() != tt.version || got.GetBuild() != tt.build || got.GetDisplayVersion() != tt.display {
-				t.Errorf("got status %v name %q version %q build %q display %q (reason %q)", got.GetCollection().GetStatus(),
-					got.GetName(), got.GetVersion(), got.GetBuild(), got.GetDisplayVersion(), got.GetCollection().GetReason())
+				got.GetVersion() != tt.version || got.GetBuild() != tt.build || got.GetDisplayVersion() != tt.display || got.GetEdition() != tt.edition {
+				t.Errorf("got status %v name %q version %q build %q display %q edition %q (reason %q)", got.GetCollection().GetStatus(),
+					got.GetName(), got.GetVersion(), got.GetBuild(), got.GetDisplayVersion(), got.GetEdition(), got.GetCollection().GetReason())
 			}
 			if got.GetKernel() != got.GetVersion() {
 				t.Errorf("kernel %q != version %q", got.GetKernel(), got.GetVersion())
