@@ -13,9 +13,12 @@ import (
 
 // checkOutput is the --json document of `ward-agent check`.
 type checkOutput struct {
-	Policy  policyRef         `json:"policy"`
-	Results []policies.Result `json:"results"`
-	Facts   json.RawMessage   `json:"facts"`
+	Policy policyRef `json:"policy"`
+	// FeedSerial is the serial of the release feed the rules were judged
+	// by (0: none).
+	FeedSerial uint64            `json:"feed_serial,omitempty"`
+	Results    []policies.Result `json:"results"`
+	Facts      json.RawMessage   `json:"facts"`
 }
 
 type policyRef struct {
@@ -25,8 +28,8 @@ type policyRef struct {
 
 func (a *app) checkCommand() *cobra.Command {
 	var (
-		policyPath, replay, lang, nowFlag string
-		asJSON                            bool
+		policyPath, replay, lang, nowFlag, feedPath string
+		asJSON                                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
@@ -55,13 +58,20 @@ passing, 3 usage or input error, 4 internal error.`,
 			if err != nil {
 				return err
 			}
-			results := policies.Evaluate(cmd.Context(), pol, facts, policies.Options{Now: now, Lang: lang})
+			feedIn, err := checkFeed(feedPath, replay != "", a.layout.StateDir)
+			if err != nil {
+				return err
+			}
+			results := policies.Evaluate(cmd.Context(), pol, facts, policies.Options{Now: now, Lang: lang, Feed: feedIn})
 			if asJSON {
 				raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(facts)
 				if err != nil {
 					return fmt.Errorf("encode facts: %w", err)
 				}
 				out := checkOutput{Policy: policyRef{pol.Name, pol.Version}, Results: results, Facts: raw}
+				if feedIn.Feed != nil {
+					out.FeedSerial = feedIn.Feed.Serial
+				}
 				if out.Results == nil {
 					out.Results = []policies.Result{}
 				}
@@ -87,6 +97,7 @@ passing, 3 usage or input error, 4 internal error.`,
 	f.BoolVar(&asJSON, "json", false, "print results and facts as JSON")
 	f.StringVar(&replay, "replay", "", "re-run collection from a support bundle (.tar.gz or directory) instead of this machine")
 	f.StringVar(&lang, "lang", "", "language of the texts: "+languageList()+" (default: from the locale)")
+	f.StringVar(&feedPath, "feed", "", "release feed file (ward-release-feed/1, unsigned) to judge by (default: the built-in snapshot, or the newer feed this enrolled machine holds)")
 	f.StringVar(&nowFlag, "now", "", "evaluate as of this RFC 3339 time (default: now, or the bundle's recording time)")
 	return cmd
 }
