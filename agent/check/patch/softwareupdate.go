@@ -54,9 +54,16 @@ const (
 //     installed by softwareupdated, leaving out config-data (XProtect,
 //     Gatekeeper and MRT definitions arrive daily and say nothing about
 //     the OS patch level).
-//   - reboot_required stays unset: macOS exposes no reliable "restart
-//     pending" flag (a pending update with Action: restart means "needs a
-//     restart to install", reported per update in pending).
+//   - reboot_required is true when the live listing (not the cached
+//     --no-scan one, which may name updates installed since) holds a
+//     security update (as counted above; an offered major upgrade is
+//     not one) that needs a restart or shut down to install ("Action:
+//     restart", "[restart]"): the Mac will not be up to date until it
+//     restarts. Otherwise it stays unset, never false: macOS exposes no
+//     documented "no restart pending" state to read (an update staged by
+//     a background download and waiting for the restart shows in the
+//     listing, but nothing vouches that nothing else waits), so a clean
+//     listing proves only that no listed update needs one.
 //   - automatic_updates: true when macOS updates
 //     (AutomaticallyInstallMacOSUpdates) and security responses and system
 //     files (CriticalUpdateInstall) both install automatically, reading the
@@ -72,6 +79,10 @@ func collectDarwin(ctx context.Context, src check.Source, osf *wardv1.OSFacts) *
 	list, err := softwareUpdateList(ctx, src, suListArgs)
 	if err == nil {
 		fillPending(f, list, current)
+		if restartPending(list, current) {
+			yes := true
+			f.RebootRequired = &yes
+		}
 	} else {
 		problems.Add("cannot list pending updates: "+err.Error(), texts.New("reason.patch_pending_unknown"), check.ErrText("", err))
 		cached, cerr := softwareUpdateList(ctx, src, suListCachedArgs)
@@ -127,6 +138,18 @@ func fillPending(f *wardv1.PatchFacts, list suList, current int) {
 	n := int32(len(list.updates))
 	f.PendingUpdates = &n
 	f.PendingSecurityUpdates = &security
+}
+
+// restartPending reports whether a security update in list (suSecurity:
+// not an offered major upgrade, which the Mac may decline) needs a
+// restart or shut down to install.
+func restartPending(list suList, current int) bool {
+	for _, u := range list.updates {
+		if (u.Restart || u.ShutDown) && suSecurity(u, current) {
+			return true
+		}
+	}
+	return false
 }
 
 // suUpdate is one entry of softwareupdate --list.

@@ -165,17 +165,18 @@ func TestCollectDarwin(t *testing.T) {
 		pending, security            int32 // -1: unset
 		status                       wardv1.CollectionStatus
 		automatic                    int // -1 unset, 0 false, 1 true
+		reboot                       bool
 	}{
-		{"bigsur-11.5-safari-macos", "bigsur-11.5-safari-macos", "ventura-13.4.1.plist", "11.5.2", auto, 2, 2, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 1},
-		{"tahoe-26.6-major-upgrade", "tahoe-26.6-major-upgrade", "ventura-13.4.1.plist", "26.6", nil, 3, 2, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 0},
-		{"tahoe-26.7.1-rsr", "tahoe-26.7.1-rsr", "ventura-13.4.1.plist", "26.7.1", managedOff, 1, 1, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 0},
-		{"catalina-clt-only", "catalina-clt-only", "catalina-clt.plist", "10.15.1", auto, 2, 0, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 1},
-		{"mojave-old-format", "mojave-old-format", "catalina-clt.plist", "10.14", nil, 4, 2, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 0},
-		{"none", "none", "ventura-13.4.1.plist", "13.4.1", auto, 0, 0, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 1},
-		{"none-no-history", "none", "config-data-only.plist", "13.4.1", auto, 0, 0, wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, 1},
-		{"offline", "offline", "ventura-13.4.1.plist", "13.4.1", auto, -1, -1, wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, 1},
-		{"truncated", "truncated", "", "11.5", nil, -1, -1, wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, 0},
-		{"garbage", "garbage", "", "11.5", nil, -1, -1, wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, 0},
+		{"bigsur-11.5-safari-macos", "bigsur-11.5-safari-macos", "ventura-13.4.1.plist", "11.5.2", auto, 2, 2, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 1, true},
+		{"tahoe-26.6-major-upgrade", "tahoe-26.6-major-upgrade", "ventura-13.4.1.plist", "26.6", nil, 3, 2, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 0, true},
+		{"tahoe-26.7.1-rsr", "tahoe-26.7.1-rsr", "ventura-13.4.1.plist", "26.7.1", managedOff, 1, 1, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 0, true},
+		{"catalina-clt-only", "catalina-clt-only", "catalina-clt.plist", "10.15.1", auto, 2, 0, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 1, false},
+		{"mojave-old-format", "mojave-old-format", "catalina-clt.plist", "10.14", nil, 4, 2, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 0, true},
+		{"none", "none", "ventura-13.4.1.plist", "13.4.1", auto, 0, 0, wardv1.CollectionStatus_COLLECTION_STATUS_OK, 1, false},
+		{"none-no-history", "none", "config-data-only.plist", "13.4.1", auto, 0, 0, wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, 1, false},
+		{"offline", "offline", "ventura-13.4.1.plist", "13.4.1", auto, -1, -1, wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, 1, false},
+		{"truncated", "truncated", "", "11.5", nil, -1, -1, wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, 0, false},
+		{"garbage", "garbage", "", "11.5", nil, -1, -1, wardv1.CollectionStatus_COLLECTION_STATUS_PARTIAL, 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,8 +202,9 @@ func TestCollectDarwin(t *testing.T) {
 					a = 1
 				}
 			}
-			if a != tc.automatic || got.RebootRequired != nil || got.Manager != "softwareupdate" {
-				t.Errorf("automatic %d reboot %v: %v", a, got.RebootRequired, got)
+			// reboot_required is true or unset on a Mac, never false.
+			if a != tc.automatic || (got.RebootRequired != nil) != tc.reboot || (got.RebootRequired != nil && !*got.RebootRequired) || got.Manager != "softwareupdate" {
+				t.Errorf("automatic %d reboot %v (want set %v): %v", a, got.RebootRequired, tc.reboot, got)
 			}
 		})
 	}
@@ -269,4 +271,23 @@ func FuzzParseInstallHistory(f *testing.F) {
 			t.Error("zero time without error")
 		}
 	})
+}
+
+func TestRestartPending(t *testing.T) {
+	upgrade := suUpdate{Title: "macOS 27", Version: "27", Recommended: true, Restart: true}
+	point := suUpdate{Title: "macOS Tahoe 26.7", Version: "26.7", Recommended: true, Restart: true}
+	safari := suUpdate{Title: "Safari", Version: "26.1", Recommended: true}
+	for _, tc := range []struct {
+		name    string
+		updates []suUpdate
+		want    bool
+	}{
+		{"a major upgrade alone", []suUpdate{upgrade, safari}, false},
+		{"a point update needing a restart", []suUpdate{upgrade, point}, true},
+		{"nothing needs a restart", []suUpdate{safari}, false},
+	} {
+		if got := restartPending(suList{updates: tc.updates}, 26); got != tc.want {
+			t.Errorf("%s: restartPending = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
