@@ -286,7 +286,7 @@ func TestRestartPending(t *testing.T) {
 		{"a point update needing a restart", []suUpdate{upgrade, point}, true},
 		{"nothing needs a restart", []suUpdate{safari}, false},
 	} {
-		if got := restartPending(suList{updates: tc.updates}, 26); got != tc.want {
+		if got := restartPending(suList{updates: tc.updates}, macRelease("26.6")); got != tc.want {
 			t.Errorf("%s: restartPending = %v, want %v", tc.name, got, tc.want)
 		}
 	}
