@@ -13,12 +13,17 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/wardhq/ward/feed"
 )
 
 // File names of the evidence log's key and certificate under DIR/pki.
 const (
 	logKeyFile  = "log.key"
 	logCertFile = "log.crt"
+	// The release feed's key and certificate (FeedKey).
+	feedKeyFile  = "feed.key"
+	feedCertFile = "feed.crt"
 )
 
 // LogCommonName is the common name of the evidence log's certificate
@@ -34,33 +39,51 @@ const LogCommonName = "Ward evidence log"
 // same key, so every checkpoint it signed still verifies with the newest
 // certificate.
 func (a *Authority) LogKey(dir string, now time.Time) (*ecdsa.PrivateKey, *x509.Certificate, error) {
-	keyPath, certPath := filepath.Join(dir, "pki", logKeyFile), filepath.Join(dir, "pki", logCertFile)
+	return a.signingKey(dir, logKeyFile, logCertFile, LogCommonName, "log", now)
+}
+
+// FeedKey returns the key that signs the release feeds this collector
+// sends to agents (docs/feed.md, "Delivery") and its certificate, under
+// dir/pki (feed.key, feed.crt): made and kept like LogKey's, common name
+// feed.KeyCommonName, digital signature only, so agents accept it with
+// feed.KeyFromCertificate and pin its key, which is kept for good.
+func (a *Authority) FeedKey(dir string, now time.Time) (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	return a.signingKey(dir, feedKeyFile, feedCertFile, feed.KeyCommonName, "feed", now)
+}
+
+// signingKey is LogKey and FeedKey: the key at dir/pki/keyFile, created
+// on first use and kept for good, with a certificate at
+// dir/pki/certFile of the current CA (common name cn, digital
+// signature only) valid until the CA expires, issued again for the same
+// key when it is missing, of another CA or expired.
+func (a *Authority) signingKey(dir, keyFile, certFile, cn, what string, now time.Time) (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	keyPath, certPath := filepath.Join(dir, "pki", keyFile), filepath.Join(dir, "pki", certFile)
 	key, err := loadKey(keyPath)
 	if errors.Is(err, os.ErrNotExist) {
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
-			return nil, nil, fmt.Errorf("generate log key: %w", err)
+			return nil, nil, fmt.Errorf("generate %s key: %w", what, err)
 		}
 		if err := writeKey(keyPath, key); err != nil {
 			return nil, nil, err
 		}
 	} else if err != nil {
-		return nil, nil, fmt.Errorf("log key: %w", err)
+		return nil, nil, fmt.Errorf("%s key: %w", what, err)
 	}
-	if c, err := loadCert(certPath); err == nil && key.PublicKey.Equal(c.PublicKey) &&
+	if c, err := loadCert(certPath); err == nil && key.PublicKey.Equal(c.PublicKey) && c.Subject.CommonName == cn &&
 		bytes.Equal(c.RawIssuer, a.Cert.RawSubject) && c.CheckSignatureFrom(a.Cert) == nil && now.Before(c.NotAfter) {
 		return key, c, nil
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: newSerial(),
-		Subject:      pkix.Name{CommonName: LogCommonName, Organization: []string{"Ward"}},
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"Ward"}},
 		NotBefore:    now.Add(-5 * time.Minute),
 		NotAfter:     a.Cert.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, &key.PublicKey, a.key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create log certificate: %w", err)
+		return nil, nil, fmt.Errorf("create %s certificate: %w", what, err)
 	}
 	if err := writeAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return nil, nil, err

@@ -76,6 +76,8 @@ const (
 	ChangePolicy ChangeKind = "policy"
 	// ChangeWaiver: a waiver was created or revoked; ID is its id.
 	ChangeWaiver ChangeKind = "waiver"
+	// ChangeFeed: a release feed was imported; ID is its serial.
+	ChangeFeed ChangeKind = "feed"
 	// ChangeCA: the CA was rotated or imported.
 	ChangeCA ChangeKind = "ca"
 	// ChangeAll: changes may have been missed (the subscription was

@@ -160,7 +160,7 @@ func (s *Store) SealHash(ctx context.Context, deviceID string, epoch, sequence u
 func (s *Store) EvidenceReports(ctx context.Context, deviceID string, from, to time.Time) ([]store.Report, error) {
 	sel := `SELECT p.device_id, p.epoch, p.sequence, p.received_at, p.collected_at, p.collected_at_sent, p.observed_at, p.clock_suspect, p.content_hash,
 		p.agent_version, p.policy_name, p.policy_version, p.dropped_reports, p.dropped_total, p.facts, p.results, p.facts_epoch IS NOT NULL, h.facts, h.results,
-		p.seal_statement, p.seal_hash, p.seal_prev_hash, p.seal_key_id, p.seal_signature
+		p.seal_statement, p.seal_hash, p.seal_prev_hash, p.seal_key_id, p.seal_signature, p.feed_serial
 		FROM reports p` + heartbeatJoin + ` WHERE p.device_id = $1`
 	q := `(` + sel + ` AND p.observed_at < $2 ORDER BY p.observed_at DESC, p.epoch DESC, p.sequence DESC LIMIT 1)
 		UNION ALL (` + sel + ` AND p.observed_at >= $2 AND p.observed_at < $3)
@@ -174,7 +174,7 @@ func (s *Store) EvidenceReports(ctx context.Context, deviceID string, from, to t
 	var out []store.Report
 	for rows.Next() {
 		var r store.Report
-		var epoch, seq, dropped, total, received, collected, observed, suspect int64
+		var epoch, seq, dropped, total, received, collected, observed, suspect, feedSerial int64
 		var sent, results string
 		var ref bool
 		var hfacts []byte
@@ -182,10 +182,10 @@ func (s *Store) EvidenceReports(ctx context.Context, deviceID string, from, to t
 		var st, hash, prev, kid, sig []byte
 		if err := rows.Scan(&r.DeviceID, &epoch, &seq, &received, &collected, &sent, &observed, &suspect, &r.ContentHash,
 			&r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &total, &r.Facts, &results, &ref, &hfacts, &hresults,
-			&st, &hash, &prev, &kid, &sig); err != nil {
+			&st, &hash, &prev, &kid, &sig, &feedSerial); err != nil {
 			return nil, fmt.Errorf("evidence reports: %w", err)
 		}
-		r.Epoch, r.Sequence, r.DroppedReports, r.DroppedTotal, r.ClockSuspect = uint64(epoch), uint64(seq), uint64(dropped), uint64(total), suspect != 0
+		r.Epoch, r.Sequence, r.DroppedReports, r.DroppedTotal, r.ClockSuspect, r.FeedSerial = uint64(epoch), uint64(seq), uint64(dropped), uint64(total), suspect != 0, uint64(feedSerial)
 		r.ReceivedAt, r.CollectedAt, r.ObservedAt = fromNanos(received), fromNanos(collected), fromNanos(observed)
 		if t, err := time.Parse(time.RFC3339Nano, sent); err == nil {
 			r.CollectedAt = t.UTC()

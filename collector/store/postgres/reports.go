@@ -375,10 +375,10 @@ func queueReportWrites(w *pgx.Batch, r store.Report, results string, rd *reportR
 	}
 	w.Queue(`INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
 		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence,
-		seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature, seal_dropped)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+		seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature, seal_dropped, feed_serial)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 		append([]any{r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), boolInt(r.ClockSuspect), r.ContentHash,
-			r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS}, sealArgs(r.Seal)...)...)
+			r.AgentVersion, r.PolicyName, r.PolicyVersion, satInt64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS}, append(sealArgs(r.Seal), satInt64(r.FeedSerial))...)...)
 	// The device for the aggregates, before and after.
 	before := snapshot{ID: r.DeviceID, Exists: true, Group: rd.grp, Class: aggregate.ClassOf(rd.revoked != nil, rd.passN, rd.failN, rd.unknownN), Seen: rd.enrolled, States: len(rd.prev)}
 	if rd.lastSeen != nil {
@@ -553,7 +553,7 @@ func whole(ref bool, facts []byte, results string, hfacts []byte, hresults *stri
 // Reports implements store.Store.
 func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]store.Report, error) {
 	q := `SELECT p.device_id, p.epoch, p.sequence, p.received_at, p.collected_at, p.collected_at_sent, p.observed_at, p.clock_suspect, p.content_hash,
-		p.agent_version, p.policy_name, p.policy_version, p.dropped_reports, p.facts, p.results, p.facts_epoch IS NOT NULL, h.facts, h.results
+		p.agent_version, p.policy_name, p.policy_version, p.dropped_reports, p.facts, p.results, p.facts_epoch IS NOT NULL, h.facts, h.results, p.feed_serial
 		FROM reports p` + heartbeatJoin + ` WHERE p.device_id = $1 ORDER BY p.epoch DESC, p.sequence DESC`
 	args := []any{deviceID}
 	if limit > 0 {
@@ -568,16 +568,16 @@ func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]stor
 	var out []store.Report
 	for rows.Next() {
 		var r store.Report
-		var epoch, seq, dropped, received, collected, observed, suspect int64
+		var epoch, seq, dropped, received, collected, observed, suspect, feedSerial int64
 		var sent, results string
 		var ref bool
 		var hfacts []byte
 		var hresults *string
 		if err := rows.Scan(&r.DeviceID, &epoch, &seq, &received, &collected, &sent, &observed, &suspect, &r.ContentHash,
-			&r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &r.Facts, &results, &ref, &hfacts, &hresults); err != nil {
+			&r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &r.Facts, &results, &ref, &hfacts, &hresults, &feedSerial); err != nil {
 			return nil, fmt.Errorf("list reports: %w", err)
 		}
-		r.Epoch, r.Sequence, r.DroppedReports, r.ClockSuspect = uint64(epoch), uint64(seq), uint64(dropped), suspect != 0
+		r.Epoch, r.Sequence, r.DroppedReports, r.ClockSuspect, r.FeedSerial = uint64(epoch), uint64(seq), uint64(dropped), suspect != 0, uint64(feedSerial)
 		r.ReceivedAt, r.CollectedAt, r.ObservedAt = fromNanos(received), fromNanos(collected), fromNanos(observed)
 		if t, err := time.Parse(time.RFC3339Nano, sent); err == nil {
 			r.CollectedAt = t.UTC()

@@ -173,7 +173,7 @@ func (s *Store) SealHash(ctx context.Context, deviceID string, epoch, sequence u
 // seals; EvidenceReports adds the selection by observed_at.
 var qEvidenceReports = `SELECT device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
 	agent_version, policy_name, policy_version, dropped_reports, dropped_total, ` + factsOf("p") + `, ` + resultsOf("p") + `,
-	seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature
+	seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature, feed_serial
 	FROM reports p WHERE device_id = ?3`
 
 // EvidenceReports implements store.EvidenceStore.
@@ -191,14 +191,14 @@ func (s *Store) EvidenceReports(ctx context.Context, deviceID string, from, to t
 	var out []store.Report
 	for rows.Next() {
 		var r store.Report
-		var epoch, seq, dropped, total, received, collected, observed int64
+		var epoch, seq, dropped, total, received, collected, observed, feedSerial int64
 		var sent, results string
 		var st, hash, prev, kid, sig []byte
 		if err := rows.Scan(&r.DeviceID, &epoch, &seq, &received, &collected, &sent, &observed, &r.ClockSuspect, &r.ContentHash,
-			&r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &total, &r.Facts, &results, &st, &hash, &prev, &kid, &sig); err != nil {
+			&r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &total, &r.Facts, &results, &st, &hash, &prev, &kid, &sig, &feedSerial); err != nil {
 			return nil, fmt.Errorf("evidence reports: %w", err)
 		}
-		r.Epoch, r.Sequence, r.DroppedReports, r.DroppedTotal = uint64(epoch), uint64(seq), uint64(dropped), uint64(total)
+		r.Epoch, r.Sequence, r.DroppedReports, r.DroppedTotal, r.FeedSerial = uint64(epoch), uint64(seq), uint64(dropped), uint64(total), uint64(feedSerial)
 		r.ReceivedAt, r.CollectedAt, r.ObservedAt = fromNanos(received), fromNanos(collected), fromNanos(observed)
 		if t, err := time.Parse(time.RFC3339Nano, sent); err == nil {
 			r.CollectedAt = t.UTC()

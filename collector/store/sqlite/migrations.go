@@ -181,6 +181,8 @@ var migrations = []string{
 	migrationEvidenceTime,
 	// 21: the evidence log's leaves and checkpoints (migration_log.go).
 	migrationLog,
+	// 22: release feeds and each report's feed serial (migration_feed.go).
+	migrationFeed,
 }
 
 // migrationSteps are Go steps run after a version's SQL, in the same

@@ -199,7 +199,7 @@ func saveReport(ctx context.Context, tx ptx, r store.Report, results string) (bo
 	}
 	_, err = tx.ExecContext(ctx, qInsertReport, append([]any{
 		r.DeviceID, e, seq, nanos(r.ReceivedAt), nanos(r.CollectedAt), sentText(r.CollectedAt), nanos(r.ObservedAt), r.ClockSuspect, r.ContentHash,
-		r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS}, sealArgs(r.Seal)...)...)
+		r.AgentVersion, r.PolicyName, r.PolicyVersion, int64(r.DroppedReports), satInt64(r.DroppedTotal), facts, res, refE, refS}, append(sealArgs(r.Seal), satInt64(r.FeedSerial))...)...)
 	if err != nil {
 		return false, err
 	}
@@ -270,8 +270,8 @@ const (
 	qInsertTransition = `INSERT INTO transitions (device_id, rule_id, from_v, to_v, at, sequence, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	qInsertReport     = `INSERT INTO reports (device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
 		agent_version, policy_name, policy_version, dropped_reports, dropped_total, facts, results, facts_epoch, facts_sequence,
-		seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature, seal_dropped)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		seal_statement, seal_hash, seal_prev_hash, seal_key_id, seal_signature, seal_dropped, feed_serial)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qDeviceNewest = `UPDATE devices SET last_seen = ?, last_epoch = ?, last_sequence = ?, pass_n = ?, fail_n = ?, unknown_n = ?,
 		states_at = ?, states_sequence = ? WHERE id = ?`
 	qRuleStates = `SELECT rule_id, title, family, severity, collector, agent, observed, expected, reason, failing_since, updated_at,
@@ -468,7 +468,7 @@ func writeStates(ctx context.Context, tx ptx, r store.Report, prev, next map[str
 
 // qReports lists a device's reports, newest first.
 var qReports = `SELECT device_id, epoch, sequence, received_at, collected_at, collected_at_sent, observed_at, clock_suspect, content_hash,
-	agent_version, policy_name, policy_version, dropped_reports, ` + factsOf("p") + `, ` + resultsOf("p") + `
+	agent_version, policy_name, policy_version, dropped_reports, ` + factsOf("p") + `, ` + resultsOf("p") + `, feed_serial
 	FROM reports p WHERE device_id = ? ORDER BY epoch DESC, sequence DESC`
 
 // qNewestReport is a device's newest report.
@@ -496,13 +496,13 @@ func (s *Store) Reports(ctx context.Context, deviceID string, limit int) ([]stor
 	var out []store.Report
 	for rows.Next() {
 		var r store.Report
-		var epoch, seq, dropped, received, collected, observed int64
+		var epoch, seq, dropped, received, collected, observed, feedSerial int64
 		var sent, results string
 		if err := rows.Scan(&r.DeviceID, &epoch, &seq, &received, &collected, &sent, &observed, &r.ClockSuspect, &r.ContentHash,
-			&r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &r.Facts, &results); err != nil {
+			&r.AgentVersion, &r.PolicyName, &r.PolicyVersion, &dropped, &r.Facts, &results, &feedSerial); err != nil {
 			return nil, fmt.Errorf("list reports: %w", err)
 		}
-		r.Epoch, r.Sequence, r.DroppedReports = uint64(epoch), uint64(seq), uint64(dropped)
+		r.Epoch, r.Sequence, r.DroppedReports, r.FeedSerial = uint64(epoch), uint64(seq), uint64(dropped), uint64(feedSerial)
 		r.ReceivedAt, r.CollectedAt, r.ObservedAt = fromNanos(received), fromNanos(collected), fromNanos(observed)
 		if t, err := time.Parse(time.RFC3339Nano, sent); err == nil {
 			r.CollectedAt = t.UTC()

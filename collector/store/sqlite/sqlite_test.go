@@ -138,3 +138,13 @@ func TestLogConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestFeedConformance(t *testing.T) {
+	storetest.RunFeedConformance(t, func() store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
