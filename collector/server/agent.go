@@ -76,8 +76,9 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		since[id] = clamp(t, ep.EnrolledAt, now)
 	}
 	observed, suspect := vouchedTime(rep.CollectedAt.AsTime(), now, req.QueuedMillis, ep.StartedAt)
+	fst := s.currentFeed(ctx) // feed.go
 	evalCtx, cancelEval := evalContext(ctx, time.Now())
-	verdicts := policies.Evaluate(evalCtx, pol.parsed, rep.Facts, policies.Options{Now: now, FailingSince: since})
+	verdicts := policies.Evaluate(evalCtx, pol.parsed, rep.Facts, policies.Options{Now: now, FailingSince: since, Feed: fst.feedInput()})
 	cancelEval()
 	// Evaluated, the report is stored even if the caller went away (its
 	// deadline passed), so its retry is acknowledged as a duplicate
@@ -112,6 +113,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		Results:        mergeResults(verdicts, rep.Results),
 		Connectivity:   connectivityOf(rep.GetConnectivity()),
 		Seal:           seal,
+		FeedSerial:     fst.serial,
 	})
 	switch {
 	case errors.Is(err, store.ErrReportConflict):
@@ -145,6 +147,7 @@ func (a *agent) Report(ctx context.Context, req *wardv1.ReportRequest) (*wardv1.
 		PolicyHash:    s.policyHash(ctx, dev, pol),
 		RatePerSecond: rps,
 		Burst:         burst,
+		FeedSerial:    fst.serial,
 
 		CompactReports: compactReports, // compact.go
 	}, nil

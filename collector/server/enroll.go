@@ -142,6 +142,8 @@ func (e *enrollment) Enroll(ctx context.Context, req *wardv1.EnrollRequest) (_ *
 		Group:          res.Device.Group,
 		NotAfter:       timestamppb.New(res.Issued.NotAfter),
 		Epoch:          epoch,
+
+		FeedKeyCertificateDer: s.FeedKeyCertificate(), // feed.go
 	}, nil
 }
 

@@ -179,15 +179,25 @@ func (a *agent) GetPolicy(ctx context.Context, req *wardv1.GetPolicyRequest) (*w
 		return nil, status.Error(codes.Internal, "internal error")
 	}
 	hash := ContentHash(pol.name, pol.version, pol.document, ws)
+	// The release feed goes with every answer, changed policy or not
+	// (feed.go): sent when the agent holds another serial.
+	fst := s.currentFeed(ctx)
+	withFeed := func(r *wardv1.GetPolicyResponse) *wardv1.GetPolicyResponse {
+		r.FeedSerial, r.FeedKeyCertificateDer = fst.serial, s.FeedKeyCertificate()
+		if fst.serial != 0 && fst.serial != req.CurrentFeedSerial {
+			r.Feed = fst.signed
+		}
+		return r
+	}
 	if req.CurrentHash != "" {
 		if req.CurrentHash == hash {
-			return &wardv1.GetPolicyResponse{Changed: false, CompactReports: compactReports}, nil
+			return withFeed(&wardv1.GetPolicyResponse{Changed: false, CompactReports: compactReports}), nil
 		}
 	} else if req.CurrentName == pol.name && int(req.CurrentVersion) == pol.version {
-		return &wardv1.GetPolicyResponse{Changed: false, CompactReports: compactReports}, nil
+		return withFeed(&wardv1.GetPolicyResponse{Changed: false, CompactReports: compactReports}), nil
 	}
-	return &wardv1.GetPolicyResponse{Changed: true, Name: pol.name, Version: int32(pol.version), Document: pol.document,
-		ContentHash: hash, Waivers: ws, CompactReports: compactReports}, nil
+	return withFeed(&wardv1.GetPolicyResponse{Changed: true, Name: pol.name, Version: int32(pol.version), Document: pol.document,
+		ContentHash: hash, Waivers: ws, CompactReports: compactReports}), nil
 }
 
 // policyHash is the content hash the device's GetPolicy answers with now,

@@ -133,7 +133,9 @@ type Server struct {
 	gauges    gauges
 	limiter   *limiters
 	policies  *policyCache
-	ids       *identities
+	// feeds is the current release feed and the feed key (feed.go).
+	feeds feeds
+	ids   *identities
 	// evidence remembers what this process has recorded as evidence
 	// (records.go).
 	evidence *recorded

@@ -140,9 +140,12 @@ func (s *Server) changed(c store.Change) {
 		s.ids.forget(c.ID)
 	case store.ChangePolicy:
 		s.clearPolicies()
+	case store.ChangeFeed:
+		s.forgetFeed()
 	case store.ChangeCA, store.ChangeAll:
 		s.ids.forgetAll()
 		s.clearPolicies()
+		s.forgetFeed()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s.reloadCA(ctx, c.Kind == store.ChangeCA)
 		cancel()
