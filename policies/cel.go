@@ -109,6 +109,8 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 					return messageList(parts)
 				}))),
 	}
+	opts = append(opts, feedMacros()...)
+	opts = append(opts, feedFunctions()...)
 	return cel.NewEnv(append(opts, messageFunctions()...)...)
 })
 

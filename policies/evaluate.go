@@ -124,6 +124,8 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 		now = time.Now()
 	}
 	vars := activation(facts, now)
+	fv := &feedVal{in: opts.Feed}
+	vars[varFeed] = fv
 	for name, v := range p.Params {
 		vars[paramsVar+"."+name] = v
 	}
@@ -147,6 +149,10 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 			GraceConnected: r.GraceConnected,
 		}
 		res.setObserved(one("engine.unknown"))
+		fv.ahead = false
+		if r.readsFeed {
+			res.FeedSerial = fv.serial()
+		}
 		if platform == "" {
 			c := facts.GetOs().GetCollection()
 			why := reasonTexts(reasonTextMaps(c.GetReasonText()), c.GetReason())
@@ -210,6 +216,7 @@ func Evaluate(ctx context.Context, p *Policy, facts *wardv1.Facts, opts Options)
 			}
 		}
 		res.setObserved(ev.observed(r, facts, vars, now))
+		res.AheadOfFeed = r.readsFeed && fv.ahead
 		results = append(results, res)
 	}
 	return results

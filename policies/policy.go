@@ -114,6 +114,9 @@ type Rule struct {
 	when, require, observed cel.Program
 	// reads are the facts the expressions read (reads.go).
 	reads []string
+	// readsFeed says an expression of the rule uses the release feed
+	// (feedfuncs.go): its results carry the feed's serial.
+	readsFeed bool
 	// literals counts the plain texts the rule shows as its observed
 	// text or unknown reason (its own English words, not messages).
 	literals int
@@ -195,6 +198,9 @@ type decoder struct {
 	overBudget bool
 	// reads collects the fact reads of the rule being decoded.
 	reads []string
+	// readsFeed says an expression of the rule being decoded uses the
+	// release feed.
+	readsFeed bool
 	// literals counts the rule's plain-text observed or unknown texts.
 	literals int
 }
@@ -569,6 +575,7 @@ func (d *decoder) rule(n ast.Node, i int) *Rule {
 	}
 	slices.Sort(d.reads)
 	r.reads, d.reads = slices.Compact(d.reads), nil
+	r.readsFeed, d.readsFeed = d.readsFeed, false
 	r.literals = d.literals
 	return r
 }
@@ -746,6 +753,7 @@ func (d *decoder) compile(n ast.Node, src, what string, want ...*cel.Type) cel.P
 		return nil
 	}
 	d.reads = append(d.reads, exprReads(parsed)...)
+	d.readsFeed = d.readsFeed || readsFeed(parsed)
 	if !d.checkParamUses(parsed, what, line, col) || !d.checkMessages(parsed, what, line, col) {
 		return nil
 	}

@@ -35,3 +35,102 @@ func init() {
 		},
 	})
 }
+
+// What the feed functions observe and why they cannot tell. {system} is
+// the device's system ("macOS 15.7.1", "Windows 11 24H2 (26100.2605)",
+// "ubuntu 22.04"), {eol} and {esm_eol} days, {releases} release ids,
+// {detail} an English reason.
+func init() {
+	register(map[string]map[string]string{
+		"feed.no_line": {
+			"en": "the release feed does not know this system: {detail}",
+			"fr": "le flux de versions ne connaît pas ce système : {detail}",
+			"es": "el canal de versiones no conoce este sistema: {detail}",
+			"ar": "نشرة الإصدارات لا تعرف هذا النظام: {detail}",
+			"ru": "лента выпусков не знает эту систему: {detail}",
+			"uk": "стрічка випусків не знає цієї системи: {detail}",
+			"pt": "o feed de versões não conhece este sistema: {detail}",
+		},
+		"feed.no_releases": {
+			"en": "the release feed cannot tell which security releases {system} has: its patch level comes from the package manager",
+			"fr": "le flux de versions ne peut pas dire quelles versions de sécurité {system} a reçues : son niveau de correctifs vient du gestionnaire de paquets",
+			"es": "el canal de versiones no puede decir qué versiones de seguridad tiene {system}: su nivel de parches lo da el gestor de paquetes",
+			"ar": "لا تستطيع نشرة الإصدارات معرفة إصدارات الأمان المثبتة على {system}: مستوى التحديثات فيه يأتي من مدير الحزم",
+			"ru": "по ленте выпусков нельзя определить, какие выпуски безопасности есть в {system}: уровень обновлений берётся из менеджера пакетов",
+			"uk": "за стрічкою випусків не можна визначити, які випуски безпеки є в {system}: рівень оновлень береться з менеджера пакетів",
+			"pt": "o feed de versões não consegue dizer que versões de segurança {system} tem: o nível de correções vem do gestor de pacotes",
+		},
+		"feed.supported_until": {
+			"en": "{system}, supported until {eol}",
+			"fr": "{system}, pris en charge jusqu’au {eol}",
+			"es": "{system}, con soporte hasta el {eol}",
+			"ar": "{system}، مدعوم حتى {eol}",
+			"ru": "{system}, поддерживается до {eol}",
+			"uk": "{system}, підтримується до {eol}",
+			"pt": "{system}, com suporte até {eol}",
+		},
+		"feed.support_ended": {
+			"en": "{system}, support ended on {eol}",
+			"fr": "{system}, prise en charge terminée le {eol}",
+			"es": "{system}, el soporte terminó el {eol}",
+			"ar": "{system}، انتهى الدعم في {eol}",
+			"ru": "{system}, поддержка закончилась {eol}",
+			"uk": "{system}, підтримка закінчилася {eol}",
+			"pt": "{system}, o suporte terminou em {eol}",
+		},
+		"feed.esm_only": {
+			"en": "{system}, standard support ended on {eol}; Ubuntu Pro (ESM) runs until {esm_eol}, but Ward cannot tell whether it is enabled",
+			"fr": "{system}, prise en charge standard terminée le {eol} ; Ubuntu Pro (ESM) dure jusqu’au {esm_eol}, mais Ward ne peut pas savoir s’il est activé",
+			"es": "{system}, el soporte estándar terminó el {eol}; Ubuntu Pro (ESM) dura hasta el {esm_eol}, pero Ward no puede saber si está activado",
+			"ar": "{system}، انتهى الدعم القياسي في {eol}؛ يستمر Ubuntu Pro (ESM) حتى {esm_eol}، لكن Ward لا يستطيع معرفة ما إذا كان مفعّلًا",
+			"ru": "{system}, стандартная поддержка закончилась {eol}; Ubuntu Pro (ESM) действует до {esm_eol}, но Ward не может определить, включён ли он",
+			"uk": "{system}, стандартна підтримка закінчилася {eol}; Ubuntu Pro (ESM) діє до {esm_eol}, але Ward не може визначити, чи його ввімкнено",
+			"pt": "{system}, o suporte normal terminou em {eol}; o Ubuntu Pro (ESM) dura até {esm_eol}, mas o Ward não consegue saber se está ativado",
+		},
+		"feed.ahead": {
+			"en": "{system}, newer than the release feed knows",
+			"fr": "{system}, plus récent que ce que connaît le flux de versions",
+			"es": "{system}, más reciente de lo que conoce el canal de versiones",
+			"ar": "{system}، أحدث مما تعرفه نشرة الإصدارات",
+			"ru": "{system}, новее, чем известно ленте выпусков",
+			"uk": "{system}, новіша, ніж відомо стрічці випусків",
+			"pt": "{system}, mais recente do que o feed de versões conhece",
+		},
+		"feed.about": {
+			"en": "(release feed {serial}, {days} days old)",
+			"fr": "(flux de versions {serial}, âgé de {days} jours)",
+			"es": "(canal de versiones {serial}, de hace {days} días)",
+			"ar": "(نشرة الإصدارات {serial}، عمرها {days} يومًا)",
+			"ru": "(лента выпусков {serial}, возраст в днях: {days})",
+			"uk": "(стрічка випусків {serial}, вік у днях: {days})",
+			"pt": "(feed de versões {serial}, com {days} dias)",
+		},
+		"feed.none_missing": {
+			"en": "no security release missing",
+			"fr": "aucune version de sécurité ne manque",
+			"es": "no falta ninguna versión de seguridad",
+			"ar": "لا ينقص أي إصدار أمان",
+			"ru": "все выпуски безопасности установлены",
+			"uk": "усі випуски безпеки встановлено",
+			"pt": "não falta nenhuma versão de segurança",
+		},
+		"feed.missing": {
+			"en": "security releases missing: {releases}",
+			"fr": "versions de sécurité manquantes : {releases}",
+			"es": "versiones de seguridad que faltan: {releases}",
+			"ar": "إصدارات أمان ناقصة: {releases}",
+			"ru": "не установлены выпуски безопасности: {releases}",
+			"uk": "не встановлено випуски безпеки: {releases}",
+			"pt": "versões de segurança em falta: {releases}",
+		},
+		"feed.missing_exploited": {
+			"en": "fixing a flaw attackers are already using: {releases}",
+			"fr": "corrigeant une faille déjà exploitée par des attaquants : {releases}",
+			"es": "que corrigen un fallo que los atacantes ya aprovechan: {releases}",
+			"ar": "تصلح ثغرة يستغلها المهاجمون بالفعل: {releases}",
+			"ru": "исправляющие уязвимость, которую уже используют злоумышленники: {releases}",
+			"uk": "що виправляють вразливість, яку вже використовують зловмисники: {releases}",
+			"pt": "que corrigem uma falha que atacantes já exploram: {releases}",
+		},
+	})
+}
