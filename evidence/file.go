@@ -28,7 +28,12 @@ type File struct {
 	// Policies are the policy documents the reports were evaluated with
 	// (each report names its policy by name and version).
 	Policies []Policy `json:"policies"`
-	Devices  []Device `json:"devices"`
+	// Feeds are the release feeds (docs/feed.md, "Evidence") the
+	// collector judged the reports by: one per serial a report's
+	// FeedSerial names, each the feed's canonical encoding. Absent from
+	// files older than the release feed (their reports name none).
+	Feeds   []Feed   `json:"feeds,omitempty"`
+	Devices []Device `json:"devices"`
 	// Summary is what the collector computed; ward-verify recomputes it
 	// from the facts and must find the same (Summarize).
 	Summary Summary `json:"summary"`
@@ -43,6 +48,20 @@ type Policy struct {
 	Version int    `json:"version"`
 	// SHA256 is the hex SHA-256 of Document.
 	SHA256   string `json:"sha256"`
+	Document string `json:"document"`
+}
+
+// Feed is a release feed (ward-release-feed/1) a report of the file was
+// judged by.
+type Feed struct {
+	Serial uint64 `json:"serial"`
+	// BuiltIn says it is the snapshot built into the collector
+	// (feed/snapshot), not an imported feed.
+	BuiltIn bool `json:"built_in,omitempty"`
+	// SHA256 is the hex SHA-256 of Document.
+	SHA256 string `json:"sha256"`
+	// Document is the feed's canonical encoding (feed.Canonical), the
+	// bytes a feed signature signs.
 	Document string `json:"document"`
 }
 
@@ -113,6 +132,10 @@ type Report struct {
 	ReceivedAt   time.Time `json:"received_at"`
 	ObservedAt   time.Time `json:"observed_at"`
 	ClockSuspect bool      `json:"clock_suspect,omitempty"`
+	// FeedSerial is the serial of the release feed the collector judged
+	// the report by (0: none; the file's Feeds carry it). An assertion:
+	// the statement does not sign it.
+	FeedSerial uint64 `json:"feed_serial,omitempty"`
 }
 
 // Gap is a run of sequences missing from a chain.

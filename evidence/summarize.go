@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/wardhq/ward/feed"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -26,7 +27,12 @@ import (
 // Each report stands for the device's state from its observed time until
 // the next report, at most DefaultCoverage; the rest of [From, To) is
 // unobserved. Each report's facts are evaluated (policies.Evaluate, Now
-// its observed time) with the policy document its statement names. A
+// its observed time) with the policy document its statement names and the
+// release feed its FeedSerial names (the file's Feeds). A report whose
+// feed the file does not carry (or carries invalid) is judged with no
+// feed and the reason, so its feed rules are UNKNOWN, with a text line
+// saying why; one that names none (0) is judged with none, as the
+// collector judged it. A
 // report that cannot be evaluated — its policy document missing from the
 // file or not matching its hash, its statement or facts unreadable, its
 // facts not the ones its statement names — makes every rule UNKNOWN for
@@ -37,9 +43,10 @@ func Summarize(f *File) (Summary, error) {
 		return Summary{}, errors.New("summarize: no file")
 	}
 	pols := usablePolicies(f.Policies)
+	feeds := usableFeeds(f.Feeds)
 	sum := Summary{CoverageSeconds: int64(DefaultCoverage / time.Second), Devices: []DeviceSummary{}}
 	for i := range f.Devices {
-		sum.Devices = append(sum.Devices, summarizeDevice(f, &f.Devices[i], pols))
+		sum.Devices = append(sum.Devices, summarizeDevice(f, &f.Devices[i], pols, feeds))
 	}
 	return sum, nil
 }
@@ -102,15 +109,18 @@ type point struct {
 	// not be evaluated.
 	statuses map[string]string
 	unknown  string
+	// feedWhy is, when the report names a release feed the file does not
+	// carry, why its feed rules are UNKNOWN.
+	feedWhy string
 }
 
-func summarizeDevice(f *File, d *Device, pols map[policyKey]*policies.Policy) DeviceSummary {
+func summarizeDevice(f *File, d *Device, pols map[policyKey]*policies.Policy, feeds map[uint64]*feed.Feed) DeviceSummary {
 	ds := DeviceSummary{DeviceID: d.DeviceID, Unobserved: []Period{}, Rules: []RuleSummary{}, Text: []string{}}
 	var pts []point
 	var ruleOrder []string
 	titles := map[string]string{}
 	for i := range d.Reports {
-		pt, ok := evaluateReport(&d.Reports[i], pols, func(r policies.Result) {
+		pt, ok := evaluateReport(&d.Reports[i], pols, feeds, func(r policies.Result) {
 			if _, seen := titles[r.RuleID]; !seen {
 				titles[r.RuleID] = r.Title
 				ruleOrder = append(ruleOrder, r.RuleID)
@@ -129,6 +139,8 @@ func summarizeDevice(f *File, d *Device, pols map[policyKey]*policies.Policy) De
 	}
 	unknownWhy := map[string][]Period{}
 	var whyOrder []string
+	feedWhy := map[string][]Period{}
+	var feedWhyOrder []string
 	cursor := from
 	for k, pt := range pts {
 		start, end := pt.at, pt.at.Add(DefaultCoverage)
@@ -158,6 +170,12 @@ func summarizeDevice(f *File, d *Device, pols map[policyKey]*policies.Policy) De
 			}
 			unknownWhy[pt.unknown] = appendPeriod(unknownWhy[pt.unknown], Period{From: start, To: end})
 		}
+		if pt.feedWhy != "" {
+			if _, seen := feedWhy[pt.feedWhy]; !seen {
+				feedWhyOrder = append(feedWhyOrder, pt.feedWhy)
+			}
+			feedWhy[pt.feedWhy] = appendPeriod(feedWhy[pt.feedWhy], Period{From: start, To: end})
+		}
 	}
 	if cursor.Before(to) {
 		ds.Unobserved = appendPeriod(ds.Unobserved, Period{From: cursor, To: to})
@@ -180,6 +198,11 @@ func summarizeDevice(f *File, d *Device, pols map[policyKey]*policies.Policy) De
 			ds.Text = append(ds.Text, fmt.Sprintf("every rule UNKNOWN from %s to %s: %s", stamp(p.From), stamp(p.To), why))
 		}
 	}
+	for _, why := range feedWhyOrder {
+		for _, p := range feedWhy[why] {
+			ds.Text = append(ds.Text, fmt.Sprintf("rules judged by the release feed UNKNOWN from %s to %s: %s", stamp(p.From), stamp(p.To), why))
+		}
+	}
 	if unobserved == 0 {
 		ds.Text = append(ds.Text, "nothing unobserved")
 	} else {
@@ -199,7 +222,7 @@ func summarizeDevice(f *File, d *Device, pols map[policyKey]*policies.Policy) De
 
 // evaluateReport evaluates one report; ok is false when it has no time to
 // stand for. seen is called with each result.
-func evaluateReport(r *Report, pols map[policyKey]*policies.Policy, seen func(policies.Result)) (pt point, ok bool) {
+func evaluateReport(r *Report, pols map[policyKey]*policies.Policy, feeds map[uint64]*feed.Feed, seen func(policies.Result)) (pt point, ok bool) {
 	st, stErr := DecodeStatement(r.Statement)
 	pt.at = r.ObservedAt.UTC()
 	if r.ObservedAt.IsZero() {
@@ -223,8 +246,10 @@ func evaluateReport(r *Report, pols map[policyKey]*policies.Policy, seen func(po
 		pt.unknown = why
 		return pt, true
 	}
+	in, feedWhy := feedInput(feeds, r.FeedSerial)
+	pt.feedWhy = feedWhy
 	pt.statuses = map[string]string{}
-	for _, res := range policies.Evaluate(context.Background(), pol, facts, policies.Options{Now: pt.at}) {
+	for _, res := range policies.Evaluate(context.Background(), pol, facts, policies.Options{Now: pt.at, Feed: in}) {
 		pt.statuses[res.RuleID] = string(res.Status)
 		seen(res)
 	}

@@ -66,7 +66,9 @@ type Result struct {
 	// without a signature.
 	Notes []Problem `json:"notes"`
 	// Trust says what the certificates were checked against.
-	Trust   string         `json:"trust"`
+	Trust string `json:"trust"`
+	// Feeds are the file's release feeds that decoded and validated.
+	Feeds   []FeedResult   `json:"feeds"`
 	Devices []DeviceResult `json:"devices"`
 	// Summary is the summary recomputed from the facts.
 	Summary Summary `json:"summary"`
@@ -74,6 +76,17 @@ type Result struct {
 
 // OK reports whether the file verified.
 func (r *Result) OK() bool { return r != nil && len(r.Problems) == 0 }
+
+// FeedResult is one release feed of the file, as decoded.
+type FeedResult struct {
+	Place       string    `json:"place"`
+	Serial      uint64    `json:"serial"`
+	BuiltIn     bool      `json:"built_in,omitempty"`
+	GeneratedAt time.Time `json:"generated_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	// Reports is how many of the file's reports were judged by it.
+	Reports int `json:"reports"`
+}
 
 // DeviceResult lists a device's reports as verified.
 type DeviceResult struct {
@@ -104,6 +117,9 @@ type Asserted struct {
 	ReceivedAt   time.Time `json:"received_at"`
 	ObservedAt   time.Time `json:"observed_at"`
 	ClockSuspect bool      `json:"clock_suspect,omitempty"`
+	// FeedSerial is the release feed the collector judged it by (0:
+	// none).
+	FeedSerial uint64 `json:"feed_serial,omitempty"`
 }
 
 // Verify checks f offline (docs/evidence.md, "Verifying"): every
@@ -115,7 +131,9 @@ type Asserted struct {
 // (else a report was removed or a gap hidden), the first report of an
 // epoch whose enrolment record is in the file chains to its genesis;
 // renewals' handovers and re-bind proofs verify; policy documents match
-// their hashes and parse as what they claim; the log, when the file has
+// their hashes and parse as what they claim; the release feeds decode and
+// validate strictly, match their hashes and every serial a report names
+// is carried (a missing one is a note); the log, when the file has
 // one, is signed by a log certificate of the CA, proves every report a
 // leaf of its checkpoint and its consistency proof holds (and starts at
 // opts.Previous's checkpoint); and f.Summary is what Summarize computes. Every problem names its place.
@@ -127,7 +145,7 @@ func Verify(f *File, opts VerifyOptions) (*Result, error) {
 	if f == nil {
 		return nil, errors.New("verify: no file")
 	}
-	v := &verifier{f: f, res: &Result{Problems: []Problem{}, Notes: []Problem{}, Devices: []DeviceResult{}}}
+	v := &verifier{f: f, res: &Result{Problems: []Problem{}, Notes: []Problem{}, Feeds: []FeedResult{}, Devices: []DeviceResult{}}}
 	v.run(opts)
 	if len(v.res.Problems) > 0 {
 		n := len(v.res.Problems)
@@ -210,6 +228,8 @@ func (v *verifier) run(opts VerifyOptions) {
 		}
 	}
 
+	v.feeds()
+
 	seen := map[string]int{}
 	for i := range f.Devices {
 		d := &f.Devices[i]
@@ -231,7 +251,68 @@ func (v *verifier) run(opts VerifyOptions) {
 		v.fail(path, "%s", what)
 	}
 	if len(f.Devices) > 0 {
-		v.note("", "not signed, the collector's word: each report's received_at and observed_at, hostnames, token re-bind records, and how many of a gap's reports the agent dropped beyond what its signed counts show")
+		v.note("", "not signed, the collector's word: each report's received_at, observed_at and feed_serial, hostnames, token re-bind records, and how many of a gap's reports the agent dropped beyond what its signed counts show")
+	}
+}
+
+// feeds checks the file's release feeds: each decodes and validates
+// strictly as the feed of its serial in its canonical encoding and hashes
+// to its sha256, a serial is not given twice with different documents, a
+// built-in one is this program's snapshot when it has that serial, and
+// every serial a report names is carried (a report whose feed is missing
+// is a note: its feed rules are UNKNOWN in the summary).
+func (v *verifier) feeds() {
+	f := v.f
+	judged := map[uint64]int{}
+	for _, d := range f.Devices {
+		for _, r := range d.Reports {
+			judged[r.FeedSerial]++
+		}
+	}
+	for i, e := range f.Feeds {
+		place := fmt.Sprintf("feeds[%d] (serial %d)", i, e.Serial)
+		if j := slices.IndexFunc(f.Feeds[:i], func(o Feed) bool { return o.Serial == e.Serial }); j >= 0 {
+			if f.Feeds[j].Document != e.Document {
+				v.fail(place, "another feed (feeds[%d]) has the same serial", j)
+			}
+			continue
+		}
+		fd, err := DecodeFeed(e)
+		if err != nil {
+			v.fail(place, "release feed: %v", err)
+			continue
+		}
+		v.res.Feeds = append(v.res.Feeds, FeedResult{Place: place, Serial: e.Serial, BuiltIn: e.BuiltIn,
+			GeneratedAt: fd.GeneratedAt.UTC(), ExpiresAt: fd.ExpiresAt.UTC(), Reports: judged[e.Serial]})
+		if e.BuiltIn {
+			problem, note := checkBuiltIn(e)
+			if problem != "" {
+				v.fail(place, "%s", problem)
+			}
+			if note != "" {
+				v.note(place, "%s", note)
+			}
+		}
+	}
+	carried := map[uint64]bool{}
+	for _, e := range f.Feeds {
+		carried[e.Serial] = true
+	}
+	missing := map[uint64]int{}
+	var order []uint64
+	for _, d := range f.Devices {
+		for _, r := range d.Reports {
+			if r.FeedSerial == 0 || carried[r.FeedSerial] {
+				continue
+			}
+			if missing[r.FeedSerial] == 0 {
+				order = append(order, r.FeedSerial)
+			}
+			missing[r.FeedSerial]++
+		}
+	}
+	for _, s := range order {
+		v.note("feeds", "release feed %d, which %d report(s) were judged by, is not in the file: their rules that read the feed are UNKNOWN in the summary", s, missing[s])
 	}
 }
 
@@ -353,7 +434,7 @@ func (v *verifier) device(di int, d *Device) {
 			Place: place, Epoch: st.GetEpoch(), Sequence: st.GetSequence(),
 			CollectedAt: st.GetCollectedAt().AsTime().UTC(), PolicyName: st.GetPolicyName(), PolicyVersion: st.GetPolicyVersion(),
 			KeyID: hex.EncodeToString(st.GetKeyId()), Hash: hex.EncodeToString(hash), DroppedTotal: st.GetDroppedTotal(),
-			Asserted: Asserted{ReceivedAt: r.ReceivedAt, ObservedAt: r.ObservedAt, ClockSuspect: r.ClockSuspect},
+			Asserted: Asserted{ReceivedAt: r.ReceivedAt, ObservedAt: r.ObservedAt, ClockSuspect: r.ClockSuspect, FeedSerial: r.FeedSerial},
 		})
 		if st.GetDeviceId() != d.DeviceID {
 			v.fail(place, "statement is of device %q, not %q", st.GetDeviceId(), d.DeviceID)

@@ -166,6 +166,14 @@ func printText(w io.Writer, f *evidence.File, res *evidence.Result, reports bool
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprintf(w, "release feeds: %d\n", len(f.Feeds))
+	for _, fd := range res.Feeds {
+		fmt.Fprintf(w, "  %s: generated %s, expires %s, judged %d report(s)", fd.Place, stamp(fd.GeneratedAt), stamp(fd.ExpiresAt), fd.Reports)
+		if fd.BuiltIn {
+			fmt.Fprint(w, ", the collector's built-in feed")
+		}
+		fmt.Fprintln(w)
+	}
 	for i, ds := range res.Summary.Devices {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "device %s", ds.DeviceID)
@@ -181,6 +189,9 @@ func printText(w io.Writer, f *evidence.File, res *evidence.Result, reports bool
 				fmt.Fprintf(w, "  %s: collected %s, policy %s v%d, key %.16s (signed); observed %s, received %s", r.Place, stamp(r.CollectedAt), r.PolicyName, r.PolicyVersion, r.KeyID, stamp(r.Asserted.ObservedAt), stamp(r.Asserted.ReceivedAt))
 				if r.Asserted.ClockSuspect {
 					fmt.Fprint(w, ", agent clock suspect")
+				}
+				if r.Asserted.FeedSerial != 0 {
+					fmt.Fprintf(w, ", judged by release feed %d", r.Asserted.FeedSerial)
 				}
 				fmt.Fprintln(w, " (the collector's word)")
 			}
