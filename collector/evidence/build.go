@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +18,8 @@ import (
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store"
 	ev "github.com/wardhq/ward/evidence"
+	"github.com/wardhq/ward/feed"
+	"github.com/wardhq/ward/feed/snapshot"
 )
 
 // Store is what an export reads: the device records and the evidence
@@ -98,6 +102,18 @@ type Result struct {
 	// the collector has no document of: their reports' rules are UNKNOWN
 	// in the summary.
 	MissingPolicies []string
+	// MissingFeeds are the release feeds ("serial 2026…: why") reports
+	// were judged by that the collector cannot include (neither stored
+	// nor its built-in snapshot, or unreadable): those reports' feed
+	// rules are UNKNOWN in the summary.
+	MissingFeeds []string
+}
+
+// FeedSource is where Build reads the release feeds reports were judged
+// by: store.FeedStore's FeedBySerial, which both backends implement. A
+// Store without it carries no stored feed (only the built-in snapshot).
+type FeedSource interface {
+	FeedBySerial(ctx context.Context, serial uint64) (store.Feed, error)
 }
 
 // Build builds the evidence file o asks for from st.
@@ -143,6 +159,7 @@ func Build(ctx context.Context, st Store, o Options) (*Result, error) {
 		slices.SortFunc(devs, func(a, b store.Device) int { return strings.Compare(a.ID, b.ID) })
 	}
 	named := map[policyKey]bool{}
+	serials := map[uint64]bool{}
 	for _, d := range devs {
 		reports, err := st.EvidenceReports(ctx, d.ID, from, to)
 		if err != nil {
@@ -151,7 +168,7 @@ func Build(ctx context.Context, st Store, o Options) (*Result, error) {
 		if o.DeviceID == "" && !slices.ContainsFunc(reports, func(r store.Report) bool { return inPeriod(r, from, to) }) {
 			continue
 		}
-		fd, err := device(ctx, st, d, reports, from, to, res, named)
+		fd, err := device(ctx, st, d, reports, from, to, res, named, serials)
 		if err != nil {
 			return nil, fmt.Errorf("device %s: %w", d.ID, err)
 		}
@@ -185,6 +202,9 @@ func Build(ctx context.Context, st Store, o Options) (*Result, error) {
 		sum := sha256.Sum256(doc.Document)
 		f.Policies = append(f.Policies, ev.Policy{Name: k.name, Version: k.version, SHA256: hex.EncodeToString(sum[:]), Document: string(doc.Document)})
 	}
+	if err := addFeeds(ctx, st, f, res, serials); err != nil {
+		return nil, err
+	}
 	s, err := summarize(f)
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
@@ -209,6 +229,9 @@ func (r *Result) Describe() string {
 	if len(r.MissingPolicies) > 0 {
 		s += "; no document of policy " + strings.Join(r.MissingPolicies, ", ") + " (its rules are UNKNOWN)"
 	}
+	if len(r.MissingFeeds) > 0 {
+		s += "; release feed " + strings.Join(r.MissingFeeds, ", ") + " not included (the rules that read it are UNKNOWN)"
+	}
 	return s
 }
 
@@ -225,8 +248,9 @@ func inPeriod(r store.Report, from, to time.Time) bool {
 // device is one device's part of the file: its sealed reports, every
 // certificate it was issued, and the enrolment records, gaps and forks
 // of the epochs its reports are in. It adds the policies the reports
-// name to named and its counts to res.
-func device(ctx context.Context, st Store, d store.Device, reports []store.Report, from, to time.Time, res *Result, named map[policyKey]bool) (ev.Device, error) {
+// name to named, the release feed serials they were judged by to serials,
+// and its counts to res.
+func device(ctx context.Context, st Store, d store.Device, reports []store.Report, from, to time.Time, res *Result, named map[policyKey]bool, serials map[uint64]bool) (ev.Device, error) {
 	fd := ev.Device{DeviceID: d.ID, Hostname: d.Hostname, Certificates: []ev.Certificate{}, Enrolments: []ev.Enrolment{}, Reports: []ev.Report{}, Gaps: []ev.Gap{}, Forks: []ev.Fork{}}
 	// The file's order is (epoch, sequence), whatever the backend's.
 	slices.SortStableFunc(reports, func(a, b store.Report) int {
@@ -248,7 +272,11 @@ func device(ctx context.Context, st Store, d store.Device, reports []store.Repor
 			ReceivedAt:   r.ReceivedAt.UTC(),
 			ObservedAt:   r.ObservedAt.UTC(),
 			ClockSuspect: r.ClockSuspect,
+			FeedSerial:   r.FeedSerial,
 		})
+		if r.FeedSerial != 0 {
+			serials[r.FeedSerial] = true
+		}
 		res.Reports++
 		// The policy the signed statement names is the one the verifier
 		// evaluates with; the stored columns should say the same.
@@ -298,6 +326,73 @@ func device(ctx context.Context, st Store, d store.Device, reports []store.Repor
 		}
 	}
 	return fd, nil
+}
+
+// addFeeds adds to f the release feed of each serial, in serial order:
+// the stored one (its signed record's feed, decoded and validated) or,
+// when none is stored, the built-in snapshot when it has that serial. A
+// serial it cannot include goes to res.MissingFeeds.
+func addFeeds(ctx context.Context, st Store, f *ev.File, res *Result, serials map[uint64]bool) error {
+	fs, _ := st.(FeedSource)
+	for _, serial := range slices.Sorted(maps.Keys(serials)) {
+		fd, builtIn, why, err := feedOf(ctx, fs, serial)
+		if err != nil {
+			return fmt.Errorf("release feed %d: %w", serial, err)
+		}
+		if fd == nil {
+			res.MissingFeeds = append(res.MissingFeeds, fmt.Sprintf("%d (%s)", serial, why))
+			continue
+		}
+		e, err := ev.NewFeed(fd, builtIn)
+		if err != nil {
+			res.MissingFeeds = append(res.MissingFeeds, fmt.Sprintf("%d (%v)", serial, err))
+			continue
+		}
+		f.Feeds = append(f.Feeds, e)
+	}
+	return nil
+}
+
+// feedOf finds the feed of serial: stored, else the built-in snapshot.
+// It returns why there is none, or an error reading the store.
+func feedOf(ctx context.Context, fs FeedSource, serial uint64) (f *feed.Feed, builtIn bool, why string, err error) {
+	if fs != nil {
+		rec, err := fs.FeedBySerial(ctx, serial)
+		switch {
+		case err == nil:
+			f, err := storedFeed(rec)
+			if err != nil {
+				return nil, false, "the stored feed cannot be read: " + err.Error(), nil
+			}
+			return f, false, "", nil
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, false, "", err
+		}
+	}
+	if snap, err := snapshot.Feed(); err == nil && snap.Serial == serial {
+		return snap, true, "", nil
+	}
+	return nil, false, "neither stored nor this collector's built-in feed", nil
+}
+
+// storedFeed is the feed a stored record signs: its signed file decoded,
+// the feed in it decoded and validated strictly, of the record's serial.
+func storedFeed(rec store.Feed) (*feed.Feed, error) {
+	sf, err := feed.DecodeSigned(bytes.NewReader(rec.Signed))
+	if err != nil {
+		return nil, err
+	}
+	f, err := feed.Decode(bytes.NewReader(sf.Feed))
+	if err != nil {
+		return nil, err
+	}
+	if err := feed.Validate(f); err != nil {
+		return nil, err
+	}
+	if f.Serial != rec.Serial {
+		return nil, fmt.Errorf("the signed feed is serial %d, the record %d", f.Serial, rec.Serial)
+	}
+	return f, nil
 }
 
 // CAChain is the collector CA chain an evidence file carries: the
