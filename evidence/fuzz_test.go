@@ -2,6 +2,8 @@ package evidence_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -25,6 +27,13 @@ func FuzzDecode(f *testing.F) {
 	log.Attach(f, logged, t0.Add(day), &evidence.Checkpoint{Size: 1, Root: evidence.LeafHash(logged.Devices[0].Reports[0].Statement)})
 	buf.Reset()
 	if err := evidence.Encode(&buf, logged); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	// With a release feed the reports were judged by.
+	withFeed := feedFile(f, evidencetest.Feed(f).Serial, true)
+	buf.Reset()
+	if err := evidence.Encode(&buf, withFeed); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(buf.Bytes())
@@ -86,6 +95,35 @@ func FuzzDecodeStrict(f *testing.F) {
 		}
 		if _, err := evidence.Decode(bytes.NewReader(again.Bytes())); err != nil {
 			t.Fatalf("an encoded file does not decode: %v", err)
+		}
+	})
+}
+
+// FuzzDecodeFeed: no document panics DecodeFeed, and whatever it accepts
+// is the canonical encoding NewFeed writes again byte for byte, of the
+// serial it was given.
+func FuzzDecodeFeed(f *testing.F) {
+	e := evidencetest.FileFeed(f)
+	f.Add(e.Serial, []byte(e.Document))
+	f.Add(uint64(1), []byte(`{"format":"ward-release-feed/1","serial":1}`))
+	f.Add(uint64(0), []byte(`{}`))
+	f.Add(e.Serial, []byte(e.Document+" "))
+	f.Fuzz(func(t *testing.T, serial uint64, doc []byte) {
+		sum := sha256.Sum256(doc)
+		in := evidence.Feed{Serial: serial, SHA256: hex.EncodeToString(sum[:]), Document: string(doc)}
+		fd, err := evidence.DecodeFeed(in)
+		if err != nil {
+			return
+		}
+		if fd.Serial != serial {
+			t.Fatalf("accepted the feed of serial %d as %d", fd.Serial, serial)
+		}
+		again, err := evidence.NewFeed(fd, false)
+		if err != nil {
+			t.Fatalf("an accepted feed does not encode: %v", err)
+		}
+		if again != in {
+			t.Fatalf("an accepted feed encodes to other bytes")
 		}
 	})
 }
