@@ -14,7 +14,8 @@
 // verifier share. file.go and summary.go are the evidence file; Decode
 // and Encode read and write it, Verify checks it (certificates, seals,
 // chains, gaps, handovers, re-bind proofs, policy hashes, the summary)
-// and Summarize computes its summary from its facts and policies alone
+// and Summarize computes its summary from its facts, policies and release
+// feeds alone (feeds.go: the feeds the reports were judged by)
 // (docs/evidence.md, "Verifying"). log.go is the collector's Merkle log
 // as a file carries it: the checkpoint text, leaf hash, and the checks of
 // its certificate, signature, inclusion and consistency proofs (RFC 6962,
