@@ -16,6 +16,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 	ev "github.com/wardhq/ward/evidence"
+	"github.com/wardhq/ward/feed/snapshot"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
 )
@@ -103,6 +104,22 @@ func TestEvidenceExport(t *testing.T) {
 	}
 	if len(f.Policies) != 1 || f.Policies[0].Name != "baseline" || f.Policies[0].Version != 2 {
 		t.Errorf("policies = %+v, want baseline v2", f.Policies)
+	}
+	// Judged at ingest with the collector's feed (none imported: the
+	// built-in snapshot), which the file carries, marked built in.
+	stored, err := c.Store().(store.EvidenceStore).EvidenceReports(context.Background(), id, time.Now().Add(-48*time.Hour), time.Now().Add(time.Hour))
+	if err != nil || len(stored) != 3 {
+		t.Fatalf("stored reports: %d, %v", len(stored), err)
+	}
+	for i, r := range d.Reports {
+		if want := stored[i].FeedSerial; r.FeedSerial != want {
+			t.Errorf("reports[%d]: feed serial %d, the store says %d", i, r.FeedSerial, want)
+		}
+	}
+	if snap, err := snapshot.Feed(); err == nil && time.Now().Before(snap.ExpiresAt) {
+		if stored[0].FeedSerial != snap.Serial || len(f.Feeds) != 1 || f.Feeds[0].Serial != snap.Serial || !f.Feeds[0].BuiltIn {
+			t.Errorf("judged by feed %d; feeds %+v, want the built-in %d", stored[0].FeedSerial, f.Feeds, snap.Serial)
+		}
 	}
 	es, err := c.Store().(store.Dashboard).AuditQuery(context.Background(), store.AuditFilter{Action: "evidence.export"})
 	if err != nil || len(es) != 1 || es[0].Target != id || !strings.HasPrefix(es[0].Actor, "cli:") || !strings.Contains(es[0].Detail, "3 reports") || !strings.Contains(es[0].Detail, "from "+from) {
