@@ -166,7 +166,7 @@ func (a *app) feedImport(ctx context.Context, path string, sourcePaths []string)
 	fmt.Fprintf(a.stdout, "imported %s: serial %d, %d lines, %d releases, generated %s, expires %s, signed with feed key %s",
 		path, next.Serial, len(next.Lines), releases, next.GeneratedAt.UTC().Format(time.RFC3339), next.ExpiresAt.UTC().Format(time.RFC3339), signed.KeyID)
 	if len(files) > 0 {
-		fmt.Fprintf(a.stdout, ", %d source files kept", len(files))
+		fmt.Fprintf(a.stdout, ", %d source %s kept", len(files), plural(len(files), "file", "files"))
 	}
 	fmt.Fprintln(a.stdout)
 	return nil
@@ -269,6 +269,13 @@ func decodeStoredSignedFeed(rec store.Feed) (*feed.Feed, error) {
 		return nil, fmt.Errorf("the signed feed's serial %d is not the record's %d", f.Serial, rec.Serial)
 	}
 	return f, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // sameFeed reports whether a and b have the same canonical encoding.
