@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wardhq/ward/collector/pki"
+	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/storeopen"
 	"github.com/wardhq/ward/feed"
@@ -46,11 +47,12 @@ func importFeed(t *testing.T, dir string, serial uint64, gen time.Time, edit ...
 	return path, &f
 }
 
-// storedFeeds opens the collector's store at dir and returns its feeds
+// storedFeeds opens the collector's store (spec, "" for dir's SQLite)
+// and returns its feeds
 // (newest first) and the current one.
-func storedFeeds(t *testing.T, dir string) ([]store.Feed, store.Feed) {
+func storedFeeds(t *testing.T, dir, spec string) ([]store.Feed, store.Feed) {
 	t.Helper()
-	st, err := storeopen.Open(context.Background(), "", dir, true)
+	st, err := storeopen.Open(context.Background(), spec, dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +69,25 @@ func storedFeeds(t *testing.T, dir string) ([]store.Feed, store.Feed) {
 	return all, cur
 }
 
+// backend is where a test collector keeps its fleet: the data directory
+// and the --store spec ("" for its SQLite database).
+type backend struct{ dir, spec string }
+
+// importArgs are "feed import" with the flags that point it at b.
+func (b backend) importArgs() []string {
+	args := []string{"feed", "import", "--data", b.dir}
+	if b.spec != "" {
+		args = append(args, "--store", b.spec)
+	}
+	return args
+}
+
 // importRefused runs feed import expecting exit 3 with every want in its
 // error, and that the store's feeds did not change.
-func importRefused(t *testing.T, dir string, args []string, wants ...string) {
+func importRefused(t *testing.T, b backend, args []string, wants ...string) {
 	t.Helper()
-	before, _ := storedFeeds(t, dir)
-	out, errOut, code := runErr(append([]string{"feed", "import", "--data", dir}, args...)...)
+	before, _ := storedFeeds(t, b.dir, b.spec)
+	out, errOut, code := runErr(append(b.importArgs(), args...)...)
 	if code != 3 {
 		t.Fatalf("feed import %v: exit %d, want 3 (stdout %q, stderr %q)", args, code, out, errOut)
 	}
@@ -81,7 +96,7 @@ func importRefused(t *testing.T, dir string, args []string, wants ...string) {
 			t.Errorf("feed import %v: error %q does not say %q", args, errOut, w)
 		}
 	}
-	after, _ := storedFeeds(t, dir)
+	after, _ := storedFeeds(t, b.dir, b.spec)
 	if len(after) != len(before) {
 		t.Errorf("a refused import changed the store: %d feeds, then %d", len(before), len(after))
 	}
@@ -94,7 +109,17 @@ func importRefused(t *testing.T, dir string, args []string, wants ...string) {
 // among the feed's sources are refused and change nothing; re-importing
 // the same feed says so and exits 0; a newer serial is imported after.
 func TestFeedImport(t *testing.T) {
-	dir, _ := ranOnce(t)
+	backends(t, func(t *testing.T, c *servertest.Collector, args []string) {
+		b := backend{dir: c.DataDir}
+		if len(args) == 4 && args[2] == "--store" {
+			b.spec = args[3]
+		}
+		testFeedImport(t, b)
+	})
+}
+
+func testFeedImport(t *testing.T, b backend) {
+	dir := b.dir
 	files := t.TempDir()
 	gen := time.Date(2026, 9, 1, 6, 0, 0, 0, time.UTC)
 	now := gen.Add(time.Hour).Format(time.RFC3339)
@@ -105,10 +130,10 @@ func TestFeedImport(t *testing.T) {
 
 	// Older than the built-in feed: a rollback even with nothing stored.
 	older, _ := importFeed(t, files, snap.Serial-1, gen)
-	importRefused(t, dir, []string{older, "--now", now}, "rollback", "the built-in feed has serial 202608221855", "serial 202608221854")
+	importRefused(t, b, []string{older, "--now", now}, "rollback", "the built-in feed has serial 202608221855", "serial 202608221854")
 	// The built-in feed itself: already current, nothing stored.
 	same, _ := importFeed(t, files, snap.Serial, snap.GeneratedAt)
-	out, errOut, code := runErr("feed", "import", "--data", dir, same, "--now", now)
+	out, errOut, code := runErr(append(b.importArgs(), same, "--now", now)...)
 	if code != 0 || !strings.Contains(out, "serial 202608221855 is already the current feed (the collector's built-in feed, identical)") {
 		t.Fatalf("importing the built-in feed: exit %d, %q %q", code, out, errOut)
 	}
@@ -116,7 +141,7 @@ func TestFeedImport(t *testing.T) {
 	eolSource := filepath.Join("..", "..", "feed", "build", "testdata", "endoflife-ubuntu.md")
 	sofaSource := filepath.Join("..", "..", "feed", "build", "testdata", "sofa-macos_data_feed.json")
 	first, firstFeed := importFeed(t, files, 202609010600, gen)
-	out, errOut, code = runErr("feed", "import", "--data", dir, first, "--source", eolSource, "--source", sofaSource, "--now", now)
+	out, errOut, code = runErr(append(b.importArgs(), first, "--source", eolSource, "--source", sofaSource, "--now", now)...)
 	if code != 0 {
 		t.Fatalf("feed import: exit %d: %s", code, errOut)
 	}
@@ -144,7 +169,7 @@ func TestFeedImport(t *testing.T) {
 	if want := " " + strconv.Itoa(len(firstFeed.Lines)) + " lines, " + strconv.Itoa(releases) + " releases"; !strings.Contains(out, want) {
 		t.Errorf("feed import said %q, not %q", out, want)
 	}
-	all, cur := storedFeeds(t, dir)
+	all, cur := storedFeeds(t, dir, b.spec)
 	if len(all) != 1 || cur.Serial != 202609010600 || !cur.GeneratedAt.Equal(gen) || !cur.ExpiresAt.Equal(firstFeed.ExpiresAt) {
 		t.Fatalf("stored feeds %+v, current %d", all, cur.Serial)
 	}
@@ -165,7 +190,7 @@ func TestFeedImport(t *testing.T) {
 	if err := json.Unmarshal(cur.Sources, &srcs); err != nil || len(srcs) != len(firstFeed.Sources) || srcs[0] != firstFeed.Sources[0] {
 		t.Errorf("stored sources %s (%v)", cur.Sources, err)
 	}
-	st, err := storeopen.Open(context.Background(), "", dir, true)
+	st, err := storeopen.Open(context.Background(), b.spec, dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,36 +210,36 @@ func TestFeedImport(t *testing.T) {
 	}
 
 	// The same file again: already imported, exit 0, nothing stored.
-	out, errOut, code = runErr("feed", "import", "--data", dir, first, "--now", now)
+	out, errOut, code = runErr(append(b.importArgs(), first, "--now", now)...)
 	if code != 0 || !strings.Contains(out, "serial 202609010600 is already the current feed (stored, identical)") {
 		t.Fatalf("re-import: exit %d, %q %q", code, out, errOut)
 	}
 	// Another feed under the same serial, and a lower serial.
 	changed, _ := importFeed(t, files, 202609010600, gen.Add(-time.Minute))
-	importRefused(t, dir, []string{changed, "--now", now}, "serial 202609010600 is already imported (the stored feed) with other content", "rollback")
+	importRefused(t, b, []string{changed, "--now", now}, "serial 202609010600 is already imported (the stored feed) with other content", "rollback")
 	lower, _ := importFeed(t, files, 202608300000, gen)
-	importRefused(t, dir, []string{lower, "--now", now}, "rollback", "the stored feed has serial 202609010600", "serial 202608300000 is not newer")
+	importRefused(t, b, []string{lower, "--now", now}, "rollback", "the stored feed has serial 202609010600", "serial 202608300000 is not newer")
 
 	// Expired and from the future (by --now).
 	expired, _ := importFeed(t, files, 202609020000, gen)
-	importRefused(t, dir, []string{expired, "--now", "2027-03-01T00:00:00Z"}, "expired", "serial 202609020000 expired at 2027-02-28T06:00:00Z", "it is 2027-03-01T00:00:00Z")
+	importRefused(t, b, []string{expired, "--now", "2027-03-01T00:00:00Z"}, "expired", "serial 202609020000 expired at 2027-02-28T06:00:00Z", "it is 2027-03-01T00:00:00Z")
 	future, _ := importFeed(t, files, 202609020000, gen.Add(24*time.Hour))
-	importRefused(t, dir, []string{future, "--now", now}, "generated in the future", "generated at 2026-09-02T06:00:00Z", "it is 2026-09-01T07:00:00Z")
+	importRefused(t, b, []string{future, "--now", now}, "generated in the future", "generated at 2026-09-02T06:00:00Z", "it is 2026-09-01T07:00:00Z")
 
 	// Invalid: the error names the file and the field.
 	invalid, _ := importFeed(t, files, 202609020000, gen, func(f *feed.Feed) { f.Sources[0].SHA256 = "abc" })
-	importRefused(t, dir, []string{invalid, "--now", now}, invalid, "sources[0].sha256", `"abc" is not a lower-case hex SHA-256`)
+	importRefused(t, b, []string{invalid, "--now", now}, invalid, "sources[0].sha256", `"abc" is not a lower-case hex SHA-256`)
 	unknown := filepath.Join(files, "unknown-field.json")
 	if err := os.WriteFile(unknown, []byte(`{"format":"ward-release-feed/1","serial":202609020000,"colour":1}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	importRefused(t, dir, []string{unknown, "--now", now}, unknown, "colour")
+	importRefused(t, b, []string{unknown, "--now", now}, unknown, "colour")
 	// A signed file is refused by name; so is its body altered.
 	signedFile := filepath.Join(files, "signed.json")
 	if err := os.WriteFile(signedFile, bytes.Replace(cur.Signed, []byte(`"feed": "`), []byte(`"feed": "AA`), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	importRefused(t, dir, []string{signedFile, "--now", now}, "a signed release feed (ward-signed-release-feed/1)", "takes the unsigned feed")
+	importRefused(t, b, []string{signedFile, "--now", now}, "a signed release feed (ward-signed-release-feed/1)", "takes the unsigned feed")
 
 	// A --source that is not one of the feed's sources (a tampered
 	// file, or another), named with its hash.
@@ -225,15 +250,15 @@ func TestFeedImport(t *testing.T) {
 	}
 	later := gen.Add(25 * time.Hour).Format(time.RFC3339)
 	tamperedSum := sha256.Sum256(append(bytes.Clone(ubuntu), '\n'))
-	importRefused(t, dir, []string{next, "--source", tampered, "--now", later}, "--source "+tampered, "is none of the feed's sources", hex.EncodeToString(tamperedSum[:]))
-	importRefused(t, dir, []string{next, "--source", eolSource, "--source", eolSource, "--now", later}, "the same file as --source")
+	importRefused(t, b, []string{next, "--source", tampered, "--now", later}, "--source "+tampered, "is none of the feed's sources", hex.EncodeToString(tamperedSum[:]))
+	importRefused(t, b, []string{next, "--source", eolSource, "--source", eolSource, "--now", later}, "the same file as --source")
 
 	// A newer serial is imported, and becomes the current feed.
-	out, errOut, code = runErr("feed", "import", "--data", dir, next, "--now", later)
+	out, errOut, code = runErr(append(b.importArgs(), next, "--now", later)...)
 	if code != 0 || !strings.Contains(out, "serial 202609020600") {
 		t.Fatalf("second import: exit %d, %q %q", code, out, errOut)
 	}
-	all, cur = storedFeeds(t, dir)
+	all, cur = storedFeeds(t, dir, b.spec)
 	if len(all) != 2 || cur.Serial != 202609020600 || all[1].Serial != 202609010600 {
 		t.Fatalf("after the second import: %d feeds, current %d", len(all), cur.Serial)
 	}
