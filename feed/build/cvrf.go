@@ -104,7 +104,7 @@ func FromCVRF(data []byte) (id string, releases []WindowsRelease, err error) {
 	if id == "" {
 		return "", nil, errors.New("MSRC CVRF document: no DocumentTracking.Identification.ID (is this a CVRF document in JSON form?)")
 	}
-	t, err := time.Parse(time.RFC3339, doc.DocumentTracking.InitialReleaseDate)
+	t, err := cvrfTime(doc.DocumentTracking.InitialReleaseDate)
 	if err != nil {
 		return "", nil, fmt.Errorf("MSRC CVRF document %s: InitialReleaseDate %q is not a time", id, doc.DocumentTracking.InitialReleaseDate)
 	}
@@ -196,6 +196,16 @@ func FromCVRF(data []byte) (id string, releases []WindowsRelease, err error) {
 		return cmp2(a.Build, b.Build, strings.Compare(a.Version, b.Version))
 	})
 	return id, releases, nil
+}
+
+// cvrfTime reads a CVRF date: RFC 3339 ("2026-08-11T07:00:00Z"), or
+// without a zone ("2026-08-11T07:00:00", as CVRF documents also write
+// it), taken as UTC.
+func cvrfTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02T15:04:05", s)
 }
 
 func cmp2(a, b uint32, then int) int {
