@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,18 +92,26 @@ func cachedSerial(t *testing.T, state string) uint64 {
 // feed serial it judged by.
 func checkFeedSerial(t *testing.T, state string) uint64 {
 	t.Helper()
+	code, stdout, stderr := agentWithState(t, state, "check", "--json")
+	var out struct {
+		FeedSerial uint64 `json:"feed_serial"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("check --json = %d: %v; stderr %s", code, err, stderr)
+	}
+	return out.FeedSerial
+}
+
+// agentWithState runs ward-agent on the replayed machine with state as
+// the installed agent's state directory.
+func agentWithState(t *testing.T, state string, args ...string) (int, string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	src := replayed(t)
 	a := &app{version: "test", stdout: &stdout, stderr: &stderr, newSource: func() check.Source { return src },
 		layout: install.Layout{StateDir: state}}
-	code := a.execute(context.Background(), []string{"check", "--json"})
-	var out struct {
-		FeedSerial uint64 `json:"feed_serial"`
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("check --json = %d: %v; stderr %s", code, err, stderr.String())
-	}
-	return out.FeedSerial
+	code := a.execute(context.Background(), args)
+	return code, stdout.String(), stderr.String()
 }
 
 // TestFeedDeliveredOverTheWire runs release feed delivery end to end: a
@@ -303,5 +312,24 @@ func TestFeedDeliveredOverTheWire(t *testing.T) {
 	c.Stop()
 	if got := checkFeedSerial(t, state); got != newer.Serial {
 		t.Errorf("check with the collector stopped judged by feed %d, want the cached %d", got, newer.Serial)
+	}
+
+	// status --service names the feed judged by and where it came from.
+	_, stdout, _ := agentWithState(t, state, "status", "--service", "--state", state)
+	want := fmt.Sprintf("release feed: serial %d (cached from the collector), generated %s (today), expires %s (in 179 days)\n",
+		newer.Serial, newer.GeneratedAt.Format("2006-01-02"), newer.ExpiresAt.Format("2006-01-02"))
+	if !strings.Contains(stdout, want) {
+		t.Errorf("status --service lacks %q:\n%s", want, stdout)
+	}
+	if err := os.WriteFile(filepath.Join(state, report.FeedFile), []byte(`{"format":"ward-signed-release-feed/1"`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stdout, _ = agentWithState(t, state, "status", "--service", "--state", state)
+	want = fmt.Sprintf("release feed: serial %d (built-in snapshot), generated 2026-08-22 (", snap.Serial)
+	if !strings.Contains(stdout, want) || !strings.Contains(stdout, "the cached "+report.FeedFile+" is unusable") {
+		t.Errorf("status --service with a corrupt cache lacks %q and the unusable cache:\n%s", want, stdout)
+	}
+	if got := checkFeedSerial(t, state); got != snap.Serial {
+		t.Errorf("check with a corrupt cache judged by feed %d, want the snapshot's %d", got, snap.Serial)
 	}
 }
