@@ -118,10 +118,11 @@ func agentWithState(t *testing.T, state string, args ...string) (int, string, st
 // real collector (gRPC over mutual TLS, SQLite) and `ward-agent enroll`,
 // `run --once` and `check`. Enrolment pins the collector's feed key; the
 // feed comes with GetPolicy only when the agent holds another serial, is
-// cached and judged by; a newer imported feed reaches the agent after the
-// next report announces it; reports carry the serial; a feed older than
+// cached and judged by; a newer feed imported while the collector runs
+// reaches the agent in its next round; reports carry the serial; a feed older than
 // the cached one and one signed by a changed key are refused, the cached
-// one kept; and with the collector stopped, check judges by the cache.
+// one kept; with the collector stopped, check judges by the cache; and
+// status --service names the feed judged by.
 func TestFeedDeliveredOverTheWire(t *testing.T) {
 	ctx := context.Background()
 	c := servertest.Start(t)
@@ -206,9 +207,8 @@ func TestFeedDeliveredOverTheWire(t *testing.T) {
 		t.Fatalf("GetPolicy holding the current feed: feed_serial %d, %d feed bytes; want %d and no body", resp.FeedSerial, len(resp.Feed), snap.Serial)
 	}
 
-	// A newer feed imported while the collector runs: the next report's
-	// response announces it, the agent fetches it, and the report after
-	// is judged by it on both sides.
+	// A newer feed imported while the collector runs: the next round
+	// fetches it, and reports are judged by it on both sides.
 	newer := snapshotAs(t, snap.Serial+1)
 	importFeed(t, c, newer, collectorKey)
 	round()
