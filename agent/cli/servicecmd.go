@@ -340,9 +340,11 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show whether the daemon runs, its last delivery, and whether this device is enrolled",
 		Long: `status asks the running daemon (on STATE/daemon.sock) for its process, start
 time and last delivery to the collector, in plain words; when no daemon
-answers it asks the service manager. It then prints the enrolment. It exits
-0 when the daemon runs, the device is enrolled and the last delivery (if
-any) succeeded, 1 otherwise.`,
+answers it asks the service manager. It then prints the enrolment and the
+release feed "up to date" is judged by (serial, cached from the collector
+or the built-in snapshot, generated when, expires when). It exits 0 when
+the daemon runs, the device is enrolled, the last delivery (if any)
+succeeded and the release feed has not expired, 1 otherwise.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state == "" {
@@ -380,6 +382,12 @@ any) succeeded, 1 otherwise.`,
 				fmt.Fprintf(a.stdout, "certificate: %s\n", text)
 				ok = ok && valid
 			}
+			if err != nil {
+				id = nil
+			}
+			text, fresh := feedStatus(state, id, a.clock()) // feedstatus.go
+			fmt.Fprintf(a.stdout, "release feed: %s\n", text)
+			ok = ok && fresh
 			if !ok {
 				return exitError{ExitFail}
 			}

@@ -126,7 +126,8 @@ func (f *Feed) Differs(serial uint64) bool {
 // key certificate when none is pinned and the pinned CAs vouch for it
 // (feed.KeyFromCertificate), then adopts the signed feed, if one came,
 // when it verifies with the pinned key and its serial is newer than the
-// cached one's. A refused feed leaves the cached one in force; why is
+// cached one's. A serial announced without a feed (the collector did not
+// send it: MaxSentFeedSize in collector/server) is refused too. A refused feed leaves the cached one in force; why is
 // logged and kept (Refused). It returns whether a new feed was adopted;
 // an error means the cache could not be written.
 func (f *Feed) Accept(resp *wardv1.GetPolicyResponse, now time.Time) (bool, error) {
@@ -143,6 +144,15 @@ func (f *Feed) Accept(resp *wardv1.GetPolicyResponse, now time.Time) (bool, erro
 		}
 	}
 	if len(resp.Feed) == 0 {
+		if resp.FeedSerial != 0 && resp.FeedSerial != f.Serial() {
+			// Asked with another serial, the collector announced its
+			// feed without sending it (too large to send): not asked
+			// for again until it announces another.
+			f.mu.Lock()
+			f.refused, f.refusedSerial = fmt.Sprintf("the collector announced release feed %d but did not send it", resp.FeedSerial), resp.FeedSerial
+			f.mu.Unlock()
+			f.log.Warn("collector announced a release feed without sending it; keeping the current one", "feed_serial", resp.FeedSerial, "cached_serial", f.Serial())
+		}
 		return false, nil
 	}
 	next, err := f.verify(resp.Feed)

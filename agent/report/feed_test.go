@@ -160,6 +160,21 @@ func TestFeedDelivery(t *testing.T) {
 		t.Error("no feed to evaluate with although one is cached")
 	}
 
+	// A newer serial announced without its feed (too large for the
+	// collector to send): refused, not asked for again, the cache kept.
+	srv.resp = &wardv1.GetPolicyResponse{FeedSerial: 13}
+	if _, err := p.Refresh(ctx, cl, f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Serial() != 12 || !strings.Contains(f.Refused(), "did not send it") || f.Differs(13) || !f.Differs(14) {
+		t.Fatalf("a feed announced, not sent: serial %d, refused %q, differs(13) %v; want 12 kept, a refusal, 13 not asked again",
+			f.Serial(), f.Refused(), f.Differs(13))
+	}
+	srv.resp = &wardv1.GetPolicyResponse{FeedSerial: 12}
+	if _, err := p.Refresh(ctx, cl, f); err != nil || f.Serial() != 12 {
+		t.Fatalf("the held serial announced: %v, serial %d", err, f.Serial())
+	}
+
 	// A corrupt cache is ignored, never a crash.
 	if err := os.WriteFile(filepath.Join(id.Dir, report.FeedFile), []byte(`{"format":"ward-signed-release-feed/1","feed":"AAAA`), 0o644); err != nil {
 		t.Fatal(err)

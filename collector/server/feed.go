@@ -23,6 +23,13 @@ import (
 // reports at ingest and is sent, signed with this collector's feed key,
 // to agents whose GetPolicy names another serial.
 
+// MaxSentFeedSize bounds the signed feed file GetPolicy carries: the
+// agent reads at most 2 MiB of a GetPolicy answer (agent/report), which
+// also carries the policy (at most 512 KiB) and the waivers. A larger
+// feed still judges the reports at ingest but is not sent (logged): sent,
+// it would make every agent's policy fetch fail.
+const MaxSentFeedSize = 1 << 20
+
 // feedSigner is this collector's feed key with its certificate, for the
 // CA that issued it (issued again after a CA rotation, same key).
 type feedSigner struct {
@@ -176,6 +183,10 @@ func (s *Server) loadFeed(ctx context.Context, head uint64, signer *feedSigner, 
 		return st
 	}
 	st.serial, st.feed, st.signed, st.keyID, st.builtIn, st.why = f.Serial, f, b.Bytes(), signer.keyID, builtIn, nil
+	if b.Len() > MaxSentFeedSize {
+		s.log.Error("the release feed is too large to send to agents; they keep judging by theirs", "serial", f.Serial, "bytes", b.Len(), "max_bytes", MaxSentFeedSize)
+		st.signed = nil
+	}
 	return st
 }
 

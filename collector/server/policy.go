@@ -184,7 +184,7 @@ func (a *agent) GetPolicy(ctx context.Context, req *wardv1.GetPolicyRequest) (*w
 	fst := s.currentFeed(ctx)
 	withFeed := func(r *wardv1.GetPolicyResponse) *wardv1.GetPolicyResponse {
 		r.FeedSerial, r.FeedKeyCertificateDer = fst.serial, s.FeedKeyCertificate()
-		if fst.serial != 0 && fst.serial != req.CurrentFeedSerial {
+		if fst.serial != 0 && fst.serial != req.CurrentFeedSerial && len(fst.signed) > 0 {
 			r.Feed = fst.signed
 		}
 		return r
