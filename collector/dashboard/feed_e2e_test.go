@@ -85,7 +85,7 @@ func TestFeedPageInBrowser(t *testing.T) {
 	}
 	// ubuntu 24.04 (lin-ok) ends in 2029: not listed.
 	for _, host := range []string{"lin-ok"} {
-		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#eol tr[data-device='` + f.devices[host] + `']").length`)); err != nil || n != 0 {
+		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#eol tr[data-device='`+f.devices[host]+`']").length`)); err != nil || n != 0 {
 			t.Errorf("%s (ubuntu 24.04) listed %d times (%v)", host, n, err)
 		}
 	}
