@@ -187,6 +187,7 @@ func New(cfg Config) (http.Handler, error) {
 	m.Handle("POST /devices/{id}/retire", h.admin(h.deviceRetire))
 	m.Handle("GET /policies", h.auth(http.HandlerFunc(h.policiesPage)))
 	m.Handle("POST /policies", h.admin(h.policyUpload))
+	m.Handle("GET /feed", h.auth(http.HandlerFunc(h.feedPage)))
 	m.Handle("GET /waivers", h.auth(http.HandlerFunc(h.waivers)))
 	m.Handle("POST /waivers", h.admin(h.waiverCreate))
 	m.Handle("POST /waivers/{id}/revoke", h.admin(h.waiverRevoke))
@@ -261,6 +262,7 @@ var funcs = template.FuncMap{
 		return "?" + q.Encode()
 	},
 	"sel": func(a, b any) bool { return fmt.Sprint(a) == fmt.Sprint(b) },
+	"neg": func(n int) int { return -n },
 }
 
 func (h *handler) parse() error {

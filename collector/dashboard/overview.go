@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wardhq/ward/collector/feedstate"
 	"github.com/wardhq/ward/collector/store"
 )
 
@@ -67,6 +68,8 @@ type overviewData struct {
 	// pausedLimit of PausedTotal (of the group shown, if one is).
 	Paused      []store.Paused
 	PausedTotal int
+	// Feed is the current release feed's summary (feed.go).
+	Feed *feedData
 }
 
 // pausedLimit is how many paused deadlines the overview lists.
@@ -194,6 +197,11 @@ func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
 				d.Paused = append(d.Paused, p)
 			}
 		}
+	}
+	if d.Feed, err = h.feedState(ctx, now, feedstate.DefaultEOLDays); err != nil {
+		// The overview still shows the fleet; the feed line says why not.
+		h.log.Error("dashboard: release feed", "err", err)
+		d.Feed = &feedData{None: "it cannot be read (" + err.Error() + ")"}
 	}
 	h.render(w, r, "overview", page{Title: "Overview", Nav: "overview", Data: d})
 }

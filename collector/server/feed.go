@@ -4,22 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 
+	"github.com/wardhq/ward/collector/feedstate"
 	"github.com/wardhq/ward/collector/pki"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/feed"
-	"github.com/wardhq/ward/feed/snapshot"
 	"github.com/wardhq/ward/policies"
 	"github.com/wardhq/ward/policies/texts"
 )
 
 // The release feed (docs/feed.md, "Delivery"): the collector's current
 // feed is the stored one with the greatest serial, or the built-in
-// snapshot when its serial is greater (or none is stored). It judges the
+// snapshot when its serial is greater (or none is stored), as
+// collector/feedstate chooses it. It judges the
 // reports at ingest and is sent, signed with this collector's feed key,
 // to agents whose GetPolicy names another serial.
 
@@ -133,30 +132,17 @@ func (s *Server) currentFeed(ctx context.Context) *feedState {
 	return st
 }
 
-// loadFeed chooses and signs the current feed.
+// loadFeed chooses (feedstate.Choose) and signs the current feed.
 func (s *Server) loadFeed(ctx context.Context, head uint64, signer *feedSigner, keyErr error) *feedState {
-	st := &feedState{head: head}
-	var stored *feed.Feed
-	var storedSigned feed.SignedFeed
-	if fs, ok := s.store.(store.FeedStore); ok && head > 0 {
-		rec, err := fs.CurrentFeed(ctx)
-		if err == nil {
-			stored, storedSigned, err = decodeStoredFeed(rec)
-		}
-		if err != nil {
-			s.log.Error("the stored release feed cannot be read; judging without it", "serial", head, "err", err)
-			st.why = []texts.Text{texts.New("feed.unverifiable", "reason", "the collector's stored feed "+strconv.FormatUint(head, 10)+" cannot be read")}
-			stored = nil
-		}
+	ch := feedstate.Choose(ctx, s.store, head)
+	st := &feedState{head: head, why: ch.Why}
+	if ch.StoredErr != nil {
+		s.log.Error("the stored release feed cannot be read; judging without it", "serial", head, "err", ch.StoredErr)
 	}
-	f, builtIn := stored, false
-	if snap, err := snapshot.Feed(); err == nil {
-		if f == nil && (st.why == nil || snap.Serial > head) || f != nil && snap.Serial > f.Serial {
-			f, builtIn = snap, true
-		}
-	} else if stored == nil {
-		s.log.Debug("no built-in release feed", "err", err)
+	if ch.SnapshotErr != nil && ch.Feed == nil {
+		s.log.Debug("no built-in release feed", "err", ch.SnapshotErr)
 	}
+	f, builtIn := ch.Feed, ch.BuiltIn
 	if f == nil {
 		return st
 	}
@@ -165,7 +151,7 @@ func (s *Server) loadFeed(ctx context.Context, head uint64, signer *feedSigner, 
 		st.why = []texts.Text{texts.New("feed.unverifiable", "reason", "the collector cannot load its feed key")}
 		return st
 	}
-	signed := storedSigned
+	signed := ch.Signed
 	if builtIn || signed.KeyID != signer.keyID {
 		// The snapshot, or a feed another collector on the store signed:
 		// signed with this collector's key, which its agents pinned.
@@ -188,28 +174,6 @@ func (s *Server) loadFeed(ctx context.Context, head uint64, signer *feedSigner, 
 		st.signed = nil
 	}
 	return st
-}
-
-// decodeStoredFeed decodes a stored feed: the collector's own store,
-// trusted like its database, so the feed is decoded and validated, its
-// signature not checked (another collector on the store may have signed
-// it with its own key).
-func decodeStoredFeed(rec store.Feed) (*feed.Feed, feed.SignedFeed, error) {
-	sf, err := feed.DecodeSigned(bytes.NewReader(rec.Signed))
-	if err != nil {
-		return nil, feed.SignedFeed{}, err
-	}
-	f, err := feed.Decode(bytes.NewReader(sf.Feed))
-	if err != nil {
-		return nil, feed.SignedFeed{}, err
-	}
-	if err := feed.Validate(f); err != nil {
-		return nil, feed.SignedFeed{}, err
-	}
-	if f.Serial != rec.Serial {
-		return nil, feed.SignedFeed{}, errors.New("the signed feed's serial is not the record's")
-	}
-	return f, sf, nil
 }
 
 // feedInput is what Evaluate judges the feed functions by.
