@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardhq/ward/collector/feedstate"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/feed"
-	"github.com/wardhq/ward/feed/snapshot"
 )
 
 func init() { feedSubcommands = append(feedSubcommands, (*app).feedImportCommand) }
@@ -92,7 +92,7 @@ func (a *app) feedImport(ctx context.Context, path string, sourcePaths []string)
 	if !ok {
 		return errors.New("this store keeps no release feeds")
 	}
-	current, builtIn, err := currentFeedForImport(ctx, fs, a.stderr)
+	current, builtIn, err := currentFeedForImport(ctx, st, a.stderr)
 	if err != nil {
 		return err
 	}
@@ -231,44 +231,22 @@ func readFeedSources(f *feed.Feed, paths []string) ([]store.FeedSourceFile, erro
 }
 
 // currentFeedForImport is the feed an import must be newer than: the
-// stored one with the greatest serial, or the built-in snapshot when its
-// serial is greater (builtIn), as the server chooses (nil: neither). A
-// stored feed that cannot be decoded still counts by its serial, with a
-// warning on w.
-func currentFeedForImport(ctx context.Context, fs store.FeedStore, w io.Writer) (cur *feed.Feed, builtIn bool, err error) {
-	rec, err := fs.CurrentFeed(ctx)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return nil, false, fmt.Errorf("read the stored release feed: %w", err)
-	default:
-		cur, err = decodeStoredSignedFeed(rec)
-		if err != nil {
-			fmt.Fprintf(w, "warning: the stored feed %d cannot be read (%v); judging the import by its serial only\n", rec.Serial, err)
-			cur = &feed.Feed{Serial: rec.Serial}
+// current feed as the server chooses it (feedstate.Current: the stored
+// one with the greatest serial, or the built-in snapshot when its serial
+// is greater; builtIn), nil when there is neither. A stored feed that
+// cannot be decoded still counts by its serial, with a warning on w.
+func currentFeedForImport(ctx context.Context, st store.Store, w io.Writer) (cur *feed.Feed, builtIn bool, err error) {
+	cs, err := feedstate.Current(ctx, st)
+	if err != nil {
+		return nil, false, err
+	}
+	if cs.StoredErr != nil {
+		fmt.Fprintf(w, "warning: %v; judging the import by its serial only\n", cs.StoredErr)
+		if cs.Feed == nil || cs.Feed.Serial < cs.StoredSerial {
+			return &feed.Feed{Serial: cs.StoredSerial}, false, nil
 		}
 	}
-	if snap, err := snapshot.Feed(); err == nil && (cur == nil || snap.Serial > cur.Serial) {
-		return snap, true, nil
-	}
-	return cur, false, nil
-}
-
-// decodeStoredSignedFeed decodes the feed a stored record signs (the
-// store is trusted like the database: the signature is not checked).
-func decodeStoredSignedFeed(rec store.Feed) (*feed.Feed, error) {
-	sf, err := feed.DecodeSigned(bytes.NewReader(rec.Signed))
-	if err != nil {
-		return nil, err
-	}
-	f, err := feed.Decode(bytes.NewReader(sf.Feed))
-	if err != nil {
-		return nil, err
-	}
-	if f.Serial != rec.Serial {
-		return nil, fmt.Errorf("the signed feed's serial %d is not the record's %d", f.Serial, rec.Serial)
-	}
-	return f, nil
+	return cs.Feed, cs.BuiltIn, nil
 }
 
 func plural(n int, one, many string) string {
