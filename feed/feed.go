@@ -94,7 +94,9 @@ type Line struct {
 	Edition string `json:"edition,omitempty"`
 	// EOL is the last day the line receives security updates: for
 	// Ubuntu the end of standard support, for Windows LTSC editions the
-	// end of extended support.
+	// end of extended support. Zero (written "") when the vendor has
+	// announced none: the line is supported for as long as the feed is
+	// valid, and a later feed gives the date.
 	EOL Date `json:"eol"`
 	// ESMEOL is, for Ubuntu only, the end of Expanded Security
 	// Maintenance (Ubuntu Pro); zero when the feed does not know it.

@@ -214,8 +214,8 @@ func TestCheckImport(t *testing.T) {
 	}
 	invalid := example()
 	invalid.Serial = 9
-	invalid.Lines[0].EOL = feed.Date{}
-	if err := feed.CheckImport(current, invalid, now); err == nil || !strings.Contains(err.Error(), "lines[0].eol: missing") {
+	invalid.Lines[0].Version = "x"
+	if err := feed.CheckImport(current, invalid, now); err == nil || !strings.Contains(err.Error(), "lines[0].version") {
 		t.Errorf("invalid next: %v", err)
 	}
 }

@@ -162,11 +162,10 @@ func (v *validator) line(p string, l *Line, f *Feed) {
 	if known && !scheme.line.MatchString(l.Version) {
 		v.addf(p+".version", "%q is not a %s line version (%s)", l.Version, l.Platform, scheme.lineExample)
 	}
-	if l.EOL.IsZero() {
-		v.addf(p+".eol", "missing")
-	}
 	if !l.ESMEOL.IsZero() {
-		if l.Platform != Ubuntu {
+		if l.EOL.IsZero() {
+			v.addf(p+".esm_eol", "without eol (ESM follows the end of standard support)")
+		} else if l.Platform != Ubuntu {
 			v.addf(p+".esm_eol", "on %s (ESM is Ubuntu's)", l.Platform)
 		} else if !l.EOL.IsZero() && l.ESMEOL.Before(l.EOL) {
 			v.addf(p+".esm_eol", "%s is before eol %s", l.ESMEOL, l.EOL)

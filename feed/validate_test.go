@@ -50,7 +50,7 @@ func TestValidate(t *testing.T) {
 		{"windows build", func(f *feed.Feed) { f.Lines[1].Build = 0 }, "lines[1].build: missing"},
 		{"line version", func(f *feed.Feed) { f.Lines[2].Version = "22.4" }, `lines[2].version: "22.4" is not a ubuntu line version`},
 		{"windows version", func(f *feed.Feed) { f.Lines[1].Version = "24H2" }, `lines[1].version: "24H2" is not a windows line version`},
-		{"eol", func(f *feed.Feed) { f.Lines[4].EOL = feed.Date{} }, "lines[4].eol: missing"},
+		{"esm_eol without eol", func(f *feed.Feed) { f.Lines[2].EOL = feed.Date{} }, "lines[2].esm_eol: without eol"},
 		{"esm_eol before eol", func(f *feed.Feed) { f.Lines[2].ESMEOL = date("2027-04-29") }, "lines[2].esm_eol: 2027-04-29 is before eol 2027-04-30"},
 		{"esm_eol not ubuntu", func(f *feed.Feed) { f.Lines[3].ESMEOL = date("2040-01-01") }, "lines[3].esm_eol: on rhel"},
 		{"released missing", func(f *feed.Feed) { f.Lines[0].Releases[0].Released = feed.Date{} }, "lines[0].releases[0].released: missing"},

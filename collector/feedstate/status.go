@@ -91,6 +91,9 @@ func EOLWithin(ctx context.Context, st store.Dashboard, f *feed.Feed, now time.T
 				rep.Unplaced++
 				return nil
 			}
+			if m.Line.EOL.IsZero() {
+				return nil // no end of life announced
+			}
 			left := int(m.Line.EOL.Time().Sub(today).Hours() / 24)
 			if left <= days {
 				rep.Devices = append(rep.Devices, EOLDevice{DeviceID: lf.DeviceID, Hostname: lf.Hostname, Group: g, LineID: m.Line.ID, EOL: m.Line.EOL, DaysLeft: left})

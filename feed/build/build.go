@@ -131,9 +131,6 @@ func Build(inputs []Input, opts Options) (*feed.Feed, error) {
 			return nil, fmt.Errorf("build: line %s comes from two inputs", l.ID)
 		}
 		byID[l.ID] = l
-		if l.EOL.IsZero() {
-			l.EOL = feed.DateOf(f.ExpiresAt)
-		}
 	}
 	for _, m := range macos {
 		l := byID["macos-"+m.Major]

@@ -157,8 +157,8 @@ func readCycles(data []byte) ([]eolCycle, error) {
 // "ubuntu", "windows", "rocky-linux", EOLProducts) and returns its lines
 // with their ends of life and no releases. The eol is the cycle's eol;
 // for Ubuntu esm_eol is its extendedSupport (eoes). A cycle whose eol is
-// not announced (false) gets a zero EOL, which Build replaces by the
-// feed's expiry day. Windows cycles are per edition: "11-24h2-w" is
+// not announced (false) gets a zero EOL: the line has no announced end
+// of life (docs/feed.md). Windows cycles are per edition: "11-24h2-w" is
 // home-pro, "-e" enterprise, "-e-lts" ltsc, "-iot-lts" iot-ltsc, and a
 // cycle without a suffix ("10-22h2") covers home-pro and enterprise; the
 // build is the third part of latest ("10.0.26100"). Cycles that are not
