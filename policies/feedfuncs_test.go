@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -17,20 +18,38 @@ import (
 // testFeed is the made-up feed of testdata/feed (SOURCES.md there).
 func testFeed(t testing.TB) *feed.Feed {
 	t.Helper()
-	r, err := os.Open("testdata/feed/feed.json")
+	f, err := loadTestFeed()
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	f, err := feed.Decode(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := feed.Validate(f); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
+
+func loadTestFeed() (*feed.Feed, error) {
+	r, err := os.Open("testdata/feed/feed.json")
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	f, err := feed.Decode(r)
+	if err != nil {
+		return nil, fmt.Errorf("testdata/feed/feed.json: %w", err)
+	}
+	if err := feed.Validate(f); err != nil {
+		return nil, fmt.Errorf("testdata/feed/feed.json: %w", err)
+	}
+	return f, nil
+}
+
+// testFeedInput is the made-up feed the tests of the shipped policies
+// judge by (their rules read the feed: os_supported and the like).
+var testFeedInput = func() *FeedInput {
+	f, err := loadTestFeed()
+	if err != nil {
+		panic(err)
+	}
+	return &FeedInput{Feed: f}
+}()
 
 func TestFeedTestdataValid(t *testing.T) { testFeed(t) }
 
@@ -349,7 +368,7 @@ func FuzzFeedFunctions(f *testing.F) {
 		dev := feed.Device{Platform: platform, OSID: id, Version: version, Build: build, Edition: edition}
 		m, err := fd.LineOf(dev)
 		for _, r := range results {
-			if r.RuleID == "no-feed" || r.Status != StatusPass {
+			if r.RuleID == "no-feed" || r.RuleID == "feed-age" || r.Status != StatusPass {
 				continue
 			}
 			if err != nil {
@@ -375,4 +394,49 @@ func FuzzFeedFunctions(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestShippedRulesWithoutFeed: with no feed, or an expired one, every rule
+// of the shipped policies that reads the feed is UNKNOWN saying so (never
+// PASS), carries the feed's serial when there is one, and no shipped rule
+// writes an OS version of its own: each os-family rule reads the feed.
+func TestShippedRulesWithoutFeed(t *testing.T) {
+	expired := time.Date(2027, 5, 20, 0, 0, 0, 0, time.UTC)
+	for _, name := range Names() {
+		p := mustEmbedded(t, name)
+		for _, platform := range Platforms {
+			for _, c := range []struct {
+				in     *FeedInput
+				now    time.Time
+				why    []texts.Text
+				serial uint64
+			}{
+				{nil, testNow, txt("feed.none"), 0},
+				{testFeedInput, expired, txt("feed.expired", "serial", "202611200000", "expired_at", "2027-05-19"), testFeedSerial},
+			} {
+				f := compliantFacts(platform)
+				if c.now.Equal(expired) {
+					f.PatchLevel.MetadataRefreshedAt = nil // left unknown; only the feed rules are looked at
+				}
+				readers := 0
+				for _, r := range Evaluate(context.Background(), p, f, Options{Now: c.now, Feed: c.in}) {
+					if r.Family != FamilyOS {
+						continue
+					}
+					readers++
+					why := c.why
+					if r.RuleID == "os-support-ending" {
+						why = append(txt("engine.applies_unknown"), c.why...)
+					}
+					if r.Status != StatusUnknown || !slices.EqualFunc(r.ReasonText, why, sameText) || r.FeedSerial != c.serial {
+						t.Errorf("%s/%s/%s at %s: %s %+v serial %d, want UNKNOWN %+v serial %d",
+							name, platform, r.RuleID, c.now.Format(time.DateOnly), r.Status, r.ReasonText, r.FeedSerial, why, c.serial)
+					}
+				}
+				if readers < 2 {
+					t.Errorf("%s/%s: %d os rules", name, platform, readers)
+				}
+			}
+		}
+	}
 }
