@@ -128,7 +128,7 @@ func goldenFleet(t *testing.T) store.Dashboard {
 	if err != nil {
 		t.Fatal(err)
 	}
-	field := strings.Replace(string(base), "name: baseline\nversion: 2\n", "name: field\nversion: 2\n", 1)
+	field := strings.Replace(string(base), "name: baseline\nversion: 3\n", "name: field\nversion: 2\n", 1)
 	if err := st.SetPolicy(ctx, store.GroupPolicy{Group: "field", Name: "field", Version: 2, Document: []byte(field), UpdatedAt: gT0.Add(5 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
