@@ -191,7 +191,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 	e := goldenExport(t, goldenFleet(t))
 	m := e.Metadata
 	if m.Format != dashboard.ExportFormat || !m.AsOf.Equal(gAsOf) || !m.GeneratedAt.Equal(gAsOf.Add(48*time.Hour)) || m.Collector.Host != "ward.example.org" ||
-		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 8 || m.Rows != 13 || len(m.DeadlinePolicies) != 2 || m.DeadlinePolicies[0].String() != "field: field v2" || m.DeadlinePolicies[1].String() != "staff: baseline v2 (embedded)" {
+		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 8 || m.Rows != 13 || len(m.DeadlinePolicies) != 2 || m.DeadlinePolicies[0].String() != "field: field v2" || m.DeadlinePolicies[1].String() != "staff: baseline v3 (embedded)" {
 		t.Errorf("metadata = %+v", m)
 	}
 	rows := map[string]dashboard.ExportRow{}
