@@ -65,9 +65,9 @@ func FuzzDecode(f *testing.F) {
 func small(tb testing.TB) (*evidence.File, *evidencetest.CA, *evidencetest.Device) {
 	ca := evidencetest.NewCA(tb, t0.Add(-day))
 	d := ca.Enrol(tb, "dev-f", t0.Add(-time12h))
-	d.Report(tb, t0, evidencetest.LinuxFacts(t0, true), "baseline", 2)
-	d.Report(tb, t0.Add(time12h), evidencetest.LinuxFacts(t0.Add(time12h), false), "baseline", 2)
-	return evidencetest.Build(tb, ca, t0, t0.Add(day), []evidence.Policy{evidencetest.Policy(tb, "baseline", 2)}, d), ca, d
+	d.Report(tb, t0, evidencetest.LinuxFacts(t0, true), "baseline", 3)
+	d.Report(tb, t0.Add(time12h), evidencetest.LinuxFacts(t0.Add(time12h), false), "baseline", 3)
+	return evidencetest.Build(tb, ca, t0, t0.Add(day), []evidence.Policy{evidencetest.Policy(tb, "baseline", 3)}, d), ca, d
 }
 
 const time12h = 12 * 60 * 60 * 1e9

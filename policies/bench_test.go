@@ -153,7 +153,7 @@ func BenchmarkEvaluateBound(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				Evaluate(context.Background(), p, facts, Options{Now: testNow})
+				Evaluate(context.Background(), p, facts, Options{Now: testNow, Feed: testFeedInput})
 			}
 			b.ReportMetric(float64(p.Cost), "worst-case-units")
 		})

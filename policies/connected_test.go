@@ -99,7 +99,7 @@ func TestConnectedGrace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := Evaluate(context.Background(), p, f, Options{Now: testNow, FailingSince: since,
+			res := Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput, FailingSince: since,
 				GraceUsed: map[string]time.Duration{"security-updates": tt.used}, Paused: tt.paused})
 			got, _ := resultFor(res, "security-updates")
 			if got.Status != StatusFail || got.Deadline == nil || !got.GraceConnected {
@@ -126,7 +126,7 @@ func TestConnectedGrace(t *testing.T) {
 	}
 	// A passing rule says its grace is connected but carries no deadline.
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(0))
-	got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, FailingSince: since,
+	got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput, FailingSince: since,
 		GraceUsed: map[string]time.Duration{"security-updates": time.Hour}, Paused: map[string]time.Time{"security-updates": {}}}), "security-updates")
 	if got.Status != StatusPass || !got.GraceConnected || got.Deadline != nil || got.DeadlinePaused || got.GraceUsed != 0 {
 		t.Errorf("passing rule: %+v", got)

@@ -46,7 +46,7 @@ func TestCompliantFactsPass(t *testing.T) {
 	for _, name := range Names() {
 		p := mustEmbedded(t, name)
 		for _, platform := range Platforms {
-			results := Evaluate(context.Background(), p, compliantFacts(platform), Options{Now: testNow})
+			results := Evaluate(context.Background(), p, compliantFacts(platform), Options{Now: testNow, Feed: testFeedInput})
 			want := 0
 			for _, r := range p.Rules {
 				if contains(r.Platforms, platform) {
@@ -224,55 +224,106 @@ func TestShippedRules(t *testing.T) {
 			f.PatchLevel = &wardv1.PatchFacts{Collection: coll(failedStatus, "apt-get is missing")}
 		}, StatusUnknown, "unknown", "apt-get is missing"},
 
-		// baseline OS minimums.
-		{"windows 10 1903", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
-			f.Os.Name, f.Os.Version, f.Os.DisplayVersion, f.Os.Build = "Windows 10 Pro", "10.0.18362", "1903", "18362.30"
-		}, StatusFail, "Windows 10 Pro 10.0.18362 1903 (build 18362.30)", ""},
-		{"windows 10 22H2", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
-			f.Os.Version = "10.0.19045"
-		}, StatusPass, "", ""},
-		{"windows version unknown", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
-			f.Os.Version = ""
-		}, StatusUnknown, "", "the version is not known"},
-		{"macos 13", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
-			f.Os.Version, f.Os.Build = "13.3.1", "22E261"
-		}, StatusFail, "macOS 13.3.1 (build 22E261)", ""},
-		{"macos 14.0", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) { f.Os.Version = "14.0" }, StatusPass, "", ""},
+		// baseline OS support, judged by the made-up feed of testdata/feed.
+		{"windows 10 22H2 pro ended", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Name, f.Os.Version, f.Os.DisplayVersion, f.Os.Build, f.Os.Edition = "Windows 10 Pro", "10.0.19045", "22H2", "19045.6575", "Professional"
+		}, StatusFail, "Windows 10 22H2 (19045.6575), support ended on 2025-10-14; (release feed 202611200000, 5 days old)", ""},
+		{"windows 10 22H2 enterprise ended", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.Build = "10.0.19045", "19045.6575"
+		}, StatusFail, "", ""},
+		{"windows 10 LTSC 2021 supported", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.Build, f.Os.Edition = "10.0.19044", "19044.6575", "EnterpriseS"
+		}, StatusPass, "Windows 10 21H2 (19044.6575), supported until 2027-01-12; (release feed 202611200000, 5 days old)", ""},
+		{"windows 11 24H2 pro ended", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Edition = "Professional"
+		}, StatusFail, "", ""},
+		{"windows 11 enterprise", "baseline", "windows", "os-supported-windows", nil, StatusPass,
+			"Windows 11 24H2 (26100.7171), supported until 2027-10-12; (release feed 202611200000, 5 days old)", ""},
+		{"windows newer than the feed", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.Build = "10.0.26300", "26300.1000"
+		}, StatusPass, "Windows 26300.1000, newer than the release feed knows; (release feed 202611200000, 5 days old)", ""},
+		{"windows edition unknown", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Edition = ""
+		}, StatusUnknown, "", "the release feed does not know this system: the Windows edition is not known"},
+		{"windows server", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Edition = "ServerStandard"
+		}, StatusUnknown, "", `the Windows edition "ServerStandard" has no lifecycle in the feed`},
+		{"windows build unknown", "baseline", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.Build = "", ""
+		}, StatusUnknown, "", "the Windows build is not known"},
+		{"macos 13 ended", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.DisplayVersion, f.Os.Build = "13.7.8", "13.7.8", "22H730"
+		}, StatusFail, "macOS 13.7.8, support ended on 2025-09-15; (release feed 202611200000, 5 days old)", ""},
+		{"macos 14 one behind", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.DisplayVersion = "14.8.2", "14.8.2"
+		}, StatusPass, "macOS 14.8.2, supported until 2026-12-31; (release feed 202611200000, 5 days old)", ""},
 		{"macos garbage version", "baseline", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
-			f.Os.Version = "14.6.1 (a)"
-		}, StatusUnknown, "", `cannot compare the version "14.6.1 (a)": it is not made of numbers and dots`},
-		{"debian 11", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "11" },
-			StatusFail, "Debian GNU/Linux 11", ""},
+			f.Os.Version = "fifteen"
+		}, StatusUnknown, "", `macOS version "fifteen" is not a version`},
+		{"debian 11 ended", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "11" },
+			StatusFail, "debian 11, support ended on 2026-08-31; (release feed 202611200000, 5 days old)", ""},
 		{"debian 12", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "12" }, StatusPass, "", ""},
 		{"debian testing", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) { f.Os.Version = "" },
-			StatusUnknown, "Debian GNU/Linux (version not known)", "the version is not known"},
-		{"ubuntu 20.04", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			StatusUnknown, "", `debian version "" is not a version`},
+		{"ubuntu 20.04 on ESM", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
 			f.Os.Id, f.Os.Name, f.Os.Version = "ubuntu", "Ubuntu", "20.04"
-		}, StatusFail, "Ubuntu 20.04", ""},
+		}, StatusFail, "ubuntu 20.04, standard support ended on 2025-05-29; Ubuntu Pro (ESM) runs until 2030-04-02, but Ward cannot tell whether it is enabled; (release feed 202611200000, 5 days old)", ""},
 		{"ubuntu 22.04", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
 			f.Os.Id, f.Os.Name, f.Os.Version = "ubuntu", "Ubuntu", "22.04"
 		}, StatusPass, "", ""},
-		{"fedora 40", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
-			f.Os.Id, f.Os.Name, f.Os.Version = "fedora", "Fedora Linux", "40"
-		}, StatusFail, "", ""},
-		{"fedora 41", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
-			f.Os.Id, f.Os.Name, f.Os.Version = "fedora", "Fedora Linux", "41"
+		{"fedora 43", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Name, f.Os.Version = "fedora", "Fedora Linux", "43"
 		}, StatusPass, "", ""},
-		{"rhel 8.10", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
-			f.Os.Id, f.Os.Name, f.Os.Version = "rhel", "Red Hat Enterprise Linux", "8.10"
-		}, StatusFail, "", ""},
+		{"fedora 41, gone from the feed", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Name, f.Os.Version = "fedora", "Fedora Linux", "41"
+		}, StatusUnknown, "", "the release feed has no line for this system: fedora 41"},
 		{"rhel 9.4", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
 			f.Os.Id, f.Os.Name, f.Os.Version = "rhel", "Red Hat Enterprise Linux", "9.4"
 		}, StatusPass, "", ""},
 		{"arch", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
 			f.Os.Id, f.Os.Name, f.Os.Version = "arch", "Arch Linux", ""
-		}, StatusUnknown, "", `Ward has no minimum version for the distribution "arch"`},
+		}, StatusUnknown, "", `the feed has no lines for the distribution "arch"`},
 		{"distribution unknown", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
 			f.Os.Id, f.Os.Version = "", ""
 		}, StatusUnknown, "", "the Linux distribution is not known"},
 		{"os collection failed", "baseline", "linux", "os-supported-linux", func(f *wardv1.Facts) {
 			f.Os.Collection = coll(failedStatus, "cannot read /etc/os-release: no such file")
 		}, StatusUnknown, "unknown", "cannot read /etc/os-release: no such file"},
+
+		// baseline missed-security-releases: 30 days, 14 for an exploited flaw.
+		{"windows up to date", "baseline", "windows", "missed-security-releases", nil, StatusPass, "no security release missing", ""},
+		{"windows a month behind, exploited", "baseline", "windows", "missed-security-releases", func(f *wardv1.Facts) {
+			f.Os.Build = "26100.6899"
+		}, StatusFail, "security releases missing: 26100.7171; fixing a flaw attackers are already using: 26100.7171", ""},
+		{"windows missing one not exploited, 7 days", "baseline", "windows", "missed-security-releases", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.Build = "10.0.26200", "26200.7171"
+		}, StatusPass, "no security release missing", ""},
+		{"windows ubr unknown", "baseline", "windows", "missed-security-releases", func(f *wardv1.Facts) {
+			f.Os.Build = ""
+		}, StatusUnknown, "", "the Windows update build revision is not known"},
+		{"macos a release behind, exploited", "baseline", "darwin", "missed-security-releases", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.DisplayVersion = "15.7.1", "15.7.1"
+		}, StatusFail, "security releases missing: 15.7.2; fixing a flaw attackers are already using: 15.7.2", ""},
+		{"macos up to date", "baseline", "darwin", "missed-security-releases", nil, StatusPass, "no security release missing", ""},
+		{"macos newer than its line's newest", "baseline", "darwin", "missed-security-releases", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.DisplayVersion = "15.8", "15.8"
+		}, StatusPass, "no security release missing", ""},
+
+		// baseline os-support-ending: a warning within 90 days.
+		{"macos 14 ends within 90 days", "baseline", "darwin", "os-support-ending", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.DisplayVersion = "14.8.2", "14.8.2"
+		}, StatusFail, "macOS 14.8.2, supported until 2026-12-31; (release feed 202611200000, 5 days old)", ""},
+		{"macos 15 far from its end", "baseline", "darwin", "os-support-ending", nil, StatusPass, "", ""},
+		{"windows LTSC ends within 90 days", "baseline", "windows", "os-support-ending", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.Build, f.Os.Edition = "10.0.19044", "19044.6575", "EnterpriseS"
+		}, StatusFail, "", ""},
+		{"fedora 43 ends within 90 days", "baseline", "linux", "os-support-ending", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Version = "fedora", "43"
+		}, StatusFail, "", ""},
+		{"debian 13 far from its end", "baseline", "linux", "os-support-ending", nil, StatusPass, "", ""},
+		{"unknown distribution, warning unknown", "baseline", "linux", "os-support-ending", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Version = "arch", ""
+		}, StatusUnknown, "", `the feed has no lines for the distribution "arch"`},
 
 		// high-risk fixed-volumes-encrypted.
 		{"boot and usb left out", "high-risk", "linux", "fixed-volumes-encrypted", nil, StatusPass,
@@ -397,6 +448,17 @@ func TestShippedRules(t *testing.T) {
 			f.PatchLevel.RebootRequired = ptr(true)
 		}, StatusFail, "a restart is waiting to finish installing updates", ""},
 		{"windows no restart", "high-risk", "windows", "restart-after-updates", nil, StatusPass, "no restart waiting", ""},
+		{"darwin restart pending", "high-risk", "darwin", "restart-after-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.RebootRequired = ptr(true)
+		}, StatusFail, "a restart is waiting to finish installing updates", ""},
+		{"darwin nothing listed", "high-risk", "darwin", "restart-after-updates", nil, StatusPass, "", ""},
+		{"darwin updates listed, none needing a restart", "high-risk", "darwin", "restart-after-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.PendingSecurityUpdates = ptr(int32(1))
+		}, StatusUnknown, "", "whether a restart is waiting to finish installing updates could not be checked"},
+		{"darwin listing failed", "high-risk", "darwin", "restart-after-updates", func(f *wardv1.Facts) {
+			f.PatchLevel.PendingSecurityUpdates, f.PatchLevel.PendingUpdates = nil, nil
+			f.PatchLevel.Collection = coll(partialStatus, "cannot list pending updates: softwareupdate: no network")
+		}, StatusUnknown, "", "cannot list pending updates: softwareupdate: no network"},
 		{"linux restart unknown", "high-risk", "linux", "restart-after-updates", func(f *wardv1.Facts) {
 			f.PatchLevel.RebootRequired = nil
 		}, StatusUnknown, "no security update waiting; list of available updates last refreshed on 2026-11-24", `the fact "reboot_required" was not collected`},
@@ -410,25 +472,34 @@ func TestShippedRules(t *testing.T) {
 			f.PatchLevel.AutomaticUpdates = nil
 		}, StatusUnknown, "", `the fact "automatic_updates" was not collected`},
 
-		// high-risk OS minimums.
-		{"windows 11 23H2", "high-risk", "windows", "os-supported-windows", func(f *wardv1.Facts) {
-			f.Os.Version = "10.0.22631"
+		// high-risk OS support and security releases: 14 days, 3 when exploited.
+		{"windows 11 24H2 pro ended, high-risk", "high-risk", "windows", "os-supported-windows", func(f *wardv1.Facts) {
+			f.Os.Edition = "Professional"
 		}, StatusFail, "", ""},
-		{"macos 14.6.1", "high-risk", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
-			f.Os.Version = "14.6.1"
-		}, StatusFail, "", ""},
+		{"macos 14 high-risk", "high-risk", "darwin", "os-supported-macos", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.DisplayVersion = "14.8.2", "14.8.2"
+		}, StatusPass, "", ""},
 		{"debian 12 high-risk", "high-risk", "linux", "os-supported-linux", func(f *wardv1.Facts) {
 			f.Os.Version = "12"
-		}, StatusFail, "", ""},
-		{"ubuntu 24.04", "high-risk", "linux", "os-supported-linux", func(f *wardv1.Facts) {
-			f.Os.Id, f.Os.Version = "ubuntu", "24.04"
 		}, StatusPass, "", ""},
-		{"rhel 9.5", "high-risk", "linux", "os-supported-linux", func(f *wardv1.Facts) {
-			f.Os.Id, f.Os.Version = "rhel", "9.5"
+		{"ubuntu 20.04 high-risk", "high-risk", "linux", "os-supported-linux", func(f *wardv1.Facts) {
+			f.Os.Id, f.Os.Version = "ubuntu", "20.04"
 		}, StatusFail, "", ""},
 		{"unknown distro high-risk", "high-risk", "linux", "os-supported-linux", func(f *wardv1.Facts) {
-			f.Os.Id, f.Os.Version = "opensuse-leap", "15.6"
-		}, StatusUnknown, "", `Ward has no minimum version for the distribution "opensuse-leap"`},
+			f.Os.Id, f.Os.Version = "arch", ""
+		}, StatusUnknown, "", `the feed has no lines for the distribution "arch"`},
+		{"windows a month behind, high-risk", "high-risk", "windows", "missed-security-releases", func(f *wardv1.Facts) {
+			f.Os.Build = "26100.6899"
+		}, StatusFail, "", ""},
+		{"windows missing one not exploited, 7 days, high-risk", "high-risk", "windows", "missed-security-releases", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.Build = "10.0.26200", "26200.7171"
+		}, StatusPass, "no security release missing", ""},
+		{"macos 14 a release behind, high-risk", "high-risk", "darwin", "missed-security-releases", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.DisplayVersion = "14.8.1", "14.8.1"
+		}, StatusFail, "security releases missing: 14.8.2; fixing a flaw attackers are already using: 14.8.2", ""},
+		{"macos 14 ends within 90 days, high-risk", "high-risk", "darwin", "os-support-ending", func(f *wardv1.Facts) {
+			f.Os.Version, f.Os.DisplayVersion = "14.8.2", "14.8.2"
+		}, StatusFail, "", ""},
 	}
 	policies := map[string]*Policy{}
 	for _, name := range Names() {
@@ -440,7 +511,7 @@ func TestShippedRules(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(f)
 			}
-			got, ok := resultFor(Evaluate(context.Background(), policies[tt.policy], f, Options{Now: testNow}), tt.rule)
+			got, ok := resultFor(Evaluate(context.Background(), policies[tt.policy], f, Options{Now: testNow, Feed: testFeedInput}), tt.rule)
 			if !ok {
 				t.Fatalf("rule %s not in the results", tt.rule)
 			}
@@ -465,13 +536,13 @@ func TestShippedRules(t *testing.T) {
 
 func TestRulesLeftOutByPlatform(t *testing.T) {
 	p := mustEmbedded(t, "high-risk")
-	results := Evaluate(context.Background(), p, darwinFacts(), Options{Now: testNow})
-	for _, id := range []string{"restart-after-updates", "os-supported-windows", "os-supported-linux"} {
+	results := Evaluate(context.Background(), p, darwinFacts(), Options{Now: testNow, Feed: testFeedInput})
+	for _, id := range []string{"os-supported-windows", "os-supported-linux"} {
 		if _, ok := resultFor(results, id); ok {
 			t.Errorf("rule %s reported on darwin", id)
 		}
 	}
-	if _, ok := resultFor(Evaluate(context.Background(), mustEmbedded(t, "baseline"), windowsFacts(), Options{Now: testNow}), "swap-encrypted"); ok {
+	if _, ok := resultFor(Evaluate(context.Background(), mustEmbedded(t, "baseline"), windowsFacts(), Options{Now: testNow, Feed: testFeedInput}), "swap-encrypted"); ok {
 		t.Error("swap-encrypted reported on windows")
 	}
 }
@@ -480,7 +551,7 @@ func TestUnknownPlatform(t *testing.T) {
 	f := linuxFacts()
 	f.Os = &wardv1.OSFacts{Collection: coll(failedStatus, "cannot tell which platform this is: host lookup failed")}
 	p := mustEmbedded(t, "baseline")
-	results := Evaluate(context.Background(), p, f, Options{Now: testNow})
+	results := Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})
 	if len(results) != len(p.Rules) {
 		t.Fatalf("%d results, want one per rule (%d)", len(results), len(p.Rules))
 	}
@@ -489,7 +560,7 @@ func TestUnknownPlatform(t *testing.T) {
 			t.Errorf("%s: %s %q", r.RuleID, r.Status, r.Reason)
 		}
 	}
-	if got := Evaluate(context.Background(), p, nil, Options{Now: testNow}); len(got) != len(p.Rules) || got[0].Status != StatusUnknown {
+	if got := Evaluate(context.Background(), p, nil, Options{Now: testNow, Feed: testFeedInput}); len(got) != len(p.Rules) || got[0].Status != StatusUnknown {
 		t.Errorf("Evaluate(context.Background(), nil facts) = %+v", got)
 	}
 }
@@ -519,7 +590,7 @@ func TestCollectionStatuses(t *testing.T) {
 			if tt.nilFam {
 				f.DiskEncryption = nil
 			}
-			got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow}), "disk-encrypted")
+			got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput}), "disk-encrypted")
 			if got.Status != tt.want || got.Reason != tt.reason {
 				t.Errorf("got %s %q, want %s %q", got.Status, got.Reason, tt.want, tt.reason)
 			}
@@ -549,7 +620,7 @@ func TestGrace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, FailingSince: tt.since}), "security-updates")
+			got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput, FailingSince: tt.since}), "security-updates")
 			if got.Status != StatusFail || got.FailingSince == nil || got.Deadline == nil {
 				t.Fatalf("got %+v, want a FAIL with a deadline", got)
 			}
@@ -568,7 +639,7 @@ func TestGrace(t *testing.T) {
 	} {
 		f := linuxFacts()
 		mut(f)
-		got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, FailingSince: since}), "security-updates")
+		got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput, FailingSince: since}), "security-updates")
 		if got.FailingSince != nil || got.Deadline != nil || got.Overdue {
 			t.Errorf("%s result carries failing since %v, deadline %v, overdue %v", got.Status, got.FailingSince, got.Deadline, got.Overdue)
 		}
@@ -578,7 +649,7 @@ func TestGrace(t *testing.T) {
 func TestResultJSON(t *testing.T) {
 	f := windowsFacts()
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(1))
-	got, _ := resultFor(Evaluate(context.Background(), mustEmbedded(t, "baseline"), f, Options{Now: testNow}), "security-updates")
+	got, _ := resultFor(Evaluate(context.Background(), mustEmbedded(t, "baseline"), f, Options{Now: testNow, Feed: testFeedInput}), "security-updates")
 	b, err := json.Marshal(got)
 	if err != nil {
 		t.Fatal(err)
@@ -607,7 +678,7 @@ func TestLanguage(t *testing.T) {
 		{"!!", "The firewall is on", "Open System Settings"},
 	}
 	for _, tt := range tests {
-		got, _ := resultFor(Evaluate(context.Background(), p, darwinFacts(), Options{Now: testNow, Lang: tt.lang}), "firewall-on")
+		got, _ := resultFor(Evaluate(context.Background(), p, darwinFacts(), Options{Now: testNow, Feed: testFeedInput, Lang: tt.lang}), "firewall-on")
 		if got.Title != tt.title || !strings.HasPrefix(got.Remediation, tt.remediationPrefix) {
 			t.Errorf("lang %q: title %q, remediation %q", tt.lang, got.Title, got.Remediation)
 		}
@@ -630,7 +701,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Evaluate(context.Background(), q, linuxFacts(), Options{Now: testNow, Lang: "fr"})[0]
+	got := Evaluate(context.Background(), q, linuxFacts(), Options{Now: testNow, Feed: testFeedInput, Lang: "fr"})[0]
 	if got.Title != "Pare-feu activé" || got.Expected != "The firewall is on." || got.Remediation != "Turn it on." {
 		t.Errorf("fallback gave %+v", got)
 	}
@@ -700,7 +771,7 @@ rules:
 	}
 	f := linuxFacts()
 	f.PatchLevel.RebootRequired = nil
-	results := Evaluate(context.Background(), p, f, Options{Now: testNow})
+	results := Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})
 	want := map[string]Status{"only-debian": StatusPass, "guard-unknown": StatusUnknown, "not-bool": StatusUnknown,
 		"observed-error": StatusFail, "days": StatusPass}
 	if len(results) != len(want) {

@@ -11,7 +11,8 @@ import (
 )
 
 // Facts built in Go for the evaluation tests. Each platform's compliant set
-// passes every rule of both shipped policies; cases mutate a clone.
+// passes every rule of both shipped policies, judged by the made-up feed of
+// testdata/feed at testNow (testFeedInput); cases mutate a clone.
 
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
@@ -36,8 +37,8 @@ const (
 func windowsFacts() *wardv1.Facts {
 	return &wardv1.Facts{
 		CollectedAt: timestamppb.New(testNow),
-		Os: &wardv1.OSFacts{Collection: statusOK(), Platform: "windows", Name: "Windows 11 Pro",
-			Version: "10.0.26100", DisplayVersion: "24H2", Build: "26100.2314", Architecture: "amd64"},
+		Os: &wardv1.OSFacts{Collection: statusOK(), Platform: "windows", Name: "Windows 11 Enterprise",
+			Version: "10.0.26100", DisplayVersion: "24H2", Build: "26100.7171", Edition: "Enterprise", Architecture: "amd64"},
 		DiskEncryption: &wardv1.DiskEncryptionFacts{Collection: statusOK(), Volumes: []*wardv1.Volume{
 			{MountPoint: "C:", Device: `\\?\Volume{3c8b8e52-0000-0000-0000-100000000000}\`, System: true,
 				Encrypted: ptr(true), Method: "BitLocker XTS-AES 128", Protection: protOn, Conversion: convFull,
@@ -65,7 +66,7 @@ func darwinFacts() *wardv1.Facts {
 	return &wardv1.Facts{
 		CollectedAt: timestamppb.New(testNow),
 		Os: &wardv1.OSFacts{Collection: statusOK(), Platform: "darwin", Name: "macOS",
-			Version: "15.1", DisplayVersion: "15.1", Build: "24B83", Kernel: "24.1.0", Architecture: "arm64"},
+			Version: "15.7.2", DisplayVersion: "15.7.2", Build: "24G325", Kernel: "24.6.0", Architecture: "arm64"},
 		DiskEncryption: &wardv1.DiskEncryptionFacts{Collection: statusOK(), HardwareEncrypted: ptr(true),
 			Volumes: []*wardv1.Volume{
 				{MountPoint: "/System/Volumes/Data", Device: "disk3s5", System: true, Encrypted: ptr(true),

@@ -79,7 +79,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("re-parse differs:\n%+v\n%+v", p, q)
 		}
 		for _, platform := range Platforms {
-			for _, r := range Evaluate(context.Background(), p, compliantFacts(platform), Options{Now: testNow, Lang: "fr"}) {
+			for _, r := range Evaluate(context.Background(), p, compliantFacts(platform), Options{Now: testNow, Feed: testFeedInput, Lang: "fr"}) {
 				switch r.Status {
 				case StatusPass, StatusFail:
 				case StatusUnknown:

@@ -140,8 +140,9 @@ func TestPrescanReadsText(t *testing.T) {
 }
 
 // Every document in the repository passes every limit with a wide margin:
-// at most a fifth of each (the shipped policies carry every text in seven
-// languages, most of their bytes).
+// at most a fifth of each, and a quarter of the size (the shipped policies
+// carry every text in seven languages, most of their bytes: high-risk's
+// twelve rules take a little over a fifth).
 func TestShippedWithinLimits(t *testing.T) {
 	files, _ := filepath.Glob("*.yaml")
 	more, _ := filepath.Glob(filepath.Join("testdata", "*", "*.yaml"))
@@ -155,7 +156,7 @@ func TestShippedWithinLimits(t *testing.T) {
 			t.Errorf("%s: %s", file, pr.Reason)
 			continue
 		}
-		if len(data) > maxDocumentSize/5 || sh.depth > maxDepth/4 || sh.nodes > maxNodes/5 || sh.keys > maxMappingKeys/5 {
+		if len(data) > maxDocumentSize/4 || sh.depth > maxDepth/4 || sh.nodes > maxNodes/5 || sh.keys > maxMappingKeys/5 {
 			t.Errorf("%s: %d bytes, shape %+v: within a fifth of every limit?", file, len(data), sh)
 		}
 	}
@@ -249,7 +250,7 @@ func TestEvaluationBudget(t *testing.T) {
 	}
 	// About 40 units a volume: 15,000 volumes cost some 600,000 units a
 	// rule, so the fifth or sixth heavy rule spends the budget.
-	results := Evaluate(context.Background(), p, bigFacts(15_000), Options{Now: testNow})
+	results := Evaluate(context.Background(), p, bigFacts(15_000), Options{Now: testNow, Feed: testFeedInput})
 	if len(results) != 11 {
 		t.Fatalf("%d results", len(results))
 	}
@@ -269,7 +270,7 @@ func TestEvaluationBudget(t *testing.T) {
 	}
 
 	// One expression over its own limit.
-	results = Evaluate(context.Background(), p, bigFacts(30_000), Options{Now: testNow})
+	results = Evaluate(context.Background(), p, bigFacts(30_000), Options{Now: testNow, Feed: testFeedInput})
 	if r := results[0]; r.Status != StatusUnknown ||
 		!strings.Contains(r.Reason, fmt.Sprintf("went over its limit of %d cost units", maxExpressionCost)) {
 		t.Errorf("first rule: %s %q, want UNKNOWN over the expression's limit", r.Status, r.Reason)
@@ -291,7 +292,7 @@ func TestEvaluateContext(t *testing.T) {
 		{cancelled, "not evaluated: the evaluation was cancelled"},
 		{expired, "not evaluated: the evaluation ran out of time"},
 	} {
-		results := Evaluate(tt.ctx, p, compliantFacts("linux"), Options{Now: testNow})
+		results := Evaluate(tt.ctx, p, compliantFacts("linux"), Options{Now: testNow, Feed: testFeedInput})
 		if len(results) == 0 {
 			t.Fatal("no results")
 		}
@@ -318,7 +319,7 @@ func TestEvaluateContext(t *testing.T) {
 		time.Sleep(time.Millisecond)
 		stop()
 	}()
-	results := Evaluate(ctx, slow, facts, Options{Now: testNow})
+	results := Evaluate(ctx, slow, facts, Options{Now: testNow, Feed: testFeedInput})
 	<-ctx.Done()
 	for _, r := range results {
 		if r.Status == StatusPass && r.RuleID == "light" {

@@ -77,7 +77,7 @@ func TestShippedMessages(t *testing.T) {
 	for _, name := range Names() {
 		p := mustEmbedded(t, name)
 		for fname, facts := range messageFacts() {
-			for _, r := range Evaluate(context.Background(), p, facts, Options{Now: testNow}) {
+			for _, r := range Evaluate(context.Background(), p, facts, Options{Now: testNow, Feed: testFeedInput}) {
 				where := name + "/" + fname + "/" + r.RuleID
 				if len(r.ObservedText) == 0 {
 					t.Errorf("%s: no observed text", where)
@@ -108,7 +108,7 @@ func TestShippedMessages(t *testing.T) {
 	// path here.
 	for _, id := range []string{"disk.volume_not_encrypted", "firewall.service_reachable", "firewall.service_reachable_anywhere",
 		"firewall.service_may_be_reachable", "patch.security_pending", "patch.index_stale", "patch.restart_waiting", "patch.automatic_off",
-		"os.no_minimum", "os.version_unknown", "disk.volume_unknown_why", "engine.detail", "engine.platform_unknown_why",
+		"feed.no_line", "os.version_unknown", "disk.volume_unknown_why", "engine.detail", "engine.platform_unknown_why",
 		"engine.check_unsupported", "engine.not_collected", "firewall.not_filtered", "disk.some_volumes_unchecked"} {
 		if !seen[id] {
 			t.Errorf("no path produced %s", id)
@@ -131,7 +131,7 @@ func TestAgreedMessages(t *testing.T) {
 	f.DiskEncryption.Volumes[1].Encrypted = ptr(false)
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(3))
 	f.Firewall.Reachable = []*wardv1.ReachableService{service("tcp", "0.0.0.0", 445, false, "10.0.0.0/8")}
-	results := Evaluate(context.Background(), mustEmbedded(t, "high-risk"), f, Options{Now: testNow})
+	results := Evaluate(context.Background(), mustEmbedded(t, "high-risk"), f, Options{Now: testNow, Feed: testFeedInput})
 	for rule, want := range map[string][]texts.Text{
 		"fixed-volumes-encrypted": {texts.New("disk.volume_encrypted_method", "place", "C:", "method", "BitLocker XTS-AES 128"),
 			texts.New("disk.volume_not_encrypted", "place", "D:")},
@@ -151,10 +151,10 @@ func TestRenderedInLanguages(t *testing.T) {
 	f.DiskEncryption.Volumes[1].Encrypted = ptr(false)
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(2))
 	f.Firewall.Reachable = []*wardv1.ReachableService{service("tcp", "0.0.0.0", 445, false, "any")}
-	results := Evaluate(context.Background(), mustEmbedded(t, "high-risk"), f, Options{Now: testNow})
+	results := Evaluate(context.Background(), mustEmbedded(t, "high-risk"), f, Options{Now: testNow, Feed: testFeedInput})
 	lf := linuxFacts()
-	lf.Os.Id, lf.Os.Version = "plan9", "4"
-	results = append(results, Evaluate(context.Background(), mustEmbedded(t, "baseline"), lf, Options{Now: testNow})...)
+	lf.Os.Id, lf.Os.Version = "ubuntu", "20.04"
+	results = append(results, Evaluate(context.Background(), mustEmbedded(t, "baseline"), lf, Options{Now: testNow, Feed: testFeedInput})...)
 	for _, tt := range []struct{ rule, lang, observed, reason string }{
 		{"fixed-volumes-encrypted", "fr", "C: est chiffré (BitLocker XTS-AES 128); D: n’est pas chiffré", ""},
 		{"fixed-volumes-encrypted", "ar", "C: مشفّر (BitLocker XTS-AES 128)؛ D: غير مشفّر", ""},
@@ -163,8 +163,8 @@ func TestRenderedInLanguages(t *testing.T) {
 		{"security-updates", "ru", "обновлений безопасности, ожидающих установки: 2", ""},
 		{"no-reachable-services", "es", "tcp 0.0.0.0:445 accesible desde cualquier lugar", ""},
 		{"automatic-updates", "uk", "автоматичні оновлення ввімкнено", ""},
-		{"os-supported-linux", "pt", "Debian GNU/Linux 4", "o Ward não tem uma versão mínima para a distribuição «plan9»"},
-		{"os-supported-linux", "ar", "Debian GNU/Linux 4", "ليس لدى Ward حد أدنى للإصدار للتوزيعة «plan9»"},
+		{"os-supported-linux", "pt", "ubuntu 20.04, o suporte normal terminou em 2025-05-29; o Ubuntu Pro (ESM) dura até 2030-04-02, mas o Ward não consegue saber se está ativado; (feed de versões 202611200000, com 5 dias)", ""},
+		{"os-supported-linux", "ar", "ubuntu 20.04، انتهى الدعم القياسي في 2025-05-29؛ يستمر Ubuntu Pro (ESM) حتى 2030-04-02، لكن Ward لا يستطيع معرفة ما إذا كان مفعّلًا؛ (نشرة الإصدارات 202611200000، عمرها 5 يومًا)", ""},
 	} {
 		r, ok := resultFor(results, tt.rule)
 		if !ok {
@@ -188,7 +188,7 @@ func TestCollectionReasonText(t *testing.T) {
 	f.Firewall.Collection = &wardv1.Collection{Status: failedStatus, Reason: "nft needs root",
 		ReasonText: []*wardv1.Text{{Id: "reason.needs_admin", Params: map[string]string{"tool": "nft"}}}}
 	f.DiskEncryption.Collection = coll(failedStatus, "lsblk timed out")
-	results := Evaluate(context.Background(), p, f, Options{Now: testNow})
+	results := Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})
 	fw, _ := resultFor(results, "firewall-on")
 	if want := []texts.Text{texts.New("reason.needs_admin", "tool", "nft")}; !slices.EqualFunc(fw.ReasonText, want, sameText) {
 		t.Errorf("firewall reason %+v, want the collection's %+v", fw.ReasonText, want)
@@ -234,7 +234,7 @@ rules:
 	}
 	f := linuxFacts()
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(5))
-	results := Evaluate(context.Background(), p, f, Options{Now: testNow})
+	results := Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})
 	if r, _ := resultFor(results, "words"); r.Observed != "our own words" || texts.Render("fr", r.ObservedText) != "our own words" {
 		t.Errorf("words: %q / %+v", r.Observed, r.ObservedText)
 	}
@@ -242,12 +242,12 @@ rules:
 		t.Errorf("messages: %q", texts.Render("fr", r.ObservedText))
 	}
 	f.PatchLevel.PendingSecurityUpdates = nil
-	results = Evaluate(context.Background(), p, f, Options{Now: testNow})
+	results = Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})
 	if r, _ := resultFor(results, "messages"); r.Status != StatusUnknown || !strings.HasPrefix(r.Reason, `the fact "pending_security_updates" was not collected`) {
 		t.Errorf("messages: %s %q", r.Status, r.Reason)
 	}
 	f.PatchLevel.PendingSecurityUpdates = ptr(int32(1))
-	results = Evaluate(context.Background(), p, f, Options{Now: testNow})
+	results = Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})
 	if r, _ := resultFor(results, "words"); r.Status != StatusUnknown || r.Reason != "our own reason" {
 		t.Errorf("words: %s %q", r.Status, r.Reason)
 	}
@@ -311,7 +311,7 @@ func FuzzMsg(f *testing.F) {
 		facts := linuxFacts()
 		facts.DiskEncryption.Volumes[0].MountPoint, facts.DiskEncryption.Volumes[0].Device = value, ""
 		facts.DiskEncryption.Volumes[0].Encrypted = ptr(false)
-		r, _ := resultFor(Evaluate(context.Background(), p, facts, Options{Now: testNow}), "fixed-volumes-encrypted")
+		r, _ := resultFor(Evaluate(context.Background(), p, facts, Options{Now: testNow, Feed: testFeedInput}), "fixed-volumes-encrypted")
 		if r.Status != StatusFail && r.Status != StatusUnknown {
 			t.Fatalf("an unencrypted volume %q: %s", value, r.Status)
 		}

@@ -60,7 +60,7 @@ func TestParamsValues(t *testing.T) {
 	if !reflect.DeepEqual(p.Params, want) {
 		t.Errorf("Params = %#v\nwant %#v", p.Params, want)
 	}
-	if got := Evaluate(context.Background(), p, linuxFacts(), Options{Now: testNow}); len(got) != 1 || got[0].Status != StatusPass {
+	if got := Evaluate(context.Background(), p, linuxFacts(), Options{Now: testNow, Feed: testFeedInput}); len(got) != 1 || got[0].Status != StatusPass {
 		t.Errorf("Evaluate = %+v, want the rule reading every parameter to PASS", got)
 	}
 	// No params: Params is nil.
@@ -85,8 +85,8 @@ func TestParamsAreContent(t *testing.T) {
 	if samePolicy(a, b) {
 		t.Error("policies differing in a parameter compare equal")
 	}
-	ra := Evaluate(context.Background(), a, linuxFacts(), Options{Now: testNow})[0]
-	rb := Evaluate(context.Background(), b, linuxFacts(), Options{Now: testNow})[0]
+	ra := Evaluate(context.Background(), a, linuxFacts(), Options{Now: testNow, Feed: testFeedInput})[0]
+	rb := Evaluate(context.Background(), b, linuxFacts(), Options{Now: testNow, Feed: testFeedInput})[0]
 	if ra.Status != StatusPass || rb.Status != StatusFail {
 		t.Errorf("allowed [udp/68]: %s, [udp/67]: %s; want PASS, FAIL", ra.Status, rb.Status)
 	}
@@ -202,7 +202,7 @@ func TestServiceAllowed(t *testing.T) {
 			}
 			f := linuxFacts()
 			f.Firewall.Reachable = []*wardv1.ReachableService{tt.svc}
-			got := Evaluate(context.Background(), p, f, Options{Now: testNow})[0]
+			got := Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})[0]
 			if got.Status != tt.want || !strings.Contains(got.Reason, tt.reason) {
 				t.Errorf("got %s %q, want %s %q", got.Status, got.Reason, tt.want, tt.reason)
 			}
@@ -250,14 +250,14 @@ func TestNoReachableServicesRule(t *testing.T) {
 	if got, want := p.Params["allowed_inbound"], []string{"udp/68", "udp/546", "udp/5353"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("allowed_inbound = %#v, want %#v", got, want)
 	}
-	if p.Version != 4 {
-		t.Errorf("high-risk version %d: every change (a new rule in 2, texts in seven languages in 3, messages and connected grace in 4) needs a new version", p.Version)
+	if p.Version != 5 {
+		t.Errorf("high-risk version %d: every change (a new rule in 2, texts in seven languages in 3, messages and connected grace in 4, release feed rules in 5) needs a new version", p.Version)
 	}
 	// A FAIL's deadline is 24 hours after the first failure.
 	f := windowsFacts()
 	f.Firewall.Reachable = []*wardv1.ReachableService{service("tcp", "0.0.0.0", 445, false, "any")}
 	since := testNow.Add(-30 * time.Hour)
-	got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, Lang: "ar", FailingSince: map[string]time.Time{r.ID: since}}), r.ID)
+	got, _ := resultFor(Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput, Lang: "ar", FailingSince: map[string]time.Time{r.ID: since}}), r.ID)
 	if got.Status != StatusFail || !got.Deadline.Equal(since.Add(24*time.Hour)) || !got.Overdue ||
 		got.Title != "لا يمكن الوصول من الشبكة إلى أي برنامج غير متوقع على الحاسوب" {
 		t.Errorf("got %+v", got)

@@ -97,25 +97,32 @@ var failVariants = map[string]func(*wardv1.Facts){
 // rule reads: clearing any of them must turn its PASS into UNKNOWN.
 var mustFlip = map[string]map[string][]string{
 	"windows": {
-		"disk-encrypted":          {"disk_encryption.collection", "disk_encryption.volumes[0].encrypted", "disk_encryption.volumes[0].protection", "disk_encryption.volumes[0].conversion"},
-		"fixed-volumes-encrypted": {"disk_encryption.volumes[0].encrypted", "disk_encryption.volumes[1].encrypted", "disk_encryption.volumes[1].protection", "disk_encryption.volumes[1].conversion", "disk_encryption.collection.status"},
-		"firewall-on":             {"firewall", "firewall.enabled", "firewall.profiles[0].enabled", "firewall.profiles[2].enabled"},
-		"firewall-blocks-inbound": {"firewall.enabled", "firewall.profiles[1].enabled", "firewall.profiles[2].default_inbound"},
-		"no-reachable-services":   {"firewall", "firewall.collection.status", "firewall.services_collection", "firewall.services_collection.status"},
-		"security-updates":        {"patch_level.pending_security_updates", "patch_level.collection.status"},
-		"restart-after-updates":   {"patch_level.reboot_required"},
-		"automatic-updates":       {"patch_level.automatic_updates"},
-		"os-supported-windows":    {"os.collection"},
+		"disk-encrypted":           {"disk_encryption.collection", "disk_encryption.volumes[0].encrypted", "disk_encryption.volumes[0].protection", "disk_encryption.volumes[0].conversion"},
+		"fixed-volumes-encrypted":  {"disk_encryption.volumes[0].encrypted", "disk_encryption.volumes[1].encrypted", "disk_encryption.volumes[1].protection", "disk_encryption.volumes[1].conversion", "disk_encryption.collection.status"},
+		"firewall-on":              {"firewall", "firewall.enabled", "firewall.profiles[0].enabled", "firewall.profiles[2].enabled"},
+		"firewall-blocks-inbound":  {"firewall.enabled", "firewall.profiles[1].enabled", "firewall.profiles[2].default_inbound"},
+		"no-reachable-services":    {"firewall", "firewall.collection.status", "firewall.services_collection", "firewall.services_collection.status"},
+		"security-updates":         {"patch_level.pending_security_updates", "patch_level.collection.status"},
+		"restart-after-updates":    {"patch_level.reboot_required"},
+		"automatic-updates":        {"patch_level.automatic_updates"},
+		"os-supported-windows":     {"os.collection"},
+		"missed-security-releases": {"os.collection", "os.collection.status"},
+		"os-support-ending":        {"os.collection"},
 	},
 	"darwin": {
-		"disk-encrypted":          {"disk_encryption.volumes[0].encrypted", "disk_encryption.volumes[0].protection", "disk_encryption.volumes[0].conversion"},
-		"fixed-volumes-encrypted": {"disk_encryption.volumes[0].encrypted", "disk_encryption.collection"},
-		"firewall-on":             {"firewall.enabled", "firewall.profiles[0].enabled"},
-		"firewall-blocks-inbound": {"firewall.enabled", "firewall.block_all_incoming", "firewall.profiles[0].default_inbound"},
-		"no-reachable-services":   {"firewall.collection", "firewall.services_collection", "firewall.services_collection.status"},
-		"security-updates":        {"patch_level.pending_security_updates", "patch_level.metadata_refreshed_at"},
-		"automatic-updates":       {"patch_level.automatic_updates"},
-		"os-supported-macos":      {"os.collection", "os.collection.status"},
+		"disk-encrypted":           {"disk_encryption.volumes[0].encrypted", "disk_encryption.volumes[0].protection", "disk_encryption.volumes[0].conversion"},
+		"fixed-volumes-encrypted":  {"disk_encryption.volumes[0].encrypted", "disk_encryption.collection"},
+		"firewall-on":              {"firewall.enabled", "firewall.profiles[0].enabled"},
+		"firewall-blocks-inbound":  {"firewall.enabled", "firewall.block_all_incoming", "firewall.profiles[0].default_inbound"},
+		"no-reachable-services":    {"firewall.collection", "firewall.services_collection", "firewall.services_collection.status"},
+		"security-updates":         {"patch_level.pending_security_updates", "patch_level.metadata_refreshed_at"},
+		"automatic-updates":        {"patch_level.automatic_updates"},
+		"os-supported-macos":       {"os.collection", "os.collection.status"},
+		"missed-security-releases": {"os.collection"},
+		"os-support-ending":        {"os.collection", "os.collection.status"},
+		// reboot_required is never false on macOS: the rule passes on a
+		// complete listing with no security update pending.
+		"restart-after-updates": {"patch_level.pending_security_updates", "patch_level.collection.status"},
 	},
 	"linux": {
 		"disk-encrypted":          {"disk_encryption.volumes[0].encrypted", "disk_encryption.volumes[0].protection", "disk_encryption.volumes[0].conversion"},
@@ -128,6 +135,7 @@ var mustFlip = map[string]map[string][]string{
 		"restart-after-updates":   {"patch_level.reboot_required"},
 		"automatic-updates":       {"patch_level.automatic_updates"},
 		"os-supported-linux":      {"os.collection"},
+		"os-support-ending":       {"os.collection", "os.collection.status"},
 	},
 }
 
@@ -142,14 +150,14 @@ func TestClearingAFactNeverPasses(t *testing.T) {
 			for variant, mutate := range failVariants {
 				base := compliantFacts(platform)
 				mutate(base)
-				before := Evaluate(context.Background(), p, base, Options{Now: testNow})
+				before := Evaluate(context.Background(), p, base, Options{Now: testNow, Feed: testFeedInput})
 				flipped := map[string][]string{} // rule → cleared paths that made it UNKNOWN
 				n := len(clearables(base.ProtoReflect(), ""))
 				for i := range n {
 					f := clone(base)
 					c := clearables(f.ProtoReflect(), "")[i]
 					c.clear()
-					after := Evaluate(context.Background(), p, f, Options{Now: testNow})
+					after := Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})
 					for _, b := range before {
 						a, ok := resultFor(after, b.RuleID)
 						if !ok {

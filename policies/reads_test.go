@@ -97,14 +97,14 @@ func TestOmittedFactsUnknown(t *testing.T) {
 	}
 	f := windowsFacts()
 	f.PatchLevel.PendingUpdates = ptr(int32(0))
-	withList := Evaluate(context.Background(), p, f, Options{Now: testNow})
+	withList := Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})
 	for _, r := range withList {
 		if r.Status != StatusPass {
 			t.Fatalf("with an empty list %s is %s (%s), want PASS", r.RuleID, r.Status, r.Reason)
 		}
 	}
 	f.PatchLevel.PendingDigest = make([]byte, 32)
-	got := Evaluate(context.Background(), p, f, Options{Now: testNow})
+	got := Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput})
 	if len(got) != len(p.Rules) {
 		t.Fatalf("%d results, want %d", len(got), len(p.Rules))
 	}
@@ -123,7 +123,7 @@ func TestOmittedFactsUnknown(t *testing.T) {
 	// A digest that comes with the list is no omission.
 	f.PatchLevel.Pending = []*wardv1.PendingUpdate{{Name: "KB5044284", Security: false}}
 	f.PatchLevel.PendingUpdates = ptr(int32(1))
-	for _, r := range Evaluate(context.Background(), p, f, Options{Now: testNow}) {
+	for _, r := range Evaluate(context.Background(), p, f, Options{Now: testNow, Feed: testFeedInput}) {
 		if r.Reason != "" && strings.Contains(r.Reason, "left patch.pending out") {
 			t.Errorf("list present: %s is %s (%s)", r.RuleID, r.Status, r.Reason)
 		}

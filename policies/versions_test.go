@@ -15,8 +15,8 @@ var shippedDigests = map[string]struct {
 	version int
 	sha256  string
 }{
-	"baseline":  {2, "2af47c6483f0dec87d3db5fb567f70ab6bf27692d9e638dbc9d3d5db759b8ea3"},
-	"high-risk": {4, "f9f46620a4fb6d29729cc1910d163b35030aae9ba03b85ccbc0127948abd0823"},
+	"baseline":  {3, "48bf7158ec450c8ddf7beb4de6a97f434334f59245cc3316ed3b3d32da2ff267"},
+	"high-risk": {5, "bdb103f5301ab8c22da5be4e53a92789586c030e8d07d3795c57c1e4cb5d90f2"},
 }
 
 func TestShippedVersionsPinContent(t *testing.T) {

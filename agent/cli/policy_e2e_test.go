@@ -3,10 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -82,10 +84,21 @@ func TestPolicyAndWaiverReachTheAgent(t *testing.T) {
 	}
 	round(2)
 	home := t.TempDir()
-	if _, out := agentProcess(t, home, "status", "--lang", "en", "--status-dir", statusDir, "--state", state); !strings.Contains(out, "policy staff-policy (version 2)") ||
-		!strings.Contains(out, "Your firewall is off or not fully on") {
+	_, out = agentProcess(t, home, "status", "--lang", "en", "--status-dir", statusDir, "--state", state)
+	if !strings.Contains(out, "policy staff-policy (version 2)") || !strings.Contains(out, "Your firewall is off or not fully on") {
 		t.Fatalf("status after v2:\n%s", out)
 	}
+	// How many things need attention depends on the day too (the OS
+	// support rules judge by the release feed, and the bundle's Debian 12
+	// passed its end of support in the built-in feed): the waiver takes
+	// exactly one away, and revoking it puts it back.
+	attention := regexp.MustCompile(`Things that need your attention: (\d+)`)
+	before := attention.FindStringSubmatch(out)
+	if before == nil {
+		t.Fatalf("status after v2 counts no problem:\n%s", out)
+	}
+	problems, _ := strconv.Atoi(before[1])
+	needs := func(n int) string { return fmt.Sprintf("Things that need your attention: %d\n", n) }
 
 	// A waiver for the firewall, granted in the CLI.
 	code, out = collector(t, c, "waiver", "grant", "--device", id.DeviceID, "--rule", "firewall-on", "--reason", "travel router does the filtering", "--until", "2099-01-02")
@@ -108,7 +121,7 @@ func TestPolicyAndWaiverReachTheAgent(t *testing.T) {
 		}
 	}
 	_, out = agentProcess(t, home, "status", "--lang", "en", "--status-dir", statusDir, "--state", state)
-	if strings.Contains(out, "Things that need your attention: 2") || !strings.Contains(out, "Things that need your attention: 1") {
+	if !strings.Contains(out, needs(problems-1)) {
 		t.Errorf("the waived rule is still counted as a problem:\n%s", out)
 	}
 	quietHoursOff(t, home, -1)
@@ -137,7 +150,7 @@ func TestPolicyAndWaiverReachTheAgent(t *testing.T) {
 	}
 	round(2)
 	if _, out := agentProcess(t, home, "status", "--lang", "en", "--status-dir", statusDir, "--state", state); strings.Contains(out, "Accepted by your organisation") ||
-		!strings.Contains(out, "Things that need your attention: 2") {
+		!strings.Contains(out, needs(problems)) {
 		t.Errorf("status after revoking:\n%s", out)
 	}
 	agentProcess(t, home, "notify", "--once", "--status-dir", statusDir, "--record-to", record)

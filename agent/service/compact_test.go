@@ -21,6 +21,7 @@ import (
 	"github.com/wardhq/ward/agent/check"
 	"github.com/wardhq/ward/agent/collect"
 	"github.com/wardhq/ward/agent/enroll"
+	"github.com/wardhq/ward/agent/report"
 	"github.com/wardhq/ward/agent/report/reporttest"
 	"github.com/wardhq/ward/collector/server"
 	"github.com/wardhq/ward/collector/server/servertest"
@@ -256,7 +257,7 @@ func TestCompactRoundsEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		facts := collect.All(ctx, src, clk.Now().UTC())
-		verdicts := policies.Evaluate(ctx, pol, facts, policies.Options{Now: clk.Now().UTC()})
+		verdicts := policies.Evaluate(ctx, pol, facts, policies.Options{Now: clk.Now().UTC(), Feed: report.FeedInput(nil, "")})
 		if len(facts.GetPatchLevel().GetPending()) > 0 {
 			facts.PatchLevel.PendingDigest = policies.PendingDigest(facts.PatchLevel.Pending)
 			facts.PatchLevel.Pending = nil

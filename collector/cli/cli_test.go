@@ -153,7 +153,7 @@ func TestPolicySetRefusesNewContentUnderSameVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	write := func(name string, version int, extra string) string {
-		doc := strings.Replace(string(base), "name: baseline\nversion: 2\n", fmt.Sprintf("name: field\nversion: %d\n", version), 1)
+		doc := strings.Replace(string(base), "name: baseline\nversion: 3\n", fmt.Sprintf("name: field\nversion: %d\n", version), 1)
 		doc = strings.Replace(doc, "description: Minimum hygiene for every staff laptop.", "description: Minimum hygiene for every staff laptop."+extra, 1)
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(doc), 0o644)

@@ -44,7 +44,7 @@ func sealedDevice(t *testing.T, c *servertest.Collector, host string, n int) str
 	ok := &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}
 	for i := range n {
 		at := time.Now().Add(-time.Duration(n-1-i) * time.Hour)
-		r := &wardv1.Report{Epoch: resp.Epoch, Sequence: uint64(i + 1), CollectedAt: timestamppb.New(at), AgentVersion: "test", PolicyName: "baseline", PolicyVersion: 2, Facts: &wardv1.Facts{
+		r := &wardv1.Report{Epoch: resp.Epoch, Sequence: uint64(i + 1), CollectedAt: timestamppb.New(at), AgentVersion: "test", PolicyName: "baseline", PolicyVersion: 3, Facts: &wardv1.Facts{
 			CollectedAt:    timestamppb.New(at),
 			Os:             &wardv1.OSFacts{Collection: ok, Platform: "linux", Name: "Debian GNU/Linux", Id: "debian", Version: "12"},
 			DiskEncryption: &wardv1.DiskEncryptionFacts{Collection: ok, Volumes: []*wardv1.Volume{{MountPoint: "/", System: true, Encrypted: &yes}}},
@@ -102,8 +102,8 @@ func TestEvidenceExport(t *testing.T) {
 			t.Errorf("reports[%d]: %v", i, err)
 		}
 	}
-	if len(f.Policies) != 1 || f.Policies[0].Name != "baseline" || f.Policies[0].Version != 2 {
-		t.Errorf("policies = %+v, want baseline v2", f.Policies)
+	if len(f.Policies) != 1 || f.Policies[0].Name != "baseline" || f.Policies[0].Version != 3 {
+		t.Errorf("policies = %+v, want baseline v3", f.Policies)
 	}
 	// Judged at ingest with the collector's feed (none imported: the
 	// built-in snapshot), which the file carries, marked built in.

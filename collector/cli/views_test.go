@@ -312,7 +312,7 @@ func TestPolicyWhatIf(t *testing.T) {
 	// Drop the disk rule's requirement: disk-encrypted would now pass;
 	// the firewall still fails, so nothing is newly failing.
 	p := filepath.Join(t.TempDir(), "draft.yaml")
-	os.WriteFile(p, []byte(strings.Replace(string(base), "name: baseline\nversion: 2\n", "name: draft\nversion: 2\n", 1)), 0o644)
+	os.WriteFile(p, []byte(strings.Replace(string(base), "name: baseline\nversion: 3\n", "name: draft\nversion: 2\n", 1)), 0o644)
 	out, code := run(t, "policy", "what-if", "--group", "staff", p, "--data", c.DataDir, "--json")
 	var wi dashboard.WhatIfResult
 	if code != 0 || json.Unmarshal([]byte(out), &wi) != nil {
@@ -322,7 +322,7 @@ func TestPolicyWhatIf(t *testing.T) {
 		t.Errorf("what-if the same rules = %+v", wi)
 	}
 	// A stricter draft: a rule every device fails.
-	strict := strings.Replace(string(base), "name: baseline\nversion: 2\n", "name: strict\nversion: 3\n", 1) + `
+	strict := strings.Replace(string(base), "name: baseline\nversion: 3\n", "name: strict\nversion: 3\n", 1) + `
   - id: never-passes
     title: A rule no device passes
     family: os

@@ -182,7 +182,7 @@ func sealedDevice(t *testing.T, f *fleet, host string, n int) string {
 	ok := &wardv1.Collection{Status: wardv1.CollectionStatus_COLLECTION_STATUS_OK}
 	for i := range n {
 		at := time.Now().Add(-time.Duration(n-1-i) * time.Hour)
-		r := &wardv1.Report{Epoch: resp.Epoch, Sequence: uint64(i + 1), CollectedAt: timestamppb.New(at), AgentVersion: "test", PolicyName: "baseline", PolicyVersion: 2, Facts: &wardv1.Facts{
+		r := &wardv1.Report{Epoch: resp.Epoch, Sequence: uint64(i + 1), CollectedAt: timestamppb.New(at), AgentVersion: "test", PolicyName: "baseline", PolicyVersion: 3, Facts: &wardv1.Facts{
 			CollectedAt:    timestamppb.New(at),
 			Os:             &wardv1.OSFacts{Collection: ok, Platform: "linux", Name: "Debian GNU/Linux", Id: "debian", Version: "12"},
 			DiskEncryption: &wardv1.DiskEncryptionFacts{Collection: ok, Volumes: []*wardv1.Volume{{MountPoint: "/", System: true, Encrypted: &yes}}},

@@ -128,7 +128,7 @@ func goldenFleet(t *testing.T) store.Dashboard {
 	if err != nil {
 		t.Fatal(err)
 	}
-	field := strings.Replace(string(base), "name: baseline\nversion: 2\n", "name: field\nversion: 2\n", 1)
+	field := strings.Replace(string(base), "name: baseline\nversion: 3\n", "name: field\nversion: 2\n", 1)
 	if err := st.SetPolicy(ctx, store.GroupPolicy{Group: "field", Name: "field", Version: 2, Document: []byte(field), UpdatedAt: gT0.Add(5 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestExportRowsStandAlone(t *testing.T) {
 	e := goldenExport(t, goldenFleet(t))
 	m := e.Metadata
 	if m.Format != dashboard.ExportFormat || !m.AsOf.Equal(gAsOf) || !m.GeneratedAt.Equal(gAsOf.Add(48*time.Hour)) || m.Collector.Host != "ward.example.org" ||
-		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 8 || m.Rows != 13 || len(m.DeadlinePolicies) != 2 || m.DeadlinePolicies[0].String() != "field: field v2" || m.DeadlinePolicies[1].String() != "staff: baseline v2 (embedded)" {
+		m.StaleAfterSeconds != int64(gStale/time.Second) || m.Devices != 8 || m.Rows != 13 || len(m.DeadlinePolicies) != 2 || m.DeadlinePolicies[0].String() != "field: field v2" || m.DeadlinePolicies[1].String() != "staff: baseline v3 (embedded)" {
 		t.Errorf("metadata = %+v", m)
 	}
 	rows := map[string]dashboard.ExportRow{}

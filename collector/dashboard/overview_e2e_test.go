@@ -419,7 +419,7 @@ func TestStaleDeviceAfterPolicyChange(t *testing.T) {
 	if s := text(t, ctx, "#status"); !strings.HasPrefix(s, "stale") {
 		t.Errorf("status = %q, want stale", s)
 	}
-	if s := text(t, ctx, "#policy-changed"); !strings.Contains(s, "baseline version 1") || !strings.Contains(s, "high-risk version 4") {
+	if s := text(t, ctx, "#policy-changed"); !strings.Contains(s, "baseline version 1") || !strings.Contains(s, "high-risk version 5") {
 		t.Errorf("policy change note = %q", s)
 	}
 	p, _ := policies.Parse("hr", hr)
@@ -451,7 +451,7 @@ func TestStaleDeviceAfterPolicyChange(t *testing.T) {
 			}
 		case !ok:
 			without++
-			if c.Deadline != "none: policy high-risk version 4 has no rule "+c.Rule {
+			if c.Deadline != "none: policy high-risk version 5 has no rule "+c.Rule {
 				t.Errorf("%s deadline %q, want why there is none", c.Rule, c.Deadline)
 			}
 		}
@@ -460,7 +460,7 @@ func TestStaleDeviceAfterPolicyChange(t *testing.T) {
 		t.Errorf("lin-away: %d FAIL rows, %d with a deadline, %d without; want both kinds", fails, withDeadline, without)
 	}
 	tl := eval[[]string](t, ctx, `[...document.querySelectorAll('#timeline li')].map(li => li.className + ' ' + li.innerText)`)
-	for _, want := range []string{"ev-policy policy just now: group travel policy set: high-risk version 4 (was baseline version 2) (by amina)", "ev-certificate", "ev-waiver", "ev-enrolment", "ev-verdict"} {
+	for _, want := range []string{"ev-policy policy just now: group travel policy set: high-risk version 5 (was baseline version 3) (by amina)", "ev-certificate", "ev-waiver", "ev-enrolment", "ev-verdict"} {
 		if !slices.ContainsFunc(tl, func(s string) bool { return strings.HasPrefix(strings.ToLower(s), strings.ToLower(want)) }) {
 			t.Errorf("timeline lacks %q:\n%s", want, strings.Join(tl, "\n"))
 		}

@@ -61,7 +61,7 @@ func TestBenchAgainstCollector(t *testing.T) {
 			if e := s.EnrolCeiling; e == nil || e.Enrolled != devices || e.Errors != nil || e.PerSec <= 0 || math.Abs(s.EnrolRatio-s.Enrolment.PerSec/e.PerSec) > 1e-9 {
 				t.Errorf("enrolment ceiling %+v, ratio %v", e, s.EnrolRatio)
 			}
-			if s.Policy != "baseline v2" || len(s.Bundles) != 12 {
+			if s.Policy != "baseline v3" || len(s.Bundles) != 12 {
 				t.Errorf("policy %q, bundles %v", s.Policy, s.Bundles)
 			}
 			w, ceil := s.Ward, s.Ceiling

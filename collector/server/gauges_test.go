@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +104,27 @@ func TestComplianceGauges(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := st.SetPolicy(ctx, store.GroupPolicy{Group: "hq", Name: hr.Name, Version: hr.Version, Document: doc, UpdatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	// Group field is held to the baseline (as a version 99) without its
+	// OS rules, which
+	// judge by the release feed: the bundles' OS releases have reached
+	// their end of support by now, and a fleet with a compliant device
+	// must have one whatever the day.
+	bdoc, err := os.ReadFile(filepath.Join("..", "..", "policies", "baseline.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := strings.Index(string(bdoc), "\n  - id: os-supported-windows\n")
+	if cut < 0 {
+		t.Fatal("baseline.yaml has no rule os-supported-windows")
+	}
+	fieldDoc := []byte(regexp.MustCompile(`(?m)^version: .*$`).ReplaceAllString(string(bdoc[:cut+1]), "version: 99"))
+	fp, err := policies.Parse("baseline-no-os.yaml", fieldDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPolicy(ctx, store.GroupPolicy{Group: "field", Name: fp.Name, Version: fp.Version, Document: fieldDoc, UpdatedAt: base}); err != nil {
 		t.Fatal(err)
 	}
 	enrolAndReport(t, c, "lin-stale", "remote", "linux-plain-nft-empty", clk.Now())

@@ -63,7 +63,7 @@ func TestPolicyCacheKeepsCurrentRevisionOnly(t *testing.T) {
 	}
 	for v := 1; v <= 3; v++ {
 		for _, group := range []string{"staff", "admins"} {
-			d := strings.Replace(string(doc), "\nversion: 2\n", fmt.Sprintf("\nversion: %d\n", v), 1)
+			d := strings.Replace(string(doc), "\nversion: 3\n", fmt.Sprintf("\nversion: %d\n", v), 1)
 			if err := s.store.SetPolicy(ctx, store.GroupPolicy{Group: group, Name: "baseline", Version: v, Document: []byte(d), UpdatedAt: time.Now()}); err != nil {
 				t.Fatal(err)
 			}

@@ -324,7 +324,7 @@ func TestPolicyDocumentsRecorded(t *testing.T) {
 
 	set := func(version int) []byte {
 		t.Helper()
-		d := strings.Replace(string(doc), "name: baseline\nversion: 2\n", fmt.Sprintf("name: field\nversion: %d\n", version), 1)
+		d := strings.Replace(string(doc), "name: baseline\nversion: 3\n", fmt.Sprintf("name: field\nversion: %d\n", version), 1)
 		if _, err := policies.Parse("field.yaml", []byte(d)); err != nil {
 			t.Fatal(err)
 		}

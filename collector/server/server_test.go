@@ -30,6 +30,7 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/sqlite"
 	"github.com/wardhq/ward/collector/token"
+	"github.com/wardhq/ward/feed/snapshot"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
@@ -78,7 +79,13 @@ func TestEnrolThenReportStoresBothVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := policies.Evaluate(context.Background(), base, facts, policies.Options{Now: time.Now()})
+	// The collector judges by its current release feed: here, none stored,
+	// the built-in snapshot.
+	snap, err := snapshot.Feed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := policies.Evaluate(context.Background(), base, facts, policies.Options{Now: time.Now(), Feed: &policies.FeedInput{Feed: snap}})
 	if len(want) == 0 {
 		t.Fatal("baseline evaluates to no results")
 	}

@@ -86,6 +86,15 @@ func init() {
 			"uk": "перезавантаження не потрібне",
 			"pt": "nenhum reinício pendente",
 		},
+		"patch.restart_unchecked": {
+			"en": "whether a restart is waiting to finish installing updates could not be checked",
+			"fr": "impossible de vérifier si un redémarrage attend pour finir d’installer des mises à jour",
+			"es": "no se pudo comprobar si falta reiniciar para terminar de instalar actualizaciones",
+			"ar": "تعذّر التحقق مما إذا كانت إعادة التشغيل لازمة لإكمال تثبيت التحديثات",
+			"ru": "не удалось проверить, нужно ли перезагрузить компьютер, чтобы завершить установку обновлений",
+			"uk": "не вдалося перевірити, чи потрібно перезавантажити комп’ютер, щоб завершити встановлення оновлень",
+			"pt": "não foi possível verificar se é preciso reiniciar para acabar de instalar atualizações",
+		},
 		"patch.automatic_on": {
 			"en": "automatic updates are on",
 			"fr": "les mises à jour automatiques sont activées",

@@ -27,9 +27,9 @@ func write(t *testing.T, tamper func(*evidence.File)) (file, ca string) {
 	d := c.Enrol(t, "dev-7", t0.Add(-48*time.Hour))
 	for h := -12; h <= 72; h += 12 {
 		at := t0.Add(time.Duration(h) * time.Hour)
-		d.Report(t, at, evidencetest.LinuxFacts(at, h < 24 || h >= 48), "baseline", 2)
+		d.Report(t, at, evidencetest.LinuxFacts(at, h < 24 || h >= 48), "baseline", 3)
 	}
-	f := evidencetest.Build(t, c, t0, t0.Add(72*time.Hour), []evidence.Policy{evidencetest.Policy(t, "baseline", 2)}, d)
+	f := evidencetest.Build(t, c, t0, t0.Add(72*time.Hour), []evidence.Policy{evidencetest.Policy(t, "baseline", 3)}, d)
 	if tamper != nil {
 		tamper(f)
 	}
@@ -74,7 +74,7 @@ func TestVerified(t *testing.T) {
 	// what is asserted.
 	code, out, _ = runVerify("--reports", file)
 	if code != 0 || !strings.Contains(out, "trust: the file's own CA chain") ||
-		!regexp.MustCompile(`devices\[0\]\.reports\[2\] \(epoch 1, sequence 3\): collected 2026-03-01T12:00:00Z, policy baseline v2, key [0-9a-f]{16} \(signed\); observed 2026-03-01T12:00:00Z, received 2026-03-01T12:01:00Z \(the collector's word\)`).MatchString(out) {
+		!regexp.MustCompile(`devices\[0\]\.reports\[2\] \(epoch 1, sequence 3\): collected 2026-03-01T12:00:00Z, policy baseline v3, key [0-9a-f]{16} \(signed\); observed 2026-03-01T12:00:00Z, received 2026-03-01T12:01:00Z \(the collector's word\)`).MatchString(out) {
 		t.Errorf("exit %d, --reports output:\n%s", code, out)
 	}
 }
@@ -177,17 +177,17 @@ func TestPrevious(t *testing.T) {
 	c := evidencetest.NewCA(t, t0.Add(-24*time.Hour*365))
 	d := c.Enrol(t, "dev-7", t0.Add(-48*time.Hour))
 	log := c.NewLog(t, t0.Add(-48*time.Hour))
-	pols := []evidence.Policy{evidencetest.Policy(t, "baseline", 2)}
+	pols := []evidence.Policy{evidencetest.Policy(t, "baseline", 3)}
 	for h := -12; h <= 24; h += 12 {
 		at := t0.Add(time.Duration(h) * time.Hour)
-		d.Report(t, at, evidencetest.LinuxFacts(at, true), "baseline", 2)
+		d.Report(t, at, evidencetest.LinuxFacts(at, true), "baseline", 3)
 	}
 	f1 := evidencetest.Build(t, c, t0, t0.Add(24*time.Hour), pols, d)
 	bare := writeFile(t, t.TempDir(), "bare.json", f1)
 	log.Attach(t, f1, t0.Add(25*time.Hour), nil)
 	for h := 36; h <= 72; h += 12 {
 		at := t0.Add(time.Duration(h) * time.Hour)
-		d.Report(t, at, evidencetest.LinuxFacts(at, true), "baseline", 2)
+		d.Report(t, at, evidencetest.LinuxFacts(at, true), "baseline", 3)
 	}
 	f2 := evidencetest.Build(t, c, t0, t0.Add(72*time.Hour), pols, d)
 	log.Attach(t, f2, t0.Add(73*time.Hour), &f1.Log.Checkpoint)
