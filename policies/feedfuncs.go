@@ -224,7 +224,9 @@ func osSupported(args []ref.Val, days int64) ref.Val {
 	if why != nil {
 		return types.WrapErr(textError{why})
 	}
-	if p.ahead {
+	if p.ahead || p.line.EOL.IsZero() {
+		// Ahead of the feed, or no end of life announced: supported for
+		// as long as the feed is (an expired feed never gets here).
 		return types.True
 	}
 	return types.Bool(p.now.Add(time.Duration(days) * 24 * time.Hour).Before(eolEnd(p.line.EOL)))
@@ -406,6 +408,8 @@ func describeSupport(args ...ref.Val) ref.Val {
 	switch {
 	case p.ahead:
 		parts = one("feed.ahead", "system", p.system)
+	case l.EOL.IsZero():
+		parts = one("feed.supported_no_eol", "system", p.system)
 	case !p.now.Before(eolEnd(l.EOL)) && !l.ESMEOL.IsZero() && p.now.Before(eolEnd(l.ESMEOL)):
 		parts = one("feed.esm_only", "system", p.system, "eol", l.EOL.String(), "esm_eol", l.ESMEOL.String())
 	case !p.now.Before(eolEnd(l.EOL)):
@@ -414,7 +418,7 @@ func describeSupport(args ...ref.Val) ref.Val {
 		parts = one("feed.supported_until", "system", p.system, "eol", l.EOL.String())
 	}
 	parts = append(parts, texts.New("feed.about", "serial", strconv.FormatUint(p.feed.Serial, 10),
-		"days", strconv.FormatInt(int64(p.now.Sub(p.feed.GeneratedAt)/(24*time.Hour)), 10)))
+		"days", strconv.FormatInt(max(0, int64(p.now.Sub(p.feed.GeneratedAt)/(24*time.Hour))), 10)))
 	return messageList(parts)
 }
 

@@ -151,6 +151,16 @@ var about = texts.New("feed.about", "serial", "202611200000", "days", "5")
 func TestFeedFunctionsMatrix(t *testing.T) {
 	fd := testFeed(t)
 	withFeed := &FeedInput{Feed: fd}
+	unannounced, err := loadTestFeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range unannounced.Lines {
+		if unannounced.Lines[i].ID == "macos-15" {
+			unannounced.Lines[i].EOL = feed.Date{} // no end of life announced
+		}
+	}
+	noEOL := &FeedInput{Feed: unannounced}
 	refused := &FeedInput{Why: txt("feed.unverifiable", "reason", "the signature does not verify with the pinned feed key")}
 	win10Pro := osFacts("windows", "", "10.0.19045", "19045.6575", "Professional")
 	win11Ent := osFacts("windows", "", "10.0.26100", "26100.7171", "Enterprise")
@@ -194,6 +204,12 @@ func TestFeedFunctionsMatrix(t *testing.T) {
 			[]texts.Text{texts.New("feed.esm_only", "system", "ubuntu 20.04", "eol", "2025-05-29", "esm_eol", "2030-04-02"), about}, false},
 		{"ubuntu supported", ubuntu2204, "supported", withFeed, time.Time{}, StatusPass, nil,
 			[]texts.Text{texts.New("feed.supported_until", "system", "ubuntu 22.04", "eol", "2027-06-01"), about}, false},
+		{"no end of life announced", mac15, "supported", noEOL, time.Time{}, StatusPass, nil,
+			[]texts.Text{texts.New("feed.supported_no_eol", "system", "macOS 15.7.2"), about}, false},
+		{"no end of life announced, 90 days", mac15, "supported-90", noEOL, time.Time{}, StatusPass, nil, nil, false},
+		{"no end of life announced, 90 days, feed expiring", mac15, "supported-90", noEOL, time.Date(2027, 5, 10, 0, 0, 0, 0, time.UTC), StatusPass, nil, nil, false},
+		{"no end of life announced, feed expired", mac15, "supported", noEOL, time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC), StatusUnknown,
+			txt("feed.expired", "serial", "202611200000", "expired_at", "2027-05-19"), nil, false},
 		{"last day of support", mac14, "supported", withFeed, time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC), StatusPass, nil, nil, false},
 		{"day after the last day", mac14, "supported", withFeed, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), StatusFail, nil, nil, false},
 
