@@ -25,6 +25,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/feed"
+	"github.com/wardhq/ward/feed/feedtest"
 	"github.com/wardhq/ward/feed/snapshot"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
@@ -44,20 +45,6 @@ func snapshotAs(t *testing.T, serial uint64) *feed.Feed {
 	return &f
 }
 
-// signedBytes is f signed by key, as a ward-signed-release-feed/1 file.
-func signedBytes(t *testing.T, f *feed.Feed, key *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	s, err := feed.Sign(f, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := feed.EncodeSigned(&b, s); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 // importFeed stores f, signed with key, in c's store as `ward-collector
 // feed import` does (the running collector notices it on its next call).
 func importFeed(t *testing.T, c *servertest.Collector, f *feed.Feed, key *ecdsa.PrivateKey) {
@@ -71,7 +58,7 @@ func importFeed(t *testing.T, c *servertest.Collector, f *feed.Feed, key *ecdsa.
 		t.Fatal("the collector's store keeps no release feeds")
 	}
 	if err := fs.AddFeed(context.Background(), store.Feed{Serial: f.Serial, GeneratedAt: f.GeneratedAt, ExpiresAt: f.ExpiresAt,
-		ImportedAt: time.Now().UTC(), Signed: signedBytes(t, f, key), Sources: srcs}); err != nil {
+		ImportedAt: time.Now().UTC(), Signed: feedtest.SignedFile(t, f, key), Sources: srcs}); err != nil {
 		t.Fatalf("import feed %d: %v", f.Serial, err)
 	}
 }
@@ -241,7 +228,7 @@ func TestFeedDeliveredOverTheWire(t *testing.T) {
 	// collector restored from an older backup). The collector's is sent
 	// and refused; the cached one stays.
 	ahead := snapshotAs(t, newer.Serial+10)
-	if err := os.WriteFile(filepath.Join(state, report.FeedFile), signedBytes(t, ahead, collectorKey), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(state, report.FeedFile), feedtest.SignedFile(t, ahead, collectorKey), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	agentFeed := report.LoadFeed(id, nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/wardhq/ward/agent/enroll"
 	"github.com/wardhq/ward/agent/report"
 	"github.com/wardhq/ward/feed"
+	"github.com/wardhq/ward/feed/feedtest"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 )
 
@@ -41,20 +42,6 @@ func testFeed(serial uint64) *feed.Feed {
 		Sources: []feed.Source{{Name: "made-up", Description: "made-up data for tests", SHA256: strings.Repeat("ab", 32)}},
 		Lines: []feed.Line{{Platform: feed.Fedora, ID: "fedora-44", OSID: "fedora", Version: "44",
 			EOL: feed.DateOf(gen.Add(300 * 24 * time.Hour))}}}
-}
-
-// signedFile is f signed by key, as a signed feed file.
-func signedFile(t *testing.T, f *feed.Feed, key *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	s, err := feed.Sign(f, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := feed.EncodeSigned(&b, s); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }
 
 func newP256(t *testing.T) *ecdsa.PrivateKey {
@@ -90,7 +77,7 @@ func TestFeedDelivery(t *testing.T) {
 		t.Fatal("a feed before any fetch")
 	}
 
-	srv.resp = &wardv1.GetPolicyResponse{Feed: signedFile(t, testFeed(10), key), FeedSerial: 10, FeedKeyCertificateDer: cert}
+	srv.resp = &wardv1.GetPolicyResponse{Feed: feedtest.SignedFile(t, testFeed(10), key), FeedSerial: 10, FeedKeyCertificateDer: cert}
 	if _, err := p.Refresh(ctx, cl, f); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +103,7 @@ func TestFeedDelivery(t *testing.T) {
 
 	// Another key (even with a certificate of the same CA) is refused.
 	other := newP256(t)
-	srv.resp = &wardv1.GetPolicyResponse{Feed: signedFile(t, testFeed(11), other), FeedSerial: 11,
+	srv.resp = &wardv1.GetPolicyResponse{Feed: feedtest.SignedFile(t, testFeed(11), other), FeedSerial: 11,
 		FeedKeyCertificateDer: feedKeyCert(t, ca, caKey, other)}
 	if _, err := p.Refresh(ctx, cl, f); err != nil {
 		t.Fatal(err)
@@ -136,7 +123,7 @@ func TestFeedDelivery(t *testing.T) {
 	}
 
 	// Rollback.
-	srv.resp = &wardv1.GetPolicyResponse{Feed: signedFile(t, testFeed(9), key), FeedSerial: 9}
+	srv.resp = &wardv1.GetPolicyResponse{Feed: feedtest.SignedFile(t, testFeed(9), key), FeedSerial: 9}
 	if _, err := p.Refresh(ctx, cl, f); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +133,7 @@ func TestFeedDelivery(t *testing.T) {
 
 	// A newer one signed by the pinned key is adopted, and the cache
 	// holds it.
-	srv.resp = &wardv1.GetPolicyResponse{Feed: signedFile(t, testFeed(12), key), FeedSerial: 12}
+	srv.resp = &wardv1.GetPolicyResponse{Feed: feedtest.SignedFile(t, testFeed(12), key), FeedSerial: 12}
 	if _, err := p.Refresh(ctx, cl, f); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +190,7 @@ func TestFeedKeyOfAnotherCA(t *testing.T) {
 	otherDER, _ := x509.CreateCertificate(rand.Reader, otherCAT, otherCAT, &otherCAKey.PublicKey, otherCAKey)
 	otherCA, _ := x509.ParseCertificate(otherDER)
 	key := newP256(t)
-	srv.resp = &wardv1.GetPolicyResponse{Feed: signedFile(t, testFeed(10), key), FeedSerial: 10,
+	srv.resp = &wardv1.GetPolicyResponse{Feed: feedtest.SignedFile(t, testFeed(10), key), FeedSerial: 10,
 		FeedKeyCertificateDer: feedKeyCert(t, otherCA, otherCAKey, key)}
 	f := report.LoadFeed(id, nil)
 	if _, err := report.LoadPolicy(id.Dir, nil).Refresh(ctx, cl, f); err != nil {

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,6 +16,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/feed"
+	"github.com/wardhq/ward/feed/feedtest"
 	"github.com/wardhq/ward/feed/snapshot"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
@@ -135,14 +135,7 @@ func TestFeedShowImported(t *testing.T) {
 	}
 	// A newer feed: the snapshot with a greater serial, later dates, and
 	// ubuntu 22.04's end of life moved to 2027-01-12.
-	b, err := json.Marshal(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := feed.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := feedtest.Copy(t, snap)
 	f.Serial = snap.Serial + 100
 	f.GeneratedAt = time.Date(2026, 12, 20, 6, 0, 0, 0, time.UTC)
 	f.ExpiresAt = f.GeneratedAt.AddDate(0, 0, 180)
@@ -158,17 +151,10 @@ func TestFeedShowImported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sf, err := feed.Sign(f, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var signed bytes.Buffer
-	if err := feed.EncodeSigned(&signed, sf); err != nil {
-		t.Fatal(err)
-	}
+	signed := feedtest.SignedFile(t, f, key)
 	imported := time.Date(2026, 12, 21, 9, 30, 0, 0, time.UTC)
 	sources, _ := json.Marshal(f.Sources)
-	if err := c.Store().(store.FeedStore).AddFeed(ctx, store.Feed{Serial: f.Serial, GeneratedAt: f.GeneratedAt, ExpiresAt: f.ExpiresAt, ImportedAt: imported, Signed: signed.Bytes(), Sources: sources}); err != nil {
+	if err := c.Store().(store.FeedStore).AddFeed(ctx, store.Feed{Serial: f.Serial, GeneratedAt: f.GeneratedAt, ExpiresAt: f.ExpiresAt, ImportedAt: imported, Signed: signed, Sources: sources}); err != nil {
 		t.Fatal(err)
 	}
 	s := feedShow(t, "--data", c.DataDir, "--now", "2027-01-02T00:00:00Z", "--days", "30")

@@ -26,6 +26,7 @@ import (
 	ev "github.com/wardhq/ward/evidence"
 	"github.com/wardhq/ward/evidence/evidencetest"
 	"github.com/wardhq/ward/feed"
+	"github.com/wardhq/ward/feed/feedtest"
 	"github.com/wardhq/ward/feed/snapshot"
 	"github.com/wardhq/ward/policies"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
@@ -121,19 +122,12 @@ func testBuildFeeds(t *testing.T, opts ...servertest.Option) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sf, err := feed.Sign(imported, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var signed bytes.Buffer
-	if err := feed.EncodeSigned(&signed, sf); err != nil {
-		t.Fatal(err)
-	}
+	signed := feedtest.SignedFile(t, imported, key)
 	sources, err := json.Marshal(imported.Sources)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Store().(store.FeedStore).AddFeed(ctx, store.Feed{Serial: imported.Serial, GeneratedAt: imported.GeneratedAt, ExpiresAt: imported.ExpiresAt, ImportedAt: now, Signed: signed.Bytes(), Sources: sources}); err != nil {
+	if err := c.Store().(store.FeedStore).AddFeed(ctx, store.Feed{Serial: imported.Serial, GeneratedAt: imported.GeneratedAt, ExpiresAt: imported.ExpiresAt, ImportedAt: now, Signed: signed, Sources: sources}); err != nil {
 		t.Fatal(err)
 	}
 

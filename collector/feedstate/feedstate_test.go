@@ -1,12 +1,10 @@
 package feedstate_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/collector/store/sqlite"
 	"github.com/wardhq/ward/feed"
+	"github.com/wardhq/ward/feed/feedtest"
 	"github.com/wardhq/ward/feed/snapshot"
 )
 
@@ -35,25 +34,13 @@ func signedCopy(t *testing.T, serial uint64) (*feed.Feed, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(snap)
-	f, err := feed.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := feedtest.Copy(t, snap)
 	f.Serial = serial
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sf, err := feed.Sign(f, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := feed.EncodeSigned(&out, sf); err != nil {
-		t.Fatal(err)
-	}
-	return f, out.Bytes()
+	return f, feedtest.SignedFile(t, f, key)
 }
 
 func add(t *testing.T, st *sqlite.Store, serial uint64, signed []byte, at time.Time) {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/wardhq/ward/collector/server/servertest"
 	"github.com/wardhq/ward/collector/store"
 	"github.com/wardhq/ward/feed"
+	"github.com/wardhq/ward/feed/feedtest"
 	"github.com/wardhq/ward/feed/snapshot"
 	wardv1 "github.com/wardhq/ward/proto/ward/v1"
 	"github.com/wardhq/ward/proto/ward/v1/wardv1grpc"
@@ -41,20 +41,13 @@ func TestOversizedFeedIsNotSent(t *testing.T) {
 		f.Serial, f.GeneratedAt, f.ExpiresAt = serial, gen, gen.Add(180*24*time.Hour)
 		f.Sources = append([]feed.Source(nil), snap.Sources...)
 		f.Sources[0].Description += " " + strings.Repeat("x", padding)
-		s, err := feed.Sign(&f, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		if err := feed.EncodeSigned(&b, s); err != nil {
-			t.Fatal(err)
-		}
+		signed := feedtest.SignedFile(t, &f, key)
 		srcs, _ := json.Marshal(f.Sources)
 		if err := c.Store().(store.FeedStore).AddFeed(ctx, store.Feed{Serial: serial, GeneratedAt: gen, ExpiresAt: f.ExpiresAt,
-			ImportedAt: time.Now(), Signed: b.Bytes(), Sources: srcs}); err != nil {
+			ImportedAt: time.Now(), Signed: signed, Sources: srcs}); err != nil {
 			t.Fatal(err)
 		}
-		return b.Len()
+		return len(signed)
 	}
 
 	if n := importAs(snap.Serial+1, 1000); n > server.MaxSentFeedSize {
